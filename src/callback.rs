@@ -1,0 +1,140 @@
+//! Button data: what a pressed button asks for, encoded in Telegram's 64 bytes.
+//!
+//! Data names node ids rather than positions, so a button keeps its meaning
+//! across restarts and stays checkable against the tree when it is pressed.
+
+use crate::lang::Lang;
+
+/// Telegram refuses callback data longer than this many bytes.
+pub const MAX_DATA_BYTES: usize = 64;
+
+/// The action behind a button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Follow an edge of the tree: from the node whose menu held the button
+    /// to its target (an answer, or "not solved" at an end).
+    Go { from: String, to: String },
+    /// Return to the question before `from`.
+    Back { from: String },
+    /// Clear the conversation and show the entry menu.
+    Restart,
+    /// The steps at the end `at` worked.
+    Solved { at: String },
+    /// Switch the language.
+    Lang(Lang),
+}
+
+impl Action {
+    pub fn encode(&self) -> String {
+        match self {
+            Action::Go { from, to } => format!("g:{from}:{to}"),
+            Action::Back { from } => format!("b:{from}"),
+            Action::Restart => "h".to_string(),
+            Action::Solved { at } => format!("s:{at}"),
+            Action::Lang(lang) => format!("l:{}", lang.code()),
+        }
+    }
+
+    /// Parses button data. Anything malformed — tampered, truncated, or from
+    /// a format this version does not know — is `None`, never an error.
+    pub fn parse(data: &str) -> Option<Action> {
+        if data.len() > MAX_DATA_BYTES {
+            return None;
+        }
+        let (kind, rest) = data.split_once(':').unwrap_or((data, ""));
+        let action = match kind {
+            "g" => {
+                let (from, to) = rest.split_once(':')?;
+                Action::Go {
+                    from: valid_id(from)?.to_string(),
+                    to: valid_id(to)?.to_string(),
+                }
+            }
+            "b" => Action::Back {
+                from: valid_id(rest)?.to_string(),
+            },
+            "h" if rest.is_empty() && !data.ends_with(':') => Action::Restart,
+            "s" => Action::Solved {
+                at: valid_id(rest)?.to_string(),
+            },
+            "l" => Action::Lang(rest.parse().ok().filter(|l: &Lang| l.code() == rest)?),
+            _ => return None,
+        };
+        Some(action)
+    }
+}
+
+/// Node ids are lowercase ASCII letters, digits and underscores.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn valid_id(id: &str) -> Option<&str> {
+    is_valid_id(id).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn go(from: &str, to: &str) -> Action {
+        Action::Go {
+            from: from.into(),
+            to: to.into(),
+        }
+    }
+
+    #[test]
+    fn every_action_survives_a_round_trip() {
+        let actions = [
+            go("menu", "timeout"),
+            Action::Back {
+                from: "nr_signal".into(),
+            },
+            Action::Restart,
+            Action::Solved {
+                at: "to_resubmit".into(),
+            },
+            Action::Lang(Lang::En),
+            Action::Lang(Lang::Zh),
+        ];
+        for action in actions {
+            assert_eq!(Action::parse(&action.encode()), Some(action));
+        }
+    }
+
+    #[test]
+    fn tampered_or_foreign_data_is_rejected() {
+        for data in [
+            "",
+            "g",
+            "g:",
+            "g:menu",
+            "g:menu:",
+            "g:Menu:timeout",
+            "g:menu:time out",
+            "g:menu:timeout:extra",
+            "b:",
+            "h:",
+            "h:x",
+            "s:",
+            "l:fr",
+            "l:EN",
+            "x:menu",
+            "menu",
+            "g:menu:\u{0}",
+            "g:菜单:timeout",
+        ] {
+            assert_eq!(Action::parse(data), None, "{data:?}");
+        }
+    }
+
+    #[test]
+    fn data_over_telegrams_limit_is_rejected() {
+        let long = format!("b:{}", "a".repeat(MAX_DATA_BYTES));
+        assert_eq!(Action::parse(&long), None);
+    }
+}

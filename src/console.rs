@@ -1,0 +1,158 @@
+//! The terminal console: the same dialogue without Telegram, numbered buttons for people and JSON Lines for programs.
+
+use std::io::{self, BufRead, Write};
+
+use serde::Deserialize;
+
+use crate::dialogs::{Tree, UiText};
+use crate::engine::{Button, Event, Reply, Session, step};
+use crate::lang::Lang;
+
+/// Reads lines until end of input. Invalid UTF-8 is replaced rather than
+/// refused, so one bad byte costs one line, not the session.
+fn lines(input: impl BufRead) -> impl Iterator<Item = io::Result<String>> {
+    let mut input = input;
+    std::iter::from_fn(move || {
+        let mut buf = Vec::new();
+        match input.read_until(b'\n', &mut buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                while buf.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+                    buf.pop();
+                }
+                Some(Ok(String::from_utf8_lossy(&buf).into_owned()))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    })
+}
+
+/// The interactive console: each message is printed with its buttons
+/// numbered; the person types a number, a /command or text.
+pub fn run_interactive(
+    tree: &Tree,
+    lang: Lang,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> io::Result<()> {
+    let mut session = Session::new(lang);
+    let mut buttons: Vec<Button> = Vec::new();
+    writeln!(output, "{}\n", tree.ui().text(UiText::ConsoleHint, lang))?;
+    write!(output, "> ")?;
+    output.flush()?;
+    for line in lines(input) {
+        let line = line?;
+        let trimmed = line.trim();
+        let event = match trimmed.parse::<usize>() {
+            Ok(n) => match n.checked_sub(1).and_then(|i| buttons.get(i)) {
+                Some(button) => Some(Event::Press(&button.data)),
+                None => {
+                    let text = tree.ui().text(UiText::NoSuchButton, session.lang);
+                    writeln!(output, "{}\n", text.replace("{number}", trimmed))?;
+                    None
+                }
+            },
+            Err(_) => Some(Event::from_line(&line)),
+        };
+        if let Some(event) = event {
+            let (next, replies) = step(tree, std::mem::take(&mut session), event);
+            session = next;
+            for reply in &replies {
+                print_reply(&mut output, reply)?;
+            }
+            if let Some(last) = replies.iter().rev().find(|r| !r.buttons.is_empty()) {
+                buttons = last.buttons.iter().flatten().cloned().collect();
+            } else if !replies.is_empty() {
+                buttons.clear();
+            }
+        }
+        write!(output, "> ")?;
+        output.flush()?;
+    }
+    writeln!(output)?;
+    Ok(())
+}
+
+fn print_reply(output: &mut impl Write, reply: &Reply) -> io::Result<()> {
+    writeln!(output, "{}", reply.text)?;
+    let mut n = 0;
+    for row in &reply.buttons {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|button| {
+                n += 1;
+                format!("[{n}] {}", button.label)
+            })
+            .collect();
+        writeln!(output, "  {}", cells.join("   "))?;
+    }
+    writeln!(output)
+}
+
+/// One input line of the JSON console.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    text: Option<String>,
+    press: Option<String>,
+}
+
+/// The machine-readable console: one JSON object per line each way.
+/// Input `{"text": …}` or `{"press": …}`; output one `Reply` per bot
+/// message. A line that is not valid input gets one answer of the same
+/// shape with an extra `"error"` field, and the session goes on.
+pub fn run_json(
+    tree: &Tree,
+    lang: Lang,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> io::Result<()> {
+    let mut session = Session::new(lang);
+    for line in lines(input) {
+        let line = line?;
+        let parsed = serde_json::from_str::<Input>(&line)
+            .map_err(|e| e.to_string())
+            .and_then(|input| match input {
+                Input {
+                    text: Some(text),
+                    press: None,
+                } => Ok((Some(text), None)),
+                Input {
+                    text: None,
+                    press: Some(press),
+                } => Ok((None, Some(press))),
+                _ => Err("give exactly one of \"text\" and \"press\"".to_string()),
+            });
+        match parsed {
+            Ok((text, press)) => {
+                let event = match (&text, &press) {
+                    (Some(text), _) => Event::from_line(text),
+                    (_, Some(data)) => Event::Press(data),
+                    _ => unreachable!("exactly one of text and press is set"),
+                };
+                let (next, replies) = step(tree, std::mem::take(&mut session), event);
+                session = next;
+                for reply in &replies {
+                    serde_json::to_writer(&mut output, reply)?;
+                    writeln!(output)?;
+                }
+            }
+            Err(error) => {
+                let text = tree
+                    .ui()
+                    .text(UiText::InvalidJson, session.lang)
+                    .replace("{error}", &error);
+                let line = serde_json::json!({
+                    "node": null,
+                    "text": text,
+                    "buttons": [],
+                    "error": error,
+                });
+                serde_json::to_writer(&mut output, &line)?;
+                writeln!(output)?;
+            }
+        }
+        output.flush()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,949 @@
+//! Loading `dialogs/`: a raw serde mirror of the TOML files, checked once into a read-only `Tree`.
+//!
+//! Loading never stops at the first mistake: it collects every problem, each
+//! with its file and line, so an editor fixes a broken folder in one pass.
+//! Once a `Tree` exists, every lookup through it succeeds.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::callback::{Action, MAX_DATA_BYTES, is_valid_id};
+use crate::lang::{Lang, Localized};
+
+/// Telegram refuses message texts longer than this (counted in UTF-16 units).
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// The entry menu's id.
+pub const ROOT_ID: &str = "menu";
+
+/// The entry nodes of the four symptom categories.
+pub const CATEGORY_IDS: [&str; 4] = ["timeout", "not_received", "mismatch", "reset"];
+
+/// The file that holds the texts and labels outside the nodes.
+pub const UI_FILE: &str = "ui.toml";
+
+/// The placeholder an end's text may carry for the answers chosen so far.
+pub const SUMMARY_PLACEHOLDER: &str = "summary";
+
+/// One dialogs file, read from disk or compiled into the binary.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path shown in problem reports, e.g. `dialogs/timeout.toml`.
+    pub path: String,
+    pub text: String,
+}
+
+/// The dialogs compiled into the binary from the repository's `dialogs/`.
+pub fn embedded() -> Vec<Source> {
+    const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_dialogs.rs"));
+    FILES
+        .iter()
+        .map(|(name, text)| Source {
+            path: format!("dialogs/{name}"),
+            text: (*text).to_string(),
+        })
+        .collect()
+}
+
+/// Reads every `*.toml` file of `dir`, in name order.
+pub fn read_dir(dir: &Path) -> Result<Vec<Source>, LoadError> {
+    let fail = |message: String| {
+        LoadError(vec![Problem {
+            file: Some(dir.display().to_string()),
+            line: None,
+            node: None,
+            message,
+        }])
+    };
+    let entries = fs::read_dir(dir).map_err(|e| fail(format!("cannot read the folder: {e}")))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml") && path.is_file())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(fail("holds no .toml files".to_string()));
+    }
+    let mut sources = Vec::with_capacity(paths.len());
+    let mut problems = Vec::new();
+    for path in paths {
+        match fs::read_to_string(&path) {
+            Ok(text) => sources.push(Source {
+                path: path.display().to_string(),
+                text,
+            }),
+            Err(e) => problems.push(Problem {
+                file: Some(path.display().to_string()),
+                line: None,
+                node: None,
+                message: format!("cannot read the file: {e}"),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(sources)
+    } else {
+        Err(LoadError(problems))
+    }
+}
+
+/// One thing wrong with a dialogs folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub node: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{file}:{line}: ")?,
+            (Some(file), None) => write!(f, "{file}: ")?,
+            _ => {}
+        }
+        if let Some(node) = &self.node {
+            write!(f, "node \"{node}\": ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in a dialogs folder, in file and line order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadError(pub Vec<Problem>);
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A text of `ui.toml`'s `[text]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiText {
+    Welcome,
+    Help,
+    Channels,
+    Safety,
+    Solved,
+    ResetDone,
+    MenuOutdated,
+    FreeText,
+    UnknownCommand,
+    EmptyInput,
+    TooLong,
+    LangChoose,
+    LangSet,
+    SummaryEmpty,
+    ConsoleHint,
+    NoSuchButton,
+    InvalidJson,
+}
+
+impl UiText {
+    pub const ALL: [UiText; 17] = [
+        UiText::Welcome,
+        UiText::Help,
+        UiText::Channels,
+        UiText::Safety,
+        UiText::Solved,
+        UiText::ResetDone,
+        UiText::MenuOutdated,
+        UiText::FreeText,
+        UiText::UnknownCommand,
+        UiText::EmptyInput,
+        UiText::TooLong,
+        UiText::LangChoose,
+        UiText::LangSet,
+        UiText::SummaryEmpty,
+        UiText::ConsoleHint,
+        UiText::NoSuchButton,
+        UiText::InvalidJson,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            UiText::Welcome => "welcome",
+            UiText::Help => "help",
+            UiText::Channels => "channels",
+            UiText::Safety => "safety",
+            UiText::Solved => "solved",
+            UiText::ResetDone => "reset_done",
+            UiText::MenuOutdated => "menu_outdated",
+            UiText::FreeText => "free_text",
+            UiText::UnknownCommand => "unknown_command",
+            UiText::EmptyInput => "empty_input",
+            UiText::TooLong => "too_long",
+            UiText::LangChoose => "lang_choose",
+            UiText::LangSet => "lang_set",
+            UiText::SummaryEmpty => "summary_empty",
+            UiText::ConsoleHint => "console_hint",
+            UiText::NoSuchButton => "no_such_button",
+            UiText::InvalidJson => "invalid_json",
+        }
+    }
+
+    /// The placeholder the text must carry, if any; it may carry no other.
+    pub fn placeholder(self) -> Option<&'static str> {
+        match self {
+            UiText::UnknownCommand => Some("command"),
+            UiText::TooLong => Some("max"),
+            UiText::NoSuchButton => Some("number"),
+            UiText::InvalidJson => Some("error"),
+            _ => None,
+        }
+    }
+}
+
+/// A label of `ui.toml`'s `[button]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiButton {
+    Back,
+    Restart,
+    Solved,
+    NotSolved,
+    LangZh,
+    LangEn,
+}
+
+impl UiButton {
+    pub const ALL: [UiButton; 6] = [
+        UiButton::Back,
+        UiButton::Restart,
+        UiButton::Solved,
+        UiButton::NotSolved,
+        UiButton::LangZh,
+        UiButton::LangEn,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            UiButton::Back => "back",
+            UiButton::Restart => "restart",
+            UiButton::Solved => "solved",
+            UiButton::NotSolved => "not_solved",
+            UiButton::LangZh => "lang_zh",
+            UiButton::LangEn => "lang_en",
+        }
+    }
+}
+
+/// The checked texts and labels of `ui.toml`.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    texts: Vec<Localized>,
+    buttons: Vec<Localized>,
+}
+
+impl Ui {
+    pub fn text(&self, which: UiText, lang: Lang) -> &str {
+        self.texts[which as usize].get(lang)
+    }
+
+    pub fn button(&self, which: UiButton, lang: Lang) -> &str {
+        self.buttons[which as usize].get(lang)
+    }
+}
+
+/// A node's position in the tree. Only a `Tree` hands these out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeId(usize);
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: String,
+    pub text: Localized,
+    pub kind: NodeKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    /// A question: one button per answer, in order.
+    Question(Vec<Choice>),
+    /// Remediation steps; "not solved" leads to `not_solved`.
+    End { not_solved: NodeId },
+}
+
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub label: Localized,
+    pub target: NodeId,
+}
+
+/// The whole checked dialogue, read-only and shared.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    nodes: Vec<Node>,
+    by_id: HashMap<String, NodeId>,
+    root: NodeId,
+    ui: Ui,
+}
+
+impl Tree {
+    pub fn root(&self) -> NodeId {
+        self.root
+    }
+
+    pub fn ui(&self) -> &Ui {
+        &self.ui
+    }
+
+    pub fn get(&self, id: &str) -> Option<NodeId> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes.iter().enumerate().map(|(i, n)| (NodeId(i), n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn end_count(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::End { .. }))
+            .count()
+    }
+
+    /// The message text of a node before placeholders are filled: an end
+    /// carries the official channels and the safety line below its steps.
+    pub fn body(&self, id: NodeId, lang: Lang) -> String {
+        let node = self.node(id);
+        match node.kind {
+            NodeKind::Question(_) => node.text.get(lang).to_string(),
+            NodeKind::End { .. } => format!(
+                "{}\n\n{}\n\n{}",
+                node.text.get(lang).trim_end(),
+                self.ui.text(UiText::Channels, lang).trim_end(),
+                self.ui.text(UiText::Safety, lang).trim_end()
+            ),
+        }
+    }
+
+    /// Every piece of button data the node's menu carries.
+    fn button_data(&self, id: NodeId) -> Vec<String> {
+        let node = self.node(id);
+        let from = node.id.clone();
+        let mut data = Vec::new();
+        match &node.kind {
+            NodeKind::Question(choices) => {
+                for choice in choices {
+                    data.push(
+                        Action::Go {
+                            from: from.clone(),
+                            to: self.node(choice.target).id.clone(),
+                        }
+                        .encode(),
+                    );
+                }
+            }
+            NodeKind::End { not_solved } => {
+                data.push(Action::Solved { at: from.clone() }.encode());
+                data.push(
+                    Action::Go {
+                        from: from.clone(),
+                        to: self.node(*not_solved).id.clone(),
+                    }
+                    .encode(),
+                );
+            }
+        }
+        data.push(Action::Back { from }.encode());
+        data
+    }
+}
+
+// ---- the raw mirror of the files ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNodeFile {
+    #[serde(default)]
+    node: Vec<RawNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    id: Spanned<String>,
+    text: Option<Spanned<RawText>>,
+    end: Option<Spanned<bool>>,
+    not_solved: Option<Spanned<String>>,
+    #[serde(default)]
+    button: Vec<Spanned<RawButton>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawButton {
+    label: Option<Spanned<RawText>>,
+    goto: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawText {
+    zh: Option<Spanned<String>>,
+    en: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    text: Option<Spanned<BTreeMap<String, Spanned<RawText>>>>,
+    button: Option<Spanned<BTreeMap<String, Spanned<RawText>>>>,
+}
+
+/// Collects problems against one file at a time.
+struct Report<'a> {
+    sources: &'a [Source],
+    problems: Vec<(usize, Problem)>,
+}
+
+impl Report<'_> {
+    fn line(&self, file: usize, offset: usize) -> usize {
+        let text = self.sources[file].text.as_bytes();
+        text[..offset.min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn add(&mut self, file: usize, offset: usize, node: Option<&str>, message: String) {
+        let line = self.line(file, offset);
+        self.problems.push((
+            file,
+            Problem {
+                file: Some(self.sources[file].path.clone()),
+                line: Some(line),
+                node: node.map(str::to_string),
+                message,
+            },
+        ));
+    }
+
+    fn finish(mut self) -> LoadError {
+        self.problems
+            .sort_by_key(|(file, problem)| (*file, problem.line.unwrap_or(0)));
+        LoadError(self.problems.into_iter().map(|(_, p)| p).collect())
+    }
+}
+
+/// A node as parsed, with where it came from.
+struct Parsed {
+    file: usize,
+    raw: RawNode,
+}
+
+/// Checks `sources` and builds the tree, or reports every problem found.
+pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
+    let mut report = Report {
+        sources,
+        problems: Vec::new(),
+    };
+    let mut parsed: Vec<Parsed> = Vec::new();
+    let mut raw_ui: Option<(usize, RawUi)> = None;
+    for (file, source) in sources.iter().enumerate() {
+        let is_ui = Path::new(&source.path)
+            .file_name()
+            .is_some_and(|name| name == UI_FILE);
+        let result = if is_ui {
+            toml::from_str::<RawUi>(&source.text).map(|ui| raw_ui = Some((file, ui)))
+        } else {
+            toml::from_str::<RawNodeFile>(&source.text).map(|f| {
+                parsed.extend(f.node.into_iter().map(|raw| Parsed { file, raw }));
+            })
+        };
+        if let Err(e) = result {
+            let offset = e.span().map_or(0, |span| span.start);
+            let message = e.message().trim_end().to_string();
+            report.add(file, offset, None, message);
+        }
+    }
+
+    // After a file failed to parse, its nodes are unknown: references to
+    // them would be reported as missing, so cross-node checks wait until
+    // every file parses.
+    let complete = report.problems.is_empty();
+
+    let ui = match &raw_ui {
+        Some((file, raw)) => check_ui(&mut report, *file, raw),
+        None => {
+            let folder = sources
+                .first()
+                .and_then(|s| Path::new(&s.path).parent())
+                .map_or("dialogs".to_string(), |p| p.display().to_string());
+            report.problems.push((
+                usize::MAX,
+                Problem {
+                    file: Some(format!("{folder}/{UI_FILE}")),
+                    line: None,
+                    node: None,
+                    message: "missing: it holds the texts and labels outside the nodes".to_string(),
+                },
+            ));
+            None
+        }
+    };
+
+    // Ids first, so targets can be resolved whatever the file order.
+    let mut by_id: HashMap<String, NodeId> = HashMap::new();
+    let mut first_seen: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut kept: Vec<&Parsed> = Vec::new();
+    for p in &parsed {
+        let id = p.raw.id.get_ref();
+        let offset = p.raw.id.span().start;
+        if !is_valid_id(id) {
+            report.add(
+                p.file,
+                offset,
+                Some(id),
+                "id may hold only a-z, 0-9 and _".to_string(),
+            );
+        }
+        if let Some((file, first)) = first_seen.get(id.as_str()) {
+            let line = report.line(*file, *first);
+            let message = format!(
+                "duplicate id, first defined at {}:{line}",
+                sources[*file].path
+            );
+            report.add(p.file, offset, Some(id), message);
+            continue;
+        }
+        first_seen.insert(id, (p.file, offset));
+        by_id.insert(id.clone(), NodeId(kept.len()));
+        kept.push(p);
+    }
+
+    let mut nodes: Vec<Node> = Vec::with_capacity(kept.len());
+    for p in &kept {
+        if let Some(node) = check_node(&mut report, p, &by_id, complete) {
+            nodes.push(node);
+        }
+    }
+
+    // A missing category is reported where the entry menu is, since that
+    // is where it should be offered; a missing entry menu, at the top of
+    // the first file of nodes.
+    let root = by_id.get(ROOT_ID).copied();
+    if complete {
+        let (file, offset) = match root {
+            Some(NodeId(i)) => (kept[i].file, kept[i].raw.id.span().start),
+            None => {
+                let first = sources
+                    .iter()
+                    .position(|s| !s.path.ends_with(UI_FILE))
+                    .unwrap_or(0);
+                (first, 0)
+            }
+        };
+        for required in std::iter::once(ROOT_ID).chain(CATEGORY_IDS) {
+            if !by_id.contains_key(required) && !sources.is_empty() {
+                report.add(
+                    file,
+                    offset,
+                    root.map(|_| ROOT_ID),
+                    format!("required node \"{required}\" is missing"),
+                );
+            }
+        }
+    }
+
+    // Reachability is judged on the parsed edges, so it is reported even
+    // when other nodes have problems of their own.
+    if let (Some(root), true) = (root, complete) {
+        let mut seen = vec![false; kept.len()];
+        let mut queue = VecDeque::from([root.0]);
+        seen[root.0] = true;
+        while let Some(i) = queue.pop_front() {
+            for target in raw_targets(&kept[i].raw) {
+                if let Some(&NodeId(j)) = by_id.get(target)
+                    && !seen[j]
+                {
+                    seen[j] = true;
+                    queue.push_back(j);
+                }
+            }
+        }
+        for (i, p) in kept.iter().enumerate() {
+            if !seen[i] {
+                report.add(
+                    p.file,
+                    p.raw.id.span().start,
+                    Some(p.raw.id.get_ref()),
+                    format!("unreachable from \"{ROOT_ID}\""),
+                );
+            }
+        }
+    }
+
+    let (Some(ui), Some(root), true) = (ui, root, nodes.len() == kept.len()) else {
+        return Err(report.finish());
+    };
+    if !report.problems.is_empty() {
+        return Err(report.finish());
+    }
+    let tree = Tree {
+        nodes,
+        by_id,
+        root,
+        ui,
+    };
+
+    // Limits that depend on the assembled messages and buttons.
+    for (p, (id, node)) in kept.iter().zip(tree.nodes()) {
+        let offset = p.raw.id.span().start;
+        for data in tree.button_data(id) {
+            if data.len() > MAX_DATA_BYTES {
+                report.add(
+                    p.file,
+                    offset,
+                    Some(&node.id),
+                    format!(
+                        "button data \"{data}\" is {} bytes, over Telegram's {MAX_DATA_BYTES}; use shorter ids",
+                        data.len()
+                    ),
+                );
+            }
+        }
+        for lang in Lang::ALL {
+            let len = tree.body(id, lang).encode_utf16().count();
+            if len > MAX_TEXT_CHARS {
+                report.add(
+                    p.file,
+                    offset,
+                    Some(&node.id),
+                    format!(
+                        "{lang} text is {len} characters with the channels and safety line, over Telegram's {MAX_TEXT_CHARS}"
+                    ),
+                );
+            }
+        }
+    }
+    if report.problems.is_empty() {
+        Ok(tree)
+    } else {
+        Err(report.finish())
+    }
+}
+
+fn raw_targets(raw: &RawNode) -> impl Iterator<Item = &str> {
+    raw.button
+        .iter()
+        .filter_map(|b| b.get_ref().goto.as_ref().map(|g| g.get_ref().as_str()))
+        .chain(raw.not_solved.as_ref().map(|t| t.get_ref().as_str()))
+}
+
+fn check_node(
+    report: &mut Report,
+    p: &Parsed,
+    by_id: &HashMap<String, NodeId>,
+    complete: bool,
+) -> Option<Node> {
+    let raw = &p.raw;
+    let id = raw.id.get_ref().as_str();
+    let id_offset = raw.id.span().start;
+    let is_end = raw.end.as_ref().is_some_and(|e| *e.get_ref());
+    let mut ok = true;
+
+    let placeholders: &[&str] = if is_end { &[SUMMARY_PLACEHOLDER] } else { &[] };
+    let text = match &raw.text {
+        Some(text) => check_text(report, p.file, text, Some(id), "text", placeholders, None),
+        None => {
+            report.add(p.file, id_offset, Some(id), "has no text".to_string());
+            None
+        }
+    };
+    ok &= text.is_some();
+
+    let resolve = |report: &mut Report, target: &Spanned<String>, what: &str| {
+        let found = by_id.get(target.get_ref().as_str()).copied();
+        if found.is_none() && complete {
+            report.add(
+                p.file,
+                target.span().start,
+                Some(id),
+                format!("{what} \"{}\" names no node", target.get_ref()),
+            );
+        }
+        found
+    };
+
+    let kind = if is_end {
+        if !raw.button.is_empty() {
+            report.add(
+                p.file,
+                raw.button[0].span().start,
+                Some(id),
+                "an end (end = true) cannot also have buttons".to_string(),
+            );
+            ok = false;
+        }
+        match &raw.not_solved {
+            Some(target) => {
+                resolve(report, target, "not_solved").map(|not_solved| NodeKind::End { not_solved })
+            }
+            None => {
+                report.add(
+                    p.file,
+                    id_offset,
+                    Some(id),
+                    "an end needs not_solved = \"<node id>\" (where \"not solved\" leads)"
+                        .to_string(),
+                );
+                None
+            }
+        }
+    } else {
+        if let Some(target) = &raw.not_solved {
+            report.add(
+                p.file,
+                target.span().start,
+                Some(id),
+                "not_solved belongs to ends only (add end = true, or remove it)".to_string(),
+            );
+            ok = false;
+        }
+        if raw.button.is_empty() {
+            report.add(
+                p.file,
+                id_offset,
+                Some(id),
+                "dead end: no buttons and no end = true".to_string(),
+            );
+            None
+        } else {
+            let mut choices = Vec::with_capacity(raw.button.len());
+            for (n, button) in raw.button.iter().enumerate() {
+                let what = format!("button {}", n + 1);
+                let b = button.get_ref();
+                let label = match &b.label {
+                    Some(label) => check_text(report, p.file, label, Some(id), &what, &[], None),
+                    None => {
+                        report.add(
+                            p.file,
+                            button.span().start,
+                            Some(id),
+                            format!("{what} has no label"),
+                        );
+                        None
+                    }
+                };
+                let target = match &b.goto {
+                    Some(goto) => resolve(report, goto, &format!("{what} goto")),
+                    None => {
+                        report.add(
+                            p.file,
+                            button.span().start,
+                            Some(id),
+                            format!("{what} has no goto"),
+                        );
+                        None
+                    }
+                };
+                if let (Some(label), Some(target)) = (label, target) {
+                    choices.push(Choice { label, target });
+                }
+            }
+            (choices.len() == raw.button.len()).then_some(NodeKind::Question(choices))
+        }
+    };
+
+    match (ok, text, kind) {
+        (true, Some(text), Some(kind)) => Some(Node {
+            id: id.to_string(),
+            text,
+            kind,
+        }),
+        _ => None,
+    }
+}
+
+/// Checks one localized text: both languages present and non-empty, and
+/// placeholders limited to `allowed` (with `required` present).
+fn check_text(
+    report: &mut Report,
+    file: usize,
+    text: &Spanned<RawText>,
+    node: Option<&str>,
+    what: &str,
+    allowed: &[&str],
+    required: Option<&str>,
+) -> Option<Localized> {
+    let raw = text.get_ref();
+    let get = |report: &mut Report, value: &Option<Spanned<String>>, lang: Lang| match value {
+        Some(v) if !v.get_ref().trim().is_empty() => {
+            let mut ok = true;
+            for name in placeholders(v.get_ref()) {
+                if !allowed.contains(&name) {
+                    report.add(
+                        file,
+                        v.span().start,
+                        node,
+                        format!("{what} ({lang}) has unknown placeholder {{{name}}}"),
+                    );
+                    ok = false;
+                }
+            }
+            if let Some(req) = required
+                && !placeholders(v.get_ref()).any(|name| name == req)
+            {
+                report.add(
+                    file,
+                    v.span().start,
+                    node,
+                    format!("{what} ({lang}) must contain {{{req}}}"),
+                );
+                ok = false;
+            }
+            ok.then(|| v.get_ref().clone())
+        }
+        Some(v) => {
+            report.add(
+                file,
+                v.span().start,
+                node,
+                format!("{what} ({lang}) is empty"),
+            );
+            None
+        }
+        None => {
+            report.add(
+                file,
+                text.span().start,
+                node,
+                format!("{what} is missing its {lang} translation"),
+            );
+            None
+        }
+    };
+    let zh = get(report, &raw.zh, Lang::Zh);
+    let en = get(report, &raw.en, Lang::En);
+    Some(Localized { zh: zh?, en: en? })
+}
+
+/// The `{name}` placeholders in a text; braces around anything else (such
+/// as a JSON example) are plain text.
+pub fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    text.split('{').skip(1).filter_map(|rest| {
+        let (name, _) = rest.split_once('}')?;
+        (!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .then_some(name)
+    })
+}
+
+type RawTable = Option<Spanned<BTreeMap<String, Spanned<RawText>>>>;
+
+fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<Ui> {
+    let texts: Vec<_> = UiText::ALL
+        .iter()
+        .map(|t| (t.key(), t.placeholder()))
+        .collect();
+    let buttons: Vec<_> = UiButton::ALL.iter().map(|b| (b.key(), None)).collect();
+    let texts = check_table(report, file, "text", &raw.text, &texts);
+    let buttons = check_table(report, file, "button", &raw.button, &buttons);
+    Some(Ui {
+        texts: texts?,
+        buttons: buttons?,
+    })
+}
+
+/// Checks one table of `ui.toml` against the keys the program uses, each
+/// with the placeholder it must carry.
+fn check_table(
+    report: &mut Report,
+    file: usize,
+    name: &str,
+    table: &RawTable,
+    keys: &[(&str, Option<&str>)],
+) -> Option<Vec<Localized>> {
+    let Some(table) = table else {
+        report.add(file, 0, None, format!("the [{name}] table is missing"));
+        return None;
+    };
+    let start = table.span().start;
+    let entries = table.get_ref();
+    let mut ok = true;
+    let mut texts = Vec::with_capacity(keys.len());
+    for &(key, placeholder) in keys {
+        let what = format!("{name}.{key}");
+        let allowed: Vec<&str> = placeholder.into_iter().collect();
+        match entries.get(key) {
+            Some(text) => {
+                match check_text(report, file, text, None, &what, &allowed, placeholder) {
+                    Some(t) => texts.push(t),
+                    None => ok = false,
+                }
+            }
+            None => {
+                report.add(file, start, None, format!("{what} is missing"));
+                ok = false;
+            }
+        }
+    }
+    for (key, value) in entries {
+        if !keys.iter().any(|(known, _)| known == key) {
+            report.add(
+                file,
+                value.span().start,
+                None,
+                format!("unknown key {name}.{key}"),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(texts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_brace_words_only() {
+        let found: Vec<_> =
+            placeholders(r#"send {"text": "x"} or {command}, not {Bad} or {} {max}"#).collect();
+        assert_eq!(found, ["command", "max"]);
+    }
+
+    #[test]
+    fn problems_print_file_line_and_node() {
+        let p = Problem {
+            file: Some("dialogs/a.toml".into()),
+            line: Some(7),
+            node: Some("x".into()),
+            message: "dead end".into(),
+        };
+        assert_eq!(p.to_string(), "dialogs/a.toml:7: node \"x\": dead end");
+    }
+
+    #[test]
+    fn the_embedded_dialogs_load() {
+        let tree = load(&embedded()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(tree.get(ROOT_ID).is_some());
+    }
+}

@@ -1,0 +1,423 @@
+//! The dialogue engine: a pure step from (tree, session, event) to (session, replies).
+//!
+//! No I/O and no Telegram types live here, so the bot, the console and the
+//! tests drive exactly the same conversation. A session records only a
+//! position in the tree — never copies of its texts — so an edited tree
+//! takes effect at once, even for conversations already under way.
+
+use serde::{Deserialize, Serialize};
+
+use crate::callback::Action;
+use crate::dialogs::{
+    MAX_TEXT_CHARS, NodeId, NodeKind, SUMMARY_PLACEHOLDER, Tree, UiButton, UiText,
+};
+use crate::lang::Lang;
+
+/// How many steps Back can retrace; older ones are forgotten, which keeps a
+/// stored session small even after loops through "not solved".
+pub const MAX_HISTORY: usize = 64;
+
+/// The longest command name echoed back in the "unknown command" answer.
+const MAX_ECHOED_COMMAND: usize = 32;
+
+/// One person's conversation in one chat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The node whose menu was shown last; `None` before /diagnose or after
+    /// /reset and "solved".
+    pub node: Option<String>,
+    pub lang: Lang,
+    /// The nodes passed on the way to `node`, oldest first, for Back.
+    pub history: Vec<String>,
+}
+
+impl Session {
+    pub fn new(lang: Lang) -> Self {
+        Session {
+            node: None,
+            lang,
+            history: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.node = None;
+        self.history.clear();
+    }
+
+    fn set(&mut self, tree: &Tree, node: NodeId) {
+        self.node = Some(tree.node(node).id.clone());
+    }
+}
+
+/// What the person did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    Command(Command<'a>),
+    /// A pressed button's data.
+    Press(&'a str),
+    /// Anything typed that is not a command.
+    Text(&'a str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// /start, with an optional deep-link payload naming a node.
+    Start(Option<&'a str>),
+    Help,
+    Diagnose,
+    Reset,
+    /// /lang, with an optional language code.
+    Lang(Option<&'a str>),
+    /// Any other /word; holds the word without its slash.
+    Unknown(&'a str),
+}
+
+impl<'a> Event<'a> {
+    /// Reads a typed line: `/name args` is a command (an `@botname` suffix
+    /// on the name is dropped; adapters decide whose commands they take),
+    /// anything else is text.
+    pub fn from_line(line: &'a str) -> Event<'a> {
+        let trimmed = line.trim();
+        let Some(rest) = trimmed.strip_prefix('/') else {
+            return Event::Text(line);
+        };
+        let (word, arg) = rest
+            .split_once(char::is_whitespace)
+            .map_or((rest, ""), |(w, a)| (w, a.trim()));
+        let name = word.split_once('@').map_or(word, |(name, _)| name);
+        let arg = (!arg.is_empty()).then_some(arg);
+        Event::Command(match name.to_ascii_lowercase().as_str() {
+            "start" => Command::Start(arg),
+            "help" => Command::Help,
+            "diagnose" => Command::Diagnose,
+            "reset" => Command::Reset,
+            "lang" => Command::Lang(arg),
+            _ => Command::Unknown(name),
+        })
+    }
+}
+
+/// One message of the bot's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The node the message shows, if it shows one.
+    pub node: Option<String>,
+    pub text: String,
+    /// Rows of buttons.
+    pub buttons: Vec<Vec<Button>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub data: String,
+}
+
+impl Reply {
+    fn plain(text: impl Into<String>) -> Reply {
+        Reply {
+            node: None,
+            text: text.into(),
+            buttons: Vec::new(),
+        }
+    }
+
+    /// The same message with a short note above it.
+    fn below(self, note: &str) -> Reply {
+        Reply {
+            text: format!("{}\n\n{}", note.trim_end(), self.text),
+            ..self
+        }
+    }
+}
+
+/// Advances one conversation by one event.
+pub fn step(tree: &Tree, mut session: Session, event: Event<'_>) -> (Session, Vec<Reply>) {
+    let ui = tree.ui();
+    let lang = session.lang;
+    let replies = match event {
+        Event::Text(text) if text.trim().is_empty() => {
+            vec![Reply::plain(ui.text(UiText::EmptyInput, lang))]
+        }
+        Event::Text(text) if text.chars().count() > MAX_TEXT_CHARS => {
+            vec![Reply::plain(
+                ui.text(UiText::TooLong, lang)
+                    .replace("{max}", &MAX_TEXT_CHARS.to_string()),
+            )]
+        }
+        Event::Text(_) => {
+            let at = position_or_root(tree, &mut session);
+            vec![render(tree, &session, at).below(ui.text(UiText::FreeText, lang))]
+        }
+        Event::Command(command) => run_command(tree, &mut session, command),
+        Event::Press(data) => match Action::parse(data) {
+            Some(action) => press(tree, &mut session, action),
+            None => vec![out_of_date(tree, &mut session)],
+        },
+    };
+    (session, replies)
+}
+
+fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<Reply> {
+    let ui = tree.ui();
+    let lang = session.lang;
+    match command {
+        Command::Start(payload) => {
+            session.history.clear();
+            match payload.and_then(|p| tree.get(p.trim())) {
+                Some(node) => {
+                    session.set(tree, node);
+                    vec![render(tree, session, node)]
+                }
+                None => {
+                    session.set(tree, tree.root());
+                    vec![
+                        Reply::plain(ui.text(UiText::Welcome, lang)),
+                        render(tree, session, tree.root()),
+                    ]
+                }
+            }
+        }
+        Command::Diagnose => {
+            session.history.clear();
+            session.set(tree, tree.root());
+            vec![render(tree, session, tree.root())]
+        }
+        Command::Help => vec![Reply::plain(ui.text(UiText::Help, lang))],
+        Command::Reset => {
+            session.clear();
+            vec![Reply::plain(ui.text(UiText::ResetDone, lang))]
+        }
+        Command::Lang(arg) => match arg.and_then(|a| a.parse::<Lang>().ok()) {
+            Some(new) => vec![switch_language(tree, session, new)],
+            None => vec![Reply {
+                node: None,
+                text: ui.text(UiText::LangChoose, lang).to_string(),
+                buttons: vec![vec![
+                    button(ui.button(UiButton::LangZh, lang), Action::Lang(Lang::Zh)),
+                    button(ui.button(UiButton::LangEn, lang), Action::Lang(Lang::En)),
+                ]],
+            }],
+        },
+        Command::Unknown(name) => {
+            let name: String = name.chars().take(MAX_ECHOED_COMMAND).collect();
+            vec![Reply::plain(
+                ui.text(UiText::UnknownCommand, lang)
+                    .replace("{command}", &format!("/{name}")),
+            )]
+        }
+    }
+}
+
+fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
+    let ui = tree.ui();
+    match action {
+        Action::Go { from, to } => {
+            let (Some(from_id), Some(to_id)) = (tree.get(&from), tree.get(&to)) else {
+                return vec![out_of_date(tree, session)];
+            };
+            let leads_there = match &tree.node(from_id).kind {
+                NodeKind::Question(choices) => choices.iter().any(|c| c.target == to_id),
+                NodeKind::End { not_solved } => *not_solved == to_id,
+            };
+            if !leads_there {
+                return vec![out_of_date(tree, session)];
+            }
+            // A button of an older message may be pressed while the session
+            // stands elsewhere: retrace the history to that message's node.
+            if session.node.as_deref() != Some(from.as_str()) {
+                let keep = session.history.iter().position(|h| *h == from).unwrap_or(0);
+                session.history.truncate(keep);
+            }
+            session.history.push(from);
+            if session.history.len() > MAX_HISTORY {
+                let excess = session.history.len() - MAX_HISTORY;
+                session.history.drain(..excess);
+            }
+            session.set(tree, to_id);
+            vec![render(tree, session, to_id)]
+        }
+        Action::Back { from } => {
+            if tree.get(&from).is_none() || session.node.as_deref() != Some(from.as_str()) {
+                return vec![out_of_date(tree, session)];
+            }
+            let previous = session.history.pop().and_then(|id| tree.get(&id));
+            let to = previous.unwrap_or_else(|| {
+                session.history.clear();
+                tree.root()
+            });
+            session.set(tree, to);
+            vec![render(tree, session, to)]
+        }
+        Action::Restart => {
+            session.history.clear();
+            session.set(tree, tree.root());
+            vec![render(tree, session, tree.root())]
+        }
+        Action::Solved { at } => match tree.get(&at).map(|id| &tree.node(id).kind) {
+            Some(NodeKind::End { .. }) => {
+                session.clear();
+                vec![Reply::plain(ui.text(UiText::Solved, session.lang))]
+            }
+            _ => vec![out_of_date(tree, session)],
+        },
+        Action::Lang(new) => vec![switch_language(tree, session, new)],
+    }
+}
+
+fn switch_language(tree: &Tree, session: &mut Session, new: Lang) -> Reply {
+    session.lang = new;
+    let at = position_or_root(tree, session);
+    render(tree, session, at).below(tree.ui().text(UiText::LangSet, new))
+}
+
+/// The answer to button data that no longer fits the tree or the session:
+/// say so, and show where the person stands now.
+fn out_of_date(tree: &Tree, session: &mut Session) -> Reply {
+    let at = position_or_root(tree, session);
+    render(tree, session, at).below(tree.ui().text(UiText::MenuOutdated, session.lang))
+}
+
+/// The session's node, or the entry menu when it has none (or names a node
+/// an edited tree no longer has).
+fn position_or_root(tree: &Tree, session: &mut Session) -> NodeId {
+    match session.node.as_deref().and_then(|id| tree.get(id)) {
+        Some(node) => node,
+        None => {
+            session.history.clear();
+            session.set(tree, tree.root());
+            tree.root()
+        }
+    }
+}
+
+fn button(label: &str, action: Action) -> Button {
+    Button {
+        label: label.to_string(),
+        data: action.encode(),
+    }
+}
+
+/// The message showing `node`, as seen by `session`.
+pub fn render(tree: &Tree, session: &Session, node: NodeId) -> Reply {
+    let ui = tree.ui();
+    let lang = session.lang;
+    let current = tree.node(node);
+    let from = &current.id;
+    let mut text = tree.body(node, lang);
+    let placeholder = format!("{{{SUMMARY_PLACEHOLDER}}}");
+    if text.contains(&placeholder) {
+        text = text.replace(&placeholder, &summary(tree, session, node));
+    }
+    let mut buttons: Vec<Vec<Button>> = match &current.kind {
+        NodeKind::Question(choices) => choices
+            .iter()
+            .map(|choice| {
+                vec![button(
+                    choice.label.get(lang),
+                    Action::Go {
+                        from: from.clone(),
+                        to: tree.node(choice.target).id.clone(),
+                    },
+                )]
+            })
+            .collect(),
+        NodeKind::End { not_solved } => vec![vec![
+            button(
+                ui.button(UiButton::Solved, lang),
+                Action::Solved { at: from.clone() },
+            ),
+            button(
+                ui.button(UiButton::NotSolved, lang),
+                Action::Go {
+                    from: from.clone(),
+                    to: tree.node(*not_solved).id.clone(),
+                },
+            ),
+        ]],
+    };
+    if node != tree.root() {
+        buttons.push(vec![
+            button(
+                ui.button(UiButton::Back, lang),
+                Action::Back { from: from.clone() },
+            ),
+            button(ui.button(UiButton::Restart, lang), Action::Restart),
+        ]);
+    }
+    Reply {
+        node: Some(from.clone()),
+        text,
+        buttons,
+    }
+}
+
+/// The answers chosen on the way to `node`, one per line, for the person to
+/// pass on to their provider.
+fn summary(tree: &Tree, session: &Session, node: NodeId) -> String {
+    let lang = session.lang;
+    let path: Vec<NodeId> = session
+        .history
+        .iter()
+        .filter_map(|id| tree.get(id))
+        .chain(std::iter::once(node))
+        .collect();
+    let lines: Vec<String> = path
+        .windows(2)
+        .filter_map(|pair| {
+            let label = match &tree.node(pair[0]).kind {
+                NodeKind::Question(choices) => choices
+                    .iter()
+                    .find(|c| c.target == pair[1])
+                    .map(|c| c.label.get(lang))?,
+                NodeKind::End { not_solved } if *not_solved == pair[1] => {
+                    tree.ui().button(UiButton::NotSolved, lang)
+                }
+                NodeKind::End { .. } => return None,
+            };
+            Some(format!("- {label}"))
+        })
+        .collect();
+    if lines.is_empty() {
+        tree.ui().text(UiText::SummaryEmpty, lang).to_string()
+    } else {
+        lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_starting_with_a_slash_are_commands() {
+        assert_eq!(
+            Event::from_line("/diagnose"),
+            Event::Command(Command::Diagnose)
+        );
+        assert_eq!(
+            Event::from_line("  /start   mismatch "),
+            Event::Command(Command::Start(Some("mismatch")))
+        );
+        assert_eq!(
+            Event::from_line("/diagnose@icp_bot"),
+            Event::Command(Command::Diagnose)
+        );
+        assert_eq!(
+            Event::from_line("/LANG en"),
+            Event::Command(Command::Lang(Some("en")))
+        );
+        assert_eq!(
+            Event::from_line("/frobnicate now"),
+            Event::Command(Command::Unknown("frobnicate"))
+        );
+        assert_eq!(Event::from_line("/"), Event::Command(Command::Unknown("")));
+    }
+
+    #[test]
+    fn other_lines_are_text() {
+        assert_eq!(Event::from_line("短信收不到"), Event::Text("短信收不到"));
+        assert_eq!(Event::from_line("a /diagnose"), Event::Text("a /diagnose"));
+    }
+}

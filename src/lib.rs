@@ -1,0 +1,22 @@
+//! icp-sms-doctor: a support bot for the SMS verification step (短信核验) of mainland-China ICP filings.
+
+pub mod callback;
+pub mod console;
+pub mod dialogs;
+pub mod engine;
+pub mod lang;
+
+use std::path::Path;
+
+pub use dialogs::{LoadError, Tree};
+pub use engine::{Event, Reply, Session, step};
+pub use lang::Lang;
+
+/// Loads the dialogue from `dir`, or the copy compiled into the binary.
+pub fn load_tree(dir: Option<&Path>) -> Result<Tree, LoadError> {
+    let sources = match dir {
+        Some(dir) => dialogs::read_dir(dir)?,
+        None => dialogs::embedded(),
+    };
+    dialogs::load(&sources)
+}

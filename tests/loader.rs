@@ -1,0 +1,257 @@
+//! The loader: one fixture folder per kind of mistake, each reported exactly,
+//! with its file and line.
+
+use std::process::Command;
+
+use crate::support::{base_tree, load_case, problems_of};
+
+const DIR: &str = "tests/fixtures/dialogs";
+
+#[test]
+fn the_base_fixture_is_a_valid_tree() {
+    let tree = base_tree();
+    assert_eq!(tree.len(), 6);
+    assert_eq!(tree.end_count(), 5);
+}
+
+#[test]
+fn a_duplicate_id_names_both_places() {
+    // Files load in name order, so extra.toml's "timeout" comes first.
+    assert_eq!(
+        problems_of("duplicate_id"),
+        format!(
+            "{DIR}/base/tree.toml:27: node \"timeout\": duplicate id, first defined at {DIR}/duplicate_id/extra.toml:8"
+        )
+    );
+}
+
+#[test]
+fn a_button_to_an_unknown_node_is_reported_at_its_goto() {
+    assert_eq!(
+        problems_of("unknown_target"),
+        format!(
+            "{DIR}/unknown_target/extra.toml:7: node \"extra\": button 1 goto \"nowhere\" names no node"
+        )
+    );
+}
+
+#[test]
+fn not_solved_to_an_unknown_node_is_reported() {
+    assert_eq!(
+        problems_of("unknown_not_solved"),
+        format!(
+            "{DIR}/unknown_not_solved/extra.toml:4: node \"extra\": not_solved \"nowhere\" names no node"
+        )
+    );
+}
+
+#[test]
+fn a_node_nothing_leads_to_is_unreachable() {
+    assert_eq!(
+        problems_of("unreachable"),
+        format!("{DIR}/unreachable/extra.toml:8: node \"orphan\": unreachable from \"menu\"")
+    );
+}
+
+#[test]
+fn a_node_with_neither_buttons_nor_end_is_a_dead_end() {
+    assert_eq!(
+        problems_of("dead_end"),
+        format!(
+            "{DIR}/dead_end/extra.toml:2: node \"extra\": dead end: no buttons and no end = true"
+        )
+    );
+}
+
+#[test]
+fn an_end_must_say_where_not_solved_leads() {
+    assert_eq!(
+        problems_of("end_without_not_solved"),
+        format!(
+            "{DIR}/end_without_not_solved/extra.toml:2: node \"extra\": an end needs not_solved = \"<node id>\" (where \"not solved\" leads)"
+        )
+    );
+}
+
+#[test]
+fn an_end_cannot_have_buttons() {
+    assert_eq!(
+        problems_of("end_with_buttons"),
+        format!(
+            "{DIR}/end_with_buttons/extra.toml:7: node \"extra\": an end (end = true) cannot also have buttons"
+        )
+    );
+}
+
+#[test]
+fn a_missing_translation_is_reported() {
+    assert_eq!(
+        problems_of("missing_translation"),
+        format!(
+            "{DIR}/missing_translation/extra.toml:5: node \"extra\": text is missing its en translation"
+        )
+    );
+}
+
+#[test]
+fn a_blank_translation_counts_as_missing() {
+    assert_eq!(
+        problems_of("empty_translation"),
+        format!("{DIR}/empty_translation/extra.toml:5: node \"extra\": text (en) is empty")
+    );
+}
+
+#[test]
+fn a_button_label_needs_both_languages() {
+    assert_eq!(
+        problems_of("missing_label_translation"),
+        format!(
+            "{DIR}/missing_label_translation/extra.toml:6: node \"extra\": button 1 is missing its zh translation"
+        )
+    );
+}
+
+#[test]
+fn button_data_over_64_bytes_is_reported() {
+    let id = "x".repeat(57);
+    assert_eq!(
+        problems_of("button_data_too_long"),
+        format!(
+            "{DIR}/button_data_too_long/extra.toml:2: node \"extra\": button data \"g:extra:{id}\" is 65 bytes, over Telegram's 64; use shorter ids"
+        )
+    );
+}
+
+#[test]
+fn a_text_over_4096_characters_with_the_reminders_is_reported() {
+    assert_eq!(
+        problems_of("text_too_long"),
+        format!(
+            "{DIR}/text_too_long/extra.toml:2: node \"extra\": zh text is 4098 characters with the channels and safety line, over Telegram's 4096"
+        )
+    );
+}
+
+#[test]
+fn a_missing_category_is_reported_at_the_entry_menu() {
+    assert_eq!(
+        problems_of("missing_category"),
+        format!(
+            "{DIR}/missing_category/tree.toml:3: node \"menu\": required node \"reset\" is missing"
+        )
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    assert_eq!(
+        problems_of("unknown_field"),
+        format!(
+            "{DIR}/unknown_field/extra.toml:5: unknown field `colour`, expected one of `id`, `text`, `end`, `not_solved`, `button`"
+        )
+    );
+}
+
+#[test]
+fn a_syntax_error_is_reported_without_follow_on_noise() {
+    assert_eq!(
+        problems_of("syntax_error"),
+        format!("{DIR}/syntax_error/extra.toml:4: invalid basic string, expected `\"`")
+    );
+}
+
+#[test]
+fn ids_are_limited_to_lowercase_digits_and_underscores() {
+    assert_eq!(
+        problems_of("bad_id"),
+        [
+            format!(
+                "{DIR}/bad_id/extra.toml:2: node \"Extra Node\": id may hold only a-z, 0-9 and _"
+            ),
+            format!("{DIR}/bad_id/extra.toml:2: node \"Extra Node\": unreachable from \"menu\""),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn only_the_summary_placeholder_is_allowed_in_node_texts() {
+    assert_eq!(
+        problems_of("unknown_placeholder"),
+        [
+            format!("{DIR}/unknown_placeholder/extra.toml:5: node \"extra\": text (zh) has unknown placeholder {{name}}"),
+            format!("{DIR}/unknown_placeholder/extra.toml:5: node \"extra\": text (en) has unknown placeholder {{name}}"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn ui_texts_are_checked_for_missing_and_unknown_keys() {
+    assert_eq!(
+        problems_of("missing_ui_text"),
+        [
+            format!("{DIR}/missing_ui_text/ui.toml:2: text.help is missing"),
+            format!("{DIR}/missing_ui_text/ui.toml:20: unknown key text.colour"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn every_problem_is_collected_not_just_the_first() {
+    assert_eq!(
+        problems_of("many_problems"),
+        [
+            format!("{DIR}/many_problems/extra.toml:3: node \"extra\": text is missing its en translation"),
+            format!("{DIR}/many_problems/extra.toml:7: node \"extra\": button 1 goto \"nowhere\" names no node"),
+            format!("{DIR}/many_problems/extra.toml:10: node \"limbo\": dead end: no buttons and no end = true"),
+            format!("{DIR}/many_problems/extra.toml:10: node \"limbo\": unreachable from \"menu\""),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn a_case_folder_without_problems_would_fail_loudly() {
+    // Guards the fixture harness itself: the base tree alone must load.
+    assert!(load_case("base").is_ok());
+}
+
+#[test]
+fn check_exits_2_and_prints_every_problem() {
+    let out = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
+        .args(["check", &format!("{DIR}/missing_category")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DIALOGS_DIR")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The folder alone lacks ui.toml and extra.toml's node.
+    assert!(
+        stderr.contains(&format!("{DIR}/missing_category/ui.toml: missing")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("tree.toml:20: node \"menu\": button 4 goto \"extra\" names no node"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("required node \"reset\" is missing"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn check_accepts_the_repository_dialogs() {
+    let out = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
+        .args(["check", "dialogs"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+}

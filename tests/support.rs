@@ -1,0 +1,115 @@
+//! Shared helpers: fixture trees and a way to drive the engine like a person.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use icp_sms_doctor::dialogs::{self, LoadError, Source, Tree};
+use icp_sms_doctor::engine::{Event, Reply, Session, step};
+use icp_sms_doctor::lang::Lang;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dialogs")
+}
+
+/// Loads a failure case: the base fixture tree with the case folder's files
+/// laid over it (a file of the same name replaces the base one). Paths in
+/// problem reports are relative to the crate, as `check` would print them.
+pub fn load_case(case: &str) -> Result<Tree, LoadError> {
+    let mut files: BTreeMap<String, Source> = BTreeMap::new();
+    for dir in ["base", case] {
+        let rel = format!("tests/fixtures/dialogs/{dir}");
+        let mut entries: Vec<_> = fs::read_dir(fixtures().join(dir))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+            .map(|e| e.expect("readable entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = fs::read_to_string(&path).expect("readable fixture");
+            let source = Source {
+                path: format!("{rel}/{name}"),
+                text,
+            };
+            files.insert(name, source);
+        }
+    }
+    dialogs::load(&files.into_values().collect::<Vec<_>>())
+}
+
+/// The failure case's report, as `check` prints it.
+pub fn problems_of(case: &str) -> String {
+    match load_case(case) {
+        Ok(_) => panic!("case {case} loaded without problems"),
+        Err(e) => e.to_string(),
+    }
+}
+
+pub fn base_tree() -> Tree {
+    load_case("base").unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn real_tree() -> Tree {
+    dialogs::load(&dialogs::embedded()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A person talking to the engine, keeping the session between steps.
+pub struct Chat<'t> {
+    pub tree: &'t Tree,
+    pub session: Session,
+    pub last: Vec<Reply>,
+}
+
+impl<'t> Chat<'t> {
+    pub fn new(tree: &'t Tree, lang: Lang) -> Self {
+        Chat {
+            tree,
+            session: Session::new(lang),
+            last: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, event: Event<'_>) -> &[Reply] {
+        let (session, replies) = step(self.tree, std::mem::take(&mut self.session), event);
+        self.session = session;
+        self.last = replies;
+        &self.last
+    }
+
+    pub fn say(&mut self, line: &str) -> &[Reply] {
+        self.send(Event::from_line(line))
+    }
+
+    pub fn press(&mut self, data: &str) -> &[Reply] {
+        self.send(Event::Press(data))
+    }
+
+    /// Presses the button of the last message whose label is `label`.
+    pub fn tap(&mut self, label: &str) -> &[Reply] {
+        let data = self
+            .button(label)
+            .unwrap_or_else(|| panic!("no button {label:?} in {:#?}", self.last));
+        self.press(&data)
+    }
+
+    pub fn button(&self, label: &str) -> Option<String> {
+        self.last
+            .iter()
+            .flat_map(|r| r.buttons.iter().flatten())
+            .find(|b| b.label == label)
+            .map(|b| b.data.clone())
+    }
+
+    /// The node the last message showed.
+    pub fn at(&self) -> Option<&str> {
+        self.last.last().and_then(|r| r.node.as_deref())
+    }
+
+    pub fn text(&self) -> String {
+        self.last
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
