@@ -1,1 +1,189 @@
+//! The console: the JSON Lines protocol for programs and the numbered menus
+//! for people, including the binary itself on a pipe.
 
+use std::io::{Cursor, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use icp_sms_doctor::console::{run_interactive, run_json};
+use icp_sms_doctor::lang::Lang;
+use serde_json::Value;
+
+use crate::support::{base_tree, real_tree};
+
+fn json_session(lang: Lang, input: &str) -> Vec<Value> {
+    let tree = real_tree();
+    let mut out = Vec::new();
+    run_json(&tree, lang, Cursor::new(input.as_bytes()), &mut out).expect("runs");
+    String::from_utf8(out)
+        .expect("utf-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Runs the real binary with `args`, feeding `input`; gives up after 30 s.
+fn run_binary(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
+        .args(args)
+        .env_remove("DIALOGS_DIR")
+        .env_remove("DEFAULT_LANG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input)
+        .expect("input written");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || tx.send(child.wait_with_output()));
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the console finishes within 30 s")
+        .expect("output collected")
+}
+
+#[test]
+fn diagnose_on_the_json_console_prints_the_entry_menu_as_one_line_with_five_choices() {
+    let out = run_binary(&["console", "--json"], b"{\"text\":\"/diagnose\"}\n");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let menu: Value = serde_json::from_str(lines[0]).expect("one JSON object");
+    assert_eq!(menu["node"], "menu");
+    assert!(menu["text"].as_str().is_some_and(|t| !t.is_empty()));
+    let rows = menu["buttons"].as_array().expect("rows of buttons");
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        let button = &row[0];
+        assert!(button["label"].as_str().is_some_and(|l| !l.is_empty()));
+        assert!(
+            button["data"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("g:menu:"))
+        );
+    }
+}
+
+#[test]
+fn each_output_line_has_exactly_node_text_and_buttons() {
+    let lines = json_session(
+        Lang::En,
+        "{\"text\":\"/start\"}\n{\"press\":\"g:menu:timeout\"}\n",
+    );
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        let keys: Vec<&String> = line.as_object().expect("an object").keys().collect();
+        assert_eq!(keys, ["buttons", "node", "text"]);
+    }
+    assert_eq!(lines[0]["node"], Value::Null);
+    assert_eq!(lines[2]["node"], "timeout");
+}
+
+#[test]
+fn a_press_follows_the_buttons_data() {
+    let lines = json_session(
+        Lang::Zh,
+        "{\"text\":\"/diagnose\"}\n{\"press\":\"g:menu:not_received\"}\n{\"press\":\"b:not_received\"}\n",
+    );
+    let nodes: Vec<&Value> = lines.iter().map(|l| &l["node"]).collect();
+    assert_eq!(nodes, ["menu", "not_received", "menu"]);
+}
+
+#[test]
+fn invalid_json_gets_an_error_line_and_the_session_goes_on() {
+    let long = "x".repeat(100 * 1024);
+    let input = format!(
+        "{{\"text\":\"/diagnose\"}}\nnot json\n\n{{\"text\": 5}}\n{{\"txt\":\"hi\"}}\n{{\"text\":\"a\",\"press\":\"h\"}}\n{{}}\n{long}\n{{\"press\":\"g:menu:reset\"}}\n"
+    );
+    let lines = json_session(Lang::En, &input);
+    assert_eq!(lines.len(), 9);
+    for bad in &lines[1..8] {
+        assert_eq!(bad["node"], Value::Null);
+        assert_eq!(bad["buttons"], Value::Array(vec![]));
+        assert!(
+            bad["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{bad}"
+        );
+        assert!(
+            bad["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("This line is not valid input JSON")),
+            "{bad}"
+        );
+    }
+    // The menu from before the bad lines still works.
+    assert_eq!(lines[8]["node"], "reset");
+}
+
+#[test]
+fn a_100_kb_text_line_gets_a_clear_answer() {
+    let input = format!(
+        "{{\"text\":\"{}\"}}\n{{\"text\":\"/diagnose\"}}\n",
+        "短".repeat(35_000)
+    );
+    let lines = json_session(Lang::En, &input);
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0]["text"].as_str().expect("text").contains("4096"));
+    assert_eq!(lines[1]["node"], "menu");
+}
+
+#[test]
+fn unknown_commands_and_empty_text_are_answered_on_the_json_console() {
+    let lines = json_session(Lang::En, "{\"text\":\"/nope\"}\n{\"text\":\"  \"}\n");
+    assert!(lines[0]["text"].as_str().expect("text").contains("/nope"));
+    assert_eq!(
+        lines[1]["text"],
+        "Nothing was received. Type /diagnose or press a button."
+    );
+}
+
+#[test]
+fn the_interactive_console_numbers_buttons_and_takes_numbers() {
+    let tree = base_tree();
+    let mut out = Vec::new();
+    let input = "/diagnose\n2\n9\nhello\n\n/lang en\n";
+    run_interactive(&tree, Lang::Zh, Cursor::new(input), &mut out).expect("runs");
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(out.starts_with("输入数字\n"), "{out}");
+    assert!(out.contains("  [1] 超时\n  [2] 没收到\n"), "{out}");
+    // "2" pressed the second button: the not-received end.
+    assert!(
+        out.contains("检查信号\n\n渠道\n\n安全\n  [1] 解决   [2] 未解决\n  [3] 返回   [4] 重来\n"),
+        "{out}"
+    );
+    assert!(out.contains("没有 9\n"), "{out}");
+    assert!(out.contains("请用菜单\n\n检查信号"), "{out}");
+    assert!(out.contains("> 空\n"), "{out}");
+    assert!(out.contains("English\n\nCheck the signal"), "{out}");
+}
+
+#[test]
+fn the_interactive_binary_survives_invalid_utf8_and_ends_at_eof() {
+    let out = run_binary(&["console", "--lang", "en"], b"/diagnose\n\xff\xfe\n1\n");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(stdout.contains("I work with menus"), "{stdout}");
+    assert!(stdout.contains("A timeout means"), "{stdout}");
+}
+
+#[test]
+fn a_broken_dialogs_folder_stops_the_console_with_status_2() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/dialogs/dead_end"
+    );
+    let out = run_binary(
+        &["console", "--json", "--dialogs-dir", dir],
+        b"{\"text\":\"/diagnose\"}\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dead end"));
+}

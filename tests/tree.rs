@@ -1,1 +1,345 @@
+//! The real dialogue in `dialogs/`: every path walked through the engine in
+//! both languages, and every fact of the domain present where it belongs.
 
+use std::collections::{BTreeSet, HashSet, VecDeque};
+
+use icp_sms_doctor::callback::Action;
+use icp_sms_doctor::dialogs::{CATEGORY_IDS, NodeId, NodeKind, ROOT_ID, Tree, UiButton, UiText};
+use icp_sms_doctor::engine::{Event, Reply, Session, step};
+use icp_sms_doctor::lang::Lang;
+use serde::Deserialize;
+
+use crate::support::real_tree;
+
+/// What a walk saw: how many paths, and which ends it reached.
+#[derive(Default)]
+struct Walk {
+    paths: usize,
+    ends: BTreeSet<String>,
+}
+
+/// Follows every answer of every question, depth first, never revisiting a
+/// node on the current path, and checks each end it reaches.
+fn walk(tree: &Tree, session: &Session, reply: &Reply, path: &mut Vec<String>, seen: &mut Walk) {
+    let node = reply.node.clone().expect("a step shows a node");
+    let id = tree.get(&node).expect("the node exists");
+    path.push(node.clone());
+    match tree.node(id).kind {
+        NodeKind::End { .. } => {
+            check_end(tree, session, reply, path);
+            seen.paths += 1;
+            seen.ends.insert(node);
+        }
+        NodeKind::Question(_) => {
+            let choices: Vec<(String, String)> = reply
+                .buttons
+                .iter()
+                .flatten()
+                .filter_map(|b| match Action::parse(&b.data) {
+                    Some(Action::Go { to, .. }) => Some((b.data.clone(), to)),
+                    _ => None,
+                })
+                .collect();
+            assert!(!choices.is_empty(), "{node}: a question without answers");
+            for (data, to) in choices {
+                if path.contains(&to) {
+                    continue;
+                }
+                let (next, replies) = step(tree, session.clone(), Event::Press(&data));
+                assert_eq!(replies.len(), 1, "{path:?} -> {to}");
+                assert_eq!(replies[0].node.as_deref(), Some(to.as_str()), "{path:?}");
+                walk(tree, &next, &replies[0], path, seen);
+            }
+        }
+    }
+    path.pop();
+}
+
+fn check_end(tree: &Tree, session: &Session, reply: &Reply, path: &[String]) {
+    let ui = tree.ui();
+    let lang = session.lang;
+    let text = &reply.text;
+    assert!(
+        text.lines().any(|l| l.starts_with("1. ")) && text.lines().any(|l| l.starts_with("2. ")),
+        "{path:?}: an end without numbered steps"
+    );
+    assert!(
+        text.contains(ui.text(UiText::Channels, lang).trim()),
+        "{path:?}: no channels"
+    );
+    assert!(
+        text.contains(ui.text(UiText::Safety, lang).trim()),
+        "{path:?}: no safety line"
+    );
+    assert!(
+        !text.contains("{summary}"),
+        "{path:?}: unfilled placeholder"
+    );
+    let labels: Vec<Vec<&str>> = reply
+        .buttons
+        .iter()
+        .map(|row| row.iter().map(|b| b.label.as_str()).collect())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            [
+                ui.button(UiButton::Solved, lang),
+                ui.button(UiButton::NotSolved, lang)
+            ],
+            [
+                ui.button(UiButton::Back, lang),
+                ui.button(UiButton::Restart, lang)
+            ],
+        ],
+        "{path:?}"
+    );
+    // "Not solved" leads on to a real step, and "solved" closes calmly.
+    let (_, next) = step(
+        tree,
+        session.clone(),
+        Event::Press(&reply.buttons[0][1].data),
+    );
+    assert!(next[0].node.is_some(), "{path:?}");
+    assert!(
+        !next[0]
+            .text
+            .starts_with(ui.text(UiText::MenuOutdated, lang)),
+        "{path:?}"
+    );
+    let (after, solved) = step(
+        tree,
+        session.clone(),
+        Event::Press(&reply.buttons[0][0].data),
+    );
+    assert_eq!(solved[0].text, ui.text(UiText::Solved, lang), "{path:?}");
+    assert_eq!(after.node, None);
+}
+
+fn walk_all(tree: &Tree, lang: Lang) -> Walk {
+    let (session, replies) = step(tree, Session::new(lang), Event::from_line("/diagnose"));
+    let mut seen = Walk::default();
+    walk(tree, &session, &replies[0], &mut Vec::new(), &mut seen);
+    seen
+}
+
+fn all_ends(tree: &Tree) -> BTreeSet<String> {
+    tree.nodes()
+        .filter(|(_, n)| matches!(n.kind, NodeKind::End { .. }))
+        .map(|(_, n)| n.id.clone())
+        .collect()
+}
+
+#[test]
+fn every_path_in_chinese_reaches_an_end_with_steps_channels_safety_and_outcome_buttons() {
+    let tree = real_tree();
+    let walked = walk_all(&tree, Lang::Zh);
+    assert_eq!(walked.ends, all_ends(&tree));
+    assert!(walked.paths >= walked.ends.len());
+}
+
+#[test]
+fn every_path_in_english_reaches_an_end_with_steps_channels_safety_and_outcome_buttons() {
+    let tree = real_tree();
+    let walked = walk_all(&tree, Lang::En);
+    assert_eq!(walked.ends, all_ends(&tree));
+}
+
+#[test]
+fn the_entry_menu_offers_the_four_symptoms_and_not_sure() {
+    let tree = real_tree();
+    let menu = tree.node(tree.root());
+    let NodeKind::Question(choices) = &menu.kind else {
+        panic!("the entry menu is a question");
+    };
+    let targets: Vec<&str> = choices
+        .iter()
+        .map(|c| tree.node(c.target).id.as_str())
+        .collect();
+    assert_eq!(
+        targets,
+        ["timeout", "not_received", "mismatch", "reset", "unsure"]
+    );
+}
+
+#[test]
+fn not_sure_triage_lands_in_every_category_within_three_questions() {
+    let tree = real_tree();
+    let unsure = tree.get("unsure").expect("the triage exists");
+    // Breadth first over answers only: the depth at which each category
+    // entry (or one of its nodes) is first reached.
+    let mut depth = vec![None; tree.len()];
+    let mut queue = VecDeque::from([(unsure, 0usize)]);
+    let mut order: Vec<NodeId> = Vec::new();
+    while let Some((id, d)) = queue.pop_front() {
+        if depth[index(&tree, id)].is_some() {
+            continue;
+        }
+        depth[index(&tree, id)] = Some(d);
+        order.push(id);
+        if let NodeKind::Question(choices) = &tree.node(id).kind {
+            for c in choices {
+                queue.push_back((c.target, d + 1));
+            }
+        }
+    }
+    for category in CATEGORY_IDS {
+        let id = tree.get(category).expect("category exists");
+        let d = depth[index(&tree, id)].unwrap_or_else(|| panic!("{category} not reached"));
+        assert!(d <= 3, "{category} needs {d} answers from the triage");
+    }
+}
+
+fn index(tree: &Tree, id: NodeId) -> usize {
+    tree.nodes()
+        .position(|(n, _)| n == id)
+        .expect("a node of the tree")
+}
+
+#[test]
+fn not_solved_never_traps_anyone_away_from_contacting_the_provider() {
+    let tree = real_tree();
+    let target = tree
+        .get("contact_provider")
+        .expect("the contact end exists");
+    for (start, node) in tree.nodes() {
+        if !matches!(node.kind, NodeKind::End { .. }) {
+            continue;
+        }
+        let mut seen = HashSet::new();
+        let mut queue = VecDeque::from([start]);
+        let mut found = false;
+        while let Some(id) = queue.pop_front() {
+            if id == target {
+                found = true;
+                break;
+            }
+            if !seen.insert(id) {
+                continue;
+            }
+            match &tree.node(id).kind {
+                NodeKind::End { not_solved } => queue.push_back(*not_solved),
+                NodeKind::Question(choices) => queue.extend(choices.iter().map(|c| c.target)),
+            }
+        }
+        assert!(found, "{}: no way on to contact_provider", node.id);
+    }
+}
+
+#[test]
+fn the_contact_end_summarises_the_answers_chosen() {
+    let tree = real_tree();
+    let mut session = Session::new(Lang::Zh);
+    let mut last = Vec::new();
+    for data in [
+        "g:menu:timeout",
+        "g:timeout:to_provider",
+        "g:to_provider:to_console",
+        "g:to_console:contact_provider",
+    ] {
+        let (next, replies) = step(&tree, session, Event::Press(data));
+        session = next;
+        last = replies;
+    }
+    assert_eq!(last[0].node.as_deref(), Some("contact_provider"));
+    let text = &last[0].text;
+    let expected = "- 验证超时（已过24小时）\n- 还没重新提交\n- 阿里云、腾讯云或其他\n- 还没解决";
+    assert!(text.contains(expected), "{text}");
+}
+
+#[derive(Deserialize)]
+struct Facts {
+    fact: Vec<Fact>,
+}
+
+#[derive(Deserialize)]
+struct Fact {
+    name: String,
+    category: String,
+    zh: Vec<String>,
+    en: Vec<String>,
+}
+
+/// The nodes of a category: reachable from its entry by answers and "not
+/// solved", without passing the entry menu or another category's entry.
+fn subtree(tree: &Tree, category: &str) -> Vec<NodeId> {
+    let stop: Vec<NodeId> = CATEGORY_IDS
+        .iter()
+        .chain(&[ROOT_ID])
+        .filter(|c| **c != category)
+        .filter_map(|c| tree.get(c))
+        .collect();
+    let start = tree.get(category).expect("category exists");
+    let mut seen = vec![start];
+    let mut queue = VecDeque::from([start]);
+    while let Some(id) = queue.pop_front() {
+        let next: Vec<NodeId> = match &tree.node(id).kind {
+            NodeKind::End { not_solved } => vec![*not_solved],
+            NodeKind::Question(choices) => choices.iter().map(|c| c.target).collect(),
+        };
+        for n in next {
+            if !stop.contains(&n) && !seen.contains(&n) {
+                seen.push(n);
+                queue.push_back(n);
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn every_domain_fact_appears_in_its_category_in_both_languages() {
+    let tree = real_tree();
+    let facts: Facts = toml::from_str(include_str!("data/facts.toml")).expect("facts parse");
+    assert!(facts.fact.len() >= 30);
+    let mut missing = Vec::new();
+    for fact in &facts.fact {
+        for (lang, markers) in [(Lang::Zh, &fact.zh), (Lang::En, &fact.en)] {
+            let mut texts: Vec<String> = if fact.category == "any" {
+                let mut all: Vec<String> = tree
+                    .nodes()
+                    .map(|(_, n)| n.text.get(lang).to_string())
+                    .collect();
+                all.extend(
+                    UiText::ALL
+                        .iter()
+                        .map(|t| tree.ui().text(*t, lang).to_string()),
+                );
+                all
+            } else {
+                subtree(&tree, &fact.category)
+                    .into_iter()
+                    .map(|id| tree.node(id).text.get(lang).to_string())
+                    .collect()
+            };
+            texts.sort();
+            for marker in markers {
+                if !texts.iter().any(|t| t.contains(marker.as_str())) {
+                    missing.push(format!("{} ({lang}): {marker:?}", fact.name));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "missing facts:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn the_three_page_messages_each_have_their_own_explanation() {
+    let tree = real_tree();
+    for (message, end) in [
+        ("该条验证库里找不到记录", "mm_norecord"),
+        ("暂无待短信核验的备案申请", "mm_nopending"),
+        (
+            "您的短信核验完成，请等待其他核验人进行短信核验",
+            "mm_other_person",
+        ),
+    ] {
+        let node = tree.node(tree.get(end).expect("the end exists"));
+        for lang in Lang::ALL {
+            assert!(
+                node.text.get(lang).starts_with(&format!("「{message}」")),
+                "{end} {lang}"
+            );
+        }
+    }
+}
