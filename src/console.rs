@@ -2,7 +2,7 @@
 
 use std::io::{self, BufRead, Write};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dialogs::{Tree, UiText};
 use crate::engine::{Button, Event, Reply, Session, step};
@@ -89,12 +89,35 @@ fn print_reply(output: &mut impl Write, reply: &Reply) -> io::Result<()> {
     writeln!(output)
 }
 
-/// One input line of the JSON console.
+/// One input line of the JSON console: serde's externally tagged form is
+/// exactly `{"text": …}` or `{"press": …}`, and refuses anything else.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Input {
-    text: Option<String>,
-    press: Option<String>,
+#[serde(rename_all = "lowercase")]
+enum Input {
+    Text(String),
+    Press(String),
+}
+
+/// The answer to a line that is not valid input: a message like any
+/// other, plus the reason for programs.
+#[derive(Serialize)]
+struct ErrorLine<'a> {
+    #[serde(flatten)]
+    reply: Reply,
+    error: &'a str,
+}
+
+/// Says what is wrong with an input line in the terms of the protocol,
+/// rather than in serde's terms for the enum behind it.
+fn describe_invalid(line: &str) -> String {
+    if line.trim().is_empty() {
+        return "empty line".to_string();
+    }
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Err(e) => format!("not JSON: {e}"),
+        Ok(_) => "expected an object with exactly one key, \"text\" or \"press\", holding a string"
+            .to_string(),
+    }
 }
 
 /// The machine-readable console: one JSON object per line each way.
@@ -110,25 +133,11 @@ pub fn run_json(
     let mut session = Session::new(lang);
     for line in lines(input) {
         let line = line?;
-        let parsed = serde_json::from_str::<Input>(&line)
-            .map_err(|e| e.to_string())
-            .and_then(|input| match input {
-                Input {
-                    text: Some(text),
-                    press: None,
-                } => Ok((Some(text), None)),
-                Input {
-                    text: None,
-                    press: Some(press),
-                } => Ok((None, Some(press))),
-                _ => Err("give exactly one of \"text\" and \"press\"".to_string()),
-            });
-        match parsed {
-            Ok((text, press)) => {
-                let event = match (&text, &press) {
-                    (Some(text), _) => Event::from_line(text),
-                    (_, Some(data)) => Event::Press(data),
-                    _ => unreachable!("exactly one of text and press is set"),
+        match serde_json::from_str::<Input>(&line) {
+            Ok(input) => {
+                let event = match &input {
+                    Input::Text(text) => Event::from_line(text),
+                    Input::Press(data) => Event::Press(data),
                 };
                 let (next, replies) = step(tree, std::mem::take(&mut session), event);
                 session = next;
@@ -137,18 +146,21 @@ pub fn run_json(
                     writeln!(output)?;
                 }
             }
-            Err(error) => {
+            Err(_) => {
+                let error = describe_invalid(&line);
                 let text = tree
                     .ui()
                     .text(UiText::InvalidJson, session.lang)
                     .replace("{error}", &error);
-                let line = serde_json::json!({
-                    "node": null,
-                    "text": text,
-                    "buttons": [],
-                    "error": error,
-                });
-                serde_json::to_writer(&mut output, &line)?;
+                let answer = ErrorLine {
+                    reply: Reply {
+                        node: None,
+                        text,
+                        buttons: Vec::new(),
+                    },
+                    error: &error,
+                };
+                serde_json::to_writer(&mut output, &answer)?;
                 writeln!(output)?;
             }
         }

@@ -118,6 +118,22 @@ fn invalid_json_gets_an_error_line_and_the_session_goes_on() {
             "{bad}"
         );
     }
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .expect("error")
+            .starts_with("not JSON")
+    );
+    assert_eq!(lines[2]["error"], "empty line");
+    for protocol_error in [&lines[3], &lines[4], &lines[5], &lines[6]] {
+        assert!(
+            protocol_error["error"]
+                .as_str()
+                .expect("error")
+                .contains("exactly one key"),
+            "{protocol_error}"
+        );
+    }
     // The menu from before the bad lines still works.
     assert_eq!(lines[8]["node"], "reset");
 }
