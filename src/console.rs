@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::dialogs::{Tree, UiText};
 use crate::engine::{Button, Event, Reply, Session, step};
 use crate::lang::Lang;
+use crate::markup;
 
 /// Reads lines until end of input. Invalid UTF-8 is replaced rather than
 /// refused, so one bad byte costs one line, not the session.
@@ -74,7 +75,7 @@ pub fn run_interactive(
 }
 
 fn print_reply(output: &mut impl Write, reply: &Reply) -> io::Result<()> {
-    writeln!(output, "{}", reply.text)?;
+    writeln!(output, "{}", markup::to_plain(&reply.text))?;
     let mut n = 0;
     for row in &reply.buttons {
         let cells: Vec<String> = row

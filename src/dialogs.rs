@@ -151,10 +151,13 @@ pub enum UiText {
     ConsoleHint,
     NoSuchButton,
     InvalidJson,
+    NotYourMenu,
+    StoreError,
+    AnonymousAdmin,
 }
 
 impl UiText {
-    pub const ALL: [UiText; 17] = [
+    pub const ALL: [UiText; 20] = [
         UiText::Welcome,
         UiText::Help,
         UiText::Channels,
@@ -172,6 +175,9 @@ impl UiText {
         UiText::ConsoleHint,
         UiText::NoSuchButton,
         UiText::InvalidJson,
+        UiText::NotYourMenu,
+        UiText::StoreError,
+        UiText::AnonymousAdmin,
     ];
 
     pub fn key(self) -> &'static str {
@@ -193,6 +199,9 @@ impl UiText {
             UiText::ConsoleHint => "console_hint",
             UiText::NoSuchButton => "no_such_button",
             UiText::InvalidJson => "invalid_json",
+            UiText::NotYourMenu => "not_your_menu",
+            UiText::StoreError => "store_error",
+            UiText::AnonymousAdmin => "anonymous_admin",
         }
     }
 
@@ -204,6 +213,15 @@ impl UiText {
             UiText::NoSuchButton => Some("number"),
             UiText::InvalidJson => Some("error"),
             _ => None,
+        }
+    }
+
+    /// Telegram's limit for the text, where it is shorter than a message's.
+    pub fn max_chars(self) -> usize {
+        match self {
+            // Shown as a callback-query alert, which holds at most 200.
+            UiText::NotYourMenu => 200,
+            _ => MAX_TEXT_CHARS,
         }
     }
 }
@@ -241,11 +259,47 @@ impl UiButton {
     }
 }
 
+/// A bot command, described in `ui.toml`'s `[command]` table for the
+/// command menu Telegram shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiCommand {
+    Diagnose,
+    Reset,
+    Lang,
+    Help,
+    Start,
+}
+
+impl UiCommand {
+    pub const ALL: [UiCommand; 5] = [
+        UiCommand::Diagnose,
+        UiCommand::Reset,
+        UiCommand::Lang,
+        UiCommand::Help,
+        UiCommand::Start,
+    ];
+
+    /// The command itself, without its slash.
+    pub fn key(self) -> &'static str {
+        match self {
+            UiCommand::Diagnose => "diagnose",
+            UiCommand::Reset => "reset",
+            UiCommand::Lang => "lang",
+            UiCommand::Help => "help",
+            UiCommand::Start => "start",
+        }
+    }
+}
+
+/// Telegram's limit for a command's description.
+pub const MAX_COMMAND_DESCRIPTION: usize = 256;
+
 /// The checked texts and labels of `ui.toml`.
 #[derive(Debug, Clone)]
 pub struct Ui {
     texts: Vec<Localized>,
     buttons: Vec<Localized>,
+    commands: Vec<Localized>,
 }
 
 impl Ui {
@@ -255,6 +309,10 @@ impl Ui {
 
     pub fn button(&self, which: UiButton, lang: Lang) -> &str {
         self.buttons[which as usize].get(lang)
+    }
+
+    pub fn command(&self, which: UiCommand, lang: Lang) -> &str {
+        self.commands[which as usize].get(lang)
     }
 }
 
@@ -413,8 +471,9 @@ struct RawText {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUi {
-    text: Option<Spanned<BTreeMap<String, Spanned<RawText>>>>,
-    button: Option<Spanned<BTreeMap<String, Spanned<RawText>>>>,
+    text: RawTable,
+    button: RawTable,
+    command: RawTable,
 }
 
 /// Collects problems against one file at a time.
@@ -861,14 +920,23 @@ type RawTable = Option<Spanned<BTreeMap<String, Spanned<RawText>>>>;
 fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<Ui> {
     let texts: Vec<_> = UiText::ALL
         .iter()
-        .map(|t| (t.key(), t.placeholder()))
+        .map(|t| (t.key(), t.placeholder(), t.max_chars()))
         .collect();
-    let buttons: Vec<_> = UiButton::ALL.iter().map(|b| (b.key(), None)).collect();
+    let buttons: Vec<_> = UiButton::ALL
+        .iter()
+        .map(|b| (b.key(), None, MAX_TEXT_CHARS))
+        .collect();
+    let commands: Vec<_> = UiCommand::ALL
+        .iter()
+        .map(|c| (c.key(), None, MAX_COMMAND_DESCRIPTION))
+        .collect();
     let texts = check_table(report, file, "text", &raw.text, &texts);
     let buttons = check_table(report, file, "button", &raw.button, &buttons);
+    let commands = check_table(report, file, "command", &raw.command, &commands);
     Some(Ui {
         texts: texts?,
         buttons: buttons?,
+        commands: commands?,
     })
 }
 
@@ -879,7 +947,7 @@ fn check_table(
     file: usize,
     name: &str,
     table: &RawTable,
-    keys: &[(&str, Option<&str>)],
+    keys: &[(&str, Option<&str>, usize)],
 ) -> Option<Vec<Localized>> {
     let Some(table) = table else {
         report.add(file, 0, None, format!("the [{name}] table is missing"));
@@ -889,13 +957,29 @@ fn check_table(
     let entries = table.get_ref();
     let mut ok = true;
     let mut texts = Vec::with_capacity(keys.len());
-    for &(key, placeholder) in keys {
+    for &(key, placeholder, max) in keys {
         let what = format!("{name}.{key}");
         let allowed: Vec<&str> = placeholder.into_iter().collect();
         match entries.get(key) {
             Some(text) => {
                 match check_text(report, file, text, None, &what, &allowed, placeholder) {
-                    Some(t) => texts.push(t),
+                    Some(t) => {
+                        for lang in Lang::ALL {
+                            let len = t.get(lang).encode_utf16().count();
+                            if len > max {
+                                report.add(
+                                    file,
+                                    text.span().start,
+                                    None,
+                                    format!(
+                                        "{what} ({lang}) is {len} characters, over Telegram's {max}"
+                                    ),
+                                );
+                                ok = false;
+                            }
+                        }
+                        texts.push(t);
+                    }
                     None => ok = false,
                 }
             }
@@ -906,7 +990,7 @@ fn check_table(
         }
     }
     for (key, value) in entries {
-        if !keys.iter().any(|(known, _)| known == key) {
+        if !keys.iter().any(|(known, _, _)| known == key) {
             report.add(
                 file,
                 value.span().start,

@@ -58,6 +58,8 @@ pub enum Event<'a> {
     Press(&'a str),
     /// Anything typed that is not a command.
     Text(&'a str),
+    /// A message without text: a sticker, a photo, a voice note…
+    NonText,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +148,7 @@ pub fn step(tree: &Tree, mut session: Session, event: Event<'_>) -> (Session, Ve
                     .replace("{max}", &MAX_TEXT_CHARS.to_string()),
             )]
         }
-        Event::Text(_) => {
+        Event::Text(_) | Event::NonText => {
             let at = position_or_root(tree, &mut session);
             vec![render(tree, &session, at).below(ui.text(UiText::FreeText, lang))]
         }

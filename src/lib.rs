@@ -5,6 +5,9 @@ pub mod console;
 pub mod dialogs;
 pub mod engine;
 pub mod lang;
+pub mod markup;
+pub mod store;
+pub mod telegram;
 
 use std::path::Path;
 

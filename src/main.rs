@@ -4,8 +4,12 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
-use icp_sms_doctor::{Lang, console, load_tree};
+use icp_sms_doctor::telegram::{self, App, Options, StartError};
+use icp_sms_doctor::{Lang, Tree, console, load_tree, store};
+use teloxide::Bot;
 
 #[derive(Parser)]
 #[command(name = "icp-sms-doctor", version, about)]
@@ -45,15 +49,20 @@ enum Command {
 fn main() -> ExitCode {
     // A missing .env file is the normal case, not an error.
     let _ = dotenvy::dotenv();
-    pretty_env_logger::init();
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => {
-            eprintln!(
-                "Telegram mode is not built yet; try the dialogue with `icp-sms-doctor console`."
-            );
-            ExitCode::from(2)
-        }
+    let command = cli.command.unwrap_or(Command::Run);
+    // The bot reports its start and its steps; the console and `check`
+    // speak on stdout and log only trouble.
+    let default_filter = if matches!(command, Command::Run) {
+        "info"
+    } else {
+        "warn"
+    };
+    pretty_env_logger::formatted_timed_builder()
+        .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| default_filter.to_string()))
+        .init();
+    match command {
+        Command::Run => run_bot(cli.dialogs_dir.as_deref(), cli.default_lang),
         Command::Console { lang, json } => {
             let Some(tree) = load_or_report(cli.dialogs_dir.as_deref()) else {
                 return ExitCode::from(2);
@@ -91,7 +100,122 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_or_report(dir: Option<&std::path::Path>) -> Option<icp_sms_doctor::Tree> {
+/// Checks a token's shape (`<bot id>:<secret>`, as @BotFather gives it)
+/// without ever printing it.
+fn token_problem(token: Option<&str>) -> Option<&'static str> {
+    let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Some(
+            "TELOXIDE_TOKEN is not set: create a bot with @BotFather and put its token in .env (see .env.example) or the environment",
+        );
+    };
+    let well_formed = token.split_once(':').is_some_and(|(id, secret)| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && !secret.is_empty()
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    (!well_formed).then_some(
+        "TELOXIDE_TOKEN does not look like a bot token (expected <digits>:<secret>, as @BotFather gives it); fix it in .env or the environment",
+    )
+}
+
+fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCode {
+    let token = std::env::var("TELOXIDE_TOKEN").ok();
+    if let Some(problem) = token_problem(token.as_deref()) {
+        eprintln!("{problem}");
+        return ExitCode::from(2);
+    }
+    let token = token.unwrap_or_default().trim().to_string();
+    let Some(tree) = load_or_report(dialogs_dir) else {
+        return ExitCode::from(2);
+    };
+    let url = std::env::var("DATABASE_URL").unwrap_or_default();
+    let store = match store::open(&url) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("DATABASE_URL: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut bot = Bot::new(token);
+    if let Some(api) = std::env::var("TELOXIDE_API_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        match url::Url::parse(api.trim()) {
+            Ok(api) => bot = bot.set_api_url(api),
+            Err(e) => {
+                eprintln!("TELOXIDE_API_URL is not a URL ({e}); fix it in .env or the environment");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let (nodes, store_name) = (tree.len(), store.describe());
+        let app = Arc::new(App {
+            tree: Arc::new(tree),
+            store: Arc::from(store),
+            default_lang,
+        });
+        let running = match telegram::start(bot, app, Options::default()).await {
+            Ok(running) => running,
+            Err(e @ StartError::Unauthorized(_)) => {
+                eprintln!("{e}; check it in .env or the environment");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        log::info!(
+            "started as @{}; store: {store_name}; dialogs: {}, {nodes} nodes",
+            running.me.username(),
+            dialogs_dir.map_or("built in".to_string(), |d| d.display().to_string()),
+        );
+        telegram::run_until(running, shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Ctrl-C or SIGTERM (as systemd sends it), whichever comes first.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            log::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                log::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+fn load_or_report(dir: Option<&std::path::Path>) -> Option<Tree> {
     match load_tree(dir) {
         Ok(tree) => {
             log::info!(

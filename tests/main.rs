@@ -1,7 +1,9 @@
 //! The integration tests: one binary, one module per area.
 
+mod fake_api;
 mod support;
 
+mod bot;
 mod console;
 mod engine;
 mod loader;

@@ -1,0 +1,623 @@
+//! The Telegram adapter: updates in, engine steps through the session store, inline menus out.
+//!
+//! Menus are inline keyboards edited in place, so a conversation stays one
+//! tidy message. In groups every member has their own session, keyed by
+//! (chat, person); a menu belongs to the member whose command it answers,
+//! which the bot records by sending it as a reply to that command.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use teloxide::adaptors::Throttle;
+use teloxide::adaptors::throttle::Limits;
+use teloxide::dispatching::{ShutdownToken, UpdateHandler};
+use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::prelude::*;
+use teloxide::types::{
+    BotCommand, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions,
+    MaybeInaccessibleMessage, Me, MessageId, MessageKind, ParseMode, ReplyParameters, ThreadId,
+    User,
+};
+use teloxide::update_listeners::Polling;
+use teloxide::{ApiError, RequestError};
+use tokio::task::JoinHandle;
+
+use crate::dialogs::{Tree, UiCommand, UiText};
+use crate::engine::{Command, Event, Reply, Session, step};
+use crate::lang::Lang;
+use crate::markup;
+use crate::store::{SessionKey, Store};
+
+/// The bot as handlers see it: every request goes through Telegram's rate
+/// limits, and a 429 on a send is waited out and retried.
+pub type TgBot = Throttle<Bot>;
+
+type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+type HandlerResult = Result<(), HandlerError>;
+
+/// What every handler shares.
+pub struct App {
+    pub tree: Arc<Tree>,
+    pub store: Arc<dyn Store>,
+    pub default_lang: Lang,
+}
+
+/// How the bot talks to the Bot API.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub limits: Limits,
+    /// The long-polling timeout for getUpdates.
+    pub polling_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limits: Limits::default(),
+            polling_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("Telegram refused the token (TELOXIDE_TOKEN): {0}")]
+    Unauthorized(RequestError),
+    #[error("cannot reach the Bot API: {0}")]
+    Unreachable(RequestError),
+}
+
+/// A bot that is polling for updates.
+pub struct Running {
+    pub me: Me,
+    token: ShutdownToken,
+    handle: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops polling, lets updates in flight finish, and returns when done.
+    pub async fn stop(self) {
+        // The dispatcher may still be starting; it becomes stoppable as soon
+        // as it polls, which it does right after start.
+        loop {
+            match self.token.shutdown() {
+                Ok(done) => {
+                    done.await;
+                    break;
+                }
+                Err(_) if self.handle.is_finished() => break,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        }
+        if let Err(e) = self.handle.await {
+            log::error!("the dispatcher task failed: {e}");
+        }
+    }
+}
+
+/// Checks the token, registers the command menu, and starts polling.
+pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running, StartError> {
+    let bot = bot.throttle(options.limits);
+    let me = bot.get_me().await.map_err(|e| match e {
+        RequestError::Api(ApiError::InvalidToken) => StartError::Unauthorized(e),
+        e => StartError::Unreachable(e),
+    })?;
+    if let Err(e) = register_commands(&bot, &app.tree).await {
+        log::warn!("could not register the command menu: {e}");
+    }
+    let listener = Polling::builder(bot.clone())
+        .timeout(options.polling_timeout)
+        .build();
+    let mut dispatcher = Dispatcher::builder(bot, schema())
+        .dependencies(dptree::deps![app])
+        .distribution_function(|update: &Update| {
+            Some((update.chat()?.id, update.from().map(|user| user.id)))
+        })
+        .default_handler(|update| async move {
+            log::debug!("update {} is not for the dialogue; ignored", update.id.0);
+        })
+        .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
+        .build();
+    let token = dispatcher.shutdown_token();
+    let handle = tokio::spawn(async move {
+        let listener_errors = LoggingErrorHandler::with_custom_text("getting updates failed");
+        if let Err(e) = dispatcher
+            .try_dispatch_with_listener(listener, listener_errors)
+            .await
+        {
+            log::error!("the dispatcher could not start: {e}");
+        }
+    });
+    Ok(Running { me, token, handle })
+}
+
+/// Runs until `signal` completes, then shuts down gracefully.
+pub async fn run_until(running: Running, signal: impl Future<Output = ()>) {
+    signal.await;
+    log::info!("shutting down: finishing updates in flight");
+    running.stop().await;
+}
+
+/// The command menu, in the default language and per language code.
+async fn register_commands(bot: &TgBot, tree: &Tree) -> Result<(), RequestError> {
+    let commands = |lang: Lang| -> Vec<BotCommand> {
+        UiCommand::ALL
+            .iter()
+            .map(|c| BotCommand::new(c.key(), tree.ui().command(*c, lang)))
+            .collect()
+    };
+    bot.set_my_commands(commands(Lang::default())).await?;
+    for lang in Lang::ALL {
+        bot.set_my_commands(commands(lang))
+            .language_code(lang.code())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The update handler tree: messages and button presses; everything else
+/// (edits, channel posts, reactions, member updates…) is left alone.
+pub fn schema() -> UpdateHandler<HandlerError> {
+    dptree::entry()
+        .branch(Update::filter_message().endpoint(on_message))
+        .branch(Update::filter_callback_query().endpoint(on_press))
+}
+
+/// What a message asks of the bot.
+#[derive(Debug, PartialEq, Eq)]
+enum Incoming<'a> {
+    Event(Event<'a>),
+    /// A command of ours from an anonymous group admin, who has no
+    /// person to key a session by.
+    AnonymousAdmin,
+}
+
+/// Decides whether a message is for the bot, and as what. Service
+/// messages, other bots' commands, messages from bots, and in groups
+/// anything but our own commands are not.
+fn classify<'a>(msg: &'a Message, bot_username: &str) -> Option<Incoming<'a>> {
+    if !matches!(msg.kind, MessageKind::Common(_)) {
+        return None;
+    }
+    let private = msg.chat.is_private();
+    let anonymous = msg.sender_chat.is_some();
+    if !anonymous && msg.from.as_ref().is_none_or(|user| user.is_bot) {
+        return None;
+    }
+    let Some(text) = msg.text() else {
+        return (private && !anonymous).then_some(Incoming::Event(Event::NonText));
+    };
+    let event = Event::from_line(text);
+    let Event::Command(command) = event else {
+        return (private && !anonymous).then_some(Incoming::Event(event));
+    };
+    let word = text.split_whitespace().next().unwrap_or("");
+    let addressed = match word.split_once('@') {
+        Some((_, name)) if !name.eq_ignore_ascii_case(bot_username) => return None,
+        Some(_) => true,
+        None => false,
+    };
+    // A bare unknown command in a group is most likely another bot's.
+    if !private && !addressed && matches!(command, Command::Unknown(_)) {
+        return None;
+    }
+    if anonymous {
+        return (!private).then_some(Incoming::AnonymousAdmin);
+    }
+    Some(Incoming::Event(event))
+}
+
+/// Where the bot's answer goes: the chat, the forum topic, and in groups
+/// the member's message it answers (which marks the menu as theirs).
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    chat: ChatId,
+    thread: Option<ThreadId>,
+    reply_to: Option<MessageId>,
+}
+
+impl Target {
+    fn of(msg: &Message) -> Self {
+        Target {
+            chat: msg.chat.id,
+            thread: msg.thread_id.filter(|_| msg.is_topic_message),
+            reply_to: None,
+        }
+    }
+}
+
+async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) -> HandlerResult {
+    let Some(incoming) = classify(&msg, me.username()) else {
+        return Ok(());
+    };
+    let mut target = Target::of(&msg);
+    if !msg.chat.is_private() {
+        target.reply_to = Some(msg.id);
+    }
+    let event = match incoming {
+        Incoming::Event(event) => event,
+        Incoming::AnonymousAdmin => {
+            let text = app.tree.ui().text(UiText::AnonymousAdmin, app.default_lang);
+            send(&bot, target, &plain(text)).await?;
+            return Ok(());
+        }
+    };
+    let Some(user) = msg.from.as_ref() else {
+        return Ok(());
+    };
+    let key = SessionKey {
+        chat: msg.chat.id.0,
+        user: user.id.0,
+    };
+    match advance(&app, key, user, event) {
+        Ok(replies) => {
+            for reply in &replies {
+                send(&bot, target, reply).await?;
+            }
+        }
+        Err(lang) => {
+            send(
+                &bot,
+                target,
+                &plain(app.tree.ui().text(UiText::StoreError, lang)),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerResult {
+    let ui = app.tree.ui();
+    let (Some(data), Some(menu)) = (query.data.as_deref(), query.message.as_ref()) else {
+        answer(&bot, &query, None).await;
+        return Ok(());
+    };
+    let presser = &query.from;
+    let chat = menu.chat();
+    let original = menu.regular_message();
+    // In a group, a menu is a reply to its owner's command; a menu with no
+    // such reply (a private chat, or the command was deleted) is the
+    // presser's own.
+    let owner_command = original.and_then(|m| m.reply_to_message());
+    let owner = owner_command
+        .and_then(|m| m.from.as_ref())
+        .filter(|_| !chat.is_private())
+        .map_or(presser.id, |user| user.id);
+    if owner != presser.id {
+        let lang = person_lang(&app, presser);
+        let alert = ui.text(UiText::NotYourMenu, lang);
+        answer(&bot, &query, Some(alert)).await;
+        log::info!("chat {}: a press on another member's menu refused", chat.id);
+        return Ok(());
+    }
+    let key = SessionKey {
+        chat: chat.id.0,
+        user: presser.id.0,
+    };
+    let replies = match advance(&app, key, presser, Event::Press(data)) {
+        Ok(replies) => replies,
+        Err(lang) => {
+            answer(&bot, &query, Some(ui.text(UiText::StoreError, lang))).await;
+            return Ok(());
+        }
+    };
+    answer(&bot, &query, None).await;
+    let target = Target {
+        chat: chat.id,
+        thread: original.and_then(|m| m.thread_id.filter(|_| m.is_topic_message)),
+        reply_to: owner_command.map(|m| m.id),
+    };
+    let mut replies = replies.iter();
+    if let Some(first) = replies.next() {
+        edit_or_send(&bot, target, menu, first).await?;
+    }
+    for reply in replies {
+        send(&bot, target, reply).await?;
+    }
+    Ok(())
+}
+
+/// The language for someone without a session yet: the one they chose
+/// with /lang before, else their Telegram language.
+fn person_lang(app: &App, user: &User) -> Lang {
+    match app.store.person_lang(user.id.0) {
+        Ok(Some(lang)) => lang,
+        Ok(None) => Lang::from_language_code(user.language_code.as_deref(), app.default_lang),
+        Err(e) => {
+            log::error!("store: reading a language failed: {e}");
+            Lang::from_language_code(user.language_code.as_deref(), app.default_lang)
+        }
+    }
+}
+
+/// One step of one person's conversation, loaded from and saved to the
+/// store. On a store failure nothing is saved, and the error carries the
+/// language to apologise in.
+fn advance(app: &App, key: SessionKey, user: &User, event: Event<'_>) -> Result<Vec<Reply>, Lang> {
+    let fallback = || Lang::from_language_code(user.language_code.as_deref(), app.default_lang);
+    let session = match app.store.load(key) {
+        Ok(Some(session)) => session,
+        Ok(None) => Session::new(person_lang(app, user)),
+        Err(e) => {
+            log::error!(
+                "chat {} user {}: loading the session failed: {e}",
+                key.chat,
+                key.user
+            );
+            return Err(fallback());
+        }
+    };
+    let lang_before = session.lang;
+    let (next, replies) = step(&app.tree, session, event);
+    if let Err(e) = app.store.save(key, &next, next.lang != lang_before) {
+        log::error!(
+            "chat {} user {}: saving the session failed: {e}",
+            key.chat,
+            key.user
+        );
+        return Err(next.lang);
+    }
+    log::info!(
+        "chat {} user {}: {} -> {}",
+        key.chat,
+        key.user,
+        event_kind(&event),
+        next.node.as_deref().unwrap_or("-")
+    );
+    Ok(replies)
+}
+
+/// What happened, for the log: never the text itself.
+fn event_kind(event: &Event<'_>) -> &'static str {
+    match event {
+        Event::Command(Command::Start(_)) => "/start",
+        Event::Command(Command::Help) => "/help",
+        Event::Command(Command::Diagnose) => "/diagnose",
+        Event::Command(Command::Reset) => "/reset",
+        Event::Command(Command::Lang(_)) => "/lang",
+        Event::Command(Command::Unknown(_)) => "unknown command",
+        Event::Press(_) => "press",
+        Event::Text(_) => "text",
+        Event::NonText => "non-text message",
+    }
+}
+
+fn plain(text: &str) -> Reply {
+    Reply {
+        node: None,
+        text: text.to_string(),
+        buttons: Vec::new(),
+    }
+}
+
+fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
+    (!reply.buttons.is_empty()).then(|| {
+        InlineKeyboardMarkup::new(reply.buttons.iter().map(|row| {
+            row.iter()
+                .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
+                .collect::<Vec<_>>()
+        }))
+    })
+}
+
+const NO_PREVIEW: LinkPreviewOptions = LinkPreviewOptions {
+    is_disabled: true,
+    url: None,
+    prefer_small_media: false,
+    prefer_large_media: false,
+    show_above_text: false,
+};
+
+/// Sends a reply as new messages: split where it is too long, the
+/// buttons under the last piece.
+async fn send(bot: &TgBot, target: Target, reply: &Reply) -> Result<(), RequestError> {
+    let pieces = markup::split(&reply.text);
+    let last = pieces.len() - 1;
+    for (i, piece) in pieces.iter().enumerate() {
+        let html = markup::to_html(piece);
+        let keyboard = if i == last { keyboard(reply) } else { None };
+        retrying(|| {
+            let mut request = bot
+                .send_message(target.chat, html.clone())
+                .parse_mode(ParseMode::Html)
+                .link_preview_options(NO_PREVIEW.clone());
+            if let Some(thread) = target.thread {
+                request = request.message_thread_id(thread);
+            }
+            if let Some(id) = target.reply_to {
+                request = request.reply_parameters(ReplyParameters {
+                    allow_sending_without_reply: Some(true),
+                    ..ReplyParameters::new(id)
+                });
+            }
+            if let Some(keyboard) = &keyboard {
+                request = request.reply_markup(keyboard.clone());
+            }
+            request.into_future()
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Shows a reply in place of the pressed menu; if that message cannot be
+/// edited any more (too old, deleted), sends it anew.
+async fn edit_or_send(
+    bot: &TgBot,
+    target: Target,
+    menu: &MaybeInaccessibleMessage,
+    reply: &Reply,
+) -> Result<(), RequestError> {
+    let pieces = markup::split(&reply.text);
+    let MaybeInaccessibleMessage::Regular(message) = menu else {
+        return send(bot, target, reply).await;
+    };
+    // A reply too long for one message replaces the menu with its first
+    // piece and follows with the rest, the buttons under the last.
+    let (first, rest) = pieces.split_first().expect("split gives a piece");
+    let keyboard = if rest.is_empty() {
+        keyboard(reply)
+    } else {
+        None
+    };
+    let html = markup::to_html(first);
+    let result = retrying(|| {
+        let mut request = bot
+            .edit_message_text(target.chat, message.id, html.clone())
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(NO_PREVIEW.clone());
+        if let Some(keyboard) = &keyboard {
+            request = request.reply_markup(keyboard.clone());
+        }
+        request.into_future()
+    })
+    .await;
+    match result {
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
+        Err(RequestError::Api(ApiError::MessageCantBeEdited | ApiError::MessageToEditNotFound)) => {
+            return send(bot, target, reply).await;
+        }
+        Err(e) => return Err(e),
+    }
+    if !rest.is_empty() {
+        let rest = Reply {
+            text: rest.join("\n\n"),
+            ..reply.clone()
+        };
+        send(bot, target, &rest).await?;
+    }
+    Ok(())
+}
+
+/// Answers a button press, so the person's client stops waiting; with a
+/// text, as an alert. A failure here costs only the spinner: logged.
+async fn answer(bot: &TgBot, query: &CallbackQuery, alert: Option<&str>) {
+    let result = retrying(|| {
+        let mut request = bot.answer_callback_query(query.id.clone());
+        if let Some(text) = alert {
+            request = request.text(text).show_alert(true);
+        }
+        request.into_future()
+    })
+    .await;
+    if let Err(e) = result {
+        log::warn!("answering a button press failed: {e}");
+    }
+}
+
+/// How often a request is tried before its error is given up on.
+const ATTEMPTS: u32 = 4;
+
+/// The longest wait a 429 may impose before the request is given up on.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Sends a request, waiting out a 429 and retrying transient network
+/// errors with growing pauses.
+async fn retrying<T, F, Fut>(mut request: F) -> Result<T, RequestError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    let mut attempt = 1;
+    loop {
+        let error = match request().await {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        let pause = match &error {
+            RequestError::RetryAfter(after) if after.duration() <= MAX_RETRY_AFTER => {
+                after.duration()
+            }
+            RequestError::Network(_) | RequestError::Io(_) => {
+                Duration::from_millis(250 * 2u64.pow(attempt))
+            }
+            _ => return Err(error),
+        };
+        if attempt >= ATTEMPTS {
+            return Err(error);
+        }
+        log::warn!("request failed ({error}); retrying in {pause:?}");
+        tokio::time::sleep(pause).await;
+        attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(json: serde_json::Value) -> Message {
+        serde_json::from_value(json).expect("a valid message")
+    }
+
+    fn group_text(text: &str) -> Message {
+        message(serde_json::json!({
+            "message_id": 1, "date": 0,
+            "chat": {"id": -100, "type": "supergroup", "title": "g"},
+            "from": {"id": 7, "is_bot": false, "first_name": "A"},
+            "text": text,
+        }))
+    }
+
+    fn private_text(text: &str) -> Message {
+        message(serde_json::json!({
+            "message_id": 1, "date": 0,
+            "chat": {"id": 7, "type": "private", "first_name": "A"},
+            "from": {"id": 7, "is_bot": false, "first_name": "A"},
+            "text": text,
+        }))
+    }
+
+    #[test]
+    fn group_commands_for_this_bot_are_taken() {
+        for text in [
+            "/diagnose",
+            "/diagnose@icp_doctor_bot",
+            "/diagnose@ICP_Doctor_Bot now",
+        ] {
+            assert_eq!(
+                classify(&group_text(text), "icp_doctor_bot"),
+                Some(Incoming::Event(Event::Command(Command::Diagnose))),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn commands_for_other_bots_and_group_chatter_are_ignored() {
+        for text in [
+            "/diagnose@other_bot",
+            "/weather",
+            "hello all",
+            "/start@other_bot x",
+        ] {
+            assert_eq!(
+                classify(&group_text(text), "icp_doctor_bot"),
+                None,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_command_addressed_to_this_bot_is_answered() {
+        assert_eq!(
+            classify(&group_text("/weather@icp_doctor_bot"), "icp_doctor_bot"),
+            Some(Incoming::Event(Event::Command(Command::Unknown("weather"))))
+        );
+    }
+
+    #[test]
+    fn in_private_everything_is_for_the_bot() {
+        assert_eq!(
+            classify(&private_text("my sms"), "b"),
+            Some(Incoming::Event(Event::Text("my sms")))
+        );
+        assert_eq!(
+            classify(&private_text("/weather"), "b"),
+            Some(Incoming::Event(Event::Command(Command::Unknown("weather"))))
+        );
+    }
+}

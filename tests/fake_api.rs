@@ -1,0 +1,427 @@
+//! A fake Telegram Bot API on 127.0.0.1: serves getMe and getUpdates from a
+//! queue, records every request, and answers sends and edits with the
+//! messages Telegram would return.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use teloxide::Bot;
+use tokio::sync::{Notify, watch};
+
+/// The bot the fake API says it is.
+pub const BOT_ID: u64 = 4242;
+pub const BOT_USERNAME: &str = "icp_doctor_bot";
+
+/// One request the bot made.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The method, lowercased: `sendmessage`, `editmessagetext`…
+    pub method: String,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Updates not yet confirmed by an offset, oldest first.
+    updates: VecDeque<Value>,
+    next_update_id: i64,
+    next_message_id: i64,
+    calls: Vec<Call>,
+    /// Every message the fake knows, by (chat id, message id), as Telegram
+    /// would send it back, kept current through edits.
+    messages: HashMap<(i64, i64), Value>,
+    /// Error answers to give instead of the next calls of a method.
+    failures: HashMap<String, VecDeque<(StatusCode, Value)>>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Wakes long polls when an update arrives.
+    arrived: Notify,
+    /// Counts recorded calls, for tests waiting on them.
+    recorded: watch::Sender<usize>,
+}
+
+/// A running fake Bot API.
+#[derive(Clone)]
+pub struct FakeApi {
+    pub url: url::Url,
+    shared: Arc<Shared>,
+}
+
+impl FakeApi {
+    /// Starts the server on a free loopback port.
+    pub async fn start() -> FakeApi {
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                next_update_id: 1,
+                next_message_id: 1000,
+                ..Inner::default()
+            }),
+            arrived: Notify::new(),
+            recorded: watch::channel(0).0,
+        });
+        let app = Router::new()
+            .route("/{token}/{method}", post(handle))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("bound");
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("the fake API serves");
+        });
+        FakeApi {
+            url: format!("http://{addr}/").parse().expect("a URL"),
+            shared,
+        }
+    }
+
+    /// A bot pointed at this server.
+    pub fn bot(&self) -> Bot {
+        Bot::new("1:T").set_api_url(self.url.clone())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.shared.inner.lock().expect("fake API state")
+    }
+
+    /// Queues an update (its `update_id` is replaced by the next one) and
+    /// returns the id it got.
+    pub fn push(&self, mut update: Value) -> i64 {
+        let id = {
+            let mut inner = self.lock();
+            let id = inner.next_update_id;
+            inner.next_update_id += 1;
+            update["update_id"] = json!(id);
+            inner.updates.push_back(update);
+            id
+        };
+        self.shared.arrived.notify_waiters();
+        id
+    }
+
+    /// A new message id, for messages the test writes itself.
+    fn message_id(&self) -> i64 {
+        let mut inner = self.lock();
+        inner.next_message_id += 1;
+        inner.next_message_id
+    }
+
+    /// Queues a message from a person and returns it as stored.
+    pub fn send_as(&self, person: &Person, chat: &Value, text: &str, thread: Option<i64>) -> Value {
+        let id = self.message_id();
+        let mut message = json!({
+            "message_id": id,
+            "date": 1_700_000_000,
+            "chat": chat,
+            "from": person.user(),
+            "text": text,
+        });
+        if let Some(thread) = thread {
+            message["message_thread_id"] = json!(thread);
+            message["is_topic_message"] = json!(true);
+        }
+        let chat_id = chat["id"].as_i64().expect("chat id");
+        self.lock().messages.insert((chat_id, id), message.clone());
+        self.push(json!({ "message": message }));
+        message
+    }
+
+    /// Queues a button press by `person` on the stored message.
+    pub fn press(&self, person: &Person, message: &Value, data: &str) {
+        let id = self.message_id();
+        self.push(json!({
+            "callback_query": {
+                "id": format!("cb{id}"),
+                "from": person.user(),
+                "chat_instance": "fake",
+                "message": message,
+                "data": data,
+            }
+        }));
+    }
+
+    /// The message as the fake holds it now (after any edits).
+    pub fn message(&self, chat: i64, id: i64) -> Value {
+        self.lock()
+            .messages
+            .get(&(chat, id))
+            .cloned()
+            .unwrap_or_else(|| panic!("no message {id} in chat {chat}"))
+    }
+
+    /// The bot's messages in a chat, oldest first, as they stand now.
+    pub fn bot_messages(&self, chat: i64) -> Vec<Value> {
+        let inner = self.lock();
+        let mut messages: Vec<Value> = inner
+            .messages
+            .iter()
+            .filter(|((c, _), m)| *c == chat && m["from"]["id"] == json!(BOT_ID))
+            .map(|(_, m)| m.clone())
+            .collect();
+        messages.sort_by_key(|m| m["message_id"].as_i64());
+        messages
+    }
+
+    /// The bot's newest message in a chat.
+    pub fn last_bot_message(&self, chat: i64) -> Value {
+        self.bot_messages(chat)
+            .pop()
+            .unwrap_or_else(|| panic!("the bot has not written in chat {chat}"))
+    }
+
+    /// Answers the next call of `method` with a Telegram error instead.
+    pub fn fail_next(&self, method: &str, status: StatusCode, body: Value) {
+        self.lock()
+            .failures
+            .entry(method.to_ascii_lowercase())
+            .or_default()
+            .push_back((status, body));
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// The calls of one method, in order.
+    pub fn calls_of(&self, method: &str) -> Vec<Call> {
+        let method = method.to_ascii_lowercase();
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits (signalled, never by sleeping) until `done` holds for the
+    /// recorded calls, and returns them. Callers bound it with a timeout.
+    pub async fn wait_until(&self, done: impl Fn(&[Call]) -> bool) -> Vec<Call> {
+        let mut recorded = self.shared.recorded.subscribe();
+        loop {
+            let calls = self.calls();
+            if done(&calls) {
+                return calls;
+            }
+            recorded.changed().await.expect("the fake API lives");
+        }
+    }
+
+    /// Waits until `method` has been called `n` times in all.
+    pub async fn wait_for(&self, method: &str, n: usize) -> Vec<Call> {
+        let method = method.to_ascii_lowercase();
+        let calls = self
+            .wait_until(|calls| calls.iter().filter(|c| c.method == method).count() >= n)
+            .await;
+        calls.into_iter().filter(|c| c.method == method).collect()
+    }
+}
+
+/// A person writing to the bot.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: u64,
+    pub name: &'static str,
+    pub language_code: &'static str,
+}
+
+impl Person {
+    pub fn user(&self) -> Value {
+        json!({
+            "id": self.id,
+            "is_bot": false,
+            "first_name": self.name,
+            "language_code": self.language_code,
+        })
+    }
+
+    /// Their private chat with the bot.
+    pub fn private_chat(&self) -> Value {
+        json!({ "id": self.id, "type": "private", "first_name": self.name })
+    }
+}
+
+pub fn supergroup(id: i64, forum: bool) -> Value {
+    json!({ "id": id, "type": "supergroup", "title": "备案互助群", "is_forum": forum })
+}
+
+fn bot_user() -> Value {
+    json!({
+        "id": BOT_ID,
+        "is_bot": true,
+        "first_name": "ICP SMS Doctor",
+        "username": BOT_USERNAME,
+        "can_join_groups": true,
+        "can_read_all_group_messages": false,
+        "supports_inline_queries": false,
+        "has_main_web_app": false,
+    })
+}
+
+fn chat_of(id: i64) -> Value {
+    if id < 0 {
+        json!({ "id": id, "type": "supergroup", "title": "备案互助群" })
+    } else {
+        json!({ "id": id, "type": "private", "first_name": "Someone" })
+    }
+}
+
+fn ok(result: Value) -> Response {
+    axum::Json(json!({ "ok": true, "result": result })).into_response()
+}
+
+fn bad_request(description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "ok": false, "error_code": 400, "description": description })),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    Path((_token, method)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let method = method.to_ascii_lowercase();
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).unwrap_or(Value::Null)
+    };
+    if method == "getupdates" {
+        return get_updates(&shared, &body).await;
+    }
+    let response = {
+        let mut inner = shared.inner.lock().expect("fake API state");
+        inner.calls.push(Call {
+            method: method.clone(),
+            body: body.clone(),
+        });
+        let failure = inner
+            .failures
+            .get_mut(&method)
+            .and_then(VecDeque::pop_front);
+        match failure {
+            Some((status, answer)) => (status, axum::Json(answer)).into_response(),
+            None => answer(&mut inner, &method, &body),
+        }
+    };
+    shared.recorded.send_modify(|n| *n += 1);
+    response
+}
+
+fn answer(inner: &mut Inner, method: &str, body: &Value) -> Response {
+    match method {
+        "getme" => ok(bot_user()),
+        "getwebhookinfo" => ok(json!({
+            "url": "", "has_custom_certificate": false, "pending_update_count": 0
+        })),
+        "deletewebhook" | "setmycommands" | "answercallbackquery" => ok(json!(true)),
+        "sendmessage" => {
+            let Some(chat) = body["chat_id"].as_i64() else {
+                return bad_request("Bad Request: chat_id is required");
+            };
+            inner.next_message_id += 1;
+            let id = inner.next_message_id;
+            let mut message = json!({
+                "message_id": id,
+                "date": 1_700_000_000,
+                "chat": chat_of(chat),
+                "from": bot_user(),
+                "text": body["text"],
+            });
+            if let Some(thread) = body["message_thread_id"].as_i64() {
+                message["message_thread_id"] = json!(thread);
+                message["is_topic_message"] = json!(true);
+            }
+            if let Some(replied) = body["reply_parameters"]["message_id"].as_i64()
+                && let Some(original) = inner.messages.get(&(chat, replied))
+            {
+                message["reply_to_message"] = original.clone();
+            }
+            if !body["reply_markup"].is_null() {
+                message["reply_markup"] = body["reply_markup"].clone();
+            }
+            inner.messages.insert((chat, id), message.clone());
+            ok(message)
+        }
+        "editmessagetext" => {
+            let (Some(chat), Some(id)) = (body["chat_id"].as_i64(), body["message_id"].as_i64())
+            else {
+                return bad_request("Bad Request: chat_id and message_id are required");
+            };
+            let Some(message) = inner.messages.get_mut(&(chat, id)) else {
+                return bad_request("Bad Request: message to edit not found");
+            };
+            if message["text"] == body["text"] && message["reply_markup"] == body["reply_markup"] {
+                return bad_request(
+                    "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+                );
+            }
+            message["text"] = body["text"].clone();
+            match &body["reply_markup"] {
+                Value::Null => {
+                    message
+                        .as_object_mut()
+                        .expect("an object")
+                        .remove("reply_markup");
+                }
+                markup => message["reply_markup"] = markup.clone(),
+            }
+            message["edit_date"] = json!(1_700_000_001);
+            ok(message.clone())
+        }
+        _ => bad_request("Bad Request: method not found"),
+    }
+}
+
+/// getUpdates as Telegram does it: an offset confirms (and forgets) every
+/// earlier update; with none waiting, the request is held up to its timeout.
+async fn get_updates(shared: &Shared, body: &Value) -> Response {
+    let offset = body["offset"].as_i64().unwrap_or(0);
+    let limit = body["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
+    let timeout = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0).min(30));
+    let take = || {
+        let mut inner = shared.inner.lock().expect("fake API state");
+        while inner
+            .updates
+            .front()
+            .is_some_and(|u| u["update_id"].as_i64().unwrap_or(0) < offset)
+        {
+            inner.updates.pop_front();
+        }
+        let batch = inner
+            .updates
+            .iter()
+            .take(limit)
+            .cloned()
+            .collect::<Vec<_>>();
+        if let Some(last) = batch.last().and_then(|u| u["update_id"].as_i64()) {
+            inner.delivered = inner.delivered.max(last);
+        }
+        batch
+    };
+    // Register interest before looking, so an update pushed in between
+    // still wakes this poll.
+    let arrived = shared.arrived.notified();
+    tokio::pin!(arrived);
+    arrived.as_mut().enable();
+    let mut updates = take();
+    if updates.is_empty() && !timeout.is_zero() {
+        let _ = tokio::time::timeout(timeout, arrived).await;
+        updates = take();
+    }
+    ok(Value::Array(updates))
+}
