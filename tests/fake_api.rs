@@ -402,16 +402,12 @@ async fn get_updates(shared: &Shared, body: &Value) -> Response {
         {
             inner.updates.pop_front();
         }
-        let batch = inner
+        inner
             .updates
             .iter()
             .take(limit)
             .cloned()
-            .collect::<Vec<_>>();
-        if let Some(last) = batch.last().and_then(|u| u["update_id"].as_i64()) {
-            inner.delivered = inner.delivered.max(last);
-        }
-        batch
+            .collect::<Vec<_>>()
     };
     // Register interest before looking, so an update pushed in between
     // still wakes this poll.
