@@ -210,21 +210,36 @@ impl FakeApi {
     pub async fn wait_until(&self, done: impl Fn(&[Call]) -> bool) -> Vec<Call> {
         let mut recorded = self.shared.recorded.subscribe();
         loop {
-            let calls = self.calls();
-            if done(&calls) {
-                return calls;
+            {
+                let inner = self.lock();
+                if done(&inner.calls) {
+                    return inner.calls.clone();
+                }
             }
             recorded.changed().await.expect("the fake API lives");
         }
     }
 
-    /// Waits until `method` has been called `n` times in all.
+    /// Waits until `method` has been called `n` times in all, and returns
+    /// its calls.
     pub async fn wait_for(&self, method: &str, n: usize) -> Vec<Call> {
         let method = method.to_ascii_lowercase();
-        let calls = self
-            .wait_until(|calls| calls.iter().filter(|c| c.method == method).count() >= n)
-            .await;
-        calls.into_iter().filter(|c| c.method == method).collect()
+        let mut recorded = self.shared.recorded.subscribe();
+        loop {
+            {
+                let inner = self.lock();
+                let count = inner.calls.iter().filter(|c| c.method == method).count();
+                if count >= n {
+                    return inner
+                        .calls
+                        .iter()
+                        .filter(|c| c.method == method)
+                        .cloned()
+                        .collect();
+                }
+            }
+            recorded.changed().await.expect("the fake API lives");
+        }
     }
 }
 

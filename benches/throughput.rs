@@ -1,0 +1,134 @@
+//! Updates handled per second: 100 simulated people each walk a full path
+//! (/diagnose, six presses, "solved") through the real dispatcher, against
+//! the fake Bot API on loopback, with sessions in an SQLite file.
+//!
+//! Run with `cargo bench --bench throughput`. Prints the median of several
+//! rounds and the process's peak resident memory.
+
+#[allow(dead_code)]
+#[path = "../tests/fake_api.rs"]
+mod fake_api;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake_api::{FakeApi, Person};
+use icp_sms_doctor::dialogs;
+use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::store::{SqliteStore, Store};
+use icp_sms_doctor::telegram::{self, App, Options};
+use teloxide::adaptors::throttle::Limits;
+
+const PEOPLE: u64 = 100;
+const ROUNDS: usize = 5;
+
+/// The presses of one full path, from the entry menu to "solved".
+const PATH: [&str; 7] = [
+    "g:menu:not_received",
+    "g:not_received:nr_sender",
+    "g:nr_sender:nr_number",
+    "g:nr_number:nr_phone_state",
+    "g:nr_phone_state:nr_operator",
+    "g:nr_operator:nr_resend_q",
+    "g:nr_resend_q:nr_resend",
+];
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut rates = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let (updates, elapsed, rows) = runtime.block_on(one_round(round));
+        let rate = updates as f64 / elapsed.as_secs_f64();
+        println!(
+            "round {}: {updates} updates in {:.1} ms = {rate:.0} updates/s ({rows} sessions stored)",
+            round + 1,
+            elapsed.as_secs_f64() * 1000.0
+        );
+        rates.push(rate);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "median: {:.0} updates/s over {ROUNDS} rounds ({PEOPLE} people, {} updates each, SQLite store)",
+        rates[ROUNDS / 2],
+        PATH.len() + 2
+    );
+    println!("peak resident memory: {}", peak_memory());
+}
+
+async fn one_round(round: usize) -> (usize, Duration, usize) {
+    let api = FakeApi::start().await;
+    let path = std::env::temp_dir().join(format!(
+        "icp-sms-doctor-bench-{}-{round}.db",
+        std::process::id()
+    ));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let store = Arc::new(SqliteStore::open(&path).expect("an SQLite file"));
+    let tree = dialogs::load(&dialogs::embedded()).expect("the dialogs load");
+    let app = Arc::new(App {
+        tree: Arc::new(tree),
+        store: store.clone(),
+        default_lang: Lang::Zh,
+    });
+    // Telegram's own pacing (1 message a second per chat) would measure
+    // the clock, not the bot: the limits are lifted for the measurement.
+    let options = Options {
+        limits: Limits {
+            messages_per_sec_chat: 100_000,
+            messages_per_min_chat: 1_000_000,
+            messages_per_min_channel_or_supergroup: 1_000_000,
+            messages_per_sec_overall: 100_000,
+        },
+        polling_timeout: Duration::from_secs(5),
+    };
+    let bot = telegram::start(api.bot(), app, options)
+        .await
+        .expect("the bot starts");
+    let people: Vec<Person> = (0..PEOPLE)
+        .map(|i| Person {
+            id: 10_000 + i,
+            name: "P",
+            language_code: "zh",
+        })
+        .collect();
+
+    let started = Instant::now();
+    for person in &people {
+        api.send_as(person, &person.private_chat(), "/diagnose", None);
+    }
+    api.wait_for("sendMessage", PEOPLE as usize).await;
+    // A person's updates are handled in order, so each one's presses can
+    // be queued at once, all on the menu message it was sent.
+    for person in &people {
+        let menu = api.last_bot_message(person.id as i64);
+        for data in PATH {
+            api.press(person, &menu, data);
+        }
+        api.press(person, &menu, "s:nr_resend");
+    }
+    let presses = PEOPLE as usize * (PATH.len() + 1);
+    api.wait_for("editMessageText", presses).await;
+    api.wait_for("answerCallbackQuery", presses).await;
+    let elapsed = started.elapsed();
+    let rows = store.session_count().expect("a count");
+    bot.stop().await;
+    let _ = std::fs::remove_file(&path);
+    (PEOPLE as usize + presses, elapsed, rows)
+}
+
+/// The peak resident set size of this process (bot, fake API and all).
+fn peak_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown (no /proc/self/status)".to_string())
+}
