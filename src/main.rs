@@ -14,13 +14,15 @@ use teloxide::Bot;
 #[derive(Parser)]
 #[command(name = "icp-sms-doctor", version, about)]
 struct Cli {
-    /// A dialogs folder to use instead of the one built into the binary.
-    #[arg(long, env = "DIALOGS_DIR", global = true)]
+    /// A dialogs folder to use instead of the one built into the binary
+    /// [env: DIALOGS_DIR]
+    #[arg(long, global = true)]
     dialogs_dir: Option<PathBuf>,
 
-    /// The language for people whose own is unknown.
-    #[arg(long, env = "DEFAULT_LANG", default_value = "zh", global = true)]
-    default_lang: Lang,
+    /// The language for people whose own is unknown: zh or en [env:
+    /// DEFAULT_LANG, default zh]
+    #[arg(long, global = true)]
+    default_lang: Option<Lang>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -49,7 +51,22 @@ enum Command {
 fn main() -> ExitCode {
     // A missing .env file is the normal case, not an error.
     let _ = dotenvy::dotenv();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Set-but-empty variables (as `.env.example` leaves them) mean "unset".
+    if cli.dialogs_dir.is_none() {
+        cli.dialogs_dir = env_value("DIALOGS_DIR").map(PathBuf::from);
+    }
+    let default_lang = match cli.default_lang {
+        Some(lang) => lang,
+        None => match env_value("DEFAULT_LANG").map(|v| v.parse::<Lang>()) {
+            None => Lang::Zh,
+            Some(Ok(lang)) => lang,
+            Some(Err(e)) => {
+                eprintln!("DEFAULT_LANG: {e}; fix it in .env or the environment");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let command = cli.command.unwrap_or(Command::Run);
     // The bot reports its start and its steps; the console and `check`
     // speak on stdout and log only trouble.
@@ -59,15 +76,15 @@ fn main() -> ExitCode {
         "warn"
     };
     pretty_env_logger::formatted_timed_builder()
-        .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| default_filter.to_string()))
+        .parse_filters(&env_value("RUST_LOG").unwrap_or_else(|| default_filter.to_string()))
         .init();
     match command {
-        Command::Run => run_bot(cli.dialogs_dir.as_deref(), cli.default_lang),
+        Command::Run => run_bot(cli.dialogs_dir.as_deref(), default_lang),
         Command::Console { lang, json } => {
             let Some(tree) = load_or_report(cli.dialogs_dir.as_deref()) else {
                 return ExitCode::from(2);
             };
-            let lang = lang.unwrap_or(cli.default_lang);
+            let lang = lang.unwrap_or(default_lang);
             let (stdin, stdout) = (io::stdin().lock(), io::stdout().lock());
             let result = if json {
                 console::run_json(&tree, lang, stdin, stdout)
@@ -100,10 +117,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// An environment variable's value, if it is set and not blank.
+fn env_value(key: &str) -> Option<String> {
+    std::env::var(key)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// Checks a token's shape (`<bot id>:<secret>`, as @BotFather gives it)
 /// without ever printing it.
 fn token_problem(token: Option<&str>) -> Option<&'static str> {
-    let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
+    let Some(token) = token else {
         return Some(
             "TELOXIDE_TOKEN is not set: create a bot with @BotFather and put its token in .env (see .env.example) or the environment",
         );
@@ -122,29 +147,26 @@ fn token_problem(token: Option<&str>) -> Option<&'static str> {
 }
 
 fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCode {
-    let token = std::env::var("TELOXIDE_TOKEN").ok();
+    let token = env_value("TELOXIDE_TOKEN");
     if let Some(problem) = token_problem(token.as_deref()) {
         eprintln!("{problem}");
         return ExitCode::from(2);
     }
-    let token = token.unwrap_or_default().trim().to_string();
+    let token = token.unwrap_or_default();
     let Some(tree) = load_or_report(dialogs_dir) else {
         return ExitCode::from(2);
     };
-    let url = std::env::var("DATABASE_URL").unwrap_or_default();
+    let url = env_value("DATABASE_URL").unwrap_or_default();
     let store = match store::open(&url) {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("DATABASE_URL: {e}");
+            eprintln!("{e}; fix DATABASE_URL in .env or the environment");
             return ExitCode::from(2);
         }
     };
     let mut bot = Bot::new(token);
-    if let Some(api) = std::env::var("TELOXIDE_API_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    {
-        match url::Url::parse(api.trim()) {
+    if let Some(api) = env_value("TELOXIDE_API_URL") {
+        match url::Url::parse(&api) {
             Ok(api) => bot = bot.set_api_url(api),
             Err(e) => {
                 eprintln!("TELOXIDE_API_URL is not a URL ({e}); fix it in .env or the environment");
