@@ -116,7 +116,10 @@ async fn one_round(round: usize) -> (usize, Duration, usize) {
     let elapsed = started.elapsed();
     let rows = store.session_count().expect("a count");
     bot.stop().await;
-    let _ = std::fs::remove_file(&path);
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
     (PEOPLE as usize + presses, elapsed, rows)
 }
 

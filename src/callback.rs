@@ -22,6 +22,8 @@ pub enum Action {
     Solved { at: String },
     /// Switch the language.
     Lang(Lang),
+    /// Open a node directly, as a free-text candidate offers it.
+    Jump { to: String },
 }
 
 impl Action {
@@ -32,6 +34,7 @@ impl Action {
             Action::Restart => "h".to_string(),
             Action::Solved { at } => format!("s:{at}"),
             Action::Lang(lang) => format!("l:{}", lang.code()),
+            Action::Jump { to } => format!("j:{to}"),
         }
     }
 
@@ -58,6 +61,9 @@ impl Action {
                 at: valid_id(rest)?.to_string(),
             },
             "l" => Action::Lang(rest.parse().ok().filter(|l: &Lang| l.code() == rest)?),
+            "j" => Action::Jump {
+                to: valid_id(rest)?.to_string(),
+            },
             _ => return None,
         };
         Some(action)
@@ -100,6 +106,9 @@ mod tests {
             },
             Action::Lang(Lang::En),
             Action::Lang(Lang::Zh),
+            Action::Jump {
+                to: "mm_norecord".into(),
+            },
         ];
         for action in actions {
             assert_eq!(Action::parse(&action.encode()), Some(action));
@@ -123,6 +132,8 @@ mod tests {
             "s:",
             "l:fr",
             "l:EN",
+            "j:",
+            "j:a b",
             "x:menu",
             "menu",
             "g:menu:\u{0}",

@@ -14,6 +14,7 @@ use toml::Spanned;
 
 use crate::callback::{Action, MAX_DATA_BYTES, is_valid_id};
 use crate::lang::{Lang, Localized};
+use crate::router::{RouteData, Router, RouterData, Thresholds};
 
 /// Telegram refuses message texts longer than this (counted in UTF-16 units).
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -26,6 +27,9 @@ pub const CATEGORY_IDS: [&str; 4] = ["timeout", "not_received", "mismatch", "res
 
 /// The file that holds the texts and labels outside the nodes.
 pub const UI_FILE: &str = "ui.toml";
+
+/// The file that holds the free-text router's data.
+pub const ROUTES_FILE: &str = "routes.toml";
 
 /// The placeholder an end's text may carry for the answers chosen so far.
 pub const SUMMARY_PLACEHOLDER: &str = "summary";
@@ -154,10 +158,14 @@ pub enum UiText {
     NotYourMenu,
     StoreError,
     AnonymousAdmin,
+    RouteConfident,
+    RouteCandidates,
+    PersonalDataPrivate,
+    PersonalDataGroup,
 }
 
 impl UiText {
-    pub const ALL: [UiText; 20] = [
+    pub const ALL: [UiText; 24] = [
         UiText::Welcome,
         UiText::Help,
         UiText::Channels,
@@ -178,6 +186,10 @@ impl UiText {
         UiText::NotYourMenu,
         UiText::StoreError,
         UiText::AnonymousAdmin,
+        UiText::RouteConfident,
+        UiText::RouteCandidates,
+        UiText::PersonalDataPrivate,
+        UiText::PersonalDataGroup,
     ];
 
     pub fn key(self) -> &'static str {
@@ -202,6 +214,10 @@ impl UiText {
             UiText::NotYourMenu => "not_your_menu",
             UiText::StoreError => "store_error",
             UiText::AnonymousAdmin => "anonymous_admin",
+            UiText::RouteConfident => "route_confident",
+            UiText::RouteCandidates => "route_candidates",
+            UiText::PersonalDataPrivate => "personal_data_private",
+            UiText::PersonalDataGroup => "personal_data_group",
         }
     }
 
@@ -212,6 +228,7 @@ impl UiText {
             UiText::TooLong => Some("max"),
             UiText::NoSuchButton => Some("number"),
             UiText::InvalidJson => Some("error"),
+            UiText::RouteConfident => Some("title"),
             _ => None,
         }
     }
@@ -220,7 +237,7 @@ impl UiText {
     pub fn max_chars(self) -> usize {
         match self {
             // Shown as a callback-query alert, which holds at most 200.
-            UiText::NotYourMenu => 200,
+            UiText::NotYourMenu | UiText::StoreError => 200,
             _ => MAX_TEXT_CHARS,
         }
     }
@@ -235,16 +252,18 @@ pub enum UiButton {
     NotSolved,
     LangZh,
     LangEn,
+    NotThis,
 }
 
 impl UiButton {
-    pub const ALL: [UiButton; 6] = [
+    pub const ALL: [UiButton; 7] = [
         UiButton::Back,
         UiButton::Restart,
         UiButton::Solved,
         UiButton::NotSolved,
         UiButton::LangZh,
         UiButton::LangEn,
+        UiButton::NotThis,
     ];
 
     pub fn key(self) -> &'static str {
@@ -255,6 +274,7 @@ impl UiButton {
             UiButton::NotSolved => "not_solved",
             UiButton::LangZh => "lang_zh",
             UiButton::LangEn => "lang_en",
+            UiButton::NotThis => "not_this",
         }
     }
 }
@@ -348,6 +368,7 @@ pub struct Tree {
     by_id: HashMap<String, NodeId>,
     root: NodeId,
     ui: Ui,
+    router: Router,
 }
 
 impl Tree {
@@ -357,6 +378,10 @@ impl Tree {
 
     pub fn ui(&self) -> &Ui {
         &self.ui
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     pub fn get(&self, id: &str) -> Option<NodeId> {
@@ -476,6 +501,49 @@ struct RawUi {
     command: RawTable,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoutes {
+    routing: Spanned<RawThresholds>,
+    #[serde(default)]
+    normalize: RawNormalize,
+    off_topic: Spanned<RawLists>,
+    #[serde(default)]
+    route: Vec<Spanned<RawRoute>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThresholds {
+    confident: f32,
+    candidates: f32,
+    margin: f32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNormalize {
+    #[serde(default)]
+    synonyms: BTreeMap<String, String>,
+    traditional: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLists {
+    zh: Option<Vec<String>>,
+    en: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    node: Spanned<String>,
+    title: Option<Spanned<RawText>>,
+    keywords: Option<Spanned<RawLists>>,
+    examples: Option<Spanned<RawLists>>,
+}
+
 /// Collects problems against one file at a time.
 struct Report<'a> {
     sources: &'a [Source],
@@ -505,6 +573,24 @@ impl Report<'_> {
         ));
     }
 
+    /// A required file the folder lacks, reported beside its siblings.
+    fn missing_file(&mut self, name: &str, why: &str) {
+        let folder = self
+            .sources
+            .first()
+            .and_then(|s| Path::new(&s.path).parent())
+            .map_or("dialogs".to_string(), |p| p.display().to_string());
+        self.problems.push((
+            usize::MAX,
+            Problem {
+                file: Some(format!("{folder}/{name}")),
+                line: None,
+                node: None,
+                message: format!("missing: {why}"),
+            },
+        ));
+    }
+
     fn finish(mut self) -> LoadError {
         self.problems
             .sort_by_key(|(file, problem)| (*file, problem.line.unwrap_or(0)));
@@ -526,16 +612,19 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     };
     let mut parsed: Vec<Parsed> = Vec::new();
     let mut raw_ui: Option<(usize, RawUi)> = None;
+    let mut raw_routes: Option<(usize, RawRoutes)> = None;
     for (file, source) in sources.iter().enumerate() {
-        let is_ui = Path::new(&source.path)
+        let name = Path::new(&source.path)
             .file_name()
-            .is_some_and(|name| name == UI_FILE);
-        let result = if is_ui {
-            toml::from_str::<RawUi>(&source.text).map(|ui| raw_ui = Some((file, ui)))
-        } else {
-            toml::from_str::<RawNodeFile>(&source.text).map(|f| {
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let result = match name.as_str() {
+            UI_FILE => toml::from_str::<RawUi>(&source.text).map(|ui| raw_ui = Some((file, ui))),
+            ROUTES_FILE => toml::from_str::<RawRoutes>(&source.text)
+                .map(|routes| raw_routes = Some((file, routes))),
+            _ => toml::from_str::<RawNodeFile>(&source.text).map(|f| {
                 parsed.extend(f.node.into_iter().map(|raw| Parsed { file, raw }));
-            })
+            }),
         };
         if let Err(e) = result {
             let offset = e.span().map_or(0, |span| span.start);
@@ -552,22 +641,13 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     let ui = match &raw_ui {
         Some((file, raw)) => check_ui(&mut report, *file, raw),
         None => {
-            let folder = sources
-                .first()
-                .and_then(|s| Path::new(&s.path).parent())
-                .map_or("dialogs".to_string(), |p| p.display().to_string());
-            report.problems.push((
-                usize::MAX,
-                Problem {
-                    file: Some(format!("{folder}/{UI_FILE}")),
-                    line: None,
-                    node: None,
-                    message: "missing: it holds the texts and labels outside the nodes".to_string(),
-                },
-            ));
+            report.missing_file(UI_FILE, "it holds the texts and labels outside the nodes");
             None
         }
     };
+    if raw_routes.is_none() && complete {
+        report.missing_file(ROUTES_FILE, "it holds the free-text router's data");
+    }
 
     // Ids first, so targets can be resolved whatever the file order.
     let mut by_id: HashMap<String, NodeId> = HashMap::new();
@@ -663,6 +743,13 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     let (Some(ui), Some(root), true) = (ui, root, nodes.len() == kept.len()) else {
         return Err(report.finish());
     };
+    let router = match &raw_routes {
+        Some((file, raw)) => check_routes(&mut report, *file, raw, &nodes, &by_id, root),
+        None => None,
+    };
+    let Some(router) = router else {
+        return Err(report.finish());
+    };
     if !report.problems.is_empty() {
         return Err(report.finish());
     }
@@ -671,6 +758,7 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
         by_id,
         root,
         ui,
+        router: Router::build(router),
     };
 
     // Limits that depend on the assembled messages and buttons.
@@ -916,6 +1004,200 @@ pub fn placeholders(text: &str) -> impl Iterator<Item = &str> {
 }
 
 type RawTable = Option<Spanned<BTreeMap<String, Spanned<RawText>>>>;
+
+/// The nodes each category's questions lead to: reachable from its entry
+/// by answers alone, without passing the entry menu or another category.
+fn category_of_nodes(
+    nodes: &[Node],
+    by_id: &HashMap<String, NodeId>,
+    root: NodeId,
+) -> Vec<Option<NodeId>> {
+    let entries: Vec<NodeId> = CATEGORY_IDS
+        .iter()
+        .filter_map(|c| by_id.get(*c).copied())
+        .collect();
+    let mut category = vec![None; nodes.len()];
+    for &entry in &entries {
+        let mut queue = VecDeque::from([entry]);
+        let mut seen = vec![false; nodes.len()];
+        seen[entry.0] = true;
+        while let Some(id) = queue.pop_front() {
+            category[id.0].get_or_insert(entry);
+            if let NodeKind::Question(choices) = &nodes[id.0].kind {
+                for c in choices {
+                    let t = c.target;
+                    if !seen[t.0] && t != root && (!entries.contains(&t) || t == entry) {
+                        seen[t.0] = true;
+                        queue.push_back(t);
+                    }
+                }
+            }
+        }
+    }
+    category
+}
+
+/// Checks `routes.toml` against the tree and turns it into router data.
+fn check_routes(
+    report: &mut Report,
+    file: usize,
+    raw: &RawRoutes,
+    nodes: &[Node],
+    by_id: &HashMap<String, NodeId>,
+    root: NodeId,
+) -> Option<RouterData> {
+    let before = report.problems.len();
+    let t = raw.routing.get_ref();
+    let t_at = raw.routing.span().start;
+    let valid = |x: f32| x.is_finite() && (0.0..=1.0).contains(&x);
+    if !(valid(t.confident) && valid(t.candidates) && valid(t.margin)) || t.candidates > t.confident
+    {
+        report.add(
+            file,
+            t_at,
+            None,
+            "routing: confident, candidates and margin lie between 0 and 1, with candidates ≤ confident"
+                .to_string(),
+        );
+    }
+    let mut traditional = Vec::new();
+    if let Some(pairs) = &raw.normalize.traditional {
+        let chars: Vec<char> = pairs
+            .get_ref()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if chars.len() % 2 != 0 {
+            report.add(
+                file,
+                pairs.span().start,
+                None,
+                "normalize.traditional must hold pairs: each traditional character followed by its simplified one".to_string(),
+            );
+        }
+        for pair in chars.chunks_exact(2) {
+            if traditional.iter().any(|(k, _)| *k == pair[0]) {
+                report.add(
+                    file,
+                    pairs.span().start,
+                    None,
+                    format!("normalize.traditional maps {} twice", pair[0]),
+                );
+            }
+            traditional.push((pair[0], pair[1]));
+        }
+    }
+    let mut synonyms = Vec::new();
+    for (key, value) in &raw.normalize.synonyms {
+        if key.trim().is_empty() || value.trim().is_empty() {
+            report.add(
+                file,
+                0,
+                None,
+                format!("normalize.synonyms: {key:?} = {value:?} has an empty side"),
+            );
+        }
+        synonyms.push((key.clone(), value.clone()));
+    }
+    let lists = |report: &mut Report,
+                 lists: Option<&Spanned<RawLists>>,
+                 at: usize,
+                 what: &str,
+                 node: Option<&str>| {
+        let Some(lists) = lists else {
+            report.add(file, at, node, format!("{what} is missing"));
+            return Vec::new();
+        };
+        let mut all = Vec::new();
+        for (lang, list) in [
+            (Lang::Zh, &lists.get_ref().zh),
+            (Lang::En, &lists.get_ref().en),
+        ] {
+            match list {
+                Some(list) if !list.is_empty() && list.iter().all(|s| !s.trim().is_empty()) => {
+                    all.extend(list.iter().cloned());
+                }
+                Some(list) if !list.is_empty() => report.add(
+                    file,
+                    lists.span().start,
+                    node,
+                    format!("{what} ({lang}) holds an empty entry"),
+                ),
+                _ => report.add(
+                    file,
+                    lists.span().start,
+                    node,
+                    format!("{what} needs at least one {lang} entry"),
+                ),
+            }
+        }
+        all
+    };
+    let off_topic = lists(report, Some(&raw.off_topic), 0, "off_topic", None);
+    let category = category_of_nodes(nodes, by_id, root);
+    let mut routes: Vec<RouteData> = Vec::new();
+    for route in &raw.route {
+        let r = route.get_ref();
+        let at = route.span().start;
+        let name = r.node.get_ref().as_str();
+        let keywords = lists(report, r.keywords.as_ref(), at, "keywords", Some(name));
+        let examples = lists(report, r.examples.as_ref(), at, "examples", Some(name));
+        let title = match &r.title {
+            Some(title) => check_text(report, file, title, Some(name), "title", &[], None),
+            None => {
+                report.add(file, at, Some(name), "title is missing".to_string());
+                None
+            }
+        };
+        let Some(node) = by_id.get(name).copied() else {
+            report.add(
+                file,
+                r.node.span().start,
+                Some(name),
+                "route names no node".to_string(),
+            );
+            continue;
+        };
+        let Some(category) = category[node.0] else {
+            report.add(
+                file,
+                r.node.span().start,
+                Some(name),
+                "a route must lead into one of the four categories".to_string(),
+            );
+            continue;
+        };
+        if routes.iter().any(|existing| existing.node == node) {
+            report.add(
+                file,
+                r.node.span().start,
+                Some(name),
+                "a second route to the same node".to_string(),
+            );
+            continue;
+        }
+        if let Some(title) = title {
+            routes.push(RouteData {
+                node,
+                category,
+                title,
+                keywords,
+                examples,
+            });
+        }
+    }
+    (report.problems.len() == before).then_some(RouterData {
+        thresholds: Thresholds {
+            confident: t.confident,
+            candidates: t.candidates,
+            margin: t.margin,
+        },
+        synonyms,
+        traditional,
+        off_topic,
+        routes,
+    })
+}
 
 fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<Ui> {
     let texts: Vec<_> = UiText::ALL

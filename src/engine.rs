@@ -12,6 +12,7 @@ use crate::dialogs::{
     MAX_TEXT_CHARS, NodeId, NodeKind, SUMMARY_PLACEHOLDER, Tree, UiButton, UiText,
 };
 use crate::lang::Lang;
+use crate::router::{Routing, has_personal_data};
 
 /// How many steps Back can retrace; older ones are forgotten, which keeps a
 /// stored session small even after loops through "not solved".
@@ -56,8 +57,10 @@ pub enum Event<'a> {
     Command(Command<'a>),
     /// A pressed button's data.
     Press(&'a str),
-    /// Anything typed that is not a command.
+    /// Anything typed that is not a command, in a private conversation.
     Text(&'a str),
+    /// Text addressed to the bot where others read along (a group).
+    GroupText(&'a str),
     /// A message without text: a sticker, a photo, a voice note…
     NonText,
 }
@@ -139,19 +142,28 @@ pub fn step(tree: &Tree, mut session: Session, event: Event<'_>) -> (Session, Ve
     let ui = tree.ui();
     let lang = session.lang;
     let replies = match event {
-        Event::Text(text) if text.trim().is_empty() => {
+        Event::Text(text) | Event::GroupText(text) if text.trim().is_empty() => {
             vec![Reply::plain(ui.text(UiText::EmptyInput, lang))]
         }
-        Event::Text(text) if text.chars().count() > MAX_TEXT_CHARS => {
+        Event::Text(text) | Event::GroupText(text) if text.chars().count() > MAX_TEXT_CHARS => {
             vec![Reply::plain(
                 ui.text(UiText::TooLong, lang)
                     .replace("{max}", &MAX_TEXT_CHARS.to_string()),
             )]
         }
-        Event::Text(_) | Event::NonText => {
-            let at = position_or_root(tree, &mut session);
-            vec![render(tree, &session, at).below(ui.text(UiText::FreeText, lang))]
+        Event::Text(text) | Event::GroupText(text) => {
+            let mut replies = Vec::with_capacity(2);
+            if has_personal_data(text) {
+                let warning = match event {
+                    Event::GroupText(_) => UiText::PersonalDataGroup,
+                    _ => UiText::PersonalDataPrivate,
+                };
+                replies.push(Reply::plain(ui.text(warning, lang)));
+            }
+            replies.push(route_text(tree, &mut session, text));
+            replies
         }
+        Event::NonText => vec![pointer_to_menu(tree, &mut session)],
         Event::Command(command) => run_command(tree, &mut session, command),
         Event::Press(data) => match Action::parse(data) {
             Some(action) => press(tree, &mut session, action),
@@ -159,6 +171,61 @@ pub fn step(tree: &Tree, mut session: Session, event: Event<'_>) -> (Session, Ve
         },
     };
     (session, replies)
+}
+
+/// The hint that the bot works with menus, above the current menu.
+fn pointer_to_menu(tree: &Tree, session: &mut Session) -> Reply {
+    let at = position_or_root(tree, session);
+    render(tree, session, at).below(tree.ui().text(UiText::FreeText, session.lang))
+}
+
+/// Free text: straight to the branch it is clearly about, a choice of the
+/// likeliest ones, or the menu with a hint.
+fn route_text(tree: &Tree, session: &mut Session, text: &str) -> Reply {
+    let ui = tree.ui();
+    let lang = session.lang;
+    let router = tree.router();
+    let title = |node: NodeId| {
+        router
+            .title(node)
+            .map_or(tree.node(node).id.as_str(), |t| t.get(lang))
+    };
+    let not_this = || vec![button(ui.button(UiButton::NotThis, lang), Action::Restart)];
+    match router.route(text) {
+        Routing::Confident(node) => {
+            session.history.clear();
+            session.set(tree, node);
+            let mut reply = render(tree, session, node).below(
+                &ui.text(UiText::RouteConfident, lang)
+                    .replace("{title}", title(node)),
+            );
+            // A routed answer offers "not this" instead of Back and Start
+            // over, which would both lead to the same entry menu.
+            reply.buttons.pop();
+            reply.buttons.push(not_this());
+            reply
+        }
+        Routing::Candidates(nodes) => {
+            let mut buttons: Vec<Vec<Button>> = nodes
+                .iter()
+                .map(|n| {
+                    vec![button(
+                        title(*n),
+                        Action::Jump {
+                            to: tree.node(*n).id.clone(),
+                        },
+                    )]
+                })
+                .collect();
+            buttons.push(not_this());
+            Reply {
+                node: None,
+                text: ui.text(UiText::RouteCandidates, lang).to_string(),
+                buttons,
+            }
+        }
+        Routing::Nothing => pointer_to_menu(tree, session),
+    }
 }
 
 fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<Reply> {
@@ -267,6 +334,14 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
             _ => vec![out_of_date(tree, session)],
         },
         Action::Lang(new) => vec![switch_language(tree, session, new)],
+        Action::Jump { to } => match tree.get(&to) {
+            Some(node) => {
+                session.history.clear();
+                session.set(tree, node);
+                vec![render(tree, session, node)]
+            }
+            None => vec![out_of_date(tree, session)],
+        },
     }
 }
 

@@ -4,8 +4,10 @@ pub mod callback;
 pub mod console;
 pub mod dialogs;
 pub mod engine;
+pub mod eval;
 pub mod lang;
 pub mod markup;
+pub mod router;
 pub mod store;
 pub mod telegram;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use icp_sms_doctor::telegram::{self, App, Options, StartError};
-use icp_sms_doctor::{Lang, Tree, console, load_tree, store};
+use icp_sms_doctor::{Lang, Tree, console, eval, load_tree, store};
 use teloxide::Bot;
 
 #[derive(Parser)]
@@ -40,6 +40,12 @@ enum Command {
         /// Speak JSON Lines: {"text": …} or {"press": …} in, one object per bot message out.
         #[arg(long)]
         json: bool,
+    },
+    /// Measure the free-text router on a labelled file (label<TAB>text per
+    /// line): accuracy per category, off-topic lines routed, every miss.
+    Eval {
+        /// The labelled file, e.g. tests/data/routing-eval.tsv.
+        file: PathBuf,
     },
     /// Validate a dialogs folder, print every problem, exit 2 on any.
     Check {
@@ -98,6 +104,24 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("console: {e}");
                     ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Eval { file } => {
+            let Some(tree) = load_or_report(cli.dialogs_dir.as_deref()) else {
+                return ExitCode::from(2);
+            };
+            let samples = std::fs::read_to_string(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|text| eval::parse(&text));
+            match samples {
+                Ok(samples) => {
+                    print!("{}", eval::evaluate(&tree, &samples));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    ExitCode::from(2)
                 }
             }
         }

@@ -168,15 +168,18 @@ pub fn schema() -> UpdateHandler<HandlerError> {
 #[derive(Debug, PartialEq, Eq)]
 enum Incoming<'a> {
     Event(Event<'a>),
+    /// Text in a group that mentions the bot or replies to it, with the
+    /// mention taken out.
+    GroupText(String),
     /// A command of ours from an anonymous group admin, who has no
     /// person to key a session by.
     AnonymousAdmin,
 }
 
 /// Decides whether a message is for the bot, and as what. Service
-/// messages, other bots' commands, messages from bots, and in groups
-/// anything but our own commands are not.
-fn classify<'a>(msg: &'a Message, bot_username: &str) -> Option<Incoming<'a>> {
+/// messages, other bots' commands and messages from bots are not; in
+/// groups, only our commands and text that mentions or replies to the bot.
+fn classify<'a>(msg: &'a Message, me: &User) -> Option<Incoming<'a>> {
     if !matches!(msg.kind, MessageKind::Common(_)) {
         return None;
     }
@@ -185,16 +188,30 @@ fn classify<'a>(msg: &'a Message, bot_username: &str) -> Option<Incoming<'a>> {
     if !anonymous && msg.from.as_ref().is_none_or(|user| user.is_bot) {
         return None;
     }
+    let username = me.username.as_deref().unwrap_or_default();
     let Some(text) = msg.text() else {
         return (private && !anonymous).then_some(Incoming::Event(Event::NonText));
     };
     let event = Event::from_line(text);
     let Event::Command(command) = event else {
-        return (private && !anonymous).then_some(Incoming::Event(event));
+        if anonymous {
+            return None;
+        }
+        if private {
+            return Some(Incoming::Event(event));
+        }
+        let replies_to_bot = msg
+            .reply_to_message()
+            .and_then(|m| m.from.as_ref())
+            .is_some_and(|u| u.id == me.id);
+        let mention = format!("@{username}");
+        let mentioned = !username.is_empty() && contains_ignore_case(text, &mention);
+        return (replies_to_bot || mentioned)
+            .then(|| Incoming::GroupText(remove_ignore_case(text, &mention)));
     };
     let word = text.split_whitespace().next().unwrap_or("");
     let addressed = match word.split_once('@') {
-        Some((_, name)) if !name.eq_ignore_ascii_case(bot_username) => return None,
+        Some((_, name)) if !name.eq_ignore_ascii_case(username) => return None,
         Some(_) => true,
         None => false,
     };
@@ -206,6 +223,24 @@ fn classify<'a>(msg: &'a Message, bot_username: &str) -> Option<Incoming<'a>> {
         return (!private).then_some(Incoming::AnonymousAdmin);
     }
     Some(Incoming::Event(event))
+}
+
+fn contains_ignore_case(text: &str, needle: &str) -> bool {
+    text.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// The text without any (ASCII case-insensitive) occurrence of `needle`.
+fn remove_ignore_case(text: &str, needle: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    while let Some(found) = lower[rest..].find(&needle) {
+        out.push_str(&text[rest..rest + found]);
+        rest += found + needle.len();
+    }
+    out.push_str(&text[rest..]);
+    out
 }
 
 /// Where the bot's answer goes: the chat, the forum topic, and in groups
@@ -228,15 +263,16 @@ impl Target {
 }
 
 async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) -> HandlerResult {
-    let Some(incoming) = classify(&msg, me.username()) else {
+    let Some(incoming) = classify(&msg, &me.user) else {
         return Ok(());
     };
     let mut target = Target::of(&msg);
     if !msg.chat.is_private() {
         target.reply_to = Some(msg.id);
     }
-    let event = match incoming {
-        Incoming::Event(event) => event,
+    let event = match &incoming {
+        Incoming::Event(event) => *event,
+        Incoming::GroupText(text) => Event::GroupText(text),
         Incoming::AnonymousAdmin => {
             let text = app.tree.ui().text(UiText::AnonymousAdmin, app.default_lang);
             send(&bot, target, &plain(text)).await?;
@@ -380,6 +416,7 @@ fn event_kind(event: &Event<'_>) -> &'static str {
         Event::Command(Command::Unknown(_)) => "unknown command",
         Event::Press(_) => "press",
         Event::Text(_) => "text",
+        Event::GroupText(_) => "group text",
         Event::NonText => "non-text message",
     }
 }
@@ -570,6 +607,37 @@ mod tests {
         }))
     }
 
+    fn me() -> User {
+        serde_json::from_value(serde_json::json!({
+            "id": 42, "is_bot": true, "first_name": "Bot", "username": "icp_doctor_bot"
+        }))
+        .expect("a user")
+    }
+
+    #[test]
+    fn group_text_mentioning_the_bot_is_taken_without_the_mention() {
+        assert_eq!(
+            classify(&group_text("@ICP_doctor_bot 验证码一直收不到"), &me()),
+            Some(Incoming::GroupText(" 验证码一直收不到".to_string()))
+        );
+    }
+
+    #[test]
+    fn group_text_replying_to_the_bot_is_taken() {
+        let mut msg = serde_json::to_value(group_text("还是没收到")).expect("json");
+        msg["reply_to_message"] = serde_json::json!({
+            "message_id": 0, "date": 0,
+            "chat": {"id": -100, "type": "supergroup", "title": "g"},
+            "from": {"id": 42, "is_bot": true, "first_name": "Bot"},
+            "text": "menu",
+        });
+        let msg: Message = serde_json::from_value(msg).expect("a message");
+        assert_eq!(
+            classify(&msg, &me()),
+            Some(Incoming::GroupText("还是没收到".to_string()))
+        );
+    }
+
     #[test]
     fn group_commands_for_this_bot_are_taken() {
         for text in [
@@ -578,7 +646,7 @@ mod tests {
             "/diagnose@ICP_Doctor_Bot now",
         ] {
             assert_eq!(
-                classify(&group_text(text), "icp_doctor_bot"),
+                classify(&group_text(text), &me()),
                 Some(Incoming::Event(Event::Command(Command::Diagnose))),
                 "{text}"
             );
@@ -593,18 +661,14 @@ mod tests {
             "hello all",
             "/start@other_bot x",
         ] {
-            assert_eq!(
-                classify(&group_text(text), "icp_doctor_bot"),
-                None,
-                "{text}"
-            );
+            assert_eq!(classify(&group_text(text), &me()), None, "{text}");
         }
     }
 
     #[test]
     fn an_unknown_command_addressed_to_this_bot_is_answered() {
         assert_eq!(
-            classify(&group_text("/weather@icp_doctor_bot"), "icp_doctor_bot"),
+            classify(&group_text("/weather@icp_doctor_bot"), &me()),
             Some(Incoming::Event(Event::Command(Command::Unknown("weather"))))
         );
     }
@@ -612,11 +676,11 @@ mod tests {
     #[test]
     fn in_private_everything_is_for_the_bot() {
         assert_eq!(
-            classify(&private_text("my sms"), "b"),
+            classify(&private_text("my sms"), &me()),
             Some(Incoming::Event(Event::Text("my sms")))
         );
         assert_eq!(
-            classify(&private_text("/weather"), "b"),
+            classify(&private_text("/weather"), &me()),
             Some(Incoming::Event(Event::Command(Command::Unknown("weather"))))
         );
     }

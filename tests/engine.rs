@@ -214,7 +214,7 @@ fn free_text_points_to_the_menu_and_keeps_the_position() {
     let mut chat = Chat::new(&tree, Lang::En);
     chat.say("/diagnose");
     chat.tap("Timeout");
-    chat.say("my sms never came");
+    chat.say("what a lovely day");
     assert_eq!(chat.last.len(), 1);
     assert!(chat.text().starts_with("Use the menu\n\nResubmit"));
     assert_eq!(chat.at(), Some("timeout"));
@@ -225,8 +225,12 @@ fn free_text_points_to_the_menu_and_keeps_the_position() {
 fn free_text_before_any_menu_shows_the_entry_menu() {
     let tree = base_tree();
     let mut chat = Chat::new(&tree, Lang::Zh);
-    chat.say("短信收不到怎么办");
-    assert!(chat.text().starts_with("请用菜单\n\n哪种情况？"));
+    chat.say("今天天气真好");
+    assert!(
+        chat.text().starts_with("请用菜单\n\n哪种情况？"),
+        "{}",
+        chat.text()
+    );
     assert_eq!(chat.at(), Some("menu"));
 }
 
@@ -403,4 +407,51 @@ fn a_session_survives_serialization_unchanged() {
     let json = serde_json::to_string(&chat.session).expect("serializes");
     let back: Session = serde_json::from_str(&json).expect("deserializes");
     assert_eq!(back, chat.session);
+}
+
+#[test]
+fn text_in_a_group_with_personal_data_asks_for_it_to_be_deleted() {
+    let tree = base_tree();
+    let mut chat = Chat::new(&tree, Lang::En);
+    chat.send(Event::GroupText("code 123456 never arrived"));
+    assert_eq!(chat.last[0].text, "Please delete it");
+    assert_eq!(chat.last.len(), 2);
+}
+
+#[test]
+fn a_clear_description_is_routed_straight_to_its_branch() {
+    let tree = base_tree();
+    let mut chat = Chat::new(&tree, Lang::Zh);
+    chat.say("短信一直收不到");
+    assert_eq!(chat.at(), Some("not_received"));
+    assert!(
+        chat.text().starts_with("像是：没收到\n\n检查信号"),
+        "{}",
+        chat.text()
+    );
+    assert_eq!(labels(&chat).last().unwrap(), &["不是这个"]);
+}
+
+#[test]
+fn a_candidate_button_opens_its_node_and_a_tampered_one_is_out_of_date() {
+    let tree = base_tree();
+    let mut chat = Chat::new(&tree, Lang::En);
+    chat.press("j:mismatch");
+    assert_eq!(chat.at(), Some("mismatch"));
+    assert!(chat.session.history.is_empty());
+    chat.press("j:no_such_node");
+    assert!(chat.text().starts_with("Out of date"));
+    assert_eq!(chat.at(), Some("mismatch"));
+}
+
+#[test]
+fn a_vague_description_gets_candidates_to_choose_from() {
+    let tree = base_tree();
+    let mut chat = Chat::new(&tree, Lang::Zh);
+    chat.say("一直超过");
+    assert_eq!(chat.text(), "是哪个？");
+    assert_eq!(chat.last[0].node, None);
+    assert_eq!(labels(&chat), [["没收到"], ["不是这个"]]);
+    chat.tap("没收到");
+    assert_eq!(chat.at(), Some("not_received"));
 }

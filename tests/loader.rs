@@ -136,9 +136,12 @@ fn a_text_over_4096_characters_with_the_reminders_is_reported() {
 fn a_missing_category_is_reported_at_the_entry_menu() {
     assert_eq!(
         problems_of("missing_category"),
-        format!(
-            "{DIR}/missing_category/tree.toml:3: node \"menu\": required node \"reset\" is missing"
-        )
+        [
+            // The base router's route to it fails as well.
+            format!("{DIR}/base/routes.toml:34: node \"reset\": route names no node"),
+            format!("{DIR}/missing_category/tree.toml:3: node \"menu\": required node \"reset\" is missing"),
+        ]
+        .join("\n")
     );
 }
 
@@ -254,4 +257,18 @@ fn check_accepts_the_repository_dialogs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+}
+
+#[test]
+fn router_data_is_checked_against_the_tree() {
+    assert_eq!(
+        problems_of("route_problems"),
+        [
+            format!("{DIR}/route_problems/routes.toml:3: routing: confident, candidates and margin lie between 0 and 1, with candidates ≤ confident"),
+            format!("{DIR}/route_problems/routes.toml:13: node \"nowhere\": route names no node"),
+            format!("{DIR}/route_problems/routes.toml:19: node \"menu\": a route must lead into one of the four categories"),
+            format!("{DIR}/route_problems/routes.toml:21: node \"menu\": keywords needs at least one en entry"),
+        ]
+        .join("\n")
+    );
 }

@@ -7,4 +7,5 @@ mod bot;
 mod console;
 mod engine;
 mod loader;
+mod routing;
 mod tree;

@@ -1,0 +1,173 @@
+//! Measuring the free-text router against a labelled file: accuracy per category, off-topic lines routed, and every miss.
+
+use std::fmt;
+
+use crate::dialogs::{CATEGORY_IDS, Tree};
+
+/// The label of lines that belong to no category.
+pub const NONE: &str = "none";
+
+/// One labelled line: `label<TAB>text`.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub line: usize,
+    pub label: String,
+    pub text: String,
+}
+
+/// Reads `label<TAB>text` lines; `#` starts a comment line, blank lines
+/// are skipped. Labels are the category ids and `none`.
+pub fn parse(input: &str) -> Result<Vec<Sample>, String> {
+    let mut samples = Vec::new();
+    for (i, raw) in input.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() || raw.starts_with('#') {
+            continue;
+        }
+        let Some((label, text)) = raw.split_once('\t') else {
+            return Err(format!("line {line}: expected label<TAB>text"));
+        };
+        let label = label.trim();
+        if label != NONE && !CATEGORY_IDS.contains(&label) {
+            return Err(format!(
+                "line {line}: unknown label {label:?} (expected one of {}, {NONE})",
+                CATEGORY_IDS.join(", ")
+            ));
+        }
+        samples.push(Sample {
+            line,
+            label: label.to_string(),
+            text: text.to_string(),
+        });
+    }
+    Ok(samples)
+}
+
+/// A line the router got wrong.
+#[derive(Debug, Clone)]
+pub struct Miss {
+    pub line: usize,
+    pub expected: String,
+    pub got: String,
+    pub text: String,
+    /// The best routes' node ids and scores, and the off-topic score.
+    pub detail: String,
+}
+
+/// The result of routing every sample.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    /// (label, lines, correct), categories first, then `none`.
+    pub per_label: Vec<(String, usize, usize)>,
+    pub total: usize,
+    pub correct: usize,
+    /// Off-topic lines that were routed, directly or as candidates.
+    pub off_topic_routed: usize,
+    pub misses: Vec<Miss>,
+}
+
+impl Evaluation {
+    /// Top-1 accuracy over all lines, 0 to 1.
+    pub fn accuracy(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.total as f64
+        }
+    }
+}
+
+/// Routes every sample: a category line is right when its best route
+/// lies in that category; an off-topic line is right when nothing is
+/// offered at all.
+pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
+    let router = tree.router();
+    let mut eval = Evaluation {
+        per_label: CATEGORY_IDS
+            .iter()
+            .chain(&[NONE])
+            .map(|l| (l.to_string(), 0, 0))
+            .collect(),
+        ..Evaluation::default()
+    };
+    for sample in samples {
+        let got = router
+            .category(&sample.text)
+            .map_or(NONE.to_string(), |c| tree.node(c).id.clone());
+        let routed = got != NONE;
+        if sample.label == NONE && routed {
+            eval.off_topic_routed += 1;
+        }
+        let right = got == sample.label;
+        eval.total += 1;
+        if right {
+            eval.correct += 1;
+        } else {
+            let scores = router.score(&sample.text);
+            let mut detail: Vec<String> = scores
+                .routes
+                .iter()
+                .take(3)
+                .map(|s| {
+                    let node = router.routes()[s.route].node;
+                    format!("{} {:.2}", tree.node(node).id, s.score)
+                })
+                .collect();
+            detail.push(format!("off-topic {:.2}", scores.off_topic));
+            eval.misses.push(Miss {
+                line: sample.line,
+                expected: sample.label.clone(),
+                got,
+                text: sample.text.clone(),
+                detail: detail.join(", "),
+            });
+        }
+        if let Some(row) = eval.per_label.iter_mut().find(|r| r.0 == sample.label) {
+            row.1 += 1;
+            row.2 += usize::from(right);
+        }
+    }
+    eval
+}
+
+impl fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<14} {:>6} {:>8} {:>9}",
+            "label", "lines", "correct", "accuracy"
+        )?;
+        for (label, lines, correct) in &self.per_label {
+            let accuracy = if *lines == 0 {
+                0.0
+            } else {
+                100.0 * *correct as f64 / *lines as f64
+            };
+            writeln!(f, "{label:<14} {lines:>6} {correct:>8} {accuracy:>8.1}%")?;
+        }
+        writeln!(
+            f,
+            "{:<14} {:>6} {:>8} {:>8.1}%",
+            "overall",
+            self.total,
+            self.correct,
+            100.0 * self.accuracy()
+        )?;
+        writeln!(
+            f,
+            "off-topic lines routed into a category: {}",
+            self.off_topic_routed
+        )?;
+        if !self.misses.is_empty() {
+            writeln!(f, "\nmisses:")?;
+            for miss in &self.misses {
+                writeln!(
+                    f,
+                    "  line {}: expected {}, got {}: {}\n      ({})",
+                    miss.line, miss.expected, miss.got, miss.text, miss.detail
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

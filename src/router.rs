@@ -1,0 +1,605 @@
+//! Free-text routing: what a typed message is most likely about, by character n-grams matched against `dialogs/routes.toml`.
+//!
+//! Chinese has no spaces, so Chinese text is cut into single characters and
+//! pairs of characters rather than words; English into words and, for
+//! typo tolerance, character trigrams. A message scores against each route
+//! twice — TF-IDF cosine similarity to the route's example phrasings, and
+//! how completely one of its keywords is contained — and the better of the
+//! two counts. Off-topic examples compete as a "none" class. Every word the
+//! router knows comes from the dialogs folder; this file holds only the
+//! method.
+
+use std::collections::HashMap;
+
+use crate::dialogs::NodeId;
+use crate::lang::Localized;
+
+/// The score levels that decide between routing, offering candidates,
+/// and leaving a message alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// A route at least this good, and `margin` ahead of any other
+    /// category, is taken directly.
+    pub confident: f32,
+    /// Routes at least this good are offered as candidates.
+    pub candidates: f32,
+    pub margin: f32,
+}
+
+/// One route as the loader checked it.
+#[derive(Debug, Clone)]
+pub struct RouteData {
+    pub node: NodeId,
+    /// The category entry node the route's node belongs to.
+    pub category: NodeId,
+    pub title: Localized,
+    pub keywords: Vec<String>,
+    pub examples: Vec<String>,
+}
+
+/// Everything the loader hands over from `routes.toml`.
+#[derive(Debug, Clone)]
+pub struct RouterData {
+    pub thresholds: Thresholds,
+    pub synonyms: Vec<(String, String)>,
+    pub traditional: Vec<(char, char)>,
+    pub off_topic: Vec<String>,
+    pub routes: Vec<RouteData>,
+}
+
+/// What to do with a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routing {
+    /// Clearly about this node.
+    Confident(NodeId),
+    /// Probably one of these, best first.
+    Candidates(Vec<NodeId>),
+    /// Nothing close.
+    Nothing,
+}
+
+/// A route's score for one message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    pub route: usize,
+    pub score: f32,
+}
+
+/// All scores for one message, for routing and for the evaluation report.
+#[derive(Debug, Clone)]
+pub struct Scores {
+    /// Routes scoring above zero, best first.
+    pub routes: Vec<Score>,
+    /// The best similarity to an off-topic example.
+    pub off_topic: f32,
+    /// How many distinct words or character pairs of the message the
+    /// examples know at all.
+    pub evidence: usize,
+    /// Whether some keyword is contained whole.
+    pub keyword_hit: bool,
+}
+
+/// A message must share at least this many words or character pairs with
+/// the examples (or contain a keyword whole) to be routed: one shared word
+/// such as "text" is a coincidence, not a description.
+const MIN_EVIDENCE: usize = 2;
+
+type Gram = u64;
+
+/// Who an indexed example speaks for.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Route(usize),
+    OffTopic,
+}
+
+#[derive(Debug, Clone)]
+struct Keyword {
+    route: usize,
+    /// The keyword's n-grams, sorted and unique.
+    grams: Vec<Gram>,
+}
+
+/// The compiled router, built once at start.
+#[derive(Debug, Clone)]
+pub struct Router {
+    thresholds: Thresholds,
+    /// Synonym keys by their first character, longest first.
+    synonyms: HashMap<char, Vec<(Vec<char>, String)>>,
+    traditional: HashMap<char, char>,
+    routes: Vec<RouteData>,
+    idf: HashMap<Gram, f32>,
+    /// The weight of a gram no example has.
+    unseen_idf: f32,
+    owners: Vec<Owner>,
+    /// Gram → (example, weight in that example's unit vector).
+    postings: HashMap<Gram, Vec<(u32, f32)>>,
+    keywords: Vec<Keyword>,
+}
+
+impl Router {
+    pub fn build(data: RouterData) -> Router {
+        let mut router = Router {
+            thresholds: data.thresholds,
+            synonyms: HashMap::new(),
+            traditional: data.traditional.iter().copied().collect(),
+            routes: Vec::new(),
+            idf: HashMap::new(),
+            unseen_idf: 0.0,
+            owners: Vec::new(),
+            postings: HashMap::new(),
+            keywords: Vec::new(),
+        };
+        // Synonym keys are normalized like messages, so "核驗碼" and "核验码"
+        // are one key; the canonical value then applies to both.
+        let mut synonyms: Vec<(Vec<char>, String)> = data
+            .synonyms
+            .iter()
+            .map(|(k, v)| {
+                (
+                    router.fold(k).chars().collect::<Vec<char>>(),
+                    router.fold(v),
+                )
+            })
+            .filter(|(k, _)| !k.is_empty())
+            .collect();
+        synonyms.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
+        for (key, value) in synonyms {
+            router
+                .synonyms
+                .entry(key[0])
+                .or_default()
+                .push((key, value));
+        }
+
+        let mut documents: Vec<(Owner, Vec<Gram>)> = Vec::new();
+        for (i, route) in data.routes.iter().enumerate() {
+            for example in route.examples.iter().chain(&route.keywords) {
+                documents.push((Owner::Route(i), grams(&router.normalize(example))));
+            }
+        }
+        for example in &data.off_topic {
+            documents.push((Owner::OffTopic, grams(&router.normalize(example))));
+        }
+        let mut df: HashMap<Gram, u32> = HashMap::new();
+        for (_, doc) in &documents {
+            let mut seen: Vec<Gram> = doc.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            for g in seen {
+                *df.entry(g).or_default() += 1;
+            }
+        }
+        let n = documents.len() as f32;
+        router.idf = df
+            .into_iter()
+            .map(|(g, d)| (g, ((n + 1.0) / (d as f32 + 1.0)).ln() + 1.0))
+            .collect();
+        router.unseen_idf = (n + 1.0).ln() + 1.0;
+        for (i, (owner, doc)) in documents.iter().enumerate() {
+            router.owners.push(*owner);
+            for (g, w) in router.vector(doc) {
+                router.postings.entry(g).or_default().push((i as u32, w));
+            }
+        }
+        for (i, route) in data.routes.iter().enumerate() {
+            for keyword in &route.keywords {
+                let mut grams = keyword_grams(&router.normalize(keyword));
+                grams.sort_unstable();
+                grams.dedup();
+                if !grams.is_empty() {
+                    router.keywords.push(Keyword { route: i, grams });
+                }
+            }
+        }
+        router.routes = data.routes;
+        router
+    }
+
+    pub fn routes(&self) -> &[RouteData] {
+        &self.routes
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// Full-width to half-width, lowercase, traditional to simplified, and
+    /// every other character that is neither a letter, a digit nor CJK
+    /// turned into a space.
+    fn fold(&self, text: &str) -> String {
+        text.chars()
+            .map(|c| {
+                let c = match c {
+                    '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                    _ => c,
+                };
+                let c = self.traditional.get(&c).copied().unwrap_or(c);
+                if c.is_alphanumeric() {
+                    c.to_lowercase().next().unwrap_or(c)
+                } else {
+                    ' '
+                }
+            })
+            .collect()
+    }
+
+    /// `fold`, then every synonym replaced by its canonical form, longest
+    /// match first, in one pass.
+    pub fn normalize(&self, text: &str) -> String {
+        let folded: Vec<char> = self.fold(&without_links(text)).chars().collect();
+        let mut out = String::with_capacity(folded.len() * 3);
+        let mut i = 0;
+        while i < folded.len() {
+            let found = self.synonyms.get(&folded[i]).and_then(|candidates| {
+                candidates
+                    .iter()
+                    .find(|(key, _)| folded[i..].starts_with(key))
+            });
+            match found {
+                Some((key, value)) => {
+                    out.push_str(value);
+                    i += key.len();
+                }
+                None => {
+                    out.push(folded[i]);
+                    i += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// A unit TF-IDF vector of the grams.
+    fn vector(&self, grams: &[Gram]) -> Vec<(Gram, f32)> {
+        let mut tf: HashMap<Gram, f32> = HashMap::with_capacity(grams.len());
+        for g in grams {
+            *tf.entry(*g).or_default() += 1.0;
+        }
+        let mut v: Vec<(Gram, f32)> = tf
+            .into_iter()
+            .map(|(g, n)| {
+                let idf = self.idf.get(&g).copied().unwrap_or(self.unseen_idf);
+                (g, (1.0 + n.ln()) * idf)
+            })
+            .collect();
+        let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            for (_, w) in &mut v {
+                *w /= norm;
+            }
+        }
+        v
+    }
+
+    /// Every route's score for a message.
+    pub fn score(&self, text: &str) -> Scores {
+        let normalized = self.normalize(text);
+        let grams = grams(&normalized);
+        let query = self.vector(&grams);
+        let mut best = vec![0f32; self.routes.len()];
+        let mut off_topic = 0f32;
+        let mut dot: HashMap<u32, f32> = HashMap::new();
+        for (g, w) in &query {
+            if let Some(postings) = self.postings.get(g) {
+                for (doc, dw) in postings {
+                    *dot.entry(*doc).or_default() += w * dw;
+                }
+            }
+        }
+        for (doc, similarity) in dot {
+            match self.owners[doc as usize] {
+                Owner::Route(r) => best[r] = best[r].max(similarity),
+                Owner::OffTopic => off_topic = off_topic.max(similarity),
+            }
+        }
+        let mut present: Vec<Gram> = keyword_grams(&normalized);
+        present.sort_unstable();
+        present.dedup();
+        let evidence = present.iter().filter(|g| self.idf.contains_key(g)).count();
+        let mut keyword_hit = false;
+        {
+            for keyword in &self.keywords {
+                // Every part of a keyword counts alike: a keyword is only
+                // as telling as its whole, however common its parts are.
+                let found = keyword
+                    .grams
+                    .iter()
+                    .filter(|g| present.binary_search(g).is_ok())
+                    .count();
+                let containment = found as f32 / keyword.grams.len() as f32;
+                keyword_hit |= found == keyword.grams.len();
+                best[keyword.route] = best[keyword.route].max(containment * containment);
+            }
+        }
+        let mut routes: Vec<Score> = best
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| *s > 0.0)
+            .map(|(route, score)| Score { route, score })
+            .collect();
+        routes.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Scores {
+            routes,
+            off_topic,
+            evidence,
+            keyword_hit,
+        }
+    }
+
+    /// Where a message should go.
+    pub fn route(&self, text: &str) -> Routing {
+        let scores = self.score(text);
+        let Some(top) = scores.routes.first().copied() else {
+            return Routing::Nothing;
+        };
+        let t = self.thresholds;
+        let evident = scores.keyword_hit || scores.evidence >= MIN_EVIDENCE;
+        if !evident || top.score < t.candidates || top.score <= scores.off_topic {
+            return Routing::Nothing;
+        }
+        let category = self.routes[top.route].category;
+        let runner_up = scores
+            .routes
+            .iter()
+            .find(|s| self.routes[s.route].category != category)
+            .map_or(0.0, |s| s.score);
+        if top.score >= t.confident && top.score - runner_up >= t.margin {
+            return Routing::Confident(self.routes[top.route].node);
+        }
+        // Offer the best route of each of the likeliest categories.
+        let mut offered: Vec<NodeId> = Vec::new();
+        let mut categories: Vec<NodeId> = Vec::new();
+        for s in &scores.routes {
+            let route = &self.routes[s.route];
+            if s.score < t.candidates || offered.len() == 3 {
+                break;
+            }
+            if !categories.contains(&route.category) {
+                categories.push(route.category);
+                offered.push(route.node);
+            }
+        }
+        Routing::Candidates(offered)
+    }
+
+    /// The category a message is about, or `None`: the top route's
+    /// category when it clears the candidate threshold and beats the
+    /// off-topic examples.
+    pub fn category(&self, text: &str) -> Option<NodeId> {
+        match self.route(text) {
+            Routing::Confident(node) => self.category_of(node),
+            Routing::Candidates(nodes) => nodes.first().and_then(|n| self.category_of(*n)),
+            Routing::Nothing => None,
+        }
+    }
+
+    fn category_of(&self, node: NodeId) -> Option<NodeId> {
+        self.routes
+            .iter()
+            .find(|r| r.node == node)
+            .map(|r| r.category)
+    }
+
+    /// The title of the route that leads to `node`.
+    pub fn title(&self, node: NodeId) -> Option<&Localized> {
+        self.routes
+            .iter()
+            .find(|r| r.node == node)
+            .map(|r| &r.title)
+    }
+}
+
+/// The text without web addresses: a link names a page, it does not
+/// describe a problem, and its words would only add noise.
+fn without_links(text: &str) -> String {
+    text.split_whitespace()
+        .map(|word| {
+            let lower = word.to_ascii_lowercase();
+            match ["http://", "https://", "www."]
+                .iter()
+                .find_map(|p| lower.find(p))
+            {
+                Some(start) => &word[..start],
+                None => word,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}')
+}
+
+/// FNV-1a over a gram's kind and characters.
+fn hash(kind: u8, chars: impl Iterator<Item = char>) -> Gram {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(kind);
+    h = h.wrapping_mul(0x0100_0000_01b3);
+    for c in chars {
+        for b in (c as u32).to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Splits a normalized text into runs of CJK characters and runs of
+/// other letters and digits.
+fn runs(text: &str) -> Vec<(bool, Vec<char>)> {
+    let mut runs: Vec<(bool, Vec<char>)> = Vec::new();
+    for c in text.chars() {
+        if c == ' ' {
+            runs.push((false, Vec::new()));
+            continue;
+        }
+        let cjk = is_cjk(c);
+        match runs.last_mut() {
+            Some((kind, run)) if *kind == cjk && !run.is_empty() => run.push(c),
+            _ => runs.push((cjk, vec![c])),
+        }
+    }
+    runs.retain(|(_, run)| !run.is_empty());
+    runs
+}
+
+/// The grams for similarity: CJK characters and pairs; words, and the
+/// character trigrams of words of four letters or more.
+fn grams(text: &str) -> Vec<Gram> {
+    let mut out = Vec::new();
+    for (cjk, run) in runs(text) {
+        if cjk {
+            for (i, c) in run.iter().enumerate() {
+                out.push(hash(1, std::iter::once(*c)));
+                if let Some(next) = run.get(i + 1) {
+                    out.push(hash(2, [*c, *next].into_iter()));
+                }
+            }
+        } else {
+            out.push(hash(3, run.iter().copied()));
+            if run.len() >= 4 {
+                let padded: Vec<char> = std::iter::once('^')
+                    .chain(run.iter().copied())
+                    .chain(std::iter::once('$'))
+                    .collect();
+                for w in padded.windows(3) {
+                    out.push(hash(4, w.iter().copied()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The grams for keyword containment: CJK pairs (a lone CJK character
+/// stands for itself) and whole words.
+fn keyword_grams(text: &str) -> Vec<Gram> {
+    let mut out = Vec::new();
+    for (cjk, run) in runs(text) {
+        if cjk {
+            if run.len() == 1 {
+                out.push(hash(1, run.iter().copied()));
+            }
+            for w in run.windows(2) {
+                out.push(hash(2, w.iter().copied()));
+            }
+        } else {
+            out.push(hash(3, run.iter().copied()));
+        }
+    }
+    out
+}
+
+/// Whether a text seems to hold personal data: a 6-digit code, a mainland
+/// mobile number, or an ID number. Spaces and dashes inside a number are
+/// read through, and full-width digits count.
+pub fn has_personal_data(text: &str) -> bool {
+    let chars: Vec<char> = text
+        .chars()
+        .map(|c| match c {
+            '\u{FF10}'..='\u{FF19}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{FF38}' | '\u{FF58}' => 'x',
+            c => c,
+        })
+        .collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let mut digits = String::new();
+        let mut j = i;
+        while j < chars.len() {
+            let c = chars[j];
+            if c.is_ascii_digit() {
+                digits.push(c);
+                j += 1;
+            } else if matches!(c, ' ' | '-')
+                && chars.get(j + 1).is_some_and(|n| n.is_ascii_digit())
+                && !digits.is_empty()
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let id_check_letter = chars.get(j).is_some_and(|c| matches!(c, 'x' | 'X'));
+        let bytes = digits.as_bytes();
+        let personal = match digits.len() {
+            6 => true,
+            11 => bytes[0] == b'1' && (b'3'..=b'9').contains(&bytes[1]),
+            15 | 18 => true,
+            17 => id_check_letter,
+            _ => false,
+        };
+        if personal {
+            return true;
+        }
+        i = j.max(i + 1);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_phone_numbers_and_ids_are_personal_data() {
+        for text in [
+            "验证码是123456",
+            "code 654321 didn't work",
+            "手机13812345678收不到",
+            "手机 138 1234 5678",
+            "138-1234-5678",
+            "身份证11010519491231002X",
+            "证件110105194912310021",
+            "旧身份证 110105491231002",
+            "验证码１２３４５６",
+        ] {
+            assert!(has_personal_data(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn ordinary_numbers_are_not_personal_data() {
+        for text in [
+            "超过24小时了",
+            "输错5次",
+            "2024年备案",
+            "订单20241129",
+            "last 6 digits",
+            "12381发的短信",
+            "1234567",
+            "电话4000955988",
+        ] {
+            assert!(!has_personal_data(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn links_are_left_out() {
+        assert_eq!(
+            without_links("看 https://beian.miit.gov.cn/ 这里"),
+            "看  这里"
+        );
+        assert_eq!(without_links("网址www.example.com打不开"), "网址");
+    }
+
+    #[test]
+    fn chinese_is_cut_into_characters_and_pairs() {
+        let g = grams("收不到");
+        assert_eq!(g.len(), 5);
+        assert_eq!(keyword_grams("收不到").len(), 2);
+    }
+
+    #[test]
+    fn english_words_carry_trigrams_for_typos() {
+        let right: Vec<Gram> = grams("receive");
+        let typo: Vec<Gram> = grams("recieve");
+        let shared = typo.iter().filter(|g| right.contains(g)).count();
+        assert!(shared >= 3, "{shared}");
+    }
+}

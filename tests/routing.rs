@@ -1,0 +1,131 @@
+//! Free text: the router measured on the held-out evaluation set, the page
+//! messages, personal data, and how routed answers look.
+
+use icp_sms_doctor::dialogs::{UiButton, UiText};
+use icp_sms_doctor::eval;
+use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::router::Routing;
+
+use crate::support::{Chat, real_tree};
+
+#[test]
+fn the_router_gets_at_least_90_percent_of_the_evaluation_set_and_routes_no_chatter() {
+    let tree = real_tree();
+    let samples = eval::parse(include_str!("data/routing-eval.tsv")).expect("the set parses");
+    assert!(samples.len() >= 150);
+    let zh = samples
+        .iter()
+        .filter(|s| {
+            s.text
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+        })
+        .count();
+    assert!(zh >= 100 && samples.len() - zh >= 50, "{zh} Chinese lines");
+    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 25);
+    let result = eval::evaluate(&tree, &samples);
+    assert!(result.accuracy() >= 0.90, "\n{result}");
+    assert_eq!(result.off_topic_routed, 0, "\n{result}");
+}
+
+#[test]
+fn pasted_page_messages_go_to_their_exact_explanation() {
+    let tree = real_tree();
+    let router = tree.router();
+    for (text, node) in [
+        ("该条验证库里找不到记录", "mm_norecord"),
+        ("提示：该条验证库里找不到记录！", "mm_norecord"),
+        ("验证库里找不到记录 怎么办", "mm_norecord"),
+        ("暂无待短信核验的备案申请", "mm_nopending"),
+        ("页面说 暂无待短信核验的备案申请 是什么意思", "mm_nopending"),
+        (
+            "您的短信核验完成，请等待其他核验人进行短信核验",
+            "mm_other_person",
+        ),
+        (
+            "您的短信核验完成,请等待其他核验人进行短信核验",
+            "mm_other_person",
+        ),
+        ("it says 请等待其他核验人进行短信核验", "mm_other_person"),
+    ] {
+        let expected = tree.get(node).expect("the node exists");
+        assert_eq!(router.route(text), Routing::Confident(expected), "{text}");
+    }
+}
+
+#[test]
+fn chatter_and_other_questions_are_never_routed() {
+    let tree = real_tree();
+    for text in [
+        "谢谢",
+        "hello",
+        "https://example.com/page",
+        "how much is a .com domain",
+        "👍",
+        "ok",
+    ] {
+        assert_eq!(tree.router().route(text), Routing::Nothing, "{text}");
+    }
+}
+
+#[test]
+fn a_confident_route_opens_the_branch_with_a_way_back_to_all_options() {
+    let tree = real_tree();
+    let ui = tree.ui();
+    let mut chat = Chat::new(&tree, Lang::Zh);
+    chat.say("验证码一直收不到怎么办");
+    assert_eq!(chat.last.len(), 1);
+    let reply = &chat.last[0];
+    assert!(reply.text.starts_with("听起来像是："), "{}", reply.text);
+    let node = reply.node.clone().expect("a node");
+    assert_eq!(chat.session.node.as_deref(), Some(node.as_str()));
+    let last_row = reply.buttons.last().expect("buttons");
+    assert_eq!(last_row.len(), 1);
+    assert_eq!(last_row[0].label, ui.button(UiButton::NotThis, Lang::Zh));
+    chat.tap(ui.button(UiButton::NotThis, Lang::Zh));
+    assert_eq!(chat.at(), Some("menu"));
+}
+
+#[test]
+fn off_topic_free_text_gets_the_hint_and_the_menu() {
+    let tree = real_tree();
+    let mut chat = Chat::new(&tree, Lang::En);
+    chat.say("thanks a lot!");
+    assert!(
+        chat.text()
+            .starts_with(tree.ui().text(UiText::FreeText, Lang::En))
+    );
+    assert_eq!(chat.at(), Some("menu"));
+}
+
+#[test]
+fn personal_data_gets_a_warning_first_and_is_still_routed() {
+    let tree = real_tree();
+    let ui = tree.ui();
+    let mut chat = Chat::new(&tree, Lang::Zh);
+    chat.say("我的手机13812345678一直收不到验证码");
+    assert_eq!(chat.last.len(), 2);
+    assert_eq!(
+        chat.last[0].text,
+        ui.text(UiText::PersonalDataPrivate, Lang::Zh)
+    );
+    assert!(chat.last[1].node.is_some());
+    let json = serde_json::to_string(&chat.session).expect("serializes");
+    assert!(!json.contains("13812345678"));
+}
+
+#[test]
+fn the_json_console_shows_where_free_text_went() {
+    let tree = real_tree();
+    let mut out = Vec::new();
+    icp_sms_doctor::console::run_json(
+        &tree,
+        Lang::Zh,
+        std::io::Cursor::new("{\"text\":\"该条验证库里找不到记录\"}\n"),
+        &mut out,
+    )
+    .expect("runs");
+    let line: serde_json::Value =
+        serde_json::from_slice(out.split(|b| *b == b'\n').next().unwrap()).expect("json");
+    assert_eq!(line["node"], "mm_norecord");
+}
