@@ -878,3 +878,88 @@ async fn an_anonymous_admin_is_told_how_to_get_a_conversation() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn group_text_that_mentions_or_answers_the_bot_is_routed_per_member() {
+    within(async {
+        let api = FakeApi::start().await;
+        let tree = real_tree();
+        let store = memory();
+        let bot = launch(&api, store.clone()).await;
+        let group = supergroup(GROUP, false);
+        let asked = api.send_as(
+            &ALICE,
+            &group,
+            &format!("@{BOT_USERNAME} 验证码一直收不到怎么办"),
+            None,
+        );
+        let sent = api.wait_for("sendMessage", 1).await;
+        assert_eq!(
+            sent[0].body["reply_parameters"]["message_id"],
+            asked["message_id"]
+        );
+        assert!(
+            sent[0].body["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("听起来像是")
+        );
+        let alice_at = store
+            .load(SessionKey {
+                chat: GROUP,
+                user: ALICE.id,
+            })
+            .unwrap()
+            .and_then(|s| s.node)
+            .expect("Alice was routed");
+        let category = tree.router().category("验证码一直收不到怎么办");
+        assert_eq!(category, tree.get("not_received"));
+        assert!(alice_at.starts_with("n"), "{alice_at}");
+
+        // Bob answers the bot's message with a pasted page message,
+        // including his code: he is warned, then routed on his own.
+        let menu = api.last_bot_message(GROUP);
+        let id = api.message_id();
+        let reply = json!({
+            "message_id": id, "date": 1_700_000_000, "chat": group,
+            "from": BOB.user(),
+            "text": "输了123456，提示该条验证库里找不到记录",
+            "reply_to_message": menu,
+        });
+        api.push(json!({ "message": reply }));
+        let sent = api.wait_for("sendMessage", 3).await;
+        assert_eq!(
+            sent[1].body["text"],
+            tree.ui().text(UiText::PersonalDataGroup, Lang::Zh)
+        );
+        assert!(
+            sent[2].body["text"]
+                .as_str()
+                .unwrap()
+                .contains("该条验证库里找不到记录")
+        );
+        assert_eq!(
+            store
+                .load(SessionKey {
+                    chat: GROUP,
+                    user: BOB.id
+                })
+                .unwrap()
+                .and_then(|s| s.node)
+                .as_deref(),
+            Some("mm_norecord")
+        );
+
+        // Plain chatter in the group is left alone.
+        api.send_as(&ALICE, &group, "谢谢大家", None);
+        let sentinel = api.send_as(&ALICE, &group, "/help", None);
+        let sent = api.wait_for("sendMessage", 4).await;
+        assert_eq!(
+            sent[3].body["reply_parameters"]["message_id"],
+            sentinel["message_id"]
+        );
+        bot.stop().await;
+        assert_eq!(api.calls_of("sendMessage").len(), 4);
+    })
+    .await;
+}

@@ -112,7 +112,7 @@ impl FakeApi {
     }
 
     /// A new message id, for messages the test writes itself.
-    fn message_id(&self) -> i64 {
+    pub fn message_id(&self) -> i64 {
         let mut inner = self.lock();
         inner.next_message_id += 1;
         inner.next_message_id
