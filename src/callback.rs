@@ -12,8 +12,10 @@ pub const MAX_DATA_BYTES: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Follow an edge of the tree: from the node whose menu held the button
-    /// to its target (an answer, or "not solved" at an end).
-    Go { from: String, to: String },
+    /// to its target (an answer, or "not solved" at an end). `nth` tells
+    /// apart several answers of one question that lead to the same node
+    /// (0 for the first), so the answer itself is known.
+    Go { from: String, to: String, nth: u8 },
     /// Return to the question before `from`.
     Back { from: String },
     /// Clear the conversation and show the entry menu.
@@ -29,7 +31,8 @@ pub enum Action {
 impl Action {
     pub fn encode(&self) -> String {
         match self {
-            Action::Go { from, to } => format!("g:{from}:{to}"),
+            Action::Go { from, to, nth: 0 } => format!("g:{from}:{to}"),
+            Action::Go { from, to, nth } => format!("g:{from}:{to}:{nth}"),
             Action::Back { from } => format!("b:{from}"),
             Action::Restart => "h".to_string(),
             Action::Solved { at } => format!("s:{at}"),
@@ -47,10 +50,21 @@ impl Action {
         let (kind, rest) = data.split_once(':').unwrap_or((data, ""));
         let action = match kind {
             "g" => {
-                let (from, to) = rest.split_once(':')?;
+                let mut parts = rest.split(':');
+                let (from, to) = (parts.next()?, parts.next()?);
+                // Only the canonical form: no ":0", no leading zeros.
+                let nth = match parts.next() {
+                    None => 0,
+                    Some(n) if !n.starts_with('0') => n.parse::<u8>().ok()?,
+                    Some(_) => return None,
+                };
+                if parts.next().is_some() {
+                    return None;
+                }
                 Action::Go {
                     from: valid_id(from)?.to_string(),
                     to: valid_id(to)?.to_string(),
+                    nth,
                 }
             }
             "b" => Action::Back {
@@ -90,6 +104,7 @@ mod tests {
         Action::Go {
             from: from.into(),
             to: to.into(),
+            nth: 0,
         }
     }
 
@@ -97,6 +112,11 @@ mod tests {
     fn every_action_survives_a_round_trip() {
         let actions = [
             go("menu", "timeout"),
+            Action::Go {
+                from: "nr_resend_q".into(),
+                to: "nr_resend".into(),
+                nth: 1,
+            },
             Action::Back {
                 from: "nr_signal".into(),
             },
@@ -126,6 +146,10 @@ mod tests {
             "g:Menu:timeout",
             "g:menu:time out",
             "g:menu:timeout:extra",
+            "g:menu:timeout:0",
+            "g:menu:timeout:01",
+            "g:menu:timeout:256",
+            "g:menu:timeout:1:2",
             "b:",
             "h:",
             "h:x",

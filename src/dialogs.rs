@@ -361,6 +361,14 @@ pub struct Choice {
     pub target: NodeId,
 }
 
+/// How many answers before `choices[i]` lead to the same node: 0 for the
+/// first answer leading there.
+pub fn nth_to_same_target(choices: &[Choice], i: usize) -> u8 {
+    let target = choices[i].target;
+    let earlier = choices[..i].iter().filter(|c| c.target == target).count();
+    u8::try_from(earlier).unwrap_or(u8::MAX)
+}
+
 /// The whole checked dialogue, read-only and shared.
 #[derive(Debug, Clone)]
 pub struct Tree {
@@ -433,11 +441,12 @@ impl Tree {
         let mut data = Vec::new();
         match &node.kind {
             NodeKind::Question(choices) => {
-                for choice in choices {
+                for (i, choice) in choices.iter().enumerate() {
                     data.push(
                         Action::Go {
                             from: from.clone(),
                             to: self.node(choice.target).id.clone(),
+                            nth: nth_to_same_target(choices, i),
                         }
                         .encode(),
                     );
@@ -449,6 +458,7 @@ impl Tree {
                     Action::Go {
                         from: from.clone(),
                         to: self.node(*not_solved).id.clone(),
+                        nth: 0,
                     }
                     .encode(),
                 );

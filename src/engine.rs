@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::callback::Action;
 use crate::dialogs::{
     MAX_TEXT_CHARS, NodeId, NodeKind, SUMMARY_PLACEHOLDER, Tree, UiButton, UiText,
+    nth_to_same_target,
 };
 use crate::lang::Lang;
 use crate::router::{Routing, has_personal_data};
@@ -30,6 +31,10 @@ pub struct Session {
     pub lang: Lang,
     /// The nodes passed on the way to `node`, oldest first, for Back.
     pub history: Vec<String>,
+    /// For each step of `history`, which of that node's answers leading to
+    /// the next step was chosen (0 for the first), for the summary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub picks: Vec<u8>,
 }
 
 impl Session {
@@ -38,12 +43,42 @@ impl Session {
             node: None,
             lang,
             history: Vec::new(),
+            picks: Vec::new(),
         }
     }
 
     fn clear(&mut self) {
         self.node = None;
+        self.clear_steps();
+    }
+
+    fn clear_steps(&mut self) {
         self.history.clear();
+        self.picks.clear();
+    }
+
+    /// Records a step from `from` by its `nth` answer to the next node,
+    /// forgetting the oldest steps beyond `MAX_HISTORY`.
+    fn push_step(&mut self, from: String, nth: u8) {
+        self.picks.resize(self.history.len(), 0);
+        self.history.push(from);
+        self.picks.push(nth);
+        if self.history.len() > MAX_HISTORY {
+            let excess = self.history.len() - MAX_HISTORY;
+            self.history.drain(..excess);
+            self.picks.drain(..excess);
+        }
+    }
+
+    fn truncate_steps(&mut self, len: usize) {
+        self.history.truncate(len);
+        self.picks.truncate(len);
+    }
+
+    fn pop_step(&mut self) -> Option<String> {
+        let last = self.history.pop();
+        self.picks.truncate(self.history.len());
+        last
     }
 
     fn set(&mut self, tree: &Tree, node: NodeId) {
@@ -193,7 +228,7 @@ fn route_text(tree: &Tree, session: &mut Session, text: &str) -> Reply {
     let not_this = || vec![button(ui.button(UiButton::NotThis, lang), Action::Restart)];
     match router.route(text) {
         Routing::Confident(node) => {
-            session.history.clear();
+            session.clear_steps();
             session.set(tree, node);
             let mut reply = render(tree, session, node).below(
                 &ui.text(UiText::RouteConfident, lang)
@@ -233,7 +268,7 @@ fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<
     let lang = session.lang;
     match command {
         Command::Start(payload) => {
-            session.history.clear();
+            session.clear_steps();
             match payload.and_then(|p| tree.get(p.trim())) {
                 Some(node) => {
                     session.set(tree, node);
@@ -249,7 +284,7 @@ fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<
             }
         }
         Command::Diagnose => {
-            session.history.clear();
+            session.clear_steps();
             session.set(tree, tree.root());
             vec![render(tree, session, tree.root())]
         }
@@ -282,13 +317,15 @@ fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<
 fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
     let ui = tree.ui();
     match action {
-        Action::Go { from, to } => {
+        Action::Go { from, to, nth } => {
             let (Some(from_id), Some(to_id)) = (tree.get(&from), tree.get(&to)) else {
                 return vec![out_of_date(tree, session)];
             };
             let leads_there = match &tree.node(from_id).kind {
-                NodeKind::Question(choices) => choices.iter().any(|c| c.target == to_id),
-                NodeKind::End { not_solved } => *not_solved == to_id,
+                NodeKind::Question(choices) => {
+                    choices.iter().filter(|c| c.target == to_id).count() > usize::from(nth)
+                }
+                NodeKind::End { not_solved } => *not_solved == to_id && nth == 0,
             };
             if !leads_there {
                 return vec![out_of_date(tree, session)];
@@ -297,13 +334,9 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
             // stands elsewhere: retrace the history to that message's node.
             if session.node.as_deref() != Some(from.as_str()) {
                 let keep = session.history.iter().position(|h| *h == from).unwrap_or(0);
-                session.history.truncate(keep);
+                session.truncate_steps(keep);
             }
-            session.history.push(from);
-            if session.history.len() > MAX_HISTORY {
-                let excess = session.history.len() - MAX_HISTORY;
-                session.history.drain(..excess);
-            }
+            session.push_step(from, nth);
             session.set(tree, to_id);
             vec![render(tree, session, to_id)]
         }
@@ -313,16 +346,16 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
             if from == tree.node(tree.root()).id || !current || tree.get(&from).is_none() {
                 return vec![out_of_date(tree, session)];
             }
-            let previous = session.history.pop().and_then(|id| tree.get(&id));
+            let previous = session.pop_step().and_then(|id| tree.get(&id));
             let to = previous.unwrap_or_else(|| {
-                session.history.clear();
+                session.clear_steps();
                 tree.root()
             });
             session.set(tree, to);
             vec![render(tree, session, to)]
         }
         Action::Restart => {
-            session.history.clear();
+            session.clear_steps();
             session.set(tree, tree.root());
             vec![render(tree, session, tree.root())]
         }
@@ -336,7 +369,7 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
         Action::Lang(new) => vec![switch_language(tree, session, new)],
         Action::Jump { to } => match tree.get(&to) {
             Some(node) => {
-                session.history.clear();
+                session.clear_steps();
                 session.set(tree, node);
                 vec![render(tree, session, node)]
             }
@@ -364,7 +397,7 @@ fn position_or_root(tree: &Tree, session: &mut Session) -> NodeId {
     match session.node.as_deref().and_then(|id| tree.get(id)) {
         Some(node) => node,
         None => {
-            session.history.clear();
+            session.clear_steps();
             session.set(tree, tree.root());
             tree.root()
         }
@@ -392,12 +425,14 @@ pub fn render(tree: &Tree, session: &Session, node: NodeId) -> Reply {
     let mut buttons: Vec<Vec<Button>> = match &current.kind {
         NodeKind::Question(choices) => choices
             .iter()
-            .map(|choice| {
+            .enumerate()
+            .map(|(i, choice)| {
                 vec![button(
                     choice.label.get(lang),
                     Action::Go {
                         from: from.clone(),
                         to: tree.node(choice.target).id.clone(),
+                        nth: nth_to_same_target(choices, i),
                     },
                 )]
             })
@@ -412,6 +447,7 @@ pub fn render(tree: &Tree, session: &Session, node: NodeId) -> Reply {
                 Action::Go {
                     from: from.clone(),
                     to: tree.node(*not_solved).id.clone(),
+                    nth: 0,
                 },
             ),
         ]],
@@ -436,21 +472,27 @@ pub fn render(tree: &Tree, session: &Session, node: NodeId) -> Reply {
 /// pass on to their provider.
 fn summary(tree: &Tree, session: &Session, node: NodeId) -> String {
     let lang = session.lang;
-    let path: Vec<NodeId> = session
+    let mut path: Vec<(NodeId, u8)> = session
         .history
         .iter()
-        .filter_map(|id| tree.get(id))
-        .chain(std::iter::once(node))
+        .enumerate()
+        .filter_map(|(i, id)| {
+            let pick = session.picks.get(i).copied().unwrap_or(0);
+            tree.get(id).map(|node| (node, pick))
+        })
         .collect();
+    path.push((node, 0));
     let lines: Vec<String> = path
         .windows(2)
         .filter_map(|pair| {
-            let label = match &tree.node(pair[0]).kind {
+            let ((from, pick), (to, _)) = (pair[0], pair[1]);
+            let label = match &tree.node(from).kind {
                 NodeKind::Question(choices) => choices
                     .iter()
-                    .find(|c| c.target == pair[1])
+                    .filter(|c| c.target == to)
+                    .nth(usize::from(pick))
                     .map(|c| c.label.get(lang))?,
-                NodeKind::End { not_solved } if *not_solved == pair[1] => {
+                NodeKind::End { not_solved } if *not_solved == to => {
                     tree.ui().button(UiButton::NotSolved, lang)
                 }
                 NodeKind::End { .. } => return None,

@@ -285,14 +285,35 @@ mod tests {
             node: Some(node.to_string()),
             lang,
             history: vec!["menu".to_string()],
+            picks: vec![0],
         }
     }
 
-    fn temp_db(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("icp-sms-doctor-{}", std::process::id()));
-        let path = dir.join(format!("{name}.db"));
-        let _ = fs::remove_file(&path);
-        path
+    /// A database file of its own for one test, removed afterwards.
+    struct TempDb(PathBuf);
+
+    impl TempDb {
+        fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "icp-sms-doctor-test-{}-{name}.db",
+                std::process::id()
+            ));
+            let db = TempDb(path);
+            db.clean();
+            db
+        }
+
+        fn clean(&self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = fs::remove_file(format!("{}{suffix}", self.0.display()));
+            }
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            self.clean();
+        }
     }
 
     fn exercise(store: &dyn Store) {
@@ -327,27 +348,27 @@ mod tests {
 
     #[test]
     fn sqlite_store_keeps_sessions_per_chat_and_person() {
-        let path = temp_db("exercise");
-        exercise(&SqliteStore::open(&path).unwrap());
+        let db = TempDb::new("exercise");
+        exercise(&SqliteStore::open(&db.0).unwrap());
     }
 
     #[test]
     fn sqlite_sessions_survive_reopening_the_file() {
-        let path = temp_db("reopen");
+        let db = TempDb::new("reopen");
         let key = SessionKey { chat: 1, user: 1 };
-        SqliteStore::open(&path)
+        SqliteStore::open(&db.0)
             .unwrap()
             .save(key, &at("mismatch", Lang::En), true)
             .unwrap();
-        let store = SqliteStore::open(&path).unwrap();
+        let store = SqliteStore::open(&db.0).unwrap();
         assert_eq!(store.load(key).unwrap(), Some(at("mismatch", Lang::En)));
         assert_eq!(store.person_lang(1).unwrap(), Some(Lang::En));
     }
 
     #[test]
     fn an_unreadable_row_is_reported_once_then_dropped() {
-        let path = temp_db("corrupt");
-        let store = SqliteStore::open(&path).unwrap();
+        let db = TempDb::new("corrupt");
+        let store = SqliteStore::open(&db.0).unwrap();
         let key = SessionKey { chat: 5, user: 6 };
         store
             .conn()
@@ -368,8 +389,8 @@ mod tests {
             open("redis://localhost:6379"),
             Err(StoreError::Unsupported(_))
         ));
-        let path = temp_db("url");
-        let store = open(&format!("sqlite://{}", path.display())).unwrap();
+        let db = TempDb::new("url");
+        let store = open(&format!("sqlite://{}", db.0.display())).unwrap();
         assert!(store.describe().contains("url.db"));
     }
 }
