@@ -155,7 +155,8 @@ pub struct Button {
 }
 
 impl Reply {
-    fn plain(text: impl Into<String>) -> Reply {
+    /// A message with no buttons and no node.
+    pub fn plain(text: impl Into<String>) -> Reply {
         Reply {
             node: None,
             text: text.into(),

@@ -228,8 +228,12 @@ fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCod
             running.me.username(),
             dialogs_dir.map_or("built in".to_string(), |d| d.display().to_string()),
         );
-        telegram::run_until(running, shutdown_signal()).await;
-        ExitCode::SUCCESS
+        if running.run_until(shutdown_signal()).await {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("the bot stopped on its own; see the log above");
+            ExitCode::FAILURE
+        }
     })
 }
 

@@ -58,6 +58,13 @@ pub trait Store: Send + Sync {
     /// The language a person chose with /lang, in any chat.
     fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError>;
 
+    /// Records whose a menu message in a group is, so only they can press
+    /// its buttons even if the message it answered is deleted.
+    fn remember_menu(&self, chat: i64, message: i32, owner: u64) -> Result<(), StoreError>;
+
+    /// The member a group menu message belongs to, if recorded.
+    fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError>;
+
     /// How many sessions are stored.
     fn session_count(&self) -> Result<usize, StoreError>;
 
@@ -104,6 +111,7 @@ pub struct MemoryStore {
 struct MemoryInner {
     sessions: HashMap<SessionKey, Session>,
     people: HashMap<u64, Lang>,
+    menus: HashMap<(i64, i32), u64>,
 }
 
 impl MemoryStore {
@@ -141,6 +149,15 @@ impl Store for MemoryStore {
         Ok(self.lock().people.get(&user).copied())
     }
 
+    fn remember_menu(&self, chat: i64, message: i32, owner: u64) -> Result<(), StoreError> {
+        self.lock().menus.insert((chat, message), owner);
+        Ok(())
+    }
+
+    fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
+        Ok(self.lock().menus.get(&(chat, message)).copied())
+    }
+
     fn session_count(&self) -> Result<usize, StoreError> {
         Ok(self.lock().sessions.len())
     }
@@ -170,6 +187,13 @@ const SCHEMA: &str = "
         user_id INTEGER PRIMARY KEY,
         lang TEXT NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS menus (
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL DEFAULT (unixepoch()),
+        PRIMARY KEY (chat_id, message_id)
+    ) WITHOUT ROWID;
 ";
 
 impl SqliteStore {
@@ -265,6 +289,24 @@ impl Store for SqliteStore {
         Ok(code.and_then(|c| c.parse().ok()))
     }
 
+    fn remember_menu(&self, chat: i64, message: i32, owner: u64) -> Result<(), StoreError> {
+        self.conn()?
+            .prepare_cached(
+                "INSERT OR REPLACE INTO menus (chat_id, message_id, user_id) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![chat, message, user_column(owner)])?;
+        Ok(())
+    }
+
+    fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
+        let owner: Option<i64> = self
+            .conn()?
+            .prepare_cached("SELECT user_id FROM menus WHERE chat_id = ?1 AND message_id = ?2")?
+            .query_row(params![chat, message], |row| row.get(0))
+            .optional()?;
+        Ok(owner.map(|o| o as u64))
+    }
+
     fn session_count(&self) -> Result<usize, StoreError> {
         let conn = self.conn()?;
         let n: i64 = conn.query_row("SELECT count(*) FROM sessions", [], |row| row.get(0))?;
@@ -335,6 +377,10 @@ mod tests {
         };
         store.save(other, &at("menu", Lang::Zh), false).unwrap();
         assert_eq!(store.session_count().unwrap(), 2);
+        // Group menus remember their owner.
+        assert_eq!(store.menu_owner(-100, 55).unwrap(), None);
+        store.remember_menu(-100, 55, 7).unwrap();
+        assert_eq!(store.menu_owner(-100, 55).unwrap(), Some(7));
         // A blank session removes the row.
         store.save(key, &Session::new(Lang::Zh), false).unwrap();
         assert_eq!(store.load(key).unwrap(), None);

@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide::adaptors::Throttle;
-use teloxide::adaptors::throttle::Limits;
+use teloxide::adaptors::throttle::{Limits, Settings};
 use teloxide::dispatching::{ShutdownToken, UpdateHandler};
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::{
     BotCommand, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions,
     MaybeInaccessibleMessage, Me, MessageId, MessageKind, ParseMode, ReplyParameters, ThreadId,
-    User,
+    User, UserId,
 };
 use teloxide::update_listeners::Polling;
 use teloxide::{ApiError, RequestError};
@@ -78,8 +78,8 @@ pub struct Running {
 impl Running {
     /// Stops polling, lets updates in flight finish, and returns when done.
     pub async fn stop(self) {
-        // The dispatcher may still be starting; it becomes stoppable as soon
-        // as it polls, which it does right after start.
+        // The dispatcher becomes stoppable once it polls, right after it
+        // has asked Telegram who it is; until then, look again shortly.
         loop {
             match self.token.shutdown() {
                 Ok(done) => {
@@ -87,18 +87,40 @@ impl Running {
                     break;
                 }
                 Err(_) if self.handle.is_finished() => break,
-                Err(_) => tokio::task::yield_now().await,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
         if let Err(e) = self.handle.await {
             log::error!("the dispatcher task failed: {e}");
         }
     }
+
+    /// Runs until `signal` completes, then shuts down gracefully. Returns
+    /// false if the dispatcher ended on its own first (it could not start).
+    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> bool {
+        tokio::select! {
+            () = signal => {
+                log::info!("shutting down: finishing updates in flight");
+                self.stop().await;
+                true
+            }
+            result = &mut self.handle => {
+                if let Err(e) = result {
+                    log::error!("the dispatcher task failed: {e}");
+                }
+                false
+            }
+        }
+    }
 }
 
 /// Checks the token, registers the command menu, and starts polling.
 pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running, StartError> {
-    let bot = bot.throttle(options.limits);
+    // Throttle paces requests to Telegram's limits; its own retry of a 429
+    // is switched off so that every request goes through `retrying`, with
+    // one policy and one cap on the wait.
+    let bot =
+        Throttle::spawn_with_settings(bot, Settings::default().limits(options.limits).no_retry());
     let me = bot.get_me().await.map_err(|e| match e {
         RequestError::Api(ApiError::InvalidToken) => StartError::Unauthorized(e),
         e => StartError::Unreachable(e),
@@ -130,13 +152,6 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         }
     });
     Ok(Running { me, token, handle })
-}
-
-/// Runs until `signal` completes, then shuts down gracefully.
-pub async fn run_until(running: Running, signal: impl Future<Output = ()>) {
-    signal.await;
-    log::info!("shutting down: finishing updates in flight");
-    running.stop().await;
 }
 
 /// The command menu, in the default language and per language code.
@@ -189,7 +204,10 @@ fn classify<'a>(msg: &'a Message, me: &User) -> Option<Incoming<'a>> {
         return None;
     }
     let username = me.username.as_deref().unwrap_or_default();
-    let Some(text) = msg.text() else {
+    // A photo's caption (a screenshot of the error page, say) is read
+    // like text in a private chat.
+    let text = msg.text().or_else(|| msg.caption().filter(|_| private));
+    let Some(text) = text else {
         return (private && !anonymous).then_some(Incoming::Event(Event::NonText));
     };
     let event = Event::from_line(text);
@@ -204,10 +222,8 @@ fn classify<'a>(msg: &'a Message, me: &User) -> Option<Incoming<'a>> {
             .reply_to_message()
             .and_then(|m| m.from.as_ref())
             .is_some_and(|u| u.id == me.id);
-        let mention = format!("@{username}");
-        let mentioned = !username.is_empty() && contains_ignore_case(text, &mention);
-        return (replies_to_bot || mentioned)
-            .then(|| Incoming::GroupText(remove_ignore_case(text, &mention)));
+        let (mentioned, rest) = without_mention(text, username);
+        return (replies_to_bot || mentioned).then_some(Incoming::GroupText(rest));
     };
     let word = text.split_whitespace().next().unwrap_or("");
     let addressed = match word.split_once('@') {
@@ -225,22 +241,33 @@ fn classify<'a>(msg: &'a Message, me: &User) -> Option<Incoming<'a>> {
     Some(Incoming::Event(event))
 }
 
-fn contains_ignore_case(text: &str, needle: &str) -> bool {
-    text.to_lowercase().contains(&needle.to_lowercase())
-}
-
-/// The text without any (ASCII case-insensitive) occurrence of `needle`.
-fn remove_ignore_case(text: &str, needle: &str) -> String {
+/// Whether the text mentions `@username` as a whole word (not
+/// `@username2`), and the text without those mentions.
+fn without_mention(text: &str, username: &str) -> (bool, String) {
+    if username.is_empty() {
+        return (false, text.to_string());
+    }
+    let needle = format!("@{}", username.to_ascii_lowercase());
     let lower = text.to_ascii_lowercase();
-    let needle = needle.to_ascii_lowercase();
+    let mut found = false;
     let mut out = String::with_capacity(text.len());
     let mut rest = 0;
-    while let Some(found) = lower[rest..].find(&needle) {
-        out.push_str(&text[rest..rest + found]);
-        rest += found + needle.len();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(&needle).map(|i| from + i) {
+        let end = at + needle.len();
+        let whole = !lower[end..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if whole {
+            found = true;
+            out.push_str(&text[rest..at]);
+            rest = end;
+        }
+        from = end;
     }
     out.push_str(&text[rest..]);
-    out
+    (found, out)
 }
 
 /// Where the bot's answer goes: the chat, the forum topic, and in groups
@@ -250,6 +277,8 @@ struct Target {
     chat: ChatId,
     thread: Option<ThreadId>,
     reply_to: Option<MessageId>,
+    /// In a group, the member whose menus these are.
+    owner: Option<UserId>,
 }
 
 impl Target {
@@ -258,6 +287,7 @@ impl Target {
             chat: msg.chat.id,
             thread: msg.thread_id.filter(|_| msg.is_topic_message),
             reply_to: None,
+            owner: None,
         }
     }
 }
@@ -269,13 +299,16 @@ async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) -> HandlerR
     let mut target = Target::of(&msg);
     if !msg.chat.is_private() {
         target.reply_to = Some(msg.id);
+        target.owner = msg.from.as_ref().map(|u| u.id);
     }
     let event = match &incoming {
         Incoming::Event(event) => *event,
+        // "@bot /diagnose" is the command, addressed by mention.
+        Incoming::GroupText(text) if text.trim_start().starts_with('/') => Event::from_line(text),
         Incoming::GroupText(text) => Event::GroupText(text),
         Incoming::AnonymousAdmin => {
             let text = app.tree.ui().text(UiText::AnonymousAdmin, app.default_lang);
-            send(&bot, target, &plain(text)).await?;
+            send(&bot, &app, target, &Reply::plain(text)).await?;
             return Ok(());
         }
     };
@@ -289,16 +322,12 @@ async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) -> HandlerR
     match advance(&app, key, user, event) {
         Ok(replies) => {
             for reply in &replies {
-                send(&bot, target, reply).await?;
+                send(&bot, &app, target, reply).await?;
             }
         }
         Err(lang) => {
-            send(
-                &bot,
-                target,
-                &plain(app.tree.ui().text(UiText::StoreError, lang)),
-            )
-            .await?;
+            let apology = Reply::plain(app.tree.ui().text(UiText::StoreError, lang));
+            send(&bot, &app, target, &apology).await?;
         }
     }
     Ok(())
@@ -313,15 +342,13 @@ async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerRes
     let presser = &query.from;
     let chat = menu.chat();
     let original = menu.regular_message();
-    // In a group, a menu is a reply to its owner's command; a menu with no
-    // such reply (a private chat, or the command was deleted) is the
-    // presser's own.
     let owner_command = original.and_then(|m| m.reply_to_message());
-    let owner = owner_command
-        .and_then(|m| m.from.as_ref())
-        .filter(|_| !chat.is_private())
-        .map_or(presser.id, |user| user.id);
-    if owner != presser.id {
+    let owner = if chat.is_private() {
+        Some(presser.id)
+    } else {
+        group_menu_owner(&app, chat.id, menu.id(), owner_command)
+    };
+    if owner != Some(presser.id) {
         let lang = person_lang(&app, presser);
         let alert = ui.text(UiText::NotYourMenu, lang);
         answer(&bot, &query, Some(alert)).await;
@@ -344,15 +371,34 @@ async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerRes
         chat: chat.id,
         thread: original.and_then(|m| m.thread_id.filter(|_| m.is_topic_message)),
         reply_to: owner_command.map(|m| m.id),
+        owner: (!chat.is_private()).then_some(presser.id),
     };
     let mut replies = replies.iter();
     if let Some(first) = replies.next() {
-        edit_or_send(&bot, target, menu, first).await?;
+        edit_or_send(&bot, &app, target, menu, first).await?;
     }
     for reply in replies {
-        send(&bot, target, reply).await?;
+        send(&bot, &app, target, reply).await?;
     }
     Ok(())
+}
+
+/// Whose a group menu is: as recorded when it was sent, else the author
+/// of the command it answers. A menu whose owner cannot be told is nobody's,
+/// so no one can take over another member's conversation through it.
+fn group_menu_owner(
+    app: &App,
+    chat: ChatId,
+    menu: MessageId,
+    command: Option<&Message>,
+) -> Option<UserId> {
+    let recorded = app.store.menu_owner(chat.0, menu.0).unwrap_or_else(|e| {
+        log::error!("chat {chat}: reading a menu's owner failed: {e}");
+        None
+    });
+    recorded
+        .map(UserId)
+        .or_else(|| command.and_then(|m| m.from.as_ref()).map(|u| u.id))
 }
 
 /// The language for someone without a session yet: the one they chose
@@ -421,14 +467,6 @@ fn event_kind(event: &Event<'_>) -> &'static str {
     }
 }
 
-fn plain(text: &str) -> Reply {
-    Reply {
-        node: None,
-        text: text.to_string(),
-        buttons: Vec::new(),
-    }
-}
-
 fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
     (!reply.buttons.is_empty()).then(|| {
         InlineKeyboardMarkup::new(reply.buttons.iter().map(|row| {
@@ -449,13 +487,24 @@ const NO_PREVIEW: LinkPreviewOptions = LinkPreviewOptions {
 
 /// Sends a reply as new messages: split where it is too long, the
 /// buttons under the last piece.
-async fn send(bot: &TgBot, target: Target, reply: &Reply) -> Result<(), RequestError> {
-    let pieces = markup::split(&reply.text);
+async fn send(bot: &TgBot, app: &App, target: Target, reply: &Reply) -> Result<(), RequestError> {
+    send_pieces(bot, app, target, &markup::split(&reply.text), reply).await
+}
+
+/// Sends the pieces of a reply, the buttons under the last one, and in a
+/// group records whose menu that message is.
+async fn send_pieces(
+    bot: &TgBot,
+    app: &App,
+    target: Target,
+    pieces: &[String],
+    reply: &Reply,
+) -> Result<(), RequestError> {
     let last = pieces.len() - 1;
     for (i, piece) in pieces.iter().enumerate() {
         let html = markup::to_html(piece);
         let keyboard = if i == last { keyboard(reply) } else { None };
-        retrying(|| {
+        let sent = retrying(|| {
             let mut request = bot
                 .send_message(target.chat, html.clone())
                 .parse_mode(ParseMode::Html)
@@ -475,6 +524,11 @@ async fn send(bot: &TgBot, target: Target, reply: &Reply) -> Result<(), RequestE
             request.into_future()
         })
         .await?;
+        if let (Some(owner), Some(_)) = (target.owner, &keyboard)
+            && let Err(e) = app.store.remember_menu(target.chat.0, sent.id.0, owner.0)
+        {
+            log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
+        }
     }
     Ok(())
 }
@@ -483,13 +537,14 @@ async fn send(bot: &TgBot, target: Target, reply: &Reply) -> Result<(), RequestE
 /// edited any more (too old, deleted), sends it anew.
 async fn edit_or_send(
     bot: &TgBot,
+    app: &App,
     target: Target,
     menu: &MaybeInaccessibleMessage,
     reply: &Reply,
 ) -> Result<(), RequestError> {
     let pieces = markup::split(&reply.text);
     let MaybeInaccessibleMessage::Regular(message) = menu else {
-        return send(bot, target, reply).await;
+        return send_pieces(bot, app, target, &pieces, reply).await;
     };
     // A reply too long for one message replaces the menu with its first
     // piece and follows with the rest, the buttons under the last.
@@ -514,16 +569,12 @@ async fn edit_or_send(
     match result {
         Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
         Err(RequestError::Api(ApiError::MessageCantBeEdited | ApiError::MessageToEditNotFound)) => {
-            return send(bot, target, reply).await;
+            return send_pieces(bot, app, target, &pieces, reply).await;
         }
         Err(e) => return Err(e),
     }
     if !rest.is_empty() {
-        let rest = Reply {
-            text: rest.join("\n\n"),
-            ..reply.clone()
-        };
-        send(bot, target, &rest).await?;
+        send_pieces(bot, app, target, rest, reply).await?;
     }
     Ok(())
 }
@@ -619,6 +670,21 @@ mod tests {
         assert_eq!(
             classify(&group_text("@ICP_doctor_bot 验证码一直收不到"), &me()),
             Some(Incoming::GroupText(" 验证码一直收不到".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_longer_username_is_not_a_mention_of_this_bot() {
+        assert_eq!(
+            classify(&group_text("@icp_doctor_bot2 收不到"), &me()),
+            None
+        );
+        assert_eq!(
+            without_mention(
+                "hi @icp_doctor_bot, 收不到 @ICP_DOCTOR_BOT",
+                "icp_doctor_bot"
+            ),
+            (true, "hi , 收不到 ".to_string())
         );
     }
 

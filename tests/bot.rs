@@ -195,6 +195,7 @@ async fn the_command_menu_is_registered_in_both_languages() {
 async fn two_members_of_a_supergroup_keep_their_own_sessions_side_by_side() {
     within(async {
         let api = FakeApi::start().await;
+        let tree = real_tree();
         let store = memory();
         let bot = launch(&api, store.clone()).await;
         let group = supergroup(GROUP, false);
@@ -247,7 +248,8 @@ async fn two_members_of_a_supergroup_keep_their_own_sessions_side_by_side() {
         assert_eq!(at(&ALICE).as_deref(), Some("to_waiting"));
         assert_eq!(at(&BOB).as_deref(), Some("mismatch"));
         let bob_menu = api.message(GROUP, bob_menu["message_id"].as_i64().unwrap());
-        assert!(text_of(&bob_menu).contains("5"));
+        let mismatch = tree.node(tree.get("mismatch").unwrap()).text.get(Lang::Zh);
+        assert_eq!(text_of(&bob_menu), mismatch);
         bot.stop().await;
     })
     .await;
@@ -289,6 +291,33 @@ async fn pressing_another_members_menu_gets_an_alert_and_changes_nothing() {
             Some("timeout")
         );
         bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_menu_stays_its_owners_after_the_command_it_answers_is_deleted() {
+    within(async {
+        let api = FakeApi::start().await;
+        let tree = real_tree();
+        let bot = launch(&api, memory()).await;
+        let group = supergroup(GROUP, false);
+        api.send_as(&ALICE, &group, "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let mut menu = api.last_bot_message(GROUP);
+        // Telegram leaves reply_to_message out once the replied-to message
+        // is gone.
+        menu.as_object_mut().unwrap().remove("reply_to_message");
+        api.press(&EVE, &menu, "g:menu:reset");
+        let answers = api.wait_for("answerCallbackQuery", 1).await;
+        assert_eq!(
+            answers[0].body["text"],
+            tree.ui().text(UiText::NotYourMenu, Lang::En)
+        );
+        api.press(&ALICE, &menu, "g:menu:reset");
+        api.wait_for("editMessageText", 1).await;
+        bot.stop().await;
+        assert_eq!(api.calls_of("editMessageText").len(), 1);
     })
     .await;
 }
@@ -568,6 +597,13 @@ impl Store for FailingFor {
         self.check(user)?;
         self.inner.person_lang(user)
     }
+    fn remember_menu(&self, chat: i64, message: i32, owner: u64) -> Result<(), StoreError> {
+        self.check(owner)?;
+        self.inner.remember_menu(chat, message, owner)
+    }
+    fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
+        self.inner.menu_owner(chat, message)
+    }
     fn session_count(&self) -> Result<usize, StoreError> {
         self.inner.session_count()
     }
@@ -597,12 +633,24 @@ async fn a_store_failure_gets_an_apology_and_everyone_else_is_still_served() {
         api.wait_for("sendMessage", 2).await;
         let alice_menu = api.last_bot_message(GROUP);
         assert_eq!(labels(&alice_menu).len(), 5);
-        // Bob pressing Alice's menu is still refused; on his own it would
-        // get the apology as an alert.
         api.press(&ALICE, &alice_menu, "g:menu:timeout");
         api.wait_for("editMessageText", 1).await;
         assert_eq!(store.session_count().unwrap(), 1);
+        // A press of Bob's own, in his private chat, gets the apology as an
+        // alert, and the message stays as it was.
+        let bobs = json!({
+            "message_id": 77, "date": 1_700_000_000, "chat": BOB.private_chat(),
+            "from": {"id": 4242, "is_bot": true, "first_name": "Bot"}, "text": "menu",
+        });
+        api.press(&BOB, &bobs, "g:menu:reset");
+        let answers = api.wait_for("answerCallbackQuery", 2).await;
+        assert_eq!(
+            answers[1].body["text"],
+            tree.ui().text(UiText::StoreError, Lang::Zh)
+        );
+        assert_eq!(answers[1].body["show_alert"], true);
         bot.stop().await;
+        assert_eq!(api.calls_of("editMessageText").len(), 1);
     })
     .await;
 }
