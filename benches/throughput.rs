@@ -1,5 +1,5 @@
 //! Updates handled per second: 100 simulated people each walk a full path
-//! (/diagnose, six presses, "solved") through the real dispatcher, against
+//! (/diagnose, seven presses, "solved") through the real dispatcher, against
 //! the fake Bot API on loopback, with sessions in an SQLite file.
 //!
 //! Run with `cargo bench --bench throughput`. Prints the median of several
@@ -40,7 +40,11 @@ fn main() {
         .expect("a runtime");
     let mut rates = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
-        let (updates, elapsed, rows) = runtime.block_on(one_round(round));
+        let (updates, elapsed, rows) = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(120), one_round(round))
+                .await
+                .expect("a round finishes within 120 s")
+        });
         let rate = updates as f64 / elapsed.as_secs_f64();
         println!(
             "round {}: {updates} updates in {:.1} ms = {rate:.0} updates/s ({rows} sessions stored)",

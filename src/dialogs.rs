@@ -1318,6 +1318,20 @@ mod tests {
     }
 
     #[test]
+    fn each_ui_list_holds_its_variants_in_declaration_order() {
+        // `Ui` finds a text at its variant's index in these lists.
+        for (i, t) in UiText::ALL.iter().enumerate() {
+            assert_eq!(*t as usize, i, "{t:?}");
+        }
+        for (i, b) in UiButton::ALL.iter().enumerate() {
+            assert_eq!(*b as usize, i, "{b:?}");
+        }
+        for (i, c) in UiCommand::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "{c:?}");
+        }
+    }
+
+    #[test]
     fn the_embedded_dialogs_load() {
         let tree = load(&embedded()).unwrap_or_else(|e| panic!("{e}"));
         assert!(tree.get(ROOT_ID).is_some());

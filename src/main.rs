@@ -268,7 +268,7 @@ async fn shutdown_signal() {
 fn load_or_report(dir: Option<&std::path::Path>) -> Option<Tree> {
     match load_tree(dir) {
         Ok(tree) => {
-            log::info!(
+            log::debug!(
                 "dialogs loaded: {} nodes, {} ends",
                 tree.len(),
                 tree.end_count()

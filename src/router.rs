@@ -200,10 +200,6 @@ impl Router {
         &self.routes
     }
 
-    pub fn thresholds(&self) -> Thresholds {
-        self.thresholds
-    }
-
     /// Full-width to half-width, lowercase, traditional to simplified, and
     /// every other character that is neither a letter, a digit nor CJK
     /// turned into a space.

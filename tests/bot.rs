@@ -789,7 +789,7 @@ fn binary() -> std::process::Command {
         .env("DIALOGS_DIR", "")
         .env("DATABASE_URL", "memory")
         .env("TELOXIDE_API_URL", "")
-        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "")
         .stdin(std::process::Stdio::null());
     command
 }

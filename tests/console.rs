@@ -28,8 +28,9 @@ fn json_session(lang: Lang, input: &str) -> Vec<Value> {
 fn run_binary(args: &[&str], input: &[u8]) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
         .args(args)
-        .env_remove("DIALOGS_DIR")
-        .env_remove("DEFAULT_LANG")
+        // Set, not removed, so no .env file around the test can fill them.
+        .env("DIALOGS_DIR", "")
+        .env("DEFAULT_LANG", "")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
