@@ -17,6 +17,9 @@ use crate::lang::Lang;
 /// The default `DATABASE_URL`: an SQLite file under `data/`.
 pub const DEFAULT_URL: &str = "sqlite://data/sessions.db";
 
+/// How long the owner of a group menu is remembered: 30 days.
+const MENU_RETENTION_SECS: i64 = 30 * 24 * 3600;
+
 /// A conversation belongs to one person in one chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionKey {
@@ -208,6 +211,12 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        // Owners of group menus older than this are forgotten (their menus
+        // then answer "not yours"), so the table stays bounded.
+        conn.execute(
+            "DELETE FROM menus WHERE created_at < unixepoch() - ?1",
+            [MENU_RETENTION_SECS],
+        )?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),

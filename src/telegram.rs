@@ -227,6 +227,11 @@ fn classify<'a>(msg: &'a Message, me: &User) -> Option<Incoming<'a>> {
     };
     let word = text.split_whitespace().next().unwrap_or("");
     let addressed = match word.split_once('@') {
+        // In a private chat it can only be a slip: say it is not ours.
+        Some((_, name)) if !name.eq_ignore_ascii_case(username) && private => {
+            let unknown = word.trim_start_matches('/');
+            return Some(Incoming::Event(Event::Command(Command::Unknown(unknown))));
+        }
         Some((_, name)) if !name.eq_ignore_ascii_case(username) => return None,
         Some(_) => true,
         None => false,
@@ -736,6 +741,16 @@ mod tests {
         assert_eq!(
             classify(&group_text("/weather@icp_doctor_bot"), &me()),
             Some(Incoming::Event(Event::Command(Command::Unknown("weather"))))
+        );
+    }
+
+    #[test]
+    fn in_private_another_bots_command_is_named_as_unknown() {
+        assert_eq!(
+            classify(&private_text("/diagnose@other_bot"), &me()),
+            Some(Incoming::Event(Event::Command(Command::Unknown(
+                "diagnose@other_bot"
+            ))))
         );
     }
 
