@@ -324,7 +324,7 @@ async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) -> HandlerR
         chat: msg.chat.id.0,
         user: user.id.0,
     };
-    match off_the_runtime(|| advance(&app, key, user, event)) {
+    match advance(&app, key, user, event) {
         Ok(replies) => {
             for reply in &replies {
                 send(&bot, &app, target, reply).await?;
@@ -351,10 +351,10 @@ async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerRes
     let owner = if chat.is_private() {
         Some(presser.id)
     } else {
-        off_the_runtime(|| group_menu_owner(&app, chat.id, menu.id(), owner_command))
+        group_menu_owner(&app, chat.id, menu.id(), owner_command)
     };
     if owner != Some(presser.id) {
-        let lang = off_the_runtime(|| person_lang(&app, presser));
+        let lang = person_lang(&app, presser);
         let alert = ui.text(UiText::NotYourMenu, lang);
         answer(&bot, &query, Some(alert)).await;
         log::info!("chat {}: a press on another member's menu refused", chat.id);
@@ -364,7 +364,7 @@ async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerRes
         chat: chat.id.0,
         user: presser.id.0,
     };
-    let replies = match off_the_runtime(|| advance(&app, key, presser, Event::Press(data))) {
+    let replies = match advance(&app, key, presser, Event::Press(data)) {
         Ok(replies) => replies,
         Err(lang) => {
             answer(&bot, &query, Some(ui.text(UiText::StoreError, lang))).await;
@@ -386,17 +386,6 @@ async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerRes
         send(&bot, &app, target, reply).await?;
     }
     Ok(())
-}
-
-/// Runs store work (short, but blocking: SQLite may wait on a lock) so
-/// that other chats' tasks move to another worker meanwhile. On a
-/// single-threaded runtime there is no other worker, and it simply runs.
-fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
-    }
 }
 
 /// Whose a group menu is: as recorded when it was sent, else the author
@@ -541,8 +530,7 @@ async fn send_pieces(
         })
         .await?;
         if let (Some(owner), Some(_)) = (target.owner, &keyboard)
-            && let Err(e) =
-                off_the_runtime(|| app.store.remember_menu(target.chat.0, sent.id.0, owner.0))
+            && let Err(e) = app.store.remember_menu(target.chat.0, sent.id.0, owner.0)
         {
             log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
         }
