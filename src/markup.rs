@@ -69,28 +69,26 @@ fn split_at(text: &str, max: usize) -> Vec<String> {
     let mut current = String::new();
     for paragraph in text.split("\n\n") {
         for part in pieces_of(paragraph, max) {
-            let joined = if current.is_empty() {
-                units(&part)
-            } else {
-                units(&current) + 2 + units(&part)
-            };
-            if joined <= max {
-                if !current.is_empty() {
-                    current.push_str("\n\n");
-                }
-                current.push_str(&part);
-            } else {
-                if !current.is_empty() {
-                    pieces.push(std::mem::take(&mut current));
-                }
-                current = part;
-            }
+            pack(&mut pieces, &mut current, part, "\n\n", max);
         }
     }
     if !current.is_empty() {
         pieces.push(current);
     }
     pieces
+}
+
+/// Appends `part` to the piece being filled, joined by `separator`, or
+/// starts a new piece with it when the two would not fit in `max`.
+fn pack(pieces: &mut Vec<String>, current: &mut String, part: String, separator: &str, max: usize) {
+    if current.is_empty() {
+        *current = part;
+    } else if units(current) + units(separator) + units(&part) <= max {
+        current.push_str(separator);
+        current.push_str(&part);
+    } else {
+        pieces.push(std::mem::replace(current, part));
+    }
 }
 
 /// One paragraph in pieces of at most `max`: whole lines where they fit,
@@ -120,19 +118,7 @@ fn pieces_of(paragraph: &str, max: usize) -> Vec<String> {
             pieces.push(line);
             line = rest;
         }
-        let joined = if current.is_empty() {
-            units(&line)
-        } else {
-            units(&current) + 1 + units(&line)
-        };
-        if joined <= max {
-            if !current.is_empty() {
-                current.push('\n');
-            }
-            current.push_str(&line);
-        } else {
-            pieces.push(std::mem::replace(&mut current, line));
-        }
+        pack(&mut pieces, &mut current, line, "\n", max);
     }
     if !current.is_empty() {
         pieces.push(current);
