@@ -73,11 +73,7 @@ async fn one_round(round: usize) -> (usize, Duration, usize) {
     }
     let store = Arc::new(SqliteStore::open(&path).expect("an SQLite file"));
     let tree = dialogs::load(&dialogs::embedded()).expect("the dialogs load");
-    let app = Arc::new(App {
-        tree: Arc::new(tree),
-        store: store.clone(),
-        default_lang: Lang::Zh,
-    });
+    let app = Arc::new(App::new(Arc::new(tree), store.clone(), Lang::Zh));
     // Telegram's own pacing (1 message a second per chat) would measure
     // the clock, not the bot: the limits are lifted for the measurement.
     let options = Options {

@@ -26,6 +26,23 @@ pub enum Action {
     Lang(Lang),
     /// Open a node directly, as a free-text candidate offers it.
     Jump { to: String },
+    /// Ask when the SMS arrived, to remind before its window closes; `at`
+    /// is the node whose menu offered it.
+    RemindAsk { at: String },
+    /// Remind once after the typical wait for a new code.
+    RemindNewCode { at: String },
+    /// Show `at`'s menu again (leaving the arrival question).
+    Show { at: String },
+    /// The SMS arrived this many hours ago (0: just now).
+    Arrived { hours: u32 },
+    /// The code was entered: the plan's reminders are no longer needed.
+    Verified { plan: i64 },
+    /// Cancel one plan's reminders.
+    CancelPlan { plan: i64 },
+    /// After /reset: keep the pending reminders.
+    KeepReminders,
+    /// After /reset: cancel the pending reminders.
+    DropReminders,
 }
 
 impl Action {
@@ -38,6 +55,14 @@ impl Action {
             Action::Solved { at } => format!("s:{at}"),
             Action::Lang(lang) => format!("l:{}", lang.code()),
             Action::Jump { to } => format!("j:{to}"),
+            Action::RemindAsk { at } => format!("r:{at}"),
+            Action::RemindNewCode { at } => format!("w:{at}"),
+            Action::Show { at } => format!("t:{at}"),
+            Action::Arrived { hours } => format!("a:{hours}"),
+            Action::Verified { plan } => format!("v:{plan}"),
+            Action::CancelPlan { plan } => format!("x:{plan}"),
+            Action::KeepReminders => "k".to_string(),
+            Action::DropReminders => "d".to_string(),
         }
     }
 
@@ -78,6 +103,26 @@ impl Action {
             "j" => Action::Jump {
                 to: valid_id(rest)?.to_string(),
             },
+            "r" => Action::RemindAsk {
+                at: valid_id(rest)?.to_string(),
+            },
+            "w" => Action::RemindNewCode {
+                at: valid_id(rest)?.to_string(),
+            },
+            "t" => Action::Show {
+                at: valid_id(rest)?.to_string(),
+            },
+            "a" => Action::Arrived {
+                hours: u32::try_from(canonical_number(rest)?).ok()?,
+            },
+            "v" => Action::Verified {
+                plan: canonical_number(rest).filter(|p| *p > 0)?,
+            },
+            "x" => Action::CancelPlan {
+                plan: canonical_number(rest).filter(|p| *p > 0)?,
+            },
+            "k" if rest.is_empty() && !data.ends_with(':') => Action::KeepReminders,
+            "d" if rest.is_empty() && !data.ends_with(':') => Action::DropReminders,
             _ => return None,
         };
         Some(action)
@@ -94,6 +139,14 @@ pub fn is_valid_id(id: &str) -> bool {
 
 fn valid_id(id: &str) -> Option<&str> {
     is_valid_id(id).then_some(id)
+}
+
+/// A non-negative decimal number written only one way: digits, no sign,
+/// no leading zero.
+fn canonical_number(text: &str) -> Option<i64> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let canonical = text == "0" || !text.starts_with('0');
+    (digits && canonical).then(|| text.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -129,6 +182,23 @@ mod tests {
             Action::Jump {
                 to: "mm_norecord".into(),
             },
+            Action::RemindAsk {
+                at: "to_new_sms".into(),
+            },
+            Action::RemindNewCode {
+                at: "rs_waiting".into(),
+            },
+            Action::Show {
+                at: "to_new_sms".into(),
+            },
+            Action::Arrived { hours: 0 },
+            Action::Arrived { hours: 12 },
+            Action::Verified { plan: 7 },
+            Action::CancelPlan {
+                plan: 9_007_199_254_740_991,
+            },
+            Action::KeepReminders,
+            Action::DropReminders,
         ];
         for action in actions {
             assert_eq!(Action::parse(&action.encode()), Some(action));
@@ -159,6 +229,19 @@ mod tests {
             "j:",
             "j:a b",
             "x:menu",
+            "x:0",
+            "x:-3",
+            "v:07",
+            "v:",
+            "v:1x",
+            "a:",
+            "a:+2",
+            "a:02",
+            "a:99999999999",
+            "r:",
+            "r:A",
+            "k:",
+            "d:x",
             "menu",
             "g:menu:\u{0}",
             "g:菜单:timeout",

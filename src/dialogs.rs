@@ -162,10 +162,31 @@ pub enum UiText {
     RouteCandidates,
     PersonalDataPrivate,
     PersonalDataGroup,
+    RemindAsk,
+    RemindSet,
+    RemindTooClose,
+    WindowAlreadyClosed,
+    TimeUnreadable,
+    Reminder,
+    ReminderLate,
+    WindowClosed,
+    NewCodeSet,
+    NewCodeReminder,
+    RemindersList,
+    ReminderLine,
+    NewCodeLine,
+    RemindersNone,
+    RemindersCancelled,
+    Verified,
+    ResetKeepAsk,
+    RemindersKept,
+    SessionEnded,
+    RemindersConsole,
+    Duration,
 }
 
 impl UiText {
-    pub const ALL: [UiText; 24] = [
+    pub const ALL: [UiText; 45] = [
         UiText::Welcome,
         UiText::Help,
         UiText::Channels,
@@ -190,6 +211,27 @@ impl UiText {
         UiText::RouteCandidates,
         UiText::PersonalDataPrivate,
         UiText::PersonalDataGroup,
+        UiText::RemindAsk,
+        UiText::RemindSet,
+        UiText::RemindTooClose,
+        UiText::WindowAlreadyClosed,
+        UiText::TimeUnreadable,
+        UiText::Reminder,
+        UiText::ReminderLate,
+        UiText::WindowClosed,
+        UiText::NewCodeSet,
+        UiText::NewCodeReminder,
+        UiText::RemindersList,
+        UiText::ReminderLine,
+        UiText::NewCodeLine,
+        UiText::RemindersNone,
+        UiText::RemindersCancelled,
+        UiText::Verified,
+        UiText::ResetKeepAsk,
+        UiText::RemindersKept,
+        UiText::SessionEnded,
+        UiText::RemindersConsole,
+        UiText::Duration,
     ];
 
     pub fn key(self) -> &'static str {
@@ -218,18 +260,50 @@ impl UiText {
             UiText::RouteCandidates => "route_candidates",
             UiText::PersonalDataPrivate => "personal_data_private",
             UiText::PersonalDataGroup => "personal_data_group",
+            UiText::RemindAsk => "remind_ask",
+            UiText::RemindSet => "remind_set",
+            UiText::RemindTooClose => "remind_too_close",
+            UiText::WindowAlreadyClosed => "window_already_closed",
+            UiText::TimeUnreadable => "time_unreadable",
+            UiText::Reminder => "reminder",
+            UiText::ReminderLate => "reminder_late",
+            UiText::WindowClosed => "window_closed",
+            UiText::NewCodeSet => "new_code_set",
+            UiText::NewCodeReminder => "new_code_reminder",
+            UiText::RemindersList => "reminders_list",
+            UiText::ReminderLine => "reminder_line",
+            UiText::NewCodeLine => "new_code_line",
+            UiText::RemindersNone => "reminders_none",
+            UiText::RemindersCancelled => "reminders_cancelled",
+            UiText::Verified => "verified",
+            UiText::ResetKeepAsk => "reset_keep_ask",
+            UiText::RemindersKept => "reminders_kept",
+            UiText::SessionEnded => "session_ended",
+            UiText::RemindersConsole => "reminders_console",
+            UiText::Duration => "duration",
         }
     }
 
-    /// The placeholder the text must carry, if any; it may carry no other.
-    pub fn placeholder(self) -> Option<&'static str> {
+    /// The placeholders the text must carry; it may carry no others.
+    pub fn placeholders(self) -> &'static [&'static str] {
         match self {
-            UiText::UnknownCommand => Some("command"),
-            UiText::TooLong => Some("max"),
-            UiText::NoSuchButton => Some("number"),
-            UiText::InvalidJson => Some("error"),
-            UiText::RouteConfident => Some("title"),
-            _ => None,
+            UiText::UnknownCommand => &["command"],
+            UiText::TooLong => &["max"],
+            UiText::NoSuchButton => &["number"],
+            UiText::InvalidJson => &["error"],
+            UiText::RouteConfident => &["title"],
+            UiText::RemindSet => &["deadline", "left", "times"],
+            UiText::RemindTooClose => &["deadline", "left"],
+            UiText::WindowAlreadyClosed => &["deadline"],
+            UiText::Reminder => &["deadline", "left"],
+            UiText::WindowClosed => &["deadline"],
+            UiText::NewCodeSet => &["time"],
+            UiText::RemindersList => &["list"],
+            UiText::ReminderLine => &["number", "time", "deadline"],
+            UiText::NewCodeLine => &["number", "time"],
+            UiText::ResetKeepAsk => &["count"],
+            UiText::Duration => &["hours", "minutes"],
+            _ => &[],
         }
     }
 
@@ -253,10 +327,20 @@ pub enum UiButton {
     LangZh,
     LangEn,
     NotThis,
+    RemindWindow,
+    RemindNewCode,
+    ArrivedNow,
+    ArrivedAgo,
+    Verified,
+    CodeArrived,
+    CancelReminders,
+    CancelNumbered,
+    KeepReminders,
+    DropReminders,
 }
 
 impl UiButton {
-    pub const ALL: [UiButton; 7] = [
+    pub const ALL: [UiButton; 17] = [
         UiButton::Back,
         UiButton::Restart,
         UiButton::Solved,
@@ -264,6 +348,16 @@ impl UiButton {
         UiButton::LangZh,
         UiButton::LangEn,
         UiButton::NotThis,
+        UiButton::RemindWindow,
+        UiButton::RemindNewCode,
+        UiButton::ArrivedNow,
+        UiButton::ArrivedAgo,
+        UiButton::Verified,
+        UiButton::CodeArrived,
+        UiButton::CancelReminders,
+        UiButton::CancelNumbered,
+        UiButton::KeepReminders,
+        UiButton::DropReminders,
     ];
 
     pub fn key(self) -> &'static str {
@@ -275,6 +369,25 @@ impl UiButton {
             UiButton::LangZh => "lang_zh",
             UiButton::LangEn => "lang_en",
             UiButton::NotThis => "not_this",
+            UiButton::RemindWindow => "remind_window",
+            UiButton::RemindNewCode => "remind_new_code",
+            UiButton::ArrivedNow => "arrived_now",
+            UiButton::ArrivedAgo => "arrived_ago",
+            UiButton::Verified => "verified",
+            UiButton::CodeArrived => "code_arrived",
+            UiButton::CancelReminders => "cancel_reminders",
+            UiButton::CancelNumbered => "cancel_numbered",
+            UiButton::KeepReminders => "keep_reminders",
+            UiButton::DropReminders => "drop_reminders",
+        }
+    }
+
+    /// The placeholders the label must carry; it may carry no others.
+    pub fn placeholders(self) -> &'static [&'static str] {
+        match self {
+            UiButton::ArrivedAgo => &["hours"],
+            UiButton::CancelNumbered => &["number"],
+            _ => &[],
         }
     }
 }
@@ -285,15 +398,17 @@ impl UiButton {
 pub enum UiCommand {
     Diagnose,
     Reset,
+    Reminders,
     Lang,
     Help,
     Start,
 }
 
 impl UiCommand {
-    pub const ALL: [UiCommand; 5] = [
+    pub const ALL: [UiCommand; 6] = [
         UiCommand::Diagnose,
         UiCommand::Reset,
+        UiCommand::Reminders,
         UiCommand::Lang,
         UiCommand::Help,
         UiCommand::Start,
@@ -304,6 +419,7 @@ impl UiCommand {
         match self {
             UiCommand::Diagnose => "diagnose",
             UiCommand::Reset => "reset",
+            UiCommand::Reminders => "reminders",
             UiCommand::Lang => "lang",
             UiCommand::Help => "help",
             UiCommand::Start => "start",
@@ -320,6 +436,31 @@ pub struct Ui {
     texts: Vec<Localized>,
     buttons: Vec<Localized>,
     commands: Vec<Localized>,
+    reminders: ReminderSettings,
+}
+
+/// When reminders fall, from `ui.toml`'s `[reminders]` table.
+#[derive(Debug, Clone)]
+pub struct ReminderSettings {
+    /// How long the verification window lasts after the SMS arrives.
+    pub window_hours: u32,
+    /// Reminders fall this many hours before the window closes.
+    pub before_deadline_hours: Vec<u32>,
+    /// The "it arrived N hours ago" answers offered (0 = just now).
+    pub arrived_hours_ago: Vec<u32>,
+    /// The typical wait for a new code, after which one reminder falls.
+    pub new_code_wait_minutes: u32,
+    /// How a time is shown, as a strftime pattern per language.
+    pub time_format: Localized,
+}
+
+/// What a node's reminder button offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemindKind {
+    /// The SMS has arrived: reminders before its verification window closes.
+    Window,
+    /// A new code is on its way: one reminder after the typical wait.
+    NewCode,
 }
 
 impl Ui {
@@ -334,6 +475,10 @@ impl Ui {
     pub fn command(&self, which: UiCommand, lang: Lang) -> &str {
         self.commands[which as usize].get(lang)
     }
+
+    pub fn reminders(&self) -> &ReminderSettings {
+        &self.reminders
+    }
 }
 
 /// A node's position in the tree. Only a `Tree` hands these out.
@@ -345,6 +490,8 @@ pub struct Node {
     pub id: String,
     pub text: Localized,
     pub kind: NodeKind,
+    /// The reminder its menu offers, if any.
+    pub remind: Option<RemindKind>,
 }
 
 #[derive(Debug, Clone)]
@@ -464,6 +611,11 @@ impl Tree {
                 );
             }
         }
+        match node.remind {
+            Some(RemindKind::Window) => data.push(Action::RemindAsk { at: from.clone() }.encode()),
+            Some(RemindKind::NewCode) => data.push(Action::RemindNewCode { at: from.clone() }.encode()),
+            None => {}
+        }
         data.push(Action::Back { from }.encode());
         data
     }
@@ -485,6 +637,7 @@ struct RawNode {
     text: Option<Spanned<RawText>>,
     end: Option<Spanned<bool>>,
     not_solved: Option<Spanned<String>>,
+    remind: Option<Spanned<String>>,
     #[serde(default)]
     button: Vec<Spanned<RawButton>>,
 }
@@ -509,6 +662,17 @@ struct RawUi {
     text: RawTable,
     button: RawTable,
     command: RawTable,
+    reminders: Option<Spanned<RawReminders>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReminders {
+    window_hours: u32,
+    before_deadline_hours: Vec<u32>,
+    arrived_hours_ago: Vec<u32>,
+    new_code_wait_minutes: u32,
+    time_format: Spanned<RawText>,
 }
 
 #[derive(Deserialize)]
@@ -829,7 +993,7 @@ fn check_node(
 
     let placeholders: &[&str] = if is_end { &[SUMMARY_PLACEHOLDER] } else { &[] };
     let text = match &raw.text {
-        Some(text) => check_text(report, p.file, text, Some(id), "text", placeholders, None),
+        Some(text) => check_text(report, p.file, text, Some(id), "text", placeholders, &[]),
         None => {
             report.add(p.file, id_offset, Some(id), "has no text".to_string());
             None
@@ -899,7 +1063,7 @@ fn check_node(
                 let what = format!("button {}", n + 1);
                 let b = button.get_ref();
                 let label = match &b.label {
-                    Some(label) => check_text(report, p.file, label, Some(id), &what, &[], None),
+                    Some(label) => check_text(report, p.file, label, Some(id), &what, &[], &[]),
                     None => {
                         report.add(
                             p.file,
@@ -930,11 +1094,30 @@ fn check_node(
         }
     };
 
+    let remind = match &raw.remind {
+        None => None,
+        Some(r) => match r.get_ref().as_str() {
+            "window" => Some(RemindKind::Window),
+            "new_code" => Some(RemindKind::NewCode),
+            other => {
+                report.add(
+                    p.file,
+                    r.span().start,
+                    Some(id),
+                    format!("remind = \"{other}\" is neither \"window\" nor \"new_code\""),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+
     match (ok, text, kind) {
         (true, Some(text), Some(kind)) => Some(Node {
             id: id.to_string(),
             text,
             kind,
+            remind,
         }),
         _ => None,
     }
@@ -949,7 +1132,7 @@ fn check_text(
     node: Option<&str>,
     what: &str,
     allowed: &[&str],
-    required: Option<&str>,
+    required: &[&str],
 ) -> Option<Localized> {
     let raw = text.get_ref();
     let get = |report: &mut Report, value: &Option<Spanned<String>>, lang: Lang| match value {
@@ -966,16 +1149,16 @@ fn check_text(
                     ok = false;
                 }
             }
-            if let Some(req) = required
-                && !placeholders(v.get_ref()).any(|name| name == req)
-            {
-                report.add(
-                    file,
-                    v.span().start,
-                    node,
-                    format!("{what} ({lang}) must contain {{{req}}}"),
-                );
-                ok = false;
+            for req in required {
+                if !placeholders(v.get_ref()).any(|name| name == *req) {
+                    report.add(
+                        file,
+                        v.span().start,
+                        node,
+                        format!("{what} ({lang}) must contain {{{req}}}"),
+                    );
+                    ok = false;
+                }
             }
             ok.then(|| v.get_ref().clone())
         }
@@ -1153,7 +1336,7 @@ fn check_routes(
         let keywords = lists(report, r.keywords.as_ref(), at, "keywords", Some(name));
         let examples = lists(report, r.examples.as_ref(), at, "examples", Some(name));
         let title = match &r.title {
-            Some(title) => check_text(report, file, title, Some(name), "title", &[], None),
+            Some(title) => check_text(report, file, title, Some(name), "title", &[], &[]),
             None => {
                 report.add(file, at, Some(name), "title is missing".to_string());
                 None
@@ -1212,23 +1395,97 @@ fn check_routes(
 fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<Ui> {
     let texts: Vec<_> = UiText::ALL
         .iter()
-        .map(|t| (t.key(), t.placeholder(), t.max_chars()))
+        .map(|t| (t.key(), t.placeholders(), t.max_chars()))
         .collect();
     let buttons: Vec<_> = UiButton::ALL
         .iter()
-        .map(|b| (b.key(), None, MAX_TEXT_CHARS))
+        .map(|b| (b.key(), b.placeholders(), MAX_TEXT_CHARS))
         .collect();
     let commands: Vec<_> = UiCommand::ALL
         .iter()
-        .map(|c| (c.key(), None, MAX_COMMAND_DESCRIPTION))
+        .map(|c| (c.key(), &[][..], MAX_COMMAND_DESCRIPTION))
         .collect();
     let texts = check_table(report, file, "text", &raw.text, &texts);
     let buttons = check_table(report, file, "button", &raw.button, &buttons);
     let commands = check_table(report, file, "command", &raw.command, &commands);
+    let reminders = match &raw.reminders {
+        Some(r) => check_reminders(report, file, r),
+        None => {
+            report.add(file, 0, None, "the [reminders] table is missing".to_string());
+            None
+        }
+    };
     Some(Ui {
         texts: texts?,
         buttons: buttons?,
         commands: commands?,
+        reminders: reminders?,
+    })
+}
+
+/// The most "it arrived N hours ago" answers offered, so they fit one menu.
+const MAX_ARRIVAL_CHOICES: usize = 6;
+
+/// Checks `[reminders]`: every reminder falls inside the window, and the
+/// time patterns are ones strftime knows.
+fn check_reminders(
+    report: &mut Report,
+    file: usize,
+    raw: &Spanned<RawReminders>,
+) -> Option<ReminderSettings> {
+    let at = raw.span().start;
+    let r = raw.get_ref();
+    let mut ok = true;
+    let mut fail = |report: &mut Report, offset: usize, message: String| {
+        report.add(file, offset, None, message);
+        ok = false;
+    };
+    if !(1..=168).contains(&r.window_hours) {
+        fail(report, at, "reminders.window_hours lies between 1 and 168".to_string());
+    }
+    let inside = |h: &u32| (1..r.window_hours).contains(h);
+    if r.before_deadline_hours.is_empty() || !r.before_deadline_hours.iter().all(inside) {
+        fail(
+            report,
+            at,
+            "reminders.before_deadline_hours needs at least one value, each from 1 to below window_hours".to_string(),
+        );
+    }
+    let arrival_ok = r.arrived_hours_ago.iter().all(|h| *h < r.window_hours);
+    if r.arrived_hours_ago.is_empty() || r.arrived_hours_ago.len() > MAX_ARRIVAL_CHOICES || !arrival_ok {
+        fail(
+            report,
+            at,
+            format!("reminders.arrived_hours_ago needs 1 to {MAX_ARRIVAL_CHOICES} values, each below window_hours"),
+        );
+    }
+    if !(1..=1440).contains(&r.new_code_wait_minutes) {
+        fail(report, at, "reminders.new_code_wait_minutes lies between 1 and 1440".to_string());
+    }
+    let time_format = check_text(report, file, &r.time_format, None, "reminders.time_format", &[], &[]);
+    if let Some(format) = &time_format {
+        for lang in Lang::ALL {
+            let pattern = format.get(lang);
+            let broken = chrono::format::StrftimeItems::new(pattern)
+                .any(|item| matches!(item, chrono::format::Item::Error));
+            if broken {
+                fail(
+                    report,
+                    r.time_format.span().start,
+                    format!("reminders.time_format ({lang}) \"{pattern}\" is not a valid strftime pattern"),
+                );
+            }
+        }
+    }
+    let mut before = r.before_deadline_hours.clone();
+    before.sort_unstable_by(|a, b| b.cmp(a));
+    before.dedup();
+    (ok && time_format.is_some()).then(|| ReminderSettings {
+        window_hours: r.window_hours,
+        before_deadline_hours: before,
+        arrived_hours_ago: r.arrived_hours_ago.clone(),
+        new_code_wait_minutes: r.new_code_wait_minutes,
+        time_format: time_format.expect("checked above"),
     })
 }
 
@@ -1239,7 +1496,7 @@ fn check_table(
     file: usize,
     name: &str,
     table: &RawTable,
-    keys: &[(&str, Option<&str>, usize)],
+    keys: &[(&str, &[&str], usize)],
 ) -> Option<Vec<Localized>> {
     let Some(table) = table else {
         report.add(file, 0, None, format!("the [{name}] table is missing"));
@@ -1249,12 +1506,11 @@ fn check_table(
     let entries = table.get_ref();
     let mut ok = true;
     let mut texts = Vec::with_capacity(keys.len());
-    for &(key, placeholder, max) in keys {
+    for &(key, required, max) in keys {
         let what = format!("{name}.{key}");
-        let allowed: Vec<&str> = placeholder.into_iter().collect();
         match entries.get(key) {
             Some(text) => {
-                match check_text(report, file, text, None, &what, &allowed, placeholder) {
+                match check_text(report, file, text, None, &what, required, required) {
                     Some(t) => {
                         for lang in Lang::ALL {
                             let len = t.get(lang).encode_utf16().count();

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::callback::Action;
 use crate::dialogs::{
-    MAX_TEXT_CHARS, NodeId, NodeKind, SUMMARY_PLACEHOLDER, Tree, UiButton, UiText,
+    MAX_TEXT_CHARS, NodeId, NodeKind, RemindKind, SUMMARY_PLACEHOLDER, Tree, UiButton, UiText,
     nth_to_same_target,
 };
 use crate::lang::Lang;
@@ -35,6 +35,10 @@ pub struct Session {
     /// the next step was chosen (0 for the first), for the summary.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub picks: Vec<u8>,
+    /// The node whose "when did the SMS arrive?" question is open, so a
+    /// typed time is read as the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asking: Option<String>,
 }
 
 impl Session {
@@ -44,6 +48,7 @@ impl Session {
             lang,
             history: Vec::new(),
             picks: Vec::new(),
+            asking: None,
         }
     }
 
@@ -84,6 +89,17 @@ impl Session {
     fn set(&mut self, tree: &Tree, node: NodeId) {
         self.node = Some(tree.node(node).id.clone());
     }
+
+    /// Stands at `at`, a node whose menu may be an older message: the
+    /// history is retraced to it.
+    fn return_to(&mut self, tree: &Tree, at: NodeId) {
+        let id = &tree.node(at).id;
+        if self.node.as_deref() != Some(id.as_str()) {
+            let keep = self.history.iter().position(|h| h == id).unwrap_or(0);
+            self.truncate_steps(keep);
+        }
+        self.set(tree, at);
+    }
 }
 
 /// What the person did.
@@ -109,6 +125,8 @@ pub enum Command<'a> {
     Reset,
     /// /lang, with an optional language code.
     Lang(Option<&'a str>),
+    /// /reminders: the person's pending reminders.
+    Reminders,
     /// Any other /word; holds the word without its slash.
     Unknown(&'a str),
 }
@@ -133,6 +151,7 @@ impl<'a> Event<'a> {
             "diagnose" => Command::Diagnose,
             "reset" => Command::Reset,
             "lang" => Command::Lang(arg),
+            "reminders" => Command::Reminders,
             _ => Command::Unknown(name),
         })
     }
@@ -177,6 +196,9 @@ impl Reply {
 pub fn step(tree: &Tree, mut session: Session, event: Event<'_>) -> (Session, Vec<Reply>) {
     let ui = tree.ui();
     let lang = session.lang;
+    // An open arrival question is answered by a typed time, which the
+    // adapter reads before the engine; anything reaching here moves on.
+    session.asking = None;
     let replies = match event {
         Event::Text(text) | Event::GroupText(text) if text.trim().is_empty() => {
             vec![Reply::plain(ui.text(UiText::EmptyInput, lang))]
@@ -305,6 +327,8 @@ fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<
                 ]],
             }],
         },
+        // Reminders are kept and sent by the bot, not by the engine.
+        Command::Reminders => vec![Reply::plain(ui.text(UiText::RemindersConsole, lang))],
         Command::Unknown(name) => {
             let name: String = name.chars().take(MAX_ECHOED_COMMAND).collect();
             vec![Reply::plain(
@@ -376,6 +400,64 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
             }
             None => vec![out_of_date(tree, session)],
         },
+        Action::RemindAsk { at } => match tree.get(&at) {
+            Some(node) if tree.node(node).remind == Some(RemindKind::Window) => {
+                session.return_to(tree, node);
+                session.asking = Some(at);
+                vec![arrival_question(tree, session.lang, node)]
+            }
+            _ => vec![out_of_date(tree, session)],
+        },
+        Action::Show { at } => match tree.get(&at) {
+            Some(node) if session.node.as_deref() == Some(at.as_str()) => {
+                vec![render(tree, session, node)]
+            }
+            _ => vec![out_of_date(tree, session)],
+        },
+        // Scheduling needs the clock and the store, which the bot has.
+        Action::RemindNewCode { .. }
+        | Action::Arrived { .. }
+        | Action::Verified { .. }
+        | Action::CancelPlan { .. }
+        | Action::KeepReminders
+        | Action::DropReminders => {
+            vec![Reply::plain(ui.text(UiText::RemindersConsole, session.lang))]
+        }
+    }
+}
+
+/// "When did the SMS arrive?", with an answer per configured hour and a
+/// way back to the menu it was asked from.
+pub fn arrival_question(tree: &Tree, lang: Lang, from: NodeId) -> Reply {
+    let ui = tree.ui();
+    let answers: Vec<Button> = ui
+        .reminders()
+        .arrived_hours_ago
+        .iter()
+        .map(|&hours| {
+            let label = match hours {
+                0 => ui.button(UiButton::ArrivedNow, lang).to_string(),
+                h => ui
+                    .button(UiButton::ArrivedAgo, lang)
+                    .replace("{hours}", &h.to_string()),
+            };
+            Button {
+                label,
+                data: Action::Arrived { hours }.encode(),
+            }
+        })
+        .collect();
+    let mut buttons: Vec<Vec<Button>> = answers.chunks(2).map(<[Button]>::to_vec).collect();
+    buttons.push(vec![button(
+        ui.button(UiButton::Back, lang),
+        Action::Show {
+            at: tree.node(from).id.clone(),
+        },
+    )]);
+    Reply {
+        node: Some(tree.node(from).id.clone()),
+        text: ui.text(UiText::RemindAsk, lang).to_string(),
+        buttons,
     }
 }
 
@@ -405,7 +487,7 @@ fn position_or_root(tree: &Tree, session: &mut Session) -> NodeId {
     }
 }
 
-fn button(label: &str, action: Action) -> Button {
+pub fn button(label: &str, action: Action) -> Button {
     Button {
         label: label.to_string(),
         data: action.encode(),
@@ -453,6 +535,17 @@ pub fn render(tree: &Tree, session: &Session, node: NodeId) -> Reply {
             ),
         ]],
     };
+    match current.remind {
+        Some(RemindKind::Window) => buttons.push(vec![button(
+            ui.button(UiButton::RemindWindow, lang),
+            Action::RemindAsk { at: from.clone() },
+        )]),
+        Some(RemindKind::NewCode) => buttons.push(vec![button(
+            ui.button(UiButton::RemindNewCode, lang),
+            Action::RemindNewCode { at: from.clone() },
+        )]),
+        None => {}
+    }
     if node != tree.root() {
         buttons.push(vec![
             button(

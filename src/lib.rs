@@ -1,13 +1,16 @@
 //! icp-sms-doctor: a support bot for the SMS verification step (短信核验) of mainland-China ICP filings.
 
 pub mod callback;
+pub mod clock;
 pub mod console;
 pub mod dialogs;
 pub mod engine;
 pub mod eval;
 pub mod lang;
 pub mod markup;
+pub mod reminders;
 pub mod router;
+pub mod schedule;
 pub mod store;
 pub mod telegram;
 

@@ -188,6 +188,26 @@ fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCod
             return ExitCode::from(2);
         }
     };
+    let timezone = match env_value("TIMEZONE").map(|v| v.parse::<chrono_tz::Tz>()) {
+        None => icp_sms_doctor::reminders::DEFAULT_TIMEZONE,
+        Some(Ok(tz)) => tz,
+        Some(Err(_)) => {
+            eprintln!(
+                "TIMEZONE is not a time zone name (such as Asia/Shanghai or UTC); fix it in .env or the environment"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let session_idle_secs = match env_value("SESSION_IDLE_HOURS").map(|v| v.parse::<u32>()) {
+        None => telegram::DEFAULT_SESSION_IDLE_SECS,
+        Some(Ok(hours)) if (1..=24 * 365).contains(&hours) => i64::from(hours) * 3600,
+        Some(_) => {
+            eprintln!(
+                "SESSION_IDLE_HOURS must be a whole number of hours from 1 to 8760; fix it in .env or the environment"
+            );
+            return ExitCode::from(2);
+        }
+    };
     let mut bot = Bot::new(token);
     if let Some(api) = env_value("TELOXIDE_API_URL") {
         match url::Url::parse(&api) {
@@ -207,11 +227,10 @@ fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCod
     };
     runtime.block_on(async move {
         let (nodes, store_name) = (tree.len(), store.describe());
-        let app = Arc::new(App {
-            tree: Arc::new(tree),
-            store: Arc::from(store),
-            default_lang,
-        });
+        let mut app = App::new(Arc::new(tree), Arc::from(store), default_lang);
+        app.timezone = timezone;
+        app.session_idle_secs = session_idle_secs;
+        let app = Arc::new(app);
         let running = match telegram::start(bot, app, Options::default()).await {
             Ok(running) => running,
             Err(e @ StartError::Unauthorized(_)) => {
@@ -224,9 +243,11 @@ fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCod
             }
         };
         log::info!(
-            "started as @{}; store: {store_name}; dialogs: {}, {nodes} nodes",
+            "started as @{}; store: {store_name}; dialogs: {}, {nodes} nodes; times in {}; sessions close after {} h idle",
             running.me.username(),
             dialogs_dir.map_or("built in".to_string(), |d| d.display().to_string()),
+            timezone.name(),
+            session_idle_secs / 3600,
         );
         if running.run_until(shutdown_signal()).await {
             ExitCode::SUCCESS

@@ -21,13 +21,19 @@ use teloxide::types::{
 };
 use teloxide::update_listeners::Polling;
 use teloxide::{ApiError, RequestError};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::dialogs::{Tree, UiCommand, UiText};
-use crate::engine::{Command, Event, Reply, Session, step};
+use crate::callback::Action;
+use crate::clock::{Clock, Instant};
+use crate::dialogs::{RemindKind, Tree, UiCommand, UiText};
+use crate::engine::{Command, Event, Reply, Session, arrival_question, render, step};
 use crate::lang::Lang;
 use crate::markup;
-use crate::store::{SessionKey, Store};
+use crate::reminders::{self, Kind, NewReminder};
+use crate::router::has_personal_data;
+use crate::schedule;
+use crate::store::{SessionKey, Store, StoreError};
 
 /// The bot as handlers see it: every request goes through Telegram's rate
 /// limits, and a 429 on a send is waited out and retried.
@@ -41,6 +47,33 @@ pub struct App {
     pub tree: Arc<Tree>,
     pub store: Arc<dyn Store>,
     pub default_lang: Lang,
+    /// Where "now" comes from.
+    pub clock: Clock,
+    /// The time zone times are shown in.
+    pub timezone: chrono_tz::Tz,
+    /// How long a conversation may stay idle before it is closed.
+    pub session_idle_secs: i64,
+    /// Wakes the scheduler when a reminder is set.
+    pub(crate) wake: Notify,
+}
+
+/// The default idle time after which a conversation is closed: 24 hours.
+pub const DEFAULT_SESSION_IDLE_SECS: i64 = 24 * 3600;
+
+impl App {
+    /// An app on the system clock, showing times in Asia/Shanghai and
+    /// closing conversations idle for 24 hours.
+    pub fn new(tree: Arc<Tree>, store: Arc<dyn Store>, default_lang: Lang) -> App {
+        App {
+            tree,
+            store,
+            default_lang,
+            clock: Clock::System,
+            timezone: reminders::DEFAULT_TIMEZONE,
+            session_idle_secs: DEFAULT_SESSION_IDLE_SECS,
+            wake: Notify::new(),
+        }
+    }
 }
 
 /// How the bot talks to the Bot API.
@@ -68,16 +101,30 @@ pub enum StartError {
     Unreachable(RequestError),
 }
 
-/// A bot that is polling for updates.
+/// A bot that is polling for updates, and its scheduler.
 pub struct Running {
     pub me: Me,
     token: ShutdownToken,
     handle: JoinHandle<()>,
+    scheduler: schedule::Handle,
 }
 
 impl Running {
+    /// The time of the scheduler's latest completed pass: reminders due
+    /// then have been sent, and sessions idle then closed.
+    pub fn settled(&self) -> watch::Receiver<Instant> {
+        self.scheduler.settled()
+    }
+
+    /// Stops at once, as a crash would: nothing in flight is finished.
+    pub fn abort(self) {
+        self.handle.abort();
+        self.scheduler.abort();
+    }
+
     /// Stops polling, lets updates in flight finish, and returns when done.
     pub async fn stop(self) {
+        self.scheduler.stop().await;
         // The dispatcher becomes stoppable once it polls, right after it
         // has asked Telegram who it is; until then, look again shortly.
         loop {
@@ -131,6 +178,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     let listener = Polling::builder(bot.clone())
         .timeout(options.polling_timeout)
         .build();
+    let (bot_for_scheduler, app_for_scheduler) = (bot.clone(), app.clone());
     let mut dispatcher = Dispatcher::builder(bot, schema())
         .dependencies(dptree::deps![app])
         .distribution_function(|update: &Update| {
@@ -142,6 +190,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
     let token = dispatcher.shutdown_token();
+    let scheduler = schedule::spawn(bot_for_scheduler, app_for_scheduler);
     let handle = tokio::spawn(async move {
         let listener_errors = LoggingErrorHandler::with_custom_text("getting updates failed");
         if let Err(e) = dispatcher
@@ -151,7 +200,12 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
             log::error!("the dispatcher could not start: {e}");
         }
     });
-    Ok(Running { me, token, handle })
+    Ok(Running {
+        me,
+        token,
+        handle,
+        scheduler,
+    })
 }
 
 /// The command menu, in the default language and per language code.
@@ -278,12 +332,12 @@ fn without_mention(text: &str, username: &str) -> (bool, String) {
 /// Where the bot's answer goes: the chat, the forum topic, and in groups
 /// the member's message it answers (which marks the menu as theirs).
 #[derive(Debug, Clone, Copy)]
-struct Target {
-    chat: ChatId,
-    thread: Option<ThreadId>,
-    reply_to: Option<MessageId>,
-    /// In a group, the member whose menus these are.
-    owner: Option<UserId>,
+pub(crate) struct Target {
+    pub(crate) chat: ChatId,
+    pub(crate) thread: Option<ThreadId>,
+    pub(crate) reply_to: Option<MessageId>,
+    /// The person whose menus these are.
+    pub(crate) owner: Option<UserId>,
 }
 
 impl Target {
@@ -302,9 +356,9 @@ async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) -> HandlerR
         return Ok(());
     };
     let mut target = Target::of(&msg);
+    target.owner = msg.from.as_ref().map(|u| u.id);
     if !msg.chat.is_private() {
         target.reply_to = Some(msg.id);
-        target.owner = msg.from.as_ref().map(|u| u.id);
     }
     let event = match &incoming {
         Incoming::Event(event) => *event,
@@ -376,7 +430,7 @@ async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerRes
         chat: chat.id,
         thread: original.and_then(|m| m.thread_id.filter(|_| m.is_topic_message)),
         reply_to: owner_command.map(|m| m.id),
-        owner: (!chat.is_private()).then_some(presser.id),
+        owner: Some(presser.id),
     };
     let mut replies = replies.iter();
     if let Some(first) = replies.next() {
@@ -420,8 +474,8 @@ fn person_lang(app: &App, user: &User) -> Lang {
 }
 
 /// One step of one person's conversation, loaded from and saved to the
-/// store. On a store failure nothing is saved, and the error carries the
-/// language to apologise in.
+/// store, with the reminders it sets or cancels. On a store failure nothing
+/// is saved, and the error carries the language to apologise in.
 fn advance(app: &App, key: SessionKey, user: &User, event: Event<'_>) -> Result<Vec<Reply>, Lang> {
     let fallback = || Lang::from_language_code(user.language_code.as_deref(), app.default_lang);
     let session = match app.store.load(key) {
@@ -437,8 +491,22 @@ fn advance(app: &App, key: SessionKey, user: &User, event: Event<'_>) -> Result<
         }
     };
     let lang_before = session.lang;
-    let (next, replies) = step(&app.tree, session, event);
-    if let Err(e) = app.store.save(key, &next, next.lang != lang_before) {
+    let lang = session.lang;
+    let (next, replies) = match converse(app, key, user, session, event) {
+        Ok(done) => done,
+        Err(e) => {
+            log::error!(
+                "chat {} user {}: the store failed during a step: {e}",
+                key.chat,
+                key.user
+            );
+            return Err(lang);
+        }
+    };
+    if let Err(e) = app
+        .store
+        .save(key, &next, next.lang != lang_before, app.clock.now())
+    {
         log::error!(
             "chat {} user {}: saving the session failed: {e}",
             key.chat,
@@ -456,6 +524,170 @@ fn advance(app: &App, key: SessionKey, user: &User, event: Event<'_>) -> Result<
     Ok(replies)
 }
 
+/// The step itself: reminder business here, the dialogue in the engine.
+fn converse(
+    app: &App,
+    key: SessionKey,
+    user: &User,
+    mut session: Session,
+    event: Event<'_>,
+) -> Result<(Session, Vec<Reply>), StoreError> {
+    let tree = &app.tree;
+    let store = &app.store;
+    let lang = session.lang;
+    let ui = tree.ui();
+    let now = app.clock.now();
+    let replies = match event {
+        Event::Command(Command::Reminders) => {
+            let pending = store.pending_reminders(key.chat, key.user)?;
+            vec![reminders::list_reply(tree, lang, app.timezone, &pending)]
+        }
+        // A typed time answers the open arrival question; personal data
+        // goes to the engine, which warns about it.
+        Event::Text(text) | Event::GroupText(text)
+            if session.asking.is_some() && !has_personal_data(text) =>
+        {
+            let asked_at = session.asking.as_deref().and_then(|id| tree.get(id));
+            match reminders::parse_arrival(text, now, app.timezone) {
+                Some(arrived) => {
+                    session.asking = None;
+                    set_window(app, key, user, lang, arrived)?
+                }
+                None => {
+                    let question = asked_at.map(|at| arrival_question(tree, lang, at));
+                    let mut reply = question.unwrap_or_else(|| Reply::plain(""));
+                    reply.text = ui.text(UiText::TimeUnreadable, lang).to_string();
+                    vec![reply]
+                }
+            }
+        }
+        Event::Press(data) => match Action::parse(data) {
+            Some(Action::RemindNewCode { at }) => {
+                match tree.get(&at).filter(|n| tree.node(*n).remind == Some(RemindKind::NewCode)) {
+                    Some(node) => {
+                        let wait = i64::from(ui.reminders().new_code_wait_minutes) * 60;
+                        let due = now + wait;
+                        let plan = store.set_reminders(
+                            key.chat,
+                            key.user,
+                            &[new_reminder(key, user, lang, Kind::NewCode, due, None)],
+                        )?;
+                        app.wake.notify_one();
+                        // The menu stays; the confirmation comes below it.
+                        vec![
+                            render(tree, &session, node),
+                            reminders::new_code_set_reply(tree, lang, app.timezone, plan, due),
+                        ]
+                    }
+                    None => return Ok(step(tree, session, event)),
+                }
+            }
+            Some(Action::Arrived { hours }) => {
+                let menu = session.asking.take().and_then(|id| tree.get(&id));
+                let arrived = now - i64::from(hours) * 3600;
+                let mut replies = set_window(app, key, user, lang, arrived)?;
+                // Answered on the arrival question: the menu it replaced
+                // comes back, and the confirmation follows.
+                if let Some(node) = menu {
+                    replies.insert(0, render(tree, &session, node));
+                }
+                replies
+            }
+            Some(Action::Verified { plan }) => {
+                store.cancel_plan(plan, key.user)?;
+                vec![Reply::plain(ui.text(UiText::Verified, lang))]
+            }
+            Some(Action::CancelPlan { plan }) => {
+                store.cancel_plan(plan, key.user)?;
+                vec![Reply::plain(ui.text(UiText::RemindersCancelled, lang))]
+            }
+            Some(Action::KeepReminders) => {
+                vec![Reply::plain(ui.text(UiText::RemindersKept, lang))]
+            }
+            Some(Action::DropReminders) => {
+                store.cancel_reminders(key.chat, key.user)?;
+                vec![Reply::plain(ui.text(UiText::RemindersCancelled, lang))]
+            }
+            _ => return Ok(step(tree, session, event)),
+        },
+        Event::Command(Command::Reset) => {
+            let (next, replies) = step(tree, session, event);
+            let pending = store.pending_reminders(key.chat, key.user)?;
+            if pending.is_empty() {
+                return Ok((next, replies));
+            }
+            return Ok((
+                next,
+                vec![reminders::reset_ask_reply(tree, lang, pending.len())],
+            ));
+        }
+        _ => return Ok(step(tree, session, event)),
+    };
+    Ok((session, replies))
+}
+
+/// Sets the reminders of a verification window for an SMS that arrived at
+/// `arrived`, replacing the person's pending ones in this chat.
+fn set_window(
+    app: &App,
+    key: SessionKey,
+    user: &User,
+    lang: Lang,
+    arrived: Instant,
+) -> Result<Vec<Reply>, StoreError> {
+    let tree = &app.tree;
+    let settings = tree.ui().reminders();
+    let now = app.clock.now();
+    let Some(window) = reminders::window_plan(settings, arrived, now) else {
+        let deadline = arrived + i64::from(settings.window_hours) * 3600;
+        return Ok(vec![reminders::already_closed_reply(
+            tree,
+            lang,
+            app.timezone,
+            deadline,
+        )]);
+    };
+    let plan = if window.dues.is_empty() {
+        None
+    } else {
+        let new: Vec<NewReminder> = window
+            .dues
+            .iter()
+            .map(|due| new_reminder(key, user, lang, Kind::Window, *due, Some(window.deadline)))
+            .collect();
+        let plan = app.store.set_reminders(key.chat, key.user, &new)?;
+        app.wake.notify_one();
+        Some(plan)
+    };
+    Ok(vec![reminders::window_set_reply(
+        tree,
+        lang,
+        app.timezone,
+        now,
+        plan,
+        &window,
+    )])
+}
+
+fn new_reminder(
+    key: SessionKey,
+    user: &User,
+    lang: Lang,
+    kind: Kind,
+    due_at: Instant,
+    deadline: Option<Instant>,
+) -> NewReminder {
+    NewReminder {
+        chat: key.chat,
+        user: key.user,
+        name: user.full_name(),
+        lang,
+        kind,
+        due_at,
+        deadline,
+    }
+}
+
 /// What happened, for the log: never the text itself.
 fn event_kind(event: &Event<'_>) -> &'static str {
     match event {
@@ -464,6 +696,7 @@ fn event_kind(event: &Event<'_>) -> &'static str {
         Event::Command(Command::Diagnose) => "/diagnose",
         Event::Command(Command::Reset) => "/reset",
         Event::Command(Command::Lang(_)) => "/lang",
+        Event::Command(Command::Reminders) => "/reminders",
         Event::Command(Command::Unknown(_)) => "unknown command",
         Event::Press(_) => "press",
         Event::Text(_) => "text",
@@ -472,7 +705,7 @@ fn event_kind(event: &Event<'_>) -> &'static str {
     }
 }
 
-fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
+pub(crate) fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
     (!reply.buttons.is_empty()).then(|| {
         InlineKeyboardMarkup::new(reply.buttons.iter().map(|row| {
             row.iter()
@@ -482,7 +715,7 @@ fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
     })
 }
 
-const NO_PREVIEW: LinkPreviewOptions = LinkPreviewOptions {
+pub(crate) const NO_PREVIEW: LinkPreviewOptions = LinkPreviewOptions {
     is_disabled: true,
     url: None,
     prefer_small_media: false,
@@ -492,13 +725,13 @@ const NO_PREVIEW: LinkPreviewOptions = LinkPreviewOptions {
 
 /// Sends a reply as new messages: split where it is too long, the
 /// buttons under the last piece.
-async fn send(bot: &TgBot, app: &App, target: Target, reply: &Reply) -> Result<(), RequestError> {
+pub(crate) async fn send(bot: &TgBot, app: &App, target: Target, reply: &Reply) -> Result<(), RequestError> {
     send_pieces(bot, app, target, &markup::split(&reply.text), reply).await
 }
 
 /// Sends the pieces of a reply, the buttons under the last one, and in a
 /// group records whose menu that message is.
-async fn send_pieces(
+pub(crate) async fn send_pieces(
     bot: &TgBot,
     app: &App,
     target: Target,
@@ -530,7 +763,9 @@ async fn send_pieces(
         })
         .await?;
         if let (Some(owner), Some(_)) = (target.owner, &keyboard)
-            && let Err(e) = app.store.remember_menu(target.chat.0, sent.id.0, owner.0)
+            && let Err(e) =
+                app.store
+                    .remember_menu(target.chat.0, sent.id.0, owner.0, app.clock.now())
         {
             log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
         }
@@ -608,7 +843,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Sends a request, waiting out a 429 and retrying transient network
 /// errors with growing pauses.
-async fn retrying<T, F, Fut>(mut request: F) -> Result<T, RequestError>
+pub(crate) async fn retrying<T, F, Fut>(mut request: F) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RequestError>>,

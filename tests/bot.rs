@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use icp_sms_doctor::dialogs::{Tree, UiButton, UiText};
-use icp_sms_doctor::engine::Session;
 use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::store::{MemoryStore, SessionKey, SqliteStore, Store, StoreError};
+use icp_sms_doctor::store::{MemoryStore, SessionKey, SqliteStore, Store};
 use icp_sms_doctor::telegram::{self, App, Options, Running};
 use serde_json::{Value, json};
 use teloxide::adaptors::throttle::Limits;
 
 use crate::fake_api::{BOT_USERNAME, FakeApi, Person, supergroup};
+use crate::faulty::Faulty;
 use crate::support::real_tree;
 
 const ALICE: Person = Person {
@@ -57,11 +57,7 @@ fn options() -> Options {
 }
 
 async fn launch(api: &FakeApi, store: Arc<dyn Store>) -> Running {
-    let app = Arc::new(App {
-        tree: Arc::new(real_tree()),
-        store,
-        default_lang: Lang::Zh,
-    });
+    let app = Arc::new(App::new(Arc::new(real_tree()), store, Lang::Zh));
     telegram::start(api.bot(), app, options())
         .await
         .expect("the bot starts against the fake API")
@@ -568,59 +564,12 @@ async fn a_429_on_an_edit_is_waited_out_too() {
     .await;
 }
 
-/// A store that fails for one person, as a broken disk or database would.
-struct FailingFor {
-    user: u64,
-    inner: MemoryStore,
-}
-
-impl FailingFor {
-    fn check(&self, user: u64) -> Result<(), StoreError> {
-        if user == self.user {
-            Err(StoreError::Unavailable("disk I/O error".into()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Store for FailingFor {
-    fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
-        self.check(key.user)?;
-        self.inner.load(key)
-    }
-    fn save(&self, key: SessionKey, session: &Session, remember: bool) -> Result<(), StoreError> {
-        self.check(key.user)?;
-        self.inner.save(key, session, remember)
-    }
-    fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError> {
-        self.check(user)?;
-        self.inner.person_lang(user)
-    }
-    fn remember_menu(&self, chat: i64, message: i32, owner: u64) -> Result<(), StoreError> {
-        self.check(owner)?;
-        self.inner.remember_menu(chat, message, owner)
-    }
-    fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
-        self.inner.menu_owner(chat, message)
-    }
-    fn session_count(&self) -> Result<usize, StoreError> {
-        self.inner.session_count()
-    }
-    fn describe(&self) -> String {
-        "failing".into()
-    }
-}
-
 #[tokio::test]
 async fn a_store_failure_gets_an_apology_and_everyone_else_is_still_served() {
     within(async {
         let api = FakeApi::start().await;
         let tree = real_tree();
-        let store = Arc::new(FailingFor {
-            user: BOB.id,
-            inner: MemoryStore::default(),
-        });
+        let store = Arc::new(Faulty::new(memory(), |op| op.user() == Some(BOB.id)));
         let bot = launch(&api, store.clone()).await;
         let group = supergroup(GROUP, false);
         api.send_as(&BOB, &group, "/diagnose", None);

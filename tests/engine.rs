@@ -372,6 +372,7 @@ fn a_session_at_a_node_an_edited_tree_dropped_starts_from_the_menu() {
         lang: Lang::En,
         history: vec!["menu".into(), "gone_too".into()],
         picks: vec![0, 0],
+        asking: None,
     };
     let (session, replies) = step(&tree, session, Event::Text("hello"));
     assert_eq!(replies[0].node.as_deref(), Some("menu"));

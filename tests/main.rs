@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod fake_api;
+mod faulty;
 mod support;
 
 mod bot;

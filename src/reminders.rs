@@ -1,0 +1,652 @@
+//! Reminders as data and text: verification windows, typed arrival times, and the messages that carry them.
+//!
+//! Everything here is pure: "now" and the time zone come in as arguments,
+//! so the same code serves the bot and the tests with a hand-moved clock.
+
+use chrono::{DateTime, Duration, LocalResult, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::callback::Action;
+use crate::clock::Instant;
+use crate::dialogs::{ReminderSettings, Tree, UiButton, UiText};
+use crate::engine::{Button, Reply, button};
+use crate::lang::Lang;
+
+/// The default time zone times are shown in.
+pub const DEFAULT_TIMEZONE: Tz = chrono_tz::Asia::Shanghai;
+
+/// A reminder sent more than this long after it was due says it is late.
+pub const LATE_AFTER_SECS: i64 = 5 * 60;
+
+/// What a reminder is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Before a verification window closes.
+    Window,
+    /// After the typical wait for a new code.
+    NewCode,
+}
+
+impl Kind {
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Window => "window",
+            Kind::NewCode => "new_code",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Kind> {
+        match code {
+            "window" => Some(Kind::Window),
+            "new_code" => Some(Kind::NewCode),
+            _ => None,
+        }
+    }
+}
+
+/// A reminder as stored: to whom, where it was asked, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reminder {
+    pub id: i64,
+    /// The reminders set together share a plan, and are cancelled together.
+    pub plan: i64,
+    /// The chat it was asked in.
+    pub chat: i64,
+    pub user: u64,
+    /// The person's name, for the mention when it goes to a group.
+    pub name: String,
+    pub lang: Lang,
+    pub kind: Kind,
+    pub due_at: Instant,
+    /// When the verification window closes (window reminders).
+    pub deadline: Option<Instant>,
+}
+
+/// A reminder to be stored; the store gives it its id and plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReminder {
+    pub chat: i64,
+    pub user: u64,
+    pub name: String,
+    pub lang: Lang,
+    pub kind: Kind,
+    pub due_at: Instant,
+    pub deadline: Option<Instant>,
+}
+
+/// When a verification window closes and when its reminders fall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowPlan {
+    pub deadline: Instant,
+    /// The reminder times still ahead, earliest first.
+    pub dues: Vec<Instant>,
+}
+
+/// The window of an SMS that arrived at `arrived`, seen at `now`; `None`
+/// once it has closed.
+pub fn window_plan(
+    settings: &ReminderSettings,
+    arrived: Instant,
+    now: Instant,
+) -> Option<WindowPlan> {
+    let deadline = arrived + i64::from(settings.window_hours) * 3600;
+    if deadline <= now {
+        return None;
+    }
+    let mut dues: Vec<Instant> = settings
+        .before_deadline_hours
+        .iter()
+        .map(|h| deadline - i64::from(*h) * 3600)
+        .filter(|due| *due > now)
+        .collect();
+    dues.sort_unstable();
+    Some(WindowPlan { deadline, dues })
+}
+
+fn local(at: Instant, tz: Tz) -> DateTime<Tz> {
+    DateTime::<Utc>::from_timestamp(at, 0)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+}
+
+/// A time as the dialogs' pattern shows it, in `tz`.
+pub fn format_time(tree: &Tree, lang: Lang, tz: Tz, at: Instant) -> String {
+    let pattern = tree.ui().reminders().time_format.get(lang);
+    local(at, tz).format(pattern).to_string()
+}
+
+/// A deadline: the time, and the zone it is in.
+pub fn format_deadline(tree: &Tree, lang: Lang, tz: Tz, at: Instant) -> String {
+    format!("{} ({})", format_time(tree, lang, tz, at), tz.name())
+}
+
+/// How long until `until`, in whole hours and minutes (never negative).
+pub fn format_left(tree: &Tree, lang: Lang, now: Instant, until: Instant) -> String {
+    let minutes = (until - now).max(0) / 60;
+    tree.ui()
+        .text(UiText::Duration, lang)
+        .replace("{hours}", &(minutes / 60).to_string())
+        .replace("{minutes}", &(minutes % 60).to_string())
+}
+
+/// Reads a typed arrival time — "09:30", "昨天21:30", "今天上午10点",
+/// "2小时前", "yesterday 9pm", "just now" — as an instant in `tz`, seen at
+/// `now`. A clock time without a day that lies ahead means yesterday; a
+/// time in the future, or that cannot be read, is `None`.
+pub fn parse_arrival(text: &str, now: Instant, tz: Tz) -> Option<Instant> {
+    let text: String = text
+        .chars()
+        .map(|c| match c {
+            // Full-width digits and colon, as Chinese keyboards type them.
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+            '：' => ':',
+            c => c,
+        })
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
+    let text = chinese_numerals_to_digits(&text);
+    let text = text.trim_end_matches(['。', '.', '!', '！', '左', '右']);
+    if ["刚刚", "刚才", "刚收到", "justnow", "now", "现在"].contains(&text) {
+        return Some(now);
+    }
+    let arrived = match text
+        .strip_suffix("ago")
+        .or_else(|| text.strip_suffix("前"))
+        .or_else(|| text.strip_suffix("之前"))
+    {
+        Some(span) => now - parse_span(span)?,
+        None => parse_clock(text, now, tz)?,
+    };
+    (arrived <= now).then_some(arrived)
+}
+
+/// "2小时", "1h30min", "90分钟", "3hours", "半小时" as seconds.
+fn parse_span(text: &str) -> Option<i64> {
+    let text = text.strip_suffix("之").unwrap_or(text);
+    if text == "半小时" || text == "半个小时" {
+        return Some(30 * 60);
+    }
+    let mut rest = text;
+    let mut total = 0i64;
+    let mut any = false;
+    while !rest.is_empty() {
+        let (n, after) = leading_number(rest)?;
+        let (unit, after) = [
+            ("个小时", 3600),
+            ("小时", 3600),
+            ("hours", 3600),
+            ("hour", 3600),
+            ("hrs", 3600),
+            ("hr", 3600),
+            ("h", 3600),
+            ("分钟", 60),
+            ("分", 60),
+            ("minutes", 60),
+            ("minute", 60),
+            ("mins", 60),
+            ("min", 60),
+            ("m", 60),
+        ]
+        .iter()
+        .find_map(|(word, secs)| after.strip_prefix(word).map(|a| (*secs, a)))?;
+        total += n * unit;
+        any = true;
+        rest = after.trim_start_matches(['和', ',', '，']);
+    }
+    // Nothing older than a week is an arrival worth a reminder.
+    (any && total <= 7 * 24 * 3600).then_some(total)
+}
+
+/// A clock time with an optional day and part of the day.
+fn parse_clock(text: &str, now: Instant, tz: Tz) -> Option<Instant> {
+    let mut rest = text.to_string();
+    let mut day: Option<i64> = None;
+    // (word, days back, part of day it implies)
+    for (word, back, part) in [
+        ("yesterday", 1, None),
+        ("today", 0, None),
+        ("前天", 2, None),
+        ("昨天", 1, None),
+        ("昨日", 1, None),
+        ("昨晚", 1, Some(Part::Evening)),
+        ("今天", 0, None),
+        ("今日", 0, None),
+        ("今早", 0, Some(Part::Morning)),
+        ("今晚", 0, Some(Part::Evening)),
+    ] {
+        if let Some(at) = rest.find(word) {
+            rest.replace_range(at..at + word.len(), "");
+            day = Some(back);
+            if let Some(part) = part {
+                rest.insert_str(0, part.word());
+            }
+            break;
+        }
+    }
+    let mut part = None;
+    for (word, p) in [
+        ("凌晨", Part::Night),
+        ("早上", Part::Morning),
+        ("早晨", Part::Morning),
+        ("上午", Part::Morning),
+        ("中午", Part::Noon),
+        ("下午", Part::Evening),
+        ("傍晚", Part::Evening),
+        ("晚上", Part::Evening),
+        ("夜里", Part::Evening),
+        ("am", Part::Morning),
+        ("pm", Part::Evening),
+    ] {
+        if let Some(at) = rest.find(word) {
+            rest.replace_range(at..at + word.len(), "");
+            part = Some(p);
+            break;
+        }
+    }
+    let (hour, after) = leading_number(&rest)?;
+    let (minute, after) = if let Some(m) = after
+        .strip_prefix(':')
+        .or_else(|| after.strip_prefix('.'))
+    {
+        let (minute, after) = leading_number(m)?;
+        (m.len() - after.len() == 2).then_some((minute, after))?
+    } else if let Some(after) = after.strip_prefix("点").or_else(|| after.strip_prefix("时")) {
+        let after = after.strip_prefix("钟").unwrap_or(after);
+        if let Some(after) = after.strip_prefix("半") {
+            (30, after)
+        } else if let Some((minute, after)) = leading_number(after) {
+            (minute, after.strip_prefix("分").unwrap_or(after))
+        } else {
+            (0, after)
+        }
+    } else if part.is_some() || day.is_some() {
+        (0, after)
+    } else {
+        return None;
+    };
+    if !after.is_empty() || minute > 59 {
+        return None;
+    }
+    let hour = match (part, hour) {
+        (_, h) if h > 23 => return None,
+        (Some(Part::Evening), h @ 1..=11) => h + 12,
+        (Some(Part::Noon), h @ 1..=3) => h + 12,
+        (Some(Part::Morning | Part::Night), 12) => 0,
+        (Some(Part::Morning | Part::Night), h) if h > 12 => return None,
+        (_, h) => h,
+    };
+    let today = local(now, tz).date_naive();
+    let time = NaiveTime::from_hms_opt(u32::try_from(hour).ok()?, u32::try_from(minute).ok()?, 0)?;
+    let at = |back: i64| -> Option<Instant> {
+        let date = today.checked_sub_signed(Duration::days(back))?;
+        match tz.from_local_datetime(&date.and_time(time)) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.timestamp()),
+            LocalResult::None => None,
+        }
+    };
+    match day {
+        Some(back) => at(back),
+        // Without a day, a time still ahead today was yesterday's.
+        None => at(0).filter(|t| *t <= now).or_else(|| at(1)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Night,
+    Morning,
+    Noon,
+    Evening,
+}
+
+impl Part {
+    fn word(self) -> &'static str {
+        match self {
+            Part::Night => "凌晨",
+            Part::Morning => "上午",
+            Part::Noon => "中午",
+            Part::Evening => "晚上",
+        }
+    }
+}
+
+/// The number at the start of `text` (at most 4 digits) and what follows.
+fn leading_number(text: &str) -> Option<(i64, &str)> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || digits > 4 {
+        return None;
+    }
+    Some((text[..digits].parse().ok()?, &text[digits..]))
+}
+
+/// "十点半" → "10点半", "两个小时" → "2个小时", "二十一点" → "21点".
+fn chinese_numerals_to_digits(text: &str) -> String {
+    let value = |c: char| match c {
+        '零' => Some(0),
+        '一' => Some(1),
+        '二' | '两' => Some(2),
+        '三' => Some(3),
+        '四' => Some(4),
+        '五' => Some(5),
+        '六' => Some(6),
+        '七' => Some(7),
+        '八' => Some(8),
+        '九' => Some(9),
+        _ => None,
+    };
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        let mut tens: Option<i64> = None;
+        let mut units: Option<i64> = None;
+        if let Some(v) = value(chars[i]) {
+            units = Some(v);
+            i += 1;
+        }
+        if i < chars.len() && chars[i] == '十' {
+            tens = Some(units.unwrap_or(1));
+            units = None;
+            i += 1;
+            if let Some(v) = chars.get(i).copied().and_then(value) {
+                units = Some(v);
+                i += 1;
+            }
+        }
+        if i == start {
+            out.push(chars[i]);
+            i += 1;
+        } else {
+            let n = tens.unwrap_or(0) * 10 + units.unwrap_or(0);
+            out.push_str(&n.to_string());
+        }
+    }
+    out
+}
+
+/// The answer to setting window reminders: the deadline, the time left, and
+/// when they will fall.
+pub fn window_set_reply(
+    tree: &Tree,
+    lang: Lang,
+    tz: Tz,
+    now: Instant,
+    plan: Option<i64>,
+    window: &WindowPlan,
+) -> Reply {
+    let ui = tree.ui();
+    let deadline = format_deadline(tree, lang, tz, window.deadline);
+    let left = format_left(tree, lang, now, window.deadline);
+    let Some(plan) = plan.filter(|_| !window.dues.is_empty()) else {
+        return Reply::plain(
+            ui.text(UiText::RemindTooClose, lang)
+                .replace("{deadline}", &deadline)
+                .replace("{left}", &left),
+        );
+    };
+    let times: Vec<String> = window
+        .dues
+        .iter()
+        .map(|due| format!("· {}", format_time(tree, lang, tz, *due)))
+        .collect();
+    Reply {
+        node: None,
+        text: ui
+            .text(UiText::RemindSet, lang)
+            .replace("{deadline}", &deadline)
+            .replace("{left}", &left)
+            .replace("{times}", &times.join("\n")),
+        buttons: vec![plan_buttons(tree, lang, plan)],
+    }
+}
+
+/// The answer when the window of the given arrival has already closed: a
+/// way into the timeout branch.
+pub fn already_closed_reply(tree: &Tree, lang: Lang, tz: Tz, deadline: Instant) -> Reply {
+    Reply {
+        node: None,
+        text: tree
+            .ui()
+            .text(UiText::WindowAlreadyClosed, lang)
+            .replace("{deadline}", &format_deadline(tree, lang, tz, deadline)),
+        buttons: vec![vec![timeout_button(tree, lang)]],
+    }
+}
+
+/// The answer to setting the new-code reminder.
+pub fn new_code_set_reply(tree: &Tree, lang: Lang, tz: Tz, plan: i64, due: Instant) -> Reply {
+    Reply {
+        node: None,
+        text: tree
+            .ui()
+            .text(UiText::NewCodeSet, lang)
+            .replace("{time}", &format_time(tree, lang, tz, due)),
+        buttons: vec![vec![button(
+            tree.ui().button(UiButton::CancelReminders, lang),
+            Action::CancelPlan { plan },
+        )]],
+    }
+}
+
+/// A due reminder as sent: `late` when it goes out well after its time.
+pub fn reminder_reply(tree: &Tree, tz: Tz, now: Instant, reminder: &Reminder) -> Reply {
+    let ui = tree.ui();
+    let lang = reminder.lang;
+    let mut reply = match (reminder.kind, reminder.deadline) {
+        (Kind::Window, Some(deadline)) => Reply {
+            node: None,
+            text: ui
+                .text(UiText::Reminder, lang)
+                .replace("{deadline}", &format_deadline(tree, lang, tz, deadline))
+                .replace("{left}", &format_left(tree, lang, now, deadline)),
+            buttons: vec![plan_buttons(tree, lang, reminder.plan)],
+        },
+        _ => Reply {
+            node: None,
+            text: ui.text(UiText::NewCodeReminder, lang).to_string(),
+            buttons: vec![
+                vec![button(
+                    ui.button(UiButton::CodeArrived, lang),
+                    Action::Arrived { hours: 0 },
+                )],
+                vec![button(
+                    ui.button(UiButton::CancelReminders, lang),
+                    Action::CancelPlan {
+                        plan: reminder.plan,
+                    },
+                )],
+            ],
+        },
+    };
+    if now - reminder.due_at > LATE_AFTER_SECS {
+        reply.text = format!("{}\n\n{}", ui.text(UiText::ReminderLate, lang), reply.text);
+    }
+    reply
+}
+
+/// The one note that replaces reminders whose window closed while the bot
+/// was away.
+pub fn window_closed_reply(tree: &Tree, tz: Tz, reminder: &Reminder) -> Reply {
+    let lang = reminder.lang;
+    let deadline = reminder.deadline.unwrap_or(reminder.due_at);
+    Reply {
+        node: None,
+        text: tree
+            .ui()
+            .text(UiText::WindowClosed, lang)
+            .replace("{deadline}", &format_deadline(tree, lang, tz, deadline)),
+        buttons: vec![vec![timeout_button(tree, lang)]],
+    }
+}
+
+/// The person's pending reminders in a chat, one cancel button per plan.
+pub fn list_reply(tree: &Tree, lang: Lang, tz: Tz, pending: &[Reminder]) -> Reply {
+    let ui = tree.ui();
+    if pending.is_empty() {
+        return Reply::plain(ui.text(UiText::RemindersNone, lang));
+    }
+    let mut plans: Vec<i64> = Vec::new();
+    let mut lines = Vec::with_capacity(pending.len());
+    for r in pending {
+        if !plans.contains(&r.plan) {
+            plans.push(r.plan);
+        }
+        let number = plans.iter().position(|p| *p == r.plan).unwrap_or(0) + 1;
+        let line = match (r.kind, r.deadline) {
+            (Kind::Window, Some(deadline)) => ui
+                .text(UiText::ReminderLine, lang)
+                .replace("{deadline}", &format_time(tree, lang, tz, deadline)),
+            _ => ui.text(UiText::NewCodeLine, lang).to_string(),
+        };
+        lines.push(
+            line.replace("{number}", &number.to_string())
+                .replace("{time}", &format_time(tree, lang, tz, r.due_at)),
+        );
+    }
+    let buttons = plans
+        .chunks(3)
+        .enumerate()
+        .map(|(row, chunk)| {
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, plan)| {
+                    button(
+                        &ui.button(UiButton::CancelNumbered, lang)
+                            .replace("{number}", &(row * 3 + i + 1).to_string()),
+                        Action::CancelPlan { plan: *plan },
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    Reply {
+        node: None,
+        text: ui
+            .text(UiText::RemindersList, lang)
+            .replace("{list}", &lines.join("\n")),
+        buttons,
+    }
+}
+
+/// After /reset, with reminders pending: keep them or cancel them.
+pub fn reset_ask_reply(tree: &Tree, lang: Lang, count: usize) -> Reply {
+    let ui = tree.ui();
+    Reply {
+        node: None,
+        text: format!(
+            "{}\n\n{}",
+            ui.text(UiText::ResetDone, lang),
+            ui.text(UiText::ResetKeepAsk, lang)
+                .replace("{count}", &count.to_string())
+        ),
+        buttons: vec![vec![
+            button(ui.button(UiButton::KeepReminders, lang), Action::KeepReminders),
+            button(ui.button(UiButton::DropReminders, lang), Action::DropReminders),
+        ]],
+    }
+}
+
+fn plan_buttons(tree: &Tree, lang: Lang, plan: i64) -> Vec<Button> {
+    let ui = tree.ui();
+    vec![
+        button(ui.button(UiButton::Verified, lang), Action::Verified { plan }),
+        button(
+            ui.button(UiButton::CancelReminders, lang),
+            Action::CancelPlan { plan },
+        ),
+    ]
+}
+
+fn timeout_button(tree: &Tree, lang: Lang) -> Button {
+    let timeout = tree.get(crate::dialogs::CATEGORY_IDS[0]).unwrap_or(tree.root());
+    button(
+        tree.router()
+            .title(timeout)
+            .map_or(tree.node(timeout).id.as_str(), |t| t.get(lang)),
+        Action::Jump {
+            to: tree.node(timeout).id.clone(),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-29 10:40 in Shanghai (02:40 UTC).
+    const NOW: Instant = 1_795_920_000;
+
+    fn shanghai(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> Instant {
+        DEFAULT_TIMEZONE
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("a valid time")
+            .timestamp()
+    }
+
+    #[test]
+    fn now_is_what_the_tests_think_it_is() {
+        assert_eq!(NOW, shanghai(2026, 11, 29, 10, 40));
+    }
+
+    #[test]
+    fn clock_times_are_read_in_the_bot_time_zone() {
+        let tz = DEFAULT_TIMEZONE;
+        let cases = [
+            ("09:30", shanghai(2026, 11, 29, 9, 30)),
+            ("９：３０", shanghai(2026, 11, 29, 9, 30)),
+            ("今天上午10点", shanghai(2026, 11, 29, 10, 0)),
+            ("上午十点半", shanghai(2026, 11, 29, 10, 30)),
+            ("昨天21:30", shanghai(2026, 11, 28, 21, 30)),
+            ("昨晚9点", shanghai(2026, 11, 28, 21, 0)),
+            ("昨天下午三点二十分", shanghai(2026, 11, 28, 15, 20)),
+            ("yesterday 9pm", shanghai(2026, 11, 28, 21, 0)),
+            ("today 10am", shanghai(2026, 11, 29, 10, 0)),
+            // A time still ahead today, without a day, was yesterday's.
+            ("23:15", shanghai(2026, 11, 28, 23, 15)),
+            ("2小时前", NOW - 2 * 3600),
+            ("两个小时前", NOW - 2 * 3600),
+            ("半小时前", NOW - 1800),
+            ("3 hours ago", NOW - 3 * 3600),
+            ("1h30min ago", NOW - 5400),
+            ("刚刚", NOW),
+            ("just now", NOW),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_arrival(text, NOW, tz), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn unreadable_or_future_times_are_refused() {
+        for text in [
+            "",
+            "soon",
+            "10",
+            "25:00",
+            "09:75",
+            "今天晚上11点",
+            "today 11pm",
+            "9.3",
+            "明天",
+            "上午13点",
+            "100000小时前",
+            "2小时后",
+        ] {
+            assert_eq!(parse_arrival(text, NOW, DEFAULT_TIMEZONE), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn chinese_numbers_become_digits() {
+        assert_eq!(chinese_numerals_to_digits("十点"), "10点");
+        assert_eq!(chinese_numerals_to_digits("二十一点十五"), "21点15");
+        assert_eq!(chinese_numerals_to_digits("两个小时前"), "2个小时前");
+        assert_eq!(chinese_numerals_to_digits("abc"), "abc");
+    }
+}

@@ -1,0 +1,350 @@
+//! The scheduler: sends reminders when they fall due and closes conversations left idle.
+//!
+//! One task runs passes. A pass sends what is due (each reminder claimed in
+//! the store before it is sent and removed after), then closes a batch of
+//! idle sessions, then sleeps until the next reminder, a new one being set,
+//! or a few minutes — on the app's clock, so tests move time by hand.
+
+use std::sync::Arc;
+
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, ParseMode, UserId};
+use teloxide::{ApiError, RequestError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::Instant;
+use crate::dialogs::UiText;
+use crate::engine::Reply;
+use crate::markup;
+use crate::reminders::{self, Kind, Reminder};
+use crate::store::{IdleSession, StoreError};
+use crate::telegram::{App, NO_PREVIEW, Target, TgBot, keyboard, retrying, send};
+
+/// At most this many reminders, and this many idle sessions, per pass.
+const BATCH: usize = 100;
+
+/// With nothing due, the scheduler still looks again this often, for
+/// sessions that have become idle.
+const SWEEP_SECS: i64 = 5 * 60;
+
+/// After a failure (the store down, Telegram unreachable), the next try.
+const RETRY_SECS: i64 = 30;
+
+/// The running scheduler.
+pub struct Handle {
+    stop: watch::Sender<bool>,
+    settled: watch::Receiver<Instant>,
+    task: JoinHandle<()>,
+}
+
+impl Handle {
+    pub fn settled(&self) -> watch::Receiver<Instant> {
+        self.settled.clone()
+    }
+
+    /// Lets the pass under way finish, then ends.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        if let Err(e) = self.task.await {
+            log::error!("the scheduler task failed: {e}");
+        }
+    }
+
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the scheduler.
+pub fn spawn(bot: TgBot, app: Arc<App>) -> Handle {
+    let (stop, stopped) = watch::channel(false);
+    let (settled_tx, settled) = watch::channel(Instant::MIN);
+    let task = tokio::spawn(run(bot, app, stopped, settled_tx));
+    Handle {
+        stop,
+        settled,
+        task,
+    }
+}
+
+/// What a pass leaves for the next.
+#[derive(Default)]
+struct State {
+    /// Whether reminders claimed by an earlier process were cleared.
+    recovered: bool,
+    /// Reminders sent whose removal from the store failed: removed first
+    /// thing next pass, and never sent again meanwhile (they stay claimed).
+    sent_unrecorded: Vec<i64>,
+    /// Reminders claimed but not sent whose release failed: released
+    /// first thing next pass, so they are not lost.
+    unsent_claimed: Vec<i64>,
+}
+
+async fn run(
+    bot: TgBot,
+    app: Arc<App>,
+    mut stop: watch::Receiver<bool>,
+    settled: watch::Sender<Instant>,
+) {
+    let mut state = State::default();
+    loop {
+        let now = app.clock.now();
+        let next = match pass(&bot, &app, now, &mut state).await {
+            Ok(next) => next,
+            Err(e) => {
+                log::error!("scheduler: the store failed ({e}); trying again in {RETRY_SECS} s");
+                now + RETRY_SECS
+            }
+        };
+        settled.send_replace(now);
+        if *stop.borrow() {
+            break;
+        }
+        tokio::select! {
+            () = app.clock.sleep_until(next) => {}
+            () = app.wake.notified() => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// One pass at `now`; returns when the next should run.
+async fn pass(bot: &TgBot, app: &App, now: Instant, state: &mut State) -> Result<Instant, StoreError> {
+    let store = &app.store;
+    if !state.recovered {
+        let dropped = store.recover_claimed()?;
+        if dropped > 0 {
+            log::warn!(
+                "scheduler: {dropped} reminder(s) were being sent when the bot last stopped; \
+                 they may have arrived, so they are not sent again"
+            );
+        }
+        state.recovered = true;
+    }
+    if !state.sent_unrecorded.is_empty() {
+        store.finish_reminders(&state.sent_unrecorded)?;
+        state.sent_unrecorded.clear();
+    }
+    if !state.unsent_claimed.is_empty() {
+        store.release_reminders(&state.unsent_claimed)?;
+        state.unsent_claimed.clear();
+    }
+
+    let mut retry_soon = false;
+    let due = store.due_reminders(now, BATCH)?;
+    let more_due = due.len() == BATCH;
+    for plan in due.chunk_by(|a, b| a.plan == b.plan) {
+        if !deliver(bot, app, now, plan, state).await? {
+            retry_soon = true;
+        }
+    }
+
+    let idle = store.idle_sessions(now - app.session_idle_secs, BATCH)?;
+    let more_idle = idle.len() == BATCH;
+    for session in &idle {
+        if store.expire_session(session.key, session.updated_at)? {
+            end_menu(bot, app, session).await;
+            log::info!(
+                "chat {} user {}: session closed after being idle",
+                session.key.chat,
+                session.key.user
+            );
+        }
+    }
+
+    let next = if more_due || more_idle {
+        now
+    } else if retry_soon {
+        now + RETRY_SECS
+    } else {
+        store
+            .next_due()?
+            .map_or(now + SWEEP_SECS, |due| due.min(now + SWEEP_SECS))
+    };
+    Ok(next.max(now))
+}
+
+/// Sends one plan's due reminders as one message: the latest of them (the
+/// bot may have been down past several), or, if the window has closed
+/// meanwhile, the note saying so. Returns false if it must be tried again.
+async fn deliver(
+    bot: &TgBot,
+    app: &App,
+    now: Instant,
+    due: &[Reminder],
+    state: &mut State,
+) -> Result<bool, StoreError> {
+    let Some(latest) = due.iter().max_by_key(|r| (r.due_at, r.id)) else {
+        return Ok(true);
+    };
+    let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
+    let private = app.store.has_private_chat(latest.user)?;
+    if !app.store.claim_reminders(&ids)? {
+        // Cancelled between the query and now.
+        return Ok(true);
+    }
+    let closed = latest.kind == Kind::Window && latest.deadline.is_some_and(|d| d <= now);
+    let reply = if closed {
+        reminders::window_closed_reply(&app.tree, app.timezone, latest)
+    } else {
+        reminders::reminder_reply(&app.tree, app.timezone, now, latest)
+    };
+    let outcome = send_reminder(bot, app, latest, &reply, private).await;
+    match outcome {
+        Outcome::Sent => {
+            log::info!(
+                "chat {} user {}: reminder {} sent{}",
+                latest.chat,
+                latest.user,
+                latest.id,
+                if closed { " (window closed)" } else { "" }
+            );
+        }
+        Outcome::Undeliverable(e) => {
+            log::warn!(
+                "chat {} user {}: reminder {} cannot be delivered ({e}); dropped",
+                latest.chat,
+                latest.user,
+                latest.id
+            );
+        }
+        Outcome::TryAgain(e) => {
+            log::warn!(
+                "chat {} user {}: sending reminder {} failed ({e}); will try again",
+                latest.chat,
+                latest.user,
+                latest.id
+            );
+            if let Err(e) = app.store.release_reminders(&ids) {
+                state.unsent_claimed.extend(ids);
+                return Err(e);
+            }
+            return Ok(false);
+        }
+    }
+    if let Err(e) = app.store.finish_reminders(&ids) {
+        state.sent_unrecorded.extend(ids);
+        return Err(e);
+    }
+    Ok(true)
+}
+
+enum Outcome {
+    Sent,
+    /// Telegram refused for good (blocked, removed from the group…).
+    Undeliverable(RequestError),
+    /// A passing failure: the reminder was not sent.
+    TryAgain(RequestError),
+}
+
+/// To the person's private chat if they have one with the bot, otherwise
+/// to the group they asked in, mentioning them.
+async fn send_reminder(
+    bot: &TgBot,
+    app: &App,
+    reminder: &Reminder,
+    reply: &Reply,
+    private: bool,
+) -> Outcome {
+    let asked_in_private = i64::try_from(reminder.user).is_ok_and(|u| u == reminder.chat);
+    let owner = Some(UserId(reminder.user));
+    if private || asked_in_private {
+        let target = Target {
+            chat: ChatId(i64::try_from(reminder.user).unwrap_or(reminder.chat)),
+            thread: None,
+            reply_to: None,
+            owner,
+        };
+        match send(bot, app, target, reply).await {
+            Ok(()) => return Outcome::Sent,
+            Err(e) if cannot_reach_person(&e) && !asked_in_private => {
+                log::info!(
+                    "user {}: the private chat is closed ({e}); reminding in the group",
+                    reminder.user
+                );
+                if let Err(e) = app.store.forget_private_chat(reminder.user) {
+                    log::error!("store: forgetting a private chat failed: {e}");
+                }
+            }
+            Err(e) => return classify(e),
+        }
+    }
+    let html = format!(
+        "<a href=\"tg://user?id={}\">{}</a>\n{}",
+        reminder.user,
+        markup::to_html(&reminder.name.replace("**", "")),
+        markup::to_html(&reply.text)
+    );
+    let markup = keyboard(reply);
+    let result = retrying(|| {
+        let mut request = bot
+            .send_message(ChatId(reminder.chat), html.clone())
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(NO_PREVIEW.clone());
+        if let Some(markup) = &markup {
+            request = request.reply_markup(markup.clone());
+        }
+        request.into_future()
+    })
+    .await;
+    match result {
+        Ok(sent) => {
+            if markup.is_some()
+                && let Err(e) =
+                    app.store
+                        .remember_menu(reminder.chat, sent.id.0, reminder.user, app.clock.now())
+            {
+                log::error!("chat {}: recording a reminder's owner failed: {e}", reminder.chat);
+            }
+            Outcome::Sent
+        }
+        Err(e) => classify(e),
+    }
+}
+
+fn cannot_reach_person(e: &RequestError) -> bool {
+    matches!(
+        e,
+        RequestError::Api(
+            ApiError::BotBlocked
+                | ApiError::ChatNotFound
+                | ApiError::UserDeactivated
+                | ApiError::CantInitiateConversation
+        )
+    )
+}
+
+fn classify(e: RequestError) -> Outcome {
+    match e {
+        RequestError::Api(_) | RequestError::MigrateToChatId(_) | RequestError::InvalidJson { .. } => {
+            Outcome::Undeliverable(e)
+        }
+        _ => Outcome::TryAgain(e),
+    }
+}
+
+/// Replaces a closed session's menu with the note that it ended, which
+/// takes its buttons away. A menu already gone or too old is left as is.
+async fn end_menu(bot: &TgBot, app: &App, session: &IdleSession) {
+    let Some(menu) = session.menu else {
+        return;
+    };
+    let text = markup::to_html(app.tree.ui().text(UiText::SessionEnded, session.lang));
+    let chat = ChatId(session.key.chat);
+    let result = retrying(|| {
+        bot.edit_message_text(chat, teloxide::types::MessageId(menu), text.clone())
+            .parse_mode(ParseMode::Html)
+            .into_future()
+    })
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(RequestError::Api(
+            ApiError::MessageNotModified
+            | ApiError::MessageCantBeEdited
+            | ApiError::MessageToEditNotFound,
+        )) => {}
+        Err(e) => log::warn!("chat {chat}: closing an idle session's menu failed: {e}"),
+    }
+}

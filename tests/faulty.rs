@@ -1,0 +1,197 @@
+//! A store that fails on demand, as a broken disk or database would.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use icp_sms_doctor::clock::Instant;
+use icp_sms_doctor::engine::Session;
+use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::reminders::{NewReminder, Reminder};
+use icp_sms_doctor::store::{Counts, IdleSession, SessionKey, Store, StoreError};
+use tokio::sync::Notify;
+
+/// A store call, with the person it concerns where there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Load(u64),
+    Save(u64),
+    PersonLang(u64),
+    RememberMenu(u64),
+    MenuOwner,
+    HasPrivateChat(u64),
+    ForgetPrivateChat(u64),
+    SetReminders(u64),
+    PendingReminders(u64),
+    CancelPlan(u64),
+    CancelReminders(u64),
+    DueReminders,
+    NextDue,
+    Claim,
+    Release,
+    Finish,
+    Recover,
+    IdleSessions,
+    Expire(u64),
+    Counts,
+}
+
+impl Op {
+    pub fn user(self) -> Option<u64> {
+        match self {
+            Op::Load(u)
+            | Op::Save(u)
+            | Op::PersonLang(u)
+            | Op::RememberMenu(u)
+            | Op::HasPrivateChat(u)
+            | Op::ForgetPrivateChat(u)
+            | Op::SetReminders(u)
+            | Op::PendingReminders(u)
+            | Op::CancelPlan(u)
+            | Op::CancelReminders(u)
+            | Op::Expire(u) => Some(u),
+            _ => None,
+        }
+    }
+}
+
+type Rule = Box<dyn Fn(Op) -> bool + Send + Sync>;
+
+/// Wraps a store; calls the rule says fail return an error, counted.
+pub struct Faulty {
+    inner: Arc<dyn Store>,
+    rule: Mutex<Rule>,
+    failures: AtomicUsize,
+    failed: Notify,
+}
+
+impl Faulty {
+    pub fn new(inner: Arc<dyn Store>, rule: impl Fn(Op) -> bool + Send + Sync + 'static) -> Self {
+        Faulty {
+            inner,
+            rule: Mutex::new(Box::new(rule)),
+            failures: AtomicUsize::new(0),
+            failed: Notify::new(),
+        }
+    }
+
+    pub fn set_rule(&self, rule: impl Fn(Op) -> bool + Send + Sync + 'static) {
+        *self.rule.lock().expect("rule lock") = Box::new(rule);
+    }
+
+    pub fn failures(&self) -> usize {
+        self.failures.load(Ordering::SeqCst)
+    }
+
+    /// Returns once at least `n` calls have failed.
+    pub async fn wait_failures(&self, n: usize) {
+        loop {
+            let notified = self.failed.notified();
+            if self.failures() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn check(&self, op: Op) -> Result<(), StoreError> {
+        if (self.rule.lock().expect("rule lock"))(op) {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            self.failed.notify_waiters();
+            Err(StoreError::Unavailable("disk I/O error".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for Faulty {
+    fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+        self.check(Op::Load(key.user))?;
+        self.inner.load(key)
+    }
+    fn save(
+        &self,
+        key: SessionKey,
+        session: &Session,
+        remember: bool,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        self.check(Op::Save(key.user))?;
+        self.inner.save(key, session, remember, now)
+    }
+    fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError> {
+        self.check(Op::PersonLang(user))?;
+        self.inner.person_lang(user)
+    }
+    fn remember_menu(&self, chat: i64, message: i32, owner: u64, now: Instant) -> Result<(), StoreError> {
+        self.check(Op::RememberMenu(owner))?;
+        self.inner.remember_menu(chat, message, owner, now)
+    }
+    fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
+        self.check(Op::MenuOwner)?;
+        self.inner.menu_owner(chat, message)
+    }
+    fn has_private_chat(&self, user: u64) -> Result<bool, StoreError> {
+        self.check(Op::HasPrivateChat(user))?;
+        self.inner.has_private_chat(user)
+    }
+    fn forget_private_chat(&self, user: u64) -> Result<(), StoreError> {
+        self.check(Op::ForgetPrivateChat(user))?;
+        self.inner.forget_private_chat(user)
+    }
+    fn set_reminders(&self, chat: i64, user: u64, new: &[NewReminder]) -> Result<i64, StoreError> {
+        self.check(Op::SetReminders(user))?;
+        self.inner.set_reminders(chat, user, new)
+    }
+    fn pending_reminders(&self, chat: i64, user: u64) -> Result<Vec<Reminder>, StoreError> {
+        self.check(Op::PendingReminders(user))?;
+        self.inner.pending_reminders(chat, user)
+    }
+    fn cancel_plan(&self, plan: i64, user: u64) -> Result<usize, StoreError> {
+        self.check(Op::CancelPlan(user))?;
+        self.inner.cancel_plan(plan, user)
+    }
+    fn cancel_reminders(&self, chat: i64, user: u64) -> Result<usize, StoreError> {
+        self.check(Op::CancelReminders(user))?;
+        self.inner.cancel_reminders(chat, user)
+    }
+    fn due_reminders(&self, now: Instant, limit: usize) -> Result<Vec<Reminder>, StoreError> {
+        self.check(Op::DueReminders)?;
+        self.inner.due_reminders(now, limit)
+    }
+    fn next_due(&self) -> Result<Option<Instant>, StoreError> {
+        self.check(Op::NextDue)?;
+        self.inner.next_due()
+    }
+    fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError> {
+        self.check(Op::Claim)?;
+        self.inner.claim_reminders(ids)
+    }
+    fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
+        self.check(Op::Release)?;
+        self.inner.release_reminders(ids)
+    }
+    fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
+        self.check(Op::Finish)?;
+        self.inner.finish_reminders(ids)
+    }
+    fn recover_claimed(&self) -> Result<usize, StoreError> {
+        self.check(Op::Recover)?;
+        self.inner.recover_claimed()
+    }
+    fn idle_sessions(&self, before: Instant, limit: usize) -> Result<Vec<IdleSession>, StoreError> {
+        self.check(Op::IdleSessions)?;
+        self.inner.idle_sessions(before, limit)
+    }
+    fn expire_session(&self, key: SessionKey, updated_at: Instant) -> Result<bool, StoreError> {
+        self.check(Op::Expire(key.user))?;
+        self.inner.expire_session(key, updated_at)
+    }
+    fn counts(&self) -> Result<Counts, StoreError> {
+        self.check(Op::Counts)?;
+        self.inner.counts()
+    }
+    fn describe(&self) -> String {
+        "faulty".into()
+    }
+}
