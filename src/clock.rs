@@ -46,10 +46,12 @@ impl Clock {
         }
     }
 
-    /// Returns once the clock reads `at` or later. On the system clock it
-    /// may return a little early (it naps at most a minute); callers look
-    /// at the time again, so that only costs a loop.
-    pub async fn sleep_until(&self, at: Instant) {
+    /// Returns once the clock reads `at` or later, or, for a manual clock,
+    /// once it reads anything but `seen` (the time the caller last acted
+    /// on), so every move of it is looked at. On the system clock it may
+    /// return a little early (it naps at most a minute); callers look at
+    /// the time again, so that only costs a loop.
+    pub async fn sleep_until(&self, at: Instant, seen: Instant) {
         match self {
             Clock::System => {
                 let left = u64::try_from(at.saturating_sub(self.now())).unwrap_or(0);
@@ -60,7 +62,7 @@ impl Clock {
             Clock::Manual(now) => {
                 let mut rx = now.subscribe();
                 // The sender lives as long as the clock, which `self` holds.
-                let _ = rx.wait_for(|t| *t >= at).await;
+                let _ = rx.wait_for(|t| *t >= at || *t != seen).await;
             }
         }
     }
@@ -80,15 +82,13 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_manual_clock_wakes_sleepers_when_moved_past_their_time() {
+    async fn a_manual_clock_wakes_sleepers_when_moved() {
         let clock = Clock::manual(1_000);
         let sleeper = tokio::spawn({
             let clock = clock.clone();
-            async move { clock.sleep_until(1_100).await }
+            async move { clock.sleep_until(1_100, 1_000).await }
         });
-        clock.advance(50);
-        assert!(!sleeper.is_finished());
-        clock.advance(50);
+        clock.advance(100);
         tokio::time::timeout(Duration::from_secs(10), sleeper)
             .await
             .expect("woken")

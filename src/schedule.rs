@@ -18,7 +18,7 @@ use crate::dialogs::UiText;
 use crate::engine::Reply;
 use crate::markup;
 use crate::reminders::{self, Kind, Reminder};
-use crate::store::{IdleSession, StoreError};
+use crate::store::{IdleSession, Posted, StoreError};
 use crate::telegram::{App, NO_PREVIEW, Target, TgBot, keyboard, retrying, send};
 
 /// At most this many reminders, and this many idle sessions, per pass.
@@ -102,7 +102,7 @@ async fn run(
             break;
         }
         tokio::select! {
-            () = app.clock.sleep_until(next) => {}
+            () = app.clock.sleep_until(next, now) => {}
             () = app.wake.notified() => {}
             _ = stop.changed() => break,
         }
@@ -255,6 +255,7 @@ async fn send_reminder(
             thread: None,
             reply_to: None,
             owner,
+            posted: Posted::Reminder,
         };
         match send(bot, app, target, reply).await {
             Ok(()) => return Outcome::Sent,
@@ -293,7 +294,13 @@ async fn send_reminder(
             if markup.is_some()
                 && let Err(e) =
                     app.store
-                        .remember_menu(reminder.chat, sent.id.0, reminder.user, app.clock.now())
+                        .remember_menu(
+                            reminder.chat,
+                            sent.id.0,
+                            reminder.user,
+                            Posted::Reminder,
+                            app.clock.now(),
+                        )
             {
                 log::error!("chat {}: recording a reminder's owner failed: {e}", reminder.chat);
             }

@@ -51,6 +51,15 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// What a message with buttons that belongs to one person is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    /// A dialogue menu: the latest is edited when the session expires.
+    Menu,
+    /// A reminder: left as it is when the session expires.
+    Reminder,
+}
+
 /// A session that has been idle long enough to be closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdleSession {
@@ -89,14 +98,15 @@ pub trait Store: Send + Sync {
     /// The language a person chose with /lang, in any chat.
     fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError>;
 
-    /// Records whose a menu message is: in groups, only they may press its
-    /// buttons even if the message it answered is deleted; everywhere, the
-    /// latest one is edited when the session expires.
+    /// Records whose a message with buttons is: in groups, only they may
+    /// press its buttons even if the message it answered is deleted; and
+    /// the latest menu is edited when the session expires.
     fn remember_menu(
         &self,
         chat: i64,
         message: i32,
         owner: u64,
+        posted: Posted,
         now: Instant,
     ) -> Result<(), StoreError>;
 
@@ -226,6 +236,7 @@ struct MemoryInner {
     people: HashMap<u64, Lang>,
     private_chats: HashSet<u64>,
     menus: HashMap<(i64, i32), u64>,
+    reminder_messages: HashMap<(i64, i32), u64>,
     /// Reminders with whether they are claimed.
     reminders: Vec<(Reminder, bool)>,
     last_id: i64,
@@ -275,14 +286,24 @@ impl Store for MemoryStore {
         chat: i64,
         message: i32,
         owner: u64,
+        posted: Posted,
         _now: Instant,
     ) -> Result<(), StoreError> {
-        self.lock().menus.insert((chat, message), owner);
+        let mut inner = self.lock();
+        match posted {
+            Posted::Menu => inner.menus.insert((chat, message), owner),
+            Posted::Reminder => inner.reminder_messages.insert((chat, message), owner),
+        };
         Ok(())
     }
 
     fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
-        Ok(self.lock().menus.get(&(chat, message)).copied())
+        let inner = self.lock();
+        Ok(inner
+            .menus
+            .get(&(chat, message))
+            .or_else(|| inner.reminder_messages.get(&(chat, message)))
+            .copied())
     }
 
     fn has_private_chat(&self, user: u64) -> Result<bool, StoreError> {
@@ -493,6 +514,13 @@ const SCHEMA: &str = "
         PRIMARY KEY (chat_id, message_id)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS menus_by_person ON menus (chat_id, user_id);
+    CREATE TABLE IF NOT EXISTS reminder_messages (
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, message_id)
+    ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (updated_at);
     CREATE TABLE IF NOT EXISTS private_chats (
         user_id INTEGER PRIMARY KEY
@@ -546,10 +574,12 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         // Owners of group menus older than this are forgotten (their menus
         // then answer "not yours"), so the table stays bounded.
-        conn.execute(
-            "DELETE FROM menus WHERE created_at < unixepoch() - ?1",
-            [MENU_RETENTION_SECS],
-        )?;
+        for table in ["menus", "reminder_messages"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE created_at < unixepoch() - ?1"),
+                [MENU_RETENTION_SECS],
+            )?;
+        }
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -641,13 +671,21 @@ impl Store for SqliteStore {
         chat: i64,
         message: i32,
         owner: u64,
+        posted: Posted,
         now: Instant,
     ) -> Result<(), StoreError> {
-        self.conn()?
-            .prepare_cached(
+        let sql = match posted {
+            Posted::Menu => {
                 "INSERT OR REPLACE INTO menus (chat_id, message_id, user_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
+                 VALUES (?1, ?2, ?3, ?4)"
+            }
+            Posted::Reminder => {
+                "INSERT OR REPLACE INTO reminder_messages (chat_id, message_id, user_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4)"
+            }
+        };
+        self.conn()?
+            .prepare_cached(sql)?
             .execute(params![chat, message, user_column(owner), now])?;
         Ok(())
     }
@@ -655,7 +693,12 @@ impl Store for SqliteStore {
     fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
         let owner: Option<i64> = self
             .conn()?
-            .prepare_cached("SELECT user_id FROM menus WHERE chat_id = ?1 AND message_id = ?2")?
+            .prepare_cached(
+                "SELECT user_id FROM menus WHERE chat_id = ?1 AND message_id = ?2
+                 UNION ALL
+                 SELECT user_id FROM reminder_messages WHERE chat_id = ?1 AND message_id = ?2
+                 LIMIT 1",
+            )?
             .query_row(params![chat, message], |row| row.get(0))
             .optional()?;
         Ok(owner.map(|o| o as u64))
@@ -943,8 +986,10 @@ mod tests {
         assert_eq!(store.session_count().unwrap(), 2);
         // Group menus remember their owner.
         assert_eq!(store.menu_owner(-100, 55).unwrap(), None);
-        store.remember_menu(-100, 55, 7, 100).unwrap();
+        store.remember_menu(-100, 55, 7, Posted::Menu, 100).unwrap();
         assert_eq!(store.menu_owner(-100, 55).unwrap(), Some(7));
+        store.remember_menu(-100, 56, 8, Posted::Reminder, 100).unwrap();
+        assert_eq!(store.menu_owner(-100, 56).unwrap(), Some(8));
         // A blank session removes the row.
         store.save(key, &Session::new(Lang::Zh), false, 100).unwrap();
         assert_eq!(store.load(key).unwrap(), None);
@@ -1008,8 +1053,10 @@ mod tests {
         let busy = SessionKey { chat: -9, user: 4 };
         let waiting = SessionKey { chat: -9, user: 5 };
         store.save(quiet, &at("timeout", Lang::En), false, 100).unwrap();
-        store.remember_menu(3, 40, 3, 100).unwrap();
-        store.remember_menu(3, 41, 3, 100).unwrap();
+        store.remember_menu(3, 40, 3, Posted::Menu, 100).unwrap();
+        store.remember_menu(3, 41, 3, Posted::Menu, 100).unwrap();
+        // A reminder is not the menu to close.
+        store.remember_menu(3, 42, 3, Posted::Reminder, 100).unwrap();
         store.save(busy, &at("timeout", Lang::Zh), false, 100).unwrap();
         store.save(waiting, &at("to_new_sms", Lang::Zh), false, 100).unwrap();
         store.set_reminders(-9, 5, &[window(-9, 5, 9_000)]).unwrap();

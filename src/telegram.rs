@@ -33,7 +33,7 @@ use crate::markup;
 use crate::reminders::{self, Kind, NewReminder};
 use crate::router::has_personal_data;
 use crate::schedule;
-use crate::store::{SessionKey, Store, StoreError};
+use crate::store::{Posted, SessionKey, Store, StoreError};
 
 /// The bot as handlers see it: every request goes through Telegram's rate
 /// limits, and a 429 on a send is waited out and retried.
@@ -338,6 +338,8 @@ pub(crate) struct Target {
     pub(crate) reply_to: Option<MessageId>,
     /// The person whose menus these are.
     pub(crate) owner: Option<UserId>,
+    /// What the messages with buttons are, as the store records them.
+    pub(crate) posted: Posted,
 }
 
 impl Target {
@@ -347,6 +349,7 @@ impl Target {
             thread: msg.thread_id.filter(|_| msg.is_topic_message),
             reply_to: None,
             owner: None,
+            posted: Posted::Menu,
         }
     }
 }
@@ -431,6 +434,7 @@ async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerRes
         thread: original.and_then(|m| m.thread_id.filter(|_| m.is_topic_message)),
         reply_to: owner_command.map(|m| m.id),
         owner: Some(presser.id),
+        posted: Posted::Menu,
     };
     let mut replies = replies.iter();
     if let Some(first) = replies.next() {
@@ -765,7 +769,7 @@ pub(crate) async fn send_pieces(
         if let (Some(owner), Some(_)) = (target.owner, &keyboard)
             && let Err(e) =
                 app.store
-                    .remember_menu(target.chat.0, sent.id.0, owner.0, app.clock.now())
+                    .remember_menu(target.chat.0, sent.id.0, owner.0, target.posted, app.clock.now())
         {
             log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
         }

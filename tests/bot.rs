@@ -18,25 +18,25 @@ use crate::fake_api::{BOT_USERNAME, FakeApi, Person, supergroup};
 use crate::faulty::Faulty;
 use crate::support::real_tree;
 
-const ALICE: Person = Person {
+pub(crate) const ALICE: Person = Person {
     id: 1001,
     name: "Alice",
     language_code: "zh-hans",
 };
-const BOB: Person = Person {
+pub(crate) const BOB: Person = Person {
     id: 1002,
     name: "Bob",
     language_code: "zh-hans",
 };
-const EVE: Person = Person {
+pub(crate) const EVE: Person = Person {
     id: 1003,
     name: "Eve",
     language_code: "en",
 };
-const GROUP: i64 = -100_555;
+pub(crate) const GROUP: i64 = -100_555;
 
 /// Every test runs under this bound, so nothing can hang CI.
-async fn within<T>(test: impl Future<Output = T>) -> T {
+pub(crate) async fn within<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), test)
         .await
         .expect("the scenario finished within 60 s")
@@ -44,7 +44,7 @@ async fn within<T>(test: impl Future<Output = T>) -> T {
 
 /// Limits far above the tests' traffic, so Telegram's pacing does not slow
 /// them; the 429 scenario checks the waiting itself.
-fn options() -> Options {
+pub(crate) fn options() -> Options {
     Options {
         limits: Limits {
             messages_per_sec_chat: 1000,
@@ -63,11 +63,11 @@ async fn launch(api: &FakeApi, store: Arc<dyn Store>) -> Running {
         .expect("the bot starts against the fake API")
 }
 
-fn memory() -> Arc<dyn Store> {
+pub(crate) fn memory() -> Arc<dyn Store> {
     Arc::new(MemoryStore::default())
 }
 
-fn db_path(name: &str) -> PathBuf {
+pub(crate) fn db_path(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bot-{name}.db"));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -75,7 +75,7 @@ fn db_path(name: &str) -> PathBuf {
     path
 }
 
-fn data_of(message: &Value, label: &str) -> String {
+pub(crate) fn data_of(message: &Value, label: &str) -> String {
     message["reply_markup"]["inline_keyboard"]
         .as_array()
         .into_iter()
@@ -87,7 +87,7 @@ fn data_of(message: &Value, label: &str) -> String {
         .to_string()
 }
 
-fn labels(message: &Value) -> Vec<String> {
+pub(crate) fn labels(message: &Value) -> Vec<String> {
     message["reply_markup"]["inline_keyboard"]
         .as_array()
         .into_iter()
@@ -97,7 +97,7 @@ fn labels(message: &Value) -> Vec<String> {
         .collect()
 }
 
-fn text_of(message: &Value) -> &str {
+pub(crate) fn text_of(message: &Value) -> &str {
     message["text"].as_str().unwrap_or_default()
 }
 
@@ -176,7 +176,10 @@ async fn the_command_menu_is_registered_in_both_languages() {
             .iter()
             .map(|c| c["command"].as_str().expect("a name"))
             .collect();
-        assert_eq!(english, ["diagnose", "reset", "lang", "help", "start"]);
+        assert_eq!(
+            english,
+            ["diagnose", "reset", "reminders", "lang", "help", "start"]
+        );
         assert!(
             calls[2].body["commands"][0]["description"]
                 .as_str()

@@ -7,7 +7,7 @@ use icp_sms_doctor::clock::Instant;
 use icp_sms_doctor::engine::Session;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::reminders::{NewReminder, Reminder};
-use icp_sms_doctor::store::{Counts, IdleSession, SessionKey, Store, StoreError};
+use icp_sms_doctor::store::{Counts, IdleSession, Posted, SessionKey, Store, StoreError};
 use tokio::sync::Notify;
 
 /// A store call, with the person it concerns where there is one.
@@ -123,9 +123,16 @@ impl Store for Faulty {
         self.check(Op::PersonLang(user))?;
         self.inner.person_lang(user)
     }
-    fn remember_menu(&self, chat: i64, message: i32, owner: u64, now: Instant) -> Result<(), StoreError> {
+    fn remember_menu(
+        &self,
+        chat: i64,
+        message: i32,
+        owner: u64,
+        posted: Posted,
+        now: Instant,
+    ) -> Result<(), StoreError> {
         self.check(Op::RememberMenu(owner))?;
-        self.inner.remember_menu(chat, message, owner, now)
+        self.inner.remember_menu(chat, message, owner, posted, now)
     }
     fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
         self.check(Op::MenuOwner)?;

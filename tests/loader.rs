@@ -150,7 +150,7 @@ fn unknown_keys_are_refused() {
     assert_eq!(
         problems_of("unknown_field"),
         format!(
-            "{DIR}/unknown_field/extra.toml:5: unknown field `colour`, expected one of `id`, `text`, `end`, `not_solved`, `button`"
+            "{DIR}/unknown_field/extra.toml:5: unknown field `colour`, expected one of `id`, `text`, `end`, `not_solved`, `remind`, `button`"
         )
     );
 }
@@ -262,6 +262,28 @@ fn router_data_is_checked_against_the_tree() {
             format!("{DIR}/route_problems/routes.toml:13: node \"nowhere\": route names no node"),
             format!("{DIR}/route_problems/routes.toml:19: node \"menu\": a route must lead into one of the four categories"),
             format!("{DIR}/route_problems/routes.toml:21: node \"menu\": keywords needs at least one en entry"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn reminders_outside_the_window_and_broken_time_patterns_are_reported() {
+    assert_eq!(
+        problems_of("bad_reminders"),
+        [
+            format!(
+                "{DIR}/bad_reminders/extra.toml:6: node \"extra\": remind = \"sometimes\" is neither \"window\" nor \"new_code\""
+            ),
+            format!(
+                "{DIR}/bad_reminders/ui.toml:77: reminders.before_deadline_hours needs at least one value, each from 1 to below window_hours"
+            ),
+            format!(
+                "{DIR}/bad_reminders/ui.toml:77: reminders.new_code_wait_minutes lies between 1 and 1440"
+            ),
+            format!(
+                "{DIR}/bad_reminders/ui.toml:82: reminders.time_format (zh) \"%m-%d %Q\" is not a valid strftime pattern"
+            ),
         ]
         .join("\n")
     );

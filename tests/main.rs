@@ -8,5 +8,6 @@ mod bot;
 mod console;
 mod engine;
 mod loader;
+mod reminders;
 mod routing;
 mod tree;

@@ -4,7 +4,9 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use icp_sms_doctor::callback::Action;
-use icp_sms_doctor::dialogs::{CATEGORY_IDS, NodeId, NodeKind, ROOT_ID, Tree, UiButton, UiText};
+use icp_sms_doctor::dialogs::{
+    CATEGORY_IDS, NodeId, NodeKind, ROOT_ID, RemindKind, Tree, UiButton, UiText,
+};
 use icp_sms_doctor::engine::{Event, Reply, Session, step};
 use icp_sms_doctor::lang::Lang;
 use serde::Deserialize;
@@ -80,20 +82,21 @@ fn check_end(tree: &Tree, session: &Session, reply: &Reply, path: &[String]) {
         .iter()
         .map(|row| row.iter().map(|b| b.label.as_str()).collect())
         .collect();
-    assert_eq!(
-        labels,
-        [
-            [
-                ui.button(UiButton::Solved, lang),
-                ui.button(UiButton::NotSolved, lang)
-            ],
-            [
-                ui.button(UiButton::Back, lang),
-                ui.button(UiButton::Restart, lang)
-            ],
-        ],
-        "{path:?}"
-    );
+    // Ends that offer a reminder carry its button between the two rows.
+    let mut expected = vec![vec![
+        ui.button(UiButton::Solved, lang),
+        ui.button(UiButton::NotSolved, lang),
+    ]];
+    match tree.node(tree.get(&path[path.len() - 1]).expect("a node")).remind {
+        Some(RemindKind::Window) => expected.push(vec![ui.button(UiButton::RemindWindow, lang)]),
+        Some(RemindKind::NewCode) => expected.push(vec![ui.button(UiButton::RemindNewCode, lang)]),
+        None => {}
+    }
+    expected.push(vec![
+        ui.button(UiButton::Back, lang),
+        ui.button(UiButton::Restart, lang),
+    ]);
+    assert_eq!(labels, expected, "{path:?}");
     // "Not solved" leads on to a real step, and "solved" closes calmly.
     let (_, next) = step(
         tree,

@@ -1,0 +1,618 @@
+//! Reminders and session expiry end to end: the real bot and scheduler
+//! against the fake Bot API, on a clock the tests move by hand.
+
+use std::sync::Arc;
+
+use icp_sms_doctor::clock::{Clock, Instant};
+use icp_sms_doctor::dialogs::{UiButton, UiText};
+use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::markup;
+use icp_sms_doctor::store::{SqliteStore, Store};
+use icp_sms_doctor::telegram::{self, App, Running};
+use serde_json::{Value, json};
+
+use crate::bot::{
+    ALICE, BOB, EVE, GROUP, data_of, db_path, labels, memory, options, text_of, within,
+};
+use crate::fake_api::{FakeApi, Person, supergroup};
+use crate::faulty::{Faulty, Op};
+use crate::support::real_tree;
+
+/// 2026-11-29 10:40 in Shanghai (02:40 UTC).
+const T0: Instant = 1_795_920_000;
+const HOUR: i64 = 3600;
+
+async fn launch(api: &FakeApi, store: Arc<dyn Store>, clock: &Clock) -> Running {
+    launch_idle(api, store, clock, telegram::DEFAULT_SESSION_IDLE_SECS).await
+}
+
+async fn launch_idle(api: &FakeApi, store: Arc<dyn Store>, clock: &Clock, idle: i64) -> Running {
+    let mut app = App::new(Arc::new(real_tree()), store, Lang::Zh);
+    app.clock = clock.clone();
+    app.session_idle_secs = idle;
+    telegram::start(api.bot(), Arc::new(app), options())
+        .await
+        .expect("the bot starts against the fake API")
+}
+
+/// Moves the clock and waits for the scheduler's pass at the new time.
+async fn advance(bot: &Running, clock: &Clock, secs: i64) {
+    clock.advance(secs);
+    settle(bot, clock.now()).await;
+}
+
+/// Waits until the scheduler has completed a pass at `at` or later.
+async fn settle(bot: &Running, at: Instant) {
+    bot.settled()
+        .wait_for(|done| *done >= at)
+        .await
+        .expect("the scheduler runs");
+}
+
+fn ui_text(which: UiText) -> String {
+    real_tree().ui().text(which, Lang::Zh).to_string()
+}
+
+fn ui_button(which: UiButton) -> String {
+    real_tree().ui().button(which, Lang::Zh).to_string()
+}
+
+/// The first line of a text, to recognise its messages by.
+fn heading(which: UiText) -> String {
+    let text = ui_text(which);
+    let line = text.trim().lines().next().unwrap_or_default();
+    line.split('{').next().unwrap_or_default().to_string()
+}
+
+/// The messages the bot sent to `chat` that start with `which`'s heading.
+fn sent_with(api: &FakeApi, chat: i64, which: UiText) -> Vec<Value> {
+    let heading = markup::to_html(&heading(which));
+    api.calls_of("sendMessage")
+        .into_iter()
+        .map(|c| c.body)
+        .filter(|b| b["chat_id"] == json!(chat) && text_of(b).contains(&heading))
+        .collect()
+}
+
+fn id_of(message: &Value) -> i64 {
+    message["message_id"].as_i64().expect("a message id")
+}
+
+/// Opens a node by deep link in a private chat and returns its menu.
+async fn open_privately(api: &FakeApi, person: &Person, node: &str) -> Value {
+    let before = api.calls_of("sendMessage").len();
+    api.send_as(person, &person.private_chat(), &format!("/start {node}"), None);
+    api.wait_for("sendMessage", before + 1).await;
+    api.last_bot_message(person.id as i64)
+}
+
+/// Presses a button and waits for the bot to answer the press.
+async fn press(api: &FakeApi, person: &Person, message: &Value, data: &str) {
+    let before = api.calls_of("answerCallbackQuery").len();
+    api.press(person, message, data);
+    api.wait_for("answerCallbackQuery", before + 1).await;
+}
+
+/// Presses and waits until the bot has also sent `sends` new messages and
+/// made `edits` edits.
+async fn press_then(
+    api: &FakeApi,
+    person: &Person,
+    message: &Value,
+    data: &str,
+    sends: usize,
+    edits: usize,
+) {
+    let (s, e) = (
+        api.calls_of("sendMessage").len(),
+        api.calls_of("editMessageText").len(),
+    );
+    api.press(person, message, data);
+    api.wait_until(|calls| {
+        let count = |m: &str| calls.iter().filter(|c| c.method == m).count();
+        count("sendmessage") >= s + sends && count("editmessagetext") >= e + edits
+    })
+    .await;
+}
+
+/// Sets window reminders from a private `to_new_sms` menu for an SMS that
+/// arrived `hours` ago; returns the confirmation.
+async fn remind_privately(api: &FakeApi, person: &Person, hours: u32) -> Value {
+    let chat = person.id as i64;
+    let menu = open_privately(api, person, "to_new_sms").await;
+    press_then(api, person, &menu, "r:to_new_sms", 0, 1).await;
+    let question = api.message(chat, id_of(&menu));
+    press_then(api, person, &question, &format!("a:{hours}"), 1, 1).await;
+    api.last_bot_message(chat)
+}
+
+#[tokio::test]
+async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_closes() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let bot = launch(&api, memory(), &clock).await;
+        let chat = ALICE.id as i64;
+        let menu = open_privately(&api, &ALICE, "to_new_sms").await;
+        assert!(labels(&menu).contains(&ui_button(UiButton::RemindWindow)));
+        press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
+        let question = api.message(chat, id_of(&menu));
+        assert_eq!(text_of(&question), ui_text(UiText::RemindAsk));
+        assert_eq!(
+            labels(&question),
+            ["刚刚收到", "2 小时前", "6 小时前", "12 小时前", "返回上一步"]
+        );
+        // Two hours ago: the window closes at 08:40 tomorrow, 22 h from now.
+        press_then(&api, &ALICE, &question, "a:2", 1, 1).await;
+        let restored = api.message(chat, id_of(&menu));
+        assert!(text_of(&restored).starts_with("很好，抓紧这次机会"));
+        let confirmation = api.last_bot_message(chat);
+        let text = text_of(&confirmation);
+        assert!(
+            text.contains("<b>11月30日 08:40 (Asia/Shanghai)</b>（还剩 22小时0分钟）"),
+            "{text}"
+        );
+        assert!(text.contains("· 11月29日 20:40\n· 11月30日 06:40"), "{text}");
+        assert_eq!(
+            labels(&confirmation),
+            [
+                ui_button(UiButton::Verified),
+                ui_button(UiButton::CancelReminders)
+            ]
+        );
+
+        // Nothing falls before its time.
+        advance(&bot, &clock, 10 * HOUR - 60).await;
+        assert!(sent_with(&api, chat, UiText::Reminder).is_empty());
+        advance(&bot, &clock, 60).await;
+        let first = sent_with(&api, chat, UiText::Reminder);
+        assert_eq!(first.len(), 1);
+        assert!(text_of(&first[0]).contains("还剩 12小时0分钟"));
+        assert!(text_of(&first[0]).contains("https://beian.miit.gov.cn/"));
+        assert!(!text_of(&first[0]).contains(&ui_text(UiText::ReminderLate)));
+        advance(&bot, &clock, 10 * HOUR).await;
+        let both = sent_with(&api, chat, UiText::Reminder);
+        assert_eq!(both.len(), 2);
+        assert!(text_of(&both[1]).contains("还剩 2小时0分钟"));
+        // Long after, still two.
+        advance(&bot, &clock, 5 * HOUR).await;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let bot = launch(&api, memory(), &clock).await;
+        let chat = ALICE.id as i64;
+        let menu = open_privately(&api, &ALICE, "nr_found_blocked").await;
+        press_then(&api, &ALICE, &menu, "r:nr_found_blocked", 0, 1).await;
+        api.send_as(&ALICE, &ALICE.private_chat(), "sometime", None);
+        api.wait_for("sendMessage", 2).await;
+        let again = api.last_bot_message(chat);
+        assert_eq!(text_of(&again), ui_text(UiText::TimeUnreadable));
+        assert!(labels(&again).contains(&"刚刚收到".to_string()));
+        api.send_as(&ALICE, &ALICE.private_chat(), "今天上午9点", None);
+        api.wait_for("sendMessage", 3).await;
+        let text = text_of(&api.last_bot_message(chat)).to_string();
+        assert!(
+            text.contains("11月30日 09:00 (Asia/Shanghai)</b>（还剩 22小时20分钟）"),
+            "{text}"
+        );
+        // An arrival more than a day ago: the window has closed already,
+        // and the way on is the timeout branch.
+        let menu = open_privately(&api, &ALICE, "to_new_sms").await;
+        press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
+        api.send_as(&ALICE, &ALICE.private_chat(), "前天上午9点", None);
+        api.wait_for("sendMessage", 5).await;
+        let closed = api.last_bot_message(chat);
+        assert!(text_of(&closed).contains("11月28日 09:00 (Asia/Shanghai)"));
+        assert_eq!(
+            closed["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+            "j:timeout"
+        );
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reminders_set_before_a_restart_are_sent_once_after_it() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let path = db_path("reminders-restart");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let bot = launch(&api, store, &clock).await;
+        remind_privately(&api, &ALICE, 0).await;
+        bot.stop().await;
+
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let bot = launch(&api, store.clone(), &clock).await;
+        settle(&bot, T0).await;
+        advance(&bot, &clock, 12 * HOUR).await;
+        let chat = ALICE.id as i64;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
+        advance(&bot, &clock, 30).await;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
+        advance(&bot, &clock, 10 * HOUR).await;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
+        assert_eq!(store.counts().expect("counts").reminders, 0);
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_crash_between_sending_and_recording_does_not_send_twice() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let path = db_path("reminders-crash");
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        // Recording a sent reminder fails, and the process dies right then.
+        let faulty = Arc::new(Faulty::new(sqlite, |op| op == Op::Finish));
+        let bot = launch(&api, faulty.clone(), &clock).await;
+        remind_privately(&api, &ALICE, 0).await;
+        clock.advance(12 * HOUR);
+        faulty.wait_failures(1).await;
+        let chat = ALICE.id as i64;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
+        bot.abort();
+
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let bot = launch(&api, sqlite.clone(), &clock).await;
+        advance(&bot, &clock, 60).await;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
+        // The plan's other reminder is untouched and still comes, once.
+        advance(&bot, &clock, 10 * HOUR).await;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
+        advance(&bot, &clock, HOUR).await;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let path = db_path("reminders-late");
+        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).expect("a database")) };
+        let bot = launch(&api, open(), &clock).await;
+        remind_privately(&api, &ALICE, 0).await;
+        remind_privately(&api, &BOB, 0).await;
+        bot.stop().await;
+
+        // Down from T0 to T0+13h: Alice's first reminder is late, and sent.
+        clock.advance(13 * HOUR);
+        let bot = launch(&api, open(), &clock).await;
+        settle(&bot, clock.now()).await;
+        let alice = ALICE.id as i64;
+        let late = sent_with(&api, alice, UiText::ReminderLate);
+        assert_eq!(late.len(), 1);
+        assert!(text_of(&late[0]).contains("还剩 11小时0分钟"));
+        bot.stop().await;
+
+        // Down past the deadline: both reminders still owed are replaced by
+        // one note each, pointing to the timeout branch.
+        clock.advance(12 * HOUR);
+        let store = open();
+        let bot = launch(&api, store.clone(), &clock).await;
+        settle(&bot, clock.now()).await;
+        for person in [&ALICE, &BOB] {
+            let chat = person.id as i64;
+            let notes = sent_with(&api, chat, UiText::WindowClosed);
+            assert_eq!(notes.len(), 1, "{}", person.name);
+            assert_eq!(
+                notes[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+                "j:timeout"
+            );
+        }
+        assert_eq!(sent_with(&api, BOB.id as i64, UiText::ReminderLate).len(), 1);
+        assert_eq!(store.counts().expect("counts").reminders, 0);
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let store = memory();
+        let bot = launch(&api, store.clone(), &clock).await;
+        let chat = ALICE.id as i64;
+        let private = ALICE.private_chat();
+        api.send_as(&ALICE, &private, "/reminders", None);
+        api.wait_for("sendMessage", 1).await;
+        assert_eq!(text_of(&api.last_bot_message(chat)), ui_text(UiText::RemindersNone));
+
+        remind_privately(&api, &ALICE, 0).await;
+        let sends = api.calls_of("sendMessage").len();
+        api.send_as(&ALICE, &private, "/reminders", None);
+        api.wait_for("sendMessage", sends + 1).await;
+        let list = api.last_bot_message(chat);
+        assert!(text_of(&list).contains("1. 11月29日 22:40 提醒"));
+        assert!(text_of(&list).contains("1. 11月30日 08:40 提醒"));
+        assert_eq!(labels(&list), ["取消第 1 条"]);
+        press_then(&api, &ALICE, &list, &data_of(&list, "取消第 1 条"), 0, 1).await;
+        assert_eq!(
+            text_of(&api.message(chat, id_of(&list))),
+            ui_text(UiText::RemindersCancelled)
+        );
+        advance(&bot, &clock, 23 * HOUR).await;
+        assert!(sent_with(&api, chat, UiText::Reminder).is_empty());
+
+        // "Done — verified" on the first reminder cancels the second.
+        remind_privately(&api, &ALICE, 0).await;
+        advance(&bot, &clock, 12 * HOUR).await;
+        let reminder = api.last_bot_message(chat);
+        assert!(text_of(&reminder).contains(&markup::to_html(&heading(UiText::Reminder))));
+        let verified = data_of(&reminder, &ui_button(UiButton::Verified));
+        press_then(&api, &ALICE, &reminder, &verified, 0, 1).await;
+        assert_eq!(
+            text_of(&api.message(chat, id_of(&reminder))),
+            ui_text(UiText::Verified)
+        );
+        advance(&bot, &clock, 12 * HOUR).await;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
+        assert_eq!(store.counts().expect("counts").reminders, 0);
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reset_asks_whether_to_keep_pending_reminders() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let store = memory();
+        let bot = launch(&api, store.clone(), &clock).await;
+        let chat = ALICE.id as i64;
+        let private = ALICE.private_chat();
+        remind_privately(&api, &ALICE, 0).await;
+        let sends = api.calls_of("sendMessage").len();
+        api.send_as(&ALICE, &private, "/reset", None);
+        api.wait_for("sendMessage", sends + 1).await;
+        let ask = api.last_bot_message(chat);
+        assert!(text_of(&ask).contains("你还有 2 条待发的核验提醒"));
+        assert_eq!(
+            labels(&ask),
+            [
+                ui_button(UiButton::KeepReminders),
+                ui_button(UiButton::DropReminders)
+            ]
+        );
+        press_then(&api, &ALICE, &ask, "k", 0, 1).await;
+        assert_eq!(store.pending_reminders(chat, ALICE.id).expect("list").len(), 2);
+
+        api.send_as(&ALICE, &private, "/reset", None);
+        api.wait_for("sendMessage", sends + 2).await;
+        let ask = api.last_bot_message(chat);
+        press_then(&api, &ALICE, &ask, "d", 0, 1).await;
+        assert_eq!(
+            text_of(&api.message(chat, id_of(&ask))),
+            ui_text(UiText::RemindersCancelled)
+        );
+        assert!(store.pending_reminders(chat, ALICE.id).expect("list").is_empty());
+        // With nothing pending, /reset just resets.
+        api.send_as(&ALICE, &private, "/reset", None);
+        api.wait_for("sendMessage", sends + 3).await;
+        assert_eq!(text_of(&api.last_bot_message(chat)), ui_text(UiText::ResetDone));
+        bot.stop().await;
+    })
+    .await;
+}
+
+/// Walks a member through the group menus to window reminders set now.
+async fn remind_in_group(api: &FakeApi, person: &Person) {
+    let group = supergroup(GROUP, false);
+    let sends = api.calls_of("sendMessage").len();
+    api.send_as(person, &group, "/diagnose", None);
+    api.wait_for("sendMessage", sends + 1).await;
+    let menu_id = id_of(&api.last_bot_message(GROUP));
+    for data in [
+        "g:menu:timeout",
+        "g:timeout:to_new_sms",
+        "r:to_new_sms",
+        "a:0",
+    ] {
+        let menu = api.message(GROUP, menu_id);
+        let sends = usize::from(data == "a:0");
+        press_then(api, person, &menu, data, sends, 1).await;
+    }
+}
+
+#[tokio::test]
+async fn reminders_go_privately_when_possible_and_otherwise_to_the_group_with_a_mention() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let bot = launch(&api, memory(), &clock).await;
+        // Alice has started the bot privately; Bob never has.
+        open_privately(&api, &ALICE, "menu").await;
+        remind_in_group(&api, &ALICE).await;
+        remind_in_group(&api, &BOB).await;
+        advance(&bot, &clock, 12 * HOUR).await;
+
+        assert_eq!(sent_with(&api, ALICE.id as i64, UiText::Reminder).len(), 1);
+        let in_group = api
+            .bot_messages(GROUP)
+            .into_iter()
+            .filter(|m| text_of(m).contains(&markup::to_html(&heading(UiText::Reminder))))
+            .collect::<Vec<_>>();
+        assert_eq!(in_group.len(), 1);
+        let bobs = &in_group[0];
+        assert!(
+            text_of(bobs).starts_with(&format!("<a href=\"tg://user?id={}\">Bob</a>\n", BOB.id)),
+            "{}",
+            text_of(bobs)
+        );
+        // Only Bob may cancel his reminders.
+        let cancel = data_of(bobs, &ui_button(UiButton::CancelReminders));
+        press(&api, &EVE, bobs, &cancel).await;
+        let answers = api.calls_of("answerCallbackQuery");
+        assert_eq!(answers.last().expect("an answer").body["show_alert"], true);
+        press_then(&api, &BOB, bobs, &cancel, 0, 1).await;
+        assert_eq!(
+            text_of(&api.message(GROUP, id_of(bobs))),
+            ui_text(UiText::RemindersCancelled)
+        );
+        advance(&bot, &clock, 10 * HOUR).await;
+        assert_eq!(sent_with(&api, GROUP, UiText::Reminder).len(), 1);
+        assert_eq!(sent_with(&api, ALICE.id as i64, UiText::Reminder).len(), 2);
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_person_who_blocked_the_bot_is_reminded_in_the_group_instead() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let store = memory();
+        let bot = launch(&api, store.clone(), &clock).await;
+        open_privately(&api, &ALICE, "menu").await;
+        remind_in_group(&api, &ALICE).await;
+        api.fail_next(
+            "sendMessage",
+            axum::http::StatusCode::FORBIDDEN,
+            json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+        );
+        advance(&bot, &clock, 12 * HOUR).await;
+        let in_group = sent_with(&api, GROUP, UiText::Reminder);
+        assert_eq!(in_group.len(), 1);
+        assert!(text_of(&in_group[0]).contains(&format!("tg://user?id={}", ALICE.id)));
+        assert!(!store.has_private_chat(ALICE.id).expect("a lookup"));
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminders() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let bot = launch(&api, memory(), &clock).await;
+        let chat = ALICE.id as i64;
+        let menu = open_privately(&api, &ALICE, "rs_waiting").await;
+        assert!(labels(&menu).contains(&ui_button(UiButton::RemindNewCode)));
+        press_then(&api, &ALICE, &menu, "w:rs_waiting", 1, 0).await;
+        let set = api.last_bot_message(chat);
+        assert!(text_of(&set).contains("11月29日 11:40"), "{}", text_of(&set));
+        advance(&bot, &clock, HOUR).await;
+        let reminder = api.last_bot_message(chat);
+        assert!(text_of(&reminder).contains(&markup::to_html(&heading(UiText::NewCodeReminder))));
+        let came = data_of(&reminder, &ui_button(UiButton::CodeArrived));
+        press_then(&api, &ALICE, &reminder, &came, 0, 1).await;
+        let text = text_of(&api.message(chat, id_of(&reminder))).to_string();
+        assert!(text.contains("11月30日 11:40 (Asia/Shanghai)"), "{text}");
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_store_down_at_due_time_delays_a_reminder_but_does_not_lose_it() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let faulty = Arc::new(Faulty::new(memory(), |_| false));
+        let bot = launch(&api, faulty.clone(), &clock).await;
+        remind_privately(&api, &ALICE, 0).await;
+        faulty.set_rule(|op| op.user().is_none());
+        advance(&bot, &clock, 12 * HOUR).await;
+        assert!(faulty.failures() > 0);
+        let chat = ALICE.id as i64;
+        assert!(sent_with(&api, chat, UiText::Reminder).is_empty());
+        faulty.set_rule(|_| false);
+        advance(&bot, &clock, 30).await;
+        let sent = sent_with(&api, chat, UiText::Reminder);
+        assert_eq!(sent.len(), 1);
+        // Thirty seconds late is not worth calling late.
+        assert!(!text_of(&sent[0]).contains(&ui_text(UiText::ReminderLate)));
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let path = db_path("expiry");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let bot = launch_idle(&api, store.clone(), &clock, HOUR).await;
+        let private_menu = open_privately(&api, &ALICE, "timeout").await;
+        let group = supergroup(GROUP, false);
+        api.send_as(&BOB, &group, "/diagnose", None);
+        api.wait_for("sendMessage", 2).await;
+        let group_menu = api.last_bot_message(GROUP);
+        // Eve's pending reminders keep her session open past the idle time.
+        remind_privately(&api, &EVE, 0).await;
+        assert_eq!(store.counts().expect("counts").sessions, 3);
+
+        advance(&bot, &clock, 2 * HOUR).await;
+        let ended = markup::to_html(&ui_text(UiText::SessionEnded));
+        for (chat, menu) in [(ALICE.id as i64, &private_menu), (GROUP, &group_menu)] {
+            let now = api.message(chat, id_of(menu));
+            assert_eq!(text_of(&now), ended);
+            assert!(now.get("reply_markup").is_none(), "buttons left: {now}");
+        }
+        assert_eq!(store.counts().expect("counts").sessions, 1);
+
+        // Once her reminders are sent, Eve's session closes too.
+        advance(&bot, &clock, 22 * HOUR).await;
+        advance(&bot, &clock, 60).await;
+        let counts = store.counts().expect("counts");
+        assert_eq!((counts.sessions, counts.reminders, counts.menus), (0, 0, 0));
+        // A closed conversation starts afresh.
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_until(|_| store.counts().is_ok_and(|c| c.sessions == 1)).await;
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn many_conversations_expire_back_to_an_empty_store() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let path = db_path("expiry-many");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let bot = launch(&api, store.clone(), &clock).await;
+        let group = supergroup(GROUP, false);
+        let people: Vec<Person> = (0..150)
+            .map(|i| Person {
+                id: 50_000 + i,
+                name: "P",
+                language_code: "zh-hans",
+            })
+            .collect();
+        for person in &people {
+            api.send_as(person, &person.private_chat(), "/diagnose", None);
+            api.send_as(person, &group, "/diagnose", None);
+        }
+        api.wait_for("sendMessage", 2 * people.len()).await;
+        api.wait_until(|_| store.counts().is_ok_and(|c| c.sessions == 300)).await;
+        advance(&bot, &clock, 25 * HOUR).await;
+        api.wait_for("editMessageText", 300).await;
+        let counts = store.counts().expect("counts");
+        assert_eq!((counts.sessions, counts.menus), (0, 0));
+        bot.stop().await;
+    })
+    .await;
+}
