@@ -613,7 +613,9 @@ impl Tree {
         }
         match node.remind {
             Some(RemindKind::Window) => data.push(Action::RemindAsk { at: from.clone() }.encode()),
-            Some(RemindKind::NewCode) => data.push(Action::RemindNewCode { at: from.clone() }.encode()),
+            Some(RemindKind::NewCode) => {
+                data.push(Action::RemindNewCode { at: from.clone() }.encode())
+            }
             None => {}
         }
         data.push(Action::Back { from }.encode());
@@ -1411,7 +1413,12 @@ fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<Ui> {
     let reminders = match &raw.reminders {
         Some(r) => check_reminders(report, file, r),
         None => {
-            report.add(file, 0, None, "the [reminders] table is missing".to_string());
+            report.add(
+                file,
+                0,
+                None,
+                "the [reminders] table is missing".to_string(),
+            );
             None
         }
     };
@@ -1441,7 +1448,11 @@ fn check_reminders(
         ok = false;
     };
     if !(1..=168).contains(&r.window_hours) {
-        fail(report, at, "reminders.window_hours lies between 1 and 168".to_string());
+        fail(
+            report,
+            at,
+            "reminders.window_hours lies between 1 and 168".to_string(),
+        );
     }
     let inside = |h: &u32| (1..r.window_hours).contains(h);
     if r.before_deadline_hours.is_empty() || !r.before_deadline_hours.iter().all(inside) {
@@ -1452,17 +1463,34 @@ fn check_reminders(
         );
     }
     let arrival_ok = r.arrived_hours_ago.iter().all(|h| *h < r.window_hours);
-    if r.arrived_hours_ago.is_empty() || r.arrived_hours_ago.len() > MAX_ARRIVAL_CHOICES || !arrival_ok {
+    if r.arrived_hours_ago.is_empty()
+        || r.arrived_hours_ago.len() > MAX_ARRIVAL_CHOICES
+        || !arrival_ok
+    {
         fail(
             report,
             at,
-            format!("reminders.arrived_hours_ago needs 1 to {MAX_ARRIVAL_CHOICES} values, each below window_hours"),
+            format!(
+                "reminders.arrived_hours_ago needs 1 to {MAX_ARRIVAL_CHOICES} values, each below window_hours"
+            ),
         );
     }
     if !(1..=1440).contains(&r.new_code_wait_minutes) {
-        fail(report, at, "reminders.new_code_wait_minutes lies between 1 and 1440".to_string());
+        fail(
+            report,
+            at,
+            "reminders.new_code_wait_minutes lies between 1 and 1440".to_string(),
+        );
     }
-    let time_format = check_text(report, file, &r.time_format, None, "reminders.time_format", &[], &[]);
+    let time_format = check_text(
+        report,
+        file,
+        &r.time_format,
+        None,
+        "reminders.time_format",
+        &[],
+        &[],
+    );
     if let Some(format) = &time_format {
         for lang in Lang::ALL {
             let pattern = format.get(lang);
@@ -1472,7 +1500,9 @@ fn check_reminders(
                 fail(
                     report,
                     r.time_format.span().start,
-                    format!("reminders.time_format ({lang}) \"{pattern}\" is not a valid strftime pattern"),
+                    format!(
+                        "reminders.time_format ({lang}) \"{pattern}\" is not a valid strftime pattern"
+                    ),
                 );
             }
         }
@@ -1480,12 +1510,13 @@ fn check_reminders(
     let mut before = r.before_deadline_hours.clone();
     before.sort_unstable_by(|a, b| b.cmp(a));
     before.dedup();
-    (ok && time_format.is_some()).then(|| ReminderSettings {
+    let time_format = time_format.filter(|_| ok)?;
+    Some(ReminderSettings {
         window_hours: r.window_hours,
         before_deadline_hours: before,
         arrived_hours_ago: r.arrived_hours_ago.clone(),
         new_code_wait_minutes: r.new_code_wait_minutes,
-        time_format: time_format.expect("checked above"),
+        time_format,
     })
 }
 
@@ -1509,28 +1540,26 @@ fn check_table(
     for &(key, required, max) in keys {
         let what = format!("{name}.{key}");
         match entries.get(key) {
-            Some(text) => {
-                match check_text(report, file, text, None, &what, required, required) {
-                    Some(t) => {
-                        for lang in Lang::ALL {
-                            let len = t.get(lang).encode_utf16().count();
-                            if len > max {
-                                report.add(
-                                    file,
-                                    text.span().start,
-                                    None,
-                                    format!(
-                                        "{what} ({lang}) is {len} characters, over Telegram's {max}"
-                                    ),
-                                );
-                                ok = false;
-                            }
+            Some(text) => match check_text(report, file, text, None, &what, required, required) {
+                Some(t) => {
+                    for lang in Lang::ALL {
+                        let len = t.get(lang).encode_utf16().count();
+                        if len > max {
+                            report.add(
+                                file,
+                                text.span().start,
+                                None,
+                                format!(
+                                    "{what} ({lang}) is {len} characters, over Telegram's {max}"
+                                ),
+                            );
+                            ok = false;
                         }
-                        texts.push(t);
                     }
-                    None => ok = false,
+                    texts.push(t);
                 }
-            }
+                None => ok = false,
+            },
             None => {
                 report.add(file, start, None, format!("{what} is missing"));
                 ok = false;

@@ -421,7 +421,9 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
         | Action::CancelPlan { .. }
         | Action::KeepReminders
         | Action::DropReminders => {
-            vec![Reply::plain(ui.text(UiText::RemindersConsole, session.lang))]
+            vec![Reply::plain(
+                ui.text(UiText::RemindersConsole, session.lang),
+            )]
         }
     }
 }

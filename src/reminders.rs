@@ -247,26 +247,27 @@ fn parse_clock(text: &str, now: Instant, tz: Tz) -> Option<Instant> {
         }
     }
     let (hour, after) = leading_number(&rest)?;
-    let (minute, after) = if let Some(m) = after
-        .strip_prefix(':')
-        .or_else(|| after.strip_prefix('.'))
-    {
-        let (minute, after) = leading_number(m)?;
-        (m.len() - after.len() == 2).then_some((minute, after))?
-    } else if let Some(after) = after.strip_prefix("点").or_else(|| after.strip_prefix("时")) {
-        let after = after.strip_prefix("钟").unwrap_or(after);
-        if let Some(after) = after.strip_prefix("半") {
-            (30, after)
-        } else if let Some((minute, after)) = leading_number(after) {
-            (minute, after.strip_prefix("分").unwrap_or(after))
-        } else {
+    let (minute, after) =
+        if let Some(m) = after.strip_prefix(':').or_else(|| after.strip_prefix('.')) {
+            let (minute, after) = leading_number(m)?;
+            (m.len() - after.len() == 2).then_some((minute, after))?
+        } else if let Some(after) = after
+            .strip_prefix("点")
+            .or_else(|| after.strip_prefix("时"))
+        {
+            let after = after.strip_prefix("钟").unwrap_or(after);
+            if let Some(after) = after.strip_prefix("半") {
+                (30, after)
+            } else if let Some((minute, after)) = leading_number(after) {
+                (minute, after.strip_prefix("分").unwrap_or(after))
+            } else {
+                (0, after)
+            }
+        } else if part.is_some() || day.is_some() {
             (0, after)
-        }
-    } else if part.is_some() || day.is_some() {
-        (0, after)
-    } else {
-        return None;
-    };
+        } else {
+            return None;
+        };
     if !after.is_empty() || minute > 59 {
         return None;
     }
@@ -545,8 +546,14 @@ pub fn reset_ask_reply(tree: &Tree, lang: Lang, count: usize) -> Reply {
                 .replace("{count}", &count.to_string())
         ),
         buttons: vec![vec![
-            button(ui.button(UiButton::KeepReminders, lang), Action::KeepReminders),
-            button(ui.button(UiButton::DropReminders, lang), Action::DropReminders),
+            button(
+                ui.button(UiButton::KeepReminders, lang),
+                Action::KeepReminders,
+            ),
+            button(
+                ui.button(UiButton::DropReminders, lang),
+                Action::DropReminders,
+            ),
         ]],
     }
 }
@@ -554,7 +561,10 @@ pub fn reset_ask_reply(tree: &Tree, lang: Lang, count: usize) -> Reply {
 fn plan_buttons(tree: &Tree, lang: Lang, plan: i64) -> Vec<Button> {
     let ui = tree.ui();
     vec![
-        button(ui.button(UiButton::Verified, lang), Action::Verified { plan }),
+        button(
+            ui.button(UiButton::Verified, lang),
+            Action::Verified { plan },
+        ),
         button(
             ui.button(UiButton::CancelReminders, lang),
             Action::CancelPlan { plan },
@@ -563,7 +573,9 @@ fn plan_buttons(tree: &Tree, lang: Lang, plan: i64) -> Vec<Button> {
 }
 
 fn timeout_button(tree: &Tree, lang: Lang) -> Button {
-    let timeout = tree.get(crate::dialogs::CATEGORY_IDS[0]).unwrap_or(tree.root());
+    let timeout = tree
+        .get(crate::dialogs::CATEGORY_IDS[0])
+        .unwrap_or(tree.root());
     button(
         tree.router()
             .title(timeout)

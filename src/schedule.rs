@@ -11,7 +11,7 @@ use teloxide::prelude::*;
 use teloxide::types::{ChatId, ParseMode, UserId};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::clock::Instant;
 use crate::dialogs::UiText;
@@ -21,8 +21,15 @@ use crate::reminders::{self, Kind, Reminder};
 use crate::store::{IdleSession, Posted, StoreError};
 use crate::telegram::{App, NO_PREVIEW, Target, TgBot, keyboard, retrying, send};
 
-/// At most this many reminders, and this many idle sessions, per pass.
+/// At most this many reminders per pass; with more due, the next pass
+/// follows at once.
 const BATCH: usize = 100;
+
+/// At most this many idle sessions closed per pass, and the pause before
+/// the next batch: about ten menu edits a second, a third of what Telegram
+/// allows a bot, so a mass expiry never crowds out live conversations.
+const CLOSE_BATCH: usize = 50;
+const CLOSE_PAUSE_SECS: i64 = 5;
 
 /// With nothing due, the scheduler still looks again this often, for
 /// sessions that have become idle.
@@ -110,7 +117,12 @@ async fn run(
 }
 
 /// One pass at `now`; returns when the next should run.
-async fn pass(bot: &TgBot, app: &App, now: Instant, state: &mut State) -> Result<Instant, StoreError> {
+async fn pass(
+    bot: &TgBot,
+    app: &Arc<App>,
+    now: Instant,
+    state: &mut State,
+) -> Result<Instant, StoreError> {
     let store = &app.store;
     if !state.recovered {
         let dropped = store.recover_claimed()?;
@@ -140,21 +152,45 @@ async fn pass(bot: &TgBot, app: &App, now: Instant, state: &mut State) -> Result
         }
     }
 
-    let idle = store.idle_sessions(now - app.session_idle_secs, BATCH)?;
-    let more_idle = idle.len() == BATCH;
-    for session in &idle {
-        if store.expire_session(session.key, session.updated_at)? {
-            end_menu(bot, app, session).await;
-            log::info!(
-                "chat {} user {}: session closed after being idle",
-                session.key.chat,
-                session.key.user
-            );
+    let idle = store.idle_sessions(now - app.session_idle_secs, CLOSE_BATCH)?;
+    let more_idle = idle.len() == CLOSE_BATCH;
+    // Each row goes first, so a menu is only ever closed for a session
+    // that is gone; the edits then run side by side (Throttle still paces
+    // them to Telegram's limits), so a large batch is not a queue of
+    // round trips.
+    let mut edits = JoinSet::new();
+    let mut failure = None;
+    for session in idle {
+        match store.expire_session(session.key, session.updated_at) {
+            Ok(true) => {
+                log::info!(
+                    "chat {} user {}: session closed after being idle",
+                    session.key.chat,
+                    session.key.user
+                );
+                let (bot, app) = (bot.clone(), Arc::clone(app));
+                edits.spawn(async move { end_menu(&bot, &app, &session).await });
+            }
+            Ok(false) => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
         }
     }
+    while let Some(done) = edits.join_next().await {
+        if let Err(e) = done {
+            log::error!("scheduler: closing a menu failed: {e}");
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
 
-    let next = if more_due || more_idle {
+    let next = if more_due {
         now
+    } else if more_idle {
+        now + CLOSE_PAUSE_SECS
     } else if retry_soon {
         now + RETRY_SECS
     } else {
@@ -292,17 +328,18 @@ async fn send_reminder(
     match result {
         Ok(sent) => {
             if markup.is_some()
-                && let Err(e) =
-                    app.store
-                        .remember_menu(
-                            reminder.chat,
-                            sent.id.0,
-                            reminder.user,
-                            Posted::Reminder,
-                            app.clock.now(),
-                        )
+                && let Err(e) = app.store.remember_menu(
+                    reminder.chat,
+                    sent.id.0,
+                    reminder.user,
+                    Posted::Reminder,
+                    app.clock.now(),
+                )
             {
-                log::error!("chat {}: recording a reminder's owner failed: {e}", reminder.chat);
+                log::error!(
+                    "chat {}: recording a reminder's owner failed: {e}",
+                    reminder.chat
+                );
             }
             Outcome::Sent
         }
@@ -324,9 +361,9 @@ fn cannot_reach_person(e: &RequestError) -> bool {
 
 fn classify(e: RequestError) -> Outcome {
     match e {
-        RequestError::Api(_) | RequestError::MigrateToChatId(_) | RequestError::InvalidJson { .. } => {
-            Outcome::Undeliverable(e)
-        }
+        RequestError::Api(_)
+        | RequestError::MigrateToChatId(_)
+        | RequestError::InvalidJson { .. } => Outcome::Undeliverable(e),
         _ => Outcome::TryAgain(e),
     }
 }

@@ -77,6 +77,8 @@ pub struct Counts {
     pub sessions: usize,
     pub reminders: usize,
     pub menus: usize,
+    /// Sent reminders whose owner is remembered (for 30 days).
+    pub reminder_messages: usize,
 }
 
 /// What the bot needs from a store. Calls are short and synchronous.
@@ -122,8 +124,7 @@ pub trait Store: Send + Sync {
     /// Stores reminders set together, as one plan, in place of the
     /// person's pending reminders in the chat (a new SMS makes the old
     /// window moot); returns the plan's id, which is never reused.
-    fn set_reminders(&self, chat: i64, user: u64, new: &[NewReminder])
-    -> Result<i64, StoreError>;
+    fn set_reminders(&self, chat: i64, user: u64, new: &[NewReminder]) -> Result<i64, StoreError>;
 
     /// The person's reminders in a chat that are still to be sent, by time.
     fn pending_reminders(&self, chat: i64, user: u64) -> Result<Vec<Reminder>, StoreError>;
@@ -157,8 +158,7 @@ pub trait Store: Send + Sync {
 
     /// Sessions last active at or before `before` with no pending reminder
     /// in their chat, oldest first, at most `limit`.
-    fn idle_sessions(&self, before: Instant, limit: usize)
-    -> Result<Vec<IdleSession>, StoreError>;
+    fn idle_sessions(&self, before: Instant, limit: usize) -> Result<Vec<IdleSession>, StoreError>;
 
     /// Deletes an idle session and its menu records, unless it was active
     /// after `updated_at`; returns whether it was deleted.
@@ -315,12 +315,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn set_reminders(
-        &self,
-        chat: i64,
-        user: u64,
-        new: &[NewReminder],
-    ) -> Result<i64, StoreError> {
+    fn set_reminders(&self, chat: i64, user: u64, new: &[NewReminder]) -> Result<i64, StoreError> {
         let mut inner = self.lock();
         inner
             .reminders
@@ -427,11 +422,7 @@ impl Store for MemoryStore {
         Ok(before - inner.reminders.len())
     }
 
-    fn idle_sessions(
-        &self,
-        before: Instant,
-        limit: usize,
-    ) -> Result<Vec<IdleSession>, StoreError> {
+    fn idle_sessions(&self, before: Instant, limit: usize) -> Result<Vec<IdleSession>, StoreError> {
         let inner = self.lock();
         let mut idle: Vec<IdleSession> = inner
             .sessions
@@ -478,6 +469,7 @@ impl Store for MemoryStore {
             sessions: inner.sessions.len(),
             reminders: inner.reminders.len(),
             menus: inner.menus.len(),
+            reminder_messages: inner.reminder_messages.len(),
         })
     }
 
@@ -541,8 +533,7 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS reminders_by_person ON reminders (chat_id, user_id);
 ";
 
-const REMINDER_COLUMNS: &str =
-    "id, plan, chat_id, user_id, name, lang, kind, due_at, deadline";
+const REMINDER_COLUMNS: &str = "id, plan, chat_id, user_id, name, lang, kind, due_at, deadline";
 
 fn reminder_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Reminder> {
     let lang: String = row.get(5)?;
@@ -684,9 +675,12 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4)"
             }
         };
-        self.conn()?
-            .prepare_cached(sql)?
-            .execute(params![chat, message, user_column(owner), now])?;
+        self.conn()?.prepare_cached(sql)?.execute(params![
+            chat,
+            message,
+            user_column(owner),
+            now
+        ])?;
         Ok(())
     }
 
@@ -720,12 +714,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn set_reminders(
-        &self,
-        chat: i64,
-        user: u64,
-        new: &[NewReminder],
-    ) -> Result<i64, StoreError> {
+    fn set_reminders(&self, chat: i64, user: u64, new: &[NewReminder]) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         tx.prepare_cached(
@@ -852,11 +841,7 @@ impl Store for SqliteStore {
             .execute("DELETE FROM reminders WHERE claimed = 1", [])?)
     }
 
-    fn idle_sessions(
-        &self,
-        before: Instant,
-        limit: usize,
-    ) -> Result<Vec<IdleSession>, StoreError> {
+    fn idle_sessions(&self, before: Instant, limit: usize) -> Result<Vec<IdleSession>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
             "SELECT s.chat_id, s.user_id, s.updated_at, s.state,
@@ -908,14 +893,16 @@ impl Store for SqliteStore {
     fn counts(&self) -> Result<Counts, StoreError> {
         let conn = self.conn()?;
         let count = |table: &str| -> Result<usize, StoreError> {
-            let n: i64 =
-                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))?;
+            let n: i64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })?;
             Ok(usize::try_from(n).unwrap_or(0))
         };
         Ok(Counts {
             sessions: count("sessions")?,
             reminders: count("reminders")?,
             menus: count("menus")?,
+            reminder_messages: count("reminder_messages")?,
         })
     }
 
@@ -971,7 +958,9 @@ mod tests {
             user: 7,
         };
         assert_eq!(store.load(key).unwrap(), None);
-        store.save(key, &at("timeout", Lang::En), false, 100).unwrap();
+        store
+            .save(key, &at("timeout", Lang::En), false, 100)
+            .unwrap();
         assert_eq!(store.load(key).unwrap(), Some(at("timeout", Lang::En)));
         assert_eq!(store.person_lang(7).unwrap(), None);
         store.save(key, &at("reset", Lang::Zh), true, 100).unwrap();
@@ -982,16 +971,22 @@ mod tests {
             chat: -100,
             user: 8,
         };
-        store.save(other, &at("menu", Lang::Zh), false, 100).unwrap();
+        store
+            .save(other, &at("menu", Lang::Zh), false, 100)
+            .unwrap();
         assert_eq!(store.session_count().unwrap(), 2);
         // Group menus remember their owner.
         assert_eq!(store.menu_owner(-100, 55).unwrap(), None);
         store.remember_menu(-100, 55, 7, Posted::Menu, 100).unwrap();
         assert_eq!(store.menu_owner(-100, 55).unwrap(), Some(7));
-        store.remember_menu(-100, 56, 8, Posted::Reminder, 100).unwrap();
+        store
+            .remember_menu(-100, 56, 8, Posted::Reminder, 100)
+            .unwrap();
         assert_eq!(store.menu_owner(-100, 56).unwrap(), Some(8));
         // A blank session removes the row.
-        store.save(key, &Session::new(Lang::Zh), false, 100).unwrap();
+        store
+            .save(key, &Session::new(Lang::Zh), false, 100)
+            .unwrap();
         assert_eq!(store.load(key).unwrap(), None);
         assert_eq!(store.session_count().unwrap(), 1);
     }
@@ -1052,13 +1047,21 @@ mod tests {
         let quiet = SessionKey { chat: 3, user: 3 };
         let busy = SessionKey { chat: -9, user: 4 };
         let waiting = SessionKey { chat: -9, user: 5 };
-        store.save(quiet, &at("timeout", Lang::En), false, 100).unwrap();
+        store
+            .save(quiet, &at("timeout", Lang::En), false, 100)
+            .unwrap();
         store.remember_menu(3, 40, 3, Posted::Menu, 100).unwrap();
         store.remember_menu(3, 41, 3, Posted::Menu, 100).unwrap();
         // A reminder is not the menu to close.
-        store.remember_menu(3, 42, 3, Posted::Reminder, 100).unwrap();
-        store.save(busy, &at("timeout", Lang::Zh), false, 100).unwrap();
-        store.save(waiting, &at("to_new_sms", Lang::Zh), false, 100).unwrap();
+        store
+            .remember_menu(3, 42, 3, Posted::Reminder, 100)
+            .unwrap();
+        store
+            .save(busy, &at("timeout", Lang::Zh), false, 100)
+            .unwrap();
+        store
+            .save(waiting, &at("to_new_sms", Lang::Zh), false, 100)
+            .unwrap();
         store.set_reminders(-9, 5, &[window(-9, 5, 9_000)]).unwrap();
         // The person in their private chat is known to have started the bot.
         assert!(store.has_private_chat(3).unwrap());
@@ -1070,7 +1073,9 @@ mod tests {
         let quiet_idle = idle.iter().find(|i| i.key == quiet).unwrap();
         assert_eq!((quiet_idle.menu, quiet_idle.lang), (Some(41), Lang::En));
         // Activity after the scan keeps the session.
-        store.save(busy, &at("reset", Lang::Zh), false, 150).unwrap();
+        store
+            .save(busy, &at("reset", Lang::Zh), false, 150)
+            .unwrap();
         assert!(!store.expire_session(busy, 100).unwrap());
         assert!(store.expire_session(quiet, 100).unwrap());
         assert_eq!(store.load(quiet).unwrap(), None);

@@ -567,7 +567,10 @@ fn converse(
         }
         Event::Press(data) => match Action::parse(data) {
             Some(Action::RemindNewCode { at }) => {
-                match tree.get(&at).filter(|n| tree.node(*n).remind == Some(RemindKind::NewCode)) {
+                match tree
+                    .get(&at)
+                    .filter(|n| tree.node(*n).remind == Some(RemindKind::NewCode))
+                {
                     Some(node) => {
                         let wait = i64::from(ui.reminders().new_code_wait_minutes) * 60;
                         let due = now + wait;
@@ -729,7 +732,12 @@ pub(crate) const NO_PREVIEW: LinkPreviewOptions = LinkPreviewOptions {
 
 /// Sends a reply as new messages: split where it is too long, the
 /// buttons under the last piece.
-pub(crate) async fn send(bot: &TgBot, app: &App, target: Target, reply: &Reply) -> Result<(), RequestError> {
+pub(crate) async fn send(
+    bot: &TgBot,
+    app: &App,
+    target: Target,
+    reply: &Reply,
+) -> Result<(), RequestError> {
     send_pieces(bot, app, target, &markup::split(&reply.text), reply).await
 }
 
@@ -767,9 +775,13 @@ pub(crate) async fn send_pieces(
         })
         .await?;
         if let (Some(owner), Some(_)) = (target.owner, &keyboard)
-            && let Err(e) =
-                app.store
-                    .remember_menu(target.chat.0, sent.id.0, owner.0, target.posted, app.clock.now())
+            && let Err(e) = app.store.remember_menu(
+                target.chat.0,
+                sent.id.0,
+                owner.0,
+                target.posted,
+                app.clock.now(),
+            )
         {
             log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
         }

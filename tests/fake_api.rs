@@ -35,6 +35,9 @@ struct Inner {
     next_update_id: i64,
     next_message_id: i64,
     calls: Vec<Call>,
+    /// How many calls each method has had, so waiting for a count does not
+    /// scan every call each time one arrives.
+    counts: HashMap<String, usize>,
     /// Every message the fake knows, by (chat id, message id), as Telegram
     /// would send it back, kept current through edits.
     messages: HashMap<(i64, i64), Value>,
@@ -174,6 +177,16 @@ impl FakeApi {
         messages
     }
 
+    /// Every message the bot has sent, in all chats, as they stand now.
+    pub fn all_bot_messages(&self) -> Vec<Value> {
+        self.lock()
+            .messages
+            .values()
+            .filter(|m| m["from"]["id"] == json!(BOT_ID))
+            .cloned()
+            .collect()
+    }
+
     /// The bot's newest message in a chat.
     pub fn last_bot_message(&self, chat: i64) -> Value {
         self.bot_messages(chat)
@@ -228,7 +241,7 @@ impl FakeApi {
         loop {
             {
                 let inner = self.lock();
-                let count = inner.calls.iter().filter(|c| c.method == method).count();
+                let count = inner.counts.get(&method).copied().unwrap_or(0);
                 if count >= n {
                     return inner
                         .calls
@@ -324,6 +337,7 @@ async fn handle(
             method: method.clone(),
             body: body.clone(),
         });
+        *inner.counts.entry(method.clone()).or_default() += 1;
         let failure = inner
             .failures
             .get_mut(&method)

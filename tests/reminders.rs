@@ -81,7 +81,12 @@ fn id_of(message: &Value) -> i64 {
 /// Opens a node by deep link in a private chat and returns its menu.
 async fn open_privately(api: &FakeApi, person: &Person, node: &str) -> Value {
     let before = api.calls_of("sendMessage").len();
-    api.send_as(person, &person.private_chat(), &format!("/start {node}"), None);
+    api.send_as(
+        person,
+        &person.private_chat(),
+        &format!("/start {node}"),
+        None,
+    );
     api.wait_for("sendMessage", before + 1).await;
     api.last_bot_message(person.id as i64)
 }
@@ -140,7 +145,13 @@ async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_close
         assert_eq!(text_of(&question), ui_text(UiText::RemindAsk));
         assert_eq!(
             labels(&question),
-            ["刚刚收到", "2 小时前", "6 小时前", "12 小时前", "返回上一步"]
+            [
+                "刚刚收到",
+                "2 小时前",
+                "6 小时前",
+                "12 小时前",
+                "返回上一步"
+            ]
         );
         // Two hours ago: the window closes at 08:40 tomorrow, 22 h from now.
         press_then(&api, &ALICE, &question, "a:2", 1, 1).await;
@@ -152,7 +163,10 @@ async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_close
             text.contains("<b>11月30日 08:40 (Asia/Shanghai)</b>（还剩 22小时0分钟）"),
             "{text}"
         );
-        assert!(text.contains("· 11月29日 20:40\n· 11月30日 06:40"), "{text}");
+        assert!(
+            text.contains("· 11月29日 20:40\n· 11月30日 06:40"),
+            "{text}"
+        );
         assert_eq!(
             labels(&confirmation),
             [
@@ -315,7 +329,10 @@ async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note(
                 "j:timeout"
             );
         }
-        assert_eq!(sent_with(&api, BOB.id as i64, UiText::ReminderLate).len(), 1);
+        assert_eq!(
+            sent_with(&api, BOB.id as i64, UiText::ReminderLate).len(),
+            1
+        );
         assert_eq!(store.counts().expect("counts").reminders, 0);
         bot.stop().await;
     })
@@ -333,7 +350,10 @@ async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
         let private = ALICE.private_chat();
         api.send_as(&ALICE, &private, "/reminders", None);
         api.wait_for("sendMessage", 1).await;
-        assert_eq!(text_of(&api.last_bot_message(chat)), ui_text(UiText::RemindersNone));
+        assert_eq!(
+            text_of(&api.last_bot_message(chat)),
+            ui_text(UiText::RemindersNone)
+        );
 
         remind_privately(&api, &ALICE, 0).await;
         let sends = api.calls_of("sendMessage").len();
@@ -393,7 +413,10 @@ async fn reset_asks_whether_to_keep_pending_reminders() {
             ]
         );
         press_then(&api, &ALICE, &ask, "k", 0, 1).await;
-        assert_eq!(store.pending_reminders(chat, ALICE.id).expect("list").len(), 2);
+        assert_eq!(
+            store.pending_reminders(chat, ALICE.id).expect("list").len(),
+            2
+        );
 
         api.send_as(&ALICE, &private, "/reset", None);
         api.wait_for("sendMessage", sends + 2).await;
@@ -403,11 +426,19 @@ async fn reset_asks_whether_to_keep_pending_reminders() {
             text_of(&api.message(chat, id_of(&ask))),
             ui_text(UiText::RemindersCancelled)
         );
-        assert!(store.pending_reminders(chat, ALICE.id).expect("list").is_empty());
+        assert!(
+            store
+                .pending_reminders(chat, ALICE.id)
+                .expect("list")
+                .is_empty()
+        );
         // With nothing pending, /reset just resets.
         api.send_as(&ALICE, &private, "/reset", None);
         api.wait_for("sendMessage", sends + 3).await;
-        assert_eq!(text_of(&api.last_bot_message(chat)), ui_text(UiText::ResetDone));
+        assert_eq!(
+            text_of(&api.last_bot_message(chat)),
+            ui_text(UiText::ResetDone)
+        );
         bot.stop().await;
     })
     .await;
@@ -510,7 +541,11 @@ async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminder
         assert!(labels(&menu).contains(&ui_button(UiButton::RemindNewCode)));
         press_then(&api, &ALICE, &menu, "w:rs_waiting", 1, 0).await;
         let set = api.last_bot_message(chat);
-        assert!(text_of(&set).contains("11月29日 11:40"), "{}", text_of(&set));
+        assert!(
+            text_of(&set).contains("11月29日 11:40"),
+            "{}",
+            text_of(&set)
+        );
         advance(&bot, &clock, HOUR).await;
         let reminder = api.last_bot_message(chat);
         assert!(text_of(&reminder).contains(&markup::to_html(&heading(UiText::NewCodeReminder))));
@@ -580,7 +615,8 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
         assert_eq!((counts.sessions, counts.reminders, counts.menus), (0, 0, 0));
         // A closed conversation starts afresh.
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
-        api.wait_until(|_| store.counts().is_ok_and(|c| c.sessions == 1)).await;
+        api.wait_until(|_| store.counts().is_ok_and(|c| c.sessions == 1))
+            .await;
         bot.stop().await;
     })
     .await;
@@ -607,11 +643,28 @@ async fn many_conversations_expire_back_to_an_empty_store() {
             api.send_as(person, &group, "/diagnose", None);
         }
         api.wait_for("sendMessage", 2 * people.len()).await;
-        api.wait_until(|_| store.counts().is_ok_and(|c| c.sessions == 300)).await;
+        api.wait_until(|_| store.counts().is_ok_and(|c| c.sessions == 300))
+            .await;
+        // They close in paced batches, a few seconds of the clock apart.
         advance(&bot, &clock, 25 * HOUR).await;
+        let mut steps = 0;
+        while store.counts().expect("counts").sessions > 0 {
+            assert!(steps < 100, "the sessions are not being closed");
+            advance(&bot, &clock, 5).await;
+            steps += 1;
+        }
         api.wait_for("editMessageText", 300).await;
         let counts = store.counts().expect("counts");
         assert_eq!((counts.sessions, counts.menus), (0, 0));
+        // No menu is left with buttons.
+        let ended = markup::to_html(&ui_text(UiText::SessionEnded));
+        let menus = api.all_bot_messages();
+        assert_eq!(menus.len(), 300);
+        assert!(
+            menus
+                .iter()
+                .all(|m| text_of(m) == ended && m.get("reply_markup").is_none())
+        );
         bot.stop().await;
     })
     .await;

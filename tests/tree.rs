@@ -87,7 +87,10 @@ fn check_end(tree: &Tree, session: &Session, reply: &Reply, path: &[String]) {
         ui.button(UiButton::Solved, lang),
         ui.button(UiButton::NotSolved, lang),
     ]];
-    match tree.node(tree.get(&path[path.len() - 1]).expect("a node")).remind {
+    match tree
+        .node(tree.get(&path[path.len() - 1]).expect("a node"))
+        .remind
+    {
         Some(RemindKind::Window) => expected.push(vec![ui.button(UiButton::RemindWindow, lang)]),
         Some(RemindKind::NewCode) => expected.push(vec![ui.button(UiButton::RemindNewCode, lang)]),
         None => {}
