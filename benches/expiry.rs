@@ -51,10 +51,8 @@ fn show(counts: Counts) -> String {
 
 async fn run() {
     let api = FakeApi::start().await;
-    let path = std::env::temp_dir().join(format!(
-        "icp-sms-doctor-expiry-{}.db",
-        std::process::id()
-    ));
+    let path =
+        std::env::temp_dir().join(format!("icp-sms-doctor-expiry-{}.db", std::process::id()));
     let clean = || {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -113,7 +111,9 @@ async fn run() {
             let owner = if chat > 0 {
                 chat as u64
             } else {
-                m["reply_to_message"]["from"]["id"].as_u64().expect("an owner")
+                m["reply_to_message"]["from"]["id"]
+                    .as_u64()
+                    .expect("an owner")
             };
             ((chat, owner), m)
         })
@@ -138,7 +138,8 @@ async fn run() {
     }
     api.wait_for("answerCallbackQuery", presses).await;
     // Each reminder confirmation follows its press's answer.
-    api.wait_for("sendMessage", CONVERSATIONS as usize + reminders).await;
+    api.wait_for("sendMessage", CONVERSATIONS as usize + reminders)
+        .await;
     let filled = started.elapsed();
     let before = store.counts().expect("counts");
     println!(

@@ -654,6 +654,34 @@ mod tests {
         }
     }
 
+    fn settings() -> ReminderSettings {
+        ReminderSettings {
+            window_hours: 24,
+            before_deadline_hours: vec![12, 2],
+            arrived_hours_ago: vec![0, 2],
+            new_code_wait_minutes: 60,
+            time_format: crate::lang::Localized {
+                zh: "%H:%M".into(),
+                en: "%H:%M".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_window_reminds_only_at_times_still_ahead() {
+        let plan = window_plan(&settings(), NOW, NOW).expect("open");
+        assert_eq!(plan.deadline, NOW + 24 * 3600);
+        assert_eq!(plan.dues, [NOW + 12 * 3600, NOW + 22 * 3600]);
+        // Arrived 13 hours ago: the 12-hours-left reminder has passed.
+        let plan = window_plan(&settings(), NOW - 13 * 3600, NOW).expect("open");
+        assert_eq!(plan.dues, [NOW + 9 * 3600]);
+        // 23 hours ago: still open, but too close for any reminder.
+        let plan = window_plan(&settings(), NOW - 23 * 3600, NOW).expect("open");
+        assert!(plan.dues.is_empty());
+        // 24 hours ago: closed.
+        assert_eq!(window_plan(&settings(), NOW - 24 * 3600, NOW), None);
+    }
+
     #[test]
     fn chinese_numbers_become_digits() {
         assert_eq!(chinese_numerals_to_digits("十点"), "10点");

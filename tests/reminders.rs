@@ -669,3 +669,50 @@ async fn many_conversations_expire_back_to_an_empty_store() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let store = memory();
+        let bot = launch(&api, store.clone(), &clock).await;
+        let group = supergroup(GROUP, false);
+        api.send_as(&BOB, &group, "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let menu_id = id_of(&api.last_bot_message(GROUP));
+        for data in ["g:menu:timeout", "g:timeout:to_new_sms", "r:to_new_sms"] {
+            let menu = api.message(GROUP, menu_id);
+            press_then(&api, &BOB, &menu, data, 0, 1).await;
+        }
+        let question = api.message(GROUP, menu_id);
+        assert_eq!(text_of(&question), ui_text(UiText::RemindAsk));
+        // Without a mention or a reply, a time in the group is chatter.
+        api.send_as(&BOB, &group, "09:30", None);
+        let id = api.message_id();
+        api.push(json!({"message": {
+            "message_id": id, "date": 1_700_000_000, "chat": group,
+            "from": BOB.user(), "text": "09:30", "reply_to_message": question,
+        }}));
+        api.wait_for("sendMessage", 2).await;
+        let set = api.last_bot_message(GROUP);
+        assert!(
+            text_of(&set).contains("11月30日 09:30 (Asia/Shanghai)</b>（还剩 22小时50分钟）"),
+            "{}",
+            text_of(&set)
+        );
+        // The answer replies to the member's message, which marks it as theirs.
+        let sent = api.calls_of("sendMessage");
+        assert_eq!(sent[1].body["reply_parameters"]["message_id"], json!(id));
+        assert_eq!(
+            store
+                .pending_reminders(GROUP, BOB.id)
+                .expect("a list")
+                .len(),
+            2
+        );
+        assert_eq!(api.calls_of("sendMessage").len(), 2);
+        bot.stop().await;
+    })
+    .await;
+}
