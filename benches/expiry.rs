@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 #[path = "../tests/fake_api.rs"]
 mod fake_api;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,8 +19,7 @@ use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::dialogs;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::store::{Counts, SqliteStore, Store};
-use icp_sms_doctor::telegram::{self, App, Options};
-use teloxide::adaptors::throttle::Limits;
+use icp_sms_doctor::telegram::{self, App};
 
 const CONVERSATIONS: u64 = 10_000;
 /// One conversation in this many is in a group rather than private.
@@ -39,7 +39,7 @@ fn main() {
             .await
             .expect("the run finishes within 600 s")
     });
-    println!("peak resident memory: {}", peak_memory());
+    println!("peak resident memory: {}", support::peak_memory());
 }
 
 fn show(counts: Counts) -> String {
@@ -64,16 +64,7 @@ async fn run() {
     let clock = Clock::manual(START);
     let mut app = App::new(Arc::new(tree), store.clone(), Lang::Zh);
     app.clock = clock.clone();
-    // Telegram's pacing would measure the clock, not the bot.
-    let options = Options {
-        limits: Limits {
-            messages_per_sec_chat: 100_000,
-            messages_per_min_chat: 1_000_000,
-            messages_per_min_channel_or_supergroup: 1_000_000,
-            messages_per_sec_overall: 100_000,
-        },
-        polling_timeout: Duration::from_secs(5),
-    };
+    let options = support::unlimited();
     let bot = telegram::start(api.bot(), Arc::new(app), options)
         .await
         .expect("the bot starts");
@@ -177,17 +168,4 @@ async fn run() {
     bot.stop().await;
     drop(store);
     clean();
-}
-
-/// The peak resident set size of this process (bot, fake API and all).
-fn peak_memory() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown (no /proc/self/status)".to_string())
 }

@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 #[path = "../tests/fake_api.rs"]
 mod fake_api;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +17,7 @@ use fake_api::{FakeApi, Person};
 use icp_sms_doctor::dialogs;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::store::{SqliteStore, Store};
-use icp_sms_doctor::telegram::{self, App, Options};
-use teloxide::adaptors::throttle::Limits;
+use icp_sms_doctor::telegram::{self, App};
 
 const PEOPLE: u64 = 100;
 const ROUNDS: usize = 5;
@@ -59,7 +59,7 @@ fn main() {
         rates[ROUNDS / 2],
         PATH.len() + 2
     );
-    println!("peak resident memory: {}", peak_memory());
+    println!("peak resident memory: {}", support::peak_memory());
 }
 
 async fn one_round(round: usize) -> (usize, Duration, usize) {
@@ -74,17 +74,7 @@ async fn one_round(round: usize) -> (usize, Duration, usize) {
     let store = Arc::new(SqliteStore::open(&path).expect("an SQLite file"));
     let tree = dialogs::load(&dialogs::embedded()).expect("the dialogs load");
     let app = Arc::new(App::new(Arc::new(tree), store.clone(), Lang::Zh));
-    // Telegram's own pacing (1 message a second per chat) would measure
-    // the clock, not the bot: the limits are lifted for the measurement.
-    let options = Options {
-        limits: Limits {
-            messages_per_sec_chat: 100_000,
-            messages_per_min_chat: 1_000_000,
-            messages_per_min_channel_or_supergroup: 1_000_000,
-            messages_per_sec_overall: 100_000,
-        },
-        polling_timeout: Duration::from_secs(5),
-    };
+    let options = support::unlimited();
     let bot = telegram::start(api.bot(), app, options)
         .await
         .expect("the bot starts");
@@ -121,17 +111,4 @@ async fn one_round(round: usize) -> (usize, Duration, usize) {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     (PEOPLE as usize + presses, elapsed, rows)
-}
-
-/// The peak resident set size of this process (bot, fake API and all).
-fn peak_memory() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown (no /proc/self/status)".to_string())
 }

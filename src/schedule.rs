@@ -187,12 +187,14 @@ async fn pass(
         return Err(e);
     }
 
-    let next = if more_due {
+    // A failed send (Telegram unreachable) pauses delivery rather than
+    // hammering at it; more due, or more to close, follow soon.
+    let next = if retry_soon {
+        now + RETRY_SECS
+    } else if more_due {
         now
     } else if more_idle {
         now + CLOSE_PAUSE_SECS
-    } else if retry_soon {
-        now + RETRY_SECS
     } else {
         store
             .next_due()?

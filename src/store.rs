@@ -577,6 +577,17 @@ impl SqliteStore {
         })
     }
 
+    /// Runs one statement for each id, all in one transaction.
+    fn for_each_id(&self, sql: &str, ids: &[i64]) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        for id in ids {
+            tx.prepare_cached(sql)?.execute(params![id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.conn
             .lock()
@@ -814,25 +825,11 @@ impl Store for SqliteStore {
     }
 
     fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        for id in ids {
-            tx.prepare_cached("UPDATE reminders SET claimed = 0 WHERE id = ?1")?
-                .execute(params![id])?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.for_each_id("UPDATE reminders SET claimed = 0 WHERE id = ?1", ids)
     }
 
     fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        for id in ids {
-            tx.prepare_cached("DELETE FROM reminders WHERE id = ?1")?
-                .execute(params![id])?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.for_each_id("DELETE FROM reminders WHERE id = ?1", ids)
     }
 
     fn recover_claimed(&self) -> Result<usize, StoreError> {

@@ -1,0 +1,33 @@
+//! What the benches share: Telegram's limits lifted, and peak memory.
+
+use std::time::Duration;
+
+use icp_sms_doctor::telegram::Options;
+use teloxide::adaptors::throttle::Limits;
+
+/// Telegram's own pacing (1 message a second per chat) would measure the
+/// clock, not the bot: the limits are lifted for the measurement.
+pub fn unlimited() -> Options {
+    Options {
+        limits: Limits {
+            messages_per_sec_chat: 100_000,
+            messages_per_min_chat: 1_000_000,
+            messages_per_min_channel_or_supergroup: 1_000_000,
+            messages_per_sec_overall: 100_000,
+        },
+        polling_timeout: Duration::from_secs(5),
+    }
+}
+
+/// The peak resident set size of this process (bot, fake API and all).
+pub fn peak_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown (no /proc/self/status)".to_string())
+}
