@@ -45,7 +45,7 @@ fn main() {
 fn show(counts: Counts) -> String {
     format!(
         "sessions {}, menus {}, reminders {}, sent-reminder owners {}",
-        counts.sessions, counts.menus, counts.reminders, counts.reminder_messages
+        counts.sessions, counts.menus, counts.reminders, counts.notes
     )
 }
 

@@ -167,6 +167,9 @@ pub enum UiText {
     RemindTooClose,
     WindowAlreadyClosed,
     TimeUnreadable,
+    TimeGuessed,
+    RemindDeliveryPrivate,
+    RemindDeliveryGroup,
     Reminder,
     ReminderLate,
     WindowClosed,
@@ -186,7 +189,7 @@ pub enum UiText {
 }
 
 impl UiText {
-    pub const ALL: [UiText; 45] = [
+    pub const ALL: [UiText; 48] = [
         UiText::Welcome,
         UiText::Help,
         UiText::Channels,
@@ -216,6 +219,9 @@ impl UiText {
         UiText::RemindTooClose,
         UiText::WindowAlreadyClosed,
         UiText::TimeUnreadable,
+        UiText::TimeGuessed,
+        UiText::RemindDeliveryPrivate,
+        UiText::RemindDeliveryGroup,
         UiText::Reminder,
         UiText::ReminderLate,
         UiText::WindowClosed,
@@ -265,6 +271,9 @@ impl UiText {
             UiText::RemindTooClose => "remind_too_close",
             UiText::WindowAlreadyClosed => "window_already_closed",
             UiText::TimeUnreadable => "time_unreadable",
+            UiText::TimeGuessed => "time_guessed",
+            UiText::RemindDeliveryPrivate => "remind_delivery_private",
+            UiText::RemindDeliveryGroup => "remind_delivery_group",
             UiText::Reminder => "reminder",
             UiText::ReminderLate => "reminder_late",
             UiText::WindowClosed => "window_closed",
@@ -295,6 +304,7 @@ impl UiText {
             UiText::RemindSet => &["deadline", "left", "times"],
             UiText::RemindTooClose => &["deadline", "left"],
             UiText::WindowAlreadyClosed => &["deadline"],
+            UiText::TimeGuessed => &["time", "other"],
             UiText::Reminder => &["deadline", "left"],
             UiText::WindowClosed => &["deadline"],
             UiText::NewCodeSet => &["time"],

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use teloxide::prelude::*;
-use teloxide::types::{ChatId, ParseMode, UserId};
+use teloxide::types::{ChatId, MessageId, ParseMode, ThreadId};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -19,7 +19,7 @@ use crate::engine::Reply;
 use crate::markup;
 use crate::reminders::{self, Kind, Reminder};
 use crate::store::{IdleSession, Posted, StoreError};
-use crate::telegram::{App, NO_PREVIEW, Target, TgBot, keyboard, retrying, send};
+use crate::telegram::{App, NO_PREVIEW, TgBot, keyboard, retrying, retrying_if_unsent};
 
 /// At most this many reminders per pass; with more due, the next pass
 /// follows at once.
@@ -239,6 +239,14 @@ async fn deliver(
                 if closed { " (window closed)" } else { "" }
             );
         }
+        Outcome::MaybeSent(e) => {
+            log::warn!(
+                "chat {} user {}: reminder {} may not have arrived ({e}); not sent again",
+                latest.chat,
+                latest.user,
+                latest.id
+            );
+        }
         Outcome::Undeliverable(e) => {
             log::warn!(
                 "chat {} user {}: reminder {} cannot be delivered ({e}); dropped",
@@ -272,12 +280,15 @@ enum Outcome {
     Sent,
     /// Telegram refused for good (blocked, removed from the group…).
     Undeliverable(RequestError),
+    /// The connection broke after the request went out: it may have been
+    /// delivered, so it counts as sent.
+    MaybeSent(RequestError),
     /// A passing failure: the reminder was not sent.
     TryAgain(RequestError),
 }
 
 /// To the person's private chat if they have one with the bot, otherwise
-/// to the group they asked in, mentioning them.
+/// to the group they asked in (its forum topic too), mentioning them.
 async fn send_reminder(
     bot: &TgBot,
     app: &App,
@@ -285,18 +296,11 @@ async fn send_reminder(
     reply: &Reply,
     private: bool,
 ) -> Outcome {
-    let asked_in_private = i64::try_from(reminder.user).is_ok_and(|u| u == reminder.chat);
-    let owner = Some(UserId(reminder.user));
-    if private || asked_in_private {
-        let target = Target {
-            chat: ChatId(i64::try_from(reminder.user).unwrap_or(reminder.chat)),
-            thread: None,
-            reply_to: None,
-            owner,
-            posted: Posted::Reminder,
-        };
-        match send(bot, app, target, reply).await {
-            Ok(()) => return Outcome::Sent,
+    let own_chat = i64::try_from(reminder.user).ok();
+    let asked_in_private = own_chat == Some(reminder.chat);
+    let text = markup::to_html(&reply.text);
+    if let Some(own) = own_chat.filter(|_| private || asked_in_private) {
+        match post(bot, app, reminder, ChatId(own), None, &text, reply).await {
             Err(e) if cannot_reach_person(&e) && !asked_in_private => {
                 log::info!(
                     "user {}: the private chat is closed ({e}); reminding in the group",
@@ -306,47 +310,68 @@ async fn send_reminder(
                     log::error!("store: forgetting a private chat failed: {e}");
                 }
             }
-            Err(e) => return classify(e),
+            result => return outcome(result),
         }
     }
-    let html = format!(
-        "<a href=\"tg://user?id={}\">{}</a>\n{}",
+    let mentioned = format!(
+        "<a href=\"tg://user?id={}\">{}</a>\n{text}",
         reminder.user,
-        markup::to_html(&reminder.name.replace("**", "")),
-        markup::to_html(&reply.text)
+        markup::to_html(&reminder.name.replace("**", ""))
     );
+    let thread = reminder.thread.map(|t| ThreadId(MessageId(t)));
+    outcome(
+        post(
+            bot,
+            app,
+            reminder,
+            ChatId(reminder.chat),
+            thread,
+            &mentioned,
+            reply,
+        )
+        .await,
+    )
+}
+
+/// Sends one reminder message and records whose its buttons are. A network
+/// failure is not retried unless the connection was never made: the
+/// message may have arrived, and a reminder is never sent twice.
+async fn post(
+    bot: &TgBot,
+    app: &App,
+    reminder: &Reminder,
+    chat: ChatId,
+    thread: Option<ThreadId>,
+    html: &str,
+    reply: &Reply,
+) -> Result<(), RequestError> {
     let markup = keyboard(reply);
-    let result = retrying(|| {
+    let sent = retrying_if_unsent(|| {
         let mut request = bot
-            .send_message(ChatId(reminder.chat), html.clone())
+            .send_message(chat, html)
             .parse_mode(ParseMode::Html)
             .link_preview_options(NO_PREVIEW.clone());
+        if let Some(thread) = thread {
+            request = request.message_thread_id(thread);
+        }
         if let Some(markup) = &markup {
             request = request.reply_markup(markup.clone());
         }
         request.into_future()
     })
-    .await;
-    match result {
-        Ok(sent) => {
-            if markup.is_some()
-                && let Err(e) = app.store.remember_menu(
-                    reminder.chat,
-                    sent.id.0,
-                    reminder.user,
-                    Posted::Reminder,
-                    app.clock.now(),
-                )
-            {
-                log::error!(
-                    "chat {}: recording a reminder's owner failed: {e}",
-                    reminder.chat
-                );
-            }
-            Outcome::Sent
-        }
-        Err(e) => classify(e),
+    .await?;
+    if markup.is_some()
+        && let Err(e) = app.store.remember_menu(
+            chat.0,
+            sent.id.0,
+            reminder.user,
+            Posted::Note,
+            app.clock.now(),
+        )
+    {
+        log::error!("chat {chat}: recording a reminder's owner failed: {e}");
     }
+    Ok(())
 }
 
 fn cannot_reach_person(e: &RequestError) -> bool {
@@ -361,12 +386,16 @@ fn cannot_reach_person(e: &RequestError) -> bool {
     )
 }
 
-fn classify(e: RequestError) -> Outcome {
-    match e {
-        RequestError::Api(_)
-        | RequestError::MigrateToChatId(_)
-        | RequestError::InvalidJson { .. } => Outcome::Undeliverable(e),
-        _ => Outcome::TryAgain(e),
+fn outcome(result: Result<(), RequestError>) -> Outcome {
+    let Err(e) = result else {
+        return Outcome::Sent;
+    };
+    match &e {
+        RequestError::RetryAfter(_) => Outcome::TryAgain(e),
+        RequestError::Network(inner) if inner.is_connect() => Outcome::TryAgain(e),
+        // The request may have reached Telegram before the reply was lost.
+        RequestError::Network(_) | RequestError::Io(_) => Outcome::MaybeSent(e),
+        _ => Outcome::Undeliverable(e),
     }
 }
 
@@ -379,7 +408,7 @@ async fn end_menu(bot: &TgBot, app: &App, session: &IdleSession) {
     let text = markup::to_html(app.tree.ui().text(UiText::SessionEnded, session.lang));
     let chat = ChatId(session.key.chat);
     let result = retrying(|| {
-        bot.edit_message_text(chat, teloxide::types::MessageId(menu), text.clone())
+        bot.edit_message_text(chat, MessageId(menu), text.clone())
             .parse_mode(ParseMode::Html)
             .into_future()
     })

@@ -56,8 +56,9 @@ pub enum StoreError {
 pub enum Posted {
     /// A dialogue menu: the latest is edited when the session expires.
     Menu,
-    /// A reminder: left as it is when the session expires.
-    Reminder,
+    /// Anything else with buttons — a reminder, a confirmation, a list:
+    /// left as it is when the session expires.
+    Note,
 }
 
 /// A session that has been idle long enough to be closed.
@@ -77,8 +78,8 @@ pub struct Counts {
     pub sessions: usize,
     pub reminders: usize,
     pub menus: usize,
-    /// Sent reminders whose owner is remembered (for 30 days).
-    pub reminder_messages: usize,
+    /// Other messages with buttons whose owner is remembered (for 30 days).
+    pub notes: usize,
 }
 
 /// What the bot needs from a store. Calls are short and synchronous.
@@ -126,8 +127,9 @@ pub trait Store: Send + Sync {
     /// window moot); returns the plan's id, which is never reused.
     fn set_reminders(&self, chat: i64, user: u64, new: &[NewReminder]) -> Result<i64, StoreError>;
 
-    /// The person's reminders in a chat that are still to be sent, by time.
-    fn pending_reminders(&self, chat: i64, user: u64) -> Result<Vec<Reminder>, StoreError>;
+    /// The person's reminders still to be sent, by time: those set in
+    /// `chat`, or with `None` all of them.
+    fn pending_reminders(&self, chat: Option<i64>, user: u64) -> Result<Vec<Reminder>, StoreError>;
 
     /// Cancels a plan's pending reminders, if they are the person's;
     /// returns how many.
@@ -136,7 +138,8 @@ pub trait Store: Send + Sync {
     /// Cancels all the person's pending reminders in a chat.
     fn cancel_reminders(&self, chat: i64, user: u64) -> Result<usize, StoreError>;
 
-    /// Pending reminders due at `now`, at most `limit`, by plan then time.
+    /// Pending reminders due at `now` of at most `limit` plans, whole
+    /// plans, by plan then time.
     fn due_reminders(&self, now: Instant, limit: usize) -> Result<Vec<Reminder>, StoreError>;
 
     /// The earliest time a pending reminder falls due.
@@ -197,6 +200,7 @@ fn stored(id: i64, plan: i64, n: &NewReminder) -> Reminder {
         kind: n.kind,
         due_at: n.due_at,
         deadline: n.deadline,
+        thread: n.thread,
     }
 }
 
@@ -236,7 +240,7 @@ struct MemoryInner {
     people: HashMap<u64, Lang>,
     private_chats: HashSet<u64>,
     menus: HashMap<(i64, i32), u64>,
-    reminder_messages: HashMap<(i64, i32), u64>,
+    notes: HashMap<(i64, i32), u64>,
     /// Reminders with whether they are claimed.
     reminders: Vec<(Reminder, bool)>,
     last_id: i64,
@@ -292,7 +296,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         match posted {
             Posted::Menu => inner.menus.insert((chat, message), owner),
-            Posted::Reminder => inner.reminder_messages.insert((chat, message), owner),
+            Posted::Note => inner.notes.insert((chat, message), owner),
         };
         Ok(())
     }
@@ -302,7 +306,7 @@ impl Store for MemoryStore {
         Ok(inner
             .menus
             .get(&(chat, message))
-            .or_else(|| inner.reminder_messages.get(&(chat, message)))
+            .or_else(|| inner.notes.get(&(chat, message)))
             .copied())
     }
 
@@ -330,12 +334,14 @@ impl Store for MemoryStore {
         Ok(plan)
     }
 
-    fn pending_reminders(&self, chat: i64, user: u64) -> Result<Vec<Reminder>, StoreError> {
+    fn pending_reminders(&self, chat: Option<i64>, user: u64) -> Result<Vec<Reminder>, StoreError> {
         let mut found: Vec<Reminder> = self
             .lock()
             .reminders
             .iter()
-            .filter(|(r, claimed)| !claimed && r.chat == chat && r.user == user)
+            .filter(|(r, claimed)| {
+                !claimed && chat.is_none_or(|chat| r.chat == chat) && r.user == user
+            })
             .map(|(r, _)| r.clone())
             .collect();
         found.sort_by_key(|r| (r.due_at, r.id));
@@ -369,7 +375,10 @@ impl Store for MemoryStore {
             .map(|(r, _)| r.clone())
             .collect();
         due.sort_by_key(|r| (r.plan, r.due_at, r.id));
-        due.truncate(limit);
+        let mut plans: Vec<i64> = due.iter().map(|r| r.plan).collect();
+        plans.dedup();
+        plans.truncate(limit);
+        due.retain(|r| plans.contains(&r.plan));
         Ok(due)
     }
 
@@ -469,7 +478,7 @@ impl Store for MemoryStore {
             sessions: inner.sessions.len(),
             reminders: inner.reminders.len(),
             menus: inner.menus.len(),
-            reminder_messages: inner.reminder_messages.len(),
+            notes: inner.notes.len(),
         })
     }
 
@@ -506,7 +515,7 @@ const SCHEMA: &str = "
         PRIMARY KEY (chat_id, message_id)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS menus_by_person ON menus (chat_id, user_id);
-    CREATE TABLE IF NOT EXISTS reminder_messages (
+    CREATE TABLE IF NOT EXISTS notes (
         chat_id INTEGER NOT NULL,
         message_id INTEGER NOT NULL,
         user_id INTEGER NOT NULL,
@@ -527,13 +536,15 @@ const SCHEMA: &str = "
         kind TEXT NOT NULL,
         due_at INTEGER NOT NULL,
         deadline INTEGER,
+        thread_id INTEGER,
         claimed INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX IF NOT EXISTS reminders_by_due ON reminders (claimed, due_at);
     CREATE INDEX IF NOT EXISTS reminders_by_person ON reminders (chat_id, user_id);
 ";
 
-const REMINDER_COLUMNS: &str = "id, plan, chat_id, user_id, name, lang, kind, due_at, deadline";
+const REMINDER_COLUMNS: &str =
+    "id, plan, chat_id, user_id, name, lang, kind, due_at, deadline, thread_id";
 
 fn reminder_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Reminder> {
     let lang: String = row.get(5)?;
@@ -548,6 +559,7 @@ fn reminder_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Reminder> {
         kind: Kind::from_code(&kind).unwrap_or(Kind::Window),
         due_at: row.get(7)?,
         deadline: row.get(8)?,
+        thread: row.get(9)?,
     })
 }
 
@@ -565,7 +577,13 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         // Owners of group menus older than this are forgotten (their menus
         // then answer "not yours"), so the table stays bounded.
-        for table in ["menus", "reminder_messages"] {
+        // People who wrote in private before private chats were recorded.
+        conn.execute(
+            "INSERT OR IGNORE INTO private_chats (user_id)
+             SELECT DISTINCT user_id FROM sessions WHERE chat_id = user_id",
+            [],
+        )?;
+        for table in ["menus", "notes"] {
             conn.execute(
                 &format!("DELETE FROM {table} WHERE created_at < unixepoch() - ?1"),
                 [MENU_RETENTION_SECS],
@@ -593,6 +611,22 @@ impl SqliteStore {
             .lock()
             .map_err(|_| StoreError::Unavailable("the connection lock was poisoned".into()))
     }
+}
+
+/// Claims all of `ids` in one transaction, or none.
+fn claim(conn: &mut Connection, ids: &[i64]) -> Result<bool, StoreError> {
+    let tx = conn.transaction()?;
+    for id in ids {
+        let claimed = tx
+            .prepare_cached("UPDATE reminders SET claimed = 1 WHERE id = ?1 AND claimed = 0")?
+            .execute(params![id])?;
+        if claimed != 1 {
+            // Dropping the transaction rolls the others back.
+            return Ok(false);
+        }
+    }
+    tx.commit()?;
+    Ok(true)
 }
 
 /// Telegram ids fit in 52 bits; SQLite integers are signed 64-bit.
@@ -681,8 +715,8 @@ impl Store for SqliteStore {
                 "INSERT OR REPLACE INTO menus (chat_id, message_id, user_id, created_at)
                  VALUES (?1, ?2, ?3, ?4)"
             }
-            Posted::Reminder => {
-                "INSERT OR REPLACE INTO reminder_messages (chat_id, message_id, user_id, created_at)
+            Posted::Note => {
+                "INSERT OR REPLACE INTO notes (chat_id, message_id, user_id, created_at)
                  VALUES (?1, ?2, ?3, ?4)"
             }
         };
@@ -701,7 +735,7 @@ impl Store for SqliteStore {
             .prepare_cached(
                 "SELECT user_id FROM menus WHERE chat_id = ?1 AND message_id = ?2
                  UNION ALL
-                 SELECT user_id FROM reminder_messages WHERE chat_id = ?1 AND message_id = ?2
+                 SELECT user_id FROM notes WHERE chat_id = ?1 AND message_id = ?2
                  LIMIT 1",
             )?
             .query_row(params![chat, message], |row| row.get(0))
@@ -735,8 +769,9 @@ impl Store for SqliteStore {
         let mut plan = 0;
         for n in new {
             tx.prepare_cached(
-                "INSERT INTO reminders (plan, chat_id, user_id, name, lang, kind, due_at, deadline)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO reminders
+                 (plan, chat_id, user_id, name, lang, kind, due_at, deadline, thread_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 plan,
@@ -746,7 +781,8 @@ impl Store for SqliteStore {
                 n.lang.code(),
                 n.kind.code(),
                 n.due_at,
-                n.deadline
+                n.deadline,
+                n.thread
             ])?;
             // The first reminder's id names the plan: AUTOINCREMENT never
             // hands an id out twice, so an old button cannot reach a new plan.
@@ -760,11 +796,12 @@ impl Store for SqliteStore {
         Ok(plan)
     }
 
-    fn pending_reminders(&self, chat: i64, user: u64) -> Result<Vec<Reminder>, StoreError> {
+    fn pending_reminders(&self, chat: Option<i64>, user: u64) -> Result<Vec<Reminder>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {REMINDER_COLUMNS} FROM reminders
-             WHERE chat_id = ?1 AND user_id = ?2 AND claimed = 0 ORDER BY due_at, id"
+             WHERE (?1 IS NULL OR chat_id = ?1) AND user_id = ?2 AND claimed = 0
+             ORDER BY due_at, id"
         ))?;
         let rows = stmt.query_map(params![chat, user_column(user)], reminder_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -792,7 +829,10 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {REMINDER_COLUMNS} FROM reminders
-             WHERE claimed = 0 AND due_at <= ?1 ORDER BY plan, due_at, id LIMIT ?2"
+             WHERE claimed = 0 AND due_at <= ?1 AND plan IN (
+                 SELECT DISTINCT plan FROM reminders
+                 WHERE claimed = 0 AND due_at <= ?1 ORDER BY plan LIMIT ?2)
+             ORDER BY plan, due_at, id"
         ))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![now, limit], reminder_row)?;
@@ -810,18 +850,12 @@ impl Store for SqliteStore {
 
     fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        for id in ids {
-            let claimed = tx
-                .prepare_cached("UPDATE reminders SET claimed = 1 WHERE id = ?1 AND claimed = 0")?
-                .execute(params![id])?;
-            if claimed != 1 {
-                // Dropping the transaction rolls the others back.
-                return Ok(false);
-            }
-        }
-        tx.commit()?;
-        Ok(true)
+        // A claim must reach the disk before the send it guards, even
+        // through a power cut: this one commit is synced in full.
+        conn.execute_batch("PRAGMA synchronous = FULL")?;
+        let claimed = claim(&mut conn, ids);
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        claimed
     }
 
     fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
@@ -899,7 +933,7 @@ impl Store for SqliteStore {
             sessions: count("sessions")?,
             reminders: count("reminders")?,
             menus: count("menus")?,
-            reminder_messages: count("reminder_messages")?,
+            notes: count("notes")?,
         })
     }
 
@@ -976,9 +1010,7 @@ mod tests {
         assert_eq!(store.menu_owner(-100, 55).unwrap(), None);
         store.remember_menu(-100, 55, 7, Posted::Menu, 100).unwrap();
         assert_eq!(store.menu_owner(-100, 55).unwrap(), Some(7));
-        store
-            .remember_menu(-100, 56, 8, Posted::Reminder, 100)
-            .unwrap();
+        store.remember_menu(-100, 56, 8, Posted::Note, 100).unwrap();
         assert_eq!(store.menu_owner(-100, 56).unwrap(), Some(8));
         // A blank session removes the row.
         store
@@ -1002,6 +1034,7 @@ mod tests {
             kind: Kind::Window,
             due_at,
             deadline: Some(due_at + 7200),
+            thread: None,
         }
     }
 
@@ -1009,8 +1042,10 @@ mod tests {
         let plan = store
             .set_reminders(-5, 7, &[window(-5, 7, 1_000), window(-5, 7, 2_000)])
             .unwrap();
-        let pending = store.pending_reminders(-5, 7).unwrap();
+        let pending = store.pending_reminders(Some(-5), 7).unwrap();
         assert_eq!(pending.len(), 2);
+        assert_eq!(store.pending_reminders(None, 7).unwrap(), pending);
+        assert!(store.pending_reminders(Some(-6), 7).unwrap().is_empty());
         assert!(pending.iter().all(|r| r.plan == plan && r.name == "Li"));
         assert_eq!(store.next_due().unwrap(), Some(1_000));
         assert!(store.due_reminders(999, 10).unwrap().is_empty());
@@ -1022,7 +1057,7 @@ mod tests {
         let ids = [due[0].id];
         assert!(store.claim_reminders(&ids).unwrap());
         assert!(!store.claim_reminders(&ids).unwrap());
-        assert_eq!(store.pending_reminders(-5, 7).unwrap().len(), 1);
+        assert_eq!(store.pending_reminders(Some(-5), 7).unwrap().len(), 1);
         store.release_reminders(&ids).unwrap();
         assert!(store.claim_reminders(&ids).unwrap());
         // A claimed reminder left behind by a dead process is not resent.
@@ -1034,7 +1069,7 @@ mod tests {
         assert!(next > plan);
         // Setting a new plan replaces the pending one.
         let newest = store.set_reminders(-5, 7, &[window(-5, 7, 4_000)]).unwrap();
-        let pending = store.pending_reminders(-5, 7).unwrap();
+        let pending = store.pending_reminders(Some(-5), 7).unwrap();
         assert_eq!((pending.len(), pending[0].plan), (1, newest));
         assert_eq!(store.cancel_reminders(-5, 7).unwrap(), 1);
         assert_eq!(store.counts().unwrap().reminders, 0);
@@ -1050,9 +1085,7 @@ mod tests {
         store.remember_menu(3, 40, 3, Posted::Menu, 100).unwrap();
         store.remember_menu(3, 41, 3, Posted::Menu, 100).unwrap();
         // A reminder is not the menu to close.
-        store
-            .remember_menu(3, 42, 3, Posted::Reminder, 100)
-            .unwrap();
+        store.remember_menu(3, 42, 3, Posted::Note, 100).unwrap();
         store
             .save(busy, &at("timeout", Lang::Zh), false, 100)
             .unwrap();

@@ -338,8 +338,6 @@ pub(crate) struct Target {
     pub(crate) reply_to: Option<MessageId>,
     /// The person whose menus these are.
     pub(crate) owner: Option<UserId>,
-    /// What the messages with buttons are, as the store records them.
-    pub(crate) posted: Posted,
 }
 
 impl Target {
@@ -349,7 +347,6 @@ impl Target {
             thread: msg.thread_id.filter(|_| msg.is_topic_message),
             reply_to: None,
             owner: None,
-            posted: Posted::Menu,
         }
     }
 }
@@ -377,11 +374,15 @@ async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) -> HandlerR
     let Some(user) = msg.from.as_ref() else {
         return Ok(());
     };
-    let key = SessionKey {
-        chat: msg.chat.id.0,
-        user: user.id.0,
+    let who = Speaker {
+        key: SessionKey {
+            chat: msg.chat.id.0,
+            user: user.id.0,
+        },
+        user,
+        thread: target.thread,
     };
-    match advance(&app, key, user, event) {
+    match advance(&app, who, event) {
         Ok(replies) => {
             for reply in &replies {
                 send(&bot, &app, target, reply).await?;
@@ -417,11 +418,16 @@ async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerRes
         log::info!("chat {}: a press on another member's menu refused", chat.id);
         return Ok(());
     }
-    let key = SessionKey {
-        chat: chat.id.0,
-        user: presser.id.0,
+    let thread = original.and_then(|m| m.thread_id.filter(|_| m.is_topic_message));
+    let who = Speaker {
+        key: SessionKey {
+            chat: chat.id.0,
+            user: presser.id.0,
+        },
+        user: presser,
+        thread,
     };
-    let replies = match advance(&app, key, presser, Event::Press(data)) {
+    let replies = match advance(&app, who, Event::Press(data)) {
         Ok(replies) => replies,
         Err(lang) => {
             answer(&bot, &query, Some(ui.text(UiText::StoreError, lang))).await;
@@ -431,10 +437,9 @@ async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerRes
     answer(&bot, &query, None).await;
     let target = Target {
         chat: chat.id,
-        thread: original.and_then(|m| m.thread_id.filter(|_| m.is_topic_message)),
+        thread,
         reply_to: owner_command.map(|m| m.id),
         owner: Some(presser.id),
-        posted: Posted::Menu,
     };
     let mut replies = replies.iter();
     if let Some(first) = replies.next() {
@@ -477,10 +482,20 @@ fn person_lang(app: &App, user: &User) -> Lang {
     }
 }
 
+/// Who is talking, and where: the forum topic is kept with reminders so
+/// they come back to it.
+#[derive(Debug, Clone, Copy)]
+struct Speaker<'a> {
+    key: SessionKey,
+    user: &'a User,
+    thread: Option<ThreadId>,
+}
+
 /// One step of one person's conversation, loaded from and saved to the
 /// store, with the reminders it sets or cancels. On a store failure nothing
 /// is saved, and the error carries the language to apologise in.
-fn advance(app: &App, key: SessionKey, user: &User, event: Event<'_>) -> Result<Vec<Reply>, Lang> {
+fn advance(app: &App, who: Speaker<'_>, event: Event<'_>) -> Result<Vec<Reply>, Lang> {
+    let (key, user) = (who.key, who.user);
     let fallback = || Lang::from_language_code(user.language_code.as_deref(), app.default_lang);
     let session = match app.store.load(key) {
         Ok(Some(session)) => session,
@@ -495,8 +510,7 @@ fn advance(app: &App, key: SessionKey, user: &User, event: Event<'_>) -> Result<
         }
     };
     let lang_before = session.lang;
-    let lang = session.lang;
-    let (next, replies) = match converse(app, key, user, session, event) {
+    let (next, replies) = match converse(app, who, session, event) {
         Ok(done) => done,
         Err(e) => {
             log::error!(
@@ -504,7 +518,7 @@ fn advance(app: &App, key: SessionKey, user: &User, event: Event<'_>) -> Result<
                 key.chat,
                 key.user
             );
-            return Err(lang);
+            return Err(lang_before);
         }
     };
     if let Err(e) = app
@@ -528,34 +542,59 @@ fn advance(app: &App, key: SessionKey, user: &User, event: Event<'_>) -> Result<
     Ok(replies)
 }
 
+/// Whether a conversation is in the person's private chat, where
+/// Telegram's chat id is their own id.
+fn is_private(key: SessionKey) -> bool {
+    i64::try_from(key.user).is_ok_and(|user| user == key.chat)
+}
+
 /// The step itself: reminder business here, the dialogue in the engine.
 fn converse(
     app: &App,
-    key: SessionKey,
-    user: &User,
+    who: Speaker<'_>,
     mut session: Session,
     event: Event<'_>,
 ) -> Result<(Session, Vec<Reply>), StoreError> {
-    let tree = &app.tree;
-    let store = &app.store;
+    let (tree, store, key) = (&app.tree, &app.store, who.key);
     let lang = session.lang;
     let ui = tree.ui();
     let now = app.clock.now();
     let replies = match event {
         Event::Command(Command::Reminders) => {
-            let pending = store.pending_reminders(key.chat, key.user)?;
+            // In the private chat, every reminder of the person's, wherever
+            // it was set; in a group, those set there.
+            let chat = (!is_private(key)).then_some(key.chat);
+            let pending = store.pending_reminders(chat, key.user)?;
             vec![reminders::list_reply(tree, lang, app.timezone, &pending)]
         }
-        // A typed time answers the open arrival question; personal data
-        // goes to the engine, which warns about it.
+        // A typed time answers the open arrival question. Personal data
+        // and text that is no attempt at a time go to the engine, which
+        // warns about the one and routes the other.
         Event::Text(text) | Event::GroupText(text)
-            if session.asking.is_some() && !has_personal_data(text) =>
+            if session.asking.is_some()
+                && !has_personal_data(text)
+                && reminders::looks_like_time(text) =>
         {
             let asked_at = session.asking.as_deref().and_then(|id| tree.get(id));
             match reminders::parse_arrival(text, now, app.timezone) {
-                Some(arrived) => {
-                    session.asking = None;
-                    set_window(app, key, user, lang, arrived)?
+                Some(arrival) => {
+                    let mut replies = set_window(app, who, lang, arrival.at)?;
+                    match arrival.other {
+                        // A guessed morning or evening: say so, and keep
+                        // the question open for a corrected time.
+                        Some(other) => {
+                            let time = |at| reminders::format_time(tree, lang, app.timezone, at);
+                            let note = ui
+                                .text(UiText::TimeGuessed, lang)
+                                .replace("{time}", &time(arrival.at))
+                                .replace("{other}", &time(other));
+                            if let Some(first) = replies.first_mut() {
+                                first.text = format!("{}\n\n{note}", first.text.trim_end());
+                            }
+                        }
+                        None => session.asking = None,
+                    }
+                    replies
                 }
                 None => {
                     let question = asked_at.map(|at| arrival_question(tree, lang, at));
@@ -567,32 +606,27 @@ fn converse(
         }
         Event::Press(data) => match Action::parse(data) {
             Some(Action::RemindNewCode { at }) => {
-                match tree
+                let node = tree
                     .get(&at)
-                    .filter(|n| tree.node(*n).remind == Some(RemindKind::NewCode))
-                {
-                    Some(node) => {
-                        let wait = i64::from(ui.reminders().new_code_wait_minutes) * 60;
-                        let due = now + wait;
-                        let plan = store.set_reminders(
-                            key.chat,
-                            key.user,
-                            &[new_reminder(key, user, lang, Kind::NewCode, due, None)],
-                        )?;
-                        app.wake.notify_one();
-                        // The menu stays; the confirmation comes below it.
-                        vec![
-                            render(tree, &session, node),
-                            reminders::new_code_set_reply(tree, lang, app.timezone, plan, due),
-                        ]
-                    }
-                    None => return Ok(step(tree, session, event)),
-                }
+                    .filter(|n| tree.node(*n).remind == Some(RemindKind::NewCode));
+                let Some(node) = node else {
+                    return Ok(step(tree, session, event));
+                };
+                let wait = i64::from(ui.reminders().new_code_wait_minutes) * 60;
+                let due = now + wait;
+                let reminder = new_reminder(who, lang, Kind::NewCode, due, None);
+                let plan = store.set_reminders(key.chat, key.user, &[reminder])?;
+                app.wake.notify_one();
+                // The menu stays; the confirmation comes below it.
+                vec![
+                    render(tree, &session, node),
+                    reminders::new_code_set_reply(tree, lang, app.timezone, plan, due),
+                ]
             }
             Some(Action::Arrived { hours }) => {
                 let menu = session.asking.take().and_then(|id| tree.get(&id));
                 let arrived = now - i64::from(hours) * 3600;
-                let mut replies = set_window(app, key, user, lang, arrived)?;
+                let mut replies = set_window(app, who, lang, arrived)?;
                 // Answered on the arrival question: the menu it replaced
                 // comes back, and the confirmation follows.
                 if let Some(node) = menu {
@@ -605,21 +639,21 @@ fn converse(
                 vec![Reply::plain(ui.text(UiText::Verified, lang))]
             }
             Some(Action::CancelPlan { plan }) => {
-                store.cancel_plan(plan, key.user)?;
-                vec![Reply::plain(ui.text(UiText::RemindersCancelled, lang))]
+                let cancelled = store.cancel_plan(plan, key.user)?;
+                vec![cancelled_reply(app, lang, cancelled)]
             }
             Some(Action::KeepReminders) => {
                 vec![Reply::plain(ui.text(UiText::RemindersKept, lang))]
             }
             Some(Action::DropReminders) => {
-                store.cancel_reminders(key.chat, key.user)?;
-                vec![Reply::plain(ui.text(UiText::RemindersCancelled, lang))]
+                let cancelled = store.cancel_reminders(key.chat, key.user)?;
+                vec![cancelled_reply(app, lang, cancelled)]
             }
             _ => return Ok(step(tree, session, event)),
         },
         Event::Command(Command::Reset) => {
             let (next, replies) = step(tree, session, event);
-            let pending = store.pending_reminders(key.chat, key.user)?;
+            let pending = store.pending_reminders(Some(key.chat), key.user)?;
             if pending.is_empty() {
                 return Ok((next, replies));
             }
@@ -633,18 +667,30 @@ fn converse(
     Ok((session, replies))
 }
 
+/// "Cancelled", or, when nothing was left to cancel, that nothing is
+/// pending.
+fn cancelled_reply(app: &App, lang: Lang, cancelled: usize) -> Reply {
+    let which = if cancelled > 0 {
+        UiText::RemindersCancelled
+    } else {
+        UiText::RemindersNone
+    };
+    Reply::plain(app.tree.ui().text(which, lang))
+}
+
 /// Sets the reminders of a verification window for an SMS that arrived at
-/// `arrived`, replacing the person's pending ones in this chat.
+/// `arrived`, replacing the person's pending ones in this chat (a new SMS
+/// makes the old window moot).
 fn set_window(
     app: &App,
-    key: SessionKey,
-    user: &User,
+    who: Speaker<'_>,
     lang: Lang,
     arrived: Instant,
 ) -> Result<Vec<Reply>, StoreError> {
     let tree = &app.tree;
     let settings = tree.ui().reminders();
     let now = app.clock.now();
+    let key = who.key;
     let Some(window) = reminders::window_plan(settings, arrived, now) else {
         let deadline = arrived + i64::from(settings.window_hours) * 3600;
         return Ok(vec![reminders::already_closed_reply(
@@ -654,44 +700,40 @@ fn set_window(
             deadline,
         )]);
     };
-    let plan = if window.dues.is_empty() {
-        None
-    } else {
-        let new: Vec<NewReminder> = window
-            .dues
-            .iter()
-            .map(|due| new_reminder(key, user, lang, Kind::Window, *due, Some(window.deadline)))
-            .collect();
-        let plan = app.store.set_reminders(key.chat, key.user, &new)?;
-        app.wake.notify_one();
-        Some(plan)
-    };
+    let new: Vec<NewReminder> = window
+        .dues
+        .iter()
+        .map(|due| new_reminder(who, lang, Kind::Window, *due, Some(window.deadline)))
+        .collect();
+    let plan = app.store.set_reminders(key.chat, key.user, &new)?;
+    app.wake.notify_one();
     Ok(vec![reminders::window_set_reply(
         tree,
         lang,
         app.timezone,
         now,
-        plan,
+        (!new.is_empty()).then_some(plan),
         &window,
+        is_private(key),
     )])
 }
 
 fn new_reminder(
-    key: SessionKey,
-    user: &User,
+    who: Speaker<'_>,
     lang: Lang,
     kind: Kind,
     due_at: Instant,
     deadline: Option<Instant>,
 ) -> NewReminder {
     NewReminder {
-        chat: key.chat,
-        user: key.user,
-        name: user.full_name(),
+        chat: who.key.chat,
+        user: who.key.user,
+        name: who.user.full_name(),
         lang,
         kind,
         due_at,
         deadline,
+        thread: who.thread.map(|t| t.0.0),
     }
 }
 
@@ -751,6 +793,13 @@ pub(crate) async fn send_pieces(
     reply: &Reply,
 ) -> Result<(), RequestError> {
     let last = pieces.len() - 1;
+    // A dialogue menu is what expiry closes; other messages with buttons
+    // (reminders, confirmations, lists) are kept apart.
+    let posted = if reply.node.is_some() {
+        Posted::Menu
+    } else {
+        Posted::Note
+    };
     for (i, piece) in pieces.iter().enumerate() {
         let html = markup::to_html(piece);
         let keyboard = if i == last { keyboard(reply) } else { None };
@@ -775,13 +824,9 @@ pub(crate) async fn send_pieces(
         })
         .await?;
         if let (Some(owner), Some(_)) = (target.owner, &keyboard)
-            && let Err(e) = app.store.remember_menu(
-                target.chat.0,
-                sent.id.0,
-                owner.0,
-                target.posted,
-                app.clock.now(),
-            )
+            && let Err(e) =
+                app.store
+                    .remember_menu(target.chat.0, sent.id.0, owner.0, posted, app.clock.now())
         {
             log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
         }
@@ -859,7 +904,26 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Sends a request, waiting out a 429 and retrying transient network
 /// errors with growing pauses.
-pub(crate) async fn retrying<T, F, Fut>(mut request: F) -> Result<T, RequestError>
+pub(crate) async fn retrying<T, F, Fut>(request: F) -> Result<T, RequestError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    retry(request, true).await
+}
+
+/// Like `retrying`, but a network error is retried only when no
+/// connection was made, so the request surely did not arrive: for sends
+/// that must not happen twice.
+pub(crate) async fn retrying_if_unsent<T, F, Fut>(request: F) -> Result<T, RequestError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    retry(request, false).await
+}
+
+async fn retry<T, F, Fut>(mut request: F, after_any_network_error: bool) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RequestError>>,
@@ -874,7 +938,10 @@ where
             RequestError::RetryAfter(after) if after.duration() <= MAX_RETRY_AFTER => {
                 after.duration()
             }
-            RequestError::Network(_) | RequestError::Io(_) => {
+            RequestError::Network(e) if after_any_network_error || e.is_connect() => {
+                Duration::from_millis(250 * 2u64.pow(attempt))
+            }
+            RequestError::Io(_) if after_any_network_error => {
                 Duration::from_millis(250 * 2u64.pow(attempt))
             }
             _ => return Err(error),

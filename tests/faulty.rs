@@ -150,7 +150,7 @@ impl Store for Faulty {
         self.check(Op::SetReminders(user))?;
         self.inner.set_reminders(chat, user, new)
     }
-    fn pending_reminders(&self, chat: i64, user: u64) -> Result<Vec<Reminder>, StoreError> {
+    fn pending_reminders(&self, chat: Option<i64>, user: u64) -> Result<Vec<Reminder>, StoreError> {
         self.check(Op::PendingReminders(user))?;
         self.inner.pending_reminders(chat, user)
     }

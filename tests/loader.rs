@@ -276,13 +276,13 @@ fn reminders_outside_the_window_and_broken_time_patterns_are_reported() {
                 "{DIR}/bad_reminders/extra.toml:6: node \"extra\": remind = \"sometimes\" is neither \"window\" nor \"new_code\""
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:77: reminders.before_deadline_hours needs at least one value, each from 1 to below window_hours"
+                "{DIR}/bad_reminders/ui.toml:80: reminders.before_deadline_hours needs at least one value, each from 1 to below window_hours"
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:77: reminders.new_code_wait_minutes lies between 1 and 1440"
+                "{DIR}/bad_reminders/ui.toml:80: reminders.new_code_wait_minutes lies between 1 and 1440"
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:82: reminders.time_format (zh) \"%m-%d %Q\" is not a valid strftime pattern"
+                "{DIR}/bad_reminders/ui.toml:85: reminders.time_format (zh) \"%m-%d %Q\" is not a valid strftime pattern"
             ),
         ]
         .join("\n")

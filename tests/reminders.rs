@@ -205,7 +205,7 @@ async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
         let chat = ALICE.id as i64;
         let menu = open_privately(&api, &ALICE, "nr_found_blocked").await;
         press_then(&api, &ALICE, &menu, "r:nr_found_blocked", 0, 1).await;
-        api.send_as(&ALICE, &ALICE.private_chat(), "sometime", None);
+        api.send_as(&ALICE, &ALICE.private_chat(), "around 9-ish", None);
         api.wait_for("sendMessage", 2).await;
         let again = api.last_bot_message(chat);
         assert_eq!(text_of(&again), ui_text(UiText::TimeUnreadable));
@@ -414,7 +414,10 @@ async fn reset_asks_whether_to_keep_pending_reminders() {
         );
         press_then(&api, &ALICE, &ask, "k", 0, 1).await;
         assert_eq!(
-            store.pending_reminders(chat, ALICE.id).expect("list").len(),
+            store
+                .pending_reminders(Some(chat), ALICE.id)
+                .expect("list")
+                .len(),
             2
         );
 
@@ -428,7 +431,7 @@ async fn reset_asks_whether_to_keep_pending_reminders() {
         );
         assert!(
             store
-                .pending_reminders(chat, ALICE.id)
+                .pending_reminders(Some(chat), ALICE.id)
                 .expect("list")
                 .is_empty()
         );
@@ -706,7 +709,7 @@ async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
         assert_eq!(sent[1].body["reply_parameters"]["message_id"], json!(id));
         assert_eq!(
             store
-                .pending_reminders(GROUP, BOB.id)
+                .pending_reminders(Some(GROUP), BOB.id)
                 .expect("a list")
                 .len(),
             2
