@@ -141,6 +141,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// The longest idle time allowed: 30 days, as long as menu owners are
+/// remembered, so an expiring session still finds its menu to close.
+const MAX_IDLE_HOURS: u32 = 30 * 24;
+
 /// An environment variable's value, if it is set and not blank.
 fn env_value(key: &str) -> Option<String> {
     std::env::var(key)
@@ -200,10 +204,10 @@ fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCod
     };
     let session_idle_secs = match env_value("SESSION_IDLE_HOURS").map(|v| v.parse::<u32>()) {
         None => telegram::DEFAULT_SESSION_IDLE_SECS,
-        Some(Ok(hours)) if (1..=24 * 365).contains(&hours) => i64::from(hours) * 3600,
+        Some(Ok(hours)) if (1..=MAX_IDLE_HOURS).contains(&hours) => i64::from(hours) * 3600,
         Some(_) => {
             eprintln!(
-                "SESSION_IDLE_HOURS must be a whole number of hours from 1 to 8760; fix it in .env or the environment"
+                "SESSION_IDLE_HOURS must be a whole number of hours from 1 to {MAX_IDLE_HOURS}; fix it in .env or the environment"
             );
             return ExitCode::from(2);
         }

@@ -742,6 +742,8 @@ fn binary() -> std::process::Command {
         .env("DATABASE_URL", "memory")
         .env("TELOXIDE_API_URL", "")
         .env("RUST_LOG", "")
+        .env("TIMEZONE", "")
+        .env("SESSION_IDLE_HOURS", "")
         .stdin(std::process::Stdio::null());
     command
 }
@@ -780,6 +782,32 @@ async fn run_without_a_token_says_what_to_set_and_exits_2() {
             assert!(stderr.contains(".env"), "{stderr}");
             assert!(!stderr.contains("panicked"), "{stderr}");
             assert!(token.is_empty() || !stderr.contains(token), "{stderr}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_time_zone_or_idle_time_exits_2_naming_the_variable() {
+    within(async {
+        for (key, value) in [
+            ("TIMEZONE", "Mars/Olympus"),
+            ("SESSION_IDLE_HOURS", "0"),
+            ("SESSION_IDLE_HOURS", "721"),
+            ("SESSION_IDLE_HOURS", "a day"),
+        ] {
+            let child = binary()
+                .env("TELOXIDE_TOKEN", "1:T")
+                .env(key, value)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the binary starts");
+            let out = finish(child).await;
+            assert_eq!(out.status.code(), Some(2), "{key}={value}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with(key), "{stderr}");
         }
     })
     .await;

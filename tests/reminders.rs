@@ -611,11 +611,19 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
         }
         assert_eq!(store.counts().expect("counts").sessions, 1);
 
-        // Once her reminders are sent, Eve's session closes too.
+        // Once her reminders are sent, Eve's session closes too: her menu
+        // is closed, and the confirmation below it is left as it was.
+        let eve = EVE.id as i64;
+        let confirmation = api.last_bot_message(eve);
         advance(&bot, &clock, 22 * HOUR).await;
         advance(&bot, &clock, 60).await;
         let counts = store.counts().expect("counts");
         assert_eq!((counts.sessions, counts.reminders, counts.menus), (0, 0, 0));
+        let eves = api.bot_messages(eve);
+        let ended_en = markup::to_html(real_tree().ui().text(UiText::SessionEnded, Lang::En));
+        assert_eq!(text_of(&eves[0]), ended_en);
+        assert!(eves[0].get("reply_markup").is_none());
+        assert_eq!(api.message(eve, id_of(&confirmation)), confirmation);
         // A closed conversation starts afresh.
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
         api.wait_until(|_| store.counts().is_ok_and(|c| c.sessions == 1))
@@ -715,6 +723,114 @@ async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
             2
         );
         assert_eq!(api.calls_of("sendMessage").len(), 2);
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_question_typed_while_the_time_is_asked_goes_to_the_dialogue() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let store = memory();
+        let bot = launch(&api, store.clone(), &clock).await;
+        let chat = ALICE.id as i64;
+        let menu = open_privately(&api, &ALICE, "to_new_sms").await;
+        press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
+        api.send_as(
+            &ALICE,
+            &ALICE.private_chat(),
+            "页面提示信息不符怎么办",
+            None,
+        );
+        api.wait_for("sendMessage", 2).await;
+        let answer = api.last_bot_message(chat);
+        assert_ne!(text_of(&answer), ui_text(UiText::TimeUnreadable));
+        assert!(
+            store
+                .pending_reminders(None, ALICE.id)
+                .expect("a list")
+                .is_empty()
+        );
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let store = memory();
+        let bot = launch(&api, store.clone(), &clock).await;
+        let chat = ALICE.id as i64;
+        let menu = open_privately(&api, &ALICE, "to_new_sms").await;
+        press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
+        // At 10:40, "3点" could be 03:00 today or 15:00 yesterday: the
+        // earlier is taken, and the answer says how to correct it.
+        api.send_as(&ALICE, &ALICE.private_chat(), "3点", None);
+        api.wait_for("sendMessage", 2).await;
+        let text = text_of(&api.last_bot_message(chat)).to_string();
+        assert!(text.contains("11月29日 15:00 (Asia/Shanghai)"), "{text}");
+        assert!(text.contains("较早的 11月28日 15:00"), "{text}");
+        assert!(text.contains("如果其实是 11月29日 03:00"), "{text}");
+        assert_eq!(
+            store
+                .pending_reminders(None, ALICE.id)
+                .expect("a list")
+                .len(),
+            1
+        );
+        // The question stays open: a time in 24-hour form replaces it.
+        api.send_as(&ALICE, &ALICE.private_chat(), "03:00", None);
+        api.wait_for("sendMessage", 3).await;
+        let text = text_of(&api.last_bot_message(chat)).to_string();
+        assert!(text.contains("11月30日 03:00 (Asia/Shanghai)"), "{text}");
+        assert!(!text.contains("较早的"), "{text}");
+        assert_eq!(
+            store
+                .pending_reminders(None, ALICE.id)
+                .expect("a list")
+                .len(),
+            2
+        );
+        bot.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reminder_set_in_a_forum_topic_comes_back_to_it_and_is_listed_privately() {
+    within(async {
+        let api = FakeApi::start().await;
+        let clock = Clock::manual(T0);
+        let bot = launch(&api, memory(), &clock).await;
+        let forum = supergroup(GROUP, true);
+        // Bob has started the bot privately, but blocked it since.
+        open_privately(&api, &BOB, "menu").await;
+        api.send_as(&BOB, &forum, "/diagnose", Some(77));
+        api.wait_for("sendMessage", 2).await;
+        let menu_id = id_of(&api.last_bot_message(GROUP));
+        for data in ["g:menu:timeout", "g:timeout:to_new_sms", "r:to_new_sms", "a:0"] {
+            let menu = api.message(GROUP, menu_id);
+            press_then(&api, &BOB, &menu, data, usize::from(data == "a:0"), 1).await;
+        }
+        // In the private chat, /reminders lists what was set in the group.
+        let bob = BOB.id as i64;
+        api.send_as(&BOB, &BOB.private_chat(), "/reminders", None);
+        api.wait_for("sendMessage", 4).await;
+        assert!(text_of(&api.last_bot_message(bob)).contains("1. 11月29日 22:40"));
+        api.fail_next(
+            "sendMessage",
+            axum::http::StatusCode::FORBIDDEN,
+            json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+        );
+        advance(&bot, &clock, 12 * HOUR).await;
+        let in_group = sent_with(&api, GROUP, UiText::Reminder);
+        assert_eq!(in_group.len(), 1);
+        assert_eq!(in_group[0]["message_thread_id"], json!(77));
         bot.stop().await;
     })
     .await;
