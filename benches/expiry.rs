@@ -44,7 +44,7 @@ fn main() {
 
 fn show(counts: Counts) -> String {
     format!(
-        "sessions {}, menus {}, reminders {}, sent-reminder owners {}",
+        "sessions {}, menus {}, reminders {}, other messages with buttons (owners kept 30 days) {}",
         counts.sessions, counts.menus, counts.reminders, counts.notes
     )
 }

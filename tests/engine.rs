@@ -457,3 +457,29 @@ fn a_vague_description_gets_candidates_to_choose_from() {
     chat.tap("没收到");
     assert_eq!(chat.at(), Some("not_received"));
 }
+
+#[test]
+fn the_arrival_question_opens_and_closes_and_scheduling_is_left_to_the_bot() {
+    use icp_sms_doctor::dialogs::UiText;
+    let tree = crate::support::real_tree();
+    let ui = tree.ui();
+    let open = Event::Command(Command::Start(Some("to_new_sms")));
+    let (session, _) = step(&tree, Session::new(Lang::En), open);
+    let (session, replies) = step(&tree, session, Event::Press("r:to_new_sms"));
+    assert_eq!(session.asking.as_deref(), Some("to_new_sms"));
+    assert_eq!(replies[0].text, ui.text(UiText::RemindAsk, Lang::En));
+    // Back from the question shows the menu it replaced, question closed.
+    let (session, replies) = step(&tree, session, Event::Press("t:to_new_sms"));
+    assert_eq!(session.asking, None);
+    assert_eq!(replies[0].node.as_deref(), Some("to_new_sms"));
+    // Setting reminders needs the bot's clock and store.
+    let (_, replies) = step(&tree, session, Event::Press("a:2"));
+    assert_eq!(replies[0].text, ui.text(UiText::RemindersConsole, Lang::En));
+    // A reminder asked of a node that offers none is made-up data.
+    let (_, replies) = step(&tree, Session::new(Lang::En), Event::Press("r:timeout"));
+    assert!(
+        replies[0]
+            .text
+            .starts_with(ui.text(UiText::MenuOutdated, Lang::En))
+    );
+}
