@@ -22,6 +22,14 @@ use crate::support::real_tree;
 const T0: Instant = 1_795_920_000;
 const HOUR: i64 = 3600;
 
+/// The fake API, a clock at `T0`, and the bot running on them.
+async fn scene(store: Arc<dyn Store>) -> (FakeApi, Clock, Running) {
+    let api = FakeApi::start().await;
+    let clock = Clock::manual(T0);
+    let bot = launch(&api, store, &clock).await;
+    (api, clock, bot)
+}
+
 async fn launch(api: &FakeApi, store: Arc<dyn Store>, clock: &Clock) -> Running {
     launch_idle(api, store, clock, telegram::DEFAULT_SESSION_IDLE_SECS).await
 }
@@ -134,9 +142,7 @@ async fn remind_privately(api: &FakeApi, person: &Person, hours: u32) -> Value {
 #[tokio::test]
 async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_closes() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
-        let bot = launch(&api, memory(), &clock).await;
+        let (api, clock, bot) = scene(memory()).await;
         let chat = ALICE.id as i64;
         let menu = open_privately(&api, &ALICE, "to_new_sms").await;
         assert!(labels(&menu).contains(&ui_button(UiButton::RemindWindow)));
@@ -199,9 +205,7 @@ async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_close
 #[tokio::test]
 async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
-        let bot = launch(&api, memory(), &clock).await;
+        let (api, _, bot) = scene(memory()).await;
         let chat = ALICE.id as i64;
         let menu = open_privately(&api, &ALICE, "nr_found_blocked").await;
         press_then(&api, &ALICE, &menu, "r:nr_found_blocked", 0, 1).await;
@@ -342,10 +346,8 @@ async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note(
 #[tokio::test]
 async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let store = memory();
-        let bot = launch(&api, store.clone(), &clock).await;
+        let (api, clock, bot) = scene(store.clone()).await;
         let chat = ALICE.id as i64;
         let private = ALICE.private_chat();
         api.send_as(&ALICE, &private, "/reminders", None);
@@ -393,10 +395,8 @@ async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
 #[tokio::test]
 async fn reset_asks_whether_to_keep_pending_reminders() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let store = memory();
-        let bot = launch(&api, store.clone(), &clock).await;
+        let (api, _, bot) = scene(store.clone()).await;
         let chat = ALICE.id as i64;
         let private = ALICE.private_chat();
         remind_privately(&api, &ALICE, 0).await;
@@ -469,9 +469,7 @@ async fn remind_in_group(api: &FakeApi, person: &Person) {
 #[tokio::test]
 async fn reminders_go_privately_when_possible_and_otherwise_to_the_group_with_a_mention() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
-        let bot = launch(&api, memory(), &clock).await;
+        let (api, clock, bot) = scene(memory()).await;
         // Alice has started the bot privately; Bob never has.
         open_privately(&api, &ALICE, "menu").await;
         remind_in_group(&api, &ALICE).await;
@@ -512,10 +510,8 @@ async fn reminders_go_privately_when_possible_and_otherwise_to_the_group_with_a_
 #[tokio::test]
 async fn a_person_who_blocked_the_bot_is_reminded_in_the_group_instead() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let store = memory();
-        let bot = launch(&api, store.clone(), &clock).await;
+        let (api, clock, bot) = scene(store.clone()).await;
         open_privately(&api, &ALICE, "menu").await;
         remind_in_group(&api, &ALICE).await;
         api.fail_next(
@@ -536,9 +532,7 @@ async fn a_person_who_blocked_the_bot_is_reminded_in_the_group_instead() {
 #[tokio::test]
 async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminders() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
-        let bot = launch(&api, memory(), &clock).await;
+        let (api, clock, bot) = scene(memory()).await;
         let chat = ALICE.id as i64;
         let menu = open_privately(&api, &ALICE, "rs_waiting").await;
         assert!(labels(&menu).contains(&ui_button(UiButton::RemindNewCode)));
@@ -684,10 +678,8 @@ async fn many_conversations_expire_back_to_an_empty_store() {
 #[tokio::test]
 async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let store = memory();
-        let bot = launch(&api, store.clone(), &clock).await;
+        let (api, _, bot) = scene(store.clone()).await;
         let group = supergroup(GROUP, false);
         api.send_as(&BOB, &group, "/diagnose", None);
         api.wait_for("sendMessage", 1).await;
@@ -731,10 +723,8 @@ async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
 #[tokio::test]
 async fn a_question_typed_while_the_time_is_asked_goes_to_the_dialogue() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let store = memory();
-        let bot = launch(&api, store.clone(), &clock).await;
+        let (api, _, bot) = scene(store.clone()).await;
         let chat = ALICE.id as i64;
         let menu = open_privately(&api, &ALICE, "to_new_sms").await;
         press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
@@ -761,10 +751,8 @@ async fn a_question_typed_while_the_time_is_asked_goes_to_the_dialogue() {
 #[tokio::test]
 async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let store = memory();
-        let bot = launch(&api, store.clone(), &clock).await;
+        let (api, _, bot) = scene(store.clone()).await;
         let chat = ALICE.id as i64;
         let menu = open_privately(&api, &ALICE, "to_new_sms").await;
         press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
@@ -804,9 +792,7 @@ async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected()
 #[tokio::test]
 async fn a_reminder_set_in_a_forum_topic_comes_back_to_it_and_is_listed_privately() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
-        let bot = launch(&api, memory(), &clock).await;
+        let (api, clock, bot) = scene(memory()).await;
         let forum = supergroup(GROUP, true);
         // Bob has started the bot privately, but blocked it since.
         open_privately(&api, &BOB, "menu").await;
