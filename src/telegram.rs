@@ -127,12 +127,12 @@ impl Running {
         self.scheduler.stop().await;
         // The dispatcher becomes stoppable once it polls, right after it
         // has asked Telegram who it is; until then, look again shortly.
+        // Its task ends when dispatching has stopped, so that is what is
+        // awaited: the future `shutdown` returns can miss its wake-up when
+        // the dispatcher finishes before that future is first polled.
         loop {
             match self.token.shutdown() {
-                Ok(done) => {
-                    done.await;
-                    break;
-                }
+                Ok(_requested) => break,
                 Err(_) if self.handle.is_finished() => break,
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
