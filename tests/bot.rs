@@ -748,14 +748,21 @@ fn binary() -> std::process::Command {
     command
 }
 
-/// Waits for a child process off the async runtime, within 30 s.
+/// Waits for a child process off the async runtime, within 30 s. One that
+/// hangs is killed, so the failure is reported instead of holding the
+/// test binary (whose runtime would wait for the blocked waiter).
 async fn finish(child: std::process::Child) -> std::process::Output {
+    let pid = child.id().to_string();
     let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
-    tokio::time::timeout(Duration::from_secs(30), waiting)
-        .await
-        .expect("the process ends within 30 s")
-        .expect("the waiting task")
-        .expect("the output")
+    match tokio::time::timeout(Duration::from_secs(30), waiting).await {
+        Ok(output) => output.expect("the waiting task").expect("the output"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+            panic!("the process did not end within 30 s and was killed");
+        }
+    }
 }
 
 #[tokio::test]
