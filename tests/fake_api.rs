@@ -43,6 +43,9 @@ struct Inner {
     messages: HashMap<(i64, i64), Value>,
     /// Error answers to give instead of the next calls of a method.
     failures: HashMap<String, VecDeque<(StatusCode, Value)>>,
+    /// How many of the next calls of a method are carried out but their
+    /// reply is lost: the connection breaks before it is written.
+    lost_replies: HashMap<String, usize>,
 }
 
 struct Shared {
@@ -203,6 +206,17 @@ impl FakeApi {
             .push_back((status, body));
     }
 
+    /// Carries out the next call of `method` but breaks the connection
+    /// instead of answering, as a network failure after the request
+    /// reached Telegram would.
+    pub fn lose_next_reply(&self, method: &str) {
+        *self
+            .lock()
+            .lost_replies
+            .entry(method.to_ascii_lowercase())
+            .or_default() += 1;
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
     }
@@ -331,7 +345,7 @@ async fn handle(
     if method == "getupdates" {
         return get_updates(&shared, &body).await;
     }
-    let response = {
+    let (response, lost) = {
         let mut inner = shared.inner.lock().expect("fake API state");
         inner.calls.push(Call {
             method: method.clone(),
@@ -342,12 +356,25 @@ async fn handle(
             .failures
             .get_mut(&method)
             .and_then(VecDeque::pop_front);
-        match failure {
+        let response = match failure {
             Some((status, answer)) => (status, axum::Json(answer)).into_response(),
             None => answer(&mut inner, &method, &body),
-        }
+        };
+        let lost = match inner.lost_replies.get_mut(&method) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        };
+        (response, lost)
     };
     shared.recorded.send_modify(|n| *n += 1);
+    if lost {
+        // Unwinding out of the handler drops the connection unanswered;
+        // `resume_unwind` skips the panic message, as nothing is wrong.
+        std::panic::resume_unwind(Box::new("reply lost on purpose"));
+    }
     response
 }
 

@@ -821,3 +821,27 @@ async fn a_reminder_set_in_a_forum_topic_comes_back_to_it_and_is_listed_privatel
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reminder_whose_reply_was_lost_is_not_sent_again() {
+    within(async {
+        let store = memory();
+        let (api, clock, bot) = scene(store.clone()).await;
+        remind_privately(&api, &ALICE, 0).await;
+        // Telegram posts the reminder, but the connection breaks before
+        // its answer arrives: it may have been delivered, so it counts.
+        api.lose_next_reply("sendMessage");
+        advance(&bot, &clock, 12 * HOUR).await;
+        let chat = ALICE.id as i64;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
+        advance(&bot, &clock, 60).await;
+        advance(&bot, &clock, 60).await;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
+        // Only the plan's later reminder is left, and it still comes.
+        assert_eq!(store.counts().expect("counts").reminders, 1);
+        advance(&bot, &clock, 10 * HOUR).await;
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
+        bot.stop().await;
+    })
+    .await;
+}
