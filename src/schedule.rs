@@ -18,7 +18,7 @@ use crate::dialogs::UiText;
 use crate::engine::Reply;
 use crate::markup;
 use crate::reminders::{self, Kind, Reminder};
-use crate::store::{IdleSession, Posted, StoreError};
+use crate::store::{IdleSession, Posted, SessionKey, StoreError};
 use crate::telegram::{App, NO_PREVIEW, TgBot, keyboard, retrying, retrying_if_unsent};
 
 /// At most this many reminders per pass; with more due, the next pass
@@ -296,8 +296,12 @@ async fn send_reminder(
     reply: &Reply,
     private: bool,
 ) -> Outcome {
+    let asked_in_private = SessionKey {
+        chat: reminder.chat,
+        user: reminder.user,
+    }
+    .is_private();
     let own_chat = i64::try_from(reminder.user).ok();
-    let asked_in_private = own_chat == Some(reminder.chat);
     let text = markup::to_html(&reply.text);
     if let Some(own) = own_chat.filter(|_| private || asked_in_private) {
         match post(bot, app, reminder, ChatId(own), None, &text, reply).await {

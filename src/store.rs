@@ -34,6 +34,14 @@ pub struct SessionKey {
     pub user: u64,
 }
 
+impl SessionKey {
+    /// Whether the conversation is in the person's private chat, where
+    /// Telegram's chat id is their own id.
+    pub fn is_private(self) -> bool {
+        i64::try_from(self.user).is_ok_and(|user| user == self.chat)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("SQLite: {0}")]
@@ -184,11 +192,6 @@ fn is_blank(session: &Session) -> bool {
     session.node.is_none() && session.history.is_empty()
 }
 
-/// In a private chat, Telegram's chat id is the person's own id.
-fn is_private(key: SessionKey) -> bool {
-    i64::try_from(key.user).is_ok_and(|user| user == key.chat)
-}
-
 fn stored(id: i64, plan: i64, n: &NewReminder) -> Reminder {
     Reminder {
         id,
@@ -275,7 +278,7 @@ impl Store for MemoryStore {
         if remember_lang {
             inner.people.insert(key.user, session.lang);
         }
-        if is_private(key) {
+        if key.is_private() {
             inner.private_chats.insert(key.user);
         }
         Ok(())
@@ -678,7 +681,7 @@ impl Store for SqliteStore {
             )?
             .execute(params![key.chat, user_column(key.user), state, now])?;
         }
-        if is_private(key) {
+        if key.is_private() {
             tx.prepare_cached("INSERT OR IGNORE INTO private_chats (user_id) VALUES (?1)")?
                 .execute(params![user_column(key.user)])?;
         }

@@ -542,12 +542,6 @@ fn advance(app: &App, who: Speaker<'_>, event: Event<'_>) -> Result<Vec<Reply>, 
     Ok(replies)
 }
 
-/// Whether a conversation is in the person's private chat, where
-/// Telegram's chat id is their own id.
-fn is_private(key: SessionKey) -> bool {
-    i64::try_from(key.user).is_ok_and(|user| user == key.chat)
-}
-
 /// The step itself: reminder business here, the dialogue in the engine.
 fn converse(
     app: &App,
@@ -563,7 +557,7 @@ fn converse(
         Event::Command(Command::Reminders) => {
             // In the private chat, every reminder of the person's, wherever
             // it was set; in a group, those set there.
-            let chat = (!is_private(key)).then_some(key.chat);
+            let chat = (!key.is_private()).then_some(key.chat);
             let pending = store.pending_reminders(chat, key.user)?;
             vec![reminders::list_reply(tree, lang, app.timezone, &pending)]
         }
@@ -714,7 +708,7 @@ fn set_window(
         now,
         (!new.is_empty()).then_some(plan),
         &window,
-        is_private(key),
+        key.is_private(),
     )])
 }
 

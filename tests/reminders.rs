@@ -1,10 +1,10 @@
 //! Reminders and session expiry end to end: the real bot and scheduler
 //! against the fake Bot API, on a clock the tests move by hand.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use icp_sms_doctor::clock::{Clock, Instant};
-use icp_sms_doctor::dialogs::{UiButton, UiText};
+use icp_sms_doctor::dialogs::{Tree, UiButton, UiText};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::markup;
 use icp_sms_doctor::store::{SqliteStore, Store};
@@ -35,7 +35,7 @@ async fn launch(api: &FakeApi, store: Arc<dyn Store>, clock: &Clock) -> Running 
 }
 
 async fn launch_idle(api: &FakeApi, store: Arc<dyn Store>, clock: &Clock, idle: i64) -> Running {
-    let mut app = App::new(Arc::new(real_tree()), store, Lang::Zh);
+    let mut app = App::new(Arc::new(tree().clone()), store, Lang::Zh);
     app.clock = clock.clone();
     app.session_idle_secs = idle;
     telegram::start(api.bot(), Arc::new(app), options())
@@ -57,12 +57,18 @@ async fn settle(bot: &Running, at: Instant) {
         .expect("the scheduler runs");
 }
 
+/// The real dialogue, loaded once for all the lookups of texts.
+fn tree() -> &'static Tree {
+    static TREE: OnceLock<Tree> = OnceLock::new();
+    TREE.get_or_init(real_tree)
+}
+
 fn ui_text(which: UiText) -> String {
-    real_tree().ui().text(which, Lang::Zh).to_string()
+    tree().ui().text(which, Lang::Zh).to_string()
 }
 
 fn ui_button(which: UiButton) -> String {
-    real_tree().ui().button(which, Lang::Zh).to_string()
+    tree().ui().button(which, Lang::Zh).to_string()
 }
 
 /// The first line of a text, to recognise its messages by.
@@ -128,13 +134,19 @@ async fn press_then(
     .await;
 }
 
+/// Opens a node by deep link in a private chat and asks for a reminder
+/// there; returns the menu message, which now holds the arrival question.
+async fn ask_arrival_privately(api: &FakeApi, person: &Person, node: &str) -> Value {
+    let menu = open_privately(api, person, node).await;
+    press_then(api, person, &menu, &format!("r:{node}"), 0, 1).await;
+    api.message(person.id as i64, id_of(&menu))
+}
+
 /// Sets window reminders from a private `to_new_sms` menu for an SMS that
 /// arrived `hours` ago; returns the confirmation.
 async fn remind_privately(api: &FakeApi, person: &Person, hours: u32) -> Value {
     let chat = person.id as i64;
-    let menu = open_privately(api, person, "to_new_sms").await;
-    press_then(api, person, &menu, "r:to_new_sms", 0, 1).await;
-    let question = api.message(chat, id_of(&menu));
+    let question = ask_arrival_privately(api, person, "to_new_sms").await;
     press_then(api, person, &question, &format!("a:{hours}"), 1, 1).await;
     api.last_bot_message(chat)
 }
@@ -207,8 +219,7 @@ async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
     within(async {
         let (api, _, bot) = scene(memory()).await;
         let chat = ALICE.id as i64;
-        let menu = open_privately(&api, &ALICE, "nr_found_blocked").await;
-        press_then(&api, &ALICE, &menu, "r:nr_found_blocked", 0, 1).await;
+        ask_arrival_privately(&api, &ALICE, "nr_found_blocked").await;
         api.send_as(&ALICE, &ALICE.private_chat(), "around 9-ish", None);
         api.wait_for("sendMessage", 2).await;
         let again = api.last_bot_message(chat);
@@ -223,8 +234,7 @@ async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
         );
         // An arrival more than a day ago: the window has closed already,
         // and the way on is the timeout branch.
-        let menu = open_privately(&api, &ALICE, "to_new_sms").await;
-        press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
+        ask_arrival_privately(&api, &ALICE, "to_new_sms").await;
         api.send_as(&ALICE, &ALICE.private_chat(), "前天上午9点", None);
         api.wait_for("sendMessage", 5).await;
         let closed = api.last_bot_message(chat);
@@ -614,7 +624,7 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
         let counts = store.counts().expect("counts");
         assert_eq!((counts.sessions, counts.reminders, counts.menus), (0, 0, 0));
         let eves = api.bot_messages(eve);
-        let ended_en = markup::to_html(real_tree().ui().text(UiText::SessionEnded, Lang::En));
+        let ended_en = markup::to_html(tree().ui().text(UiText::SessionEnded, Lang::En));
         assert_eq!(text_of(&eves[0]), ended_en);
         assert!(eves[0].get("reply_markup").is_none());
         assert_eq!(api.message(eve, id_of(&confirmation)), confirmation);
@@ -726,8 +736,7 @@ async fn a_question_typed_while_the_time_is_asked_goes_to_the_dialogue() {
         let store = memory();
         let (api, _, bot) = scene(store.clone()).await;
         let chat = ALICE.id as i64;
-        let menu = open_privately(&api, &ALICE, "to_new_sms").await;
-        press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
+        ask_arrival_privately(&api, &ALICE, "to_new_sms").await;
         api.send_as(
             &ALICE,
             &ALICE.private_chat(),
@@ -754,8 +763,7 @@ async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected()
         let store = memory();
         let (api, _, bot) = scene(store.clone()).await;
         let chat = ALICE.id as i64;
-        let menu = open_privately(&api, &ALICE, "to_new_sms").await;
-        press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
+        ask_arrival_privately(&api, &ALICE, "to_new_sms").await;
         // At 10:40, "3点" could be 03:00 today or 15:00 yesterday: the
         // earlier is taken, and the answer says how to correct it.
         api.send_as(&ALICE, &ALICE.private_chat(), "3点", None);
