@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use fake_api::{FakeApi, Person, supergroup};
 use icp_sms_doctor::clock::Clock;
-use icp_sms_doctor::dialogs;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::store::{Counts, SqliteStore, Store};
 use icp_sms_doctor::telegram::{self, App};
@@ -60,7 +59,7 @@ async fn run() {
     };
     clean();
     let store = Arc::new(SqliteStore::open(&path).expect("an SQLite file"));
-    let tree = dialogs::load(&dialogs::embedded()).expect("the dialogs load");
+    let tree = icp_sms_doctor::load_tree(None).expect("the dialogs load");
     let clock = Clock::manual(START);
     let mut app = App::new(Arc::new(tree), store.clone(), Lang::Zh);
     app.clock = clock.clone();

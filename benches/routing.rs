@@ -2,10 +2,9 @@
 //! both languages. Run with `cargo bench --bench routing`.
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use icp_sms_doctor::dialogs;
 
 fn routing(c: &mut Criterion) {
-    let tree = dialogs::load(&dialogs::embedded()).expect("the dialogs load");
+    let tree = icp_sms_doctor::load_tree(None).expect("the dialogs load");
     let router = tree.router();
     let messages = [
         ("short zh", "验证码一直收不到"),

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_api::{FakeApi, Person};
-use icp_sms_doctor::dialogs;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::store::{SqliteStore, Store};
 use icp_sms_doctor::telegram::{self, App};
@@ -72,7 +71,7 @@ async fn one_round(round: usize) -> (usize, Duration, usize) {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let store = Arc::new(SqliteStore::open(&path).expect("an SQLite file"));
-    let tree = dialogs::load(&dialogs::embedded()).expect("the dialogs load");
+    let tree = icp_sms_doctor::load_tree(None).expect("the dialogs load");
     let app = Arc::new(App::new(Arc::new(tree), store.clone(), Lang::Zh));
     let options = support::unlimited();
     let bot = telegram::start(api.bot(), app, options)

@@ -4,7 +4,7 @@ use std::io::{self, BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dialogs::{Tree, UiText};
+use crate::tree::{Tree, UiText};
 use crate::engine::{Button, Event, Reply, Session, step};
 use crate::lang::Lang;
 use crate::markup;

@@ -8,10 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::callback::Action;
-use crate::dialogs::{
-    MAX_TEXT_CHARS, NodeId, NodeKind, RemindKind, SUMMARY_PLACEHOLDER, Tree, UiButton, UiText,
-    nth_to_same_target,
-};
+use crate::markup::MAX_TEXT_CHARS;
+use crate::tree::{NodeId, NodeKind, RemindKind, SUMMARY_PLACEHOLDER, Tree, UiButton, UiText};
 use crate::lang::Lang;
 use crate::router::{Routing, has_personal_data};
 
@@ -507,56 +505,18 @@ pub fn render(tree: &Tree, session: &Session, node: NodeId) -> Reply {
     if text.contains(&placeholder) {
         text = text.replace(&placeholder, &summary(tree, session, node));
     }
-    let mut buttons: Vec<Vec<Button>> = match &current.kind {
-        NodeKind::Question(choices) => choices
-            .iter()
-            .enumerate()
-            .map(|(i, choice)| {
-                vec![button(
-                    choice.label.get(lang),
-                    Action::Go {
-                        from: from.clone(),
-                        to: tree.node(choice.target).id.clone(),
-                        nth: nth_to_same_target(choices, i),
-                    },
-                )]
-            })
-            .collect(),
-        NodeKind::End { not_solved } => vec![vec![
-            button(
-                ui.button(UiButton::Solved, lang),
-                Action::Solved { at: from.clone() },
-            ),
-            button(
-                ui.button(UiButton::NotSolved, lang),
-                Action::Go {
-                    from: from.clone(),
-                    to: tree.node(*not_solved).id.clone(),
-                    nth: 0,
-                },
-            ),
-        ]],
-    };
-    match current.remind {
-        Some(RemindKind::Window) => buttons.push(vec![button(
-            ui.button(UiButton::RemindWindow, lang),
-            Action::RemindAsk { at: from.clone() },
-        )]),
-        Some(RemindKind::NewCode) => buttons.push(vec![button(
-            ui.button(UiButton::RemindNewCode, lang),
-            Action::RemindNewCode { at: from.clone() },
-        )]),
-        None => {}
-    }
-    if node != tree.root() {
-        buttons.push(vec![
-            button(
-                ui.button(UiButton::Back, lang),
-                Action::Back { from: from.clone() },
-            ),
-            button(ui.button(UiButton::Restart, lang), Action::Restart),
-        ]);
-    }
+    let buttons: Vec<Vec<Button>> = tree
+        .menu(node)
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|b| Button {
+                    label: b.label.get(ui, lang).to_string(),
+                    data: b.action.encode(),
+                })
+                .collect()
+        })
+        .collect();
     Reply {
         node: Some(from.clone()),
         text,

@@ -2,10 +2,18 @@
 
 use std::fmt;
 
-use crate::dialogs::{CATEGORY_IDS, Tree};
+use crate::tree::Tree;
 
 /// The label of lines that belong to no category.
 pub const NONE: &str = "none";
+
+/// The categories' ids, the labels a line may carry besides `none`.
+fn category_ids(tree: &Tree) -> Vec<&str> {
+    tree.categories()
+        .iter()
+        .map(|c| tree.node(*c).id.as_str())
+        .collect()
+}
 
 /// One labelled line: `label<TAB>text`.
 #[derive(Debug, Clone)]
@@ -16,8 +24,9 @@ pub struct Sample {
 }
 
 /// Reads `label<TAB>text` lines; `#` starts a comment line, blank lines
-/// are skipped. Labels are the category ids and `none`.
-pub fn parse(input: &str) -> Result<Vec<Sample>, String> {
+/// are skipped. Labels are the tree's category ids and `none`.
+pub fn parse(tree: &Tree, input: &str) -> Result<Vec<Sample>, String> {
+    let categories = category_ids(tree);
     let mut samples = Vec::new();
     for (i, raw) in input.lines().enumerate() {
         let line = i + 1;
@@ -28,10 +37,10 @@ pub fn parse(input: &str) -> Result<Vec<Sample>, String> {
             return Err(format!("line {line}: expected label<TAB>text"));
         };
         let label = label.trim();
-        if label != NONE && !CATEGORY_IDS.contains(&label) {
+        if label != NONE && !categories.contains(&label) {
             return Err(format!(
                 "line {line}: unknown label {label:?} (expected one of {}, {NONE})",
-                CATEGORY_IDS.join(", ")
+                categories.join(", ")
             ));
         }
         samples.push(Sample {
@@ -83,9 +92,9 @@ impl Evaluation {
 pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
     let router = tree.router();
     let mut eval = Evaluation {
-        per_label: CATEGORY_IDS
-            .iter()
-            .chain(&[NONE])
+        per_label: category_ids(tree)
+            .into_iter()
+            .chain([NONE])
             .map(|l| (l.to_string(), 0, 0))
             .collect(),
         ..Evaluation::default()

@@ -3,7 +3,6 @@
 pub mod callback;
 pub mod clock;
 pub mod console;
-pub mod dialogs;
 pub mod engine;
 pub mod eval;
 pub mod lang;
@@ -13,18 +12,20 @@ pub mod router;
 pub mod schedule;
 pub mod store;
 pub mod telegram;
+pub mod tree;
 
 use std::path::Path;
 
-pub use dialogs::{LoadError, Tree};
+pub use tree::Tree;
+pub use tree::report::LoadError;
 pub use engine::{Event, Reply, Session, step};
 pub use lang::Lang;
 
 /// Loads the dialogue from `dir`, or the copy compiled into the binary.
 pub fn load_tree(dir: Option<&Path>) -> Result<Tree, LoadError> {
     let sources = match dir {
-        Some(dir) => dialogs::read_dir(dir)?,
-        None => dialogs::embedded(),
+        Some(dir) => tree::load::read_dir(dir)?,
+        None => tree::load::embedded(),
     };
-    dialogs::load(&sources)
+    tree::load::load(&sources)
 }

@@ -113,7 +113,7 @@ fn main() -> ExitCode {
             };
             let samples = std::fs::read_to_string(&file)
                 .map_err(|e| e.to_string())
-                .and_then(|text| eval::parse(&text));
+                .and_then(|text| eval::parse(&tree, &text));
             match samples {
                 Ok(samples) => {
                     print!("{}", eval::evaluate(&tree, &samples));

@@ -4,7 +4,9 @@
 //! `&`, `<` and `>` is escaped before HTML is sent, so no stray character in
 //! a dialog text can make Telegram refuse a message.
 
-use crate::dialogs::MAX_TEXT_CHARS;
+/// Telegram refuses message texts longer than this (counted in UTF-16 units).
+pub const MAX_TEXT_CHARS: usize = 4096;
+
 
 /// The text as Telegram HTML: escaped, with `**pairs**` in bold. An
 /// unpaired `**` stays as it is.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::callback::Action;
 use crate::clock::Instant;
-use crate::dialogs::{ReminderSettings, Tree, UiButton, UiText};
+use crate::tree::{ReminderSettings, Tree, UiButton, UiText};
 use crate::engine::{Button, Reply, button};
 use crate::lang::Lang;
 
@@ -702,9 +702,7 @@ fn plan_buttons(tree: &Tree, lang: Lang, plan: i64) -> Vec<Button> {
 }
 
 fn timeout_button(tree: &Tree, lang: Lang) -> Button {
-    let timeout = tree
-        .get(crate::dialogs::CATEGORY_IDS[0])
-        .unwrap_or(tree.root());
+    let timeout = tree.after_window();
     button(
         tree.router()
             .title(timeout)

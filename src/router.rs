@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::dialogs::NodeId;
+use crate::tree::id::NodeId;
 use crate::lang::Localized;
 
 /// The score levels that decide between routing, offering candidates,

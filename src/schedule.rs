@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::clock::Instant;
-use crate::dialogs::UiText;
+use crate::tree::UiText;
 use crate::engine::Reply;
 use crate::markup;
 use crate::reminders::{self, Kind, Reminder};

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::callback::Action;
 use crate::clock::{Clock, Instant};
-use crate::dialogs::{RemindKind, Tree, UiCommand, UiText};
+use crate::tree::{RemindKind, Tree, UiCommand, UiText};
 use crate::engine::{Command, Event, Reply, Session, arrival_question, render, step};
 use crate::lang::Lang;
 use crate::markup;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use icp_sms_doctor::dialogs::{Tree, UiButton, UiText};
+use icp_sms_doctor::tree::{Tree, UiButton, UiText};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::store::{MemoryStore, SessionKey, SqliteStore, Store};
 use icp_sms_doctor::telegram::{self, App, Options, Running};

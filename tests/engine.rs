@@ -460,7 +460,7 @@ fn a_vague_description_gets_candidates_to_choose_from() {
 
 #[test]
 fn the_arrival_question_opens_and_closes_and_scheduling_is_left_to_the_bot() {
-    use icp_sms_doctor::dialogs::UiText;
+    use icp_sms_doctor::tree::UiText;
     let tree = crate::support::real_tree();
     let ui = tree.ui();
     let open = Event::Command(Command::Start(Some("to_new_sms")));

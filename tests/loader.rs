@@ -133,15 +133,30 @@ fn a_text_over_4096_characters_with_the_reminders_is_reported() {
 }
 
 #[test]
-fn a_missing_category_is_reported_at_the_entry_menu() {
+fn a_tree_without_categories_is_reported_at_the_entry_menu() {
+    let problems = problems_of("no_category");
+    assert!(
+        problems.ends_with(&format!(
+            "{DIR}/no_category/tree.toml:3: node \"menu\": no category: mark the entry node of each symptom with category = true"
+        )),
+        "{problems}"
+    );
+    // With no category, no route has one to lead into.
+    assert!(
+        problems.contains(&format!(
+            "{DIR}/base/routes.toml:16: node \"timeout\": a route must lead into one of the categories"
+        )),
+        "{problems}"
+    );
+}
+
+#[test]
+fn a_category_without_an_end_is_reported_at_its_flag() {
     assert_eq!(
-        problems_of("missing_category"),
-        [
-            // The base router's route to it fails as well.
-            format!("{DIR}/base/routes.toml:34: node \"reset\": route names no node"),
-            format!("{DIR}/missing_category/tree.toml:3: node \"menu\": required node \"reset\" is missing"),
-        ]
-        .join("\n")
+        problems_of("category_without_end"),
+        format!(
+            "{DIR}/category_without_end/tree.toml:49: node \"reset\": a category must lead to an end by its answers, without going back to the entry menu"
+        )
     );
 }
 
@@ -150,7 +165,7 @@ fn unknown_keys_are_refused() {
     assert_eq!(
         problems_of("unknown_field"),
         format!(
-            "{DIR}/unknown_field/extra.toml:5: unknown field `colour`, expected one of `id`, `text`, `end`, `not_solved`, `remind`, `button`"
+            "{DIR}/unknown_field/extra.toml:5: unknown field `colour`, expected one of `id`, `text`, `end`, `not_solved`, `remind`, `category`, `button`"
         )
     );
 }
@@ -218,16 +233,16 @@ fn every_problem_is_collected_not_just_the_first() {
 #[test]
 fn check_exits_2_and_prints_every_problem() {
     let out = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
-        .args(["check", &format!("{DIR}/missing_category")])
+        .args(["check", &format!("{DIR}/no_category")])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("DIALOGS_DIR", "")
         .output()
         .expect("the binary runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // The folder alone lacks ui.toml and extra.toml's node.
+    // The folder alone lacks ui.toml, routes.toml and extra.toml's node.
     assert!(
-        stderr.contains(&format!("{DIR}/missing_category/ui.toml: missing")),
+        stderr.contains(&format!("{DIR}/no_category/ui.toml: missing")),
         "{stderr}"
     );
     assert!(
@@ -235,7 +250,7 @@ fn check_exits_2_and_prints_every_problem() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("required node \"reset\" is missing"),
+        stderr.contains(&format!("{DIR}/no_category/routes.toml: missing")),
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
@@ -260,7 +275,7 @@ fn router_data_is_checked_against_the_tree() {
         [
             format!("{DIR}/route_problems/routes.toml:3: routing: confident, candidates and margin lie between 0 and 1, with candidates ≤ confident"),
             format!("{DIR}/route_problems/routes.toml:13: node \"nowhere\": route names no node"),
-            format!("{DIR}/route_problems/routes.toml:19: node \"menu\": a route must lead into one of the four categories"),
+            format!("{DIR}/route_problems/routes.toml:19: node \"menu\": a route must lead into one of the categories"),
             format!("{DIR}/route_problems/routes.toml:21: node \"menu\": keywords needs at least one en entry"),
         ]
         .join("\n")
@@ -282,7 +297,7 @@ fn reminders_outside_the_window_and_broken_time_patterns_are_reported() {
                 "{DIR}/bad_reminders/ui.toml:80: reminders.new_code_wait_minutes lies between 1 and 1440"
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:85: reminders.time_format (zh) \"%m-%d %Q\" is not a valid strftime pattern"
+                "{DIR}/bad_reminders/ui.toml:86: reminders.time_format (zh) \"%m-%d %Q\" is not a valid strftime pattern"
             ),
         ]
         .join("\n")

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use icp_sms_doctor::clock::{Clock, Instant};
-use icp_sms_doctor::dialogs::{Tree, UiButton, UiText};
+use icp_sms_doctor::tree::{Tree, UiButton, UiText};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::markup;
 use icp_sms_doctor::store::{SqliteStore, Store};

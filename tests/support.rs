@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use icp_sms_doctor::dialogs::{self, LoadError, Source, Tree};
+use icp_sms_doctor::tree::Tree;
+use icp_sms_doctor::tree::load::{embedded, load};
+use icp_sms_doctor::tree::report::{LoadError, Source};
 use icp_sms_doctor::engine::{Event, Reply, Session, step};
 use icp_sms_doctor::lang::Lang;
 
@@ -34,7 +36,7 @@ pub fn load_case(case: &str) -> Result<Tree, LoadError> {
             files.insert(name, source);
         }
     }
-    dialogs::load(&files.into_values().collect::<Vec<_>>())
+    load(&files.into_values().collect::<Vec<_>>())
 }
 
 /// The failure case's report, as `check` prints it.
@@ -50,7 +52,7 @@ pub fn base_tree() -> Tree {
 }
 
 pub fn real_tree() -> Tree {
-    dialogs::load(&dialogs::embedded()).unwrap_or_else(|e| panic!("{e}"))
+    load(&embedded()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A person talking to the engine, keeping the session between steps.

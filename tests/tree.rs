@@ -4,14 +4,28 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use icp_sms_doctor::callback::Action;
-use icp_sms_doctor::dialogs::{
-    CATEGORY_IDS, NodeId, NodeKind, ROOT_ID, RemindKind, Tree, UiButton, UiText,
-};
+use icp_sms_doctor::tree::{NodeId, NodeKind, ROOT_ID, RemindKind, Tree, UiButton, UiText};
 use icp_sms_doctor::engine::{Event, Reply, Session, step};
 use icp_sms_doctor::lang::Lang;
 use serde::Deserialize;
 
 use crate::support::real_tree;
+
+/// The four symptom categories of the real dialogue, as DOMAIN.md names
+/// them: the tree marks them (`category = true`), the code does not.
+const CATEGORY_IDS: [&str; 4] = ["timeout", "not_received", "mismatch", "reset"];
+
+#[test]
+fn the_four_symptoms_are_the_categories_in_the_entry_menus_order() {
+    let tree = real_tree();
+    let ids: Vec<&str> = tree
+        .categories()
+        .iter()
+        .map(|c| tree.node(*c).id.as_str())
+        .collect();
+    assert_eq!(ids, CATEGORY_IDS);
+    assert_eq!(tree.node(tree.after_window()).id, "timeout");
+}
 
 /// What a walk saw: how many paths, and which ends it reached.
 #[derive(Default)]

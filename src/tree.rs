@@ -1,0 +1,236 @@
+//! The checked dialogue: nodes, their menus, the categories and the UI texts, read-only and shared.
+//!
+//! `tree::load` builds a `Tree` from `dialogs/` and refuses a broken
+//! folder, so once a `Tree` exists every lookup through it succeeds.
+
+pub mod id;
+pub mod load;
+mod raw;
+pub mod report;
+mod routes;
+pub mod ui;
+
+use std::collections::HashMap;
+
+pub use id::NodeId;
+pub use ui::{ReminderSettings, Ui, UiButton, UiCommand, UiText};
+
+use crate::callback::Action;
+use crate::lang::{Lang, Localized};
+use crate::router::Router;
+
+/// The entry menu's id.
+pub const ROOT_ID: &str = "menu";
+
+/// The placeholder an end's text may carry for the answers chosen so far.
+pub const SUMMARY_PLACEHOLDER: &str = "summary";
+
+/// What a node's reminder button offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemindKind {
+    /// The SMS has arrived: reminders before its verification window closes.
+    Window,
+    /// A new code is on its way: one reminder after the typical wait.
+    NewCode,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: String,
+    pub text: Localized,
+    pub kind: NodeKind,
+    /// The reminder its menu offers, if any.
+    pub remind: Option<RemindKind>,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    /// A question: one button per answer, in order.
+    Question(Vec<Choice>),
+    /// Remediation steps; "not solved" leads to `not_solved`.
+    End { not_solved: NodeId },
+}
+
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub label: Localized,
+    pub target: NodeId,
+}
+
+/// How many answers before `choices[i]` lead to the same node: 0 for the
+/// first answer leading there.
+pub fn nth_to_same_target(choices: &[Choice], i: usize) -> u8 {
+    let target = choices[i].target;
+    let earlier = choices[..i].iter().filter(|c| c.target == target).count();
+    u8::try_from(earlier).unwrap_or(u8::MAX)
+}
+
+/// What a menu button says: an answer's own label, or a standard label of
+/// `ui.toml`.
+#[derive(Debug, Clone, Copy)]
+pub enum Label<'t> {
+    Answer(&'t Localized),
+    Standard(UiButton),
+}
+
+impl<'t> Label<'t> {
+    pub fn get(self, ui: &'t Ui, lang: Lang) -> &'t str {
+        match self {
+            Label::Answer(text) => text.get(lang),
+            Label::Standard(which) => ui.button(which, lang),
+        }
+    }
+}
+
+/// One button of a node's menu: what it says and what pressing it does.
+#[derive(Debug, Clone)]
+pub struct MenuButton<'t> {
+    pub label: Label<'t>,
+    pub action: Action,
+}
+
+/// The whole checked dialogue, read-only and shared.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    nodes: Vec<Node>,
+    by_id: HashMap<String, NodeId>,
+    root: NodeId,
+    /// The entries of the symptom categories, in the entry menu's order.
+    categories: Vec<NodeId>,
+    /// Where a verification window that has closed leads: the category for
+    /// a timed-out SMS.
+    after_window: NodeId,
+    ui: Ui,
+    router: Router,
+}
+
+impl Tree {
+    pub fn root(&self) -> NodeId {
+        self.root
+    }
+
+    /// The entry nodes of the symptom categories (`category = true`).
+    pub fn categories(&self) -> &[NodeId] {
+        &self.categories
+    }
+
+    /// The node a reminder whose window has closed offers to open.
+    pub fn after_window(&self) -> NodeId {
+        self.after_window
+    }
+
+    pub fn ui(&self) -> &Ui {
+        &self.ui
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    pub fn get(&self, id: &str) -> Option<NodeId> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes.iter().enumerate().map(|(i, n)| (NodeId(i), n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn end_count(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::End { .. }))
+            .count()
+    }
+
+    /// The message text of a node before placeholders are filled: an end
+    /// carries the official channels and the safety line below its steps.
+    pub fn body(&self, id: NodeId, lang: Lang) -> String {
+        let node = self.node(id);
+        match node.kind {
+            NodeKind::Question(_) => node.text.get(lang).to_string(),
+            NodeKind::End { .. } => format!(
+                "{}\n\n{}\n\n{}",
+                node.text.get(lang).trim_end(),
+                self.ui.text(UiText::Channels, lang).trim_end(),
+                self.ui.text(UiText::Safety, lang).trim_end()
+            ),
+        }
+    }
+
+    /// The buttons of a node's menu, row by row. The engine renders these
+    /// and the loader checks them against Telegram's limits, so the two
+    /// cannot drift apart.
+    pub fn menu(&self, id: NodeId) -> Vec<Vec<MenuButton<'_>>> {
+        let node = self.node(id);
+        let from = &node.id;
+        let go = |to: NodeId, nth: u8| Action::Go {
+            from: from.clone(),
+            to: self.node(to).id.clone(),
+            nth,
+        };
+        let mut rows: Vec<Vec<MenuButton<'_>>> = match &node.kind {
+            NodeKind::Question(choices) => choices
+                .iter()
+                .enumerate()
+                .map(|(i, choice)| {
+                    vec![MenuButton {
+                        label: Label::Answer(&choice.label),
+                        action: go(choice.target, nth_to_same_target(choices, i)),
+                    }]
+                })
+                .collect(),
+            NodeKind::End { not_solved } => vec![vec![
+                MenuButton {
+                    label: Label::Standard(UiButton::Solved),
+                    action: Action::Solved { at: from.clone() },
+                },
+                MenuButton {
+                    label: Label::Standard(UiButton::NotSolved),
+                    action: go(*not_solved, 0),
+                },
+            ]],
+        };
+        let remind = match node.remind {
+            Some(RemindKind::Window) => Some((
+                UiButton::RemindWindow,
+                Action::RemindAsk { at: from.clone() },
+            )),
+            Some(RemindKind::NewCode) => Some((
+                UiButton::RemindNewCode,
+                Action::RemindNewCode { at: from.clone() },
+            )),
+            None => None,
+        };
+        if let Some((label, action)) = remind {
+            rows.push(vec![MenuButton {
+                label: Label::Standard(label),
+                action,
+            }]);
+        }
+        if id != self.root {
+            rows.push(vec![
+                MenuButton {
+                    label: Label::Standard(UiButton::Back),
+                    action: Action::Back { from: from.clone() },
+                },
+                MenuButton {
+                    label: Label::Standard(UiButton::Restart),
+                    action: Action::Restart,
+                },
+            ]);
+        }
+        rows
+    }
+}

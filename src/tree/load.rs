@@ -1,0 +1,531 @@
+//! Loading `dialogs/`: every file parsed and checked, every problem collected, then one `Tree`.
+//!
+//! Loading never stops at the first mistake: it collects every problem, each
+//! with its file and line, so an editor fixes a broken folder in one pass.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::raw::{RawNode, RawNodeFile, RawRoutes, RawUi};
+use super::report::{LoadError, Problem, Report, Source, check_text};
+use super::routes::check_routes;
+use super::ui::check_ui;
+use super::{Choice, Node, NodeId, NodeKind, RemindKind, ROOT_ID, SUMMARY_PLACEHOLDER, Tree};
+use crate::callback::{MAX_DATA_BYTES, is_valid_id};
+use crate::lang::Lang;
+use crate::markup::MAX_TEXT_CHARS;
+use crate::router::Router;
+
+/// The file that holds the texts and labels outside the nodes.
+pub const UI_FILE: &str = "ui.toml";
+
+/// The file that holds the free-text router's data.
+pub const ROUTES_FILE: &str = "routes.toml";
+
+/// The dialogs compiled into the binary from the repository's `dialogs/`.
+pub fn embedded() -> Vec<Source> {
+    const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_dialogs.rs"));
+    FILES
+        .iter()
+        .map(|(name, text)| Source {
+            path: format!("dialogs/{name}"),
+            text: (*text).to_string(),
+        })
+        .collect()
+}
+
+/// Reads every `*.toml` file of `dir`, in name order.
+pub fn read_dir(dir: &Path) -> Result<Vec<Source>, LoadError> {
+    let fail = |message: String| {
+        LoadError(vec![Problem {
+            file: Some(dir.display().to_string()),
+            line: None,
+            node: None,
+            message,
+        }])
+    };
+    let entries = fs::read_dir(dir).map_err(|e| fail(format!("cannot read the folder: {e}")))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml") && path.is_file())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(fail("holds no .toml files".to_string()));
+    }
+    let mut sources = Vec::with_capacity(paths.len());
+    let mut problems = Vec::new();
+    for path in paths {
+        match fs::read_to_string(&path) {
+            Ok(text) => sources.push(Source {
+                path: path.display().to_string(),
+                text,
+            }),
+            Err(e) => problems.push(Problem {
+                file: Some(path.display().to_string()),
+                line: None,
+                node: None,
+                message: format!("cannot read the file: {e}"),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(sources)
+    } else {
+        Err(LoadError(problems))
+    }
+}
+
+/// A node as parsed, with where it came from.
+struct Parsed {
+    file: usize,
+    raw: RawNode,
+}
+
+/// Checks `sources` and builds the tree, or reports every problem found.
+pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
+    let mut report = Report {
+        sources,
+        problems: Vec::new(),
+    };
+    let mut parsed: Vec<Parsed> = Vec::new();
+    let mut raw_ui: Option<(usize, RawUi)> = None;
+    let mut raw_routes: Option<(usize, RawRoutes)> = None;
+    for (file, source) in sources.iter().enumerate() {
+        let name = Path::new(&source.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let result = match name.as_str() {
+            UI_FILE => toml::from_str::<RawUi>(&source.text).map(|ui| raw_ui = Some((file, ui))),
+            ROUTES_FILE => toml::from_str::<RawRoutes>(&source.text)
+                .map(|routes| raw_routes = Some((file, routes))),
+            _ => toml::from_str::<RawNodeFile>(&source.text).map(|f| {
+                parsed.extend(f.node.into_iter().map(|raw| Parsed { file, raw }));
+            }),
+        };
+        if let Err(e) = result {
+            let offset = e.span().map_or(0, |span| span.start);
+            let message = e.message().trim_end().to_string();
+            report.add(file, offset, None, message);
+        }
+    }
+
+    // After a file failed to parse, its nodes are unknown: references to
+    // them would be reported as missing, so cross-node checks wait until
+    // every file parses.
+    let complete = report.problems.is_empty();
+
+    let ui = match &raw_ui {
+        Some((file, raw)) => check_ui(&mut report, *file, raw),
+        None => {
+            report.missing_file(UI_FILE, "it holds the texts and labels outside the nodes");
+            None
+        }
+    };
+    if raw_routes.is_none() && complete {
+        report.missing_file(ROUTES_FILE, "it holds the free-text router's data");
+    }
+
+    // Ids first, so targets can be resolved whatever the file order.
+    let mut by_id: HashMap<String, NodeId> = HashMap::new();
+    let mut first_seen: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut kept: Vec<&Parsed> = Vec::new();
+    for p in &parsed {
+        let id = p.raw.id.get_ref();
+        let offset = p.raw.id.span().start;
+        if !is_valid_id(id) {
+            report.add(
+                p.file,
+                offset,
+                Some(id),
+                "id may hold only a-z, 0-9 and _".to_string(),
+            );
+        }
+        if let Some((file, first)) = first_seen.get(id.as_str()) {
+            let line = report.line(*file, *first);
+            let message = format!(
+                "duplicate id, first defined at {}:{line}",
+                sources[*file].path
+            );
+            report.add(p.file, offset, Some(id), message);
+            continue;
+        }
+        first_seen.insert(id, (p.file, offset));
+        by_id.insert(id.clone(), NodeId(kept.len()));
+        kept.push(p);
+    }
+
+    let mut nodes: Vec<Node> = Vec::with_capacity(kept.len());
+    for p in &kept {
+        if let Some(node) = check_node(&mut report, p, &by_id, complete) {
+            nodes.push(node);
+        }
+    }
+
+    // A missing entry menu is reported at the top of the first file of
+    // nodes.
+    let root = by_id.get(ROOT_ID).copied();
+    if root.is_none() && complete && !sources.is_empty() {
+        let first = sources
+            .iter()
+            .position(|s| !s.path.ends_with(UI_FILE))
+            .unwrap_or(0);
+        report.add(
+            first,
+            0,
+            None,
+            format!("required node \"{ROOT_ID}\" is missing"),
+        );
+    }
+
+    // Reachability is judged on the parsed edges, so it is reported even
+    // when other nodes have problems of their own.
+    if let (Some(root), true) = (root, complete) {
+        let mut seen = vec![false; kept.len()];
+        let mut queue = VecDeque::from([root.0]);
+        seen[root.0] = true;
+        while let Some(i) = queue.pop_front() {
+            for target in raw_targets(&kept[i].raw) {
+                if let Some(&NodeId(j)) = by_id.get(target)
+                    && !seen[j]
+                {
+                    seen[j] = true;
+                    queue.push_back(j);
+                }
+            }
+        }
+        for (i, p) in kept.iter().enumerate() {
+            if !seen[i] {
+                report.add(
+                    p.file,
+                    p.raw.id.span().start,
+                    Some(p.raw.id.get_ref()),
+                    format!("unreachable from \"{ROOT_ID}\""),
+                );
+            }
+        }
+    }
+
+    let (Some(ui), Some(root), true) = (ui, root, nodes.len() == kept.len()) else {
+        return Err(report.finish());
+    };
+    let categories = check_categories(&mut report, &kept, &nodes, root);
+    let after_window = raw_ui.as_ref().and_then(|(file, raw)| {
+        let target = &raw.reminders.as_ref()?.get_ref().after_window;
+        let found = by_id.get(target.get_ref().as_str()).copied();
+        if found.is_none() {
+            report.add(
+                *file,
+                target.span().start,
+                None,
+                format!(
+                    "reminders.after_window \"{}\" names no node",
+                    target.get_ref()
+                ),
+            );
+        }
+        found
+    });
+    let router = match &raw_routes {
+        Some((file, raw)) => {
+            check_routes(&mut report, *file, raw, &nodes, &by_id, &categories, root)
+        }
+        None => None,
+    };
+    let (Some(router), Some(after_window)) = (router, after_window) else {
+        return Err(report.finish());
+    };
+    if !report.problems.is_empty() {
+        return Err(report.finish());
+    }
+    let tree = Tree {
+        nodes,
+        by_id,
+        root,
+        categories,
+        after_window,
+        ui,
+        router: Router::build(router),
+    };
+
+    // Limits that depend on the assembled messages and buttons.
+    for (p, (id, node)) in kept.iter().zip(tree.nodes()) {
+        let offset = p.raw.id.span().start;
+        let menu = tree.menu(id);
+        for button in menu.iter().flatten() {
+            let data = button.action.encode();
+            if data.len() > MAX_DATA_BYTES {
+                report.add(
+                    p.file,
+                    offset,
+                    Some(&node.id),
+                    format!(
+                        "button data \"{data}\" is {} bytes, over Telegram's {MAX_DATA_BYTES}; use shorter ids",
+                        data.len()
+                    ),
+                );
+            }
+        }
+        for lang in Lang::ALL {
+            let len = tree.body(id, lang).encode_utf16().count();
+            if len > MAX_TEXT_CHARS {
+                report.add(
+                    p.file,
+                    offset,
+                    Some(&node.id),
+                    format!(
+                        "{lang} text is {len} characters with the channels and safety line, over Telegram's {MAX_TEXT_CHARS}"
+                    ),
+                );
+            }
+        }
+    }
+    if report.problems.is_empty() {
+        Ok(tree)
+    } else {
+        Err(report.finish())
+    }
+}
+
+/// The entries of the symptom categories (`category = true`), in the
+/// order the entry menu offers them, then in file order. There is at least
+/// one; each leads by answers alone to an end, and none is the entry menu.
+fn check_categories(
+    report: &mut Report,
+    kept: &[&Parsed],
+    nodes: &[Node],
+    root: NodeId,
+) -> Vec<NodeId> {
+    let mut categories: Vec<NodeId> = Vec::new();
+    for (i, p) in kept.iter().enumerate() {
+        let Some(flag) = p.raw.category.as_ref().filter(|f| *f.get_ref()) else {
+            continue;
+        };
+        let id = NodeId(i);
+        if id == root {
+            report.add(
+                p.file,
+                flag.span().start,
+                Some(ROOT_ID),
+                "the entry menu cannot be a category".to_string(),
+            );
+            continue;
+        }
+        if !leads_to_an_end(nodes, id, root) {
+            report.add(
+                p.file,
+                flag.span().start,
+                Some(p.raw.id.get_ref()),
+                "a category must lead to an end by its answers, without going back to the entry menu"
+                    .to_string(),
+            );
+        }
+        categories.push(id);
+    }
+    if categories.is_empty() {
+        let p = kept[root.0];
+        report.add(
+            p.file,
+            p.raw.id.span().start,
+            Some(ROOT_ID),
+            "no category: mark the entry node of each symptom with category = true".to_string(),
+        );
+    }
+    let offered = |id: &NodeId| match &nodes[root.0].kind {
+        NodeKind::Question(choices) => choices
+            .iter()
+            .position(|c| c.target == *id)
+            .unwrap_or(usize::MAX),
+        NodeKind::End { .. } => usize::MAX,
+    };
+    categories.sort_by_key(|id| (offered(id), id.0));
+    categories
+}
+
+/// Whether answers alone lead from `from` to an end without passing `root`.
+fn leads_to_an_end(nodes: &[Node], from: NodeId, root: NodeId) -> bool {
+    let mut seen = vec![false; nodes.len()];
+    let mut queue = VecDeque::from([from]);
+    seen[from.0] = true;
+    while let Some(id) = queue.pop_front() {
+        match &nodes[id.0].kind {
+            NodeKind::End { .. } => return true,
+            NodeKind::Question(choices) => {
+                for c in choices {
+                    if c.target != root && !seen[c.target.0] {
+                        seen[c.target.0] = true;
+                        queue.push_back(c.target);
+                    }
+                }
+            }
+        }
+    }
+    false
+}
+
+fn raw_targets(raw: &RawNode) -> impl Iterator<Item = &str> {
+    raw.button
+        .iter()
+        .filter_map(|b| b.get_ref().goto.as_ref().map(|g| g.get_ref().as_str()))
+        .chain(raw.not_solved.as_ref().map(|t| t.get_ref().as_str()))
+}
+
+fn check_node(
+    report: &mut Report,
+    p: &Parsed,
+    by_id: &HashMap<String, NodeId>,
+    complete: bool,
+) -> Option<Node> {
+    let raw = &p.raw;
+    let id = raw.id.get_ref().as_str();
+    let id_offset = raw.id.span().start;
+    let is_end = raw.end.as_ref().is_some_and(|e| *e.get_ref());
+    let mut ok = true;
+
+    let placeholders: &[&str] = if is_end { &[SUMMARY_PLACEHOLDER] } else { &[] };
+    let text = match &raw.text {
+        Some(text) => check_text(report, p.file, text, Some(id), "text", placeholders, &[]),
+        None => {
+            report.add(p.file, id_offset, Some(id), "has no text".to_string());
+            None
+        }
+    };
+    ok &= text.is_some();
+
+    let resolve = |report: &mut Report, target: &Spanned<String>, what: &str| {
+        let found = by_id.get(target.get_ref().as_str()).copied();
+        if found.is_none() && complete {
+            report.add(
+                p.file,
+                target.span().start,
+                Some(id),
+                format!("{what} \"{}\" names no node", target.get_ref()),
+            );
+        }
+        found
+    };
+
+    let kind = if is_end {
+        if !raw.button.is_empty() {
+            report.add(
+                p.file,
+                raw.button[0].span().start,
+                Some(id),
+                "an end (end = true) cannot also have buttons".to_string(),
+            );
+            ok = false;
+        }
+        match &raw.not_solved {
+            Some(target) => {
+                resolve(report, target, "not_solved").map(|not_solved| NodeKind::End { not_solved })
+            }
+            None => {
+                report.add(
+                    p.file,
+                    id_offset,
+                    Some(id),
+                    "an end needs not_solved = \"<node id>\" (where \"not solved\" leads)"
+                        .to_string(),
+                );
+                None
+            }
+        }
+    } else {
+        if let Some(target) = &raw.not_solved {
+            report.add(
+                p.file,
+                target.span().start,
+                Some(id),
+                "not_solved belongs to ends only (add end = true, or remove it)".to_string(),
+            );
+            ok = false;
+        }
+        if raw.button.is_empty() {
+            report.add(
+                p.file,
+                id_offset,
+                Some(id),
+                "dead end: no buttons and no end = true".to_string(),
+            );
+            None
+        } else {
+            let mut choices = Vec::with_capacity(raw.button.len());
+            for (n, button) in raw.button.iter().enumerate() {
+                let what = format!("button {}", n + 1);
+                let b = button.get_ref();
+                let label = match &b.label {
+                    Some(label) => check_text(report, p.file, label, Some(id), &what, &[], &[]),
+                    None => {
+                        report.add(
+                            p.file,
+                            button.span().start,
+                            Some(id),
+                            format!("{what} has no label"),
+                        );
+                        None
+                    }
+                };
+                let target = match &b.goto {
+                    Some(goto) => resolve(report, goto, &format!("{what} goto")),
+                    None => {
+                        report.add(
+                            p.file,
+                            button.span().start,
+                            Some(id),
+                            format!("{what} has no goto"),
+                        );
+                        None
+                    }
+                };
+                if let (Some(label), Some(target)) = (label, target) {
+                    choices.push(Choice { label, target });
+                }
+            }
+            (choices.len() == raw.button.len()).then_some(NodeKind::Question(choices))
+        }
+    };
+
+    let remind = match &raw.remind {
+        None => None,
+        Some(r) => match r.get_ref().as_str() {
+            "window" => Some(RemindKind::Window),
+            "new_code" => Some(RemindKind::NewCode),
+            other => {
+                report.add(
+                    p.file,
+                    r.span().start,
+                    Some(id),
+                    format!("remind = \"{other}\" is neither \"window\" nor \"new_code\""),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+
+    match (ok, text, kind) {
+        (true, Some(text), Some(kind)) => Some(Node {
+            id: id.to_string(),
+            text,
+            kind,
+            remind,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_dialogs_load() {
+        let tree = load(&embedded()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(tree.get(ROOT_ID).is_some());
+        assert!(!tree.categories().is_empty());
+    }
+}

@@ -1,0 +1,403 @@
+//! The UI catalogue: the texts, labels and command descriptions of `ui.toml` outside the nodes, and their checks.
+
+use toml::Spanned;
+
+use super::raw::{RawReminders, RawTable, RawUi};
+use super::report::{Report, check_text};
+use crate::lang::{Lang, Localized};
+use crate::markup::MAX_TEXT_CHARS;
+
+
+/// Declares one catalogue of `ui.toml`: an enum whose variants are the
+/// table's keys, each with the placeholders its text must carry (and may
+/// carry no others) and, where Telegram's limit is shorter than a
+/// message's, that limit. One line per entry, so nothing is kept in step
+/// by hand.
+macro_rules! catalogue {
+    (
+        $(#[$meta:meta])*
+        $name:ident, default max $default:expr;
+        $( $variant:ident = $key:literal $([$($ph:literal),*])? $(max $max:literal)?, )*
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)*
+        }
+
+        impl $name {
+            /// Every entry, in declaration order (a text's index in `Ui`).
+            pub const ALL: &[$name] = &[$($name::$variant,)*];
+
+            /// The entry's key in its table.
+            pub fn key(self) -> &'static str {
+                match self {
+                    $($name::$variant => $key,)*
+                }
+            }
+
+            /// The placeholders the text must carry; it may carry no others.
+            pub fn placeholders(self) -> &'static [&'static str] {
+                match self {
+                    $($name::$variant => &[$($($ph),*)?],)*
+                }
+            }
+
+            /// Telegram's limit for the text.
+            pub fn max_chars(self) -> usize {
+                match self {
+                    $($name::$variant => catalogue!(@max $default $(, $max)?),)*
+                }
+            }
+        }
+    };
+    (@max $default:expr) => { $default };
+    (@max $default:expr, $max:literal) => { $max };
+}
+
+catalogue! {
+    /// A text of `ui.toml`'s `[text]` table. Alerts (callback-query
+    /// answers) hold at most 200 characters.
+    UiText, default max MAX_TEXT_CHARS;
+    Welcome = "welcome",
+    Help = "help",
+    Channels = "channels",
+    Safety = "safety",
+    Solved = "solved",
+    ResetDone = "reset_done",
+    MenuOutdated = "menu_outdated",
+    FreeText = "free_text",
+    UnknownCommand = "unknown_command" ["command"],
+    EmptyInput = "empty_input",
+    TooLong = "too_long" ["max"],
+    LangChoose = "lang_choose",
+    LangSet = "lang_set",
+    SummaryEmpty = "summary_empty",
+    ConsoleHint = "console_hint",
+    NoSuchButton = "no_such_button" ["number"],
+    InvalidJson = "invalid_json" ["error"],
+    NotYourMenu = "not_your_menu" max 200,
+    StoreError = "store_error" max 200,
+    AnonymousAdmin = "anonymous_admin",
+    RouteConfident = "route_confident" ["title"],
+    RouteCandidates = "route_candidates",
+    PersonalDataPrivate = "personal_data_private",
+    PersonalDataGroup = "personal_data_group",
+    RemindAsk = "remind_ask",
+    RemindSet = "remind_set" ["deadline", "left", "times"],
+    RemindTooClose = "remind_too_close" ["deadline", "left"],
+    WindowAlreadyClosed = "window_already_closed" ["deadline"],
+    TimeUnreadable = "time_unreadable",
+    TimeGuessed = "time_guessed" ["time", "other"],
+    RemindDeliveryPrivate = "remind_delivery_private",
+    RemindDeliveryGroup = "remind_delivery_group",
+    Reminder = "reminder" ["deadline", "left"],
+    ReminderLate = "reminder_late",
+    WindowClosed = "window_closed" ["deadline"],
+    NewCodeSet = "new_code_set" ["time"],
+    NewCodeReminder = "new_code_reminder",
+    RemindersList = "reminders_list" ["list"],
+    ReminderLine = "reminder_line" ["number", "time", "deadline"],
+    NewCodeLine = "new_code_line" ["number", "time"],
+    RemindersNone = "reminders_none",
+    RemindersCancelled = "reminders_cancelled",
+    Verified = "verified",
+    ResetKeepAsk = "reset_keep_ask" ["count"],
+    RemindersKept = "reminders_kept",
+    SessionEnded = "session_ended",
+    RemindersConsole = "reminders_console",
+    Duration = "duration" ["hours", "minutes"],
+}
+
+catalogue! {
+    /// A label of `ui.toml`'s `[button]` table.
+    UiButton, default max MAX_TEXT_CHARS;
+    Back = "back",
+    Restart = "restart",
+    Solved = "solved",
+    NotSolved = "not_solved",
+    LangZh = "lang_zh",
+    LangEn = "lang_en",
+    NotThis = "not_this",
+    RemindWindow = "remind_window",
+    RemindNewCode = "remind_new_code",
+    ArrivedNow = "arrived_now",
+    ArrivedAgo = "arrived_ago" ["hours"],
+    Verified = "verified",
+    CodeArrived = "code_arrived",
+    CancelReminders = "cancel_reminders",
+    CancelNumbered = "cancel_numbered" ["number"],
+    KeepReminders = "keep_reminders",
+    DropReminders = "drop_reminders",
+}
+
+catalogue! {
+    /// A bot command, described in `ui.toml`'s `[command]` table for the
+    /// command menu Telegram shows; the key is the command without its slash.
+    UiCommand, default max MAX_COMMAND_DESCRIPTION;
+    Diagnose = "diagnose",
+    Reset = "reset",
+    Reminders = "reminders",
+    Lang = "lang",
+    Help = "help",
+    Start = "start",
+}
+
+/// Telegram's limit for a command's description.
+pub const MAX_COMMAND_DESCRIPTION: usize = 256;
+
+/// The checked texts and labels of `ui.toml`.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    texts: Vec<Localized>,
+    buttons: Vec<Localized>,
+    commands: Vec<Localized>,
+    reminders: ReminderSettings,
+}
+
+/// When reminders fall, from `ui.toml`'s `[reminders]` table.
+#[derive(Debug, Clone)]
+pub struct ReminderSettings {
+    /// How long the verification window lasts after the SMS arrives.
+    pub window_hours: u32,
+    /// Reminders fall this many hours before the window closes.
+    pub before_deadline_hours: Vec<u32>,
+    /// The "it arrived N hours ago" answers offered (0 = just now).
+    pub arrived_hours_ago: Vec<u32>,
+    /// The typical wait for a new code, after which one reminder falls.
+    pub new_code_wait_minutes: u32,
+    /// How a time is shown, as a strftime pattern per language.
+    pub time_format: Localized,
+}
+
+impl Ui {
+    pub fn text(&self, which: UiText, lang: Lang) -> &str {
+        self.texts[which as usize].get(lang)
+    }
+
+    pub fn button(&self, which: UiButton, lang: Lang) -> &str {
+        self.buttons[which as usize].get(lang)
+    }
+
+    pub fn command(&self, which: UiCommand, lang: Lang) -> &str {
+        self.commands[which as usize].get(lang)
+    }
+
+    pub fn reminders(&self) -> &ReminderSettings {
+        &self.reminders
+    }
+}
+
+pub(super) fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<Ui> {
+    let texts: Vec<_> = UiText::ALL
+        .iter()
+        .map(|t| (t.key(), t.placeholders(), t.max_chars()))
+        .collect();
+    let buttons: Vec<_> = UiButton::ALL
+        .iter()
+        .map(|b| (b.key(), b.placeholders(), b.max_chars()))
+        .collect();
+    let commands: Vec<_> = UiCommand::ALL
+        .iter()
+        .map(|c| (c.key(), c.placeholders(), c.max_chars()))
+        .collect();
+    let texts = check_table(report, file, "text", &raw.text, &texts);
+    let buttons = check_table(report, file, "button", &raw.button, &buttons);
+    let commands = check_table(report, file, "command", &raw.command, &commands);
+    let reminders = match &raw.reminders {
+        Some(r) => check_reminders(report, file, r),
+        None => {
+            report.add(
+                file,
+                0,
+                None,
+                "the [reminders] table is missing".to_string(),
+            );
+            None
+        }
+    };
+    Some(Ui {
+        texts: texts?,
+        buttons: buttons?,
+        commands: commands?,
+        reminders: reminders?,
+    })
+}
+
+/// The most "it arrived N hours ago" answers offered, so they fit one menu.
+const MAX_ARRIVAL_CHOICES: usize = 6;
+
+/// Checks `[reminders]`: every reminder falls inside the window, and the
+/// time patterns are ones strftime knows.
+fn check_reminders(
+    report: &mut Report,
+    file: usize,
+    raw: &Spanned<RawReminders>,
+) -> Option<ReminderSettings> {
+    let at = raw.span().start;
+    let r = raw.get_ref();
+    let mut ok = true;
+    let mut fail = |report: &mut Report, offset: usize, message: String| {
+        report.add(file, offset, None, message);
+        ok = false;
+    };
+    if !(1..=168).contains(&r.window_hours) {
+        fail(
+            report,
+            at,
+            "reminders.window_hours lies between 1 and 168".to_string(),
+        );
+    }
+    let inside = |h: &u32| (1..r.window_hours).contains(h);
+    if r.before_deadline_hours.is_empty() || !r.before_deadline_hours.iter().all(inside) {
+        fail(
+            report,
+            at,
+            "reminders.before_deadline_hours needs at least one value, each from 1 to below window_hours".to_string(),
+        );
+    }
+    let arrival_ok = r.arrived_hours_ago.iter().all(|h| *h < r.window_hours);
+    if r.arrived_hours_ago.is_empty()
+        || r.arrived_hours_ago.len() > MAX_ARRIVAL_CHOICES
+        || !arrival_ok
+    {
+        fail(
+            report,
+            at,
+            format!(
+                "reminders.arrived_hours_ago needs 1 to {MAX_ARRIVAL_CHOICES} values, each below window_hours"
+            ),
+        );
+    }
+    if !(1..=1440).contains(&r.new_code_wait_minutes) {
+        fail(
+            report,
+            at,
+            "reminders.new_code_wait_minutes lies between 1 and 1440".to_string(),
+        );
+    }
+    let time_format = check_text(
+        report,
+        file,
+        &r.time_format,
+        None,
+        "reminders.time_format",
+        &[],
+        &[],
+    );
+    if let Some(format) = &time_format {
+        for lang in Lang::ALL {
+            let pattern = format.get(lang);
+            let broken = chrono::format::StrftimeItems::new(pattern)
+                .any(|item| matches!(item, chrono::format::Item::Error));
+            if broken {
+                fail(
+                    report,
+                    r.time_format.span().start,
+                    format!(
+                        "reminders.time_format ({lang}) \"{pattern}\" is not a valid strftime pattern"
+                    ),
+                );
+            }
+        }
+    }
+    let mut before = r.before_deadline_hours.clone();
+    before.sort_unstable_by(|a, b| b.cmp(a));
+    before.dedup();
+    let time_format = time_format.filter(|_| ok)?;
+    Some(ReminderSettings {
+        window_hours: r.window_hours,
+        before_deadline_hours: before,
+        arrived_hours_ago: r.arrived_hours_ago.clone(),
+        new_code_wait_minutes: r.new_code_wait_minutes,
+        time_format,
+    })
+}
+
+/// Checks one table of `ui.toml` against the keys the program uses, each
+/// with the placeholder it must carry.
+fn check_table(
+    report: &mut Report,
+    file: usize,
+    name: &str,
+    table: &RawTable,
+    keys: &[(&str, &[&str], usize)],
+) -> Option<Vec<Localized>> {
+    let Some(table) = table else {
+        report.add(file, 0, None, format!("the [{name}] table is missing"));
+        return None;
+    };
+    let start = table.span().start;
+    let entries = table.get_ref();
+    let mut ok = true;
+    let mut texts = Vec::with_capacity(keys.len());
+    for &(key, required, max) in keys {
+        let what = format!("{name}.{key}");
+        match entries.get(key) {
+            Some(text) => match check_text(report, file, text, None, &what, required, required) {
+                Some(t) => {
+                    for lang in Lang::ALL {
+                        let len = t.get(lang).encode_utf16().count();
+                        if len > max {
+                            report.add(
+                                file,
+                                text.span().start,
+                                None,
+                                format!(
+                                    "{what} ({lang}) is {len} characters, over Telegram's {max}"
+                                ),
+                            );
+                            ok = false;
+                        }
+                    }
+                    texts.push(t);
+                }
+                None => ok = false,
+            },
+            None => {
+                report.add(file, start, None, format!("{what} is missing"));
+                ok = false;
+            }
+        }
+    }
+    for (key, value) in entries {
+        if !keys.iter().any(|(known, _, _)| known == key) {
+            report.add(
+                file,
+                value.span().start,
+                None,
+                format!("unknown key {name}.{key}"),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(texts)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_catalogue_holds_its_variants_in_declaration_order() {
+        // `Ui` finds a text at its variant's index in these lists.
+        for (i, t) in UiText::ALL.iter().enumerate() {
+            assert_eq!(*t as usize, i, "{t:?}");
+        }
+        for (i, b) in UiButton::ALL.iter().enumerate() {
+            assert_eq!(*b as usize, i, "{b:?}");
+        }
+        for (i, c) in UiCommand::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn alerts_are_limited_to_what_telegram_shows() {
+        assert_eq!(UiText::NotYourMenu.max_chars(), 200);
+        assert_eq!(UiText::Help.max_chars(), MAX_TEXT_CHARS);
+        assert_eq!(UiCommand::Diagnose.max_chars(), MAX_COMMAND_DESCRIPTION);
+        assert_eq!(UiText::Duration.placeholders(), ["hours", "minutes"]);
+    }
+}
