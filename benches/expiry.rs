@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_api::{FakeApi, Person, supergroup};
+use icp_sms_doctor::app::{App, Settings};
 use icp_sms_doctor::clock::Clock;
-use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::store::{Counts, SqliteStore, Store};
-use icp_sms_doctor::telegram::{self, App};
+use icp_sms_doctor::store::sqlite::SqliteStore;
+use icp_sms_doctor::store::{Counts, Store};
+use icp_sms_doctor::telegram;
 
 const CONVERSATIONS: u64 = 10_000;
 /// One conversation in this many is in a group rather than private.
@@ -61,8 +62,12 @@ async fn run() {
     let store = Arc::new(SqliteStore::open(&path).expect("an SQLite file"));
     let tree = icp_sms_doctor::load_tree(None).expect("the dialogs load");
     let clock = Clock::manual(START);
-    let mut app = App::new(Arc::new(tree), store.clone(), Lang::Zh);
-    app.clock = clock.clone();
+    let app = App::new(
+        Arc::new(tree),
+        store.clone(),
+        clock.clone(),
+        Settings::default(),
+    );
     let options = support::unlimited();
     let bot = telegram::start(api.bot(), Arc::new(app), options)
         .await
@@ -131,7 +136,7 @@ async fn run() {
     api.wait_for("sendMessage", CONVERSATIONS as usize + reminders)
         .await;
     let filled = started.elapsed();
-    let before = store.counts().expect("counts");
+    let before = store.counts().await.expect("counts");
     println!(
         "{CONVERSATIONS} conversations ({reminders} with reminders) in {:.1} s; stored: {}",
         filled.as_secs_f64(),
@@ -146,7 +151,7 @@ async fn run() {
     let mut paced_secs = 0;
     loop {
         settled.changed().await.expect("the scheduler runs");
-        let counts = store.counts().expect("counts");
+        let counts = store.counts().await.expect("counts");
         if counts.sessions == 0 && counts.menus == 0 && counts.reminders == 0 {
             break;
         }
@@ -156,7 +161,7 @@ async fn run() {
         paced_secs += 5;
     }
     let took = closing.elapsed();
-    let after = store.counts().expect("counts");
+    let after = store.counts().await.expect("counts");
     let edits = api.calls_of("editMessageText").len();
     println!(
         "after 25 h idle: {} (closed in {:.1} s of wall time, {:.0} sessions/s, with {paced_secs} s of pacing skipped on the clock; {edits} menu edits in all)",

@@ -14,9 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_api::{FakeApi, Person};
-use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::store::{SqliteStore, Store};
-use icp_sms_doctor::telegram::{self, App};
+use icp_sms_doctor::app::{App, Settings};
+use icp_sms_doctor::clock::Clock;
+use icp_sms_doctor::store::Store;
+use icp_sms_doctor::store::sqlite::SqliteStore;
+use icp_sms_doctor::telegram;
 
 const PEOPLE: u64 = 100;
 const ROUNDS: usize = 5;
@@ -72,7 +74,12 @@ async fn one_round(round: usize) -> (usize, Duration, usize) {
     }
     let store = Arc::new(SqliteStore::open(&path).expect("an SQLite file"));
     let tree = icp_sms_doctor::load_tree(None).expect("the dialogs load");
-    let app = Arc::new(App::new(Arc::new(tree), store.clone(), Lang::Zh));
+    let app = Arc::new(App::new(
+        Arc::new(tree),
+        store.clone(),
+        Clock::System,
+        Settings::default(),
+    ));
     let options = support::unlimited();
     let bot = telegram::start(api.bot(), app, options)
         .await
@@ -103,7 +110,7 @@ async fn one_round(round: usize) -> (usize, Duration, usize) {
     api.wait_for("editMessageText", presses).await;
     api.wait_for("answerCallbackQuery", presses).await;
     let elapsed = started.elapsed();
-    let rows = store.session_count().expect("a count");
+    let rows = store.session_count().await.expect("a count");
     bot.stop().await;
     drop(store);
     for suffix in ["", "-wal", "-shm"] {

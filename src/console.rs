@@ -4,10 +4,10 @@ use std::io::{self, BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::tree::{Tree, UiText};
 use crate::engine::{Button, Event, Reply, Session, step};
 use crate::lang::Lang;
 use crate::markup;
+use crate::tree::{Tree, UiText};
 
 /// Reads lines until end of input. Invalid UTF-8 is replaced rather than
 /// refused, so one bad byte costs one line, not the session.

@@ -1,25 +1,27 @@
 //! icp-sms-doctor: a support bot for the SMS verification step (短信核验) of mainland-China ICP filings.
 
+pub mod app;
 pub mod callback;
 pub mod clock;
+pub mod config;
 pub mod console;
+pub mod conversation;
 pub mod engine;
 pub mod eval;
 pub mod lang;
 pub mod markup;
 pub mod reminders;
 pub mod router;
-pub mod schedule;
 pub mod store;
 pub mod telegram;
 pub mod tree;
 
 use std::path::Path;
 
-pub use tree::Tree;
-pub use tree::report::LoadError;
 pub use engine::{Event, Reply, Session, step};
 pub use lang::Lang;
+pub use tree::Tree;
+pub use tree::report::LoadError;
 
 /// Loads the dialogue from `dir`, or the copy compiled into the binary.
 pub fn load_tree(dir: Option<&Path>) -> Result<Tree, LoadError> {

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use icp_sms_doctor::telegram::{self, App, Options, StartError};
+use icp_sms_doctor::app::App;
+use icp_sms_doctor::clock::Clock;
+use icp_sms_doctor::config::{self, Config};
+use icp_sms_doctor::telegram::{self, Options, StartError};
 use icp_sms_doctor::{Lang, Tree, console, eval, load_tree, store};
 use teloxide::Bot;
 
@@ -57,21 +60,13 @@ enum Command {
 fn main() -> ExitCode {
     // A missing .env file is the normal case, not an error.
     let _ = dotenvy::dotenv();
-    let mut cli = Cli::parse();
-    // Set-but-empty variables (as `.env.example` leaves them) mean "unset".
-    if cli.dialogs_dir.is_none() {
-        cli.dialogs_dir = env_value("DIALOGS_DIR").map(PathBuf::from);
-    }
-    let default_lang = match cli.default_lang {
-        Some(lang) => lang,
-        None => match env_value("DEFAULT_LANG").map(|v| v.parse::<Lang>()) {
-            None => Lang::Zh,
-            Some(Ok(lang)) => lang,
-            Some(Err(e)) => {
-                eprintln!("DEFAULT_LANG: {e}; fix it in .env or the environment");
-                return ExitCode::from(2);
-            }
-        },
+    let cli = Cli::parse();
+    let config = match Config::read(cli.dialogs_dir, cli.default_lang, &config::process_env) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
     };
     let command = cli.command.unwrap_or(Command::Run);
     // The bot reports its start and its steps; the console and `check`
@@ -81,16 +76,20 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
+    let filter = config::process_env("RUST_LOG")
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default_filter.to_string());
     pretty_env_logger::formatted_timed_builder()
-        .parse_filters(&env_value("RUST_LOG").unwrap_or_else(|| default_filter.to_string()))
+        .parse_filters(&filter)
         .init();
+    let dialogs_dir = config.dialogs_dir.as_deref();
     match command {
-        Command::Run => run_bot(cli.dialogs_dir.as_deref(), default_lang),
+        Command::Run => run_bot(&config),
         Command::Console { lang, json } => {
-            let Some(tree) = load_or_report(cli.dialogs_dir.as_deref()) else {
+            let Some(tree) = load_or_report(dialogs_dir) else {
                 return ExitCode::from(2);
             };
-            let lang = lang.unwrap_or(default_lang);
+            let lang = lang.unwrap_or(config.default_lang);
             let (stdin, stdout) = (io::stdin().lock(), io::stdout().lock());
             let result = if json {
                 console::run_json(&tree, lang, stdin, stdout)
@@ -108,7 +107,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Eval { file } => {
-            let Some(tree) = load_or_report(cli.dialogs_dir.as_deref()) else {
+            let Some(tree) = load_or_report(dialogs_dir) else {
                 return ExitCode::from(2);
             };
             let samples = std::fs::read_to_string(&file)
@@ -126,7 +125,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { dir } => {
-            let dir = dir.or(cli.dialogs_dir);
+            let dir = dir.or(config.dialogs_dir);
             let Some(tree) = load_or_report(dir.as_deref()) else {
                 return ExitCode::from(2);
             };
@@ -141,86 +140,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// The longest idle time allowed: 30 days, as long as menu owners are
-/// remembered, so an expiring session still finds its menu to close.
-const MAX_IDLE_HOURS: u32 = 30 * 24;
-
-/// An environment variable's value, if it is set and not blank.
-fn env_value(key: &str) -> Option<String> {
-    std::env::var(key)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-/// Checks a token's shape (`<bot id>:<secret>`, as @BotFather gives it)
-/// without ever printing it.
-fn token_problem(token: Option<&str>) -> Option<&'static str> {
-    let Some(token) = token else {
-        return Some(
-            "TELOXIDE_TOKEN is not set: create a bot with @BotFather and put its token in .env (see .env.example) or the environment",
-        );
+fn run_bot(config: &Config) -> ExitCode {
+    let bot_config = match config.bot(&config::process_env) {
+        Ok(bot_config) => bot_config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
     };
-    let well_formed = token.split_once(':').is_some_and(|(id, secret)| {
-        !id.is_empty()
-            && id.bytes().all(|b| b.is_ascii_digit())
-            && !secret.is_empty()
-            && secret
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    });
-    (!well_formed).then_some(
-        "TELOXIDE_TOKEN does not look like a bot token (expected <digits>:<secret>, as @BotFather gives it); fix it in .env or the environment",
-    )
-}
-
-fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCode {
-    let token = env_value("TELOXIDE_TOKEN");
-    if let Some(problem) = token_problem(token.as_deref()) {
-        eprintln!("{problem}");
-        return ExitCode::from(2);
-    }
-    let token = token.unwrap_or_default();
+    let dialogs_dir = config.dialogs_dir.as_deref();
     let Some(tree) = load_or_report(dialogs_dir) else {
         return ExitCode::from(2);
     };
-    let url = env_value("DATABASE_URL").unwrap_or_default();
-    let store = match store::open(&url) {
+    let store = match store::url::open(&bot_config.database_url) {
         Ok(store) => store,
         Err(e) => {
             eprintln!("{e}; fix DATABASE_URL in .env or the environment");
             return ExitCode::from(2);
         }
     };
-    let timezone = match env_value("TIMEZONE").map(|v| v.parse::<chrono_tz::Tz>()) {
-        None => icp_sms_doctor::reminders::DEFAULT_TIMEZONE,
-        Some(Ok(tz)) => tz,
-        Some(Err(_)) => {
-            eprintln!(
-                "TIMEZONE is not a time zone name (such as Asia/Shanghai or UTC); fix it in .env or the environment"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let session_idle_secs = match env_value("SESSION_IDLE_HOURS").map(|v| v.parse::<u32>()) {
-        None => telegram::DEFAULT_SESSION_IDLE_SECS,
-        Some(Ok(hours)) if (1..=MAX_IDLE_HOURS).contains(&hours) => i64::from(hours) * 3600,
-        Some(_) => {
-            eprintln!(
-                "SESSION_IDLE_HOURS must be a whole number of hours from 1 to {MAX_IDLE_HOURS}; fix it in .env or the environment"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let mut bot = Bot::new(token);
-    if let Some(api) = env_value("TELOXIDE_API_URL") {
-        match url::Url::parse(&api) {
-            Ok(api) => bot = bot.set_api_url(api),
-            Err(e) => {
-                eprintln!("TELOXIDE_API_URL is not a URL ({e}); fix it in .env or the environment");
-                return ExitCode::from(2);
-            }
-        }
+    let mut bot = Bot::new(&bot_config.token);
+    if let Some(api) = bot_config.api_url.clone() {
+        bot = bot.set_api_url(api);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -229,13 +170,12 @@ fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCod
             return ExitCode::FAILURE;
         }
     };
+    let settings = bot_config.settings;
     runtime.block_on(async move {
         let (nodes, store_name) = (tree.len(), store.describe());
-        let mut app = App::new(Arc::new(tree), Arc::from(store), default_lang);
-        app.timezone = timezone;
-        app.session_idle_secs = session_idle_secs;
-        let app = Arc::new(app);
-        let running = match telegram::start(bot, app, Options::default()).await {
+        let (timezone, idle_secs) = (settings.timezone, settings.session_idle_secs);
+        let app = App::new(Arc::new(tree), Arc::from(store), Clock::System, settings);
+        let running = match telegram::start(bot, Arc::new(app), Options::default()).await {
             Ok(running) => running,
             Err(e @ StartError::Unauthorized(_)) => {
                 eprintln!("{e}; check it in .env or the environment");
@@ -251,7 +191,7 @@ fn run_bot(dialogs_dir: Option<&std::path::Path>, default_lang: Lang) -> ExitCod
             running.me.username(),
             dialogs_dir.map_or("built in".to_string(), |d| d.display().to_string()),
             timezone.name(),
-            session_idle_secs / 3600,
+            idle_secs / 3600,
         );
         if running.run_until(shutdown_signal()).await {
             ExitCode::SUCCESS

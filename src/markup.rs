@@ -7,7 +7,6 @@
 /// Telegram refuses message texts longer than this (counted in UTF-16 units).
 pub const MAX_TEXT_CHARS: usize = 4096;
 
-
 /// The text as Telegram HTML: escaped, with `**pairs**` in bold. An
 /// unpaired `**` stays as it is.
 pub fn to_html(text: &str) -> String {

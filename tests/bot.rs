@@ -7,10 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use icp_sms_doctor::tree::{Tree, UiButton, UiText};
+use icp_sms_doctor::app::{App, Settings};
+use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::store::{MemoryStore, SessionKey, SqliteStore, Store};
-use icp_sms_doctor::telegram::{self, App, Options, Running};
+use icp_sms_doctor::store::memory::MemoryStore;
+use icp_sms_doctor::store::sqlite::SqliteStore;
+use icp_sms_doctor::store::{SessionKey, Store};
+use icp_sms_doctor::telegram::{self, Options, Running};
+use icp_sms_doctor::tree::{Tree, UiButton, UiText};
 use serde_json::{Value, json};
 use teloxide::adaptors::throttle::Limits;
 
@@ -57,7 +61,13 @@ pub(crate) fn options() -> Options {
 }
 
 async fn launch(api: &FakeApi, store: Arc<dyn Store>) -> Running {
-    let app = Arc::new(App::new(Arc::new(real_tree()), store, Lang::Zh));
+    let app = App::new(
+        Arc::new(real_tree()),
+        store,
+        Clock::System,
+        Settings::default(),
+    );
+    let app = Arc::new(app);
     telegram::start(api.bot(), app, options())
         .await
         .expect("the bot starts against the fake API")
@@ -235,17 +245,18 @@ async fn two_members_of_a_supergroup_keep_their_own_sessions_side_by_side() {
         api.press(&ALICE, &alice_menu, "g:timeout:to_waiting");
         api.wait_for("editMessageText", 3).await;
 
-        let at = |person: &Person| {
+        let at = async |person: &Person| {
             store
                 .load(SessionKey {
                     chat: GROUP,
                     user: person.id,
                 })
+                .await
                 .expect("store works")
                 .and_then(|s| s.node)
         };
-        assert_eq!(at(&ALICE).as_deref(), Some("to_waiting"));
-        assert_eq!(at(&BOB).as_deref(), Some("mismatch"));
+        assert_eq!(at(&ALICE).await.as_deref(), Some("to_waiting"));
+        assert_eq!(at(&BOB).await.as_deref(), Some("mismatch"));
         let bob_menu = api.message(GROUP, bob_menu["message_id"].as_i64().unwrap());
         let mismatch = tree.node(tree.get("mismatch").unwrap()).text.get(Lang::Zh);
         assert_eq!(text_of(&bob_menu), mismatch);
@@ -280,10 +291,11 @@ async fn pressing_another_members_menu_gets_an_alert_and_changes_nothing() {
             chat: GROUP,
             user: p.id,
         };
-        assert_eq!(store.load(key(&EVE)).unwrap(), None);
+        assert_eq!(store.load(key(&EVE)).await.unwrap(), None);
         assert_eq!(
             store
                 .load(key(&ALICE))
+                .await
                 .unwrap()
                 .and_then(|s| s.node)
                 .as_deref(),
@@ -587,7 +599,7 @@ async fn a_store_failure_gets_an_apology_and_everyone_else_is_still_served() {
         assert_eq!(labels(&alice_menu).len(), 5);
         api.press(&ALICE, &alice_menu, "g:menu:timeout");
         api.wait_for("editMessageText", 1).await;
-        assert_eq!(store.session_count().unwrap(), 1);
+        assert_eq!(store.session_count().await.unwrap(), 1);
         // A press of Bob's own, in his private chat, gets the apology as an
         // alert, and the message stays as it was.
         let bobs = json!({
@@ -878,7 +890,12 @@ async fn sigterm_stops_the_running_bot_gracefully() {
             user: ALICE.id,
         };
         assert_eq!(
-            store.load(key).unwrap().and_then(|s| s.node).as_deref(),
+            store
+                .load(key)
+                .await
+                .unwrap()
+                .and_then(|s| s.node)
+                .as_deref(),
             Some("menu")
         );
     })
@@ -944,6 +961,7 @@ async fn group_text_that_mentions_or_answers_the_bot_is_routed_per_member() {
                 chat: GROUP,
                 user: ALICE.id,
             })
+            .await
             .unwrap()
             .and_then(|s| s.node)
             .expect("Alice was routed");
@@ -979,6 +997,7 @@ async fn group_text_that_mentions_or_answers_the_bot_is_routed_per_member() {
                     chat: GROUP,
                     user: BOB.id
                 })
+                .await
                 .unwrap()
                 .and_then(|s| s.node)
                 .as_deref(),

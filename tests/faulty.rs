@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use icp_sms_doctor::clock::Instant;
 use icp_sms_doctor::engine::Session;
 use icp_sms_doctor::lang::Lang;
@@ -104,12 +105,13 @@ impl Faulty {
     }
 }
 
+#[async_trait]
 impl Store for Faulty {
-    fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+    async fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
         self.check(Op::Load(key.user))?;
-        self.inner.load(key)
+        self.inner.load(key).await
     }
-    fn save(
+    async fn save(
         &self,
         key: SessionKey,
         session: &Session,
@@ -117,13 +119,13 @@ impl Store for Faulty {
         now: Instant,
     ) -> Result<(), StoreError> {
         self.check(Op::Save(key.user))?;
-        self.inner.save(key, session, remember, now)
+        self.inner.save(key, session, remember, now).await
     }
-    fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError> {
+    async fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError> {
         self.check(Op::PersonLang(user))?;
-        self.inner.person_lang(user)
+        self.inner.person_lang(user).await
     }
-    fn remember_menu(
+    async fn remember_menu(
         &self,
         chat: i64,
         message: i32,
@@ -132,71 +134,90 @@ impl Store for Faulty {
         now: Instant,
     ) -> Result<(), StoreError> {
         self.check(Op::RememberMenu(owner))?;
-        self.inner.remember_menu(chat, message, owner, posted, now)
+        self.inner
+            .remember_menu(chat, message, owner, posted, now)
+            .await
     }
-    fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
+    async fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
         self.check(Op::MenuOwner)?;
-        self.inner.menu_owner(chat, message)
+        self.inner.menu_owner(chat, message).await
     }
-    fn has_private_chat(&self, user: u64) -> Result<bool, StoreError> {
+    async fn has_private_chat(&self, user: u64) -> Result<bool, StoreError> {
         self.check(Op::HasPrivateChat(user))?;
-        self.inner.has_private_chat(user)
+        self.inner.has_private_chat(user).await
     }
-    fn forget_private_chat(&self, user: u64) -> Result<(), StoreError> {
+    async fn forget_private_chat(&self, user: u64) -> Result<(), StoreError> {
         self.check(Op::ForgetPrivateChat(user))?;
-        self.inner.forget_private_chat(user)
+        self.inner.forget_private_chat(user).await
     }
-    fn set_reminders(&self, chat: i64, user: u64, new: &[NewReminder]) -> Result<i64, StoreError> {
+    async fn set_reminders(
+        &self,
+        chat: i64,
+        user: u64,
+        new: &[NewReminder],
+    ) -> Result<i64, StoreError> {
         self.check(Op::SetReminders(user))?;
-        self.inner.set_reminders(chat, user, new)
+        self.inner.set_reminders(chat, user, new).await
     }
-    fn pending_reminders(&self, chat: Option<i64>, user: u64) -> Result<Vec<Reminder>, StoreError> {
+    async fn pending_reminders(
+        &self,
+        chat: Option<i64>,
+        user: u64,
+    ) -> Result<Vec<Reminder>, StoreError> {
         self.check(Op::PendingReminders(user))?;
-        self.inner.pending_reminders(chat, user)
+        self.inner.pending_reminders(chat, user).await
     }
-    fn cancel_plan(&self, plan: i64, user: u64) -> Result<usize, StoreError> {
+    async fn cancel_plan(&self, plan: i64, user: u64) -> Result<usize, StoreError> {
         self.check(Op::CancelPlan(user))?;
-        self.inner.cancel_plan(plan, user)
+        self.inner.cancel_plan(plan, user).await
     }
-    fn cancel_reminders(&self, chat: i64, user: u64) -> Result<usize, StoreError> {
+    async fn cancel_reminders(&self, chat: i64, user: u64) -> Result<usize, StoreError> {
         self.check(Op::CancelReminders(user))?;
-        self.inner.cancel_reminders(chat, user)
+        self.inner.cancel_reminders(chat, user).await
     }
-    fn due_reminders(&self, now: Instant, limit: usize) -> Result<Vec<Reminder>, StoreError> {
+    async fn due_reminders(&self, now: Instant, limit: usize) -> Result<Vec<Reminder>, StoreError> {
         self.check(Op::DueReminders)?;
-        self.inner.due_reminders(now, limit)
+        self.inner.due_reminders(now, limit).await
     }
-    fn next_due(&self) -> Result<Option<Instant>, StoreError> {
+    async fn next_due(&self) -> Result<Option<Instant>, StoreError> {
         self.check(Op::NextDue)?;
-        self.inner.next_due()
+        self.inner.next_due().await
     }
-    fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError> {
+    async fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError> {
         self.check(Op::Claim)?;
-        self.inner.claim_reminders(ids)
+        self.inner.claim_reminders(ids).await
     }
-    fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
+    async fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
         self.check(Op::Release)?;
-        self.inner.release_reminders(ids)
+        self.inner.release_reminders(ids).await
     }
-    fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
+    async fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
         self.check(Op::Finish)?;
-        self.inner.finish_reminders(ids)
+        self.inner.finish_reminders(ids).await
     }
-    fn recover_claimed(&self) -> Result<usize, StoreError> {
+    async fn recover_claimed(&self) -> Result<usize, StoreError> {
         self.check(Op::Recover)?;
-        self.inner.recover_claimed()
+        self.inner.recover_claimed().await
     }
-    fn idle_sessions(&self, before: Instant, limit: usize) -> Result<Vec<IdleSession>, StoreError> {
+    async fn idle_sessions(
+        &self,
+        before: Instant,
+        limit: usize,
+    ) -> Result<Vec<IdleSession>, StoreError> {
         self.check(Op::IdleSessions)?;
-        self.inner.idle_sessions(before, limit)
+        self.inner.idle_sessions(before, limit).await
     }
-    fn expire_session(&self, key: SessionKey, updated_at: Instant) -> Result<bool, StoreError> {
+    async fn expire_session(
+        &self,
+        key: SessionKey,
+        updated_at: Instant,
+    ) -> Result<bool, StoreError> {
         self.check(Op::Expire(key.user))?;
-        self.inner.expire_session(key, updated_at)
+        self.inner.expire_session(key, updated_at).await
     }
-    fn counts(&self) -> Result<Counts, StoreError> {
+    async fn counts(&self) -> Result<Counts, StoreError> {
         self.check(Op::Counts)?;
-        self.inner.counts()
+        self.inner.counts().await
     }
     fn describe(&self) -> String {
         "faulty".into()

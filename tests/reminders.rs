@@ -3,12 +3,14 @@
 
 use std::sync::{Arc, OnceLock};
 
+use icp_sms_doctor::app::{App, DEFAULT_SESSION_IDLE_SECS, Settings};
 use icp_sms_doctor::clock::{Clock, Instant};
-use icp_sms_doctor::tree::{Tree, UiButton, UiText};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::markup;
-use icp_sms_doctor::store::{SqliteStore, Store};
-use icp_sms_doctor::telegram::{self, App, Running};
+use icp_sms_doctor::store::Store;
+use icp_sms_doctor::store::sqlite::SqliteStore;
+use icp_sms_doctor::telegram::{self, Running};
+use icp_sms_doctor::tree::{Tree, UiButton, UiText};
 use serde_json::{Value, json};
 
 use crate::bot::{
@@ -31,13 +33,15 @@ async fn scene(store: Arc<dyn Store>) -> (FakeApi, Clock, Running) {
 }
 
 async fn launch(api: &FakeApi, store: Arc<dyn Store>, clock: &Clock) -> Running {
-    launch_idle(api, store, clock, telegram::DEFAULT_SESSION_IDLE_SECS).await
+    launch_idle(api, store, clock, DEFAULT_SESSION_IDLE_SECS).await
 }
 
 async fn launch_idle(api: &FakeApi, store: Arc<dyn Store>, clock: &Clock, idle: i64) -> Running {
-    let mut app = App::new(Arc::new(tree().clone()), store, Lang::Zh);
-    app.clock = clock.clone();
-    app.session_idle_secs = idle;
+    let settings = Settings {
+        session_idle_secs: idle,
+        ..Settings::default()
+    };
+    let app = App::new(Arc::new(tree().clone()), store, clock.clone(), settings);
     telegram::start(api.bot(), Arc::new(app), options())
         .await
         .expect("the bot starts against the fake API")
@@ -269,7 +273,7 @@ async fn reminders_set_before_a_restart_are_sent_once_after_it() {
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
         advance(&bot, &clock, 10 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
-        assert_eq!(store.counts().expect("counts").reminders, 0);
+        assert_eq!(store.counts().await.expect("counts").reminders, 0);
         bot.stop().await;
     })
     .await;
@@ -347,7 +351,7 @@ async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note(
             sent_with(&api, BOB.id as i64, UiText::ReminderLate).len(),
             1
         );
-        assert_eq!(store.counts().expect("counts").reminders, 0);
+        assert_eq!(store.counts().await.expect("counts").reminders, 0);
         bot.stop().await;
     })
     .await;
@@ -396,7 +400,7 @@ async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
         );
         advance(&bot, &clock, 12 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
-        assert_eq!(store.counts().expect("counts").reminders, 0);
+        assert_eq!(store.counts().await.expect("counts").reminders, 0);
         bot.stop().await;
     })
     .await;
@@ -426,6 +430,7 @@ async fn reset_asks_whether_to_keep_pending_reminders() {
         assert_eq!(
             store
                 .pending_reminders(Some(chat), ALICE.id)
+                .await
                 .expect("list")
                 .len(),
             2
@@ -442,6 +447,7 @@ async fn reset_asks_whether_to_keep_pending_reminders() {
         assert!(
             store
                 .pending_reminders(Some(chat), ALICE.id)
+                .await
                 .expect("list")
                 .is_empty()
         );
@@ -533,7 +539,7 @@ async fn a_person_who_blocked_the_bot_is_reminded_in_the_group_instead() {
         let in_group = sent_with(&api, GROUP, UiText::Reminder);
         assert_eq!(in_group.len(), 1);
         assert!(text_of(&in_group[0]).contains(&format!("tg://user?id={}", ALICE.id)));
-        assert!(!store.has_private_chat(ALICE.id).expect("a lookup"));
+        assert!(!store.has_private_chat(ALICE.id).await.expect("a lookup"));
         bot.stop().await;
     })
     .await;
@@ -604,7 +610,7 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
         let group_menu = api.last_bot_message(GROUP);
         // Eve's pending reminders keep her session open past the idle time.
         remind_privately(&api, &EVE, 0).await;
-        assert_eq!(store.counts().expect("counts").sessions, 3);
+        assert_eq!(store.counts().await.expect("counts").sessions, 3);
 
         advance(&bot, &clock, 2 * HOUR).await;
         let ended = markup::to_html(&ui_text(UiText::SessionEnded));
@@ -613,7 +619,7 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
             assert_eq!(text_of(&now), ended);
             assert!(now.get("reply_markup").is_none(), "buttons left: {now}");
         }
-        assert_eq!(store.counts().expect("counts").sessions, 1);
+        assert_eq!(store.counts().await.expect("counts").sessions, 1);
 
         // Once her reminders are sent, Eve's session closes too: her menu
         // is closed, and the confirmation below it is left as it was.
@@ -621,17 +627,19 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
         let confirmation = api.last_bot_message(eve);
         advance(&bot, &clock, 22 * HOUR).await;
         advance(&bot, &clock, 60).await;
-        let counts = store.counts().expect("counts");
+        let counts = store.counts().await.expect("counts");
         assert_eq!((counts.sessions, counts.reminders, counts.menus), (0, 0, 0));
         let eves = api.bot_messages(eve);
         let ended_en = markup::to_html(tree().ui().text(UiText::SessionEnded, Lang::En));
         assert_eq!(text_of(&eves[0]), ended_en);
         assert!(eves[0].get("reply_markup").is_none());
         assert_eq!(api.message(eve, id_of(&confirmation)), confirmation);
-        // A closed conversation starts afresh.
+        // A closed conversation starts afresh: the session is saved before
+        // its menu is sent.
+        let sent = api.calls_of("sendMessage").len();
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
-        api.wait_until(|_| store.counts().is_ok_and(|c| c.sessions == 1))
-            .await;
+        api.wait_for("sendMessage", sent + 1).await;
+        assert_eq!(store.counts().await.expect("counts").sessions, 1);
         bot.stop().await;
     })
     .await;
@@ -658,18 +666,18 @@ async fn many_conversations_expire_back_to_an_empty_store() {
             api.send_as(person, &group, "/diagnose", None);
         }
         api.wait_for("sendMessage", 2 * people.len()).await;
-        api.wait_until(|_| store.counts().is_ok_and(|c| c.sessions == 300))
-            .await;
+        // Each session is saved before its menu is sent.
+        assert_eq!(store.counts().await.expect("counts").sessions, 300);
         // They close in paced batches, a few seconds of the clock apart.
         advance(&bot, &clock, 25 * HOUR).await;
         let mut steps = 0;
-        while store.counts().expect("counts").sessions > 0 {
+        while store.counts().await.expect("counts").sessions > 0 {
             assert!(steps < 100, "the sessions are not being closed");
             advance(&bot, &clock, 5).await;
             steps += 1;
         }
         api.wait_for("editMessageText", 300).await;
-        let counts = store.counts().expect("counts");
+        let counts = store.counts().await.expect("counts");
         assert_eq!((counts.sessions, counts.menus), (0, 0));
         // No menu is left with buttons.
         let ended = markup::to_html(&ui_text(UiText::SessionEnded));
@@ -720,6 +728,7 @@ async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
         assert_eq!(
             store
                 .pending_reminders(Some(GROUP), BOB.id)
+                .await
                 .expect("a list")
                 .len(),
             2
@@ -749,6 +758,7 @@ async fn a_question_typed_while_the_time_is_asked_goes_to_the_dialogue() {
         assert!(
             store
                 .pending_reminders(None, ALICE.id)
+                .await
                 .expect("a list")
                 .is_empty()
         );
@@ -775,6 +785,7 @@ async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected()
         assert_eq!(
             store
                 .pending_reminders(None, ALICE.id)
+                .await
                 .expect("a list")
                 .len(),
             1
@@ -788,6 +799,7 @@ async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected()
         assert_eq!(
             store
                 .pending_reminders(None, ALICE.id)
+                .await
                 .expect("a list")
                 .len(),
             2
@@ -846,7 +858,7 @@ async fn a_reminder_whose_reply_was_lost_is_not_sent_again() {
         advance(&bot, &clock, 60).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
         // Only the plan's later reminder is left, and it still comes.
-        assert_eq!(store.counts().expect("counts").reminders, 1);
+        assert_eq!(store.counts().await.expect("counts").reminders, 1);
         advance(&bot, &clock, 10 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
         bot.stop().await;

@@ -1,17 +1,18 @@
 //! Free text: the router measured on the held-out evaluation set, the page
 //! messages, personal data, and how routed answers look.
 
-use icp_sms_doctor::tree::{UiButton, UiText};
 use icp_sms_doctor::eval;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::router::Routing;
+use icp_sms_doctor::tree::{UiButton, UiText};
 
 use crate::support::{Chat, real_tree};
 
 #[test]
 fn the_router_gets_at_least_90_percent_of_the_evaluation_set_and_routes_no_chatter() {
     let tree = real_tree();
-    let samples = eval::parse(&tree, include_str!("data/routing-eval.tsv")).expect("the set parses");
+    let samples =
+        eval::parse(&tree, include_str!("data/routing-eval.tsv")).expect("the set parses");
     assert!(samples.len() >= 150);
     let zh = samples
         .iter()

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use icp_sms_doctor::engine::{Event, Reply, Session, step};
+use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::tree::Tree;
 use icp_sms_doctor::tree::load::{embedded, load};
 use icp_sms_doctor::tree::report::{LoadError, Source};
-use icp_sms_doctor::engine::{Event, Reply, Session, step};
-use icp_sms_doctor::lang::Lang;
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dialogs")

@@ -4,9 +4,9 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use icp_sms_doctor::callback::Action;
-use icp_sms_doctor::tree::{NodeId, NodeKind, ROOT_ID, RemindKind, Tree, UiButton, UiText};
 use icp_sms_doctor::engine::{Event, Reply, Session, step};
 use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::tree::{NodeId, NodeKind, ROOT_ID, RemindKind, Tree, UiButton, UiText};
 use serde::Deserialize;
 
 use crate::support::real_tree;

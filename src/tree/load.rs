@@ -13,7 +13,7 @@ use super::raw::{RawNode, RawNodeFile, RawRoutes, RawUi};
 use super::report::{LoadError, Problem, Report, Source, check_text};
 use super::routes::check_routes;
 use super::ui::check_ui;
-use super::{Choice, Node, NodeId, NodeKind, RemindKind, ROOT_ID, SUMMARY_PLACEHOLDER, Tree};
+use super::{Choice, Node, NodeId, NodeKind, ROOT_ID, RemindKind, SUMMARY_PLACEHOLDER, Tree};
 use crate::callback::{MAX_DATA_BYTES, is_valid_id};
 use crate::lang::Lang;
 use crate::markup::MAX_TEXT_CHARS;

@@ -105,5 +105,4 @@ pub(super) struct RawRoute {
     pub(super) examples: Option<Spanned<RawLists>>,
 }
 
-
 pub(super) type RawTable = Option<Spanned<BTreeMap<String, Spanned<RawText>>>>;

@@ -181,7 +181,6 @@ pub fn placeholders(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,4 +200,3 @@ pub(super) fn check_routes(
         routes,
     })
 }
-

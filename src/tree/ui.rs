@@ -7,7 +7,6 @@ use super::report::{Report, check_text};
 use crate::lang::{Lang, Localized};
 use crate::markup::MAX_TEXT_CHARS;
 
-
 /// Declares one catalogue of `ui.toml`: an enum whose variants are the
 /// table's keys, each with the placeholders its text must carry (and may
 /// carry no others) and, where Telegram's limit is shorter than a
@@ -373,7 +372,6 @@ fn check_table(
     }
     ok.then_some(texts)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -13,13 +13,15 @@ use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::retry::{retrying, retrying_if_unsent};
+use super::send::{NO_PREVIEW, TgBot, keyboard};
+use crate::app::App;
 use crate::clock::Instant;
-use crate::tree::UiText;
 use crate::engine::Reply;
 use crate::markup;
 use crate::reminders::{self, Kind, Reminder};
 use crate::store::{IdleSession, Posted, SessionKey, StoreError};
-use crate::telegram::{App, NO_PREVIEW, TgBot, keyboard, retrying, retrying_if_unsent};
+use crate::tree::UiText;
 
 /// At most this many reminders per pass; with more due, the next pass
 /// follows at once.
@@ -125,7 +127,7 @@ async fn pass(
 ) -> Result<Instant, StoreError> {
     let store = &app.store;
     if !state.recovered {
-        let dropped = store.recover_claimed()?;
+        let dropped = store.recover_claimed().await?;
         if dropped > 0 {
             log::warn!(
                 "scheduler: {dropped} reminder(s) were being sent when the bot last stopped; \
@@ -135,16 +137,16 @@ async fn pass(
         state.recovered = true;
     }
     if !state.sent_unrecorded.is_empty() {
-        store.finish_reminders(&state.sent_unrecorded)?;
+        store.finish_reminders(&state.sent_unrecorded).await?;
         state.sent_unrecorded.clear();
     }
     if !state.unsent_claimed.is_empty() {
-        store.release_reminders(&state.unsent_claimed)?;
+        store.release_reminders(&state.unsent_claimed).await?;
         state.unsent_claimed.clear();
     }
 
     let mut retry_soon = false;
-    let due = store.due_reminders(now, BATCH)?;
+    let due = store.due_reminders(now, BATCH).await?;
     let more_due = due.len() == BATCH;
     for plan in due.chunk_by(|a, b| a.plan == b.plan) {
         if !deliver(bot, app, now, plan, state).await? {
@@ -152,7 +154,9 @@ async fn pass(
         }
     }
 
-    let idle = store.idle_sessions(now - app.session_idle_secs, CLOSE_BATCH)?;
+    let idle = store
+        .idle_sessions(now - app.settings.session_idle_secs, CLOSE_BATCH)
+        .await?;
     let more_idle = idle.len() == CLOSE_BATCH;
     // Each row goes first, so a menu is only ever closed for a session
     // that is gone; the edits then run side by side (Throttle still paces
@@ -161,7 +165,7 @@ async fn pass(
     let mut edits = JoinSet::new();
     let mut failure = None;
     for session in idle {
-        match store.expire_session(session.key, session.updated_at) {
+        match store.expire_session(session.key, session.updated_at).await {
             Ok(true) => {
                 log::info!(
                     "chat {} user {}: session closed after being idle",
@@ -197,7 +201,8 @@ async fn pass(
         now + CLOSE_PAUSE_SECS
     } else {
         store
-            .next_due()?
+            .next_due()
+            .await?
             .map_or(now + SWEEP_SECS, |due| due.min(now + SWEEP_SECS))
     };
     Ok(next.max(now))
@@ -217,16 +222,16 @@ async fn deliver(
         return Ok(true);
     };
     let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
-    let private = app.store.has_private_chat(latest.user)?;
-    if !app.store.claim_reminders(&ids)? {
+    let private = app.store.has_private_chat(latest.user).await?;
+    if !app.store.claim_reminders(&ids).await? {
         // Cancelled between the query and now.
         return Ok(true);
     }
     let closed = latest.kind == Kind::Window && latest.deadline.is_some_and(|d| d <= now);
     let reply = if closed {
-        reminders::window_closed_reply(&app.tree, app.timezone, latest)
+        reminders::replies::window_closed_reply(&app.tree, app.settings.timezone, latest)
     } else {
-        reminders::reminder_reply(&app.tree, app.timezone, now, latest)
+        reminders::replies::reminder_reply(&app.tree, app.settings.timezone, now, latest)
     };
     let outcome = send_reminder(bot, app, latest, &reply, private).await;
     match outcome {
@@ -262,14 +267,14 @@ async fn deliver(
                 latest.user,
                 latest.id
             );
-            if let Err(e) = app.store.release_reminders(&ids) {
+            if let Err(e) = app.store.release_reminders(&ids).await {
                 state.unsent_claimed.extend(ids);
                 return Err(e);
             }
             return Ok(false);
         }
     }
-    if let Err(e) = app.store.finish_reminders(&ids) {
+    if let Err(e) = app.store.finish_reminders(&ids).await {
         state.sent_unrecorded.extend(ids);
         return Err(e);
     }
@@ -310,7 +315,7 @@ async fn send_reminder(
                     "user {}: the private chat is closed ({e}); reminding in the group",
                     reminder.user
                 );
-                if let Err(e) = app.store.forget_private_chat(reminder.user) {
+                if let Err(e) = app.store.forget_private_chat(reminder.user).await {
                     log::error!("store: forgetting a private chat failed: {e}");
                 }
             }
@@ -365,13 +370,16 @@ async fn post(
     })
     .await?;
     if markup.is_some()
-        && let Err(e) = app.store.remember_menu(
-            chat.0,
-            sent.id.0,
-            reminder.user,
-            Posted::Note,
-            app.clock.now(),
-        )
+        && let Err(e) = app
+            .store
+            .remember_menu(
+                chat.0,
+                sent.id.0,
+                reminder.user,
+                Posted::Note,
+                app.clock.now(),
+            )
+            .await
     {
         log::error!("chat {chat}: recording a reminder's owner failed: {e}");
     }

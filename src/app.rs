@@ -1,0 +1,59 @@
+//! What the bot's parts share: the dialogue, the store, the clock and the settings.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::lang::Lang;
+use crate::reminders::DEFAULT_TIMEZONE;
+use crate::store::Store;
+use crate::tree::Tree;
+
+/// The default idle time after which a conversation is closed: 24 hours.
+pub const DEFAULT_SESSION_IDLE_SECS: i64 = 24 * 3600;
+
+/// How the conversations behave, as configured.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The language for people whose own is unknown.
+    pub default_lang: Lang,
+    /// The time zone times are shown in.
+    pub timezone: chrono_tz::Tz,
+    /// How long a conversation may stay idle before it is closed.
+    pub session_idle_secs: i64,
+}
+
+impl Default for Settings {
+    /// Chinese, times in Asia/Shanghai, conversations closed after 24 idle hours.
+    fn default() -> Self {
+        Settings {
+            default_lang: Lang::Zh,
+            timezone: DEFAULT_TIMEZONE,
+            session_idle_secs: DEFAULT_SESSION_IDLE_SECS,
+        }
+    }
+}
+
+/// What every handler and the scheduler share.
+pub struct App {
+    pub tree: Arc<Tree>,
+    pub store: Arc<dyn Store>,
+    /// Where "now" comes from.
+    pub clock: Clock,
+    pub settings: Settings,
+    /// Wakes the scheduler when a reminder is set.
+    pub(crate) wake: Notify,
+}
+
+impl App {
+    pub fn new(tree: Arc<Tree>, store: Arc<dyn Store>, clock: Clock, settings: Settings) -> App {
+        App {
+            tree,
+            store,
+            clock,
+            settings,
+            wake: Notify::new(),
+        }
+    }
+}

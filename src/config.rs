@@ -1,0 +1,203 @@
+//! The configuration, read once from the command line and the environment, with errors that say what to fix.
+//!
+//! Values are looked up through a function rather than read from the
+//! process environment directly, so tests can hand in their own. A
+//! set-but-blank variable (as `.env.example` leaves them) means "unset".
+
+use std::path::PathBuf;
+
+use crate::app::{DEFAULT_SESSION_IDLE_SECS, Settings};
+use crate::lang::Lang;
+use crate::reminders::DEFAULT_TIMEZONE;
+
+/// The longest idle time allowed: 30 days, as long as menu owners are
+/// remembered, so an expiring session still finds its menu to close.
+pub const MAX_IDLE_HOURS: u32 = 30 * 24;
+
+/// A configuration problem; the program exits with status 2 on any.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("DEFAULT_LANG: {0}; fix it in .env or the environment")]
+    DefaultLang(String),
+    #[error(
+        "TELOXIDE_TOKEN is not set: create a bot with @BotFather and put its token in .env (see .env.example) or the environment"
+    )]
+    NoToken,
+    #[error(
+        "TELOXIDE_TOKEN does not look like a bot token (expected <digits>:<secret>, as @BotFather gives it); fix it in .env or the environment"
+    )]
+    MalformedToken,
+    #[error(
+        "TIMEZONE is not a time zone name (such as Asia/Shanghai or UTC); fix it in .env or the environment"
+    )]
+    Timezone,
+    #[error(
+        "SESSION_IDLE_HOURS must be a whole number of hours from 1 to {MAX_IDLE_HOURS}; fix it in .env or the environment"
+    )]
+    IdleHours,
+    #[error("TELOXIDE_API_URL is not a URL ({0}); fix it in .env or the environment")]
+    ApiUrl(String),
+}
+
+/// What every command needs: where the dialogue comes from and the
+/// language for people whose own is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub dialogs_dir: Option<PathBuf>,
+    pub default_lang: Lang,
+}
+
+/// What running the bot needs besides.
+#[derive(Debug, Clone)]
+pub struct BotConfig {
+    /// Never printed.
+    pub token: String,
+    /// Another Bot API server, such as a self-hosted one.
+    pub api_url: Option<url::Url>,
+    /// Which store to open; empty for the default SQLite file.
+    pub database_url: String,
+    pub settings: Settings,
+}
+
+/// A variable's value through `env`, if it is set and not blank.
+fn value(env: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<String> {
+    env(key)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The process environment, as `Config::read` takes it.
+pub fn process_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+impl Config {
+    /// The command line's values where given, else `DIALOGS_DIR` and
+    /// `DEFAULT_LANG`.
+    pub fn read(
+        dialogs_dir: Option<PathBuf>,
+        default_lang: Option<Lang>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let dialogs_dir = dialogs_dir.or_else(|| value(env, "DIALOGS_DIR").map(PathBuf::from));
+        let default_lang = match default_lang {
+            Some(lang) => lang,
+            None => match value(env, "DEFAULT_LANG").map(|v| v.parse::<Lang>()) {
+                None => Lang::Zh,
+                Some(Ok(lang)) => lang,
+                Some(Err(e)) => return Err(ConfigError::DefaultLang(e.to_string())),
+            },
+        };
+        Ok(Config {
+            dialogs_dir,
+            default_lang,
+        })
+    }
+
+    /// The bot's own settings: `TELOXIDE_TOKEN`, `TELOXIDE_API_URL`,
+    /// `DATABASE_URL`, `TIMEZONE` and `SESSION_IDLE_HOURS`.
+    pub fn bot(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<BotConfig, ConfigError> {
+        let token = value(env, "TELOXIDE_TOKEN").ok_or(ConfigError::NoToken)?;
+        if !well_formed_token(&token) {
+            return Err(ConfigError::MalformedToken);
+        }
+        let timezone = match value(env, "TIMEZONE").map(|v| v.parse::<chrono_tz::Tz>()) {
+            None => DEFAULT_TIMEZONE,
+            Some(Ok(tz)) => tz,
+            Some(Err(_)) => return Err(ConfigError::Timezone),
+        };
+        let session_idle_secs = match value(env, "SESSION_IDLE_HOURS").map(|v| v.parse::<u32>()) {
+            None => DEFAULT_SESSION_IDLE_SECS,
+            Some(Ok(hours)) if (1..=MAX_IDLE_HOURS).contains(&hours) => i64::from(hours) * 3600,
+            Some(_) => return Err(ConfigError::IdleHours),
+        };
+        let api_url = match value(env, "TELOXIDE_API_URL").map(|v| url::Url::parse(&v)) {
+            None => None,
+            Some(Ok(url)) => Some(url),
+            Some(Err(e)) => return Err(ConfigError::ApiUrl(e.to_string())),
+        };
+        Ok(BotConfig {
+            token,
+            api_url,
+            database_url: value(env, "DATABASE_URL").unwrap_or_default(),
+            settings: Settings {
+                default_lang: self.default_lang,
+                timezone,
+                session_idle_secs,
+            },
+        })
+    }
+}
+
+/// A token's shape (`<bot id>:<secret>`, as @BotFather gives it).
+fn well_formed_token(token: &str) -> bool {
+    token.split_once(':').is_some_and(|(id, secret)| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && !secret.is_empty()
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |key| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn blank_values_count_as_unset() {
+        let env = env(&[("DIALOGS_DIR", "  "), ("DEFAULT_LANG", "")]);
+        let config = Config::read(None, None, &env).expect("defaults");
+        assert_eq!(config.dialogs_dir, None);
+        assert_eq!(config.default_lang, Lang::Zh);
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_environment() {
+        let env = env(&[("DEFAULT_LANG", "zh"), ("DIALOGS_DIR", "a")]);
+        let config = Config::read(Some("b".into()), Some(Lang::En), &env).expect("valid");
+        assert_eq!(config.dialogs_dir, Some(PathBuf::from("b")));
+        assert_eq!(config.default_lang, Lang::En);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let config = Config::read(None, None, &env(&[])).expect("defaults");
+        let bad = [
+            (env(&[]), ConfigError::NoToken),
+            (
+                env(&[("TELOXIDE_TOKEN", "abc")]),
+                ConfigError::MalformedToken,
+            ),
+            (
+                env(&[("TELOXIDE_TOKEN", "1:a"), ("TIMEZONE", "Mars/Olympus")]),
+                ConfigError::Timezone,
+            ),
+            (
+                env(&[("TELOXIDE_TOKEN", "1:a"), ("SESSION_IDLE_HOURS", "0")]),
+                ConfigError::IdleHours,
+            ),
+        ];
+        for (env, expected) in bad {
+            assert_eq!(config.bot(&env).err(), Some(expected));
+        }
+        let ok = config
+            .bot(&env(&[
+                ("TELOXIDE_TOKEN", "1:a"),
+                ("SESSION_IDLE_HOURS", "2"),
+            ]))
+            .expect("valid");
+        assert_eq!(ok.settings.session_idle_secs, 7200);
+        assert_eq!(ok.database_url, "");
+    }
+}

@@ -1,0 +1,334 @@
+//! One person's event turned into new state and replies: the session loaded and saved, reminders set and cancelled, the engine stepped.
+//!
+//! The engine decides the dialogue; this module decides everything that
+//! needs the store or the clock — reminder questions and typed times,
+//! /reset's question about pending reminders, the lists — and nothing here
+//! knows Telegram. An adapter only turns an update into an `Event` and a
+//! `Speaker`, and the replies into messages.
+
+use crate::app::App;
+use crate::callback::Action;
+use crate::clock::Instant;
+use crate::engine::{Command, Event, Reply, Session, arrival_question, render, step};
+use crate::lang::Lang;
+use crate::reminders::{self, Kind, NewReminder};
+use crate::router::has_personal_data;
+use crate::store::{SessionKey, StoreError};
+use crate::tree::{RemindKind, UiText};
+
+/// Who is talking, and where, as the adapter learnt it: the forum topic is
+/// kept with reminders so they come back to it.
+#[derive(Debug, Clone)]
+pub struct Speaker {
+    pub key: SessionKey,
+    /// How a reminder in a group addresses them.
+    pub name: String,
+    /// Their client's language, for a first conversation.
+    pub language_code: Option<String>,
+    pub thread: Option<i32>,
+}
+
+/// A step that could not be taken: the store failed and nothing was
+/// saved. The text is the apology to show, in the person's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub apology: String,
+}
+
+/// The language for someone without a session yet: the one they chose
+/// with /lang before, else their client's language.
+pub async fn person_lang(app: &App, user: u64, language_code: Option<&str>) -> Lang {
+    let fallback = || Lang::from_language_code(language_code, app.settings.default_lang);
+    match app.store.person_lang(user).await {
+        Ok(Some(lang)) => lang,
+        Ok(None) => fallback(),
+        Err(e) => {
+            log::error!("store: reading a language failed: {e}");
+            fallback()
+        }
+    }
+}
+
+/// Whose a group menu is: as recorded when it was sent, else `fallback`
+/// (the author of the command it answers). A menu whose owner cannot be
+/// told is nobody's, so no one can take over another member's
+/// conversation through it.
+pub async fn menu_owner(app: &App, chat: i64, menu: i32, fallback: Option<u64>) -> Option<u64> {
+    let recorded = app.store.menu_owner(chat, menu).await.unwrap_or_else(|e| {
+        log::error!("chat {chat}: reading a menu's owner failed: {e}");
+        None
+    });
+    recorded.or(fallback)
+}
+
+/// The short note for someone pressing another member's menu.
+pub async fn not_yours(app: &App, user: u64, language_code: Option<&str>) -> String {
+    let lang = person_lang(app, user, language_code).await;
+    app.tree.ui().text(UiText::NotYourMenu, lang).to_string()
+}
+
+/// One step of one person's conversation, loaded from and saved to the
+/// store, with the reminders it sets or cancels. On a store failure nothing
+/// is saved.
+pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Reply>, Failed> {
+    let key = who.key;
+    let apology = |lang: Lang| Failed {
+        apology: app.tree.ui().text(UiText::StoreError, lang).to_string(),
+    };
+    let session = match app.store.load(key).await {
+        Ok(Some(session)) => session,
+        Ok(None) => Session::new(person_lang(app, key.user, who.language_code.as_deref()).await),
+        Err(e) => {
+            log::error!(
+                "chat {} user {}: loading the session failed: {e}",
+                key.chat,
+                key.user
+            );
+            let lang =
+                Lang::from_language_code(who.language_code.as_deref(), app.settings.default_lang);
+            return Err(apology(lang));
+        }
+    };
+    let lang_before = session.lang;
+    let (next, replies) = match converse(app, who, session, event).await {
+        Ok(done) => done,
+        Err(e) => {
+            log::error!(
+                "chat {} user {}: the store failed during a step: {e}",
+                key.chat,
+                key.user
+            );
+            return Err(apology(lang_before));
+        }
+    };
+    let remember_lang = next.lang != lang_before;
+    if let Err(e) = app
+        .store
+        .save(key, &next, remember_lang, app.clock.now())
+        .await
+    {
+        log::error!(
+            "chat {} user {}: saving the session failed: {e}",
+            key.chat,
+            key.user
+        );
+        return Err(apology(next.lang));
+    }
+    log::info!(
+        "chat {} user {}: {} -> {}",
+        key.chat,
+        key.user,
+        event_kind(&event),
+        next.node.as_deref().unwrap_or("-")
+    );
+    Ok(replies)
+}
+
+/// The step itself: reminder business here, the dialogue in the engine.
+async fn converse(
+    app: &App,
+    who: &Speaker,
+    mut session: Session,
+    event: Event<'_>,
+) -> Result<(Session, Vec<Reply>), StoreError> {
+    let (tree, store, key) = (&app.tree, &app.store, who.key);
+    let tz = app.settings.timezone;
+    let lang = session.lang;
+    let ui = tree.ui();
+    let now = app.clock.now();
+    let replies = match event {
+        Event::Command(Command::Reminders) => {
+            // In the private chat, every reminder of the person's, wherever
+            // it was set; in a group, those set there.
+            let chat = (!key.is_private()).then_some(key.chat);
+            let pending = store.pending_reminders(chat, key.user).await?;
+            vec![reminders::replies::list_reply(tree, lang, tz, &pending)]
+        }
+        // A typed time answers the open arrival question. Personal data
+        // and text that is no attempt at a time go to the engine, which
+        // warns about the one and routes the other.
+        Event::Text(text) | Event::GroupText(text)
+            if session.asking.is_some()
+                && !has_personal_data(text)
+                && reminders::parse::looks_like_time(text) =>
+        {
+            let asked_at = session.asking.as_deref().and_then(|id| tree.get(id));
+            match reminders::parse::parse_arrival(text, now, tz) {
+                Some(arrival) => {
+                    let mut replies = set_window(app, who, lang, arrival.at).await?;
+                    match arrival.other {
+                        // A guessed morning or evening: say so, and keep
+                        // the question open for a corrected time.
+                        Some(other) => {
+                            let time = |at| reminders::format_time(tree, lang, tz, at);
+                            let note = ui
+                                .text(UiText::TimeGuessed, lang)
+                                .replace("{time}", &time(arrival.at))
+                                .replace("{other}", &time(other));
+                            if let Some(first) = replies.first_mut() {
+                                first.text = format!("{}\n\n{note}", first.text.trim_end());
+                            }
+                        }
+                        None => session.asking = None,
+                    }
+                    replies
+                }
+                None => {
+                    let question = asked_at.map(|at| arrival_question(tree, lang, at));
+                    let mut reply = question.unwrap_or_else(|| Reply::plain(""));
+                    reply.text = ui.text(UiText::TimeUnreadable, lang).to_string();
+                    vec![reply]
+                }
+            }
+        }
+        Event::Press(data) => match Action::parse(data) {
+            Some(Action::RemindNewCode { at }) => {
+                let node = tree
+                    .get(&at)
+                    .filter(|n| tree.node(*n).remind == Some(RemindKind::NewCode));
+                let Some(node) = node else {
+                    return Ok(step(tree, session, event));
+                };
+                let wait = i64::from(ui.reminders().new_code_wait_minutes) * 60;
+                let due = now + wait;
+                let reminder = new_reminder(who, lang, Kind::NewCode, due, None);
+                let plan = store.set_reminders(key.chat, key.user, &[reminder]).await?;
+                app.wake.notify_one();
+                // The menu stays; the confirmation comes below it.
+                vec![
+                    render(tree, &session, node),
+                    reminders::replies::new_code_set_reply(tree, lang, tz, plan, due),
+                ]
+            }
+            Some(Action::Arrived { hours }) => {
+                let menu = session.asking.take().and_then(|id| tree.get(&id));
+                let arrived = now - i64::from(hours) * 3600;
+                let mut replies = set_window(app, who, lang, arrived).await?;
+                // Answered on the arrival question: the menu it replaced
+                // comes back, and the confirmation follows.
+                if let Some(node) = menu {
+                    replies.insert(0, render(tree, &session, node));
+                }
+                replies
+            }
+            Some(Action::Verified { plan }) => {
+                store.cancel_plan(plan, key.user).await?;
+                vec![Reply::plain(ui.text(UiText::Verified, lang))]
+            }
+            Some(Action::CancelPlan { plan }) => {
+                let cancelled = store.cancel_plan(plan, key.user).await?;
+                vec![cancelled_reply(app, lang, cancelled)]
+            }
+            Some(Action::KeepReminders) => {
+                vec![Reply::plain(ui.text(UiText::RemindersKept, lang))]
+            }
+            Some(Action::DropReminders) => {
+                let cancelled = store.cancel_reminders(key.chat, key.user).await?;
+                vec![cancelled_reply(app, lang, cancelled)]
+            }
+            _ => return Ok(step(tree, session, event)),
+        },
+        Event::Command(Command::Reset) => {
+            let (next, replies) = step(tree, session, event);
+            let pending = store.pending_reminders(Some(key.chat), key.user).await?;
+            if pending.is_empty() {
+                return Ok((next, replies));
+            }
+            return Ok((
+                next,
+                vec![reminders::replies::reset_ask_reply(
+                    tree,
+                    lang,
+                    pending.len(),
+                )],
+            ));
+        }
+        _ => return Ok(step(tree, session, event)),
+    };
+    Ok((session, replies))
+}
+
+/// "Cancelled", or, when nothing was left to cancel, that nothing is
+/// pending.
+fn cancelled_reply(app: &App, lang: Lang, cancelled: usize) -> Reply {
+    let which = if cancelled > 0 {
+        UiText::RemindersCancelled
+    } else {
+        UiText::RemindersNone
+    };
+    Reply::plain(app.tree.ui().text(which, lang))
+}
+
+/// Sets the reminders of a verification window for an SMS that arrived at
+/// `arrived`, replacing the person's pending ones in this chat (a new SMS
+/// makes the old window moot).
+async fn set_window(
+    app: &App,
+    who: &Speaker,
+    lang: Lang,
+    arrived: Instant,
+) -> Result<Vec<Reply>, StoreError> {
+    let tree = &app.tree;
+    let tz = app.settings.timezone;
+    let settings = tree.ui().reminders();
+    let now = app.clock.now();
+    let key = who.key;
+    let Some(window) = reminders::window_plan(settings, arrived, now) else {
+        let deadline = arrived + i64::from(settings.window_hours) * 3600;
+        return Ok(vec![reminders::replies::already_closed_reply(
+            tree, lang, tz, deadline,
+        )]);
+    };
+    let new: Vec<NewReminder> = window
+        .dues
+        .iter()
+        .map(|due| new_reminder(who, lang, Kind::Window, *due, Some(window.deadline)))
+        .collect();
+    let plan = app.store.set_reminders(key.chat, key.user, &new).await?;
+    app.wake.notify_one();
+    Ok(vec![reminders::replies::window_set_reply(
+        tree,
+        lang,
+        tz,
+        now,
+        (!new.is_empty()).then_some(plan),
+        &window,
+        key.is_private(),
+    )])
+}
+
+fn new_reminder(
+    who: &Speaker,
+    lang: Lang,
+    kind: Kind,
+    due_at: Instant,
+    deadline: Option<Instant>,
+) -> NewReminder {
+    NewReminder {
+        chat: who.key.chat,
+        user: who.key.user,
+        name: who.name.clone(),
+        lang,
+        kind,
+        due_at,
+        deadline,
+        thread: who.thread,
+    }
+}
+
+/// What happened, for the log: never the text itself.
+fn event_kind(event: &Event<'_>) -> &'static str {
+    match event {
+        Event::Command(Command::Start(_)) => "/start",
+        Event::Command(Command::Help) => "/help",
+        Event::Command(Command::Diagnose) => "/diagnose",
+        Event::Command(Command::Reset) => "/reset",
+        Event::Command(Command::Lang(_)) => "/lang",
+        Event::Command(Command::Reminders) => "/reminders",
+        Event::Command(Command::Unknown(_)) => "unknown command",
+        Event::Press(_) => "press",
+        Event::Text(_) => "text",
+        Event::GroupText(_) => "group text",
+        Event::NonText => "non-text message",
+    }
+}

@@ -1,0 +1,666 @@
+//! Sessions and reminders in an SQLite file, the default store, served by a thread of its own.
+//!
+//! A session is one row holding the engine's `Session` as JSON, written in a
+//! single statement inside a transaction, so a failure leaves the previous
+//! row intact rather than half of a new one.
+//!
+//! Reminders live beside the sessions. Sending one is bracketed by a claim
+//! (pending → sending) and its removal, both durable: a reminder claimed by
+//! a process that died before removing it may have been sent, so it is
+//! never sent again. All times are UTC instants from the bot's clock.
+
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::{Counts, IdleSession, Posted, SessionKey, Store, StoreError, is_blank};
+use crate::clock::Instant;
+use crate::engine::Session;
+use crate::lang::Lang;
+use crate::reminders::{Kind, NewReminder, Reminder};
+
+/// How long the owner of a group menu is remembered: 30 days.
+const MENU_RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+/// One call, run on the store's thread.
+type Job = Box<dyn FnOnce(&mut Db) + Send>;
+
+/// Sessions in an SQLite file, one row per (chat, person). Cloning the
+/// handle shares the file and its thread, which ends when the last handle
+/// is dropped.
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with its folder) the database file and
+    /// starts the thread that serves it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut db = Db::open(path)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite".to_string())
+            .spawn(move || {
+                for job in queue {
+                    // A panic in one call must not take the store down for
+                    // every later one: the caller sees its reply dropped.
+                    let _ = catch_unwind(AssertUnwindSafe(|| job(&mut db)));
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            jobs,
+        })
+    }
+
+    /// Runs `call` on the store's thread and waits for its answer without
+    /// holding up the async worker.
+    async fn call<T, F>(&self, call: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |db| {
+                let _ = reply.send(call(db));
+            }))
+            .map_err(|_| StoreError::Unavailable("the SQLite thread has stopped".into()))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("an SQLite call failed without an answer".into())
+        })?
+    }
+
+    /// Runs raw SQL, for tests that need a row no store call would write.
+    #[cfg(test)]
+    pub(super) async fn execute(&self, sql: &'static str) -> Result<usize, StoreError> {
+        self.call(move |db| Ok(db.conn.execute(sql, [])?)).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+        self.call(move |db| db.load(key)).await
+    }
+
+    async fn save(
+        &self,
+        key: SessionKey,
+        session: &Session,
+        remember_lang: bool,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        let session = session.clone();
+        self.call(move |db| db.save(key, &session, remember_lang, now))
+            .await
+    }
+
+    async fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError> {
+        self.call(move |db| db.person_lang(user)).await
+    }
+
+    async fn remember_menu(
+        &self,
+        chat: i64,
+        message: i32,
+        owner: u64,
+        posted: Posted,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        self.call(move |db| db.remember_menu(chat, message, owner, posted, now))
+            .await
+    }
+
+    async fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
+        self.call(move |db| db.menu_owner(chat, message)).await
+    }
+
+    async fn has_private_chat(&self, user: u64) -> Result<bool, StoreError> {
+        self.call(move |db| db.has_private_chat(user)).await
+    }
+
+    async fn forget_private_chat(&self, user: u64) -> Result<(), StoreError> {
+        self.call(move |db| db.forget_private_chat(user)).await
+    }
+
+    async fn set_reminders(
+        &self,
+        chat: i64,
+        user: u64,
+        new: &[NewReminder],
+    ) -> Result<i64, StoreError> {
+        let new = new.to_vec();
+        self.call(move |db| db.set_reminders(chat, user, &new))
+            .await
+    }
+
+    async fn pending_reminders(
+        &self,
+        chat: Option<i64>,
+        user: u64,
+    ) -> Result<Vec<Reminder>, StoreError> {
+        self.call(move |db| db.pending_reminders(chat, user)).await
+    }
+
+    async fn cancel_plan(&self, plan: i64, user: u64) -> Result<usize, StoreError> {
+        self.call(move |db| db.cancel_plan(plan, user)).await
+    }
+
+    async fn cancel_reminders(&self, chat: i64, user: u64) -> Result<usize, StoreError> {
+        self.call(move |db| db.cancel_reminders(chat, user)).await
+    }
+
+    async fn due_reminders(&self, now: Instant, limit: usize) -> Result<Vec<Reminder>, StoreError> {
+        self.call(move |db| db.due_reminders(now, limit)).await
+    }
+
+    async fn next_due(&self) -> Result<Option<Instant>, StoreError> {
+        self.call(Db::next_due).await
+    }
+
+    async fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError> {
+        let ids = ids.to_vec();
+        self.call(move |db| db.claim_reminders(&ids)).await
+    }
+
+    async fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.call(move |db| db.release_reminders(&ids)).await
+    }
+
+    async fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.call(move |db| db.finish_reminders(&ids)).await
+    }
+
+    async fn recover_claimed(&self) -> Result<usize, StoreError> {
+        self.call(Db::recover_claimed).await
+    }
+
+    async fn idle_sessions(
+        &self,
+        before: Instant,
+        limit: usize,
+    ) -> Result<Vec<IdleSession>, StoreError> {
+        self.call(move |db| db.idle_sessions(before, limit)).await
+    }
+
+    async fn expire_session(
+        &self,
+        key: SessionKey,
+        updated_at: Instant,
+    ) -> Result<bool, StoreError> {
+        self.call(move |db| db.expire_session(key, updated_at))
+            .await
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        self.call(Db::counts).await
+    }
+
+    fn describe(&self) -> String {
+        format!("SQLite file {}", self.path.display())
+    }
+}
+
+/// The database file, owned by the store's own thread: every call runs
+/// there, one at a time, so SQLite never stalls the async workers.
+struct Db {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    CREATE TABLE IF NOT EXISTS sessions (
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        updated_at INTEGER NOT NULL DEFAULT (unixepoch()),
+        PRIMARY KEY (chat_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS people (
+        user_id INTEGER PRIMARY KEY,
+        lang TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS menus (
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL DEFAULT (unixepoch()),
+        PRIMARY KEY (chat_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS menus_by_person ON menus (chat_id, user_id);
+    CREATE TABLE IF NOT EXISTS notes (
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (updated_at);
+    CREATE TABLE IF NOT EXISTS private_chats (
+        user_id INTEGER PRIMARY KEY
+    );
+    CREATE TABLE IF NOT EXISTS reminders (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plan INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        deadline INTEGER,
+        thread_id INTEGER,
+        claimed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS reminders_by_due ON reminders (claimed, due_at);
+    CREATE INDEX IF NOT EXISTS reminders_by_person ON reminders (chat_id, user_id);
+";
+
+const REMINDER_COLUMNS: &str =
+    "id, plan, chat_id, user_id, name, lang, kind, due_at, deadline, thread_id";
+
+fn reminder_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Reminder> {
+    let lang: String = row.get(5)?;
+    let kind: String = row.get(6)?;
+    Ok(Reminder {
+        id: row.get(0)?,
+        plan: row.get(1)?,
+        chat: row.get(2)?,
+        user: row.get::<_, i64>(3)? as u64,
+        name: row.get(4)?,
+        lang: lang.parse().unwrap_or_default(),
+        kind: Kind::from_code(&kind).unwrap_or(Kind::Window),
+        due_at: row.get(7)?,
+        deadline: row.get(8)?,
+        thread: row.get(9)?,
+    })
+}
+
+impl Db {
+    /// Opens (creating if needed, with its folder) the database file.
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        // Owners of group menus older than this are forgotten (their menus
+        // then answer "not yours"), so the table stays bounded.
+        // People who wrote in private before private chats were recorded.
+        conn.execute(
+            "INSERT OR IGNORE INTO private_chats (user_id)
+             SELECT DISTINCT user_id FROM sessions WHERE chat_id = user_id",
+            [],
+        )?;
+        for table in ["menus", "notes"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE created_at < unixepoch() - ?1"),
+                [MENU_RETENTION_SECS],
+            )?;
+        }
+        Ok(Db { conn })
+    }
+
+    /// Runs one statement for each id, all in one transaction.
+    fn for_each_id(&mut self, sql: &str, ids: &[i64]) -> Result<(), StoreError> {
+        let conn = &mut self.conn;
+        let tx = conn.transaction()?;
+        for id in ids {
+            tx.prepare_cached(sql)?.execute(params![id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Claims all of `ids` in one transaction, or none.
+fn claim(conn: &mut Connection, ids: &[i64]) -> Result<bool, StoreError> {
+    let tx = conn.transaction()?;
+    for id in ids {
+        let claimed = tx
+            .prepare_cached("UPDATE reminders SET claimed = 1 WHERE id = ?1 AND claimed = 0")?
+            .execute(params![id])?;
+        if claimed != 1 {
+            // Dropping the transaction rolls the others back.
+            return Ok(false);
+        }
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// Telegram ids fit in 52 bits; SQLite integers are signed 64-bit.
+fn user_column(user: u64) -> i64 {
+    user as i64
+}
+
+/// The store's operations, run on the store's thread.
+impl Db {
+    fn load(&mut self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+        let conn = &self.conn;
+        let state: Option<String> = conn
+            .prepare_cached("SELECT state FROM sessions WHERE chat_id = ?1 AND user_id = ?2")?
+            .query_row(params![key.chat, user_column(key.user)], |row| row.get(0))
+            .optional()?;
+        let Some(state) = state else {
+            return Ok(None);
+        };
+        match serde_json::from_str(&state) {
+            Ok(session) => Ok(Some(session)),
+            Err(e) => {
+                // An unreadable row would block this person for good; drop
+                // it so their next message starts afresh.
+                conn.prepare_cached("DELETE FROM sessions WHERE chat_id = ?1 AND user_id = ?2")?
+                    .execute(params![key.chat, user_column(key.user)])?;
+                Err(StoreError::Corrupt(e))
+            }
+        }
+    }
+
+    fn save(
+        &mut self,
+        key: SessionKey,
+        session: &Session,
+        remember_lang: bool,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        let conn = &mut self.conn;
+        let tx = conn.transaction()?;
+        if is_blank(session) {
+            tx.prepare_cached("DELETE FROM sessions WHERE chat_id = ?1 AND user_id = ?2")?
+                .execute(params![key.chat, user_column(key.user)])?;
+        } else {
+            let state = serde_json::to_string(session)?;
+            tx.prepare_cached(
+                "INSERT INTO sessions (chat_id, user_id, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (chat_id, user_id)
+                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            )?
+            .execute(params![key.chat, user_column(key.user), state, now])?;
+        }
+        if key.is_private() {
+            tx.prepare_cached("INSERT OR IGNORE INTO private_chats (user_id) VALUES (?1)")?
+                .execute(params![user_column(key.user)])?;
+        }
+        if remember_lang {
+            tx.prepare_cached(
+                "INSERT INTO people (user_id, lang) VALUES (?1, ?2)
+                 ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang",
+            )?
+            .execute(params![user_column(key.user), session.lang.code()])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn person_lang(&mut self, user: u64) -> Result<Option<Lang>, StoreError> {
+        let conn = &self.conn;
+        let code: Option<String> = conn
+            .prepare_cached("SELECT lang FROM people WHERE user_id = ?1")?
+            .query_row(params![user_column(user)], |row| row.get(0))
+            .optional()?;
+        Ok(code.and_then(|c| c.parse().ok()))
+    }
+
+    fn remember_menu(
+        &mut self,
+        chat: i64,
+        message: i32,
+        owner: u64,
+        posted: Posted,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        let sql = match posted {
+            Posted::Menu => {
+                "INSERT OR REPLACE INTO menus (chat_id, message_id, user_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4)"
+            }
+            Posted::Note => {
+                "INSERT OR REPLACE INTO notes (chat_id, message_id, user_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4)"
+            }
+        };
+        self.conn
+            .prepare_cached(sql)?
+            .execute(params![chat, message, user_column(owner), now])?;
+        Ok(())
+    }
+
+    fn menu_owner(&mut self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
+        let owner: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT user_id FROM menus WHERE chat_id = ?1 AND message_id = ?2
+                 UNION ALL
+                 SELECT user_id FROM notes WHERE chat_id = ?1 AND message_id = ?2
+                 LIMIT 1",
+            )?
+            .query_row(params![chat, message], |row| row.get(0))
+            .optional()?;
+        Ok(owner.map(|o| o as u64))
+    }
+
+    fn has_private_chat(&mut self, user: u64) -> Result<bool, StoreError> {
+        let found: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT 1 FROM private_chats WHERE user_id = ?1")?
+            .query_row(params![user_column(user)], |row| row.get(0))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn forget_private_chat(&mut self, user: u64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM private_chats WHERE user_id = ?1")?
+            .execute(params![user_column(user)])?;
+        Ok(())
+    }
+
+    fn set_reminders(
+        &mut self,
+        chat: i64,
+        user: u64,
+        new: &[NewReminder],
+    ) -> Result<i64, StoreError> {
+        let conn = &mut self.conn;
+        let tx = conn.transaction()?;
+        tx.prepare_cached(
+            "DELETE FROM reminders WHERE chat_id = ?1 AND user_id = ?2 AND claimed = 0",
+        )?
+        .execute(params![chat, user_column(user)])?;
+        let mut plan = 0;
+        for n in new {
+            tx.prepare_cached(
+                "INSERT INTO reminders
+                 (plan, chat_id, user_id, name, lang, kind, due_at, deadline, thread_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                plan,
+                n.chat,
+                user_column(n.user),
+                n.name,
+                n.lang.code(),
+                n.kind.code(),
+                n.due_at,
+                n.deadline,
+                n.thread
+            ])?;
+            // The first reminder's id names the plan: AUTOINCREMENT never
+            // hands an id out twice, so an old button cannot reach a new plan.
+            if plan == 0 {
+                plan = tx.last_insert_rowid();
+                tx.prepare_cached("UPDATE reminders SET plan = ?1 WHERE id = ?1")?
+                    .execute(params![plan])?;
+            }
+        }
+        tx.commit()?;
+        Ok(plan)
+    }
+
+    fn pending_reminders(
+        &mut self,
+        chat: Option<i64>,
+        user: u64,
+    ) -> Result<Vec<Reminder>, StoreError> {
+        let conn = &self.conn;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {REMINDER_COLUMNS} FROM reminders
+             WHERE (?1 IS NULL OR chat_id = ?1) AND user_id = ?2 AND claimed = 0
+             ORDER BY due_at, id"
+        ))?;
+        let rows = stmt.query_map(params![chat, user_column(user)], reminder_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn cancel_plan(&mut self, plan: i64, user: u64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "DELETE FROM reminders WHERE plan = ?1 AND user_id = ?2 AND claimed = 0",
+            )?
+            .execute(params![plan, user_column(user)])?)
+    }
+
+    fn cancel_reminders(&mut self, chat: i64, user: u64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "DELETE FROM reminders WHERE chat_id = ?1 AND user_id = ?2 AND claimed = 0",
+            )?
+            .execute(params![chat, user_column(user)])?)
+    }
+
+    fn due_reminders(&mut self, now: Instant, limit: usize) -> Result<Vec<Reminder>, StoreError> {
+        let conn = &self.conn;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {REMINDER_COLUMNS} FROM reminders
+             WHERE claimed = 0 AND due_at <= ?1 AND plan IN (
+                 SELECT DISTINCT plan FROM reminders
+                 WHERE claimed = 0 AND due_at <= ?1 ORDER BY plan LIMIT ?2)
+             ORDER BY plan, due_at, id"
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![now, limit], reminder_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_due(&mut self) -> Result<Option<Instant>, StoreError> {
+        let conn = &self.conn;
+        Ok(conn.query_row(
+            "SELECT min(due_at) FROM reminders WHERE claimed = 0",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    fn claim_reminders(&mut self, ids: &[i64]) -> Result<bool, StoreError> {
+        let conn = &mut self.conn;
+        // A claim must reach the disk before the send it guards, even
+        // through a power cut: this one commit is synced in full.
+        conn.execute_batch("PRAGMA synchronous = FULL")?;
+        let claimed = claim(conn, ids);
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        claimed
+    }
+
+    fn release_reminders(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        self.for_each_id("UPDATE reminders SET claimed = 0 WHERE id = ?1", ids)
+    }
+
+    fn finish_reminders(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        self.for_each_id("DELETE FROM reminders WHERE id = ?1", ids)
+    }
+
+    fn recover_claimed(&mut self) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM reminders WHERE claimed = 1", [])?)
+    }
+
+    fn idle_sessions(
+        &mut self,
+        before: Instant,
+        limit: usize,
+    ) -> Result<Vec<IdleSession>, StoreError> {
+        let conn = &self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.chat_id, s.user_id, s.updated_at, s.state,
+                    (SELECT max(m.message_id) FROM menus m
+                     WHERE m.chat_id = s.chat_id AND m.user_id = s.user_id)
+             FROM sessions s
+             WHERE s.updated_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM reminders r
+                               WHERE r.chat_id = s.chat_id AND r.user_id = s.user_id)
+             ORDER BY s.updated_at LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![before, limit], |row| {
+            let state: String = row.get(3)?;
+            // The language is all that is needed of the state; a row that
+            // cannot be read is closed in the default language.
+            let lang = serde_json::from_str::<Session>(&state)
+                .map(|s| s.lang)
+                .unwrap_or_default();
+            Ok(IdleSession {
+                key: SessionKey {
+                    chat: row.get(0)?,
+                    user: row.get::<_, i64>(1)? as u64,
+                },
+                updated_at: row.get(2)?,
+                lang,
+                menu: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn expire_session(&mut self, key: SessionKey, updated_at: Instant) -> Result<bool, StoreError> {
+        let conn = &mut self.conn;
+        let tx = conn.transaction()?;
+        let deleted = tx
+            .prepare_cached(
+                "DELETE FROM sessions WHERE chat_id = ?1 AND user_id = ?2 AND updated_at = ?3",
+            )?
+            .execute(params![key.chat, user_column(key.user), updated_at])?;
+        if deleted == 1 {
+            tx.prepare_cached("DELETE FROM menus WHERE chat_id = ?1 AND user_id = ?2")?
+                .execute(params![key.chat, user_column(key.user)])?;
+        }
+        tx.commit()?;
+        Ok(deleted == 1)
+    }
+
+    fn counts(&mut self) -> Result<Counts, StoreError> {
+        let conn = &self.conn;
+        let count = |table: &str| -> Result<usize, StoreError> {
+            let n: i64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        };
+        Ok(Counts {
+            sessions: count("sessions")?,
+            reminders: count("reminders")?,
+            menus: count("menus")?,
+            notes: count("notes")?,
+        })
+    }
+}

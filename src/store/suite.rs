@@ -1,0 +1,293 @@
+//! One test suite for every store backend: each case runs against memory and a fresh SQLite file.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::memory::MemoryStore;
+use super::sqlite::SqliteStore;
+use super::url::open;
+use super::{Posted, SessionKey, Store, StoreError};
+use crate::clock::Instant;
+use crate::engine::Session;
+use crate::lang::Lang;
+use crate::reminders::{Kind, NewReminder};
+
+fn at(node: &str, lang: Lang) -> Session {
+    Session {
+        node: Some(node.to_string()),
+        lang,
+        history: vec!["menu".to_string()],
+        picks: vec![0],
+        asking: None,
+    }
+}
+
+/// A database file of its own for one test, removed afterwards.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "icp-sms-doctor-test-{}-{name}.db",
+            std::process::id()
+        ));
+        let db = TempDb(path);
+        db.clean();
+        db
+    }
+
+    fn clean(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
+/// Sessions are kept per (chat, person), with the language and menu owners.
+async fn sessions(store: &dyn Store) {
+    let key = SessionKey {
+        chat: -100,
+        user: 7,
+    };
+    assert_eq!(store.load(key).await.unwrap(), None);
+    store
+        .save(key, &at("timeout", Lang::En), false, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load(key).await.unwrap(),
+        Some(at("timeout", Lang::En))
+    );
+    assert_eq!(store.person_lang(7).await.unwrap(), None);
+    store
+        .save(key, &at("reset", Lang::Zh), true, 100)
+        .await
+        .unwrap();
+    assert_eq!(store.person_lang(7).await.unwrap(), Some(Lang::Zh));
+    assert_eq!(store.session_count().await.unwrap(), 1);
+    // Another person in the same chat is another session.
+    let other = SessionKey {
+        chat: -100,
+        user: 8,
+    };
+    store
+        .save(other, &at("menu", Lang::Zh), false, 100)
+        .await
+        .unwrap();
+    assert_eq!(store.session_count().await.unwrap(), 2);
+    // Group menus remember their owner.
+    assert_eq!(store.menu_owner(-100, 55).await.unwrap(), None);
+    store
+        .remember_menu(-100, 55, 7, Posted::Menu, 100)
+        .await
+        .unwrap();
+    assert_eq!(store.menu_owner(-100, 55).await.unwrap(), Some(7));
+    store
+        .remember_menu(-100, 56, 8, Posted::Note, 100)
+        .await
+        .unwrap();
+    assert_eq!(store.menu_owner(-100, 56).await.unwrap(), Some(8));
+    // A blank session removes the row.
+    store
+        .save(key, &Session::new(Lang::Zh), false, 100)
+        .await
+        .unwrap();
+    assert_eq!(store.load(key).await.unwrap(), None);
+    assert_eq!(store.session_count().await.unwrap(), 1);
+}
+
+fn window(chat: i64, user: u64, due_at: Instant) -> NewReminder {
+    NewReminder {
+        chat,
+        user,
+        name: "Li".to_string(),
+        lang: Lang::Zh,
+        kind: Kind::Window,
+        due_at,
+        deadline: Some(due_at + 7200),
+        thread: None,
+    }
+}
+
+/// Reminders: plans, claims all or nothing, recovery, cancelling.
+async fn reminders(store: &dyn Store) {
+    let plan = store
+        .set_reminders(-5, 7, &[window(-5, 7, 1_000), window(-5, 7, 2_000)])
+        .await
+        .unwrap();
+    let pending = store.pending_reminders(Some(-5), 7).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(store.pending_reminders(None, 7).await.unwrap(), pending);
+    assert!(
+        store
+            .pending_reminders(Some(-6), 7)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(pending.iter().all(|r| r.plan == plan && r.name == "Li"));
+    assert_eq!(store.next_due().await.unwrap(), Some(1_000));
+    assert!(store.due_reminders(999, 10).await.unwrap().is_empty());
+    let due = store.due_reminders(1_500, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    // Someone else cannot cancel the plan.
+    assert_eq!(store.cancel_plan(plan, 8).await.unwrap(), 0);
+    // A claim is all or nothing, and only once.
+    let ids = [due[0].id];
+    assert!(store.claim_reminders(&ids).await.unwrap());
+    assert!(!store.claim_reminders(&ids).await.unwrap());
+    assert_eq!(store.pending_reminders(Some(-5), 7).await.unwrap().len(), 1);
+    store.release_reminders(&ids).await.unwrap();
+    assert!(store.claim_reminders(&ids).await.unwrap());
+    // A claimed reminder left behind by a dead process is not resent.
+    assert_eq!(store.recover_claimed().await.unwrap(), 1);
+    assert!(store.due_reminders(1_500, 10).await.unwrap().is_empty());
+    // Plans are never numbered twice, even after their rows are gone.
+    assert_eq!(store.cancel_plan(plan, 7).await.unwrap(), 1);
+    let next = store
+        .set_reminders(-5, 7, &[window(-5, 7, 3_000)])
+        .await
+        .unwrap();
+    assert!(next > plan);
+    // Setting a new plan replaces the pending one.
+    let newest = store
+        .set_reminders(-5, 7, &[window(-5, 7, 4_000)])
+        .await
+        .unwrap();
+    let pending = store.pending_reminders(Some(-5), 7).await.unwrap();
+    assert_eq!((pending.len(), pending[0].plan), (1, newest));
+    assert_eq!(store.cancel_reminders(-5, 7).await.unwrap(), 1);
+    assert_eq!(store.counts().await.unwrap().reminders, 0);
+}
+
+/// Idle sessions: found, closed unless active again, with their menus.
+async fn expiry(store: &dyn Store) {
+    let quiet = SessionKey { chat: 3, user: 3 };
+    let busy = SessionKey { chat: -9, user: 4 };
+    let waiting = SessionKey { chat: -9, user: 5 };
+    store
+        .save(quiet, &at("timeout", Lang::En), false, 100)
+        .await
+        .unwrap();
+    store
+        .remember_menu(3, 40, 3, Posted::Menu, 100)
+        .await
+        .unwrap();
+    store
+        .remember_menu(3, 41, 3, Posted::Menu, 100)
+        .await
+        .unwrap();
+    // A reminder is not the menu to close.
+    store
+        .remember_menu(3, 42, 3, Posted::Note, 100)
+        .await
+        .unwrap();
+    store
+        .save(busy, &at("timeout", Lang::Zh), false, 100)
+        .await
+        .unwrap();
+    store
+        .save(waiting, &at("to_new_sms", Lang::Zh), false, 100)
+        .await
+        .unwrap();
+    store
+        .set_reminders(-9, 5, &[window(-9, 5, 9_000)])
+        .await
+        .unwrap();
+    // The person in their private chat is known to have started the bot.
+    assert!(store.has_private_chat(3).await.unwrap());
+    assert!(!store.has_private_chat(4).await.unwrap());
+    let idle = store.idle_sessions(100, 10).await.unwrap();
+    let keys: Vec<SessionKey> = idle.iter().map(|i| i.key).collect();
+    assert_eq!(keys.len(), 2, "a pending reminder keeps a session alive");
+    assert!(keys.contains(&quiet) && keys.contains(&busy));
+    let quiet_idle = idle.iter().find(|i| i.key == quiet).unwrap();
+    assert_eq!((quiet_idle.menu, quiet_idle.lang), (Some(41), Lang::En));
+    // Activity after the scan keeps the session.
+    store
+        .save(busy, &at("reset", Lang::Zh), false, 150)
+        .await
+        .unwrap();
+    assert!(!store.expire_session(busy, 100).await.unwrap());
+    assert!(store.expire_session(quiet, 100).await.unwrap());
+    assert_eq!(store.load(quiet).await.unwrap(), None);
+    assert_eq!(store.counts().await.unwrap().menus, 0);
+    assert_eq!(store.counts().await.unwrap().sessions, 2);
+    store.forget_private_chat(3).await.unwrap();
+    assert!(!store.has_private_chat(3).await.unwrap());
+}
+
+/// Runs each case against every backend: `memory_<case>` and `sqlite_<case>`.
+macro_rules! every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&super::MemoryStore::default()).await;
+                }
+            )*
+        }
+
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let db = super::TempDb::new(stringify!($case));
+                    let store = super::SqliteStore::open(&db.0).expect("the file opens");
+                    super::$case(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+every_backend!(sessions, reminders, expiry);
+
+#[tokio::test]
+async fn sqlite_sessions_survive_reopening_the_file() {
+    let db = TempDb::new("reopen");
+    let key = SessionKey { chat: 1, user: 1 };
+    SqliteStore::open(&db.0)
+        .unwrap()
+        .save(key, &at("mismatch", Lang::En), true, 100)
+        .await
+        .unwrap();
+    let store = SqliteStore::open(&db.0).unwrap();
+    assert_eq!(
+        store.load(key).await.unwrap(),
+        Some(at("mismatch", Lang::En))
+    );
+    assert_eq!(store.person_lang(1).await.unwrap(), Some(Lang::En));
+}
+
+#[tokio::test]
+async fn an_unreadable_row_is_reported_once_then_dropped() {
+    let db = TempDb::new("corrupt");
+    let store = SqliteStore::open(&db.0).unwrap();
+    let key = SessionKey { chat: 5, user: 6 };
+    store
+        .execute("INSERT INTO sessions (chat_id, user_id, state) VALUES (5, 6, 'not json')")
+        .await
+        .unwrap();
+    assert!(matches!(store.load(key).await, Err(StoreError::Corrupt(_))));
+    assert_eq!(store.load(key).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn urls_pick_the_store() {
+    assert!(open("memory").unwrap().describe().starts_with("memory"));
+    assert!(matches!(
+        open("redis://localhost:6379"),
+        Err(StoreError::Unsupported(_))
+    ));
+    let db = TempDb::new("url");
+    let store = open(&format!("sqlite://{}", db.0.display())).unwrap();
+    assert!(store.describe().contains("url.db"));
+}

@@ -1,0 +1,116 @@
+//! The update handlers: a message or a press translated into a speaker and an event, the conversation's replies shown.
+
+use std::sync::Arc;
+
+use teloxide::prelude::*;
+use teloxide::types::{Me, User};
+
+use super::classify::{Incoming, classify};
+use super::send::{Target, TgBot, answer, edit_or_send, send};
+use crate::app::App;
+use crate::conversation::{self, Failed, Speaker};
+use crate::engine::{Event, Reply};
+use crate::store::SessionKey;
+use crate::tree::UiText;
+
+pub(super) type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+type HandlerResult = Result<(), HandlerError>;
+
+/// The speaker behind a Telegram user in a chat.
+fn speaker(chat: ChatId, user: &User, thread: Option<teloxide::types::ThreadId>) -> Speaker {
+    Speaker {
+        key: SessionKey {
+            chat: chat.0,
+            user: user.id.0,
+        },
+        name: user.full_name(),
+        language_code: user.language_code.clone(),
+        thread: thread.map(|t| t.0.0),
+    }
+}
+
+pub(super) async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) -> HandlerResult {
+    let Some(incoming) = classify(&msg, &me.user) else {
+        return Ok(());
+    };
+    let mut target = Target::of(&msg);
+    target.owner = msg.from.as_ref().map(|u| u.id);
+    if !msg.chat.is_private() {
+        target.reply_to = Some(msg.id);
+    }
+    let event = match &incoming {
+        Incoming::Event(event) => *event,
+        // "@bot /diagnose" is the command, addressed by mention.
+        Incoming::GroupText(text) if text.trim_start().starts_with('/') => Event::from_line(text),
+        Incoming::GroupText(text) => Event::GroupText(text),
+        Incoming::AnonymousAdmin => {
+            let ui = app.tree.ui();
+            let text = ui.text(UiText::AnonymousAdmin, app.settings.default_lang);
+            send(&bot, &app, target, &Reply::plain(text)).await?;
+            return Ok(());
+        }
+    };
+    let Some(user) = msg.from.as_ref() else {
+        return Ok(());
+    };
+    let who = speaker(msg.chat.id, user, target.thread);
+    match conversation::handle(&app, &who, event).await {
+        Ok(replies) => {
+            for reply in &replies {
+                send(&bot, &app, target, reply).await?;
+            }
+        }
+        Err(Failed { apology }) => {
+            send(&bot, &app, target, &Reply::plain(apology)).await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerResult {
+    let (Some(data), Some(menu)) = (query.data.as_deref(), query.message.as_ref()) else {
+        answer(&bot, &query, None).await;
+        return Ok(());
+    };
+    let presser = &query.from;
+    let chat = menu.chat();
+    let original = menu.regular_message();
+    let owner_command = original.and_then(|m| m.reply_to_message());
+    let owner = if chat.is_private() {
+        Some(presser.id.0)
+    } else {
+        let author = owner_command.and_then(|m| m.from.as_ref()).map(|u| u.id.0);
+        conversation::menu_owner(&app, chat.id.0, menu.id().0, author).await
+    };
+    if owner != Some(presser.id.0) {
+        let code = presser.language_code.as_deref();
+        let alert = conversation::not_yours(&app, presser.id.0, code).await;
+        answer(&bot, &query, Some(&alert)).await;
+        log::info!("chat {}: a press on another member's menu refused", chat.id);
+        return Ok(());
+    }
+    let thread = original.and_then(|m| m.thread_id.filter(|_| m.is_topic_message));
+    let who = speaker(chat.id, presser, thread);
+    let replies = match conversation::handle(&app, &who, Event::Press(data)).await {
+        Ok(replies) => replies,
+        Err(Failed { apology }) => {
+            answer(&bot, &query, Some(&apology)).await;
+            return Ok(());
+        }
+    };
+    answer(&bot, &query, None).await;
+    let target = Target {
+        chat: chat.id,
+        thread,
+        reply_to: owner_command.map(|m| m.id),
+        owner: Some(presser.id),
+    };
+    let mut replies = replies.iter();
+    if let Some(first) = replies.next() {
+        edit_or_send(&bot, &app, target, menu, first).await?;
+    }
+    for reply in replies {
+        send(&bot, &app, target, reply).await?;
+    }
+    Ok(())
+}
