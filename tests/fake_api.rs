@@ -61,6 +61,7 @@ struct Shared {
 pub struct FakeApi {
     pub url: url::Url,
     shared: Arc<Shared>,
+    server: Arc<tokio::task::AbortHandle>,
 }
 
 impl FakeApi {
@@ -82,7 +83,7 @@ impl FakeApi {
             .await
             .expect("a loopback port");
         let addr = listener.local_addr().expect("bound");
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .await
                 .expect("the fake API serves");
@@ -90,7 +91,13 @@ impl FakeApi {
         FakeApi {
             url: format!("http://{addr}/").parse().expect("a URL"),
             shared,
+            server: Arc::new(server.abort_handle()),
         }
+    }
+
+    /// Stops serving: the port closes and requests fail to connect.
+    pub fn close(&self) {
+        self.server.abort();
     }
 
     /// A bot pointed at this server.

@@ -2,6 +2,7 @@
 
 mod fake_api;
 mod faulty;
+mod scene;
 mod support;
 
 mod bot;

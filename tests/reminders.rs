@@ -3,63 +3,24 @@
 
 use std::sync::{Arc, OnceLock};
 
-use icp_sms_doctor::app::{App, DEFAULT_SESSION_IDLE_SECS, Settings};
+use icp_sms_doctor::app::Settings;
 use icp_sms_doctor::clock::{Clock, Instant};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::markup;
 use icp_sms_doctor::store::Store;
 use icp_sms_doctor::store::sqlite::SqliteStore;
-use icp_sms_doctor::telegram::{self, Running};
 use icp_sms_doctor::tree::{Tree, UiButton, UiText};
 use serde_json::{Value, json};
 
-use crate::bot::{
-    ALICE, BOB, EVE, GROUP, data_of, db_path, labels, memory, options, text_of, within,
-};
+use crate::bot::{ALICE, BOB, EVE, GROUP};
 use crate::fake_api::{FakeApi, Person, supergroup};
 use crate::faulty::{Faulty, Op};
+use crate::scene::{Scene, data_of, db_path, labels, memory, text_of, within};
 use crate::support::real_tree;
 
 /// 2026-11-29 10:40 in Shanghai (02:40 UTC).
 const T0: Instant = 1_795_920_000;
 const HOUR: i64 = 3600;
-
-/// The fake API, a clock at `T0`, and the bot running on them.
-async fn scene(store: Arc<dyn Store>) -> (FakeApi, Clock, Running) {
-    let api = FakeApi::start().await;
-    let clock = Clock::manual(T0);
-    let bot = launch(&api, store, &clock).await;
-    (api, clock, bot)
-}
-
-async fn launch(api: &FakeApi, store: Arc<dyn Store>, clock: &Clock) -> Running {
-    launch_idle(api, store, clock, DEFAULT_SESSION_IDLE_SECS).await
-}
-
-async fn launch_idle(api: &FakeApi, store: Arc<dyn Store>, clock: &Clock, idle: i64) -> Running {
-    let settings = Settings {
-        session_idle_secs: idle,
-        ..Settings::default()
-    };
-    let app = App::new(Arc::new(tree().clone()), store, clock.clone(), settings);
-    telegram::start(api.bot(), Arc::new(app), options())
-        .await
-        .expect("the bot starts against the fake API")
-}
-
-/// Moves the clock and waits for the scheduler's pass at the new time.
-async fn advance(bot: &Running, clock: &Clock, secs: i64) {
-    clock.advance(secs);
-    settle(bot, clock.now()).await;
-}
-
-/// Waits until the scheduler has completed a pass at `at` or later.
-async fn settle(bot: &Running, at: Instant) {
-    bot.settled()
-        .wait_for(|done| *done >= at)
-        .await
-        .expect("the scheduler runs");
-}
 
 /// The real dialogue, loaded once for all the lookups of texts.
 fn tree() -> &'static Tree {
@@ -158,7 +119,8 @@ async fn remind_privately(api: &FakeApi, person: &Person, hours: u32) -> Value {
 #[tokio::test]
 async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_closes() {
     within(async {
-        let (api, clock, bot) = scene(memory()).await;
+        let scene = Scene::with(memory(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let chat = ALICE.id as i64;
         let menu = open_privately(&api, &ALICE, "to_new_sms").await;
         assert!(labels(&menu).contains(&ui_button(UiButton::RemindWindow)));
@@ -198,22 +160,22 @@ async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_close
         );
 
         // Nothing falls before its time.
-        advance(&bot, &clock, 10 * HOUR - 60).await;
+        scene.advance(10 * HOUR - 60).await;
         assert!(sent_with(&api, chat, UiText::Reminder).is_empty());
-        advance(&bot, &clock, 60).await;
+        scene.advance(60).await;
         let first = sent_with(&api, chat, UiText::Reminder);
         assert_eq!(first.len(), 1);
         assert!(text_of(&first[0]).contains("还剩 12小时0分钟"));
         assert!(text_of(&first[0]).contains("https://beian.miit.gov.cn/"));
         assert!(!text_of(&first[0]).contains(&ui_text(UiText::ReminderLate)));
-        advance(&bot, &clock, 10 * HOUR).await;
+        scene.advance(10 * HOUR).await;
         let both = sent_with(&api, chat, UiText::Reminder);
         assert_eq!(both.len(), 2);
         assert!(text_of(&both[1]).contains("还剩 2小时0分钟"));
         // Long after, still two.
-        advance(&bot, &clock, 5 * HOUR).await;
+        scene.advance(5 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -221,7 +183,8 @@ async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_close
 #[tokio::test]
 async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
     within(async {
-        let (api, _, bot) = scene(memory()).await;
+        let scene = Scene::with(memory(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let chat = ALICE.id as i64;
         ask_arrival_privately(&api, &ALICE, "nr_found_blocked").await;
         api.send_as(&ALICE, &ALICE.private_chat(), "around 9-ish", None);
@@ -247,7 +210,7 @@ async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
             closed["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
             "j:timeout"
         );
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -255,26 +218,25 @@ async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
 #[tokio::test]
 async fn reminders_set_before_a_restart_are_sent_once_after_it() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let path = db_path("reminders-restart");
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
-        let bot = launch(&api, store, &clock).await;
+        let mut scene = Scene::with(store, Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         remind_privately(&api, &ALICE, 0).await;
-        bot.stop().await;
+        scene.shut_down().await;
 
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
-        let bot = launch(&api, store.clone(), &clock).await;
-        settle(&bot, T0).await;
-        advance(&bot, &clock, 12 * HOUR).await;
+        scene.relaunch(store.clone()).await;
+        scene.settle(T0).await;
+        scene.advance(12 * HOUR).await;
         let chat = ALICE.id as i64;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
-        advance(&bot, &clock, 30).await;
+        scene.advance(30).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
-        advance(&bot, &clock, 10 * HOUR).await;
+        scene.advance(10 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
         assert_eq!(store.counts().await.expect("counts").reminders, 0);
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -282,30 +244,29 @@ async fn reminders_set_before_a_restart_are_sent_once_after_it() {
 #[tokio::test]
 async fn a_crash_between_sending_and_recording_does_not_send_twice() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let path = db_path("reminders-crash");
         let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
         // Recording a sent reminder fails, and the process dies right then.
         let faulty = Arc::new(Faulty::new(sqlite, |op| op == Op::Finish));
-        let bot = launch(&api, faulty.clone(), &clock).await;
+        let mut scene = Scene::with(faulty.clone(), Clock::manual(T0), Settings::default()).await;
+        let (api, clock) = (scene.api.clone(), scene.clock.clone());
         remind_privately(&api, &ALICE, 0).await;
         clock.advance(12 * HOUR);
         faulty.wait_failures(1).await;
         let chat = ALICE.id as i64;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
-        bot.abort();
+        scene.crash();
 
         let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
-        let bot = launch(&api, sqlite.clone(), &clock).await;
-        advance(&bot, &clock, 60).await;
+        scene.relaunch(sqlite.clone()).await;
+        scene.advance(60).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
         // The plan's other reminder is untouched and still comes, once.
-        advance(&bot, &clock, 10 * HOUR).await;
+        scene.advance(10 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
-        advance(&bot, &clock, HOUR).await;
+        scene.advance(HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -313,31 +274,30 @@ async fn a_crash_between_sending_and_recording_does_not_send_twice() {
 #[tokio::test]
 async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let path = db_path("reminders-late");
         let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).expect("a database")) };
-        let bot = launch(&api, open(), &clock).await;
+        let mut scene = Scene::with(open(), Clock::manual(T0), Settings::default()).await;
+        let (api, clock) = (scene.api.clone(), scene.clock.clone());
         remind_privately(&api, &ALICE, 0).await;
         remind_privately(&api, &BOB, 0).await;
-        bot.stop().await;
+        scene.shut_down().await;
 
         // Down from T0 to T0+13h: Alice's first reminder is late, and sent.
         clock.advance(13 * HOUR);
-        let bot = launch(&api, open(), &clock).await;
-        settle(&bot, clock.now()).await;
+        scene.relaunch(open()).await;
+        scene.settle(clock.now()).await;
         let alice = ALICE.id as i64;
         let late = sent_with(&api, alice, UiText::ReminderLate);
         assert_eq!(late.len(), 1);
         assert!(text_of(&late[0]).contains("还剩 11小时0分钟"));
-        bot.stop().await;
+        scene.shut_down().await;
 
         // Down past the deadline: both reminders still owed are replaced by
         // one note each, pointing to the timeout branch.
         clock.advance(12 * HOUR);
         let store = open();
-        let bot = launch(&api, store.clone(), &clock).await;
-        settle(&bot, clock.now()).await;
+        scene.relaunch(store.clone()).await;
+        scene.settle(clock.now()).await;
         for person in [&ALICE, &BOB] {
             let chat = person.id as i64;
             let notes = sent_with(&api, chat, UiText::WindowClosed);
@@ -352,7 +312,7 @@ async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note(
             1
         );
         assert_eq!(store.counts().await.expect("counts").reminders, 0);
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -361,7 +321,8 @@ async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note(
 async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
     within(async {
         let store = memory();
-        let (api, clock, bot) = scene(store.clone()).await;
+        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let chat = ALICE.id as i64;
         let private = ALICE.private_chat();
         api.send_as(&ALICE, &private, "/reminders", None);
@@ -384,12 +345,12 @@ async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
             text_of(&api.message(chat, id_of(&list))),
             ui_text(UiText::RemindersCancelled)
         );
-        advance(&bot, &clock, 23 * HOUR).await;
+        scene.advance(23 * HOUR).await;
         assert!(sent_with(&api, chat, UiText::Reminder).is_empty());
 
         // "Done — verified" on the first reminder cancels the second.
         remind_privately(&api, &ALICE, 0).await;
-        advance(&bot, &clock, 12 * HOUR).await;
+        scene.advance(12 * HOUR).await;
         let reminder = api.last_bot_message(chat);
         assert!(text_of(&reminder).contains(&markup::to_html(&heading(UiText::Reminder))));
         let verified = data_of(&reminder, &ui_button(UiButton::Verified));
@@ -398,10 +359,10 @@ async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
             text_of(&api.message(chat, id_of(&reminder))),
             ui_text(UiText::Verified)
         );
-        advance(&bot, &clock, 12 * HOUR).await;
+        scene.advance(12 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
         assert_eq!(store.counts().await.expect("counts").reminders, 0);
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -410,7 +371,8 @@ async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
 async fn reset_asks_whether_to_keep_pending_reminders() {
     within(async {
         let store = memory();
-        let (api, _, bot) = scene(store.clone()).await;
+        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let chat = ALICE.id as i64;
         let private = ALICE.private_chat();
         remind_privately(&api, &ALICE, 0).await;
@@ -458,7 +420,7 @@ async fn reset_asks_whether_to_keep_pending_reminders() {
             text_of(&api.last_bot_message(chat)),
             ui_text(UiText::ResetDone)
         );
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -485,12 +447,13 @@ async fn remind_in_group(api: &FakeApi, person: &Person) {
 #[tokio::test]
 async fn reminders_go_privately_when_possible_and_otherwise_to_the_group_with_a_mention() {
     within(async {
-        let (api, clock, bot) = scene(memory()).await;
+        let scene = Scene::with(memory(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         // Alice has started the bot privately; Bob never has.
         open_privately(&api, &ALICE, "menu").await;
         remind_in_group(&api, &ALICE).await;
         remind_in_group(&api, &BOB).await;
-        advance(&bot, &clock, 12 * HOUR).await;
+        scene.advance(12 * HOUR).await;
 
         assert_eq!(sent_with(&api, ALICE.id as i64, UiText::Reminder).len(), 1);
         let in_group = api
@@ -515,10 +478,10 @@ async fn reminders_go_privately_when_possible_and_otherwise_to_the_group_with_a_
             text_of(&api.message(GROUP, id_of(bobs))),
             ui_text(UiText::RemindersCancelled)
         );
-        advance(&bot, &clock, 10 * HOUR).await;
+        scene.advance(10 * HOUR).await;
         assert_eq!(sent_with(&api, GROUP, UiText::Reminder).len(), 1);
         assert_eq!(sent_with(&api, ALICE.id as i64, UiText::Reminder).len(), 2);
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -527,7 +490,8 @@ async fn reminders_go_privately_when_possible_and_otherwise_to_the_group_with_a_
 async fn a_person_who_blocked_the_bot_is_reminded_in_the_group_instead() {
     within(async {
         let store = memory();
-        let (api, clock, bot) = scene(store.clone()).await;
+        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         open_privately(&api, &ALICE, "menu").await;
         remind_in_group(&api, &ALICE).await;
         api.fail_next(
@@ -535,12 +499,12 @@ async fn a_person_who_blocked_the_bot_is_reminded_in_the_group_instead() {
             axum::http::StatusCode::FORBIDDEN,
             json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
         );
-        advance(&bot, &clock, 12 * HOUR).await;
+        scene.advance(12 * HOUR).await;
         let in_group = sent_with(&api, GROUP, UiText::Reminder);
         assert_eq!(in_group.len(), 1);
         assert!(text_of(&in_group[0]).contains(&format!("tg://user?id={}", ALICE.id)));
         assert!(!store.has_private_chat(ALICE.id).await.expect("a lookup"));
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -548,7 +512,8 @@ async fn a_person_who_blocked_the_bot_is_reminded_in_the_group_instead() {
 #[tokio::test]
 async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminders() {
     within(async {
-        let (api, clock, bot) = scene(memory()).await;
+        let scene = Scene::with(memory(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let chat = ALICE.id as i64;
         let menu = open_privately(&api, &ALICE, "rs_waiting").await;
         assert!(labels(&menu).contains(&ui_button(UiButton::RemindNewCode)));
@@ -559,14 +524,14 @@ async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminder
             "{}",
             text_of(&set)
         );
-        advance(&bot, &clock, HOUR).await;
+        scene.advance(HOUR).await;
         let reminder = api.last_bot_message(chat);
         assert!(text_of(&reminder).contains(&markup::to_html(&heading(UiText::NewCodeReminder))));
         let came = data_of(&reminder, &ui_button(UiButton::CodeArrived));
         press_then(&api, &ALICE, &reminder, &came, 0, 1).await;
         let text = text_of(&api.message(chat, id_of(&reminder))).to_string();
         assert!(text.contains("11月30日 11:40 (Asia/Shanghai)"), "{text}");
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -574,23 +539,22 @@ async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminder
 #[tokio::test]
 async fn the_store_down_at_due_time_delays_a_reminder_but_does_not_lose_it() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let faulty = Arc::new(Faulty::new(memory(), |_| false));
-        let bot = launch(&api, faulty.clone(), &clock).await;
+        let scene = Scene::with(faulty.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         remind_privately(&api, &ALICE, 0).await;
         faulty.set_rule(|op| op.user().is_none());
-        advance(&bot, &clock, 12 * HOUR).await;
+        scene.advance(12 * HOUR).await;
         assert!(faulty.failures() > 0);
         let chat = ALICE.id as i64;
         assert!(sent_with(&api, chat, UiText::Reminder).is_empty());
         faulty.set_rule(|_| false);
-        advance(&bot, &clock, 30).await;
+        scene.advance(30).await;
         let sent = sent_with(&api, chat, UiText::Reminder);
         assert_eq!(sent.len(), 1);
         // Thirty seconds late is not worth calling late.
         assert!(!text_of(&sent[0]).contains(&ui_text(UiText::ReminderLate)));
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -598,11 +562,14 @@ async fn the_store_down_at_due_time_delays_a_reminder_but_does_not_lose_it() {
 #[tokio::test]
 async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let path = db_path("expiry");
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
-        let bot = launch_idle(&api, store.clone(), &clock, HOUR).await;
+        let settings = Settings {
+            session_idle_secs: HOUR,
+            ..Settings::default()
+        };
+        let scene = Scene::with(store.clone(), Clock::manual(T0), settings).await;
+        let api = scene.api.clone();
         let private_menu = open_privately(&api, &ALICE, "timeout").await;
         let group = supergroup(GROUP, false);
         api.send_as(&BOB, &group, "/diagnose", None);
@@ -612,7 +579,7 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
         remind_privately(&api, &EVE, 0).await;
         assert_eq!(store.counts().await.expect("counts").sessions, 3);
 
-        advance(&bot, &clock, 2 * HOUR).await;
+        scene.advance(2 * HOUR).await;
         let ended = markup::to_html(&ui_text(UiText::SessionEnded));
         for (chat, menu) in [(ALICE.id as i64, &private_menu), (GROUP, &group_menu)] {
             let now = api.message(chat, id_of(menu));
@@ -625,8 +592,8 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
         // is closed, and the confirmation below it is left as it was.
         let eve = EVE.id as i64;
         let confirmation = api.last_bot_message(eve);
-        advance(&bot, &clock, 22 * HOUR).await;
-        advance(&bot, &clock, 60).await;
+        scene.advance(22 * HOUR).await;
+        scene.advance(60).await;
         let counts = store.counts().await.expect("counts");
         assert_eq!((counts.sessions, counts.reminders, counts.menus), (0, 0, 0));
         let eves = api.bot_messages(eve);
@@ -640,7 +607,7 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
         api.wait_for("sendMessage", sent + 1).await;
         assert_eq!(store.counts().await.expect("counts").sessions, 1);
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -648,11 +615,10 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
 #[tokio::test]
 async fn many_conversations_expire_back_to_an_empty_store() {
     within(async {
-        let api = FakeApi::start().await;
-        let clock = Clock::manual(T0);
         let path = db_path("expiry-many");
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
-        let bot = launch(&api, store.clone(), &clock).await;
+        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let group = supergroup(GROUP, false);
         let people: Vec<Person> = (0..150)
             .map(|i| Person {
@@ -669,11 +635,11 @@ async fn many_conversations_expire_back_to_an_empty_store() {
         // Each session is saved before its menu is sent.
         assert_eq!(store.counts().await.expect("counts").sessions, 300);
         // They close in paced batches, a few seconds of the clock apart.
-        advance(&bot, &clock, 25 * HOUR).await;
+        scene.advance(25 * HOUR).await;
         let mut steps = 0;
         while store.counts().await.expect("counts").sessions > 0 {
             assert!(steps < 100, "the sessions are not being closed");
-            advance(&bot, &clock, 5).await;
+            scene.advance(5).await;
             steps += 1;
         }
         api.wait_for("editMessageText", 300).await;
@@ -688,7 +654,7 @@ async fn many_conversations_expire_back_to_an_empty_store() {
                 .iter()
                 .all(|m| text_of(m) == ended && m.get("reply_markup").is_none())
         );
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -697,7 +663,8 @@ async fn many_conversations_expire_back_to_an_empty_store() {
 async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
     within(async {
         let store = memory();
-        let (api, _, bot) = scene(store.clone()).await;
+        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let group = supergroup(GROUP, false);
         api.send_as(&BOB, &group, "/diagnose", None);
         api.wait_for("sendMessage", 1).await;
@@ -734,7 +701,7 @@ async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
             2
         );
         assert_eq!(api.calls_of("sendMessage").len(), 2);
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -743,7 +710,8 @@ async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
 async fn a_question_typed_while_the_time_is_asked_goes_to_the_dialogue() {
     within(async {
         let store = memory();
-        let (api, _, bot) = scene(store.clone()).await;
+        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let chat = ALICE.id as i64;
         ask_arrival_privately(&api, &ALICE, "to_new_sms").await;
         api.send_as(
@@ -762,7 +730,7 @@ async fn a_question_typed_while_the_time_is_asked_goes_to_the_dialogue() {
                 .expect("a list")
                 .is_empty()
         );
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -771,7 +739,8 @@ async fn a_question_typed_while_the_time_is_asked_goes_to_the_dialogue() {
 async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected() {
     within(async {
         let store = memory();
-        let (api, _, bot) = scene(store.clone()).await;
+        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let chat = ALICE.id as i64;
         ask_arrival_privately(&api, &ALICE, "to_new_sms").await;
         // At 10:40, "3点" could be 03:00 today or 15:00 yesterday: the
@@ -804,7 +773,7 @@ async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected()
                 .len(),
             2
         );
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -812,7 +781,8 @@ async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected()
 #[tokio::test]
 async fn a_reminder_set_in_a_forum_topic_comes_back_to_it_and_is_listed_privately() {
     within(async {
-        let (api, clock, bot) = scene(memory()).await;
+        let scene = Scene::with(memory(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         let forum = supergroup(GROUP, true);
         // Bob has started the bot privately, but blocked it since.
         open_privately(&api, &BOB, "menu").await;
@@ -833,11 +803,11 @@ async fn a_reminder_set_in_a_forum_topic_comes_back_to_it_and_is_listed_privatel
             axum::http::StatusCode::FORBIDDEN,
             json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
         );
-        advance(&bot, &clock, 12 * HOUR).await;
+        scene.advance(12 * HOUR).await;
         let in_group = sent_with(&api, GROUP, UiText::Reminder);
         assert_eq!(in_group.len(), 1);
         assert_eq!(in_group[0]["message_thread_id"], json!(77));
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }
@@ -846,22 +816,23 @@ async fn a_reminder_set_in_a_forum_topic_comes_back_to_it_and_is_listed_privatel
 async fn a_reminder_whose_reply_was_lost_is_not_sent_again() {
     within(async {
         let store = memory();
-        let (api, clock, bot) = scene(store.clone()).await;
+        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
         remind_privately(&api, &ALICE, 0).await;
         // Telegram posts the reminder, but the connection breaks before
         // its answer arrives: it may have been delivered, so it counts.
         api.lose_next_reply("sendMessage");
-        advance(&bot, &clock, 12 * HOUR).await;
+        scene.advance(12 * HOUR).await;
         let chat = ALICE.id as i64;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
-        advance(&bot, &clock, 60).await;
-        advance(&bot, &clock, 60).await;
+        scene.advance(60).await;
+        scene.advance(60).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
         // Only the plan's later reminder is left, and it still comes.
         assert_eq!(store.counts().await.expect("counts").reminders, 1);
-        advance(&bot, &clock, 10 * HOUR).await;
+        scene.advance(10 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
-        bot.stop().await;
+        scene.stop().await;
     })
     .await;
 }

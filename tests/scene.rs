@@ -1,0 +1,222 @@
+//! The scene of an end-to-end test: the fake Bot API and the bot running against it, always stopped.
+//!
+//! A scene owns both. `stop` shuts the bot down gracefully; dropping a
+//! scene (as a failed assertion does) aborts the bot and closes the fake
+//! API, so a failing test never leaves either running. Buttons are found
+//! by the node they lead to, not by their wording, so editing a text in
+//! `dialogs/` breaks only the tests about that text.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use icp_sms_doctor::app::{App, Settings};
+use icp_sms_doctor::callback::Action;
+use icp_sms_doctor::clock::{Clock, Instant};
+use icp_sms_doctor::store::Store;
+use icp_sms_doctor::store::memory::MemoryStore;
+use icp_sms_doctor::telegram::{self, Options, Running};
+use icp_sms_doctor::tree::Tree;
+use serde_json::Value;
+use teloxide::adaptors::throttle::Limits;
+
+use crate::fake_api::FakeApi;
+use crate::support::real_tree;
+
+/// Every test runs under this bound, so nothing can hang CI.
+pub async fn within<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("the scenario finished within 60 s")
+}
+
+/// Limits far above the tests' traffic, so Telegram's pacing does not slow
+/// them; the 429 scenarios check the waiting itself.
+pub fn options() -> Options {
+    Options {
+        limits: Limits {
+            messages_per_sec_chat: 1000,
+            messages_per_min_chat: 60_000,
+            messages_per_min_channel_or_supergroup: 60_000,
+            messages_per_sec_overall: 1000,
+        },
+        polling_timeout: Duration::from_secs(5),
+    }
+}
+
+pub fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::default())
+}
+
+/// A fresh SQLite file for one test, under the target directory.
+pub fn db_path(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bot-{name}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+/// The fake Bot API and the bot on it.
+pub struct Scene {
+    pub api: FakeApi,
+    pub clock: Clock,
+    pub tree: Arc<Tree>,
+    settings: Settings,
+    bot: Option<Running>,
+}
+
+impl Scene {
+    /// The real dialogue on the system clock, with default settings.
+    pub async fn start(store: Arc<dyn Store>) -> Scene {
+        Scene::with(store, Clock::System, Settings::default()).await
+    }
+
+    /// The real dialogue on `clock`, with `settings`.
+    pub async fn with(store: Arc<dyn Store>, clock: Clock, settings: Settings) -> Scene {
+        Scene::with_tree(Arc::new(real_tree()), store, clock, settings).await
+    }
+
+    /// Any dialogue: a scene for a tree the test made.
+    pub async fn with_tree(
+        tree: Arc<Tree>,
+        store: Arc<dyn Store>,
+        clock: Clock,
+        settings: Settings,
+    ) -> Scene {
+        let mut scene = Scene {
+            api: FakeApi::start().await,
+            clock,
+            tree,
+            settings,
+            bot: None,
+        };
+        scene.relaunch(store).await;
+        scene
+    }
+
+    /// Starts the bot again on `store`, after `shut_down` or `crash`, as a
+    /// new process would.
+    pub async fn relaunch(&mut self, store: Arc<dyn Store>) {
+        assert!(self.bot.is_none(), "the bot is already running");
+        let app = App::new(
+            self.tree.clone(),
+            store,
+            self.clock.clone(),
+            self.settings.clone(),
+        );
+        let running = telegram::start(self.api.bot(), Arc::new(app), options())
+            .await
+            .expect("the bot starts against the fake API");
+        self.bot = Some(running);
+    }
+
+    pub fn bot(&self) -> &Running {
+        self.bot.as_ref().expect("the bot is running")
+    }
+
+    /// Stops the bot gracefully and starts a new one on `store`, as a
+    /// restart of the process would.
+    pub async fn restart(&mut self, store: Arc<dyn Store>) {
+        self.shut_down().await;
+        self.relaunch(store).await;
+    }
+
+    /// Stops the bot gracefully, leaving the fake API up, for a restart
+    /// after time has passed.
+    pub async fn shut_down(&mut self) {
+        if let Some(bot) = self.bot.take() {
+            bot.stop().await;
+        }
+    }
+
+    /// Kills the bot as a crash would: nothing in flight is finished.
+    pub fn crash(&mut self) {
+        if let Some(bot) = self.bot.take() {
+            bot.abort();
+        }
+    }
+
+    /// Moves the clock and waits for the scheduler's pass at the new time.
+    pub async fn advance(&self, secs: i64) {
+        self.clock.advance(secs);
+        self.settle(self.clock.now()).await;
+    }
+
+    /// Waits until the scheduler has completed a pass at `at` or later.
+    pub async fn settle(&self, at: Instant) {
+        self.bot()
+            .settled()
+            .wait_for(|done| *done >= at)
+            .await
+            .expect("the scheduler runs");
+    }
+
+    /// Stops the bot gracefully (updates in flight are finished), then the
+    /// fake API.
+    pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        if let Some(bot) = self.bot.take() {
+            bot.abort();
+        }
+        self.api.close();
+    }
+}
+
+/// Every button of a message, as (label, data).
+fn buttons(message: &Value) -> impl Iterator<Item = (&str, &str)> {
+    message["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .filter_map(|b| Some((b["text"].as_str()?, b["callback_data"].as_str()?)))
+}
+
+/// The data of the button labelled `label` (a label the test took from the
+/// tree, such as a standard button of `ui.toml`).
+pub fn data_of(message: &Value, label: &str) -> String {
+    buttons(message)
+        .find(|(l, _)| *l == label)
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_else(|| panic!("no button {label:?} in {message}"))
+}
+
+/// The data of the button that leads to node `to`: an answer, "not
+/// solved", or a jump offered by the router.
+pub fn data_to(message: &Value, to: &str) -> String {
+    buttons(message)
+        .find(|(_, d)| match Action::parse(d) {
+            Some(Action::Go { to: t, .. } | Action::Jump { to: t }) => t == to,
+            _ => false,
+        })
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_else(|| panic!("no button to {to:?} in {message}"))
+}
+
+pub fn labels(message: &Value) -> Vec<String> {
+    buttons(message).map(|(l, _)| l.to_string()).collect()
+}
+
+pub fn text_of(message: &Value) -> &str {
+    message["text"].as_str().unwrap_or_default()
+}
+
+/// A node's own text (its first line is how its message begins).
+pub fn node_text<'t>(tree: &'t Tree, id: &str, lang: icp_sms_doctor::lang::Lang) -> &'t str {
+    let node = tree.get(id).unwrap_or_else(|| panic!("no node {id}"));
+    tree.node(node).text.get(lang)
+}
+
+/// Whether a message shows node `id`: its text begins with the node's.
+pub fn shows(tree: &Tree, message: &Value, id: &str, lang: icp_sms_doctor::lang::Lang) -> bool {
+    let first = node_text(tree, id, lang).lines().next().unwrap_or_default();
+    let first = icp_sms_doctor::markup::to_html(first);
+    text_of(message).starts_with(&first)
+}
