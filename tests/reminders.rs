@@ -7,6 +7,7 @@ use icp_sms_doctor::app::Settings;
 use icp_sms_doctor::clock::{Clock, Instant};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::markup;
+use icp_sms_doctor::reminders::{self, DEFAULT_TIMEZONE};
 use icp_sms_doctor::store::Store;
 use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::tree::{Tree, UiButton, UiText};
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use crate::bot::{ALICE, BOB, EVE, GROUP};
 use crate::fake_api::{FakeApi, Person, supergroup};
 use crate::faulty::{Faulty, Op};
-use crate::scene::{Scene, data_of, db_path, labels, memory, text_of, within};
+use crate::scene::{Scene, data_of, db_path, labels, memory, shows, text_of, within};
 use crate::support::real_tree;
 
 /// 2026-11-29 10:40 in Shanghai (02:40 UTC).
@@ -30,6 +31,30 @@ fn tree() -> &'static Tree {
 
 fn ui_text(which: UiText) -> String {
     tree().ui().text(which, Lang::Zh).to_string()
+}
+
+/// A time as the bot shows it, in Chinese and the default time zone.
+fn time(at: Instant) -> String {
+    reminders::format_time(tree(), Lang::Zh, DEFAULT_TIMEZONE, at)
+}
+
+/// A deadline as the bot shows it: the time and its zone.
+fn deadline(at: Instant) -> String {
+    reminders::format_deadline(tree(), Lang::Zh, DEFAULT_TIMEZONE, at)
+}
+
+/// A time left as the bot shows it.
+fn left(secs: i64) -> String {
+    reminders::format_left(tree(), Lang::Zh, 0, secs)
+}
+
+/// The first plan's line in a list for a reminder due at `due`.
+fn reminder_line(due: Instant, until: Instant) -> String {
+    let line = ui_text(UiText::ReminderLine)
+        .replace("{number}", "1")
+        .replace("{time}", &time(due))
+        .replace("{deadline}", &time(until));
+    markup::to_html(&line)
 }
 
 fn ui_button(which: UiButton) -> String {
@@ -127,28 +152,34 @@ async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_close
         press_then(&api, &ALICE, &menu, "r:to_new_sms", 0, 1).await;
         let question = api.message(chat, id_of(&menu));
         assert_eq!(text_of(&question), ui_text(UiText::RemindAsk));
+        let ago = |hours: &str| ui_button(UiButton::ArrivedAgo).replace("{hours}", hours);
         assert_eq!(
             labels(&question),
             [
-                "刚刚收到",
-                "2 小时前",
-                "6 小时前",
-                "12 小时前",
-                "返回上一步"
+                ui_button(UiButton::ArrivedNow),
+                ago("2"),
+                ago("6"),
+                ago("12"),
+                ui_button(UiButton::Back),
             ]
         );
         // Two hours ago: the window closes at 08:40 tomorrow, 22 h from now.
         press_then(&api, &ALICE, &question, "a:2", 1, 1).await;
         let restored = api.message(chat, id_of(&menu));
-        assert!(text_of(&restored).starts_with("很好，抓紧这次机会"));
+        assert!(shows(tree(), &restored, "to_new_sms", Lang::Zh));
         let confirmation = api.last_bot_message(chat);
         let text = text_of(&confirmation);
         assert!(
-            text.contains("<b>11月30日 08:40 (Asia/Shanghai)</b>（还剩 22小时0分钟）"),
+            text.contains(&format!("<b>{}</b>", deadline(T0 + 22 * HOUR)))
+                && text.contains(&left(22 * HOUR)),
             "{text}"
         );
         assert!(
-            text.contains("· 11月29日 20:40\n· 11月30日 06:40"),
+            text.contains(&format!(
+                "· {}\n· {}",
+                time(T0 + 10 * HOUR),
+                time(T0 + 20 * HOUR)
+            )),
             "{text}"
         );
         assert_eq!(
@@ -165,13 +196,13 @@ async fn scheduling_shows_the_deadline_and_time_left_and_reminds_before_it_close
         scene.advance(60).await;
         let first = sent_with(&api, chat, UiText::Reminder);
         assert_eq!(first.len(), 1);
-        assert!(text_of(&first[0]).contains("还剩 12小时0分钟"));
+        assert!(text_of(&first[0]).contains(&left(12 * HOUR)));
         assert!(text_of(&first[0]).contains("https://beian.miit.gov.cn/"));
         assert!(!text_of(&first[0]).contains(&ui_text(UiText::ReminderLate)));
         scene.advance(10 * HOUR).await;
         let both = sent_with(&api, chat, UiText::Reminder);
         assert_eq!(both.len(), 2);
-        assert!(text_of(&both[1]).contains("还剩 2小时0分钟"));
+        assert!(text_of(&both[1]).contains(&left(2 * HOUR)));
         // Long after, still two.
         scene.advance(5 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
@@ -191,12 +222,14 @@ async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
         api.wait_for("sendMessage", 2).await;
         let again = api.last_bot_message(chat);
         assert_eq!(text_of(&again), ui_text(UiText::TimeUnreadable));
-        assert!(labels(&again).contains(&"刚刚收到".to_string()));
+        assert!(labels(&again).contains(&ui_button(UiButton::ArrivedNow)));
         api.send_as(&ALICE, &ALICE.private_chat(), "今天上午9点", None);
         api.wait_for("sendMessage", 3).await;
         let text = text_of(&api.last_bot_message(chat)).to_string();
         assert!(
-            text.contains("11月30日 09:00 (Asia/Shanghai)</b>（还剩 22小时20分钟）"),
+            // 09:00 today: the window closes at 09:00 tomorrow.
+            text.contains(&deadline(T0 + 22 * HOUR + 20 * 60))
+                && text.contains(&left(22 * HOUR + 20 * 60)),
             "{text}"
         );
         // An arrival more than a day ago: the window has closed already,
@@ -205,7 +238,7 @@ async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
         api.send_as(&ALICE, &ALICE.private_chat(), "前天上午9点", None);
         api.wait_for("sendMessage", 5).await;
         let closed = api.last_bot_message(chat);
-        assert!(text_of(&closed).contains("11月28日 09:00 (Asia/Shanghai)"));
+        assert!(text_of(&closed).contains(&deadline(T0 - 24 * HOUR - 100 * 60)));
         assert_eq!(
             closed["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
             "j:timeout"
@@ -289,7 +322,7 @@ async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note(
         let alice = ALICE.id as i64;
         let late = sent_with(&api, alice, UiText::ReminderLate);
         assert_eq!(late.len(), 1);
-        assert!(text_of(&late[0]).contains("还剩 11小时0分钟"));
+        assert!(text_of(&late[0]).contains(&left(11 * HOUR)));
         scene.shut_down().await;
 
         // Down past the deadline: both reminders still owed are replaced by
@@ -337,10 +370,16 @@ async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
         api.send_as(&ALICE, &private, "/reminders", None);
         api.wait_for("sendMessage", sends + 1).await;
         let list = api.last_bot_message(chat);
-        assert!(text_of(&list).contains("1. 11月29日 22:40 提醒"));
-        assert!(text_of(&list).contains("1. 11月30日 08:40 提醒"));
-        assert_eq!(labels(&list), ["取消第 1 条"]);
-        press_then(&api, &ALICE, &list, &data_of(&list, "取消第 1 条"), 0, 1).await;
+        // One plan, numbered 1, with its two reminders.
+        assert!(
+            text_of(&list).contains(&reminder_line(T0 + 12 * HOUR, T0 + 24 * HOUR)),
+            "{}",
+            text_of(&list)
+        );
+        assert!(text_of(&list).contains(&reminder_line(T0 + 22 * HOUR, T0 + 24 * HOUR)));
+        let cancel = ui_button(UiButton::CancelNumbered).replace("{number}", "1");
+        assert_eq!(labels(&list), [cancel.clone()]);
+        press_then(&api, &ALICE, &list, &data_of(&list, &cancel), 0, 1).await;
         assert_eq!(
             text_of(&api.message(chat, id_of(&list))),
             ui_text(UiText::RemindersCancelled)
@@ -380,7 +419,7 @@ async fn reset_asks_whether_to_keep_pending_reminders() {
         api.send_as(&ALICE, &private, "/reset", None);
         api.wait_for("sendMessage", sends + 1).await;
         let ask = api.last_bot_message(chat);
-        assert!(text_of(&ask).contains("你还有 2 条待发的核验提醒"));
+        assert!(text_of(&ask).contains(&ui_text(UiText::ResetKeepAsk).replace("{count}", "2")));
         assert_eq!(
             labels(&ask),
             [
@@ -520,7 +559,7 @@ async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminder
         press_then(&api, &ALICE, &menu, "w:rs_waiting", 1, 0).await;
         let set = api.last_bot_message(chat);
         assert!(
-            text_of(&set).contains("11月29日 11:40"),
+            text_of(&set).contains(&time(T0 + HOUR)),
             "{}",
             text_of(&set)
         );
@@ -530,7 +569,7 @@ async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminder
         let came = data_of(&reminder, &ui_button(UiButton::CodeArrived));
         press_then(&api, &ALICE, &reminder, &came, 0, 1).await;
         let text = text_of(&api.message(chat, id_of(&reminder))).to_string();
-        assert!(text.contains("11月30日 11:40 (Asia/Shanghai)"), "{text}");
+        assert!(text.contains(&deadline(T0 + 25 * HOUR)), "{text}");
         scene.stop().await;
     })
     .await;
@@ -685,7 +724,8 @@ async fn a_time_typed_in_a_group_as_a_reply_answers_the_question() {
         api.wait_for("sendMessage", 2).await;
         let set = api.last_bot_message(GROUP);
         assert!(
-            text_of(&set).contains("11月30日 09:30 (Asia/Shanghai)</b>（还剩 22小时50分钟）"),
+            text_of(&set).contains(&deadline(T0 + 22 * HOUR + 50 * 60))
+                && text_of(&set).contains(&left(22 * HOUR + 50 * 60)),
             "{}",
             text_of(&set)
         );
@@ -748,9 +788,16 @@ async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected()
         api.send_as(&ALICE, &ALICE.private_chat(), "3点", None);
         api.wait_for("sendMessage", 2).await;
         let text = text_of(&api.last_bot_message(chat)).to_string();
-        assert!(text.contains("11月29日 15:00 (Asia/Shanghai)"), "{text}");
-        assert!(text.contains("较早的 11月28日 15:00"), "{text}");
-        assert!(text.contains("如果其实是 11月29日 03:00"), "{text}");
+        // 15:00 yesterday, with the window until 15:00 today.
+        let (yesterday_3pm, today_3am) = (T0 - 19 * HOUR - 40 * 60, T0 - 7 * HOUR - 40 * 60);
+        assert!(
+            text.contains(&deadline(yesterday_3pm + 24 * HOUR)),
+            "{text}"
+        );
+        let guessed = ui_text(UiText::TimeGuessed)
+            .replace("{time}", &time(yesterday_3pm))
+            .replace("{other}", &time(today_3am));
+        assert!(text.contains(&markup::to_html(&guessed)), "{text}");
         assert_eq!(
             store
                 .pending_reminders(None, ALICE.id)
@@ -763,8 +810,8 @@ async fn an_hour_without_morning_or_evening_is_read_early_and_can_be_corrected()
         api.send_as(&ALICE, &ALICE.private_chat(), "03:00", None);
         api.wait_for("sendMessage", 3).await;
         let text = text_of(&api.last_bot_message(chat)).to_string();
-        assert!(text.contains("11月30日 03:00 (Asia/Shanghai)"), "{text}");
-        assert!(!text.contains("较早的"), "{text}");
+        assert!(text.contains(&deadline(today_3am + 24 * HOUR)), "{text}");
+        assert!(!text.contains(&markup::to_html(&guessed)), "{text}");
         assert_eq!(
             store
                 .pending_reminders(None, ALICE.id)
@@ -797,7 +844,12 @@ async fn a_reminder_set_in_a_forum_topic_comes_back_to_it_and_is_listed_privatel
         let bob = BOB.id as i64;
         api.send_as(&BOB, &BOB.private_chat(), "/reminders", None);
         api.wait_for("sendMessage", 4).await;
-        assert!(text_of(&api.last_bot_message(bob)).contains("1. 11月29日 22:40"));
+        let list = api.last_bot_message(bob);
+        assert!(
+            text_of(&list).contains(&reminder_line(T0 + 12 * HOUR, T0 + 24 * HOUR)),
+            "{}",
+            text_of(&list)
+        );
         api.fail_next(
             "sendMessage",
             axum::http::StatusCode::FORBIDDEN,
