@@ -378,7 +378,7 @@ async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
         );
         assert!(text_of(&list).contains(&reminder_line(T0 + 22 * HOUR, T0 + 24 * HOUR)));
         let cancel = ui_button(UiButton::CancelNumbered).replace("{number}", "1");
-        assert_eq!(labels(&list), [cancel.clone()]);
+        assert_eq!(labels(&list), std::slice::from_ref(&cancel));
         press_then(&api, &ALICE, &list, &data_of(&list, &cancel), 0, 1).await;
         assert_eq!(
             text_of(&api.message(chat, id_of(&list))),
