@@ -6,6 +6,7 @@ mod scene;
 mod support;
 
 mod bot;
+mod categories;
 mod console;
 mod engine;
 mod loader;
