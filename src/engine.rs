@@ -195,7 +195,7 @@ pub fn step(tree: &Tree, mut session: Session, event: Event<'_>) -> (Session, Ve
     let ui = tree.ui();
     let lang = session.lang;
     // An open arrival question is answered by a typed time, which the
-    // adapter reads before the engine; anything reaching here moves on.
+    // conversation reads before the engine; anything reaching here moves on.
     session.asking = None;
     let replies = match event {
         Event::Text(text) | Event::GroupText(text) if text.trim().is_empty() => {
@@ -325,7 +325,8 @@ fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<
                 ]],
             }],
         },
-        // Reminders are kept and sent by the bot, not by the engine.
+        // Reminders need the store: `conversation` answers this, and only
+        // the console, which has none, reaches here.
         Command::Reminders => vec![Reply::plain(ui.text(UiText::RemindersConsole, lang))],
         Command::Unknown(name) => {
             let name: String = name.chars().take(MAX_ECHOED_COMMAND).collect();
@@ -412,7 +413,8 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
             }
             _ => vec![out_of_date(tree, session)],
         },
-        // Scheduling needs the clock and the store, which the bot has.
+        // Scheduling needs the clock and the store, which `conversation`
+        // has; only the console, which has neither, reaches here.
         Action::RemindNewCode { .. }
         | Action::Arrived { .. }
         | Action::Verified { .. }

@@ -77,7 +77,8 @@ fn main() -> ExitCode {
         "warn"
     };
     let filter = config::process_env("RUST_LOG")
-        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
         .unwrap_or_else(|| default_filter.to_string());
     pretty_env_logger::formatted_timed_builder()
         .parse_filters(&filter)

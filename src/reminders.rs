@@ -144,6 +144,22 @@ mod tests {
     /// 2026-11-29 10:40 in Shanghai (02:40 UTC).
     const NOW: Instant = 1_795_920_000;
 
+    #[test]
+    fn times_are_shown_as_the_dialogue_patterns_say() {
+        let tree = crate::load_tree(None).expect("the built-in dialogs");
+        let at = NOW + 22 * 3600;
+        assert_eq!(
+            format_deadline(&tree, Lang::Zh, DEFAULT_TIMEZONE, at),
+            "11月30日 08:40 (Asia/Shanghai)"
+        );
+        assert_eq!(
+            format_time(&tree, Lang::En, DEFAULT_TIMEZONE, at),
+            "Nov 30, 08:40"
+        );
+        assert_eq!(format_left(&tree, Lang::Zh, NOW, at + 90), "22小时1分钟");
+        assert_eq!(format_left(&tree, Lang::En, at, NOW), "0 h 0 min");
+    }
+
     fn settings() -> ReminderSettings {
         ReminderSettings {
             window_hours: 24,

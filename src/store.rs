@@ -1,13 +1,12 @@
 //! Session stores: what the bot keeps between messages, behind one async interface (SQLite file or memory).
 //!
-//! A session is one row holding the engine's `Session` as JSON, written in a
-//! single statement inside a transaction, so a failure leaves the previous
-//! row intact rather than half of a new one.
-//!
-//! Reminders live beside the sessions. Sending one is bracketed by a claim
-//! (pending → sending) and its removal, both durable: a reminder claimed by
-//! a process that died before removing it may have been sent, so it is
-//! never sent again. All times are UTC instants from the bot's clock.
+//! A store keeps each person's session (a position in the tree, never its
+//! texts), the language they chose, who started a private chat, whose a
+//! group menu is, and reminders. A write either happens whole or not at
+//! all. Sending a reminder is bracketed by a claim (pending → sending) and
+//! its removal: a reminder claimed by a process that died before removing
+//! it may have been sent, so it is never sent again. All times are UTC
+//! instants from the bot's clock.
 
 pub mod memory;
 pub mod sqlite;

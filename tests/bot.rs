@@ -877,6 +877,7 @@ async fn group_text_that_mentions_or_answers_the_bot_is_routed_per_member() {
         );
         let confident = tree.ui().text(UiText::RouteConfident, Lang::Zh);
         let hint = confident.split('{').next().unwrap_or_default();
+        assert!(!hint.is_empty(), "the hint leads its message");
         assert!(sent[0].body["text"].as_str().unwrap().starts_with(hint));
         let alice_at = store
             .load(SessionKey {

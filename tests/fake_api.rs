@@ -95,7 +95,7 @@ impl FakeApi {
         }
     }
 
-    /// Stops serving: the port closes and requests fail to connect.
+    /// Stops accepting connections: new requests fail to connect.
     pub fn close(&self) {
         self.server.abort();
     }

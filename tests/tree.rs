@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::support::real_tree;
 
-/// The four symptom categories of the real dialogue, as DOMAIN.md names
-/// them: the tree marks them (`category = true`), the code does not.
+/// The four ways the SMS step fails, the real dialogue's categories: the
+/// tree marks them (`category = true`), the code does not.
 const CATEGORY_IDS: [&str; 4] = ["timeout", "not_received", "mismatch", "reset"];
 
 #[test]

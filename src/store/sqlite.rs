@@ -12,7 +12,7 @@
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -31,12 +31,31 @@ const MENU_RETENTION_SECS: i64 = 30 * 24 * 3600;
 type Job = Box<dyn FnOnce(&mut Db) + Send>;
 
 /// Sessions in an SQLite file, one row per (chat, person). Cloning the
-/// handle shares the file and its thread, which ends when the last handle
-/// is dropped.
+/// handle shares the file and its thread.
 #[derive(Clone)]
 pub struct SqliteStore {
     path: PathBuf,
-    jobs: mpsc::Sender<Job>,
+    worker: Arc<Worker>,
+}
+
+/// The thread that owns the connection. When the last handle is dropped,
+/// the calls already queued finish and the connection is closed before the
+/// drop returns, so a stopping process leaves the file closed cleanly.
+struct Worker {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread's loop.
+        self.jobs.take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            log::error!("the SQLite thread ended in a panic");
+        }
+    }
 }
 
 impl SqliteStore {
@@ -45,7 +64,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut db = Db::open(path)?;
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite".to_string())
             .spawn(move || {
                 for job in queue {
@@ -57,7 +76,10 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
-            jobs,
+            worker: Arc::new(Worker {
+                jobs: Some(jobs),
+                thread: Some(thread),
+            }),
         })
     }
 
@@ -69,7 +91,8 @@ impl SqliteStore {
         F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.jobs
+        let jobs = self.worker.jobs.as_ref();
+        jobs.ok_or_else(|| StoreError::Unavailable("the SQLite thread has stopped".into()))?
             .send(Box::new(move |db| {
                 let _ = reply.send(call(db));
             }))
@@ -300,14 +323,14 @@ impl Db {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        // Owners of group menus older than this are forgotten (their menus
-        // then answer "not yours"), so the table stays bounded.
         // People who wrote in private before private chats were recorded.
         conn.execute(
             "INSERT OR IGNORE INTO private_chats (user_id)
              SELECT DISTINCT user_id FROM sessions WHERE chat_id = user_id",
             [],
         )?;
+        // Owners of group menus older than the retention are forgotten
+        // (their menus then answer "not yours"), so the tables stay bounded.
         for table in ["menus", "notes"] {
             conn.execute(
                 &format!("DELETE FROM {table} WHERE created_at < unixepoch() - ?1"),
