@@ -12,8 +12,8 @@ use crate::clock::Instant;
 use crate::engine::{Command, Event, Reply, Session, arrival_question, render, step};
 use crate::lang::Lang;
 use crate::reminders::{self, Kind, NewReminder};
-use crate::router::has_personal_data;
 use crate::store::{SessionKey, StoreError};
+use crate::tree::router::has_personal_data;
 use crate::tree::{RemindKind, UiText};
 
 /// Who is talking, and where, as the adapter learnt it: the forum topic is

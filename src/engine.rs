@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::callback::Action;
 use crate::lang::Lang;
 use crate::markup::MAX_TEXT_CHARS;
-use crate::router::{Routing, has_personal_data};
+use crate::tree::router::{Routing, has_personal_data};
 use crate::tree::{NodeId, NodeKind, RemindKind, SUMMARY_PLACEHOLDER, Tree, UiButton, UiText};
 
 /// How many steps Back can retrace; older ones are forgotten, which keeps a

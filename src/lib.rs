@@ -11,7 +11,6 @@ pub mod eval;
 pub mod lang;
 pub mod markup;
 pub mod reminders;
-pub mod router;
 pub mod store;
 pub mod telegram;
 pub mod tree;

@@ -7,6 +7,7 @@ pub mod id;
 pub mod load;
 mod raw;
 pub mod report;
+pub mod router;
 mod routes;
 pub mod ui;
 
@@ -17,7 +18,7 @@ pub use ui::{ReminderSettings, Ui, UiButton, UiCommand, UiText};
 
 use crate::callback::Action;
 use crate::lang::{Lang, Localized};
-use crate::router::Router;
+use router::Router;
 
 /// The entry menu's id.
 pub const ROOT_ID: &str = "menu";

@@ -3,7 +3,7 @@
 
 use icp_sms_doctor::eval;
 use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::router::Routing;
+use icp_sms_doctor::tree::router::Routing;
 use icp_sms_doctor::tree::{UiButton, UiText};
 
 use crate::support::{Chat, real_tree};

@@ -11,13 +11,13 @@ use toml::Spanned;
 
 use super::raw::{RawNode, RawNodeFile, RawRoutes, RawUi};
 use super::report::{LoadError, Problem, Report, Source, check_text};
+use super::router::Router;
 use super::routes::check_routes;
 use super::ui::check_ui;
 use super::{Choice, Node, NodeId, NodeKind, ROOT_ID, RemindKind, SUMMARY_PLACEHOLDER, Tree};
 use crate::callback::{MAX_DATA_BYTES, is_valid_id};
 use crate::lang::Lang;
 use crate::markup::MAX_TEXT_CHARS;
-use crate::router::Router;
 
 /// The file that holds the texts and labels outside the nodes.
 pub const UI_FILE: &str = "ui.toml";

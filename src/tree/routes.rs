@@ -6,9 +6,9 @@ use toml::Spanned;
 
 use super::raw::{RawLists, RawRoutes};
 use super::report::{Report, check_text};
+use super::router::{RouteData, RouterData, Thresholds};
 use super::{Node, NodeId, NodeKind};
 use crate::lang::Lang;
-use crate::router::{RouteData, RouterData, Thresholds};
 
 /// The nodes each category's questions lead to: reachable from its entry
 /// by answers alone, without passing the entry menu or another category.

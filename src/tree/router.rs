@@ -11,8 +11,8 @@
 
 use std::collections::HashMap;
 
+use super::id::NodeId;
 use crate::lang::Localized;
-use crate::tree::id::NodeId;
 
 /// The score levels that decide between routing, offering candidates,
 /// and leaving a message alone.
