@@ -5,10 +5,12 @@ mod faulty;
 mod scene;
 mod support;
 
+mod binary;
 mod bot;
 mod categories;
 mod console;
 mod engine;
+mod expiry;
 mod loader;
 mod reminders;
 mod routing;

@@ -20,16 +20,16 @@ use crate::scene::{Scene, data_of, db_path, labels, memory, shows, text_of, with
 use crate::support::real_tree;
 
 /// 2026-11-29 10:40 in Shanghai (02:40 UTC).
-const T0: Instant = 1_795_920_000;
-const HOUR: i64 = 3600;
+pub(crate) const T0: Instant = 1_795_920_000;
+pub(crate) const HOUR: i64 = 3600;
 
 /// The real dialogue, loaded once for all the lookups of texts.
-fn tree() -> &'static Tree {
+pub(crate) fn tree() -> &'static Tree {
     static TREE: OnceLock<Tree> = OnceLock::new();
     TREE.get_or_init(real_tree)
 }
 
-fn ui_text(which: UiText) -> String {
+pub(crate) fn ui_text(which: UiText) -> String {
     tree().ui().text(which, Lang::Zh).to_string()
 }
 
@@ -78,12 +78,12 @@ fn sent_with(api: &FakeApi, chat: i64, which: UiText) -> Vec<Value> {
         .collect()
 }
 
-fn id_of(message: &Value) -> i64 {
+pub(crate) fn id_of(message: &Value) -> i64 {
     message["message_id"].as_i64().expect("a message id")
 }
 
 /// Opens a node by deep link in a private chat and returns its menu.
-async fn open_privately(api: &FakeApi, person: &Person, node: &str) -> Value {
+pub(crate) async fn open_privately(api: &FakeApi, person: &Person, node: &str) -> Value {
     let before = api.calls_of("sendMessage").len();
     api.send_as(
         person,
@@ -134,7 +134,7 @@ async fn ask_arrival_privately(api: &FakeApi, person: &Person, node: &str) -> Va
 
 /// Sets window reminders from a private `to_new_sms` menu for an SMS that
 /// arrived `hours` ago; returns the confirmation.
-async fn remind_privately(api: &FakeApi, person: &Person, hours: u32) -> Value {
+pub(crate) async fn remind_privately(api: &FakeApi, person: &Person, hours: u32) -> Value {
     let chat = person.id as i64;
     let question = ask_arrival_privately(api, person, "to_new_sms").await;
     press_then(api, person, &question, &format!("a:{hours}"), 1, 1).await;
@@ -593,106 +593,6 @@ async fn the_store_down_at_due_time_delays_a_reminder_but_does_not_lose_it() {
         assert_eq!(sent.len(), 1);
         // Thirty seconds late is not worth calling late.
         assert!(!text_of(&sent[0]).contains(&ui_text(UiText::ReminderLate)));
-        scene.stop().await;
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
-    within(async {
-        let path = db_path("expiry");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
-        let settings = Settings {
-            session_idle_secs: HOUR,
-            ..Settings::default()
-        };
-        let scene = Scene::with(store.clone(), Clock::manual(T0), settings).await;
-        let api = scene.api.clone();
-        let private_menu = open_privately(&api, &ALICE, "timeout").await;
-        let group = supergroup(GROUP, false);
-        api.send_as(&BOB, &group, "/diagnose", None);
-        api.wait_for("sendMessage", 2).await;
-        let group_menu = api.last_bot_message(GROUP);
-        // Eve's pending reminders keep her session open past the idle time.
-        remind_privately(&api, &EVE, 0).await;
-        assert_eq!(store.counts().await.expect("counts").sessions, 3);
-
-        scene.advance(2 * HOUR).await;
-        let ended = markup::to_html(&ui_text(UiText::SessionEnded));
-        for (chat, menu) in [(ALICE.id as i64, &private_menu), (GROUP, &group_menu)] {
-            let now = api.message(chat, id_of(menu));
-            assert_eq!(text_of(&now), ended);
-            assert!(now.get("reply_markup").is_none(), "buttons left: {now}");
-        }
-        assert_eq!(store.counts().await.expect("counts").sessions, 1);
-
-        // Once her reminders are sent, Eve's session closes too: her menu
-        // is closed, and the confirmation below it is left as it was.
-        let eve = EVE.id as i64;
-        let confirmation = api.last_bot_message(eve);
-        scene.advance(22 * HOUR).await;
-        scene.advance(60).await;
-        let counts = store.counts().await.expect("counts");
-        assert_eq!((counts.sessions, counts.reminders, counts.menus), (0, 0, 0));
-        let eves = api.bot_messages(eve);
-        let ended_en = markup::to_html(tree().ui().text(UiText::SessionEnded, Lang::En));
-        assert_eq!(text_of(&eves[0]), ended_en);
-        assert!(eves[0].get("reply_markup").is_none());
-        assert_eq!(api.message(eve, id_of(&confirmation)), confirmation);
-        // A closed conversation starts afresh: the session is saved before
-        // its menu is sent.
-        let sent = api.calls_of("sendMessage").len();
-        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
-        api.wait_for("sendMessage", sent + 1).await;
-        assert_eq!(store.counts().await.expect("counts").sessions, 1);
-        scene.stop().await;
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn many_conversations_expire_back_to_an_empty_store() {
-    within(async {
-        let path = db_path("expiry-many");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
-        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
-        let api = scene.api.clone();
-        let group = supergroup(GROUP, false);
-        let people: Vec<Person> = (0..150)
-            .map(|i| Person {
-                id: 50_000 + i,
-                name: "P",
-                language_code: "zh-hans",
-            })
-            .collect();
-        for person in &people {
-            api.send_as(person, &person.private_chat(), "/diagnose", None);
-            api.send_as(person, &group, "/diagnose", None);
-        }
-        api.wait_for("sendMessage", 2 * people.len()).await;
-        // Each session is saved before its menu is sent.
-        assert_eq!(store.counts().await.expect("counts").sessions, 300);
-        // They close in paced batches, a few seconds of the clock apart.
-        scene.advance(25 * HOUR).await;
-        let mut steps = 0;
-        while store.counts().await.expect("counts").sessions > 0 {
-            assert!(steps < 100, "the sessions are not being closed");
-            scene.advance(5).await;
-            steps += 1;
-        }
-        api.wait_for("editMessageText", 300).await;
-        let counts = store.counts().await.expect("counts");
-        assert_eq!((counts.sessions, counts.menus), (0, 0));
-        // No menu is left with buttons.
-        let ended = markup::to_html(&ui_text(UiText::SessionEnded));
-        let menus = api.all_bot_messages();
-        assert_eq!(menus.len(), 300);
-        assert!(
-            menus
-                .iter()
-                .all(|m| text_of(m) == ended && m.get("reply_markup").is_none())
-        );
         scene.stop().await;
     })
     .await;

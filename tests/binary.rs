@@ -1,0 +1,168 @@
+//! The binary itself as an operator runs it: configuration errors that exit 2 with one clear line, and a graceful SIGTERM.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use icp_sms_doctor::store::sqlite::SqliteStore;
+use icp_sms_doctor::store::{SessionKey, Store};
+use serde_json::json;
+
+use crate::bot::ALICE;
+use crate::fake_api::FakeApi;
+use crate::scene::{db_path, within};
+
+fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"));
+    // Explicit values, so no .env file around the test can stand in.
+    command
+        .env("DIALOGS_DIR", "")
+        .env("DATABASE_URL", "memory")
+        .env("TELOXIDE_API_URL", "")
+        .env("RUST_LOG", "")
+        .env("TIMEZONE", "")
+        .env("SESSION_IDLE_HOURS", "")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+/// Waits for a child process off the async runtime, within 30 s. One that
+/// hangs is killed, so the failure is reported instead of holding the
+/// test binary (whose runtime would wait for the blocked waiter).
+async fn finish(child: std::process::Child) -> std::process::Output {
+    let pid = child.id().to_string();
+    let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
+    match tokio::time::timeout(Duration::from_secs(30), waiting).await {
+        Ok(output) => output.expect("the waiting task").expect("the output"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+            panic!("the process did not end within 30 s and was killed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn run_without_a_token_says_what_to_set_and_exits_2() {
+    within(async {
+        for (token, expected) in [
+            ("", "TELOXIDE_TOKEN is not set"),
+            (
+                "not-a-token",
+                "TELOXIDE_TOKEN does not look like a bot token",
+            ),
+        ] {
+            let child = binary()
+                .env("TELOXIDE_TOKEN", token)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the binary starts");
+            let out = finish(child).await;
+            assert_eq!(out.status.code(), Some(2));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with(expected), "{stderr}");
+            assert!(stderr.contains(".env"), "{stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert!(token.is_empty() || !stderr.contains(token), "{stderr}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_time_zone_or_idle_time_exits_2_naming_the_variable() {
+    within(async {
+        for (key, value) in [
+            ("TIMEZONE", "Mars/Olympus"),
+            ("SESSION_IDLE_HOURS", "0"),
+            ("SESSION_IDLE_HOURS", "721"),
+            ("SESSION_IDLE_HOURS", "a day"),
+        ] {
+            let child = binary()
+                .env("TELOXIDE_TOKEN", "1:T")
+                .env(key, value)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the binary starts");
+            let out = finish(child).await;
+            assert_eq!(out.status.code(), Some(2), "{key}={value}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with(key), "{stderr}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_telegram_refuses_exits_2_with_one_clear_line() {
+    within(async {
+        let api = FakeApi::start().await;
+        api.fail_next(
+            "getMe",
+            StatusCode::UNAUTHORIZED,
+            json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+        );
+        let child = binary()
+            .env("TELOXIDE_TOKEN", "123:secretsecret")
+            .env("TELOXIDE_API_URL", api.url.as_str())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let out = finish(child).await;
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("Telegram refused the token"), "{stderr}");
+        assert!(!stderr.contains("secretsecret"), "{stderr}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_running_bot_gracefully() {
+    within(async {
+        let api = FakeApi::start().await;
+        let path = db_path("sigterm");
+        let child = binary()
+            .env("TELOXIDE_TOKEN", "123:secretsecret")
+            .env("TELOXIDE_API_URL", api.url.as_str())
+            .env("DATABASE_URL", format!("sqlite://{}", path.display()))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let out = finish(child).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("started as @icp_doctor_bot"), "{stderr}");
+        assert!(stderr.contains("shutting down"), "{stderr}");
+        assert!(!stderr.contains("secretsecret"), "{stderr}");
+        // The session reached the file before the process ended.
+        let store = SqliteStore::open(&path).unwrap();
+        let key = SessionKey {
+            chat: ALICE.id as i64,
+            user: ALICE.id,
+        };
+        assert_eq!(
+            store
+                .load(key)
+                .await
+                .unwrap()
+                .and_then(|s| s.node)
+                .as_deref(),
+            Some("menu")
+        );
+    })
+    .await;
+}
