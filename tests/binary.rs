@@ -25,6 +25,18 @@ fn binary() -> std::process::Command {
     command
 }
 
+/// Runs the binary with `env` set besides, to its end, collecting what it
+/// printed.
+async fn output_with(env: &[(&str, &str)]) -> std::process::Output {
+    let child = binary()
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    finish(child).await
+}
+
 /// Waits for a child process off the async runtime, within 30 s. One that
 /// hangs is killed, so the failure is reported instead of holding the
 /// test binary (whose runtime would wait for the blocked waiter).
@@ -52,13 +64,7 @@ async fn run_without_a_token_says_what_to_set_and_exits_2() {
                 "TELOXIDE_TOKEN does not look like a bot token",
             ),
         ] {
-            let child = binary()
-                .env("TELOXIDE_TOKEN", token)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("the binary starts");
-            let out = finish(child).await;
+            let out = output_with(&[("TELOXIDE_TOKEN", token)]).await;
             assert_eq!(out.status.code(), Some(2));
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -80,14 +86,7 @@ async fn an_unknown_time_zone_or_idle_time_exits_2_naming_the_variable() {
             ("SESSION_IDLE_HOURS", "721"),
             ("SESSION_IDLE_HOURS", "a day"),
         ] {
-            let child = binary()
-                .env("TELOXIDE_TOKEN", "1:T")
-                .env(key, value)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("the binary starts");
-            let out = finish(child).await;
+            let out = output_with(&[("TELOXIDE_TOKEN", "1:T"), (key, value)]).await;
             assert_eq!(out.status.code(), Some(2), "{key}={value}");
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -106,14 +105,12 @@ async fn a_token_telegram_refuses_exits_2_with_one_clear_line() {
             StatusCode::UNAUTHORIZED,
             json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
         );
-        let child = binary()
-            .env("TELOXIDE_TOKEN", "123:secretsecret")
-            .env("TELOXIDE_API_URL", api.url.as_str())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let out = finish(child).await;
+        let api_url = api.url.as_str();
+        let out = output_with(&[
+            ("TELOXIDE_TOKEN", "123:secretsecret"),
+            ("TELOXIDE_API_URL", api_url),
+        ])
+        .await;
         assert_eq!(out.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("Telegram refused the token"), "{stderr}");

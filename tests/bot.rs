@@ -2,7 +2,6 @@
 //! on 127.0.0.1, with real SQLite files where sessions must survive.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use icp_sms_doctor::lang::Lang;
@@ -12,7 +11,7 @@ use icp_sms_doctor::store::{SessionKey, Store};
 use icp_sms_doctor::tree::{Tree, UiButton, UiText};
 use serde_json::{Value, json};
 
-use crate::fake_api::{BOT_USERNAME, FakeApi, Person, supergroup};
+use crate::fake_api::{BOT_USERNAME, Person, supergroup};
 use crate::faulty::Faulty;
 use crate::scene::{
     Scene, data_of, data_to, db_path, labels, memory, node_text, shows, text_of, within,
