@@ -1,13 +1,35 @@
-//! The terminal console: the same dialogue without Telegram, numbered buttons for people and JSON Lines for programs.
+//! The terminal console: the same conversation without Telegram, numbered options for people and JSON Lines for programs.
+//!
+//! Both consoles drive `conversation` on an in-memory store, so reminder
+//! questions, typed times and /reset's question work as in Telegram; only
+//! delivery differs (nothing is sent). Texts come from the dialogue as the
+//! console speaks it (`Tree::for_console`).
 
 use std::io::{self, BufRead, Write};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Button, Event, Reply, Session, step};
+use crate::app::{App, Settings};
+use crate::callback::Action;
+use crate::clock::Clock;
+use crate::conversation::{self, Failed, Speaker};
+use crate::engine::{Button, Event, Reply, render};
 use crate::lang::Lang;
 use crate::markup;
+use crate::store::SessionKey;
+use crate::store::memory::MemoryStore;
 use crate::tree::{Tree, UiText};
+
+/// The key that goes back a step on every page.
+pub const BACK_KEY: &str = "0";
+
+/// The key that starts over on every page.
+pub const RESTART_KEY: &str = "00";
+
+/// Button numbers are small: a longer number typed is text (a code, say,
+/// which gets its warning), never a button.
+const MAX_KEY_DIGITS: usize = 2;
 
 /// Reads lines until end of input. Invalid UTF-8 is replaced rather than
 /// refused, so one bad byte costs one line, not the session.
@@ -28,66 +50,225 @@ fn lines(input: impl BufRead) -> impl Iterator<Item = io::Result<String>> {
     })
 }
 
-/// The interactive console: each message is printed with its buttons
-/// numbered; the person types a number, a /command or text.
+/// One person's conversation in the terminal.
+struct Console {
+    app: App,
+    speaker: Speaker,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Console {
+    fn new(tree: &Tree, lang: Lang) -> io::Result<Console> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let settings = Settings {
+            default_lang: lang,
+            ..Settings::default()
+        };
+        let tree = Arc::new(tree.for_console());
+        let app = App::new(
+            tree,
+            Arc::new(MemoryStore::default()),
+            Clock::System,
+            settings,
+        );
+        // A private chat of its own: the person is the chat.
+        let speaker = Speaker {
+            key: SessionKey { chat: 1, user: 1 },
+            name: String::new(),
+            language_code: Some(lang.code().to_string()),
+            thread: None,
+        };
+        Ok(Console {
+            app,
+            speaker,
+            runtime,
+        })
+    }
+
+    fn tree(&self) -> &Tree {
+        &self.app.tree
+    }
+
+    /// One event through the conversation; a failure is its apology.
+    fn step(&self, event: Event<'_>) -> Vec<Reply> {
+        self.runtime
+            .block_on(conversation::handle(&self.app, &self.speaker, event))
+            .unwrap_or_else(|Failed { apology }| vec![Reply::plain(apology)])
+    }
+
+    /// The language the person speaks now.
+    fn lang(&self) -> Lang {
+        self.runtime
+            .block_on(self.app.store.load(self.speaker.key))
+            .ok()
+            .flatten()
+            .map_or(self.app.settings.default_lang, |s| s.lang)
+    }
+
+    /// The page the person stands on: their node's menu, or the entry menu.
+    fn current(&self) -> Reply {
+        let session = self
+            .runtime
+            .block_on(self.app.store.load(self.speaker.key))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| crate::engine::Session::new(self.lang()));
+        let tree = self.tree();
+        let node = session.node.as_deref().and_then(|id| tree.get(id));
+        render(tree, &session, node.unwrap_or(tree.root()))
+    }
+}
+
+/// The key a button is typed by: fixed ones for Back and Start over,
+/// numbers for the rest.
+fn key_of(button: &Button, next: &mut usize) -> String {
+    match Action::parse(&button.data) {
+        Some(Action::Back { .. } | Action::Show { .. }) => BACK_KEY.to_string(),
+        Some(Action::Restart) => RESTART_KEY.to_string(),
+        _ => {
+            *next += 1;
+            next.to_string()
+        }
+    }
+}
+
+/// What is on screen: the last page shown and the keys of its buttons.
+#[derive(Default)]
+struct Screen {
+    page: Option<Reply>,
+    keys: Vec<(String, String)>,
+}
+
+impl Screen {
+    /// Prints a reply. A reply that shows again the page on screen, with a
+    /// note above it, prints only the note and the keys: the person is
+    /// already looking at the rest.
+    fn show(&mut self, output: &mut impl Write, reply: &Reply) -> io::Result<()> {
+        let again = self.page.as_ref().filter(|page| {
+            page.node.is_some()
+                && page.node == reply.node
+                && page.buttons == reply.buttons
+                && reply.text.len() > page.text.len()
+                && reply.text.ends_with(&page.text)
+        });
+        let text = match again {
+            Some(page) => reply.text[..reply.text.len() - page.text.len()].trim_end(),
+            None => reply.text.as_str(),
+        };
+        if !text.is_empty() {
+            writeln!(output, "{}", markup::to_plain(text))?;
+        }
+        if !reply.buttons.is_empty() {
+            self.keys.clear();
+            let mut next = 0;
+            for row in &reply.buttons {
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|button| {
+                        let key = key_of(button, &mut next);
+                        let cell = format!("[{key}] {}", button.label);
+                        self.keys.push((key, button.data.clone()));
+                        cell
+                    })
+                    .collect();
+                writeln!(output, "  {}", cells.join("   "))?;
+            }
+            if reply.node.is_some() {
+                self.page = Some(reply.clone());
+            }
+        }
+        writeln!(output)
+    }
+
+    /// Prints the keys on screen again, without the page.
+    fn show_keys(&mut self, output: &mut impl Write, page: &Reply) -> io::Result<()> {
+        let keys_only = Reply {
+            text: String::new(),
+            ..page.clone()
+        };
+        let kept = self.page.take();
+        self.show(output, &keys_only)?;
+        self.page = kept;
+        Ok(())
+    }
+
+    fn data_for(&self, key: &str) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, data)| data.as_str())
+    }
+}
+
+/// Whether a typed line is meant as a key: `0`, `00`, or a short number.
+fn is_key(line: &str) -> bool {
+    !line.is_empty() && line.len() <= MAX_KEY_DIGITS && line.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The interactive console: it opens on the entry menu; each page is
+/// printed with its options keyed (`0` Back and `00` Start over on every
+/// page); the person types a key, a /command or text. An empty line is
+/// ignored, and a key that is not on screen gets one line and the keys.
 pub fn run_interactive(
     tree: &Tree,
     lang: Lang,
     input: impl BufRead,
     mut output: impl Write,
 ) -> io::Result<()> {
-    let mut session = Session::new(lang);
-    let mut buttons: Vec<Button> = Vec::new();
-    writeln!(output, "{}\n", tree.ui().text(UiText::ConsoleHint, lang))?;
+    let console = Console::new(tree, lang)?;
+    let mut screen = Screen::default();
+    writeln!(
+        output,
+        "{}\n",
+        console.tree().ui().text(UiText::ConsoleHint, lang)
+    )?;
+    for reply in console.step(Event::Command(crate::engine::Command::Diagnose)) {
+        screen.show(&mut output, &reply)?;
+    }
     write!(output, "> ")?;
     output.flush()?;
     for line in lines(input) {
         let line = line?;
-        let trimmed = line.trim();
-        let event = match trimmed.parse::<usize>() {
-            Ok(n) => match n.checked_sub(1).and_then(|i| buttons.get(i)) {
-                Some(button) => Some(Event::Press(&button.data)),
+        let typed = line.trim();
+        if typed.is_empty() {
+            write!(output, "> ")?;
+            output.flush()?;
+            continue;
+        }
+        let replies = if is_key(typed) {
+            match screen.data_for(typed).map(str::to_string) {
+                Some(data) => console.step(Event::Press(&data)),
                 None => {
-                    let text = tree.ui().text(UiText::NoSuchButton, session.lang);
-                    writeln!(output, "{}\n", text.replace("{number}", trimmed))?;
-                    None
+                    let text = console
+                        .tree()
+                        .ui()
+                        .text(UiText::NoSuchButton, console.lang());
+                    writeln!(output, "{}", text.replace("{number}", typed))?;
+                    let page = console.current();
+                    screen.show_keys(&mut output, &page)?;
+                    Vec::new()
                 }
-            },
-            Err(_) => Some(Event::from_line(&line)),
+            }
+        } else {
+            console.step(Event::from_line(&line))
         };
-        if let Some(event) = event {
-            let (next, replies) = step(tree, std::mem::take(&mut session), event);
-            session = next;
-            for reply in &replies {
-                print_reply(&mut output, reply)?;
-            }
-            if let Some(last) = replies.iter().rev().find(|r| !r.buttons.is_empty()) {
-                buttons = last.buttons.iter().flatten().cloned().collect();
-            } else if !replies.is_empty() {
-                buttons.clear();
-            }
+        for reply in &replies {
+            screen.show(&mut output, reply)?;
+        }
+        // Every answer leaves the options that apply on screen: after a
+        // reply without buttons (/reset, /help, "solved"), the page the
+        // person stands on.
+        if !replies.is_empty() && replies.iter().all(|r| r.buttons.is_empty()) {
+            let page = console.current();
+            screen.show(&mut output, &page)?;
         }
         write!(output, "> ")?;
         output.flush()?;
     }
     writeln!(output)?;
     Ok(())
-}
-
-fn print_reply(output: &mut impl Write, reply: &Reply) -> io::Result<()> {
-    writeln!(output, "{}", markup::to_plain(&reply.text))?;
-    let mut n = 0;
-    for row in &reply.buttons {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|button| {
-                n += 1;
-                format!("[{n}] {}", button.label)
-            })
-            .collect();
-        writeln!(output, "  {}", cells.join("   "))?;
-    }
-    writeln!(output)
 }
 
 /// One input line of the JSON console: serde's externally tagged form is
@@ -131,7 +312,7 @@ pub fn run_json(
     input: impl BufRead,
     mut output: impl Write,
 ) -> io::Result<()> {
-    let mut session = Session::new(lang);
+    let console = Console::new(tree, lang)?;
     for line in lines(input) {
         let line = line?;
         match serde_json::from_str::<Input>(&line) {
@@ -140,18 +321,17 @@ pub fn run_json(
                     Input::Text(text) => Event::from_line(text),
                     Input::Press(data) => Event::Press(data),
                 };
-                let (next, replies) = step(tree, std::mem::take(&mut session), event);
-                session = next;
-                for reply in &replies {
+                for reply in &console.step(event) {
                     serde_json::to_writer(&mut output, reply)?;
                     writeln!(output)?;
                 }
             }
             Err(_) => {
                 let error = describe_invalid(&line);
-                let text = tree
+                let text = console
+                    .tree()
                     .ui()
-                    .text(UiText::InvalidJson, session.lang)
+                    .text(UiText::InvalidJson, console.lang())
                     .replace("{error}", &error);
                 let answer = ErrorLine {
                     reply: Reply {
@@ -168,4 +348,19 @@ pub fn run_json(
         output.flush()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_numbers_are_keys_and_codes_are_text() {
+        for key in ["0", "00", "1", "12"] {
+            assert!(is_key(key), "{key}");
+        }
+        for text in ["123456", "", "1a", "-1"] {
+            assert!(!is_key(text), "{text}");
+        }
+    }
 }

@@ -124,6 +124,15 @@ impl Tree {
         &self.ui
     }
 
+    /// The same dialogue as the terminal console speaks it (see
+    /// `Ui::for_console`).
+    pub fn for_console(&self) -> Tree {
+        Tree {
+            ui: self.ui.for_console(),
+            ..self.clone()
+        }
+    }
+
     pub fn router(&self) -> &Router {
         &self.router
     }

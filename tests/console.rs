@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use icp_sms_doctor::console::{run_interactive, run_json};
 use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::tree::UiText;
 use serde_json::Value;
 
 use crate::support::{base_tree, real_tree};
@@ -161,24 +162,107 @@ fn unknown_commands_and_empty_text_are_answered_on_the_json_console() {
     );
 }
 
-#[test]
-fn the_interactive_console_numbers_buttons_and_takes_numbers() {
+fn interactive(input: &str) -> String {
     let tree = base_tree();
     let mut out = Vec::new();
-    let input = "/diagnose\n2\n9\nhello\n\n/lang en\n";
     run_interactive(&tree, Lang::Zh, Cursor::new(input), &mut out).expect("runs");
-    let out = String::from_utf8(out).expect("utf-8");
-    assert!(out.starts_with("输入数字\n"), "{out}");
-    assert!(out.contains("  [1] 超时\n  [2] 没收到\n"), "{out}");
-    // "2" pressed the second button: the not-received end.
+    String::from_utf8(out).expect("utf-8")
+}
+
+const ENTRY_MENU: &str =
+    "哪种情况？\n  [1] 超时\n  [2] 没收到\n  [3] 不匹配\n  [4] 重置\n  [5] 其他\n";
+
+#[test]
+fn the_interactive_console_opens_on_the_entry_menu() {
+    let out = interactive("");
+    assert_eq!(out, format!("输入数字\n\n{ENTRY_MENU}\n> \n"));
+}
+
+#[test]
+fn back_and_start_over_keep_their_keys_on_every_page() {
+    // "2": the not-received end; "0" back to the menu; "3", "00".
+    let out = interactive("2\n0\n3\n00\n");
+    let keys = "  [0] 返回   [00] 重来\n";
     assert!(
-        out.contains("检查信号\n\n渠道\n\n安全\n  [1] 解决   [2] 未解决\n  [3] 返回   [4] 重来\n"),
+        out.contains(&format!(
+            "检查信号\n\n渠道\n\n安全\n  [1] 解决   [2] 未解决\n{keys}"
+        )),
         "{out}"
     );
-    assert!(out.contains("没有 9\n"), "{out}");
-    assert!(out.contains("请用菜单\n\n检查信号"), "{out}");
-    assert!(out.contains("> 空\n"), "{out}");
-    assert!(out.contains("English\n\nCheck the signal"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "核对信息 - 不匹配\n\n渠道\n\n安全\n  [1] 解决   [2] 未解决\n{keys}"
+        )),
+        "{out}"
+    );
+    assert_eq!(out.matches(ENTRY_MENU).count(), 3, "{out}");
+}
+
+#[test]
+fn bad_input_gets_one_line_and_the_keys_and_an_empty_line_nothing() {
+    let out = interactive("2\n9\nhello\n\n\n");
+    let end_keys = "  [1] 解决   [2] 未解决\n  [0] 返回   [00] 重来\n";
+    // The page is not printed again, only the note and the keys.
+    assert!(out.contains(&format!("> 没有 9\n{end_keys}")), "{out}");
+    assert!(out.contains(&format!("> 请用菜单\n{end_keys}")), "{out}");
+    assert_eq!(out.matches("检查信号").count(), 1, "{out}");
+    assert!(!out.contains("空"), "an empty line is ignored: {out}");
+}
+
+#[test]
+fn a_bare_code_gets_the_warning_not_a_button() {
+    let out = interactive("123456\n");
+    assert!(out.contains("> 别发个人信息\n"), "{out}");
+    assert!(!out.contains("没有 123456"), "{out}");
+}
+
+#[test]
+fn reset_and_language_leave_the_options_on_screen() {
+    let out = interactive("/reset\n/lang en\n");
+    assert!(out.contains(&format!("> 已重置\n\n{ENTRY_MENU}")), "{out}");
+    assert!(
+        out.contains("English\n\nWhich one?\n  [1] Timeout\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_real_console_speaks_of_typing_not_of_telegram() {
+    let tree = real_tree();
+    let mut out = Vec::new();
+    let input = "hello\n/help\n";
+    run_interactive(&tree, Lang::En, Cursor::new(input), &mut out).expect("runs");
+    let out = String::from_utf8(out).expect("utf-8");
+    for telegram_only in ["press a button", "pressing the buttons", "in a group"] {
+        assert!(
+            !out.to_lowercase().contains(telegram_only),
+            "{telegram_only}: {out}"
+        );
+    }
+    assert!(out.contains("0 goes back a step, 00 starts over"), "{out}");
+}
+
+#[test]
+fn reminders_are_worked_out_in_the_console_and_said_not_to_be_sent() {
+    let tree = real_tree();
+    let mut out = Vec::new();
+    // The window reminder of to_new_sms, answered by a typed time.
+    let input = "/start to_new_sms\n3\n2小时前\n";
+    run_interactive(&tree, Lang::Zh, Cursor::new(input), &mut out).expect("runs");
+    let out = String::from_utf8(out).expect("utf-8");
+    let ui = tree.for_console();
+    let ui = ui.ui();
+    assert!(out.contains(ui.text(UiText::RemindAsk, Lang::Zh)), "{out}");
+    let set = ui.text(UiText::RemindSet, Lang::Zh);
+    assert!(out.contains(set.lines().next().unwrap_or(set)), "{out}");
+    assert!(
+        out.contains(ui.text(UiText::RemindDeliveryPrivate, Lang::Zh)),
+        "{out}"
+    );
+    assert!(
+        !out.contains(ui.text(UiText::RemindersConsole, Lang::Zh)),
+        "{out}"
+    );
 }
 
 #[test]
@@ -186,7 +270,7 @@ fn the_interactive_binary_survives_invalid_utf8_and_ends_at_eof() {
     let out = run_binary(&["console", "--lang", "en"], b"/diagnose\n\xff\xfe\n1\n");
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(stdout.contains("I work with menus"), "{stdout}");
+    assert!(stdout.contains("I work with the options below"), "{stdout}");
     assert!(stdout.contains("A timeout means"), "{stdout}");
 }
 

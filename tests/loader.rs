@@ -303,3 +303,22 @@ fn reminders_outside_the_window_and_broken_time_patterns_are_reported() {
         .join("\n")
     );
 }
+
+#[test]
+fn console_wordings_must_name_a_text_and_keep_its_placeholders() {
+    assert_eq!(
+        problems_of("bad_console"),
+        [
+            format!(
+                "{DIR}/bad_console/ui.toml:89: unknown key console.nonsense: it must name a text of [text]"
+            ),
+            format!(
+                "{DIR}/bad_console/ui.toml:90: console.unknown_command (zh) must contain {{command}}"
+            ),
+            format!(
+                "{DIR}/bad_console/ui.toml:90: console.unknown_command (en) must contain {{command}}"
+            ),
+        ]
+        .join("\n")
+    );
+}

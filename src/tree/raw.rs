@@ -47,6 +47,8 @@ pub(super) struct RawUi {
     pub(super) text: RawTable,
     pub(super) button: RawTable,
     pub(super) command: RawTable,
+    /// Texts of `[text]` said differently in the terminal console.
+    pub(super) console: RawTable,
     pub(super) reminders: Option<Spanned<RawReminders>>,
 }
 

@@ -151,6 +151,8 @@ pub struct Ui {
     texts: Vec<Localized>,
     buttons: Vec<Localized>,
     commands: Vec<Localized>,
+    /// `[console]`: the texts said differently in the terminal, by index.
+    console: Vec<Option<Localized>>,
     reminders: ReminderSettings,
 }
 
@@ -185,6 +187,19 @@ impl Ui {
     pub fn reminders(&self) -> &ReminderSettings {
         &self.reminders
     }
+
+    /// The same catalogue as the terminal console speaks it: every text of
+    /// `[console]` in place of its `[text]` namesake, so neither channel
+    /// speaks of the other's controls.
+    pub fn for_console(&self) -> Ui {
+        let mut ui = self.clone();
+        for (text, console) in ui.texts.iter_mut().zip(&self.console) {
+            if let Some(console) = console {
+                *text = console.clone();
+            }
+        }
+        ui
+    }
 }
 
 pub(super) fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<Ui> {
@@ -203,6 +218,7 @@ pub(super) fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<
     let texts = check_table(report, file, "text", &raw.text, &texts);
     let buttons = check_table(report, file, "button", &raw.button, &buttons);
     let commands = check_table(report, file, "command", &raw.command, &commands);
+    let console = check_console(report, file, &raw.console);
     let reminders = match &raw.reminders {
         Some(r) => check_reminders(report, file, r),
         None => {
@@ -219,8 +235,58 @@ pub(super) fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<
         texts: texts?,
         buttons: buttons?,
         commands: commands?,
+        console: console?,
         reminders: reminders?,
     })
+}
+
+/// Checks `[console]`: each key names a text of `[text]`, and its console
+/// wording carries the same placeholders within the same limit. The table
+/// is optional, and so is each entry.
+fn check_console(
+    report: &mut Report,
+    file: usize,
+    table: &RawTable,
+) -> Option<Vec<Option<Localized>>> {
+    let mut console = vec![None; UiText::ALL.len()];
+    let Some(table) = table else {
+        return Some(console);
+    };
+    let mut ok = true;
+    for (key, text) in table.get_ref() {
+        let Some(which) = UiText::ALL.iter().find(|t| t.key() == key) else {
+            report.add(
+                file,
+                text.span().start,
+                None,
+                format!("unknown key console.{key}: it must name a text of [text]"),
+            );
+            ok = false;
+            continue;
+        };
+        let what = format!("console.{key}");
+        let required = which.placeholders();
+        match check_text(report, file, text, None, &what, required, required) {
+            Some(t)
+                if Lang::ALL
+                    .iter()
+                    .all(|l| t.get(*l).encode_utf16().count() <= which.max_chars()) =>
+            {
+                console[*which as usize] = Some(t);
+            }
+            Some(_) => {
+                report.add(
+                    file,
+                    text.span().start,
+                    None,
+                    format!("{what} is over Telegram's {} characters", which.max_chars()),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(console)
 }
 
 /// The most "it arrived N hours ago" answers offered, so they fit one menu.
