@@ -1,8 +1,9 @@
-//! The configuration, read once from the command line and the environment, with errors that say what to fix.
+//! The configuration, read once from the command line and the environment, with every problem found at once.
 //!
 //! Values are looked up through a function rather than read from the
 //! process environment directly, so tests can hand in their own. A
 //! set-but-blank variable (as `.env.example` leaves them) means "unset".
+//! Each problem is one sentence naming its variable and what to do.
 
 use std::path::PathBuf;
 
@@ -17,7 +18,7 @@ pub const MAX_IDLE_HOURS: u32 = 30 * 24;
 /// A configuration problem; the program exits with status 2 on any.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("DEFAULT_LANG: {0}; fix it in .env or the environment")]
+    #[error("DEFAULT_LANG is {0:?}, which is not zh or en; fix it in .env or the environment")]
     DefaultLang(String),
     #[error(
         "TELOXIDE_TOKEN is not set: create a bot with @BotFather and put its token in .env (see .env.example) or the environment"
@@ -37,6 +38,8 @@ pub enum ConfigError {
     IdleHours,
     #[error("TELOXIDE_API_URL is not a URL ({0}); fix it in .env or the environment")]
     ApiUrl(String),
+    #[error("{0}; fix DATABASE_URL in .env or the environment")]
+    DatabaseUrl(String),
 }
 
 /// What every command needs: where the dialogue comes from and the
@@ -73,53 +76,78 @@ pub fn process_env(key: &str) -> Option<String> {
 
 impl Config {
     /// The command line's values where given, else `DIALOGS_DIR` and
-    /// `DEFAULT_LANG`.
+    /// `DEFAULT_LANG`; a bad value is reported and its default used, so the
+    /// bot's own problems can be reported beside it.
     pub fn read(
         dialogs_dir: Option<PathBuf>,
         default_lang: Option<Lang>,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    ) -> (Config, Vec<ConfigError>) {
+        let mut problems = Vec::new();
         let dialogs_dir = dialogs_dir.or_else(|| value(env, "DIALOGS_DIR").map(PathBuf::from));
         let default_lang = match default_lang {
             Some(lang) => lang,
-            None => match value(env, "DEFAULT_LANG").map(|v| v.parse::<Lang>()) {
+            None => match value(env, "DEFAULT_LANG") {
                 None => Lang::Zh,
-                Some(Ok(lang)) => lang,
-                Some(Err(e)) => return Err(ConfigError::DefaultLang(e.to_string())),
+                Some(v) => v.parse::<Lang>().unwrap_or_else(|_| {
+                    problems.push(ConfigError::DefaultLang(v));
+                    Lang::Zh
+                }),
             },
         };
-        Ok(Config {
+        let config = Config {
             dialogs_dir,
             default_lang,
-        })
+        };
+        (config, problems)
     }
 
     /// The bot's own settings: `TELOXIDE_TOKEN`, `TELOXIDE_API_URL`,
-    /// `DATABASE_URL`, `TIMEZONE` and `SESSION_IDLE_HOURS`.
-    pub fn bot(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<BotConfig, ConfigError> {
-        let token = value(env, "TELOXIDE_TOKEN").ok_or(ConfigError::NoToken)?;
-        if !well_formed_token(&token) {
-            return Err(ConfigError::MalformedToken);
+    /// `DATABASE_URL`, `TIMEZONE` and `SESSION_IDLE_HOURS`, with every
+    /// problem among them, in that order.
+    pub fn bot(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<BotConfig, Vec<ConfigError>> {
+        let mut problems = Vec::new();
+        let token = value(env, "TELOXIDE_TOKEN").unwrap_or_default();
+        if token.is_empty() {
+            problems.push(ConfigError::NoToken);
+        } else if !well_formed_token(&token) {
+            problems.push(ConfigError::MalformedToken);
+        }
+        let api_url = match value(env, "TELOXIDE_API_URL").map(|v| url::Url::parse(&v)) {
+            None => None,
+            Some(Ok(url)) => Some(url),
+            Some(Err(e)) => {
+                problems.push(ConfigError::ApiUrl(e.to_string()));
+                None
+            }
+        };
+        let database_url = value(env, "DATABASE_URL").unwrap_or_default();
+        if let Err(e) = crate::store::url::parse(&database_url) {
+            problems.push(ConfigError::DatabaseUrl(e.to_string()));
         }
         let timezone = match value(env, "TIMEZONE").map(|v| v.parse::<chrono_tz::Tz>()) {
             None => DEFAULT_TIMEZONE,
             Some(Ok(tz)) => tz,
-            Some(Err(_)) => return Err(ConfigError::Timezone),
+            Some(Err(_)) => {
+                problems.push(ConfigError::Timezone);
+                DEFAULT_TIMEZONE
+            }
         };
         let session_idle_secs = match value(env, "SESSION_IDLE_HOURS").map(|v| v.parse::<u32>()) {
             None => DEFAULT_SESSION_IDLE_SECS,
             Some(Ok(hours)) if (1..=MAX_IDLE_HOURS).contains(&hours) => i64::from(hours) * 3600,
-            Some(_) => return Err(ConfigError::IdleHours),
+            Some(_) => {
+                problems.push(ConfigError::IdleHours);
+                DEFAULT_SESSION_IDLE_SECS
+            }
         };
-        let api_url = match value(env, "TELOXIDE_API_URL").map(|v| url::Url::parse(&v)) {
-            None => None,
-            Some(Ok(url)) => Some(url),
-            Some(Err(e)) => return Err(ConfigError::ApiUrl(e.to_string())),
-        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         Ok(BotConfig {
             token,
             api_url,
-            database_url: value(env, "DATABASE_URL").unwrap_or_default(),
+            database_url,
             settings: Settings {
                 default_lang: self.default_lang,
                 timezone,
@@ -157,22 +185,24 @@ mod tests {
     #[test]
     fn blank_values_count_as_unset() {
         let env = env(&[("DIALOGS_DIR", "  "), ("DEFAULT_LANG", "")]);
-        let config = Config::read(None, None, &env).expect("defaults");
+        let (config, problems) = Config::read(None, None, &env);
+        assert!(problems.is_empty());
         assert_eq!(config.dialogs_dir, None);
         assert_eq!(config.default_lang, Lang::Zh);
     }
 
     #[test]
     fn the_command_line_wins_over_the_environment() {
-        let env = env(&[("DEFAULT_LANG", "zh"), ("DIALOGS_DIR", "a")]);
-        let config = Config::read(Some("b".into()), Some(Lang::En), &env).expect("valid");
+        let env = env(&[("DEFAULT_LANG", "fr"), ("DIALOGS_DIR", "a")]);
+        let (config, problems) = Config::read(Some("b".into()), Some(Lang::En), &env);
+        assert!(problems.is_empty());
         assert_eq!(config.dialogs_dir, Some(PathBuf::from("b")));
         assert_eq!(config.default_lang, Lang::En);
     }
 
     #[test]
     fn each_bad_value_names_its_variable() {
-        let config = Config::read(None, None, &env(&[])).expect("defaults");
+        let (config, _) = Config::read(None, None, &env(&[]));
         let bad = [
             (env(&[]), ConfigError::NoToken),
             (
@@ -189,7 +219,7 @@ mod tests {
             ),
         ];
         for (env, expected) in bad {
-            assert_eq!(config.bot(&env).err(), Some(expected));
+            assert_eq!(config.bot(&env).err(), Some(vec![expected]));
         }
         let ok = config
             .bot(&env(&[
@@ -199,5 +229,31 @@ mod tests {
             .expect("valid");
         assert_eq!(ok.settings.session_idle_secs, 7200);
         assert_eq!(ok.database_url, "");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let env = env(&[
+            ("DEFAULT_LANG", "fr"),
+            ("TELOXIDE_TOKEN", "nonsense"),
+            ("DATABASE_URL", "redis://localhost"),
+            ("TIMEZONE", "Mars/Olympus"),
+            ("SESSION_IDLE_HOURS", "a day"),
+            ("TELOXIDE_API_URL", "not a url"),
+        ]);
+        let (config, mut problems) = Config::read(None, None, &env);
+        problems.extend(config.bot(&env).err().unwrap_or_default());
+        let named: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(named.len(), 6, "{named:#?}");
+        for (line, variable) in named.iter().zip([
+            "DEFAULT_LANG",
+            "TELOXIDE_TOKEN",
+            "TELOXIDE_API_URL",
+            "DATABASE_URL",
+            "TIMEZONE",
+            "SESSION_IDLE_HOURS",
+        ]) {
+            assert!(line.contains(variable), "{line} names {variable}");
+        }
     }
 }

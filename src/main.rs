@@ -61,14 +61,15 @@ fn main() -> ExitCode {
     // A missing .env file is the normal case, not an error.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    let config = match Config::read(cli.dialogs_dir, cli.default_lang, &config::process_env) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let (config, problems) = Config::read(cli.dialogs_dir, cli.default_lang, &config::process_env);
     let command = cli.command.unwrap_or(Command::Run);
+    // The bot reports these beside its own; other commands stop here.
+    if !problems.is_empty() && !matches!(command, Command::Run) {
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        return ExitCode::from(2);
+    }
     // The bot reports its start and its steps; the console and `check`
     // speak on stdout and log only trouble.
     let default_filter = if matches!(command, Command::Run) {
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
         .init();
     let dialogs_dir = config.dialogs_dir.as_deref();
     match command {
-        Command::Run => run_bot(&config),
+        Command::Run => run_bot(&config, problems),
         Command::Console { lang, json } => {
             let Some(tree) = load_or_report(dialogs_dir) else {
                 return ExitCode::from(2);
@@ -141,16 +142,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_bot(config: &Config) -> ExitCode {
-    let bot_config = match config.bot(&config::process_env) {
-        Ok(bot_config) => bot_config,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs the bot. Every configuration problem — the environment's and the
+/// dialogue's — is reported at once, one line each, before exit status 2.
+fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode {
+    let bot_config = config
+        .bot(&config::process_env)
+        .map_err(|more| problems.extend(more));
     let dialogs_dir = config.dialogs_dir.as_deref();
-    let Some(tree) = load_or_report(dialogs_dir) else {
+    let tree = load_tree(dialogs_dir);
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    let (Ok(bot_config), Ok(tree)) = (bot_config, tree.map_err(|e| report_dialogs(&e))) else {
         return ExitCode::from(2);
     };
     let store = match store::url::open(&bot_config.database_url) {
@@ -242,12 +245,17 @@ fn load_or_report(dir: Option<&std::path::Path>) -> Option<Tree> {
             Some(tree)
         }
         Err(problems) => {
-            eprintln!("{problems}");
-            eprintln!(
-                "{} problem(s) in the dialogs; nothing served.",
-                problems.0.len()
-            );
+            report_dialogs(&problems);
             None
         }
     }
+}
+
+/// Prints every problem of a dialogs folder, one a line, and a summary.
+fn report_dialogs(problems: &icp_sms_doctor::LoadError) {
+    eprintln!("{problems}");
+    eprintln!(
+        "{} problem(s) in the dialogs; nothing served.",
+        problems.0.len()
+    );
 }

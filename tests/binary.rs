@@ -163,3 +163,30 @@ async fn sigterm_stops_the_running_bot_gracefully() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_configuration_problem_is_reported_at_once() {
+    within(async {
+        let out = output_with(&[
+            ("TELOXIDE_TOKEN", "not-a-token"),
+            ("DATABASE_URL", "redis://localhost:6379"),
+            ("TIMEZONE", "Mars/Olympus"),
+            ("DEFAULT_LANG", "fr"),
+        ])
+        .await;
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 4, "{stderr}");
+        for (line, variable) in
+            lines
+                .iter()
+                .zip(["DEFAULT_LANG", "TELOXIDE_TOKEN", "DATABASE_URL", "TIMEZONE"])
+        {
+            assert!(line.starts_with(variable), "{stderr}");
+            assert!(line.ends_with("in .env or the environment"), "{stderr}");
+        }
+        assert!(!stderr.contains("not-a-token"), "{stderr}");
+    })
+    .await;
+}
