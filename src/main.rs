@@ -54,6 +54,9 @@ enum Command {
     Check {
         /// The folder to check (default: DIALOGS_DIR, else the built-in dialogs).
         dir: Option<PathBuf>,
+        /// Then list every node: id, kind, title and where it leads.
+        #[arg(long)]
+        map: bool,
     },
 }
 
@@ -126,7 +129,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { dir } => {
+        Command::Check { dir, map } => {
             let dir = dir.or(config.dialogs_dir);
             let Some(tree) = load_or_report(dir.as_deref()) else {
                 return ExitCode::from(2);
@@ -137,6 +140,9 @@ fn main() -> ExitCode {
                 tree.len(),
                 tree.end_count()
             );
+            if map {
+                print!("{}", tree.map(config.default_lang));
+            }
             ExitCode::SUCCESS
         }
     }

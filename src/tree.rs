@@ -179,6 +179,55 @@ impl Tree {
         }
     }
 
+    /// Every node, one line each, for someone editing the dialogue: its
+    /// id, what it is, the first line of its text in `lang` and where its
+    /// answers lead — to point a button somewhere without searching.
+    pub fn map(&self, lang: Lang) -> String {
+        const TITLE_CHARS: usize = 40;
+        let width = self.nodes.iter().map(|n| n.id.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (id, node) in self.nodes() {
+            let kind = if id == self.root {
+                "entry"
+            } else if self.categories.contains(&id) {
+                "category"
+            } else if matches!(node.kind, NodeKind::End { .. }) {
+                "end"
+            } else {
+                "question"
+            };
+            let first = node
+                .text
+                .get(lang)
+                .trim()
+                .lines()
+                .next()
+                .unwrap_or_default();
+            let mut title: String = first.chars().take(TITLE_CHARS).collect();
+            if first.chars().count() > TITLE_CHARS {
+                title.push('…');
+            }
+            let targets: Vec<&str> = match &node.kind {
+                NodeKind::Question(choices) => choices
+                    .iter()
+                    .map(|c| self.node(c.target).id.as_str())
+                    .collect(),
+                NodeKind::End { not_solved } => vec![self.node(*not_solved).id.as_str()],
+            };
+            let arrow = if matches!(node.kind, NodeKind::End { .. }) {
+                "not solved →"
+            } else {
+                "→"
+            };
+            out.push_str(&format!(
+                "{:width$}  {kind:8}  {title}  {arrow} {}\n",
+                node.id,
+                targets.join(", ")
+            ));
+        }
+        out
+    }
+
     /// The buttons of a node's menu, row by row. The engine renders these
     /// and the loader checks them against Telegram's limits, so the two
     /// cannot drift apart.

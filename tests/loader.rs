@@ -322,3 +322,42 @@ fn console_wordings_must_name_a_text_and_keep_its_placeholders() {
         .join("\n")
     );
 }
+
+#[test]
+fn check_map_lists_every_node_with_its_kind_title_and_targets() {
+    let out = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
+        .args([
+            "--default-lang",
+            "en",
+            "check",
+            "--map",
+            &format!("{DIR}/base"),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DIALOGS_DIR", "")
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    // The OK line, then one line per node.
+    assert_eq!(lines.len(), 1 + base_tree().len(), "{stdout}");
+    let line_of = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("no line for {id}: {stdout}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line_of("menu"),
+        "menu entry Which one? → timeout, not_received, mismatch, reset, extra"
+    );
+    assert_eq!(
+        line_of("timeout"),
+        "timeout category Resubmit not solved → reset"
+    );
+    assert_eq!(line_of("extra"), "extra end Other not solved → menu");
+}
