@@ -1,6 +1,7 @@
 //! What the bot's parts share: the dialogue, the store, the clock and the settings.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
@@ -9,6 +10,7 @@ use crate::lang::Lang;
 use crate::reminders::DEFAULT_TIMEZONE;
 use crate::store::Store;
 use crate::tree::Tree;
+use crate::tree::report::LoadError;
 
 /// The default idle time after which a conversation is closed: 24 hours.
 pub const DEFAULT_SESSION_IDLE_SECS: i64 = 24 * 3600;
@@ -37,7 +39,9 @@ impl Default for Settings {
 
 /// What every handler and the scheduler share.
 pub struct App {
-    pub tree: Arc<Tree>,
+    /// The dialogue in use; a reload swaps it whole, so a step that took
+    /// it keeps one consistent tree to its end.
+    tree: RwLock<Arc<Tree>>,
     pub store: Arc<dyn Store>,
     /// Where "now" comes from.
     pub clock: Clock,
@@ -49,11 +53,27 @@ pub struct App {
 impl App {
     pub fn new(tree: Arc<Tree>, store: Arc<dyn Store>, clock: Clock, settings: Settings) -> App {
         App {
-            tree,
+            tree: RwLock::new(tree),
             store,
             clock,
             settings,
             wake: Notify::new(),
         }
+    }
+
+    /// The dialogue in use now.
+    pub fn tree(&self) -> Arc<Tree> {
+        // The lock guards a pointer swap: a panic cannot leave it half done.
+        self.tree.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Loads the dialogue from `dir` again and uses it from the next step
+    /// on. A folder with problems is refused and the running tree stays;
+    /// sessions standing on a node the new tree lacks get the entry menu
+    /// with a note, as for any out-of-date menu.
+    pub fn reload(&self, dir: &Path) -> Result<Arc<Tree>, LoadError> {
+        let tree = Arc::new(crate::load_tree(Some(dir))?);
+        *self.tree.write().unwrap_or_else(|e| e.into_inner()) = tree.clone();
+        Ok(tree)
     }
 }

@@ -87,8 +87,8 @@ impl Console {
         })
     }
 
-    fn tree(&self) -> &Tree {
-        &self.app.tree
+    fn tree(&self) -> Arc<Tree> {
+        self.app.tree()
     }
 
     /// One event through the conversation; a failure is its apology.
@@ -117,7 +117,7 @@ impl Console {
             .unwrap_or_else(|| crate::engine::Session::new(self.lang()));
         let tree = self.tree();
         let node = session.node.as_deref().and_then(|id| tree.get(id));
-        render(tree, &session, node.unwrap_or(tree.root()))
+        render(&tree, &session, node.unwrap_or(tree.root()))
     }
 }
 
@@ -241,10 +241,8 @@ pub fn run_interactive(
             match screen.data_for(typed).map(str::to_string) {
                 Some(data) => console.step(Event::Press(&data)),
                 None => {
-                    let text = console
-                        .tree()
-                        .ui()
-                        .text(UiText::NoSuchButton, console.lang());
+                    let tree = console.tree();
+                    let text = tree.ui().text(UiText::NoSuchButton, console.lang());
                     writeln!(output, "{}", text.replace("{number}", typed))?;
                     let page = console.current();
                     screen.show_keys(&mut output, &page)?;

@@ -14,7 +14,7 @@ use crate::lang::Lang;
 use crate::reminders::{self, Kind, NewReminder};
 use crate::store::{SessionKey, StoreError};
 use crate::tree::router::has_personal_data;
-use crate::tree::{RemindKind, UiText};
+use crate::tree::{RemindKind, Tree, UiText};
 
 /// Who is talking, and where, as the adapter learnt it: the forum topic is
 /// kept with reminders so they come back to it.
@@ -64,7 +64,7 @@ pub async fn menu_owner(app: &App, chat: i64, menu: i32, fallback: Option<u64>) 
 /// The short note for someone pressing another member's menu.
 pub async fn not_yours(app: &App, user: u64, language_code: Option<&str>) -> String {
     let lang = person_lang(app, user, language_code).await;
-    app.tree.ui().text(UiText::NotYourMenu, lang).to_string()
+    app.tree().ui().text(UiText::NotYourMenu, lang).to_string()
 }
 
 /// One step of one person's conversation, loaded from and saved to the
@@ -72,8 +72,10 @@ pub async fn not_yours(app: &App, user: u64, language_code: Option<&str>) -> Str
 /// is saved.
 pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Reply>, Failed> {
     let key = who.key;
+    // One tree for the whole step, even if a reload swaps it meanwhile.
+    let tree = app.tree();
     let apology = |lang: Lang| Failed {
-        apology: app.tree.ui().text(UiText::StoreError, lang).to_string(),
+        apology: tree.ui().text(UiText::StoreError, lang).to_string(),
     };
     let session = match app.store.load(key).await {
         Ok(Some(session)) => session,
@@ -90,7 +92,7 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
         }
     };
     let lang_before = session.lang;
-    let (next, replies) = match converse(app, who, session, event).await {
+    let (next, replies) = match converse(app, &tree, who, session, event).await {
         Ok(done) => done,
         Err(e) => {
             log::error!(
@@ -127,11 +129,12 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
 /// The step itself: reminder business here, the dialogue in the engine.
 async fn converse(
     app: &App,
+    tree: &Tree,
     who: &Speaker,
     mut session: Session,
     event: Event<'_>,
 ) -> Result<(Session, Vec<Reply>), StoreError> {
-    let (tree, store, key) = (&app.tree, &app.store, who.key);
+    let (store, key) = (&app.store, who.key);
     let tz = app.settings.timezone;
     let lang = session.lang;
     let ui = tree.ui();
@@ -155,7 +158,7 @@ async fn converse(
             let asked_at = session.asking.as_deref().and_then(|id| tree.get(id));
             match reminders::parse::parse_arrival(text, now, tz) {
                 Some(arrival) => {
-                    let mut replies = set_window(app, who, lang, arrival.at).await?;
+                    let mut replies = set_window(app, tree, who, lang, arrival.at).await?;
                     match arrival.other {
                         // A guessed morning or evening: say so, and keep
                         // the question open for a corrected time.
@@ -203,7 +206,7 @@ async fn converse(
             Some(Action::Arrived { hours }) => {
                 let menu = session.asking.take().and_then(|id| tree.get(&id));
                 let arrived = now - i64::from(hours) * 3600;
-                let mut replies = set_window(app, who, lang, arrived).await?;
+                let mut replies = set_window(app, tree, who, lang, arrived).await?;
                 // Answered on the arrival question: the menu it replaced
                 // comes back, and the confirmation follows.
                 if let Some(node) = menu {
@@ -217,14 +220,14 @@ async fn converse(
             }
             Some(Action::CancelPlan { plan }) => {
                 let cancelled = store.cancel_plan(plan, key.user).await?;
-                vec![cancelled_reply(app, lang, cancelled)]
+                vec![cancelled_reply(tree, lang, cancelled)]
             }
             Some(Action::KeepReminders) => {
                 vec![Reply::plain(ui.text(UiText::RemindersKept, lang))]
             }
             Some(Action::DropReminders) => {
                 let cancelled = store.cancel_reminders(key.chat, key.user).await?;
-                vec![cancelled_reply(app, lang, cancelled)]
+                vec![cancelled_reply(tree, lang, cancelled)]
             }
             _ => return Ok(step(tree, session, event)),
         },
@@ -250,13 +253,13 @@ async fn converse(
 
 /// "Cancelled", or, when nothing was left to cancel, that nothing is
 /// pending.
-fn cancelled_reply(app: &App, lang: Lang, cancelled: usize) -> Reply {
+fn cancelled_reply(tree: &Tree, lang: Lang, cancelled: usize) -> Reply {
     let which = if cancelled > 0 {
         UiText::RemindersCancelled
     } else {
         UiText::RemindersNone
     };
-    Reply::plain(app.tree.ui().text(which, lang))
+    Reply::plain(tree.ui().text(which, lang))
 }
 
 /// Sets the reminders of a verification window for an SMS that arrived at
@@ -264,11 +267,11 @@ fn cancelled_reply(app: &App, lang: Lang, cancelled: usize) -> Reply {
 /// makes the old window moot).
 async fn set_window(
     app: &App,
+    tree: &Tree,
     who: &Speaker,
     lang: Lang,
     arrived: Instant,
 ) -> Result<Vec<Reply>, StoreError> {
-    let tree = &app.tree;
     let tz = app.settings.timezone;
     let settings = tree.ui().reminders();
     let now = app.clock.now();

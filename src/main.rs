@@ -184,8 +184,13 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     runtime.block_on(async move {
         let (nodes, store_name) = (tree.len(), store.describe());
         let (timezone, idle_secs) = (settings.timezone, settings.session_idle_secs);
-        let app = App::new(Arc::new(tree), Arc::from(store), Clock::System, settings);
-        let running = match telegram::start(bot, Arc::new(app), Options::default()).await {
+        let app = Arc::new(App::new(
+            Arc::new(tree),
+            Arc::from(store),
+            Clock::System,
+            settings,
+        ));
+        let running = match telegram::start(bot, app.clone(), Options::default()).await {
             Ok(running) => running,
             Err(e @ StartError::Unauthorized(_)) => {
                 eprintln!("{e}; check it in .env or the environment");
@@ -203,6 +208,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
             timezone.name(),
             idle_secs / 3600,
         );
+        tokio::spawn(reload_on_hangup(app, dialogs_dir.map(PathBuf::from)));
         if running.run_until(shutdown_signal()).await {
             ExitCode::SUCCESS
         } else {
@@ -210,6 +216,45 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
             ExitCode::FAILURE
         }
     })
+}
+
+/// On SIGHUP (`systemctl reload`), the dialogue is loaded again from
+/// DIALOGS_DIR and used from the next step on; a broken edit is refused
+/// with its problems and the running dialogue stays.
+async fn reload_on_hangup(app: Arc<App>, dir: Option<PathBuf>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                log::error!("cannot listen for SIGHUP, so the dialogs cannot be reloaded: {e}");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            let Some(dir) = &dir else {
+                log::warn!(
+                    "SIGHUP: the dialogs are built into the binary; set DIALOGS_DIR to a folder to reload edits without a rebuild"
+                );
+                continue;
+            };
+            match app.reload(dir) {
+                Ok(tree) => log::info!(
+                    "dialogs reloaded from {}: {} nodes",
+                    dir.display(),
+                    tree.len()
+                ),
+                Err(problems) => log::error!(
+                    "dialogs not reloaded from {}; the running ones stay. {} problem(s):\n{problems}",
+                    dir.display(),
+                    problems.0.len()
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (app, dir);
 }
 
 /// Ctrl-C or SIGTERM (as systemd sends it), whichever comes first.

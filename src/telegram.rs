@@ -129,7 +129,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         RequestError::Api(ApiError::InvalidToken) => StartError::Unauthorized(e),
         e => StartError::Unreachable(e),
     })?;
-    if let Err(e) = register_commands(&bot, &app.tree).await {
+    if let Err(e) = register_commands(&bot, &app.tree()).await {
         log::warn!("could not register the command menu: {e}");
     }
     let listener = Polling::builder(bot.clone())

@@ -1,5 +1,6 @@
 //! The binary itself as an operator runs it: configuration errors that exit 2 with one clear line, and a graceful SIGTERM.
 
+use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use serde_json::json;
 use crate::bot::ALICE;
 use crate::fake_api::FakeApi;
 use crate::scene::{db_path, within};
+use crate::support::copy_of_dialogs;
 
 fn binary() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"));
@@ -187,6 +189,84 @@ async fn every_configuration_problem_is_reported_at_once() {
             assert!(line.ends_with("in .env or the environment"), "{stderr}");
         }
         assert!(!stderr.contains("not-a-token"), "{stderr}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sighup_reloads_an_edited_dialogue_and_refuses_a_broken_one() {
+    within(async {
+        let api = FakeApi::start().await;
+        let dir = copy_of_dialogs("reload");
+        let menu_file = dir.join("menu.toml");
+        let original = std::fs::read_to_string(&menu_file).expect("menu.toml");
+        let old = "你好，我们来排查 ICP 备案短信核验的问题。";
+        assert!(original.contains(old));
+        let mut child = binary()
+            .env("TELOXIDE_TOKEN", "123:secretsecret")
+            .env("TELOXIDE_API_URL", api.url.as_str())
+            .env("DIALOGS_DIR", &dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        // The log, line by line, as it is written.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, mut log) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let mut wait_for_log = async |needle: &str| {
+            while let Some(line) = log.recv().await {
+                seen.push(line.clone());
+                if line.contains(needle) {
+                    return;
+                }
+            }
+            panic!("the log ended without {needle:?}: {seen:#?}");
+        };
+        let pid = child.id().to_string();
+        let signal = |name: &str| {
+            let sent = std::process::Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .expect("kill runs");
+            assert!(sent.success());
+        };
+        let menu_now = async |n: usize| {
+            api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+            let sent = api.wait_for("sendMessage", n).await;
+            sent[n - 1].body["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+
+        wait_for_log("started as").await;
+        assert!(menu_now(1).await.starts_with(old));
+
+        let new = "编辑后的入口菜单。";
+        std::fs::write(&menu_file, original.replace(old, new)).expect("edited");
+        signal("-HUP");
+        wait_for_log("dialogs reloaded").await;
+        assert!(menu_now(2).await.starts_with(new));
+
+        std::fs::write(&menu_file, format!("{original}\n[[node\n")).expect("broken");
+        signal("-HUP");
+        wait_for_log("dialogs not reloaded").await;
+        assert!(
+            menu_now(3).await.starts_with(new),
+            "the running dialogue stays"
+        );
+
+        signal("-TERM");
+        let out = finish(child).await;
+        assert!(out.status.success());
     })
     .await;
 }

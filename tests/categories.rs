@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::bot::ALICE;
 use crate::scene::{Scene, data_of, data_to, labels, memory, text_of, within};
+use crate::support::copy_of_dialogs;
 
 /// The made-up topic: one question and two ends.
 const FIFTH: &str = r#"
@@ -64,16 +65,7 @@ goto = "menu"
 /// A copy of the repository's `dialogs/` with `extra` as a file of its own
 /// and a button to "footer" on the entry menu.
 fn dialogs_with(name: &str, extra: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dialogs-{name}"));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("a folder");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogs");
-    for entry in fs::read_dir(&source).expect("dialogs/") {
-        let path = entry.expect("an entry").path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            fs::copy(&path, dir.join(path.file_name().expect("a name"))).expect("copied");
-        }
-    }
+    let dir = copy_of_dialogs(name);
     // The entry menu's buttons end where its next node begins.
     let menu = fs::read_to_string(dir.join("menu.toml")).expect("menu.toml");
     let next = menu

@@ -115,3 +115,18 @@ impl<'t> Chat<'t> {
             .join("\n")
     }
 }
+
+/// A fresh copy of the repository's `dialogs/`, to edit in a test.
+pub fn copy_of_dialogs(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dialogs-{name}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("a folder");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogs");
+    for entry in fs::read_dir(&source).expect("dialogs/") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            fs::copy(&path, dir.join(path.file_name().expect("a name"))).expect("copied");
+        }
+    }
+    dir
+}

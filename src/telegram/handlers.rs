@@ -44,8 +44,10 @@ pub(super) async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) 
         Incoming::GroupText(text) if text.trim_start().starts_with('/') => Event::from_line(text),
         Incoming::GroupText(text) => Event::GroupText(text),
         Incoming::AnonymousAdmin => {
-            let ui = app.tree.ui();
-            let text = ui.text(UiText::AnonymousAdmin, app.settings.default_lang);
+            let tree = app.tree();
+            let text = tree
+                .ui()
+                .text(UiText::AnonymousAdmin, app.settings.default_lang);
             send(&bot, &app, target, &Reply::plain(text)).await?;
             return Ok(());
         }

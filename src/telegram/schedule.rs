@@ -229,9 +229,9 @@ async fn deliver(
     }
     let closed = latest.kind == Kind::Window && latest.deadline.is_some_and(|d| d <= now);
     let reply = if closed {
-        reminders::replies::window_closed_reply(&app.tree, app.settings.timezone, latest)
+        reminders::replies::window_closed_reply(&app.tree(), app.settings.timezone, latest)
     } else {
-        reminders::replies::reminder_reply(&app.tree, app.settings.timezone, now, latest)
+        reminders::replies::reminder_reply(&app.tree(), app.settings.timezone, now, latest)
     };
     let outcome = send_reminder(bot, app, latest, &reply, private).await;
     match outcome {
@@ -417,7 +417,7 @@ async fn end_menu(bot: &TgBot, app: &App, session: &IdleSession) {
     let Some(menu) = session.menu else {
         return;
     };
-    let text = markup::to_html(app.tree.ui().text(UiText::SessionEnded, session.lang));
+    let text = markup::to_html(app.tree().ui().text(UiText::SessionEnded, session.lang));
     let chat = ChatId(session.key.chat);
     let result = retrying(|| {
         bot.edit_message_text(chat, MessageId(menu), text.clone())
