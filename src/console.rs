@@ -2,8 +2,9 @@
 //!
 //! Both consoles drive `conversation` on an in-memory store, so reminder
 //! questions, typed times and /reset's question work as in Telegram; only
-//! delivery differs (nothing is sent). Texts come from the dialogue as the
-//! console speaks it (`Tree::for_console`).
+//! delivery differs (nothing is sent). The interactive console speaks the
+//! dialogue as `[console]` in `ui.toml` words it (`Tree::for_console`); the
+//! JSON console passes the dialogue's own texts on to its program.
 
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
@@ -58,7 +59,10 @@ struct Console {
 }
 
 impl Console {
-    fn new(tree: &Tree, lang: Lang) -> io::Result<Console> {
+    /// A console conversation; `for_people` picks the console's own
+    /// wordings, which speak of typed keys (the JSON console, for
+    /// programs, keeps the dialogue's).
+    fn new(tree: &Tree, lang: Lang, for_people: bool) -> io::Result<Console> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()?;
@@ -66,7 +70,11 @@ impl Console {
             default_lang: lang,
             ..Settings::default()
         };
-        let tree = Arc::new(tree.for_console());
+        let tree = Arc::new(if for_people {
+            tree.for_console()
+        } else {
+            tree.clone()
+        });
         let app = App::new(
             tree,
             Arc::new(MemoryStore::default()),
@@ -134,11 +142,13 @@ fn key_of(button: &Button, next: &mut usize) -> String {
     }
 }
 
-/// What is on screen: the last page shown and the keys of its buttons.
+/// What is on screen: the last page shown and the keys of its buttons,
+/// as data and as printed.
 #[derive(Default)]
 struct Screen {
     page: Option<Reply>,
     keys: Vec<(String, String)>,
+    printed_keys: String,
 }
 
 impl Screen {
@@ -162,6 +172,7 @@ impl Screen {
         }
         if !reply.buttons.is_empty() {
             self.keys.clear();
+            self.printed_keys.clear();
             let mut next = 0;
             for row in &reply.buttons {
                 let cells: Vec<String> = row
@@ -173,8 +184,10 @@ impl Screen {
                         cell
                     })
                     .collect();
-                writeln!(output, "  {}", cells.join("   "))?;
+                self.printed_keys
+                    .push_str(&format!("  {}\n", cells.join("   ")));
             }
+            write!(output, "{}", self.printed_keys)?;
             if reply.node.is_some() {
                 self.page = Some(reply.clone());
             }
@@ -182,16 +195,9 @@ impl Screen {
         writeln!(output)
     }
 
-    /// Prints the keys on screen again, without the page.
-    fn show_keys(&mut self, output: &mut impl Write, page: &Reply) -> io::Result<()> {
-        let keys_only = Reply {
-            text: String::new(),
-            ..page.clone()
-        };
-        let kept = self.page.take();
-        self.show(output, &keys_only)?;
-        self.page = kept;
-        Ok(())
+    /// Prints the keys on screen again, as they were, without the page.
+    fn show_keys(&self, output: &mut impl Write) -> io::Result<()> {
+        writeln!(output, "{}", self.printed_keys)
     }
 
     fn data_for(&self, key: &str) -> Option<&str> {
@@ -217,7 +223,7 @@ pub fn run_interactive(
     input: impl BufRead,
     mut output: impl Write,
 ) -> io::Result<()> {
-    let console = Console::new(tree, lang)?;
+    let console = Console::new(tree, lang, true)?;
     let mut screen = Screen::default();
     writeln!(
         output,
@@ -244,8 +250,7 @@ pub fn run_interactive(
                     let tree = console.tree();
                     let text = tree.ui().text(UiText::NoSuchButton, console.lang());
                     writeln!(output, "{}", text.replace("{number}", typed))?;
-                    let page = console.current();
-                    screen.show_keys(&mut output, &page)?;
+                    screen.show_keys(&mut output)?;
                     Vec::new()
                 }
             }
@@ -310,7 +315,7 @@ pub fn run_json(
     input: impl BufRead,
     mut output: impl Write,
 ) -> io::Result<()> {
-    let console = Console::new(tree, lang)?;
+    let console = Console::new(tree, lang, false)?;
     for line in lines(input) {
         let line = line?;
         match serde_json::from_str::<Input>(&line) {

@@ -173,6 +173,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     if let Some(api) = bot_config.api_url.clone() {
         bot = bot.set_api_url(api);
     }
+    let bot_for_commands = bot.clone();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -182,6 +183,9 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     };
     let settings = bot_config.settings;
     runtime.block_on(async move {
+        // Listening from the first moment, so a reload sent while the bot
+        // starts is not taken for SIGHUP's default: to end the process.
+        let hangups = Hangups::listen();
         let (nodes, store_name) = (tree.len(), store.describe());
         let (timezone, idle_secs) = (settings.timezone, settings.session_idle_secs);
         let app = Arc::new(App::new(
@@ -208,7 +212,13 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
             timezone.name(),
             idle_secs / 3600,
         );
-        tokio::spawn(reload_on_hangup(app, dialogs_dir.map(PathBuf::from)));
+        let commands_bot = bot_for_commands.clone();
+        tokio::spawn(reload_on_hangup(
+            hangups,
+            app,
+            commands_bot,
+            dialogs_dir.map(PathBuf::from),
+        ));
         if running.run_until(shutdown_signal()).await {
             ExitCode::SUCCESS
         } else {
@@ -218,43 +228,66 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     })
 }
 
-/// On SIGHUP (`systemctl reload`), the dialogue is loaded again from
-/// DIALOGS_DIR and used from the next step on; a broken edit is refused
-/// with its problems and the running dialogue stays.
-async fn reload_on_hangup(app: Arc<App>, dir: Option<PathBuf>) {
+/// SIGHUP, as `systemctl reload` sends it.
+struct Hangups {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(e) => {
-                log::error!("cannot listen for SIGHUP, so the dialogs cannot be reloaded: {e}");
-                return;
-            }
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn listen() -> Hangups {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = signal(SignalKind::hangup())
+                .map_err(|e| {
+                    log::error!("cannot listen for SIGHUP, so the dialogs cannot be reloaded: {e}");
+                })
+                .ok();
+            Hangups { signal }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            return signal.recv().await.is_some();
+        }
+        std::future::pending::<bool>().await
+    }
+}
+
+/// On each SIGHUP the dialogue is loaded again from DIALOGS_DIR and used
+/// from the next step on, and the command menu is registered again; a
+/// broken edit is refused with its problems and the running dialogue stays.
+async fn reload_on_hangup(mut hangups: Hangups, app: Arc<App>, bot: Bot, dir: Option<PathBuf>) {
+    while hangups.next().await {
+        let Some(dir) = &dir else {
+            log::warn!(
+                "SIGHUP: the dialogs are built into the binary; set DIALOGS_DIR to a folder to reload edits without a rebuild"
+            );
+            continue;
         };
-        while hangups.recv().await.is_some() {
-            let Some(dir) = &dir else {
-                log::warn!(
-                    "SIGHUP: the dialogs are built into the binary; set DIALOGS_DIR to a folder to reload edits without a rebuild"
-                );
-                continue;
-            };
-            match app.reload(dir) {
-                Ok(tree) => log::info!(
+        match app.reload(dir) {
+            Ok(tree) => {
+                log::info!(
                     "dialogs reloaded from {}: {} nodes",
                     dir.display(),
                     tree.len()
-                ),
-                Err(problems) => log::error!(
-                    "dialogs not reloaded from {}; the running ones stay. {} problem(s):\n{problems}",
-                    dir.display(),
-                    problems.0.len()
-                ),
+                );
+                if let Err(e) = telegram::register_commands(&bot, &tree).await {
+                    log::warn!("could not register the command menu again: {e}");
+                }
             }
+            Err(problems) => log::error!(
+                "dialogs not reloaded from {}; the running ones stay. {} problem(s):\n{problems}",
+                dir.display(),
+                problems.0.len()
+            ),
         }
     }
-    #[cfg(not(unix))]
-    let _ = (app, dir);
 }
 
 /// Ctrl-C or SIGTERM (as systemd sends it), whichever comes first.

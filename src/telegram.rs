@@ -31,7 +31,6 @@ use crate::clock::Instant;
 use crate::lang::Lang;
 use crate::tree::{Tree, UiCommand};
 use handlers::{HandlerError, on_message, on_press};
-use send::TgBot;
 
 /// How the bot talks to the Bot API.
 #[derive(Debug, Clone)]
@@ -165,8 +164,9 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     })
 }
 
-/// The command menu, in the default language and per language code.
-async fn register_commands(bot: &TgBot, tree: &Tree) -> Result<(), RequestError> {
+/// Registers the command menu, in the default language and per language
+/// code; also after a reload, whose `[command]` texts may have changed.
+pub async fn register_commands<R: Requester>(bot: &R, tree: &Tree) -> Result<(), R::Err> {
     let commands = |lang: Lang| -> Vec<BotCommand> {
         UiCommand::ALL
             .iter()

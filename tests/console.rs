@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use icp_sms_doctor::console::{run_interactive, run_json};
 use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::tree::UiText;
+use icp_sms_doctor::tree::{UiButton, UiText};
 use serde_json::Value;
 
 use crate::support::{base_tree, real_tree};
@@ -287,4 +287,59 @@ fn a_broken_dialogs_folder_stops_the_console_with_status_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dead end"));
+}
+
+#[test]
+fn the_english_console_walks_to_an_end_and_back_with_the_fixed_keys() {
+    let tree = real_tree();
+    let mut out = Vec::new();
+    // The SMS never arrived → not sure it was submitted (an end), back,
+    // then start over.
+    let input = "2\n3\n0\n00\n";
+    run_interactive(&tree, Lang::En, Cursor::new(input), &mut out).expect("runs");
+    let out = String::from_utf8(out).expect("utf-8");
+    let ui = tree.ui();
+    let keys = format!(
+        "  [0] {}   [00] {}\n",
+        ui.button(UiButton::Back, Lang::En),
+        ui.button(UiButton::Restart, Lang::En)
+    );
+    let end = format!(
+        "  [1] {}   [2] {}\n{keys}",
+        ui.button(UiButton::Solved, Lang::En),
+        ui.button(UiButton::NotSolved, Lang::En)
+    );
+    assert!(out.contains(&end), "{out}");
+    assert!(out.contains("https://beian.miit.gov.cn/"), "{out}");
+    // Back from the end shows its question again, with the same keys.
+    let question = tree
+        .node(tree.get("not_received").expect("a node"))
+        .text
+        .get(Lang::En);
+    assert_eq!(out.matches(question).count(), 2, "{out}");
+    // Start over ends on the entry menu, as the console began.
+    let entry = tree.node(tree.root()).text.get(Lang::En);
+    assert_eq!(out.matches(entry).count(), 2, "{out}");
+}
+
+#[test]
+fn the_arrival_question_is_answered_by_its_button_in_the_console() {
+    let tree = real_tree();
+    let mut out = Vec::new();
+    // "3" asks for the reminder on to_new_sms's menu, "1" is "just now".
+    let input = "/start to_new_sms\n3\n1\n";
+    run_interactive(&tree, Lang::En, Cursor::new(input), &mut out).expect("runs");
+    let out = String::from_utf8(out).expect("utf-8");
+    let console = tree.for_console();
+    let ui = console.ui();
+    let set = ui.text(UiText::RemindSet, Lang::En);
+    assert!(out.contains(set.lines().next().unwrap_or(set)), "{out}");
+    assert!(
+        out.contains(ui.text(UiText::RemindDeliveryPrivate, Lang::En)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("[1] {}", ui.button(UiButton::Verified, Lang::En))),
+        "{out}"
+    );
 }

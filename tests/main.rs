@@ -12,6 +12,7 @@ mod console;
 mod engine;
 mod expiry;
 mod loader;
+mod reload;
 mod reminders;
 mod routing;
 mod tree;

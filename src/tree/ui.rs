@@ -266,25 +266,26 @@ fn check_console(
         };
         let what = format!("console.{key}");
         let required = which.placeholders();
-        match check_text(report, file, text, None, &what, required, required) {
-            Some(t)
-                if Lang::ALL
-                    .iter()
-                    .all(|l| t.get(*l).encode_utf16().count() <= which.max_chars()) =>
-            {
-                console[*which as usize] = Some(t);
-            }
-            Some(_) => {
+        let Some(t) = check_text(report, file, text, None, &what, required, required) else {
+            ok = false;
+            continue;
+        };
+        let max = which.max_chars();
+        for lang in Lang::ALL {
+            let len = t.get(lang).encode_utf16().count();
+            if len > max {
                 report.add(
                     file,
                     text.span().start,
                     None,
-                    format!("{what} is over Telegram's {} characters", which.max_chars()),
+                    format!(
+                        "{what} ({lang}) is {len} characters, over the {max} its text may hold"
+                    ),
                 );
                 ok = false;
             }
-            None => ok = false,
         }
+        console[*which as usize] = Some(t);
     }
     ok.then_some(console)
 }
