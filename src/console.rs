@@ -106,13 +106,22 @@ impl Console {
             .unwrap_or_else(|Failed { apology }| vec![Reply::plain(apology)])
     }
 
-    /// The language the person speaks now.
+    /// The language the person speaks now: their session's, or with none
+    /// (after /reset), the one they chose last.
     fn lang(&self) -> Lang {
-        self.runtime
+        let session = self
+            .runtime
             .block_on(self.app.store.load(self.speaker.key))
             .ok()
-            .flatten()
-            .map_or(self.app.settings.default_lang, |s| s.lang)
+            .flatten();
+        match session {
+            Some(session) => session.lang,
+            None => self.runtime.block_on(conversation::person_lang(
+                &self.app,
+                self.speaker.key.user,
+                self.speaker.language_code.as_deref(),
+            )),
+        }
     }
 
     /// The page the person stands on: their node's menu, or the entry menu.

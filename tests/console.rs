@@ -217,6 +217,13 @@ fn a_bare_code_gets_the_warning_not_a_button() {
 }
 
 #[test]
+fn the_language_chosen_stays_after_a_reset() {
+    let out = interactive("/lang en\n/reset\n9\n");
+    assert!(out.contains("> Reset\n\nWhich one?"), "{out}");
+    assert!(out.contains("> No 9\n"), "{out}");
+}
+
+#[test]
 fn reset_and_language_leave_the_options_on_screen() {
     let out = interactive("/reset\n/lang en\n");
     assert!(out.contains(&format!("> 已重置\n\n{ENTRY_MENU}")), "{out}");
