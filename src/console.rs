@@ -15,7 +15,7 @@ use crate::app::{App, Settings};
 use crate::callback::Action;
 use crate::clock::Clock;
 use crate::conversation::{self, Failed, Speaker};
-use crate::engine::{Button, Event, Reply, render};
+use crate::engine::{Button, Event, Reply, Session, render};
 use crate::lang::Lang;
 use crate::markup;
 use crate::store::SessionKey;
@@ -106,32 +106,31 @@ impl Console {
             .unwrap_or_else(|Failed { apology }| vec![Reply::plain(apology)])
     }
 
-    /// The language the person speaks now: their session's, or with none
-    /// (after /reset), the one they chose last.
-    fn lang(&self) -> Lang {
-        let session = self
+    /// The person's session, or with none (before /diagnose, after
+    /// /reset) a fresh one in the language they chose last.
+    fn session(&self) -> Session {
+        let stored = self
             .runtime
             .block_on(self.app.store.load(self.speaker.key))
             .ok()
             .flatten();
-        match session {
-            Some(session) => session.lang,
-            None => self.runtime.block_on(conversation::person_lang(
+        stored.unwrap_or_else(|| {
+            Session::new(self.runtime.block_on(conversation::person_lang(
                 &self.app,
                 self.speaker.key.user,
                 self.speaker.language_code.as_deref(),
-            )),
-        }
+            )))
+        })
+    }
+
+    /// The language the person speaks now.
+    fn lang(&self) -> Lang {
+        self.session().lang
     }
 
     /// The page the person stands on: their node's menu, or the entry menu.
     fn current(&self) -> Reply {
-        let session = self
-            .runtime
-            .block_on(self.app.store.load(self.speaker.key))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| crate::engine::Session::new(self.lang()));
+        let session = self.session();
         let tree = self.tree();
         let node = session.node.as_deref().and_then(|id| tree.get(id));
         render(&tree, &session, node.unwrap_or(tree.root()))

@@ -5,11 +5,8 @@
 //! heard of and changing no Rust.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use icp_sms_doctor::app::Settings;
 use icp_sms_doctor::clock::Clock;
@@ -20,7 +17,7 @@ use serde_json::Value;
 
 use crate::bot::ALICE;
 use crate::scene::{Scene, data_of, data_to, labels, memory, text_of, within};
-use crate::support::copy_of_dialogs;
+use crate::support::{copy_of_dialogs, run_binary};
 
 /// The made-up topic: one question and two ends.
 const FIFTH: &str = r#"
@@ -78,30 +75,6 @@ fn dialogs_with(name: &str, extra: &str) -> PathBuf {
     dir
 }
 
-/// Runs the binary with `args` in `dir`'s dialogue, feeding `input`.
-fn run(dir: &Path, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
-        .args(args)
-        .env("DIALOGS_DIR", dir)
-        .env("DEFAULT_LANG", "")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(input)
-        .expect("input written");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the binary finishes within 30 s")
-        .expect("output collected")
-}
-
 #[test]
 fn a_fifth_category_is_listed_in_menu_order_and_accepted_by_the_evaluation() {
     let dir = dialogs_with("fifth", FIFTH);
@@ -124,7 +97,7 @@ fn a_fifth_category_is_listed_in_menu_order_and_accepted_by_the_evaluation() {
 fn a_fifth_category_is_walked_to_its_end_in_the_console() {
     let dir = dialogs_with("fifth-console", FIFTH);
     let input = "{\"text\":\"/diagnose\"}\n{\"press\":\"g:menu:footer\"}\n{\"press\":\"g:footer:footer_missing\"}\n";
-    let out = run(&dir, &["console", "--json"], input.as_bytes());
+    let out = run_binary(&["console", "--json"], &dir, input.as_bytes());
     assert!(
         out.status.success(),
         "{}",
@@ -178,7 +151,7 @@ async fn a_fifth_category_is_walked_to_its_end_through_the_bot() {
 #[test]
 fn check_refuses_a_category_without_an_end() {
     let dir = dialogs_with("fifth-dead", FIFTH_WITHOUT_END);
-    let out = run(&dir, &["check"], b"");
+    let out = run_binary(&["check"], &dir, b"");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -1,18 +1,15 @@
 //! The console: the JSON Lines protocol for programs and the numbered menus
 //! for people, including the binary itself on a pipe.
 
-use std::io::{Cursor, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+use std::io::Cursor;
+use std::path::Path;
 
 use icp_sms_doctor::console::{run_interactive, run_json};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::tree::{UiButton, UiText};
 use serde_json::Value;
 
-use crate::support::{base_tree, real_tree};
+use crate::support::{base_tree, real_tree, run_binary};
 
 fn json_session(lang: Lang, input: &str) -> Vec<Value> {
     let tree = real_tree();
@@ -25,34 +22,13 @@ fn json_session(lang: Lang, input: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Runs the real binary with `args`, feeding `input`; gives up after 30 s.
-fn run_binary(args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
-        .args(args)
-        // Set, not removed, so no .env file around the test can fill them.
-        .env("DIALOGS_DIR", "")
-        .env("DEFAULT_LANG", "")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(input)
-        .expect("input written");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || tx.send(child.wait_with_output()));
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the console finishes within 30 s")
-        .expect("output collected")
-}
-
 #[test]
 fn diagnose_on_the_json_console_prints_the_entry_menu_as_one_line_with_five_choices() {
-    let out = run_binary(&["console", "--json"], b"{\"text\":\"/diagnose\"}\n");
+    let out = run_binary(
+        &["console", "--json"],
+        Path::new(""),
+        b"{\"text\":\"/diagnose\"}\n",
+    );
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     let lines: Vec<&str> = stdout.lines().collect();
@@ -274,7 +250,11 @@ fn reminders_are_worked_out_in_the_console_and_said_not_to_be_sent() {
 
 #[test]
 fn the_interactive_binary_survives_invalid_utf8_and_ends_at_eof() {
-    let out = run_binary(&["console", "--lang", "en"], b"/diagnose\n\xff\xfe\n1\n");
+    let out = run_binary(
+        &["console", "--lang", "en"],
+        Path::new(""),
+        b"/diagnose\n\xff\xfe\n1\n",
+    );
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     assert!(stdout.contains("I work with the options below"), "{stdout}");
@@ -289,6 +269,7 @@ fn a_broken_dialogs_folder_stops_the_console_with_status_2() {
     );
     let out = run_binary(
         &["console", "--json", "--dialogs-dir", dir],
+        Path::new(""),
         b"{\"text\":\"/diagnose\"}\n",
     );
     assert_eq!(out.status.code(), Some(2));

@@ -2,7 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
 
 use icp_sms_doctor::engine::{Event, Reply, Session, step};
 use icp_sms_doctor::lang::Lang;
@@ -129,4 +134,30 @@ pub fn copy_of_dialogs(name: &str) -> PathBuf {
         }
     }
     dir
+}
+
+/// Runs the real binary with `args`, feeding `input`, with the dialogs of
+/// `dialogs_dir` (or the built-in ones for `""`); gives up after 30 s.
+pub fn run_binary(args: &[&str], dialogs_dir: &Path, input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
+        .args(args)
+        // Set, not removed, so no .env file around the test can fill them.
+        .env("DIALOGS_DIR", dialogs_dir)
+        .env("DEFAULT_LANG", "")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input)
+        .expect("input written");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || tx.send(child.wait_with_output()));
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the binary finishes within 30 s")
+        .expect("output collected")
 }

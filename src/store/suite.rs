@@ -223,6 +223,14 @@ async fn expiry(store: &dyn Store) {
     assert!(!store.has_private_chat(3).await.unwrap());
 }
 
+/// Every store test runs under this bound: a wedged store thread fails
+/// the test instead of hanging it.
+async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(30), test)
+        .await
+        .expect("the store answered within 30 s")
+}
+
 /// Runs each case against every backend: `memory_<case>` and `sqlite_<case>`.
 macro_rules! every_backend {
     ($($case:ident),* $(,)?) => {
@@ -230,7 +238,7 @@ macro_rules! every_backend {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    super::$case(&super::MemoryStore::default()).await;
+                    super::within(super::$case(&super::MemoryStore::default())).await;
                 }
             )*
         }
@@ -241,7 +249,7 @@ macro_rules! every_backend {
                 async fn $case() {
                     let db = super::TempDb::new(stringify!($case));
                     let store = super::SqliteStore::open(&db.0).expect("the file opens");
-                    super::$case(&store).await;
+                    super::within(super::$case(&store)).await;
                 }
             )*
         }
@@ -252,6 +260,10 @@ every_backend!(sessions, reminders, expiry);
 
 #[tokio::test]
 async fn sqlite_sessions_survive_reopening_the_file() {
+    within(sqlite_reopened()).await;
+}
+
+async fn sqlite_reopened() {
     let db = TempDb::new("reopen");
     let key = SessionKey { chat: 1, user: 1 };
     SqliteStore::open(&db.0)
@@ -269,6 +281,10 @@ async fn sqlite_sessions_survive_reopening_the_file() {
 
 #[tokio::test]
 async fn an_unreadable_row_is_reported_once_then_dropped() {
+    within(unreadable_row()).await;
+}
+
+async fn unreadable_row() {
     let db = TempDb::new("corrupt");
     let store = SqliteStore::open(&db.0).unwrap();
     let key = SessionKey { chat: 5, user: 6 };
@@ -280,8 +296,8 @@ async fn an_unreadable_row_is_reported_once_then_dropped() {
     assert_eq!(store.load(key).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn urls_pick_the_store() {
+#[test]
+fn urls_pick_the_store() {
     assert!(open("memory").unwrap().describe().starts_with("memory"));
     assert!(matches!(
         open("redis://localhost:6379"),
