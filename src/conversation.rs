@@ -188,7 +188,7 @@ async fn converse(
             Some(Action::RemindNewCode { at }) => {
                 let node = tree
                     .get(&at)
-                    .filter(|n| tree.node(*n).remind == Some(RemindKind::NewCode));
+                    .filter(|n| matches!(tree.node(*n).remind, Some((RemindKind::NewCode, _))));
                 let Some(node) = node else {
                     return Ok(step(tree, session, event));
                 };

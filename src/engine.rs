@@ -349,7 +349,7 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
                 NodeKind::Question(choices) => {
                     choices.iter().filter(|c| c.target == to_id).count() > usize::from(nth)
                 }
-                NodeKind::End { not_solved } => *not_solved == to_id && nth == 0,
+                NodeKind::End { not_solved } => *not_solved == Some(to_id) && nth == 0,
             };
             if !leads_there {
                 return vec![out_of_date(tree, session)];
@@ -400,7 +400,7 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
             None => vec![out_of_date(tree, session)],
         },
         Action::RemindAsk { at } => match tree.get(&at) {
-            Some(node) if tree.node(node).remind == Some(RemindKind::Window) => {
+            Some(node) if matches!(tree.node(node).remind, Some((RemindKind::Window, _))) => {
                 session.return_to(tree, node);
                 session.asking = Some(at);
                 vec![arrival_question(tree, session.lang, node)]
@@ -526,9 +526,11 @@ pub fn render(tree: &Tree, session: &Session, node: NodeId) -> Reply {
     }
 }
 
-/// The answers chosen on the way to `node`, one per line, for the person to
-/// pass on to their provider.
+/// The way to `node`, one line per step, for the person to pass on to
+/// their provider: each question with the answer chosen, and each end
+/// whose steps did not solve it.
 fn summary(tree: &Tree, session: &Session, node: NodeId) -> String {
+    let ui = tree.ui();
     let lang = session.lang;
     let mut path: Vec<(NodeId, u8)> = session
         .history
@@ -544,22 +546,29 @@ fn summary(tree: &Tree, session: &Session, node: NodeId) -> String {
         .windows(2)
         .filter_map(|pair| {
             let ((from, pick), (to, _)) = (pair[0], pair[1]);
-            let label = match &tree.node(from).kind {
-                NodeKind::Question(choices) => choices
-                    .iter()
-                    .filter(|c| c.target == to)
-                    .nth(usize::from(pick))
-                    .map(|c| c.label.get(lang))?,
-                NodeKind::End { not_solved } if *not_solved == to => {
-                    tree.ui().button(UiButton::NotSolved, lang)
+            let step = tree.node(from);
+            let brief = step.brief.get(lang);
+            let line = match &step.kind {
+                NodeKind::Question(choices) => {
+                    let answer = choices
+                        .iter()
+                        .filter(|c| c.target == to)
+                        .nth(usize::from(pick))
+                        .map(|c| c.label.get(lang))?;
+                    ui.text(UiText::SummaryAnswer, lang)
+                        .replace("{question}", brief)
+                        .replace("{answer}", answer)
+                }
+                NodeKind::End { not_solved } if *not_solved == Some(to) => {
+                    ui.text(UiText::SummaryTried, lang).replace("{steps}", brief)
                 }
                 NodeKind::End { .. } => return None,
             };
-            Some(format!("- {label}"))
+            Some(format!("- {line}"))
         })
         .collect();
     if lines.is_empty() {
-        tree.ui().text(UiText::SummaryEmpty, lang).to_string()
+        ui.text(UiText::SummaryEmpty, lang).to_string()
     } else {
         lines.join("\n")
     }

@@ -39,17 +39,20 @@ pub enum RemindKind {
 pub struct Node {
     pub id: String,
     pub text: Localized,
+    /// A few words naming the question or the steps, for the summary.
+    pub brief: Localized,
     pub kind: NodeKind,
-    /// The reminder its menu offers, if any.
-    pub remind: Option<RemindKind>,
+    /// The reminder its menu offers, if any, and what it assumes.
+    pub remind: Option<(RemindKind, Localized)>,
 }
 
 #[derive(Debug, Clone)]
 pub enum NodeKind {
     /// A question: one button per answer, in order.
     Question(Vec<Choice>),
-    /// Remediation steps; "not solved" leads to `not_solved`.
-    End { not_solved: NodeId },
+    /// Remediation steps; "not solved" leads to `not_solved`, and an end
+    /// where the checks run out (`final = true`) has no "not solved".
+    End { not_solved: Option<NodeId> },
 }
 
 #[derive(Debug, Clone)]
@@ -164,19 +167,23 @@ impl Tree {
             .count()
     }
 
-    /// The message text of a node before placeholders are filled: an end
-    /// carries the official channels and the safety line below its steps.
+    /// The message text of a node before placeholders are filled: what a
+    /// reminder it offers assumes follows its text, and an end carries the
+    /// official channels and the safety line below its steps.
     pub fn body(&self, id: NodeId, lang: Lang) -> String {
         let node = self.node(id);
-        match node.kind {
-            NodeKind::Question(_) => node.text.get(lang).to_string(),
-            NodeKind::End { .. } => format!(
-                "{}\n\n{}\n\n{}",
-                node.text.get(lang).trim_end(),
-                self.ui.text(UiText::Channels, lang).trim_end(),
-                self.ui.text(UiText::Safety, lang).trim_end()
-            ),
+        let mut body = node.text.get(lang).trim_end().to_string();
+        if let Some((_, assumes)) = &node.remind {
+            body.push_str("\n\n");
+            body.push_str(assumes.get(lang).trim_end());
         }
+        if let NodeKind::End { .. } = node.kind {
+            for text in [UiText::Channels, UiText::Safety] {
+                body.push_str("\n\n");
+                body.push_str(self.ui.text(text, lang).trim_end());
+            }
+        }
+        body
     }
 
     /// Every node, one line each, for someone editing the dialogue: its
@@ -212,7 +219,10 @@ impl Tree {
                     .iter()
                     .map(|c| self.node(c.target).id.as_str())
                     .collect(),
-                NodeKind::End { not_solved } => vec![self.node(*not_solved).id.as_str()],
+                NodeKind::End { not_solved } => not_solved
+                    .iter()
+                    .map(|t| self.node(*t).id.as_str())
+                    .collect(),
             };
             let arrow = if matches!(node.kind, NodeKind::End { .. }) {
                 "not solved →"
@@ -250,18 +260,19 @@ impl Tree {
                     }]
                 })
                 .collect(),
-            NodeKind::End { not_solved } => vec![vec![
-                MenuButton {
+            NodeKind::End { not_solved } => {
+                let solved = MenuButton {
                     label: Label::Standard(UiButton::Solved),
                     action: Action::Solved { at: from.clone() },
-                },
-                MenuButton {
+                };
+                let not_solved = not_solved.map(|to| MenuButton {
                     label: Label::Standard(UiButton::NotSolved),
-                    action: go(*not_solved, 0),
-                },
-            ]],
+                    action: go(to, 0),
+                });
+                vec![std::iter::once(solved).chain(not_solved).collect()]
+            }
         };
-        let remind = match node.remind {
+        let remind = match node.remind.as_ref().map(|(kind, _)| kind) {
             Some(RemindKind::Window) => Some((
                 UiButton::RemindWindow,
                 Action::RemindAsk { at: from.clone() },

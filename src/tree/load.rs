@@ -14,9 +14,11 @@ use super::report::{LoadError, Problem, Report, Source, check_text};
 use super::router::Router;
 use super::routes::check_routes;
 use super::ui::check_ui;
-use super::{Choice, Node, NodeId, NodeKind, ROOT_ID, RemindKind, SUMMARY_PLACEHOLDER, Tree};
+use super::{
+    Choice, Node, NodeId, NodeKind, ROOT_ID, RemindKind, SUMMARY_PLACEHOLDER, Tree, Ui, UiButton,
+};
 use crate::callback::{MAX_DATA_BYTES, is_valid_id};
-use crate::lang::Lang;
+use crate::lang::{Lang, Localized};
 use crate::markup::MAX_TEXT_CHARS;
 
 /// The file that holds the texts and labels outside the nodes.
@@ -161,7 +163,7 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
 
     let mut nodes: Vec<Node> = Vec::with_capacity(kept.len());
     for p in &kept {
-        if let Some(node) = check_node(&mut report, p, &by_id, complete) {
+        if let Some(node) = check_node(&mut report, p, &by_id, ui.as_ref(), complete) {
             nodes.push(node);
         }
     }
@@ -374,16 +376,111 @@ fn raw_targets(raw: &RawNode) -> impl Iterator<Item = &str> {
         .chain(raw.not_solved.as_ref().map(|t| t.get_ref().as_str()))
 }
 
+/// The longest brief, in characters: it starts a line of the summary.
+const MAX_BRIEF_CHARS: usize = 40;
+
+/// Words in a node's text that send people to another part of the tree.
+/// A text says where to go with `{go:<node id>}` instead, which the loader
+/// turns into the label of the node's button leading there, so a text
+/// never points at a button that does not exist.
+const NAVIGATION_WORDS: &[(Lang, &str)] = &[
+    (Lang::Zh, "主菜单"),
+    (Lang::Zh, "上一步"),
+    (Lang::Zh, "还没解决"),
+    (Lang::En, "main menu"),
+    (Lang::En, "back a step"),
+    (Lang::En, "step back"),
+    (Lang::En, "go back"),
+    (Lang::En, "not solved"),
+];
+
+/// The marker that names the button leading to a node: `{go:<node id>}`.
+const GO_MARKER: &str = "{go:";
+
+/// Replaces each `{go:<node id>}` of `text` with the label of the button
+/// leading there (`links`: target id and label), and refuses navigation
+/// said in words.
+fn expand_links(
+    report: &mut Report,
+    p: &Parsed,
+    text: Localized,
+    links: &[(&str, Localized)],
+) -> Option<Localized> {
+    let id = p.raw.id.get_ref().as_str();
+    let raw = p.raw.text.as_ref()?.get_ref();
+    let mut ok = true;
+    let mut expand = |report: &mut Report, lang: Lang, value: &str| -> String {
+        let offset = match lang {
+            Lang::Zh => raw.zh.as_ref(),
+            Lang::En => raw.en.as_ref(),
+        }
+        .map_or(0, |v| v.span().start);
+        let lower = value.to_lowercase();
+        for (_, word) in NAVIGATION_WORDS.iter().filter(|(l, _)| *l == lang) {
+            if lower.contains(word) {
+                report.add(
+                    p.file,
+                    offset,
+                    Some(id),
+                    format!(
+                        "text ({lang}) sends people elsewhere in words (\"{word}\"): name the button with {{go:<node id>}}"
+                    ),
+                );
+                ok = false;
+            }
+        }
+        let mut out = String::with_capacity(value.len());
+        let mut rest = value;
+        while let Some(at) = rest.find(GO_MARKER) {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + GO_MARKER.len()..];
+            let Some(close) = after.find('}') else {
+                report.add(
+                    p.file,
+                    offset,
+                    Some(id),
+                    format!("text ({lang}) has a {GO_MARKER} without its closing brace"),
+                );
+                ok = false;
+                return out;
+            };
+            let target = &after[..close];
+            match links.iter().find(|(to, _)| *to == target) {
+                Some((_, label)) => out.push_str(label.get(lang)),
+                None => {
+                    report.add(
+                        p.file,
+                        offset,
+                        Some(id),
+                        format!(
+                            "text ({lang}) points at {{go:{target}}}, but no button of this node leads to \"{target}\""
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+            rest = &after[close + 1..];
+        }
+        out.push_str(rest);
+        out
+    };
+    let zh = expand(report, Lang::Zh, &text.zh);
+    let en = expand(report, Lang::En, &text.en);
+    ok.then_some(Localized { zh, en })
+}
+
 fn check_node(
     report: &mut Report,
     p: &Parsed,
     by_id: &HashMap<String, NodeId>,
+    ui: Option<&Ui>,
     complete: bool,
 ) -> Option<Node> {
     let raw = &p.raw;
     let id = raw.id.get_ref().as_str();
     let id_offset = raw.id.span().start;
     let is_end = raw.end.as_ref().is_some_and(|e| *e.get_ref());
+    let is_final = raw.last.as_ref().is_some_and(|f| *f.get_ref());
     let mut ok = true;
 
     let placeholders: &[&str] = if is_end { &[SUMMARY_PLACEHOLDER] } else { &[] };
@@ -395,6 +492,35 @@ fn check_node(
         }
     };
     ok &= text.is_some();
+
+    let brief = match &raw.brief {
+        Some(brief) => check_text(report, p.file, brief, Some(id), "brief", &[], &[]),
+        None => {
+            report.add(
+                p.file,
+                id_offset,
+                Some(id),
+                "has no brief = { zh = \"…\", en = \"…\" } (a few words naming it in the summary sent to the provider)"
+                    .to_string(),
+            );
+            None
+        }
+    };
+    if let (Some(brief), Some(span)) = (&brief, &raw.brief) {
+        for lang in Lang::ALL {
+            let len = brief.get(lang).chars().count();
+            if len > MAX_BRIEF_CHARS {
+                report.add(
+                    p.file,
+                    span.span().start,
+                    Some(id),
+                    format!("brief ({lang}) is {len} characters, over {MAX_BRIEF_CHARS}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok &= brief.is_some();
 
     let resolve = |report: &mut Report, target: &Spanned<String>, what: &str| {
         let found = by_id.get(target.get_ref().as_str()).copied();
@@ -409,6 +535,8 @@ fn check_node(
         found
     };
 
+    // Where the node's buttons lead, with their labels, for `{go:…}`.
+    let mut links: Vec<(&str, Localized)> = Vec::new();
     let kind = if is_end {
         if !raw.button.is_empty() {
             report.add(
@@ -419,16 +547,48 @@ fn check_node(
             );
             ok = false;
         }
-        match &raw.not_solved {
-            Some(target) => {
-                resolve(report, target, "not_solved").map(|not_solved| NodeKind::End { not_solved })
+        match (&raw.not_solved, is_final) {
+            (Some(target), true) => {
+                report.add(
+                    p.file,
+                    target.span().start,
+                    Some(id),
+                    "a final end has no \"not solved\": remove not_solved or final".to_string(),
+                );
+                None
             }
-            None => {
+            (None, true) => Some(NodeKind::End { not_solved: None }),
+            (Some(target), false) if target.get_ref() == ROOT_ID => {
+                report.add(
+                    p.file,
+                    target.span().start,
+                    Some(id),
+                    format!(
+                        "\"not solved\" leads back to the entry menu \"{ROOT_ID}\": lead on to a further check, or make this end final = true where the checks run out"
+                    ),
+                );
+                None
+            }
+            (Some(target), false) => {
+                if let Some(ui) = ui {
+                    links.push((
+                        target.get_ref().as_str(),
+                        Localized {
+                            zh: ui.button(UiButton::NotSolved, Lang::Zh).to_string(),
+                            en: ui.button(UiButton::NotSolved, Lang::En).to_string(),
+                        },
+                    ));
+                }
+                resolve(report, target, "not_solved").map(|t| NodeKind::End {
+                    not_solved: Some(t),
+                })
+            }
+            (None, false) => {
                 report.add(
                     p.file,
                     id_offset,
                     Some(id),
-                    "an end needs not_solved = \"<node id>\" (where \"not solved\" leads)"
+                    "an end needs not_solved = \"<node id>\" (where \"not solved\" leads), or final = true where the checks run out"
                         .to_string(),
                 );
                 None
@@ -441,6 +601,15 @@ fn check_node(
                 target.span().start,
                 Some(id),
                 "not_solved belongs to ends only (add end = true, or remove it)".to_string(),
+            );
+            ok = false;
+        }
+        if let Some(flag) = raw.last.as_ref().filter(|f| *f.get_ref()) {
+            report.add(
+                p.file,
+                flag.span().start,
+                Some(id),
+                "final belongs to ends only (add end = true, or remove it)".to_string(),
             );
             ok = false;
         }
@@ -481,6 +650,11 @@ fn check_node(
                         None
                     }
                 };
+                if let (Some(label), Some(goto)) = (&label, &b.goto)
+                    && !links.iter().any(|(to, _)| *to == goto.get_ref())
+                {
+                    links.push((goto.get_ref().as_str(), label.clone()));
+                }
                 if let (Some(label), Some(target)) = (label, target) {
                     choices.push(Choice { label, target });
                 }
@@ -488,6 +662,12 @@ fn check_node(
             (choices.len() == raw.button.len()).then_some(NodeKind::Question(choices))
         }
     };
+    let text = match (text, ui) {
+        (Some(text), Some(_)) => expand_links(report, p, text, &links),
+        (text, None) => text,
+        (None, _) => None,
+    };
+    ok &= text.is_some();
 
     let remind = match &raw.remind {
         None => None,
@@ -506,11 +686,41 @@ fn check_node(
             }
         },
     };
+    let remind = match (&raw.remind, &raw.assumes) {
+        (None, None) => None,
+        (None, Some(assumes)) => {
+            report.add(
+                p.file,
+                assumes.span().start,
+                Some(id),
+                "assumes belongs to nodes that offer a reminder (remind = …)".to_string(),
+            );
+            ok = false;
+            None
+        }
+        (Some(r), None) => {
+            report.add(
+                p.file,
+                r.span().start,
+                Some(id),
+                "offers a reminder but does not say what its timing assumes: add assumes = { zh = \"…\", en = \"…\" }"
+                    .to_string(),
+            );
+            ok = false;
+            None
+        }
+        (Some(_), Some(assumes)) => {
+            let assumes = check_text(report, p.file, assumes, Some(id), "assumes", &[], &[]);
+            ok &= assumes.is_some();
+            remind.zip(assumes)
+        }
+    };
 
-    match (ok, text, kind) {
-        (true, Some(text), Some(kind)) => Some(Node {
+    match (ok, text, brief, kind) {
+        (true, Some(text), Some(brief), Some(kind)) => Some(Node {
             id: id.to_string(),
             text,
+            brief,
             kind,
             remind,
         }),

@@ -19,7 +19,16 @@ pub(super) struct RawNode {
     pub(super) text: Option<Spanned<RawText>>,
     pub(super) end: Option<Spanned<bool>>,
     pub(super) not_solved: Option<Spanned<String>>,
+    /// An end where the checks run out: it has no "not solved".
+    #[serde(rename = "final")]
+    pub(super) last: Option<Spanned<bool>>,
+    /// A few words naming the question (or the steps of an end), for the
+    /// summary a person passes on to their provider.
+    pub(super) brief: Option<Spanned<RawText>>,
     pub(super) remind: Option<Spanned<String>>,
+    /// What a node that offers a reminder assumes about the timing, said
+    /// below its text.
+    pub(super) assumes: Option<Spanned<RawText>>,
     /// The entry of a symptom category: offered by the router and the
     /// evaluation, and checked to lead to an end.
     pub(super) category: Option<Spanned<bool>>,

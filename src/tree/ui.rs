@@ -72,6 +72,8 @@ catalogue! {
     LangChoose = "lang_choose",
     LangSet = "lang_set",
     SummaryEmpty = "summary_empty",
+    SummaryAnswer = "summary_answer" ["question", "answer"],
+    SummaryTried = "summary_tried" ["steps"],
     ConsoleHint = "console_hint",
     NoSuchButton = "no_such_button" ["number"],
     InvalidJson = "invalid_json" ["error"],
