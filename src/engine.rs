@@ -547,7 +547,7 @@ fn summary(tree: &Tree, session: &Session, node: NodeId) -> String {
         .filter_map(|pair| {
             let ((from, pick), (to, _)) = (pair[0], pair[1]);
             let step = tree.node(from);
-            let brief = step.brief.get(lang);
+            let brief = step.brief.as_ref().map(|b| b.get(lang));
             let line = match &step.kind {
                 NodeKind::Question(choices) => {
                     let answer = choices
@@ -555,13 +555,20 @@ fn summary(tree: &Tree, session: &Session, node: NodeId) -> String {
                         .filter(|c| c.target == to)
                         .nth(usize::from(pick))
                         .map(|c| c.label.get(lang))?;
-                    ui.text(UiText::SummaryAnswer, lang)
-                        .replace("{question}", brief)
-                        .replace("{answer}", answer)
+                    match brief {
+                        Some(question) => ui
+                            .text(UiText::SummaryAnswer, lang)
+                            .replace("{question}", question)
+                            .replace("{answer}", answer),
+                        None => answer.to_string(),
+                    }
                 }
-                NodeKind::End { not_solved } if *not_solved == Some(to) => {
-                    ui.text(UiText::SummaryTried, lang).replace("{steps}", brief)
-                }
+                NodeKind::End { not_solved } if *not_solved == Some(to) => match brief {
+                    Some(steps) => ui
+                        .text(UiText::SummaryTried, lang)
+                        .replace("{steps}", steps),
+                    None => ui.button(UiButton::NotSolved, lang).to_string(),
+                },
                 NodeKind::End { .. } => return None,
             };
             Some(format!("- {line}"))

@@ -39,8 +39,9 @@ pub enum RemindKind {
 pub struct Node {
     pub id: String,
     pub text: Localized,
-    /// A few words naming the question or the steps, for the summary.
-    pub brief: Localized,
+    /// A few words naming the question or the steps, for the summary; without
+    /// them the summary lists the answer alone.
+    pub brief: Option<Localized>,
     pub kind: NodeKind,
     /// The reminder its menu offers, if any, and what it assumes.
     pub remind: Option<(RemindKind, Localized)>,

@@ -3,7 +3,9 @@
 
 use std::process::Command;
 
-use crate::support::{base_tree, problems_of};
+use icp_sms_doctor::lang::Lang;
+
+use crate::support::{base_tree, load_case, problems_of};
 
 const DIR: &str = "tests/fixtures/dialogs";
 
@@ -68,7 +70,89 @@ fn an_end_must_say_where_not_solved_leads() {
     assert_eq!(
         problems_of("end_without_not_solved"),
         format!(
-            "{DIR}/end_without_not_solved/extra.toml:2: node \"extra\": an end needs not_solved = \"<node id>\" (where \"not solved\" leads)"
+            "{DIR}/end_without_not_solved/extra.toml:2: node \"extra\": an end needs not_solved = \"<node id>\" (where \"not solved\" leads), or final = true where the checks run out"
+        )
+    );
+}
+
+#[test]
+fn a_final_end_cannot_also_say_where_not_solved_leads() {
+    assert_eq!(
+        problems_of("final_with_not_solved"),
+        format!(
+            "{DIR}/final_with_not_solved/extra.toml:5: node \"extra\": a final end has no \"not solved\": remove not_solved or final"
+        )
+    );
+}
+
+#[test]
+fn a_text_that_sends_people_elsewhere_in_words_is_refused() {
+    assert_eq!(
+        problems_of("navigation_in_words"),
+        [
+            format!(
+                "{DIR}/navigation_in_words/extra.toml:5: node \"extra\": text (zh) sends people elsewhere in words (\"主菜单\"): name the button with {{go:<node id>}}"
+            ),
+            format!(
+                "{DIR}/navigation_in_words/extra.toml:6: node \"extra\": text (en) sends people elsewhere in words (\"main menu\"): name the button with {{go:<node id>}}"
+            ),
+            format!(
+                "{DIR}/navigation_in_words/extra.toml:6: node \"extra\": text (en) sends people elsewhere in words (\"go back\"): name the button with {{go:<node id>}}"
+            ),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn a_go_marker_needs_a_button_of_its_node_leading_there() {
+    let problem = |lang: &str, line: usize| {
+        format!(
+            "{DIR}/go_without_button/extra.toml:{line}: node \"extra\": text ({lang}) points at {{go:timeout}}, but no button of this node leads to \"timeout\""
+        )
+    };
+    assert_eq!(
+        problems_of("go_without_button"),
+        [problem("zh", 5), problem("en", 6)].join("\n")
+    );
+}
+
+#[test]
+fn go_markers_become_the_labels_of_the_buttons_they_name() {
+    let tree = load_case("go_marker").unwrap_or_else(|e| panic!("{e}"));
+    let text = |id: &str, lang: Lang| {
+        tree.node(tree.get(id).expect("node exists"))
+            .text
+            .get(lang)
+            .to_string()
+    };
+    assert_eq!(
+        text("extra", Lang::Zh),
+        "超时了就点「超时了」，其他点「别的」。"
+    );
+    assert_eq!(
+        text("extra", Lang::En),
+        "Timed out? Press \"It timed out\". Anything else: \"Something else\"."
+    );
+    // "Not solved" is named by where it leads, in the ui.toml label.
+    assert!(text("extra_end", Lang::Zh).ends_with("不行就点「未解决」。"));
+    // The final end has "solved" alone; the reminder's assumption follows
+    // the text.
+    let last = tree.get("extra_last").expect("node exists");
+    assert_eq!(tree.menu(last)[0].len(), 1);
+    let end = tree.get("extra_end").expect("node exists");
+    assert!(
+        tree.body(end, Lang::En)
+            .contains("press \"Not solved\".\n\nThe reminder comes in about an hour.")
+    );
+}
+
+#[test]
+fn a_reminder_must_say_what_its_timing_assumes() {
+    assert_eq!(
+        problems_of("remind_without_assumes"),
+        format!(
+            "{DIR}/remind_without_assumes/extra.toml:5: node \"extra\": offers a reminder but does not say what its timing assumes: add assumes = {{ zh = \"…\", en = \"…\" }}"
         )
     );
 }
@@ -165,7 +249,7 @@ fn unknown_keys_are_refused() {
     assert_eq!(
         problems_of("unknown_field"),
         format!(
-            "{DIR}/unknown_field/extra.toml:5: unknown field `colour`, expected one of `id`, `text`, `end`, `not_solved`, `remind`, `category`, `button`"
+            "{DIR}/unknown_field/extra.toml:5: unknown field `colour`, expected one of `id`, `text`, `end`, `not_solved`, `final`, `brief`, `remind`, `assumes`, `category`, `button`"
         )
     );
 }
@@ -210,7 +294,7 @@ fn ui_texts_are_checked_for_missing_and_unknown_keys() {
         problems_of("missing_ui_text"),
         [
             format!("{DIR}/missing_ui_text/ui.toml:2: text.help is missing"),
-            format!("{DIR}/missing_ui_text/ui.toml:20: unknown key text.colour"),
+            format!("{DIR}/missing_ui_text/ui.toml:22: unknown key text.colour"),
         ]
         .join("\n")
     );
@@ -291,13 +375,13 @@ fn reminders_outside_the_window_and_broken_time_patterns_are_reported() {
                 "{DIR}/bad_reminders/extra.toml:6: node \"extra\": remind = \"sometimes\" is neither \"window\" nor \"new_code\""
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:80: reminders.before_deadline_hours needs at least one value, each from 1 to below window_hours"
+                "{DIR}/bad_reminders/ui.toml:82: reminders.before_deadline_hours needs at least one value, each from 1 to below window_hours"
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:80: reminders.new_code_wait_minutes lies between 1 and 1440"
+                "{DIR}/bad_reminders/ui.toml:82: reminders.new_code_wait_minutes lies between 1 and 1440"
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:86: reminders.time_format (zh) \"%m-%d %Q\" is not a valid strftime pattern"
+                "{DIR}/bad_reminders/ui.toml:88: reminders.time_format (zh) \"%m-%d %Q\" is not a valid strftime pattern"
             ),
         ]
         .join("\n")
@@ -310,13 +394,13 @@ fn console_wordings_must_name_a_text_and_keep_its_placeholders() {
         problems_of("bad_console"),
         [
             format!(
-                "{DIR}/bad_console/ui.toml:89: unknown key console.nonsense: it must name a text of [text]"
+                "{DIR}/bad_console/ui.toml:91: unknown key console.nonsense: it must name a text of [text]"
             ),
             format!(
-                "{DIR}/bad_console/ui.toml:90: console.unknown_command (zh) must contain {{command}}"
+                "{DIR}/bad_console/ui.toml:92: console.unknown_command (zh) must contain {{command}}"
             ),
             format!(
-                "{DIR}/bad_console/ui.toml:90: console.unknown_command (en) must contain {{command}}"
+                "{DIR}/bad_console/ui.toml:92: console.unknown_command (en) must contain {{command}}"
             ),
         ]
         .join("\n")

@@ -217,7 +217,7 @@ async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
         let scene = Scene::with(memory(), Clock::manual(T0), Settings::default()).await;
         let api = scene.api.clone();
         let chat = ALICE.id as i64;
-        ask_arrival_privately(&api, &ALICE, "nr_found_blocked").await;
+        ask_arrival_privately(&api, &ALICE, "nr_found_fresh").await;
         api.send_as(&ALICE, &ALICE.private_chat(), "around 9-ish", None);
         api.wait_for("sendMessage", 2).await;
         let again = api.last_bot_message(chat);
@@ -554,9 +554,9 @@ async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminder
         let scene = Scene::with(memory(), Clock::manual(T0), Settings::default()).await;
         let api = scene.api.clone();
         let chat = ALICE.id as i64;
-        let menu = open_privately(&api, &ALICE, "rs_waiting").await;
+        let menu = open_privately(&api, &ALICE, "to_wait_sms").await;
         assert!(labels(&menu).contains(&ui_button(UiButton::RemindNewCode)));
-        press_then(&api, &ALICE, &menu, "w:rs_waiting", 1, 0).await;
+        press_then(&api, &ALICE, &menu, "w:to_wait_sms", 1, 0).await;
         let set = api.last_bot_message(chat);
         assert!(
             text_of(&set).contains(&time(T0 + HOUR)),

@@ -41,10 +41,19 @@ fn walk(tree: &Tree, session: &Session, reply: &Reply, path: &mut Vec<String>, s
     let id = tree.get(&node).expect("the node exists");
     path.push(node.clone());
     match tree.node(id).kind {
-        NodeKind::End { .. } => {
+        NodeKind::End { not_solved } => {
             check_end(tree, session, reply, path);
             seen.paths += 1;
             seen.ends.insert(node);
+            // "Not solved" walks on, as far as it does not loop.
+            if let Some(to) = not_solved.map(|t| tree.node(t).id.clone())
+                && !path.contains(&to)
+            {
+                let data = &reply.buttons[0][1].data;
+                let (next, replies) = step(tree, session.clone(), Event::Press(data));
+                assert_eq!(replies[0].node.as_deref(), Some(to.as_str()), "{path:?}");
+                walk(tree, &next, &replies[0], path, seen);
+            }
         }
         NodeKind::Question(_) => {
             let choices: Vec<(String, String)> = reply
@@ -96,15 +105,18 @@ fn check_end(tree: &Tree, session: &Session, reply: &Reply, path: &[String]) {
         .iter()
         .map(|row| row.iter().map(|b| b.label.as_str()).collect())
         .collect();
-    // Ends that offer a reminder carry its button between the two rows.
-    let mut expected = vec![vec![
-        ui.button(UiButton::Solved, lang),
-        ui.button(UiButton::NotSolved, lang),
-    ]];
-    match tree
-        .node(tree.get(&path[path.len() - 1]).expect("a node"))
-        .remind
-    {
+    // Ends that offer a reminder carry its button between the two rows;
+    // the final end, where the checks run out, has no "not solved".
+    let node = tree.node(tree.get(&path[path.len() - 1]).expect("a node"));
+    let NodeKind::End { not_solved } = node.kind else {
+        panic!("{path:?}: not an end");
+    };
+    let mut outcome = vec![ui.button(UiButton::Solved, lang)];
+    if not_solved.is_some() {
+        outcome.push(ui.button(UiButton::NotSolved, lang));
+    }
+    let mut expected = vec![outcome];
+    match node.remind.as_ref().map(|(kind, _)| kind) {
         Some(RemindKind::Window) => expected.push(vec![ui.button(UiButton::RemindWindow, lang)]),
         Some(RemindKind::NewCode) => expected.push(vec![ui.button(UiButton::RemindNewCode, lang)]),
         None => {}
@@ -115,18 +127,16 @@ fn check_end(tree: &Tree, session: &Session, reply: &Reply, path: &[String]) {
     ]);
     assert_eq!(labels, expected, "{path:?}");
     // "Not solved" leads on to a real step, and "solved" closes calmly.
-    let (_, next) = step(
-        tree,
-        session.clone(),
-        Event::Press(&reply.buttons[0][1].data),
-    );
-    assert!(next[0].node.is_some(), "{path:?}");
-    assert!(
-        !next[0]
-            .text
-            .starts_with(ui.text(UiText::MenuOutdated, lang)),
-        "{path:?}"
-    );
+    if let Some(button) = reply.buttons[0].get(1) {
+        let (_, next) = step(tree, session.clone(), Event::Press(&button.data));
+        assert!(next[0].node.is_some(), "{path:?}");
+        assert!(
+            !next[0]
+                .text
+                .starts_with(ui.text(UiText::MenuOutdated, lang)),
+            "{path:?}"
+        );
+    }
     let (after, solved) = step(
         tree,
         session.clone(),
@@ -223,7 +233,13 @@ fn not_solved_never_traps_anyone_away_from_contacting_the_provider() {
         .get("contact_provider")
         .expect("the contact end exists");
     for (start, node) in tree.nodes() {
-        if !matches!(node.kind, NodeKind::End { .. }) {
+        // The final end, where the checks run out, has no way on.
+        if !matches!(
+            node.kind,
+            NodeKind::End {
+                not_solved: Some(_)
+            }
+        ) {
             continue;
         }
         let mut seen = HashSet::new();
@@ -238,7 +254,7 @@ fn not_solved_never_traps_anyone_away_from_contacting_the_provider() {
                 continue;
             }
             match &tree.node(id).kind {
-                NodeKind::End { not_solved } => queue.push_back(*not_solved),
+                NodeKind::End { not_solved } => queue.extend(*not_solved),
                 NodeKind::Question(choices) => queue.extend(choices.iter().map(|c| c.target)),
             }
         }
@@ -263,25 +279,26 @@ fn the_contact_end_summarises_the_answers_chosen() {
     }
     assert_eq!(last[0].node.as_deref(), Some("contact_provider"));
     let text = &last[0].text;
-    let expected = "- 验证超时（已过24小时）\n- 还没重新提交\n- 阿里云、腾讯云或其他\n- 还没解决";
+    let expected = "- 遇到的情况：验证超时（已过24小时）\n- 超时后的进展：还没重新提交\n- 接入商：阿里云、腾讯云或其他\n- 已按「通过原接入商重新提交」处理，没有解决";
     assert!(text.contains(expected), "{text}");
 }
 
 #[test]
 fn the_summary_names_the_answer_chosen_where_two_answers_lead_to_one_node() {
-    // "Once" is the second of two answers that both lead to nr_resend.
+    // "I can't remember" is the second of two answers that both lead to
+    // un_verify_now.
     let tree = real_tree();
     let mut session = Session::new(Lang::En);
     let mut last = Vec::new();
     for data in [
-        "g:menu:not_received",
-        "g:not_received:nr_sender",
-        "g:nr_sender:nr_number",
-        "g:nr_number:nr_phone_state",
-        "g:nr_phone_state:nr_operator",
-        "g:nr_operator:nr_resend_q",
-        "g:nr_resend_q:nr_resend:1",
-        "g:nr_resend:contact_provider",
+        "g:menu:unsure",
+        "g:unsure:un_entered",
+        "g:un_entered:un_over24",
+        "g:un_over24:un_verify_now:1",
+        "g:un_verify_now:mismatch",
+        "g:mismatch:mm_type:1",
+        "g:mm_type:mm_norecord",
+        "g:mm_norecord:contact_provider",
     ] {
         let (next, replies) = step(&tree, session, Event::Press(data));
         assert!(replies[0].node.is_some(), "{data}");
@@ -289,14 +306,51 @@ fn the_summary_names_the_answer_chosen_where_two_answers_lead_to_one_node() {
         last = replies;
     }
     let text = &last[0].text;
-    assert!(text.contains("- Once\n- Not solved"), "{text}");
-    assert!(!text.contains("- Not yet"), "{text}");
+    assert!(
+        text.contains("- When the SMS arrived: I can't remember\n- Tried \"Verify now, within the window\": not solved"),
+        "{text}"
+    );
+    assert!(!text.contains("Less than 24 hours ago"), "{text}");
+    assert!(
+        text.contains("- The page's message: Something else / can't recall"),
+        "{text}"
+    );
     assert_eq!(session.picks.len(), session.history.len());
 }
 
 #[derive(Deserialize)]
 struct Facts {
     fact: Vec<Fact>,
+    /// The words of the closing advice, all of which a node shows.
+    closing: Words,
+    #[serde(default)]
+    never: Vec<Never>,
+}
+
+#[derive(Deserialize)]
+struct Words {
+    zh: Vec<String>,
+    en: Vec<String>,
+}
+
+impl Words {
+    fn get(&self, lang: Lang) -> &[String] {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+/// Something no text may say: a word, or a word next to one of `with`.
+#[derive(Deserialize)]
+struct Never {
+    name: String,
+    category: String,
+    #[serde(default)]
+    with: Vec<String>,
+    #[serde(flatten)]
+    words: Words,
 }
 
 #[derive(Deserialize)]
@@ -321,7 +375,7 @@ fn subtree(tree: &Tree, category: &str) -> Vec<NodeId> {
     let mut queue = VecDeque::from([start]);
     while let Some(id) = queue.pop_front() {
         let next: Vec<NodeId> = match &tree.node(id).kind {
-            NodeKind::End { not_solved } => vec![*not_solved],
+            NodeKind::End { not_solved } => not_solved.iter().copied().collect(),
             NodeKind::Question(choices) => choices.iter().map(|c| c.target).collect(),
         };
         for n in next {
@@ -388,4 +442,196 @@ fn the_three_page_messages_each_have_their_own_explanation() {
             );
         }
     }
+}
+
+/// The nodes "not solved" and the answers lead to from `id`: the ways on
+/// for someone the steps did not help (never "solved", "back" or "start
+/// over").
+fn ways_on(tree: &Tree, id: NodeId) -> Vec<NodeId> {
+    match &tree.node(id).kind {
+        NodeKind::End { not_solved } => not_solved.iter().copied().collect(),
+        NodeKind::Question(choices) => choices.iter().map(|c| c.target).collect(),
+    }
+}
+
+#[test]
+fn no_end_sends_a_person_it_did_not_help_back_to_the_entry_menu() {
+    let tree = real_tree();
+    let last: Vec<&str> = tree
+        .nodes()
+        .filter(|(_, n)| matches!(n.kind, NodeKind::End { not_solved: None }))
+        .map(|(_, n)| n.id.as_str())
+        .collect();
+    assert_eq!(last, ["out_of_checks"], "one end where the checks run out");
+    for (_, node) in tree.nodes() {
+        if let NodeKind::End {
+            not_solved: Some(to),
+        } = node.kind
+        {
+            assert_ne!(to, tree.root(), "{}: not solved → the entry menu", node.id);
+        }
+    }
+}
+
+#[test]
+fn every_way_on_from_the_menu_reaches_the_closing_advice() {
+    // Depth first over every path without a repeated node, pressing answers
+    // and "not solved" only. A path that stops at a node with no way on
+    // must have passed the closing advice (it is not kept for "solved");
+    // one that stops because its ways on loop back must still lead to the
+    // advice from where it stopped.
+    let tree = real_tree();
+    let facts: Facts = toml::from_str(include_str!("data/facts.toml")).expect("facts parse");
+    for lang in Lang::ALL {
+        let words = facts.closing.get(lang);
+        let advises = |id: NodeId| {
+            let text = tree.node(id).text.get(lang);
+            words.iter().all(|w| text.contains(w.as_str()))
+        };
+        let leads_to_advice = |from: NodeId| {
+            let mut seen = HashSet::from([from]);
+            let mut queue = VecDeque::from([from]);
+            while let Some(id) = queue.pop_front() {
+                if advises(id) {
+                    return true;
+                }
+                queue.extend(ways_on(&tree, id).into_iter().filter(|n| seen.insert(*n)));
+            }
+            false
+        };
+        let mut paths = 0usize;
+        let mut stack: Vec<(Vec<NodeId>, bool)> = vec![(vec![tree.root()], false)];
+        while let Some((path, advised)) = stack.pop() {
+            let here = *path.last().expect("a path has a node");
+            let advised = advised || advises(here);
+            let all = ways_on(&tree, here);
+            let next: Vec<NodeId> = all.iter().copied().filter(|n| !path.contains(n)).collect();
+            if next.is_empty() {
+                paths += 1;
+                let ids: Vec<&str> = path.iter().map(|n| tree.node(*n).id.as_str()).collect();
+                if all.is_empty() {
+                    assert!(advised, "{lang}: no closing advice on {ids:?}");
+                } else {
+                    assert!(
+                        advised || leads_to_advice(here),
+                        "{lang}: {ids:?} loops without the closing advice"
+                    );
+                }
+                continue;
+            }
+            for n in next {
+                let mut longer = path.clone();
+                longer.push(n);
+                stack.push((longer, advised));
+            }
+        }
+        assert!(paths > tree.len(), "{lang}: only {paths} paths walked");
+    }
+}
+
+/// The fewest presses from the entry menu to `to`, answers only.
+fn presses_to(tree: &Tree, to: NodeId) -> Option<usize> {
+    let mut depth = vec![None; tree.len()];
+    let mut queue = VecDeque::from([(tree.root(), 0usize)]);
+    while let Some((id, d)) = queue.pop_front() {
+        if depth[index(tree, id)].is_some() {
+            continue;
+        }
+        depth[index(tree, id)] = Some(d);
+        if let NodeKind::Question(choices) = &tree.node(id).kind {
+            queue.extend(choices.iter().map(|c| (c.target, d + 1)));
+        }
+    }
+    depth[index(tree, to)]
+}
+
+#[test]
+fn the_resend_is_at_most_four_presses_from_the_menu() {
+    let tree = real_tree();
+    let resend = tree.get("nr_resend").expect("the resend end exists");
+    let presses = presses_to(&tree, resend).expect("reachable by answers");
+    assert!(presses <= 4, "the resend takes {presses} presses");
+}
+
+#[test]
+fn no_text_says_what_the_facts_file_rules_out() {
+    // A [[never]] entry: no clause of its category's texts (split at 。；;
+    // and line ends, and at ". ") holds one of its words, or, with `with`,
+    // one of its words together with one of `with`.
+    let tree = real_tree();
+    let facts: Facts = toml::from_str(include_str!("data/facts.toml")).expect("facts parse");
+    assert!(!facts.never.is_empty());
+    let mut found = Vec::new();
+    for rule in &facts.never {
+        for lang in Lang::ALL {
+            let words = rule.words.get(lang);
+            for (place, text) in texts_of(&tree, &rule.category, lang) {
+                for clause in text
+                    .split(['。', '；', ';', '\n'])
+                    .flat_map(|c| c.split(". "))
+                {
+                    let with = rule.with.is_empty() || rule.with.iter().any(|w| clause.contains(w));
+                    if let Some(word) = words.iter().find(|w| clause.contains(w.as_str()))
+                        && with
+                    {
+                        found.push(format!(
+                            "{} ({lang}) in {place}: {word:?} in {clause:?}",
+                            rule.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+/// The texts a facts-file category covers, with where each is from: node
+/// texts, briefs and answer labels; "any" adds the ui.toml texts (but not
+/// the console's JSON protocol line, which quotes JSON).
+fn texts_of(tree: &Tree, category: &str, lang: Lang) -> Vec<(String, String)> {
+    let ids: Vec<NodeId> = if category == "any" {
+        tree.nodes().map(|(id, _)| id).collect()
+    } else {
+        subtree(tree, category)
+    };
+    let mut texts = Vec::new();
+    for id in ids {
+        let node = tree.node(id);
+        texts.push((node.id.clone(), node.text.get(lang).to_string()));
+        if let Some(brief) = &node.brief {
+            texts.push((format!("{} brief", node.id), brief.get(lang).to_string()));
+        }
+        if let Some((_, assumes)) = &node.remind {
+            texts.push((
+                format!("{} assumes", node.id),
+                assumes.get(lang).to_string(),
+            ));
+        }
+        if let NodeKind::Question(choices) = &node.kind {
+            for c in choices {
+                texts.push((format!("{} answer", node.id), c.label.get(lang).to_string()));
+            }
+        }
+    }
+    if category == "any" {
+        for text in UiText::ALL.iter().filter(|t| **t != UiText::InvalidJson) {
+            texts.push((
+                text.key().to_string(),
+                tree.ui().text(*text, lang).to_string(),
+            ));
+        }
+    }
+    texts
+}
+
+#[test]
+fn every_node_has_a_brief_for_the_summary() {
+    let tree = real_tree();
+    let missing: Vec<&str> = tree
+        .nodes()
+        .filter(|(_, n)| n.brief.is_none())
+        .map(|(_, n)| n.id.as_str())
+        .collect();
+    assert!(missing.is_empty(), "no brief: {missing:?}");
 }

@@ -494,33 +494,27 @@ fn check_node(
     ok &= text.is_some();
 
     let brief = match &raw.brief {
-        Some(brief) => check_text(report, p.file, brief, Some(id), "brief", &[], &[]),
-        None => {
-            report.add(
-                p.file,
-                id_offset,
-                Some(id),
-                "has no brief = { zh = \"…\", en = \"…\" } (a few words naming it in the summary sent to the provider)"
-                    .to_string(),
-            );
-            None
-        }
-    };
-    if let (Some(brief), Some(span)) = (&brief, &raw.brief) {
-        for lang in Lang::ALL {
-            let len = brief.get(lang).chars().count();
-            if len > MAX_BRIEF_CHARS {
-                report.add(
-                    p.file,
-                    span.span().start,
-                    Some(id),
-                    format!("brief ({lang}) is {len} characters, over {MAX_BRIEF_CHARS}"),
-                );
-                ok = false;
+        Some(brief) => {
+            let checked = check_text(report, p.file, brief, Some(id), "brief", &[], &[]);
+            ok &= checked.is_some();
+            if let Some(text) = &checked {
+                for lang in Lang::ALL {
+                    let len = text.get(lang).chars().count();
+                    if len > MAX_BRIEF_CHARS {
+                        report.add(
+                            p.file,
+                            brief.span().start,
+                            Some(id),
+                            format!("brief ({lang}) is {len} characters, over {MAX_BRIEF_CHARS}"),
+                        );
+                        ok = false;
+                    }
+                }
             }
+            checked
         }
-    }
-    ok &= brief.is_some();
+        None => None,
+    };
 
     let resolve = |report: &mut Report, target: &Spanned<String>, what: &str| {
         let found = by_id.get(target.get_ref().as_str()).copied();
@@ -558,17 +552,6 @@ fn check_node(
                 None
             }
             (None, true) => Some(NodeKind::End { not_solved: None }),
-            (Some(target), false) if target.get_ref() == ROOT_ID => {
-                report.add(
-                    p.file,
-                    target.span().start,
-                    Some(id),
-                    format!(
-                        "\"not solved\" leads back to the entry menu \"{ROOT_ID}\": lead on to a further check, or make this end final = true where the checks run out"
-                    ),
-                );
-                None
-            }
             (Some(target), false) => {
                 if let Some(ui) = ui {
                     links.push((
@@ -698,7 +681,7 @@ fn check_node(
             ok = false;
             None
         }
-        (Some(r), None) => {
+        (Some(r), None) if remind.is_some() => {
             report.add(
                 p.file,
                 r.span().start,
@@ -709,6 +692,7 @@ fn check_node(
             ok = false;
             None
         }
+        (Some(_), None) => None,
         (Some(_), Some(assumes)) => {
             let assumes = check_text(report, p.file, assumes, Some(id), "assumes", &[], &[]);
             ok &= assumes.is_some();
@@ -716,8 +700,8 @@ fn check_node(
         }
     };
 
-    match (ok, text, brief, kind) {
-        (true, Some(text), Some(brief), Some(kind)) => Some(Node {
+    match (ok, text, kind) {
+        (true, Some(text), Some(kind)) => Some(Node {
             id: id.to_string(),
             text,
             brief,
