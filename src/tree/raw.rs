@@ -80,6 +80,8 @@ pub(super) struct RawRoutes {
     #[serde(default)]
     pub(super) normalize: RawNormalize,
     pub(super) off_topic: Spanned<RawLists>,
+    /// Phrases that mark a message as off topic whenever contained whole.
+    pub(super) off_topic_keywords: Option<Spanned<RawLists>>,
     #[serde(default)]
     pub(super) route: Vec<Spanned<RawRoute>>,
 }

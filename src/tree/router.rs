@@ -44,6 +44,10 @@ pub struct RouterData {
     pub synonyms: Vec<(String, String)>,
     pub traditional: Vec<(char, char)>,
     pub off_topic: Vec<String>,
+    /// Phrases that make a message off topic whenever it contains one whole
+    /// (another service's code, the police filing …), however much it
+    /// otherwise sounds like a failure.
+    pub off_topic_keywords: Vec<String>,
     pub routes: Vec<RouteData>,
 }
 
@@ -115,6 +119,8 @@ pub struct Router {
     /// Gram → (example, weight in that example's unit vector).
     postings: HashMap<Gram, Vec<(u32, f32)>>,
     keywords: Vec<Keyword>,
+    /// The grams of each off-topic keyword, sorted and unique.
+    off_topic_keywords: Vec<Vec<Gram>>,
 }
 
 impl Router {
@@ -129,6 +135,7 @@ impl Router {
             owners: Vec::new(),
             postings: HashMap::new(),
             keywords: Vec::new(),
+            off_topic_keywords: Vec::new(),
         };
         // Synonym keys are normalized like messages, so "核驗碼" and "核验码"
         // are one key; the canonical value then applies to both.
@@ -190,6 +197,14 @@ impl Router {
                 if !grams.is_empty() {
                     router.keywords.push(Keyword { route: i, grams });
                 }
+            }
+        }
+        for keyword in &data.off_topic_keywords {
+            let mut grams = keyword_grams(&router.normalize(keyword));
+            grams.sort_unstable();
+            grams.dedup();
+            if !grams.is_empty() {
+                router.off_topic_keywords.push(grams);
             }
         }
         router.routes = data.routes;
@@ -294,6 +309,9 @@ impl Router {
         present.dedup();
         let evidence = present.iter().filter(|g| self.idf.contains_key(g)).count();
         let mut keyword_hit = false;
+        // The longest keyword each route contains whole: between equal
+        // scores, the more specific phrase wins.
+        let mut longest = vec![0usize; self.routes.len()];
         {
             for keyword in &self.keywords {
                 // Every part of a keyword counts alike: a keyword is only
@@ -304,9 +322,20 @@ impl Router {
                     .filter(|g| present.binary_search(g).is_ok())
                     .count();
                 let containment = found as f32 / keyword.grams.len() as f32;
-                keyword_hit |= found == keyword.grams.len();
+                if found == keyword.grams.len() {
+                    keyword_hit = true;
+                    longest[keyword.route] = longest[keyword.route].max(found);
+                }
                 best[keyword.route] = best[keyword.route].max(containment * containment);
             }
+        }
+        // An off-topic phrase contained whole outweighs any route.
+        if self
+            .off_topic_keywords
+            .iter()
+            .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()))
+        {
+            off_topic = off_topic.max(1.0);
         }
         let mut routes: Vec<Score> = best
             .into_iter()
@@ -314,7 +343,11 @@ impl Router {
             .filter(|(_, s)| *s > 0.0)
             .map(|(route, score)| Score { route, score })
             .collect();
-        routes.sort_by(|a, b| b.score.total_cmp(&a.score));
+        routes.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(longest[b.route].cmp(&longest[a.route]))
+        });
         Scores {
             routes,
             off_topic,

@@ -136,6 +136,10 @@ pub(super) fn check_routes(
         all
     };
     let off_topic = lists(report, Some(&raw.off_topic), 0, "off_topic", None);
+    let off_topic_keywords = match &raw.off_topic_keywords {
+        Some(keywords) => lists(report, Some(keywords), 0, "off_topic_keywords", None),
+        None => Vec::new(),
+    };
     let category = category_of_nodes(nodes, categories, root);
     let mut routes: Vec<RouteData> = Vec::new();
     for route in &raw.route {
@@ -197,6 +201,7 @@ pub(super) fn check_routes(
         synonyms,
         traditional,
         off_topic,
+        off_topic_keywords,
         routes,
     })
 }
