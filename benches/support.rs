@@ -3,19 +3,21 @@
 use std::time::Duration;
 
 use icp_sms_doctor::telegram::Options;
-use teloxide::adaptors::throttle::Limits;
+use icp_sms_doctor::telegram::pacer::Limits;
 
 /// Telegram's own pacing (1 message a second per chat) would measure the
 /// clock, not the bot: the limits are lifted for the measurement.
 pub fn unlimited() -> Options {
     Options {
         limits: Limits {
-            messages_per_sec_chat: 100_000,
-            messages_per_min_chat: 1_000_000,
-            messages_per_min_channel_or_supergroup: 1_000_000,
-            messages_per_sec_overall: 100_000,
+            per_second: 100_000,
+            private_burst: 100_000,
+            group_per_second: 100_000,
+            group_per_minute: 1_000_000,
+            second: Duration::from_secs(1),
         },
         polling_timeout: Duration::from_secs(5),
+        grace: Duration::from_secs(5),
     }
 }
 

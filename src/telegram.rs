@@ -7,6 +7,7 @@
 
 mod classify;
 mod handlers;
+pub mod pacer;
 mod retry;
 pub mod schedule;
 mod send;
@@ -15,8 +16,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use teloxide::adaptors::Throttle;
-use teloxide::adaptors::throttle::{Limits, Settings};
 use teloxide::dispatching::{ShutdownToken, UpdateHandler};
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
@@ -31,13 +30,18 @@ use crate::clock::Instant;
 use crate::lang::Lang;
 use crate::tree::{Tree, UiCommand};
 use handlers::{HandlerError, on_message, on_press};
+use pacer::{Limits, Pacer};
+use send::Outbox;
 
 /// How the bot talks to the Bot API.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Telegram's limits on messages sent or changed.
     pub limits: Limits,
     /// The long-polling timeout for getUpdates.
     pub polling_timeout: Duration,
+    /// How long a stop waits for queued replies to go out.
+    pub grace: Duration,
 }
 
 impl Default for Options {
@@ -45,6 +49,7 @@ impl Default for Options {
         Options {
             limits: Limits::default(),
             polling_timeout: Duration::from_secs(10),
+            grace: Duration::from_secs(10),
         }
     }
 }
@@ -63,6 +68,8 @@ pub struct Running {
     token: ShutdownToken,
     handle: JoinHandle<()>,
     scheduler: schedule::Handle,
+    pacer: Pacer,
+    grace: Duration,
 }
 
 impl Running {
@@ -96,6 +103,14 @@ impl Running {
         if let Err(e) = self.handle.await {
             log::error!("the dispatcher task failed: {e}");
         }
+        // Replies already queued go out first, within the grace period.
+        let dropped = self.pacer.drain(self.grace).await;
+        if dropped > 0 {
+            log::warn!(
+                "stopped with {dropped} message(s) still queued after {:?}; they were not sent",
+                self.grace
+            );
+        }
     }
 
     /// Runs until `signal` completes, then shuts down gracefully. Returns
@@ -119,11 +134,13 @@ impl Running {
 
 /// Checks the token, registers the command menu, and starts polling.
 pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running, StartError> {
-    // Throttle paces requests to Telegram's limits; its own retry of a 429
-    // is switched off so that every request goes through `retrying`, with
-    // one policy and one cap on the wait.
-    let bot =
-        Throttle::spawn_with_settings(bot, Settings::default().limits(options.limits).no_retry());
+    // Every message sent or changed goes through the pacer; other requests
+    // (getMe, answering presses, the command menu) go straight out.
+    let pacer = Pacer::spawn(options.limits);
+    let out = Outbox {
+        bot: bot.clone(),
+        pacer: pacer.clone(),
+    };
     let me = bot.get_me().await.map_err(|e| match e {
         RequestError::Api(ApiError::InvalidToken) => StartError::Unauthorized(e),
         e => StartError::Unreachable(e),
@@ -134,9 +151,9 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     let listener = Polling::builder(bot.clone())
         .timeout(options.polling_timeout)
         .build();
-    let (bot_for_scheduler, app_for_scheduler) = (bot.clone(), app.clone());
+    let (out_for_scheduler, app_for_scheduler) = (out.clone(), app.clone());
     let mut dispatcher = Dispatcher::builder(bot, schema())
-        .dependencies(dptree::deps![app])
+        .dependencies(dptree::deps![app, out])
         .distribution_function(|update: &Update| {
             Some((update.chat()?.id, update.from().map(|user| user.id)))
         })
@@ -146,7 +163,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
     let token = dispatcher.shutdown_token();
-    let scheduler = schedule::spawn(bot_for_scheduler, app_for_scheduler);
+    let scheduler = schedule::spawn(out_for_scheduler, app_for_scheduler);
     let handle = tokio::spawn(async move {
         let listener_errors = LoggingErrorHandler::with_custom_text("getting updates failed");
         if let Err(e) = dispatcher
@@ -161,6 +178,8 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         token,
         handle,
         scheduler,
+        pacer,
+        grace: options.grace,
     })
 }
 

@@ -16,10 +16,10 @@ use icp_sms_doctor::callback::Action;
 use icp_sms_doctor::clock::{Clock, Instant};
 use icp_sms_doctor::store::Store;
 use icp_sms_doctor::store::memory::MemoryStore;
+use icp_sms_doctor::telegram::pacer::Limits;
 use icp_sms_doctor::telegram::{self, Options, Running};
 use icp_sms_doctor::tree::Tree;
 use serde_json::Value;
-use teloxide::adaptors::throttle::Limits;
 
 use crate::fake_api::FakeApi;
 use crate::support::real_tree;
@@ -36,12 +36,14 @@ pub async fn within<T>(test: impl Future<Output = T>) -> T {
 pub fn options() -> Options {
     Options {
         limits: Limits {
-            messages_per_sec_chat: 1000,
-            messages_per_min_chat: 60_000,
-            messages_per_min_channel_or_supergroup: 60_000,
-            messages_per_sec_overall: 1000,
+            per_second: 1000,
+            private_burst: 1000,
+            group_per_second: 1000,
+            group_per_minute: 60_000,
+            second: Duration::from_secs(1),
         },
         polling_timeout: Duration::from_secs(5),
+        grace: Duration::from_secs(5),
     }
 }
 

@@ -6,7 +6,8 @@ use teloxide::prelude::*;
 use teloxide::types::{Me, User};
 
 use super::classify::{Incoming, classify};
-use super::send::{Target, TgBot, answer, edit_or_send, send};
+use super::pacer::Priority;
+use super::send::{Outbox, Target, answer, deliver};
 use crate::app::App;
 use crate::conversation::{self, Failed, Speaker};
 use crate::engine::{Event, Reply};
@@ -29,7 +30,7 @@ fn speaker(chat: ChatId, user: &User, thread: Option<teloxide::types::ThreadId>)
     }
 }
 
-pub(super) async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) -> HandlerResult {
+pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>) -> HandlerResult {
     let Some(incoming) = classify(&msg, &me.user) else {
         return Ok(());
     };
@@ -48,7 +49,14 @@ pub(super) async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) 
             let text = tree
                 .ui()
                 .text(UiText::AnonymousAdmin, app.settings.default_lang);
-            send(&bot, &app, target, &Reply::plain(text)).await?;
+            deliver(
+                &out,
+                &app,
+                target,
+                None,
+                &[Reply::plain(text)],
+                Priority::Person,
+            );
             return Ok(());
         }
     };
@@ -56,22 +64,17 @@ pub(super) async fn on_message(bot: TgBot, msg: Message, me: Me, app: Arc<App>) 
         return Ok(());
     };
     let who = speaker(msg.chat.id, user, target.thread);
-    match conversation::handle(&app, &who, event).await {
-        Ok(replies) => {
-            for reply in &replies {
-                send(&bot, &app, target, reply).await?;
-            }
-        }
-        Err(Failed { apology }) => {
-            send(&bot, &app, target, &Reply::plain(apology)).await?;
-        }
-    }
+    let replies = match conversation::handle(&app, &who, event).await {
+        Ok(replies) => replies,
+        Err(Failed { apology }) => vec![Reply::plain(apology)],
+    };
+    deliver(&out, &app, target, None, &replies, Priority::Person);
     Ok(())
 }
 
-pub(super) async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) -> HandlerResult {
+pub(super) async fn on_press(out: Outbox, query: CallbackQuery, app: Arc<App>) -> HandlerResult {
     let (Some(data), Some(menu)) = (query.data.as_deref(), query.message.as_ref()) else {
-        answer(&bot, &query, None).await;
+        answer(&out, &query, None).await;
         return Ok(());
     };
     let presser = &query.from;
@@ -87,7 +90,7 @@ pub(super) async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) ->
     if owner != Some(presser.id.0) {
         let code = presser.language_code.as_deref();
         let alert = conversation::not_yours(&app, presser.id.0, code).await;
-        answer(&bot, &query, Some(&alert)).await;
+        answer(&out, &query, Some(&alert)).await;
         log::info!("chat {}: a press on another member's menu refused", chat.id);
         return Ok(());
     }
@@ -96,23 +99,17 @@ pub(super) async fn on_press(bot: TgBot, query: CallbackQuery, app: Arc<App>) ->
     let replies = match conversation::handle(&app, &who, Event::Press(data)).await {
         Ok(replies) => replies,
         Err(Failed { apology }) => {
-            answer(&bot, &query, Some(&apology)).await;
+            answer(&out, &query, Some(&apology)).await;
             return Ok(());
         }
     };
-    answer(&bot, &query, None).await;
+    answer(&out, &query, None).await;
     let target = Target {
         chat: chat.id,
         thread,
         reply_to: owner_command.map(|m| m.id),
         owner: Some(presser.id),
     };
-    let mut replies = replies.iter();
-    if let Some(first) = replies.next() {
-        edit_or_send(&bot, &app, target, menu, first).await?;
-    }
-    for reply in replies {
-        send(&bot, &app, target, reply).await?;
-    }
+    deliver(&out, &app, target, Some(menu), &replies, Priority::Person);
     Ok(())
 }

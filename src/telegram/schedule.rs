@@ -13,8 +13,8 @@ use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::retry::{retrying, retrying_if_unsent};
-use super::send::{NO_PREVIEW, TgBot, keyboard};
+use super::pacer::Priority;
+use super::send::{NO_PREVIEW, Outbox, Paced, keyboard};
 use crate::app::App;
 use crate::clock::Instant;
 use crate::engine::Reply;
@@ -66,7 +66,7 @@ impl Handle {
 }
 
 /// Starts the scheduler.
-pub fn spawn(bot: TgBot, app: Arc<App>) -> Handle {
+pub fn spawn(bot: Outbox, app: Arc<App>) -> Handle {
     let (stop, stopped) = watch::channel(false);
     let (settled_tx, settled) = watch::channel(Instant::MIN);
     let task = tokio::spawn(run(bot, app, stopped, settled_tx));
@@ -91,7 +91,7 @@ struct State {
 }
 
 async fn run(
-    bot: TgBot,
+    bot: Outbox,
     app: Arc<App>,
     mut stop: watch::Receiver<bool>,
     settled: watch::Sender<Instant>,
@@ -120,7 +120,7 @@ async fn run(
 
 /// One pass at `now`; returns when the next should run.
 async fn pass(
-    bot: &TgBot,
+    bot: &Outbox,
     app: &Arc<App>,
     now: Instant,
     state: &mut State,
@@ -159,8 +159,8 @@ async fn pass(
         .await?;
     let more_idle = idle.len() == CLOSE_BATCH;
     // Each row goes first, so a menu is only ever closed for a session
-    // that is gone; the edits then run side by side (Throttle still paces
-    // them to Telegram's limits), so a large batch is not a queue of
+    // that is gone; the edits then run side by side (the pacer paces them
+    // to Telegram's limits, behind people's own answers), so a large batch is not a queue of
     // round trips.
     let mut edits = JoinSet::new();
     let mut failure = None;
@@ -212,7 +212,7 @@ async fn pass(
 /// bot may have been down past several), or, if the window has closed
 /// meanwhile, the note saying so. Returns false if it must be tried again.
 async fn deliver(
-    bot: &TgBot,
+    bot: &Outbox,
     app: &App,
     now: Instant,
     due: &[Reminder],
@@ -234,7 +234,7 @@ async fn deliver(
         reminders::replies::reminder_reply(&app.tree(), app.settings.timezone, now, latest)
     };
     let outcome = send_reminder(bot, app, latest, &reply, private).await;
-    match outcome {
+    match &outcome {
         Outcome::Sent => {
             log::info!(
                 "chat {} user {}: reminder {} sent{}",
@@ -260,13 +260,21 @@ async fn deliver(
                 latest.id
             );
         }
-        Outcome::TryAgain(e) => {
-            log::warn!(
-                "chat {} user {}: sending reminder {} failed ({e}); will try again",
-                latest.chat,
-                latest.user,
-                latest.id
-            );
+        Outcome::TryAgain(_) | Outcome::Postponed => {
+            match &outcome {
+                Outcome::TryAgain(e) => log::warn!(
+                    "chat {} user {}: sending reminder {} failed ({e}); will try again",
+                    latest.chat,
+                    latest.user,
+                    latest.id
+                ),
+                _ => log::info!(
+                    "chat {} user {}: reminder {} not sent before shutting down; it will be",
+                    latest.chat,
+                    latest.user,
+                    latest.id
+                ),
+            }
             if let Err(e) = app.store.release_reminders(&ids).await {
                 state.unsent_claimed.extend(ids);
                 return Err(e);
@@ -290,12 +298,14 @@ enum Outcome {
     MaybeSent(RequestError),
     /// A passing failure: the reminder was not sent.
     TryAgain(RequestError),
+    /// Not sent because the bot is shutting down.
+    Postponed,
 }
 
 /// To the person's private chat if they have one with the bot, otherwise
 /// to the group they asked in (its forum topic too), mentioning them.
 async fn send_reminder(
-    bot: &TgBot,
+    bot: &Outbox,
     app: &App,
     reminder: &Reminder,
     reply: &Reply,
@@ -346,17 +356,19 @@ async fn send_reminder(
 /// failure is not retried unless the connection was never made: the
 /// message may have arrived, and a reminder is never sent twice.
 async fn post(
-    bot: &TgBot,
+    bot: &Outbox,
     app: &App,
     reminder: &Reminder,
     chat: ChatId,
     thread: Option<ThreadId>,
     html: &str,
     reply: &Reply,
-) -> Result<(), RequestError> {
+) -> Result<Delivered, RequestError> {
     let markup = keyboard(reply);
-    let sent = retrying_if_unsent(|| {
+    let mut ticket = bot.pacer.submit(chat.0, Priority::Background, None);
+    let sent = Outbox::paced(&mut ticket, false, || {
         let mut request = bot
+            .bot
             .send_message(chat, html)
             .parse_mode(ParseMode::Html)
             .link_preview_options(NO_PREVIEW.clone());
@@ -369,6 +381,11 @@ async fn post(
         request.into_future()
     })
     .await?;
+    drop(ticket);
+    let sent = match sent {
+        Paced::Done(sent) => sent,
+        Paced::Superseded | Paced::ShutDown => return Ok(Delivered::NotSent),
+    };
     if markup.is_some()
         && let Err(e) = app
             .store
@@ -383,7 +400,7 @@ async fn post(
     {
         log::error!("chat {chat}: recording a reminder's owner failed: {e}");
     }
-    Ok(())
+    Ok(Delivered::Sent)
 }
 
 fn cannot_reach_person(e: &RequestError) -> bool {
@@ -398,9 +415,18 @@ fn cannot_reach_person(e: &RequestError) -> bool {
     )
 }
 
-fn outcome(result: Result<(), RequestError>) -> Outcome {
-    let Err(e) = result else {
-        return Outcome::Sent;
+/// Whether a reminder went out.
+enum Delivered {
+    Sent,
+    /// The bot shut down before its turn came: not sent.
+    NotSent,
+}
+
+fn outcome(result: Result<Delivered, RequestError>) -> Outcome {
+    let e = match result {
+        Ok(Delivered::Sent) => return Outcome::Sent,
+        Ok(Delivered::NotSent) => return Outcome::Postponed,
+        Err(e) => e,
     };
     match &e {
         RequestError::RetryAfter(_) => Outcome::TryAgain(e),
@@ -413,20 +439,23 @@ fn outcome(result: Result<(), RequestError>) -> Outcome {
 
 /// Replaces a closed session's menu with the note that it ended, which
 /// takes its buttons away. A menu already gone or too old is left as is.
-async fn end_menu(bot: &TgBot, app: &App, session: &IdleSession) {
+async fn end_menu(bot: &Outbox, app: &App, session: &IdleSession) {
     let Some(menu) = session.menu else {
         return;
     };
     let text = markup::to_html(app.tree().ui().text(UiText::SessionEnded, session.lang));
     let chat = ChatId(session.key.chat);
-    let result = retrying(|| {
-        bot.edit_message_text(chat, MessageId(menu), text.clone())
+    let mut ticket = bot.pacer.submit(chat.0, Priority::Background, Some(menu));
+    let result = Outbox::paced(&mut ticket, true, || {
+        bot.bot
+            .edit_message_text(chat, MessageId(menu), text.clone())
             .parse_mode(ParseMode::Html)
             .into_future()
     })
     .await;
     match result {
-        Ok(_) => {}
+        Ok(Paced::Done(_) | Paced::Superseded) => {}
+        Ok(Paced::ShutDown) => log::warn!("chat {chat}: shutting down; an idle menu stays open"),
         Err(RequestError::Api(
             ApiError::MessageNotModified
             | ApiError::MessageCantBeEdited

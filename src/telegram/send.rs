@@ -1,6 +1,8 @@
-//! Showing replies in Telegram: sending (split where too long), editing a menu in place, keyboards, and answering presses.
+//! Showing replies in Telegram: every message sent or edited through the pacer, split where too long, a menu edited in place, keyboards, and answering presses at once.
 
-use teloxide::adaptors::Throttle;
+use std::future::Future;
+use std::sync::Arc;
+
 use teloxide::prelude::*;
 use teloxide::types::{
     ChatId, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions,
@@ -8,15 +10,79 @@ use teloxide::types::{
 };
 use teloxide::{ApiError, RequestError};
 
-use super::retry::retrying;
+use super::pacer::{Pacer, Priority, Ticket, Turn};
+use super::retry::{PACED_ATTEMPTS, pause_before_retry, retrying};
 use crate::app::App;
 use crate::engine::Reply;
 use crate::markup;
 use crate::store::Posted;
 
-/// The bot as handlers see it: every request goes through Telegram's rate
-/// limits, and a 429 on a send is waited out and retried.
-pub type TgBot = Throttle<Bot>;
+/// How the bot reaches Telegram: the client, and the pacer every message
+/// sent or changed goes through.
+#[derive(Clone)]
+pub struct Outbox {
+    pub(super) bot: Bot,
+    pub(super) pacer: Pacer,
+}
+
+/// How a paced request ended, short of an error from Telegram.
+#[derive(Debug)]
+pub(super) enum Paced<T> {
+    Done(T),
+    /// A newer edit of the same message went out in its place.
+    Superseded,
+    /// The bot shut down before its turn came.
+    ShutDown,
+}
+
+impl Outbox {
+    /// Makes one request in `ticket`'s turn: a 429 waits in the chat's
+    /// lane and goes again first, however often it comes; a network error
+    /// is tried again (for a send only when no connection was made, so a
+    /// message never goes out twice).
+    pub(super) async fn paced<T, F, Fut>(
+        ticket: &mut Ticket,
+        idempotent: bool,
+        mut request: F,
+    ) -> Result<Paced<T>, RequestError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, RequestError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match ticket.turn().await {
+                Turn::Go => {}
+                Turn::Superseded => return Ok(Paced::Superseded),
+                Turn::Closed => return Ok(Paced::ShutDown),
+            }
+            let error = match request().await {
+                Ok(value) => return Ok(Paced::Done(value)),
+                Err(e) => e,
+            };
+            if let RequestError::RetryAfter(after) = &error {
+                log::debug!(
+                    "chat {}: 429, waiting {:?} before trying again",
+                    ticket.chat(),
+                    after.duration()
+                );
+                ticket.retry_after(after.duration());
+                continue;
+            }
+            attempt += 1;
+            match pause_before_retry(&error, attempt, idempotent) {
+                Some(pause) if attempt < PACED_ATTEMPTS => {
+                    log::warn!(
+                        "chat {}: request failed ({error}); trying again in {pause:?}",
+                        ticket.chat()
+                    );
+                    ticket.again(pause);
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+}
 
 /// Where the bot's answer goes: the chat, the forum topic, and in groups
 /// the member's message it answers (which marks the menu as theirs).
@@ -58,120 +124,166 @@ pub(super) const NO_PREVIEW: LinkPreviewOptions = LinkPreviewOptions {
     show_above_text: false,
 };
 
-/// Sends a reply as new messages: split where it is too long, the
-/// buttons under the last piece.
-pub(super) async fn send(
-    bot: &TgBot,
-    app: &App,
-    target: Target,
-    reply: &Reply,
-) -> Result<(), RequestError> {
-    send_pieces(bot, app, target, &markup::split(&reply.text), reply).await
+/// One message to post or change, with its place in the chat's lane.
+struct Step {
+    ticket: Ticket,
+    html: String,
+    keyboard: Option<InlineKeyboardMarkup>,
+    /// The menu message to edit in place; sent anew when it cannot be.
+    edit: Option<MessageId>,
+    /// Whose menu a message with buttons is, and what kind.
+    posted: Posted,
 }
 
-/// Sends the pieces of a reply, the buttons under the last one, and in a
-/// group records whose menu that message is.
-pub(super) async fn send_pieces(
-    bot: &TgBot,
-    app: &App,
+/// Queues `replies` for `target`, the first in place of `menu` when given,
+/// and delivers them in the background, in order. Each message takes its
+/// place in the chat's lane now, so the replies to one update never
+/// overtake those to an earlier one; the caller does not wait for them.
+pub(super) fn deliver(
+    out: &Outbox,
+    app: &Arc<App>,
     target: Target,
-    pieces: &[String],
-    reply: &Reply,
-) -> Result<(), RequestError> {
-    let last = pieces.len() - 1;
-    // A dialogue menu is what expiry closes; other messages with buttons
-    // (reminders, confirmations, lists) are kept apart.
-    let posted = if reply.node.is_some() {
-        Posted::Menu
-    } else {
-        Posted::Note
+    menu: Option<&MaybeInaccessibleMessage>,
+    replies: &[Reply],
+    priority: Priority,
+) {
+    let mut steps = Vec::new();
+    let mut edit = match menu {
+        Some(MaybeInaccessibleMessage::Regular(message)) => Some(message.id),
+        _ => None,
     };
-    for (i, piece) in pieces.iter().enumerate() {
-        let html = markup::to_html(piece);
-        let keyboard = if i == last { keyboard(reply) } else { None };
-        let sent = retrying(|| {
-            let mut request = bot
-                .send_message(target.chat, html.clone())
+    for reply in replies {
+        // A dialogue menu is what expiry closes; other messages with
+        // buttons (reminders, confirmations, lists) are kept apart.
+        let posted = if reply.node.is_some() {
+            Posted::Menu
+        } else {
+            Posted::Note
+        };
+        let pieces = markup::split(&reply.text);
+        let last = pieces.len() - 1;
+        for (i, piece) in pieces.iter().enumerate() {
+            let this_edit = edit.take();
+            steps.push(Step {
+                ticket: out
+                    .pacer
+                    .submit(target.chat.0, priority, this_edit.map(|m| m.0)),
+                html: markup::to_html(piece),
+                keyboard: if i == last { keyboard(reply) } else { None },
+                edit: this_edit,
+                posted,
+            });
+        }
+    }
+    if steps.is_empty() {
+        return;
+    }
+    let (out, app) = (out.clone(), Arc::clone(app));
+    tokio::spawn(async move {
+        for step in steps {
+            show(&out, &app, target, step).await;
+        }
+    });
+}
+
+/// Makes one step's request; logs, once, a reply given up.
+async fn show(out: &Outbox, app: &App, target: Target, mut step: Step) {
+    if let Some(message) = step.edit {
+        let result = Outbox::paced(&mut step.ticket, true, || {
+            let mut request = out
+                .bot
+                .edit_message_text(target.chat, message, step.html.clone())
                 .parse_mode(ParseMode::Html)
                 .link_preview_options(NO_PREVIEW.clone());
-            if let Some(thread) = target.thread {
-                request = request.message_thread_id(thread);
-            }
-            if let Some(id) = target.reply_to {
-                request = request.reply_parameters(ReplyParameters {
-                    allow_sending_without_reply: Some(true),
-                    ..ReplyParameters::new(id)
-                });
-            }
-            if let Some(keyboard) = &keyboard {
+            if let Some(keyboard) = &step.keyboard {
                 request = request.reply_markup(keyboard.clone());
             }
             request.into_future()
         })
-        .await?;
-        if let (Some(owner), Some(_)) = (target.owner, &keyboard)
-            && let Err(e) = app
-                .store
-                .remember_menu(target.chat.0, sent.id.0, owner.0, posted, app.clock.now())
-                .await
-        {
-            log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
+        .await;
+        match result {
+            Ok(Paced::Done(_) | Paced::Superseded)
+            | Err(RequestError::Api(ApiError::MessageNotModified)) => return,
+            Ok(Paced::ShutDown) => {
+                log::warn!("chat {}: shutting down; an edit was not made", target.chat);
+                return;
+            }
+            Err(RequestError::Api(
+                ApiError::MessageCantBeEdited | ApiError::MessageToEditNotFound,
+            )) => {
+                // Too old or deleted: the reply comes as a new message, in
+                // the same place in the lane.
+                log::info!(
+                    "chat {}: menu {} can no longer be edited; sending the reply anew",
+                    target.chat,
+                    message.0
+                );
+                step.ticket.again(std::time::Duration::ZERO);
+            }
+            Err(e) => {
+                log::warn!(
+                    "chat {}: a reply could not be shown and is given up: {e}",
+                    target.chat
+                );
+                return;
+            }
         }
     }
-    Ok(())
-}
-
-/// Shows a reply in place of the pressed menu; if that message cannot be
-/// edited any more (too old, deleted), sends it anew.
-pub(super) async fn edit_or_send(
-    bot: &TgBot,
-    app: &App,
-    target: Target,
-    menu: &MaybeInaccessibleMessage,
-    reply: &Reply,
-) -> Result<(), RequestError> {
-    let pieces = markup::split(&reply.text);
-    let MaybeInaccessibleMessage::Regular(message) = menu else {
-        return send_pieces(bot, app, target, &pieces, reply).await;
-    };
-    // A reply too long for one message replaces the menu with its first
-    // piece and follows with the rest, the buttons under the last.
-    let (first, rest) = pieces.split_first().expect("split gives a piece");
-    let keyboard = if rest.is_empty() {
-        keyboard(reply)
-    } else {
-        None
-    };
-    let html = markup::to_html(first);
-    let result = retrying(|| {
-        let mut request = bot
-            .edit_message_text(target.chat, message.id, html.clone())
+    let sent = Outbox::paced(&mut step.ticket, false, || {
+        let mut request = out
+            .bot
+            .send_message(target.chat, step.html.clone())
             .parse_mode(ParseMode::Html)
             .link_preview_options(NO_PREVIEW.clone());
-        if let Some(keyboard) = &keyboard {
+        if let Some(thread) = target.thread {
+            request = request.message_thread_id(thread);
+        }
+        if let Some(id) = target.reply_to {
+            request = request.reply_parameters(ReplyParameters {
+                allow_sending_without_reply: Some(true),
+                ..ReplyParameters::new(id)
+            });
+        }
+        if let Some(keyboard) = &step.keyboard {
             request = request.reply_markup(keyboard.clone());
         }
         request.into_future()
     })
     .await;
-    match result {
-        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
-        Err(RequestError::Api(ApiError::MessageCantBeEdited | ApiError::MessageToEditNotFound)) => {
-            return send_pieces(bot, app, target, &pieces, reply).await;
+    drop(step.ticket);
+    match sent {
+        Ok(Paced::Done(sent)) => {
+            if let (Some(owner), Some(_)) = (target.owner, &step.keyboard)
+                && let Err(e) = app
+                    .store
+                    .remember_menu(
+                        target.chat.0,
+                        sent.id.0,
+                        owner.0,
+                        step.posted,
+                        app.clock.now(),
+                    )
+                    .await
+            {
+                log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
+            }
         }
-        Err(e) => return Err(e),
+        Ok(Paced::Superseded) => {}
+        Ok(Paced::ShutDown) => {
+            log::warn!("chat {}: shutting down; a reply was not sent", target.chat);
+        }
+        Err(e) => log::warn!(
+            "chat {}: a reply could not be sent and is given up: {e}",
+            target.chat
+        ),
     }
-    if !rest.is_empty() {
-        send_pieces(bot, app, target, rest, reply).await?;
-    }
-    Ok(())
 }
 
 /// Answers a button press, so the person's client stops waiting; with a
 /// text, as an alert. A failure here costs only the spinner: logged.
-pub(super) async fn answer(bot: &TgBot, query: &CallbackQuery, alert: Option<&str>) {
+pub(super) async fn answer(out: &Outbox, query: &CallbackQuery, alert: Option<&str>) {
     let result = retrying(|| {
-        let mut request = bot.answer_callback_query(query.id.clone());
+        let mut request = out.bot.answer_callback_query(query.id.clone());
         if let Some(text) = alert {
             request = request.text(text).show_alert(true);
         }

@@ -1,0 +1,659 @@
+//! One outbound queue for every request that posts or changes a message: Telegram's limits per bot and per chat, a 429 waited out by its chat, edits of one message coalesced, a person's own answers before background work.
+//!
+//! A request takes a `Ticket` in its chat's lane when it is made, so the
+//! messages of one chat go out in the order they were made, one at a time.
+//! The pacer grants a lane's first ticket its turn when the chat's budget
+//! and the bot's allow it; the holder then makes the request and says how
+//! it went. Nothing is given up for being early: a 429 pauses the lane and
+//! puts the ticket back in front. A lane that has been quiet for a minute
+//! is forgotten, so the pacer holds state only for chats in use.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
+
+/// Telegram's limits on messages sent or changed (edits count like sends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// For the bot as a whole, per second.
+    pub per_second: u32,
+    /// Per private chat: at most this many in any `private_burst` seconds,
+    /// which allows a short burst and about one a second after it.
+    pub private_burst: u32,
+    /// Per group, per second.
+    pub group_per_second: u32,
+    /// Per group, per minute.
+    pub group_per_minute: u32,
+    /// How long Telegram's second lasts: one second, shorter only where a
+    /// test or bench runs the same limits faster.
+    pub second: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_second: 30,
+            private_burst: 3,
+            group_per_second: 1,
+            group_per_minute: 20,
+            second: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Whose request it is: a person's own action goes before background work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// The answer to what a person just did.
+    Person,
+    /// Reminders and the edits that close idle menus.
+    Background,
+}
+
+/// What a ticket's holder is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Make the request now.
+    Go,
+    /// A newer edit of the same message took this one's place: nothing to do.
+    Superseded,
+    /// The pacer shut down before the turn came.
+    Closed,
+}
+
+/// At most `max` events in any `span`.
+#[derive(Debug)]
+struct Window {
+    span: Duration,
+    max: usize,
+    log: VecDeque<Instant>,
+}
+
+impl Window {
+    fn new(span: Duration, max: u32) -> Self {
+        Window {
+            span,
+            max: max.max(1) as usize,
+            log: VecDeque::new(),
+        }
+    }
+
+    fn forget(&mut self, now: Instant) {
+        while self.log.front().is_some_and(|t| *t + self.span <= now) {
+            self.log.pop_front();
+        }
+    }
+
+    /// When the next event may happen.
+    fn ready_at(&mut self, now: Instant) -> Instant {
+        self.forget(now);
+        if self.log.len() < self.max {
+            now
+        } else {
+            self.log[self.log.len() - self.max] + self.span
+        }
+    }
+
+    fn record(&mut self, now: Instant) {
+        self.log.push_back(now);
+    }
+
+    fn is_quiet(&mut self, now: Instant) -> bool {
+        self.forget(now);
+        self.log.is_empty()
+    }
+}
+
+struct Waiting {
+    ticket: u64,
+    priority: Priority,
+    /// The message an edit changes, for coalescing.
+    edit: Option<i32>,
+    go: oneshot::Sender<Turn>,
+}
+
+/// One chat's queue and budget.
+struct Lane {
+    queue: VecDeque<Waiting>,
+    /// The ticket whose request is out.
+    busy: Option<u64>,
+    paused_until: Option<Instant>,
+    windows: Vec<Window>,
+}
+
+impl Lane {
+    fn new(chat: i64, limits: &Limits) -> Self {
+        let second = limits.second;
+        let windows = if chat < 0 {
+            vec![
+                Window::new(second, limits.group_per_second),
+                Window::new(second * 60, limits.group_per_minute),
+            ]
+        } else {
+            let burst = limits.private_burst.max(1);
+            vec![Window::new(second * burst, burst)]
+        };
+        Lane {
+            queue: VecDeque::new(),
+            busy: None,
+            paused_until: None,
+            windows,
+        }
+    }
+
+    fn ready_at(&mut self, now: Instant) -> Instant {
+        let budget = self
+            .windows
+            .iter_mut()
+            .map(|w| w.ready_at(now))
+            .max()
+            .unwrap_or(now);
+        self.paused_until.map_or(budget, |p| p.max(budget))
+    }
+
+    fn is_forgettable(&mut self, now: Instant) -> bool {
+        self.queue.is_empty()
+            && self.busy.is_none()
+            && self.paused_until.is_none_or(|p| p <= now)
+            && self.windows.iter_mut().all(|w| w.is_quiet(now))
+    }
+}
+
+struct State {
+    limits: Limits,
+    next_ticket: u64,
+    global: Window,
+    lanes: HashMap<i64, Lane>,
+    closed: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Notify,
+    /// Signalled whenever a ticket is done, for `drain`.
+    done: Notify,
+}
+
+/// The bot's one outbound queue; cheap to clone.
+#[derive(Clone)]
+pub struct Pacer {
+    shared: Arc<Shared>,
+}
+
+impl Pacer {
+    /// Starts the pacer's task.
+    pub fn spawn(limits: Limits) -> Pacer {
+        let pacer = Pacer {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    limits,
+                    next_ticket: 0,
+                    global: Window::new(limits.second, limits.per_second),
+                    lanes: HashMap::new(),
+                    closed: false,
+                }),
+                wake: Notify::new(),
+                done: Notify::new(),
+            }),
+        };
+        let task = pacer.clone();
+        tokio::spawn(async move { task.run().await });
+        pacer
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes a place in `chat`'s lane. For an edit of a message whose
+    /// earlier edit is still waiting, the new one takes that place and
+    /// the earlier one is told it was superseded.
+    pub fn submit(&self, chat: i64, priority: Priority, edit: Option<i32>) -> Ticket {
+        let (go, turn) = oneshot::channel();
+        let mut state = self.lock();
+        state.next_ticket += 1;
+        let ticket = state.next_ticket;
+        let closed = state.closed;
+        let limits = state.limits;
+        let lane = state
+            .lanes
+            .entry(chat)
+            .or_insert_with(|| Lane::new(chat, &limits));
+        let waiting = Waiting {
+            ticket,
+            priority,
+            edit,
+            go,
+        };
+        if closed {
+            let _ = waiting.go.send(Turn::Closed);
+        } else {
+            let earlier = edit.and_then(|m| lane.queue.iter().position(|w| w.edit == Some(m)));
+            match earlier {
+                Some(i) => {
+                    let old = std::mem::replace(&mut lane.queue[i], waiting);
+                    let _ = old.go.send(Turn::Superseded);
+                }
+                None => lane.queue.push_back(waiting),
+            }
+        }
+        drop(state);
+        self.shared.wake.notify_one();
+        Ticket {
+            pacer: self.clone(),
+            chat,
+            ticket,
+            priority,
+            edit,
+            turn: Some(turn),
+            granted: false,
+        }
+    }
+
+    /// How many requests are waiting or out, in all and in `chat`.
+    pub fn depth(&self, chat: i64) -> (usize, usize) {
+        let state = self.lock();
+        let of = |l: &Lane| l.queue.len() + usize::from(l.busy.is_some());
+        let total = state.lanes.values().map(of).sum();
+        (total, state.lanes.get(&chat).map_or(0, of))
+    }
+
+    /// How long a request submitted now to `chat` would wait, judged by
+    /// the requests ahead of it and the chat's budget.
+    pub fn expected_wait(&self, chat: i64) -> Duration {
+        let state = self.lock();
+        let Some(lane) = state.lanes.get(&chat) else {
+            return Duration::ZERO;
+        };
+        let ahead = lane.queue.len() + usize::from(lane.busy.is_some());
+        let per_second = if chat < 0 {
+            (f64::from(state.limits.group_per_minute) / 60.0)
+                .min(f64::from(state.limits.group_per_second))
+        } else {
+            1.0
+        };
+        state
+            .limits
+            .second
+            .mul_f64(ahead as f64 / per_second.max(0.001))
+    }
+
+    /// Waits until every lane is empty or `grace` has passed, then closes:
+    /// tickets still waiting are told `Closed`. Returns how many were.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        loop {
+            let done = self.shared.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            let (pending, _) = self.depth(0);
+            if pending == 0 || Instant::now() >= deadline {
+                break;
+            }
+            let _ = tokio::time::timeout_at(deadline, done).await;
+        }
+        let mut state = self.lock();
+        state.closed = true;
+        let mut dropped = 0;
+        for lane in state.lanes.values_mut() {
+            for waiting in lane.queue.drain(..) {
+                dropped += 1;
+                let _ = waiting.go.send(Turn::Closed);
+            }
+        }
+        dropped
+    }
+
+    async fn run(&self) {
+        loop {
+            let wake = self.shared.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            let next = self.grant(Instant::now());
+            match next {
+                Some(at) => {
+                    let _ = tokio::time::timeout_at(at, wake).await;
+                }
+                None => wake.await,
+            }
+            if self.lock().closed && Arc::strong_count(&self.shared) == 1 {
+                return;
+            }
+        }
+    }
+
+    /// Gives turns to every lane that may go now, a person's requests
+    /// first and the oldest first; returns when to look again.
+    fn grant(&self, now: Instant) -> Option<Instant> {
+        let mut state = self.lock();
+        let State {
+            global,
+            lanes,
+            closed,
+            ..
+        } = &mut *state;
+        if *closed {
+            return None;
+        }
+        let mut next: Option<Instant> = None;
+        let mut later = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
+        let mut ready: Vec<(Priority, u64, i64)> = Vec::new();
+        lanes.retain(|_, lane| !lane.is_forgettable(now));
+        for (chat, lane) in lanes.iter_mut() {
+            if lane.busy.is_some() {
+                continue;
+            }
+            let Some(head) = lane.queue.front() else {
+                continue;
+            };
+            let (priority, ticket) = (head.priority, head.ticket);
+            let at = lane.ready_at(now);
+            if at <= now {
+                ready.push((priority, ticket, *chat));
+            } else {
+                later(at);
+            }
+        }
+        ready.sort_unstable();
+        for (_, _, chat) in ready {
+            let at = global.ready_at(now);
+            if at > now {
+                later(at);
+                break;
+            }
+            let lane = lanes.get_mut(&chat).expect("a ready lane exists");
+            let Some(head) = lane.queue.pop_front() else {
+                continue;
+            };
+            global.record(now);
+            for window in &mut lane.windows {
+                window.record(now);
+            }
+            lane.paused_until = None;
+            if head.go.send(Turn::Go).is_ok() {
+                lane.busy = Some(head.ticket);
+            } else {
+                // Its holder is gone: the turn passes on.
+                later(lane.ready_at(now));
+            }
+        }
+        next
+    }
+
+    fn finish(&self, chat: i64, ticket: u64) {
+        let mut state = self.lock();
+        if let Some(lane) = state.lanes.get_mut(&chat)
+            && lane.busy == Some(ticket)
+        {
+            lane.busy = None;
+        }
+        drop(state);
+        self.shared.wake.notify_one();
+        self.shared.done.notify_waiters();
+    }
+
+    fn withdraw(&self, chat: i64, ticket: u64) {
+        let mut state = self.lock();
+        if let Some(lane) = state.lanes.get_mut(&chat) {
+            lane.queue.retain(|w| w.ticket != ticket);
+        }
+        drop(state);
+        self.shared.wake.notify_one();
+        self.shared.done.notify_waiters();
+    }
+
+    /// Puts a granted ticket back in front of its lane, the lane paused
+    /// for `pause`.
+    fn again(&self, ticket: &mut Ticket, pause: Duration) {
+        let (go, turn) = oneshot::channel();
+        let mut state = self.lock();
+        let closed = state.closed;
+        let limits = state.limits;
+        let lane = state
+            .lanes
+            .entry(ticket.chat)
+            .or_insert_with(|| Lane::new(ticket.chat, &limits));
+        if lane.busy == Some(ticket.ticket) {
+            lane.busy = None;
+        }
+        if !pause.is_zero() {
+            let until = Instant::now() + pause;
+            lane.paused_until = Some(lane.paused_until.map_or(until, |p| p.max(until)));
+        }
+        let waiting = Waiting {
+            ticket: ticket.ticket,
+            priority: ticket.priority,
+            edit: ticket.edit,
+            go,
+        };
+        if closed {
+            let _ = waiting.go.send(Turn::Closed);
+        } else {
+            lane.queue.push_front(waiting);
+        }
+        drop(state);
+        ticket.turn = Some(turn);
+        ticket.granted = false;
+        self.shared.wake.notify_one();
+    }
+}
+
+/// A place in a chat's lane. Dropping it gives the place (or the turn) up.
+pub struct Ticket {
+    pacer: Pacer,
+    chat: i64,
+    ticket: u64,
+    priority: Priority,
+    edit: Option<i32>,
+    turn: Option<oneshot::Receiver<Turn>>,
+    granted: bool,
+}
+
+impl Ticket {
+    /// Waits for this ticket's turn.
+    pub async fn turn(&mut self) -> Turn {
+        let Some(rx) = self.turn.take() else {
+            return if self.granted { Turn::Go } else { Turn::Closed };
+        };
+        let turn = rx.await.unwrap_or(Turn::Closed);
+        self.granted = turn == Turn::Go;
+        turn
+    }
+
+    /// The request was refused with a 429: the chat waits `retry_after`
+    /// and this request goes first after it.
+    pub fn retry_after(&mut self, retry_after: Duration) {
+        let pacer = self.pacer.clone();
+        pacer.again(self, retry_after);
+    }
+
+    /// The request must be made again (or another in its place, such as a
+    /// send after an edit that can no longer be made), after `pause`.
+    pub fn again(&mut self, pause: Duration) {
+        let pacer = self.pacer.clone();
+        pacer.again(self, pause);
+    }
+
+    pub fn chat(&self) -> i64 {
+        self.chat
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.granted {
+            self.pacer.finish(self.chat, self.ticket);
+        } else {
+            self.pacer.withdraw(self.chat, self.ticket);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Telegram's limits, with a second of 20 ms so the tests run fast;
+    /// they check that pacing is never faster than the limits (the machine
+    /// may make it slower, never faster).
+    const UNIT: Duration = Duration::from_millis(20);
+
+    fn limits() -> Limits {
+        Limits {
+            second: UNIT,
+            ..Limits::default()
+        }
+    }
+
+    async fn within<T>(f: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(20), f)
+            .await
+            .expect("granted within 20 s")
+    }
+
+    /// Takes turns for `n` tickets of one chat, each request done at once,
+    /// and returns when each was granted.
+    async fn grant_times(pacer: &Pacer, chat: i64, n: usize) -> Vec<Instant> {
+        let tickets: Vec<Ticket> = (0..n)
+            .map(|_| pacer.submit(chat, Priority::Person, None))
+            .collect();
+        let mut times = Vec::new();
+        for mut ticket in tickets {
+            assert_eq!(within(ticket.turn()).await, Turn::Go);
+            times.push(Instant::now());
+        }
+        times
+    }
+
+    /// Whether no `max + 1` of `times` fall within `span`.
+    fn never_more_than(times: &[Instant], max: usize, span: Duration) -> bool {
+        times.windows(max + 1).all(|w| w[max] - w[0] >= span)
+    }
+
+    use std::future::Future;
+
+    #[tokio::test]
+    async fn a_private_chat_gets_a_short_burst_then_about_one_a_second() {
+        let pacer = Pacer::spawn(limits());
+        let times = grant_times(&pacer, 7, 7).await;
+        assert!(never_more_than(&times, 3, UNIT * 3));
+    }
+
+    #[tokio::test]
+    async fn a_group_gets_one_a_second_and_twenty_a_minute() {
+        let pacer = Pacer::spawn(limits());
+        let times = grant_times(&pacer, -100, 22).await;
+        assert!(never_more_than(&times, 1, UNIT));
+        assert!(never_more_than(&times, 20, UNIT * 60));
+    }
+
+    #[tokio::test]
+    async fn the_bot_as_a_whole_stays_within_its_per_second_limit() {
+        let pacer = Pacer::spawn(limits());
+        let mut tickets: Vec<Ticket> = (1..=75)
+            .map(|chat| pacer.submit(chat, Priority::Person, None))
+            .collect();
+        let mut times = Vec::new();
+        for ticket in &mut tickets {
+            assert_eq!(within(ticket.turn()).await, Turn::Go);
+            times.push(Instant::now());
+        }
+        times.sort();
+        assert!(never_more_than(&times, 30, UNIT));
+    }
+
+    #[tokio::test]
+    async fn a_persons_request_goes_before_background_work() {
+        let pacer = Pacer::spawn(Limits {
+            per_second: 1,
+            ..limits()
+        });
+        // Keep the budget busy so the order of the rest shows.
+        let mut first = pacer.submit(1, Priority::Person, None);
+        assert_eq!(within(first.turn()).await, Turn::Go);
+        let mut background = pacer.submit(2, Priority::Background, None);
+        let mut person = pacer.submit(3, Priority::Person, None);
+        drop(first);
+        let winner = within(async {
+            tokio::select! {
+                _ = background.turn() => "background",
+                _ = person.turn() => "person",
+            }
+        })
+        .await;
+        assert_eq!(winner, "person");
+    }
+
+    #[tokio::test]
+    async fn a_newer_edit_of_a_waiting_one_takes_its_place() {
+        let pacer = Pacer::spawn(limits());
+        let mut out = pacer.submit(5, Priority::Person, None);
+        assert_eq!(within(out.turn()).await, Turn::Go);
+        let mut first = pacer.submit(5, Priority::Person, Some(42));
+        let mut other = pacer.submit(5, Priority::Person, Some(43));
+        let mut second = pacer.submit(5, Priority::Person, Some(42));
+        assert_eq!(within(first.turn()).await, Turn::Superseded);
+        drop(out);
+        // The newest edit of 42 went out in the first one's place.
+        assert_eq!(within(second.turn()).await, Turn::Go);
+        drop(second);
+        assert_eq!(within(other.turn()).await, Turn::Go);
+    }
+
+    #[tokio::test]
+    async fn a_429_pauses_the_chat_and_the_request_goes_first_after_it() {
+        let pacer = Pacer::spawn(limits());
+        let mut a = pacer.submit(9, Priority::Person, None);
+        let mut b = pacer.submit(9, Priority::Person, None);
+        assert_eq!(within(a.turn()).await, Turn::Go);
+        let refused = Instant::now();
+        a.retry_after(UNIT * 10);
+        // Other chats go on meanwhile.
+        let mut elsewhere = pacer.submit(10, Priority::Person, None);
+        assert_eq!(within(elsewhere.turn()).await, Turn::Go);
+        assert_eq!(within(a.turn()).await, Turn::Go);
+        assert!(Instant::now() - refused >= UNIT * 10);
+        drop(a);
+        assert_eq!(within(b.turn()).await, Turn::Go);
+    }
+
+    #[tokio::test]
+    async fn drain_waits_for_the_queue_then_closes_what_is_left() {
+        let pacer = Pacer::spawn(Limits {
+            group_per_minute: 1,
+            second: Duration::from_secs(1),
+            ..limits()
+        });
+        let mut sent = pacer.submit(-5, Priority::Person, None);
+        let mut stuck = pacer.submit(-5, Priority::Person, None);
+        assert_eq!(within(sent.turn()).await, Turn::Go);
+        drop(sent);
+        // The second may go only a minute later; the grace is shorter.
+        assert_eq!(pacer.drain(Duration::from_millis(200)).await, 1);
+        assert_eq!(within(stuck.turn()).await, Turn::Closed);
+        let mut late = pacer.submit(-5, Priority::Person, None);
+        assert_eq!(within(late.turn()).await, Turn::Closed);
+    }
+
+    #[tokio::test]
+    async fn quiet_chats_are_forgotten() {
+        let pacer = Pacer::spawn(limits());
+        for chat in 1..=100 {
+            let mut t = pacer.submit(chat, Priority::Person, None);
+            assert_eq!(within(t.turn()).await, Turn::Go);
+        }
+        tokio::time::sleep(UNIT * 4).await;
+        // Any pass forgets the lanes whose windows have gone quiet.
+        let mut t = pacer.submit(1000, Priority::Person, None);
+        assert_eq!(within(t.turn()).await, Turn::Go);
+        drop(t);
+        let lanes = pacer.lock().lanes.len();
+        assert!(lanes <= 1, "{lanes} lanes kept");
+    }
+}
