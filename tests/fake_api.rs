@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -26,6 +26,95 @@ pub struct Call {
     /// The method, lowercased: `sendmessage`, `editmessagetext`…
     pub method: String,
     pub body: Value,
+    /// When it arrived.
+    pub at: Instant,
+    /// Whether it was answered 429 for going over the limits.
+    pub throttled: bool,
+}
+
+/// Telegram's limits as the fake enforces them, when asked to: messages
+/// sent or edited, per bot and per chat, each window sliding.
+#[derive(Debug, Clone, Copy)]
+pub struct FakeLimits {
+    pub per_second: usize,
+    /// In any `private_burst` seconds, at most `private_burst` per private chat.
+    pub private_burst: usize,
+    pub group_per_second: usize,
+    pub group_per_minute: usize,
+    /// The length of a second (shorter to run the same limits faster).
+    pub second: Duration,
+}
+
+impl Default for FakeLimits {
+    fn default() -> Self {
+        FakeLimits {
+            per_second: 30,
+            private_burst: 3,
+            group_per_second: 1,
+            group_per_minute: 20,
+            second: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The methods that post or change a message, which the limits count.
+const PACED: [&str; 4] = [
+    "sendmessage",
+    "editmessagetext",
+    "editmessagereplymarkup",
+    "deletemessage",
+];
+
+#[derive(Default)]
+struct Enforcer {
+    limits: Option<FakeLimits>,
+    global: VecDeque<Instant>,
+    chats: HashMap<i64, VecDeque<Instant>>,
+}
+
+impl Enforcer {
+    /// Counts a paced call at `now`, or returns how long it had to wait.
+    fn admit(&mut self, chat: i64, now: Instant) -> Result<(), Duration> {
+        let Some(l) = self.limits else {
+            return Ok(());
+        };
+        let second = l.second;
+        let windows: Vec<(Duration, usize, bool)> = if chat < 0 {
+            vec![
+                (second, l.per_second, true),
+                (second, l.group_per_second, false),
+                (second * 60, l.group_per_minute, false),
+            ]
+        } else {
+            vec![
+                (second, l.per_second, true),
+                (second * l.private_burst as u32, l.private_burst, false),
+            ]
+        };
+        let horizon = second * 60;
+        let log = self.chats.entry(chat).or_default();
+        while log.front().is_some_and(|t| now - *t >= horizon) {
+            log.pop_front();
+        }
+        while self.global.front().is_some_and(|t| now - *t >= second) {
+            self.global.pop_front();
+        }
+        let mut wait = Duration::ZERO;
+        for (span, max, global) in windows {
+            let log = if global { &self.global } else { &*log };
+            let recent: Vec<&Instant> = log.iter().filter(|t| now - **t < span).collect();
+            if recent.len() >= max {
+                let oldest = recent[recent.len() - max];
+                wait = wait.max(span - (now - *oldest));
+            }
+        }
+        if wait > Duration::ZERO {
+            return Err(wait);
+        }
+        log.push_back(now);
+        self.global.push_back(now);
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -46,6 +135,7 @@ struct Inner {
     /// How many of the next calls of a method are carried out but their
     /// reply is lost: the connection breaks before it is written.
     lost_replies: HashMap<String, usize>,
+    enforcer: Enforcer,
 }
 
 struct Shared {
@@ -224,6 +314,13 @@ impl FakeApi {
             .or_default() += 1;
     }
 
+    /// Enforces Telegram's limits from now on: a message sent or edited
+    /// over them is answered 429 with the whole seconds to wait, and not
+    /// carried out.
+    pub fn enforce_limits(&self, limits: FakeLimits) {
+        self.lock().enforcer.limits = Some(limits);
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
     }
@@ -330,6 +427,21 @@ fn ok(result: Value) -> Response {
     axum::Json(json!({ "ok": true, "result": result })).into_response()
 }
 
+/// Telegram's 429: the wait in whole seconds, rounded up.
+fn too_many_requests(wait: Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(json!({
+            "ok": false,
+            "error_code": 429,
+            "description": format!("Too Many Requests: retry after {secs}"),
+            "parameters": { "retry_after": secs }
+        })),
+    )
+        .into_response()
+}
+
 fn bad_request(description: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -354,18 +466,26 @@ async fn handle(
     }
     let (response, lost) = {
         let mut inner = shared.inner.lock().expect("fake API state");
+        let now = Instant::now();
+        let over = match body["chat_id"].as_i64() {
+            Some(chat) if PACED.contains(&method.as_str()) => inner.enforcer.admit(chat, now).err(),
+            _ => None,
+        };
         inner.calls.push(Call {
             method: method.clone(),
             body: body.clone(),
+            at: now,
+            throttled: over.is_some(),
         });
         *inner.counts.entry(method.clone()).or_default() += 1;
         let failure = inner
             .failures
             .get_mut(&method)
             .and_then(VecDeque::pop_front);
-        let response = match failure {
-            Some((status, answer)) => (status, axum::Json(answer)).into_response(),
-            None => answer(&mut inner, &method, &body),
+        let response = match (over, failure) {
+            (Some(wait), _) => too_many_requests(wait),
+            (None, Some((status, answer))) => (status, axum::Json(answer)).into_response(),
+            (None, None) => answer(&mut inner, &method, &body),
         };
         let lost = match inner.lost_replies.get_mut(&method) {
             Some(n) if *n > 0 => {

@@ -9,6 +9,7 @@ mod binary;
 mod bot;
 mod categories;
 mod console;
+mod delivery;
 mod engine;
 mod expiry;
 mod loader;

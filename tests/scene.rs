@@ -66,6 +66,7 @@ pub struct Scene {
     pub clock: Clock,
     pub tree: Arc<Tree>,
     settings: Settings,
+    options: Options,
     bot: Option<Running>,
 }
 
@@ -87,11 +88,29 @@ impl Scene {
         clock: Clock,
         settings: Settings,
     ) -> Scene {
+        Scene::with_options(tree, store, clock, settings, options()).await
+    }
+
+    /// The real dialogue on the system clock, with the bot's `options`
+    /// (its limits, above all).
+    pub async fn paced(store: Arc<dyn Store>, options: Options) -> Scene {
+        let tree = Arc::new(real_tree());
+        Scene::with_options(tree, store, Clock::System, Settings::default(), options).await
+    }
+
+    async fn with_options(
+        tree: Arc<Tree>,
+        store: Arc<dyn Store>,
+        clock: Clock,
+        settings: Settings,
+        options: Options,
+    ) -> Scene {
         let mut scene = Scene {
             api: FakeApi::start().await,
             clock,
             tree,
             settings,
+            options,
             bot: None,
         };
         scene.relaunch(store).await;
@@ -108,7 +127,7 @@ impl Scene {
             self.clock.clone(),
             self.settings.clone(),
         );
-        let running = telegram::start(self.api.bot(), Arc::new(app), options())
+        let running = telegram::start(self.api.bot(), Arc::new(app), self.options.clone())
             .await
             .expect("the bot starts against the fake API");
         self.bot = Some(running);

@@ -64,41 +64,55 @@ pub enum Turn {
     Closed,
 }
 
-/// At most `max` events in any `span`.
+/// At most `max` requests in any `span`. A request counts from when it is
+/// let go until its answer is back, at which time it is recorded again:
+/// Telegram saw it somewhere in between, so timing the window from the
+/// answer keeps the next request outside Telegram's window however late
+/// the first one reached it. The span is kept 5% longer besides.
 #[derive(Debug)]
 struct Window {
     span: Duration,
     max: usize,
-    log: VecDeque<Instant>,
+    /// The ticket and its latest time: let go, or answered.
+    log: Vec<(u64, Instant)>,
 }
 
 impl Window {
     fn new(span: Duration, max: u32) -> Self {
         Window {
-            span,
+            span: span + span / 20,
             max: max.max(1) as usize,
-            log: VecDeque::new(),
+            log: Vec::new(),
         }
     }
 
     fn forget(&mut self, now: Instant) {
-        while self.log.front().is_some_and(|t| *t + self.span <= now) {
-            self.log.pop_front();
-        }
+        let span = self.span;
+        self.log.retain(|(_, t)| *t + span > now);
     }
 
-    /// When the next event may happen.
+    /// When the next request may go.
     fn ready_at(&mut self, now: Instant) -> Instant {
         self.forget(now);
         if self.log.len() < self.max {
-            now
-        } else {
-            self.log[self.log.len() - self.max] + self.span
+            return now;
         }
+        let mut times: Vec<Instant> = self.log.iter().map(|(_, t)| *t).collect();
+        times.sort_unstable_by(|a, b| b.cmp(a));
+        times[self.max - 1] + self.span
     }
 
-    fn record(&mut self, now: Instant) {
-        self.log.push_back(now);
+    fn record(&mut self, ticket: u64, now: Instant) {
+        self.log.push((ticket, now));
+    }
+
+    /// The answer to `ticket`'s request is back.
+    fn answered(&mut self, ticket: u64, now: Instant) {
+        for (t, at) in &mut self.log {
+            if *t == ticket {
+                *at = (*at).max(now);
+            }
+        }
     }
 
     fn is_quiet(&mut self, now: Instant) -> bool {
@@ -371,9 +385,9 @@ impl Pacer {
             let Some(head) = lane.queue.pop_front() else {
                 continue;
             };
-            global.record(now);
+            global.record(head.ticket, now);
             for window in &mut lane.windows {
-                window.record(now);
+                window.record(head.ticket, now);
             }
             lane.paused_until = None;
             if head.go.send(Turn::Go).is_ok() {
@@ -386,8 +400,20 @@ impl Pacer {
         next
     }
 
+    /// Counts `ticket`'s request in the windows from now, its answer back.
+    fn answered(state: &mut State, chat: i64, ticket: u64) {
+        let now = Instant::now();
+        state.global.answered(ticket, now);
+        if let Some(lane) = state.lanes.get_mut(&chat) {
+            for window in &mut lane.windows {
+                window.answered(ticket, now);
+            }
+        }
+    }
+
     fn finish(&self, chat: i64, ticket: u64) {
         let mut state = self.lock();
+        Self::answered(&mut state, chat, ticket);
         if let Some(lane) = state.lanes.get_mut(&chat)
             && lane.busy == Some(ticket)
         {
@@ -413,6 +439,9 @@ impl Pacer {
     fn again(&self, ticket: &mut Ticket, pause: Duration) {
         let (go, turn) = oneshot::channel();
         let mut state = self.lock();
+        if ticket.granted {
+            Self::answered(&mut state, ticket.chat, ticket.ticket);
+        }
         let closed = state.closed;
         let limits = state.limits;
         let lane = state
@@ -432,8 +461,15 @@ impl Pacer {
             edit: ticket.edit,
             go,
         };
+        let newer = ticket
+            .edit
+            .is_some_and(|m| lane.queue.iter().any(|w| w.edit == Some(m)));
         if closed {
             let _ = waiting.go.send(Turn::Closed);
+        } else if newer {
+            // A newer edit of the same message waits already: it goes in
+            // this one's place.
+            let _ = waiting.go.send(Turn::Superseded);
         } else {
             lane.queue.push_front(waiting);
         }
@@ -621,6 +657,18 @@ mod tests {
         assert!(Instant::now() - refused >= UNIT * 10);
         drop(a);
         assert_eq!(within(b.turn()).await, Turn::Go);
+    }
+
+    #[tokio::test]
+    async fn an_edit_refused_with_a_429_yields_to_a_newer_edit_of_its_message() {
+        let pacer = Pacer::spawn(limits());
+        let mut older = pacer.submit(6, Priority::Person, Some(7));
+        assert_eq!(within(older.turn()).await, Turn::Go);
+        let mut newer = pacer.submit(6, Priority::Person, Some(7));
+        older.retry_after(UNIT);
+        assert_eq!(within(older.turn()).await, Turn::Superseded);
+        drop(older);
+        assert_eq!(within(newer.turn()).await, Turn::Go);
     }
 
     #[tokio::test]

@@ -1,0 +1,278 @@
+//! Delivery under Telegram's limits, end to end on the fake Bot API: 429s
+//! waited out without losing or repeating a reply, edits coalesced, presses
+//! answered at once, refusals not retried forever, the queue drained at
+//! stop, and the real limits kept with nothing lost.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::telegram::Options;
+use icp_sms_doctor::telegram::pacer::Limits;
+use serde_json::{Value, json};
+
+use crate::bot::{ALICE, BOB, EVE, GROUP};
+use crate::fake_api::{Call, FakeApi, FakeLimits, Person, supergroup};
+use crate::scene::{Scene, data_to, memory, options, shows, within};
+
+fn too_many(secs: u64) -> Value {
+    json!({
+        "ok": false,
+        "error_code": 429,
+        "description": format!("Too Many Requests: retry after {secs}"),
+        "parameters": { "retry_after": secs }
+    })
+}
+
+fn count(calls: &[Call], method: &str) -> usize {
+    let method = method.to_ascii_lowercase();
+    calls.iter().filter(|c| c.method == method).count()
+}
+
+async fn open_menu(api: &FakeApi, person: &Person) -> Value {
+    let before = api.calls_of("sendMessage").len();
+    api.send_as(person, &person.private_chat(), "/diagnose", None);
+    api.wait_for("sendMessage", before + 1).await;
+    api.last_bot_message(person.id as i64)
+}
+
+#[tokio::test]
+async fn a_storm_of_429s_on_sends_and_edits_delivers_every_reply_once_and_in_order() {
+    within(async {
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        let tree = scene.tree.clone();
+        for _ in 0..3 {
+            api.fail_next("sendMessage", StatusCode::TOO_MANY_REQUESTS, too_many(1));
+        }
+        for _ in 0..2 {
+            api.fail_next(
+                "editMessageText",
+                StatusCode::TOO_MANY_REQUESTS,
+                too_many(1),
+            );
+        }
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        // Three refusals, then the menu, once.
+        let sends = api.wait_for("sendMessage", 4).await;
+        assert!(sends.iter().all(|c| c.body == sends[0].body));
+        let menu = api.last_bot_message(ALICE.id as i64);
+        api.press(&ALICE, &menu, "g:menu:not_received");
+        let edits = api.wait_for("editMessageText", 3).await;
+        assert!(edits.iter().all(|c| c.body == edits[0].body));
+        let shown = api.last_bot_message(ALICE.id as i64);
+        assert!(shows(&tree, &shown, "not_received", Lang::Zh));
+        api.press(&ALICE, &shown, "g:not_received:nr_sender");
+        api.wait_for("editMessageText", 4).await;
+        scene.stop().await;
+        // Nothing sent twice: one menu message, edited in place.
+        assert_eq!(api.bot_messages(ALICE.id as i64).len(), 1);
+        assert_eq!(api.calls_of("sendMessage").len(), 4);
+        let last = api.last_bot_message(ALICE.id as i64);
+        assert!(shows(&tree, &last, "nr_sender", Lang::Zh));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn presses_made_while_the_chat_waits_out_a_429_give_one_edit_of_where_they_lead() {
+    within(async {
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        let tree = scene.tree.clone();
+        let menu = open_menu(&api, &ALICE).await;
+        api.fail_next(
+            "editMessageText",
+            StatusCode::TOO_MANY_REQUESTS,
+            too_many(1),
+        );
+        api.press(&ALICE, &menu, "g:menu:not_received");
+        api.wait_for("editMessageText", 1).await;
+        // The chat is paused for a second: two more presses on the same
+        // menu, each answered at once.
+        api.press(&ALICE, &menu, "g:not_received:nr_sender");
+        api.press(&ALICE, &menu, "g:nr_sender:nr_checks");
+        api.wait_for("answerCallbackQuery", 3).await;
+        api.wait_until(|calls| count(calls, "editMessageText") >= 2)
+            .await;
+        // Stopping drains what is queued: any edit left would go out now.
+        scene.stop().await;
+        // The refused edit and one more, showing the newest step.
+        let edits = api.calls_of("editMessageText");
+        assert_eq!(edits.len(), 2, "{edits:#?}");
+        let last = api.last_bot_message(ALICE.id as i64);
+        assert!(shows(&tree, &last, "nr_checks", Lang::Zh));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_press_is_answered_at_once_even_while_its_chat_waits() {
+    within(async {
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        let tree = scene.tree.clone();
+        let menu = open_menu(&api, &ALICE).await;
+        // /help's answer is refused and waits two seconds; the press comes
+        // behind it in the same chat.
+        api.fail_next("sendMessage", StatusCode::TOO_MANY_REQUESTS, too_many(2));
+        api.send_as(&ALICE, &ALICE.private_chat(), "/help", None);
+        api.wait_for("sendMessage", 2).await;
+        api.press(&ALICE, &menu, "g:menu:timeout");
+        let answered = api.wait_for("answerCallbackQuery", 1).await;
+        let edits = api.wait_for("editMessageText", 1).await;
+        let sends = api.calls_of("sendMessage");
+        // The spinner stopped before the waiting /help went out, and the
+        // edit came after it, in order.
+        assert!(answered[0].at < sends[2].at);
+        assert!(sends[2].at <= edits[0].at);
+        scene.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_blocked_bot_is_not_retried_and_the_chat_goes_on() {
+    within(async {
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        let tree = scene.tree.clone();
+        api.fail_next(
+            "sendMessage",
+            StatusCode::FORBIDDEN,
+            json!({
+                "ok": false,
+                "error_code": 403,
+                "description": "Forbidden: bot was blocked by the user"
+            }),
+        );
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        api.send_as(&ALICE, &ALICE.private_chat(), "/help", None);
+        api.wait_for("sendMessage", 2).await;
+        scene.stop().await;
+        // The refused menu was given up, not tried again.
+        assert_eq!(api.calls_of("sendMessage").len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deleted_menu_gets_its_answer_as_a_new_message() {
+    within(async {
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        let tree = scene.tree.clone();
+        let menu = open_menu(&api, &ALICE).await;
+        api.fail_next(
+            "editMessageText",
+            StatusCode::BAD_REQUEST,
+            json!({
+                "ok": false,
+                "error_code": 400,
+                "description": "Bad Request: message to edit not found"
+            }),
+        );
+        api.press(&ALICE, &menu, "g:menu:reset");
+        api.wait_for("sendMessage", 2).await;
+        scene.stop().await;
+        assert_eq!(api.calls_of("editMessageText").len(), 1);
+        let last = api.last_bot_message(ALICE.id as i64);
+        assert!(shows(&tree, &last, "reset", Lang::Zh));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replies_still_queued_at_stop_go_out_before_the_bot_exits() {
+    within(async {
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        let tree = scene.tree.clone();
+        api.fail_next("sendMessage", StatusCode::TOO_MANY_REQUESTS, too_many(1));
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        // Stopping now: the refused menu waits its second, then goes.
+        scene.stop().await;
+        assert_eq!(api.bot_messages(ALICE.id as i64).len(), 1);
+    })
+    .await;
+}
+
+/// Telegram's limits with a second of 100 ms, for the bot and the fake alike.
+const SECOND: Duration = Duration::from_millis(100);
+
+fn fast_limits() -> (Options, FakeLimits) {
+    let defaults = Limits::default();
+    let bot = Options {
+        limits: Limits {
+            second: SECOND,
+            ..defaults
+        },
+        ..options()
+    };
+    let fake = FakeLimits {
+        per_second: defaults.per_second as usize,
+        private_burst: defaults.private_burst as usize,
+        group_per_second: defaults.group_per_second as usize,
+        group_per_minute: defaults.group_per_minute as usize,
+        second: SECOND,
+    };
+    (bot, fake)
+}
+
+#[tokio::test]
+async fn under_the_real_limits_a_rush_loses_no_reply_and_meets_almost_no_429() {
+    within(async {
+        let (bot, fake) = fast_limits();
+        let scene = Scene::paced(memory(), bot).await;
+        let api = scene.api.clone();
+        let tree = scene.tree.clone();
+        api.enforce_limits(fake);
+        let people: Vec<Person> = (0..40)
+            .map(|i| Person {
+                id: 5000 + i,
+                name: "Someone",
+                language_code: "en",
+            })
+            .collect();
+        for person in &people {
+            api.send_as(person, &person.private_chat(), "/diagnose", None);
+        }
+        // Three members of one group too, each with a command.
+        let group = supergroup(GROUP, false);
+        for person in [&ALICE, &BOB, &EVE] {
+            api.send_as(person, &group, "/diagnose", None);
+        }
+        let delivered = |calls: &[Call], method: &str| {
+            calls
+                .iter()
+                .filter(|c| c.method == method && !c.throttled)
+                .count()
+        };
+        api.wait_until(|calls| delivered(calls, "sendmessage") >= people.len() + 3)
+            .await;
+        for person in &people {
+            let menu = api.last_bot_message(person.id as i64);
+            api.press(person, &menu, &data_to(&menu, "timeout"));
+        }
+        api.wait_until(|calls| delivered(calls, "editmessagetext") >= people.len())
+            .await;
+        scene.stop().await;
+        // Every reply arrived; a 429 is rare (a request that reached the
+        // fake later than it left the bot), and waited out when it comes.
+        let calls = api.calls();
+        let refused = calls.iter().filter(|c| c.throttled).count();
+        assert!(
+            refused * 50 <= calls.len(),
+            "{refused} 429s in {} calls",
+            calls.len()
+        );
+        for person in &people {
+            let last = api.last_bot_message(person.id as i64);
+            assert!(shows(&tree, &last, "timeout", Lang::En));
+        }
+        assert_eq!(api.bot_messages(GROUP).len(), 3);
+    })
+    .await;
+}
