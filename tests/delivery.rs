@@ -111,7 +111,6 @@ async fn a_press_is_answered_at_once_even_while_its_chat_waits() {
     within(async {
         let scene = Scene::start(memory()).await;
         let api = scene.api.clone();
-        let tree = scene.tree.clone();
         let menu = open_menu(&api, &ALICE).await;
         // /help's answer is refused and waits two seconds; the press comes
         // behind it in the same chat.
@@ -136,7 +135,6 @@ async fn a_blocked_bot_is_not_retried_and_the_chat_goes_on() {
     within(async {
         let scene = Scene::start(memory()).await;
         let api = scene.api.clone();
-        let tree = scene.tree.clone();
         api.fail_next(
             "sendMessage",
             StatusCode::FORBIDDEN,
@@ -188,7 +186,6 @@ async fn replies_still_queued_at_stop_go_out_before_the_bot_exits() {
     within(async {
         let scene = Scene::start(memory()).await;
         let api = scene.api.clone();
-        let tree = scene.tree.clone();
         api.fail_next("sendMessage", StatusCode::TOO_MANY_REQUESTS, too_many(1));
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
         api.wait_for("sendMessage", 1).await;
