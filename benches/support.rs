@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use icp_sms_doctor::telegram::Options;
+use icp_sms_doctor::telegram::intake::FloodLimits;
 use icp_sms_doctor::telegram::pacer::Limits;
 
 /// Telegram's own pacing (1 message a second per chat) would measure the
@@ -18,6 +19,10 @@ pub fn unlimited() -> Options {
         },
         polling_timeout: Duration::from_secs(5),
         grace: Duration::from_secs(5),
+        flood: FloodLimits {
+            burst: 1_000_000,
+            per_minute: 1_000_000,
+        },
     }
 }
 

@@ -63,8 +63,13 @@ pub async fn menu_owner(app: &App, chat: i64, menu: i32, fallback: Option<u64>) 
 
 /// The short note for someone pressing another member's menu.
 pub async fn not_yours(app: &App, user: u64, language_code: Option<&str>) -> String {
+    note(app, user, language_code, UiText::NotYourMenu).await
+}
+
+/// A text of `ui.toml` in the person's language.
+pub async fn note(app: &App, user: u64, language_code: Option<&str>, text: UiText) -> String {
     let lang = person_lang(app, user, language_code).await;
-    app.tree().ui().text(UiText::NotYourMenu, lang).to_string()
+    app.tree().ui().text(text, lang).to_string()
 }
 
 /// One step of one person's conversation, loaded from and saved to the

@@ -7,6 +7,7 @@
 
 mod classify;
 mod handlers;
+pub mod intake;
 pub mod pacer;
 mod retry;
 pub mod schedule;
@@ -19,19 +20,23 @@ use std::time::Duration;
 use teloxide::dispatching::{ShutdownToken, UpdateHandler};
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
+use teloxide::types::{AllowedUpdate, ThreadId};
 use teloxide::types::{BotCommand, Me};
-use teloxide::update_listeners::Polling;
+use teloxide::update_listeners::{AsUpdateStream, Polling, StatefulListener, UpdateListener};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::clock::Instant;
+use crate::conversation;
+use crate::engine::Reply;
 use crate::lang::Lang;
-use crate::tree::{Tree, UiCommand};
+use crate::tree::{Tree, UiCommand, UiText};
 use handlers::{HandlerError, on_message, on_press};
-use pacer::{Limits, Pacer};
-use send::Outbox;
+use intake::{Admit, FloodLimits, Intake};
+use pacer::{Limits, Pacer, Priority};
+use send::{Outbox, Target, deliver};
 
 /// How the bot talks to the Bot API.
 #[derive(Debug, Clone)]
@@ -42,6 +47,8 @@ pub struct Options {
     pub polling_timeout: Duration,
     /// How long a stop waits for queued replies to go out.
     pub grace: Duration,
+    /// How fast one member may write or press.
+    pub flood: FloodLimits,
 }
 
 impl Default for Options {
@@ -50,6 +57,7 @@ impl Default for Options {
             limits: Limits::default(),
             polling_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(10),
+            flood: FloodLimits::default(),
         }
     }
 }
@@ -148,9 +156,15 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     if let Err(e) = register_commands(&bot, &app.tree()).await {
         log::warn!("could not register the command menu: {e}");
     }
-    let listener = Polling::builder(bot.clone())
+    let polling = Polling::builder(bot.clone())
         .timeout(options.polling_timeout)
         .build();
+    let listener = door(
+        polling,
+        Intake::new(options.flood),
+        out.clone(),
+        app.clone(),
+    );
     let (out_for_scheduler, app_for_scheduler) = (out.clone(), app.clone());
     let mut dispatcher = Dispatcher::builder(bot, schema())
         .dependencies(dptree::deps![app, out])
@@ -181,6 +195,108 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         pacer,
         grace: options.grace,
     })
+}
+
+/// Polling with the door in front: updates beyond a member's pace are
+/// dropped before the dispatcher sees them.
+struct Door {
+    polling: Polling<Bot>,
+    intake: Intake,
+    out: Outbox,
+    app: Arc<App>,
+}
+
+fn door(
+    polling: Polling<Bot>,
+    intake: Intake,
+    out: Outbox,
+    app: Arc<App>,
+) -> impl UpdateListener<Err = RequestError> {
+    StatefulListener::new_with_hints(
+        Door {
+            polling,
+            intake,
+            out,
+            app,
+        },
+        door_stream,
+        |door: &mut Door| door.polling.stop_token(),
+        Some(
+            |door: &mut Door, hint: &mut dyn Iterator<Item = AllowedUpdate>| {
+                door.polling.hint_allowed_updates(hint)
+            },
+        ),
+    )
+}
+
+fn door_stream<'a>(
+    door: &'a mut Door,
+) -> impl futures::Stream<Item = Result<Update, RequestError>> + Send + 'a {
+    use futures::StreamExt;
+    let Door {
+        polling,
+        intake,
+        out,
+        app,
+    } = door;
+    polling.as_stream().filter_map(move |item| {
+        let keep = match &item {
+            Ok(update) => admit(intake, out, app, update),
+            Err(_) => true,
+        };
+        std::future::ready(keep.then_some(item))
+    })
+}
+
+/// Whether an update goes on to the dispatcher; a member over their pace
+/// is told once, and their updates dropped until they calm down.
+fn admit(intake: &mut Intake, out: &Outbox, app: &Arc<App>, update: &Update) -> bool {
+    let (Some(chat), Some(user)) = (update.chat(), update.from()) else {
+        return true;
+    };
+    let verdict = intake.admit(chat.id.0, user.id.0, tokio::time::Instant::now());
+    if verdict == Admit::Warn {
+        log::info!(
+            "chat {} user {}: over the pace; told once, extra updates dropped",
+            chat.id,
+            user.id
+        );
+        let (out, app) = (out.clone(), Arc::clone(app));
+        let (user_id, code) = (user.id, user.language_code.clone());
+        let (chat_id, message) = (chat.id, update_message(update));
+        tokio::spawn(async move {
+            let text = conversation::note(&app, user_id.0, code.as_deref(), UiText::SlowDown).await;
+            let target = Target {
+                chat: chat_id,
+                thread: message.and_then(|(_, thread)| thread),
+                reply_to: message.map(|(id, _)| id).filter(|_| chat_id.0 < 0),
+                owner: None,
+            };
+            deliver(
+                &out,
+                &app,
+                target,
+                None,
+                &[Reply::plain(text)],
+                Priority::Person,
+            );
+        });
+    }
+    verdict == Admit::Yes
+}
+
+/// The message an update is, or was pressed on, and its forum topic.
+fn update_message(update: &Update) -> Option<(teloxide::types::MessageId, Option<ThreadId>)> {
+    use teloxide::types::UpdateKind;
+    match &update.kind {
+        UpdateKind::Message(m) => Some((m.id, m.thread_id.filter(|_| m.is_topic_message))),
+        UpdateKind::CallbackQuery(q) => q
+            .message
+            .as_ref()
+            .and_then(|m| m.regular_message())
+            .map(|m| (m.id, m.thread_id.filter(|_| m.is_topic_message))),
+        _ => None,
+    }
 }
 
 /// Registers the command menu, in the default language and per language

@@ -8,7 +8,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::telegram::Options;
+use icp_sms_doctor::telegram::intake::FloodLimits;
 use icp_sms_doctor::telegram::pacer::Limits;
+use icp_sms_doctor::tree::UiText;
 use serde_json::{Value, json};
 
 use crate::bot::{ALICE, BOB, EVE, GROUP};
@@ -270,6 +272,55 @@ async fn under_the_real_limits_a_rush_loses_no_reply_and_meets_almost_no_429() {
             assert!(shows(&tree, &last, "timeout", Lang::En));
         }
         assert_eq!(api.bot_messages(GROUP).len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_flooding_member_is_told_once_and_ignored_while_others_are_served() {
+    within(async {
+        let scene = Scene::paced(
+            memory(),
+            Options {
+                flood: FloodLimits {
+                    burst: 3,
+                    per_minute: 6,
+                },
+                ..options()
+            },
+        )
+        .await;
+        let api = scene.api.clone();
+        let tree = scene.tree.clone();
+        let group = supergroup(GROUP, false);
+        for _ in 0..30 {
+            api.send_as(&EVE, &group, "/diagnose", None);
+        }
+        let alices = api.send_as(&ALICE, &group, "/diagnose", None)["message_id"].clone();
+        api.send_as(&BOB, &BOB.private_chat(), "/diagnose", None);
+        api.wait_until(|calls| {
+            let to = |chat: i64| {
+                calls
+                    .iter()
+                    .any(|c| c.method == "sendmessage" && c.body["chat_id"] == chat)
+            };
+            to(BOB.id as i64)
+                && calls.iter().any(|c| {
+                    c.method == "sendmessage"
+                        && c.body["chat_id"] == GROUP
+                        && c.body["reply_parameters"]["message_id"] == alices
+                })
+        })
+        .await;
+        scene.stop().await;
+        let slow_down = tree.ui().text(UiText::SlowDown, Lang::En);
+        let to_group = api.bot_messages(GROUP);
+        let notes = to_group.iter().filter(|m| m["text"] == slow_down).count();
+        assert_eq!(notes, 1, "one note for the flooder");
+        // The flooder's burst was answered, nothing more: three menus for
+        // Eve and one for Alice.
+        let menus = to_group.iter().filter(|m| m["text"] != slow_down).count();
+        assert_eq!(menus, 4, "{to_group:#?}");
     })
     .await;
 }

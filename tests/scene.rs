@@ -16,6 +16,7 @@ use icp_sms_doctor::callback::Action;
 use icp_sms_doctor::clock::{Clock, Instant};
 use icp_sms_doctor::store::Store;
 use icp_sms_doctor::store::memory::MemoryStore;
+use icp_sms_doctor::telegram::intake::FloodLimits;
 use icp_sms_doctor::telegram::pacer::Limits;
 use icp_sms_doctor::telegram::{self, Options, Running};
 use icp_sms_doctor::tree::Tree;
@@ -44,6 +45,10 @@ pub fn options() -> Options {
         },
         polling_timeout: Duration::from_secs(5),
         grace: Duration::from_secs(5),
+        flood: FloodLimits {
+            burst: 1_000_000,
+            per_minute: 1_000_000,
+        },
     }
 }
 

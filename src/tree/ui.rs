@@ -78,6 +78,7 @@ catalogue! {
     NoSuchButton = "no_such_button" ["number"],
     InvalidJson = "invalid_json" ["error"],
     NotYourMenu = "not_your_menu" max 200,
+    SlowDown = "slow_down" max 200,
     StoreError = "store_error" max 200,
     AnonymousAdmin = "anonymous_admin",
     RouteConfident = "route_confident" ["title"],

@@ -1,0 +1,174 @@
+//! The door for updates: each member's pace held to a limit before the dispatcher sees their updates, one note to a member who goes over it, and their extra updates dropped, so nobody's backlog holds up the rest.
+//!
+//! The dispatcher hands each (chat, person) their own worker with a queue
+//! of its own; when one queue is full it waits, and everyone else waits
+//! with it. Updates beyond a member's pace never reach it: the door drops
+//! them first.
+
+use std::collections::HashMap;
+
+use tokio::time::Instant;
+
+/// How fast one member may write or press: a burst, then a steady pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodLimits {
+    /// Updates a member may send at once after being quiet.
+    pub burst: u32,
+    /// Updates a minute after that.
+    pub per_minute: u32,
+}
+
+impl Default for FloodLimits {
+    fn default() -> Self {
+        FloodLimits {
+            burst: 8,
+            per_minute: 30,
+        }
+    }
+}
+
+/// What becomes of one update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Handle it.
+    Yes,
+    /// Over the pace for the first time since calming down: drop it and
+    /// tell the member once.
+    Warn,
+    /// Over the pace again: drop it silently.
+    No,
+}
+
+struct Member {
+    tokens: f64,
+    at: Instant,
+    warned: bool,
+}
+
+/// Every member's pace, forgotten once they are back to a full burst.
+pub struct Intake {
+    limits: FloodLimits,
+    members: HashMap<(i64, u64), Member>,
+    since_prune: usize,
+}
+
+/// How many updates pass between two sweeps of members gone quiet.
+const PRUNE_EVERY: usize = 1024;
+
+impl Intake {
+    pub fn new(limits: FloodLimits) -> Self {
+        Intake {
+            limits,
+            members: HashMap::new(),
+            since_prune: 0,
+        }
+    }
+
+    fn refill(limits: &FloodLimits, member: &mut Member, now: Instant) {
+        let per_second = f64::from(limits.per_minute.max(1)) / 60.0;
+        let elapsed = (now - member.at).as_secs_f64();
+        member.tokens = (member.tokens + elapsed * per_second).min(f64::from(limits.burst.max(1)));
+        member.at = now;
+    }
+
+    /// Whether `user`'s update in `chat` may go on.
+    pub fn admit(&mut self, chat: i64, user: u64, now: Instant) -> Admit {
+        self.since_prune += 1;
+        if self.since_prune >= PRUNE_EVERY {
+            self.since_prune = 0;
+            self.prune(now);
+        }
+        let limits = self.limits;
+        let burst = f64::from(limits.burst.max(1));
+        let member = self.members.entry((chat, user)).or_insert(Member {
+            tokens: burst,
+            at: now,
+            warned: false,
+        });
+        Self::refill(&limits, member, now);
+        // Calmed down: half the burst is back.
+        if member.warned && member.tokens >= burst / 2.0 {
+            member.warned = false;
+        }
+        if member.tokens >= 1.0 {
+            member.tokens -= 1.0;
+            Admit::Yes
+        } else if !member.warned {
+            member.warned = true;
+            Admit::Warn
+        } else {
+            Admit::No
+        }
+    }
+
+    /// Forgets members whose burst is whole again: they are as new.
+    fn prune(&mut self, now: Instant) {
+        let limits = self.limits;
+        let burst = f64::from(limits.burst.max(1));
+        self.members.retain(|_, member| {
+            Self::refill(&limits, member, now);
+            member.tokens < burst
+        });
+    }
+
+    /// How many members the door remembers.
+    pub fn remembered(&self) -> usize {
+        self.members.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const LIMITS: FloodLimits = FloodLimits {
+        burst: 5,
+        per_minute: 60,
+    };
+
+    #[test]
+    fn a_burst_passes_then_one_note_then_silence() {
+        let mut intake = Intake::new(LIMITS);
+        let now = Instant::now();
+        let seen: Vec<Admit> = (0..9).map(|_| intake.admit(-1, 7, now)).collect();
+        assert_eq!(seen[..5], [Admit::Yes; 5]);
+        assert_eq!(seen[5], Admit::Warn);
+        assert_eq!(seen[6..], [Admit::No; 3]);
+        // Others in the same chat are not held back.
+        assert_eq!(intake.admit(-1, 8, now), Admit::Yes);
+    }
+
+    #[test]
+    fn the_pace_comes_back_and_so_does_the_note_after_calming_down() {
+        let mut intake = Intake::new(LIMITS);
+        let start = Instant::now();
+        for _ in 0..7 {
+            intake.admit(1, 1, start);
+        }
+        // One a second comes back.
+        let later = start + Duration::from_secs(1);
+        assert_eq!(intake.admit(1, 1, later), Admit::Yes);
+        assert_eq!(intake.admit(1, 1, later), Admit::No);
+        // Quiet long enough, a new flood gets a new note.
+        let calm = later + Duration::from_secs(10);
+        for _ in 0..5 {
+            assert_eq!(intake.admit(1, 1, calm), Admit::Yes);
+        }
+        assert_eq!(intake.admit(1, 1, calm), Admit::Warn);
+    }
+
+    #[test]
+    fn members_gone_quiet_are_forgotten() {
+        let mut intake = Intake::new(LIMITS);
+        let start = Instant::now();
+        for user in 0..(PRUNE_EVERY as u64 - 1) {
+            intake.admit(1, user, start);
+        }
+        assert_eq!(intake.remembered(), PRUNE_EVERY - 1);
+        let later = start + Duration::from_secs(60);
+        intake.admit(2, 1, later);
+        assert!(intake.remembered() <= 1, "{}", intake.remembered());
+    }
+}
