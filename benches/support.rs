@@ -23,6 +23,7 @@ pub fn unlimited() -> Options {
             burst: 1_000_000,
             per_minute: 1_000_000,
         },
+        busy_wait: Duration::from_secs(3600),
     }
 }
 

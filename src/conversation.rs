@@ -72,6 +72,46 @@ pub async fn note(app: &App, user: u64, language_code: Option<&str>, text: UiTex
     app.tree().ui().text(text, lang).to_string()
 }
 
+/// The deep-link payload that continues a group conversation in private.
+pub fn group_payload(group: i64) -> String {
+    format!("g{}", group.unsigned_abs())
+}
+
+/// For a `/start g<group>` link: copies the person's session in that group
+/// to their private chat and returns the node it stands at.
+async fn carry_from_group(app: &App, key: SessionKey, payload: &str) -> Option<String> {
+    let digits = payload.trim().strip_prefix('g')?;
+    let group = -digits.parse::<i64>().ok()?;
+    let from = SessionKey {
+        chat: group,
+        user: key.user,
+    };
+    let session = match app.store.load(from).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return None,
+        Err(e) => {
+            log::error!(
+                "chat {group} user {}: loading the session failed: {e}",
+                key.user
+            );
+            return None;
+        }
+    };
+    let node = session.node.clone()?;
+    if let Err(e) = app.store.save(key, &session, false, app.clock.now()).await {
+        log::error!(
+            "user {}: carrying the session to private failed: {e}",
+            key.user
+        );
+        return None;
+    }
+    log::info!(
+        "user {}: the session in chat {group} continues in private",
+        key.user
+    );
+    Some(node)
+}
+
 /// One step of one person's conversation, loaded from and saved to the
 /// store, with the reminders it sets or cancels. On a store failure nothing
 /// is saved.
@@ -81,6 +121,18 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
     let tree = app.tree();
     let apology = |lang: Lang| Failed {
         apology: tree.ui().text(UiText::StoreError, lang).to_string(),
+    };
+    // A deep link from a busy group brings the session there along.
+    let carried;
+    let event = match event {
+        Event::Command(Command::Start(Some(payload))) if key.is_private() => {
+            carried = carry_from_group(app, key, payload).await;
+            match &carried {
+                Some(node) => Event::Command(Command::Start(Some(node.as_str()))),
+                None => event,
+            }
+        }
+        _ => event,
     };
     let session = match app.store.load(key).await {
         Ok(Some(session)) => session,

@@ -289,8 +289,16 @@ fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<
     let lang = session.lang;
     match command {
         Command::Start(payload) => {
+            let linked = payload.and_then(|p| tree.get(p.trim()));
+            // A deep link to where the session stands (from a busy group,
+            // where it was moved here) continues it, the way there kept.
+            if let Some(node) = linked
+                && session.node.as_deref() == Some(tree.node(node).id.as_str())
+            {
+                return vec![render(tree, session, node)];
+            }
             session.clear_steps();
-            match payload.and_then(|p| tree.get(p.trim())) {
+            match linked {
                 Some(node) => {
                     session.set(tree, node);
                     vec![render(tree, session, node)]

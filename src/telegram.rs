@@ -49,6 +49,9 @@ pub struct Options {
     pub grace: Duration,
     /// How fast one member may write or press.
     pub flood: FloodLimits,
+    /// The longest a group member's answer may queue before they are
+    /// offered to continue in private.
+    pub busy_wait: Duration,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             polling_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(10),
             flood: FloodLimits::default(),
+            busy_wait: Duration::from_secs(10),
         }
     }
 }
@@ -145,10 +149,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     // Every message sent or changed goes through the pacer; other requests
     // (getMe, answering presses, the command menu) go straight out.
     let pacer = Pacer::spawn(options.limits);
-    let out = Outbox {
-        bot: bot.clone(),
-        pacer: pacer.clone(),
-    };
+    let out = Outbox::new(bot.clone(), pacer.clone(), options.busy_wait);
     let me = bot.get_me().await.map_err(|e| match e {
         RequestError::Api(ApiError::InvalidToken) => StartError::Unauthorized(e),
         e => StartError::Unreachable(e),

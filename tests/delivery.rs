@@ -14,7 +14,7 @@ use icp_sms_doctor::tree::UiText;
 use serde_json::{Value, json};
 
 use crate::bot::{ALICE, BOB, EVE, GROUP};
-use crate::fake_api::{Call, FakeApi, FakeLimits, Person, supergroup};
+use crate::fake_api::{BOT_USERNAME, Call, FakeApi, FakeLimits, Person, supergroup};
 use crate::scene::{Scene, data_to, memory, options, shows, within};
 
 fn too_many(secs: u64) -> Value {
@@ -321,6 +321,63 @@ async fn a_flooding_member_is_told_once_and_ignored_while_others_are_served() {
         // Eve and one for Alice.
         let menus = to_group.iter().filter(|m| m["text"] != slow_down).count();
         assert_eq!(menus, 4, "{to_group:#?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn in_a_busy_group_a_member_is_offered_the_private_chat_and_goes_on_there() {
+    within(async {
+        let scene = Scene::paced(
+            memory(),
+            Options {
+                busy_wait: Duration::from_millis(500),
+                ..options()
+            },
+        )
+        .await;
+        let api = scene.api.clone();
+        let tree = scene.tree.clone();
+        let group = supergroup(GROUP, false);
+        api.send_as(&ALICE, &group, "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let alices_menu = api.last_bot_message(GROUP);
+        // Bob's menu is refused for two seconds: the group's lane waits.
+        api.fail_next("sendMessage", StatusCode::TOO_MANY_REQUESTS, too_many(2));
+        api.send_as(&BOB, &group, "/diagnose", None);
+        api.wait_for("sendMessage", 2).await;
+        api.press(&ALICE, &alices_menu, "g:menu:timeout");
+        api.wait_for("answerCallbackQuery", 1).await;
+        // Alice is told, ahead of Bob's waiting menu, with a link.
+        let sends = api.wait_for("sendMessage", 4).await;
+        let note = &sends[2].body;
+        assert_eq!(note["text"], tree.ui().text(UiText::BusyGroup, Lang::Zh));
+        let url = note["reply_markup"]["inline_keyboard"][0][0]["url"]
+            .as_str()
+            .expect("a link button")
+            .to_string();
+        assert_eq!(
+            url,
+            format!("https://t.me/{BOT_USERNAME}?start=g{}", -GROUP)
+        );
+        assert!(sends[3].body["reply_parameters"]["message_id"].is_i64());
+        assert!(api.calls_of("editMessageText").is_empty());
+        // The link opens the private chat where she stood.
+        let payload = url.split("start=").nth(1).expect("a payload");
+        api.send_as(
+            &ALICE,
+            &ALICE.private_chat(),
+            &format!("/start {payload}"),
+            None,
+        );
+        api.wait_for("sendMessage", 5).await;
+        let private = api.last_bot_message(ALICE.id as i64);
+        assert!(shows(&tree, &private, "timeout", Lang::Zh));
+        api.press(&ALICE, &private, "g:timeout:to_provider");
+        api.wait_for("editMessageText", 1).await;
+        let on = api.last_bot_message(ALICE.id as i64);
+        assert!(shows(&tree, &on, "to_provider", Lang::Zh));
+        scene.stop().await;
     })
     .await;
 }

@@ -49,6 +49,7 @@ pub fn options() -> Options {
             burst: 1_000_000,
             per_minute: 1_000_000,
         },
+        busy_wait: Duration::from_secs(3600),
     }
 }
 

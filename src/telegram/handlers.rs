@@ -7,12 +7,12 @@ use teloxide::types::{Me, User};
 
 use super::classify::{Incoming, classify};
 use super::pacer::Priority;
-use super::send::{Outbox, Target, answer, deliver};
+use super::send::{Outbox, Target, answer, deliver, deliver_link};
 use crate::app::App;
 use crate::conversation::{self, Failed, Speaker};
 use crate::engine::{Event, Reply};
 use crate::store::SessionKey;
-use crate::tree::UiText;
+use crate::tree::{UiButton, UiText};
 
 pub(super) type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 type HandlerResult = Result<(), HandlerError>;
@@ -68,11 +68,20 @@ pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>)
         Ok(replies) => replies,
         Err(Failed { apology }) => vec![Reply::plain(apology)],
     };
-    deliver(&out, &app, target, None, &replies, Priority::Person);
+    if out.is_busy(msg.chat.id) {
+        offer_private(&out, &app, &me, user, target);
+    } else {
+        deliver(&out, &app, target, None, &replies, Priority::Person);
+    }
     Ok(())
 }
 
-pub(super) async fn on_press(out: Outbox, query: CallbackQuery, app: Arc<App>) -> HandlerResult {
+pub(super) async fn on_press(
+    out: Outbox,
+    query: CallbackQuery,
+    me: Me,
+    app: Arc<App>,
+) -> HandlerResult {
     let (Some(data), Some(menu)) = (query.data.as_deref(), query.message.as_ref()) else {
         answer(&out, &query, None).await;
         return Ok(());
@@ -110,6 +119,43 @@ pub(super) async fn on_press(out: Outbox, query: CallbackQuery, app: Arc<App>) -
         reply_to: owner_command.map(|m| m.id),
         owner: Some(presser.id),
     };
-    deliver(&out, &app, target, Some(menu), &replies, Priority::Person);
+    if out.is_busy(chat.id) {
+        offer_private(&out, &app, &me, presser, target);
+    } else {
+        deliver(&out, &app, target, Some(menu), &replies, Priority::Person);
+    }
     Ok(())
+}
+
+/// In a group whose lane is too long, the member's answer does not join
+/// the queue: they are told once, ahead of the queue, that the same
+/// conversation goes on in private, with a button that opens it there.
+fn offer_private(out: &Outbox, app: &Arc<App>, me: &Me, user: &User, target: Target) {
+    if !out.tell_busy(target.chat, user.id) {
+        log::debug!(
+            "chat {} user {}: busy group, told already; answer not queued",
+            target.chat,
+            user.id
+        );
+        return;
+    }
+    let payload = conversation::group_payload(target.chat.0);
+    let Ok(url) = url::Url::parse(&format!("https://t.me/{}?start={payload}", me.username()))
+    else {
+        return;
+    };
+    log::info!(
+        "chat {} user {}: busy group; offering the private chat",
+        target.chat,
+        user.id
+    );
+    let (out, app, user) = (out.clone(), Arc::clone(app), user.clone());
+    tokio::spawn(async move {
+        let code = user.language_code.as_deref();
+        let text = conversation::note(&app, user.id.0, code, UiText::BusyGroup).await;
+        let lang = conversation::person_lang(&app, user.id.0, code).await;
+        let tree = app.tree();
+        let label = tree.ui().button(UiButton::ContinuePrivately, lang);
+        deliver_link(&out, &app, target, &text, label, url);
+    });
 }

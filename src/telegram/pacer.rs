@@ -229,6 +229,16 @@ impl Pacer {
     /// earlier edit is still waiting, the new one takes that place and
     /// the earlier one is told it was superseded.
     pub fn submit(&self, chat: i64, priority: Priority, edit: Option<i32>) -> Ticket {
+        self.enter(chat, priority, edit, false)
+    }
+
+    /// Takes the first place in `chat`'s lane, ahead of what waits there:
+    /// for the one note that tells a busy group's member where to go on.
+    pub fn submit_first(&self, chat: i64, priority: Priority) -> Ticket {
+        self.enter(chat, priority, None, true)
+    }
+
+    fn enter(&self, chat: i64, priority: Priority, edit: Option<i32>, first: bool) -> Ticket {
         let (go, turn) = oneshot::channel();
         let mut state = self.lock();
         state.next_ticket += 1;
@@ -254,6 +264,7 @@ impl Pacer {
                     let old = std::mem::replace(&mut lane.queue[i], waiting);
                     let _ = old.go.send(Turn::Superseded);
                 }
+                None if first => lane.queue.push_front(waiting),
                 None => lane.queue.push_back(waiting),
             }
         }
@@ -279,12 +290,15 @@ impl Pacer {
     }
 
     /// How long a request submitted now to `chat` would wait, judged by
-    /// the requests ahead of it and the chat's budget.
+    /// a pause the chat is in, the requests ahead of it and its budget.
     pub fn expected_wait(&self, chat: i64) -> Duration {
         let state = self.lock();
         let Some(lane) = state.lanes.get(&chat) else {
             return Duration::ZERO;
         };
+        let paused = lane.paused_until.map_or(Duration::ZERO, |p| {
+            p.saturating_duration_since(Instant::now())
+        });
         let ahead = lane.queue.len() + usize::from(lane.busy.is_some());
         let per_second = if chat < 0 {
             (f64::from(state.limits.group_per_minute) / 60.0)
@@ -292,10 +306,11 @@ impl Pacer {
         } else {
             1.0
         };
-        state
-            .limits
-            .second
-            .mul_f64(ahead as f64 / per_second.max(0.001))
+        paused
+            + state
+                .limits
+                .second
+                .mul_f64(ahead as f64 / per_second.max(0.001))
     }
 
     /// Waits until every lane is empty or `grace` has passed, then closes:

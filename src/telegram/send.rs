@@ -10,6 +10,8 @@ use teloxide::types::{
 };
 use teloxide::{ApiError, RequestError};
 
+use tokio::time::Instant;
+
 use super::pacer::{Pacer, Priority, Ticket, Turn};
 use super::retry::{PACED_ATTEMPTS, pause_before_retry, retrying};
 use crate::app::App;
@@ -23,6 +25,49 @@ use crate::store::Posted;
 pub struct Outbox {
     pub(super) bot: Bot,
     pub(super) pacer: Pacer,
+    /// The longest a group member's answer may wait in the group's lane
+    /// before they are offered the private chat instead.
+    pub(super) busy_wait: std::time::Duration,
+    /// The members of busy groups told so lately, and when.
+    pub(super) told_busy: Arc<std::sync::Mutex<std::collections::HashMap<(i64, u64), Instant>>>,
+}
+
+/// How long a member told once that their group is busy is not told again.
+const TOLD_BUSY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Outbox {
+    pub(super) fn new(bot: Bot, pacer: Pacer, busy_wait: std::time::Duration) -> Self {
+        Outbox {
+            bot,
+            pacer,
+            busy_wait,
+            told_busy: Arc::default(),
+        }
+    }
+
+    /// Whether an answer in `chat` would now wait longer than a member
+    /// should: a group whose lane is long.
+    pub(super) fn is_busy(&self, chat: ChatId) -> bool {
+        chat.0 < 0 && self.pacer.expected_wait(chat.0) > self.busy_wait
+    }
+
+    /// Whether `user` should be told about the busy group now: not if they
+    /// were told lately.
+    pub(super) fn tell_busy(&self, chat: ChatId, user: UserId) -> bool {
+        let now = Instant::now();
+        let mut told = self
+            .told_busy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        told.retain(|_, at| now - *at < TOLD_BUSY_FOR);
+        match told.entry((chat.0, user.0)) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(now);
+                true
+            }
+        }
+    }
 }
 
 /// How a paced request ended, short of an error from Telegram.
@@ -184,6 +229,34 @@ pub(super) fn deliver(
             show(&out, &app, target, step).await;
         }
     });
+}
+
+/// Sends `text` with one button opening `url`, ahead of everything waiting
+/// in the chat's lane.
+pub(super) fn deliver_link(
+    out: &Outbox,
+    app: &Arc<App>,
+    target: Target,
+    text: &str,
+    label: &str,
+    url: url::Url,
+) {
+    let step = Step {
+        ticket: out.pacer.submit_first(target.chat.0, Priority::Person),
+        html: markup::to_html(text),
+        keyboard: Some(InlineKeyboardMarkup::new([[InlineKeyboardButton::url(
+            label.to_string(),
+            url,
+        )]])),
+        edit: None,
+        posted: Posted::Note,
+    };
+    let (out, app) = (out.clone(), Arc::clone(app));
+    let target = Target {
+        owner: None,
+        ..target
+    };
+    tokio::spawn(async move { show(&out, &app, target, step).await });
 }
 
 /// Makes one step's request; logs, once, a reply given up.

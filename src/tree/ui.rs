@@ -79,6 +79,7 @@ catalogue! {
     InvalidJson = "invalid_json" ["error"],
     NotYourMenu = "not_your_menu" max 200,
     SlowDown = "slow_down" max 200,
+    BusyGroup = "busy_group",
     StoreError = "store_error" max 200,
     AnonymousAdmin = "anonymous_admin",
     RouteConfident = "route_confident" ["title"],
@@ -131,6 +132,7 @@ catalogue! {
     CancelNumbered = "cancel_numbered" ["number"],
     KeepReminders = "keep_reminders",
     DropReminders = "drop_reminders",
+    ContinuePrivately = "continue_privately",
 }
 
 catalogue! {
