@@ -7,9 +7,14 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use crate::app::{DEFAULT_SESSION_IDLE_SECS, Settings};
 use crate::lang::Lang;
 use crate::reminders::DEFAULT_TIMEZONE;
+use crate::telegram::Options;
+use crate::telegram::intake::FloodLimits;
+use crate::telegram::pacer::Limits;
 
 /// The longest idle time allowed: 30 days, as long as menu owners are
 /// remembered, so an expiring session still finds its menu to close.
@@ -40,6 +45,15 @@ pub enum ConfigError {
     ApiUrl(String),
     #[error("{0}; fix DATABASE_URL in .env or the environment")]
     DatabaseUrl(String),
+    #[error(
+        "{key} must be a whole number from {min} to {max}, not {value:?}; fix it in .env or the environment"
+    )]
+    Number {
+        key: &'static str,
+        value: String,
+        min: u32,
+        max: u32,
+    },
 }
 
 /// What every command needs: where the dialogue comes from and the
@@ -60,6 +74,67 @@ pub struct BotConfig {
     /// Which store to open; empty for the default SQLite file.
     pub database_url: String,
     pub settings: Settings,
+    /// Telegram's limits, flood control and the stop's grace period.
+    pub options: Options,
+}
+
+/// A whole number from `min` to `max`, `default` when unset.
+fn number(
+    env: &dyn Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: u32,
+    (min, max): (u32, u32),
+    problems: &mut Vec<ConfigError>,
+) -> u32 {
+    match value(env, key) {
+        None => default,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                problems.push(ConfigError::Number {
+                    key,
+                    value: v,
+                    min,
+                    max,
+                });
+                default
+            }
+        },
+    }
+}
+
+/// The delivery settings: `PACE_PER_SECOND`, `PACE_PRIVATE_BURST`,
+/// `PACE_GROUP_PER_SECOND`, `PACE_GROUP_PER_MINUTE`, `FLOOD_BURST`,
+/// `FLOOD_PER_MINUTE`, `BUSY_GROUP_WAIT_SECS` and `SHUTDOWN_GRACE_SECS`.
+fn options(env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<ConfigError>) -> Options {
+    let defaults = Options::default();
+    let (limits, flood) = (defaults.limits, defaults.flood);
+    const MANY: u32 = 1_000_000;
+    let mut n = |key, default, range| number(env, key, default, range, problems);
+    Options {
+        limits: Limits {
+            per_second: n("PACE_PER_SECOND", limits.per_second, (1, MANY)),
+            private_burst: n("PACE_PRIVATE_BURST", limits.private_burst, (1, MANY)),
+            group_per_second: n("PACE_GROUP_PER_SECOND", limits.group_per_second, (1, MANY)),
+            group_per_minute: n("PACE_GROUP_PER_MINUTE", limits.group_per_minute, (1, MANY)),
+            second: limits.second,
+        },
+        flood: FloodLimits {
+            burst: n("FLOOD_BURST", flood.burst, (1, MANY)),
+            per_minute: n("FLOOD_PER_MINUTE", flood.per_minute, (1, MANY)),
+        },
+        busy_wait: Duration::from_secs(u64::from(n(
+            "BUSY_GROUP_WAIT_SECS",
+            defaults.busy_wait.as_secs() as u32,
+            (1, 3600),
+        ))),
+        grace: Duration::from_secs(u64::from(n(
+            "SHUTDOWN_GRACE_SECS",
+            defaults.grace.as_secs() as u32,
+            (0, 600),
+        ))),
+        ..defaults
+    }
 }
 
 /// A variable's value through `env`, if it is set and not blank.
@@ -141,6 +216,7 @@ impl Config {
                 DEFAULT_SESSION_IDLE_SECS
             }
         };
+        let options = options(env, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -148,6 +224,7 @@ impl Config {
             token,
             api_url,
             database_url,
+            options,
             settings: Settings {
                 default_lang: self.default_lang,
                 timezone,
@@ -180,6 +257,28 @@ mod tests {
                 .find(|(k, _)| *k == key)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn delivery_settings_are_read_and_a_bad_one_named() {
+        let good = env(&[
+            ("TELOXIDE_TOKEN", "123:abc"),
+            ("PACE_GROUP_PER_MINUTE", "15"),
+            ("FLOOD_BURST", "4"),
+            ("SHUTDOWN_GRACE_SECS", "0"),
+        ]);
+        let (config, _) = Config::read(None, None, &good);
+        let options = config.bot(&good).expect("valid").options;
+        assert_eq!(options.limits.group_per_minute, 15);
+        assert_eq!(options.limits.per_second, 30);
+        assert_eq!(options.flood.burst, 4);
+        assert_eq!(options.grace, Duration::ZERO);
+        let bad = env(&[("TELOXIDE_TOKEN", "123:abc"), ("PACE_PER_SECOND", "0")]);
+        let problems = config.bot(&bad).expect_err("refused");
+        assert_eq!(
+            problems[0].to_string(),
+            "PACE_PER_SECOND must be a whole number from 1 to 1000000, not \"0\"; fix it in .env or the environment"
+        );
     }
 
     #[test]

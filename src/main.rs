@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use icp_sms_doctor::app::App;
 use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::config::{self, Config};
-use icp_sms_doctor::telegram::{self, Options, StartError};
+use icp_sms_doctor::telegram::{self, StartError};
 use icp_sms_doctor::{Lang, Tree, console, eval, load_tree, store};
 use teloxide::Bot;
 
@@ -194,7 +194,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
             Clock::System,
             settings,
         ));
-        let running = match telegram::start(bot, app.clone(), Options::default()).await {
+        let running = match telegram::start(bot, app.clone(), bot_config.options.clone()).await {
             Ok(running) => running,
             Err(e @ StartError::Unauthorized(_)) => {
                 eprintln!("{e}; check it in .env or the environment");
