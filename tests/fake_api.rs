@@ -30,6 +30,10 @@ pub struct Call {
     pub at: Instant,
     /// Whether it was answered 429 for going over the limits.
     pub throttled: bool,
+    /// Whether it was carried out (answered with success).
+    pub ok: bool,
+    /// For a message sent, its id.
+    pub sent_id: Option<i64>,
 }
 
 /// Telegram's limits as the fake enforces them, when asked to: messages
@@ -476,6 +480,8 @@ async fn handle(
             body: body.clone(),
             at: now,
             throttled: over.is_some(),
+            ok: false,
+            sent_id: None,
         });
         *inner.counts.entry(method.clone()).or_default() += 1;
         let failure = inner
@@ -485,7 +491,17 @@ async fn handle(
         let response = match (over, failure) {
             (Some(wait), _) => too_many_requests(wait),
             (None, Some((status, answer))) => (status, axum::Json(answer)).into_response(),
-            (None, None) => answer(&mut inner, &method, &body),
+            (None, None) => {
+                let response = answer(&mut inner, &method, &body);
+                if response.status().is_success() {
+                    let sent_id = (method == "sendmessage").then_some(inner.next_message_id);
+                    if let Some(call) = inner.calls.last_mut() {
+                        call.ok = true;
+                        call.sent_id = sent_id;
+                    }
+                }
+                response
+            }
         };
         let lost = match inner.lost_replies.get_mut(&method) {
             Some(n) if *n > 0 => {

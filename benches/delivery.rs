@@ -1,0 +1,602 @@
+//! Delivery under Telegram's limits: the built bot, and a bare teloxide echo
+//! bot beside it, each run as a process of its own against the fake Bot API
+//! on loopback, which enforces Telegram's limits and answers 429 with
+//! `retry_after` as Telegram does.
+//!
+//! Run with `cargo bench --bench delivery` (all scenarios), or name some:
+//! `cargo bench --bench delivery -- private group flood lean people`.
+//! For each run it prints updates sent and answered, replies lost, requests
+//! answered 429 and their share, wall time against the floor the limits
+//! allow, p50/p99 latency, CPU per update and peak RSS of the bot process.
+
+#[allow(dead_code)]
+#[path = "../tests/fake_api.rs"]
+mod fake_api;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_api::{Call, FakeApi, FakeLimits, Person, supergroup};
+use serde_json::Value;
+
+const TOKEN: &str = "123456:bench";
+const GROUP: i64 = -100_777;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--echo-bot") {
+        echo::run();
+        return;
+    }
+    let wanted = |name: &str| {
+        let named: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+        named.is_empty() || named.iter().any(|a| a.as_str() == name)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    println!(
+        "{:<34} {:>6} {:>7} {:>5} {:>10} {:>8} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8}",
+        "run",
+        "sent",
+        "answrd",
+        "lost",
+        "429s",
+        "wall s",
+        "floor",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "CPU µs/up",
+        "RSS MB"
+    );
+    runtime.block_on(async {
+        for bot in [Bot::Doctor, Bot::Echo] {
+            if wanted("private") {
+                report(&run(bot, Scenario::Private { people: 100 }).await);
+            }
+            if wanted("group") {
+                report(&run(bot, Scenario::Group { members: 50 }).await);
+            }
+            if wanted("flood") {
+                report(
+                    &run(
+                        bot,
+                        Scenario::Flood {
+                            people: 200,
+                            flooder: false,
+                        },
+                    )
+                    .await,
+                );
+                report(
+                    &run(
+                        bot,
+                        Scenario::Flood {
+                            people: 200,
+                            flooder: true,
+                        },
+                    )
+                    .await,
+                );
+            }
+            if wanted("lean") {
+                report(&run(bot, Scenario::Lean { people: 300 }).await);
+            }
+            if wanted("people") {
+                report(&run(bot, Scenario::People { people: 10_000 }).await);
+                report(&run(bot, Scenario::People { people: 100_000 }).await);
+            }
+        }
+    });
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bot {
+    Doctor,
+    Echo,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    /// People in private chats, each /diagnose then two presses.
+    Private { people: u64 },
+    /// Members of one group, each /diagnose then two presses.
+    Group { members: u64 },
+    /// People in private chats (/diagnose, two presses), with or without
+    /// a group member sending 300 messages in 5 s meanwhile.
+    Flood { people: u64, flooder: bool },
+    /// As `Private`, with the limits lifted: CPU and memory per update.
+    Lean { people: u64 },
+    /// Distinct people each sending /diagnose once, the limits lifted:
+    /// memory as the number of people grows.
+    People { people: u64 },
+}
+
+struct Figures {
+    name: String,
+    sent: usize,
+    answered: usize,
+    lost: usize,
+    throttled: usize,
+    paced: usize,
+    wall: Duration,
+    floor: Duration,
+    latencies: Vec<Duration>,
+    cpu_per_update: Duration,
+    rss_kb: u64,
+}
+
+fn report(f: &Figures) {
+    let mut lat = f.latencies.clone();
+    lat.sort();
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            f64::NAN
+        } else {
+            lat[((lat.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
+        }
+    };
+    let share = if f.paced == 0 {
+        0.0
+    } else {
+        f.throttled as f64 * 100.0 / f.paced as f64
+    };
+    let ratio = if f.floor.is_zero() {
+        f64::NAN
+    } else {
+        f.wall.as_secs_f64() / f.floor.as_secs_f64()
+    };
+    println!(
+        "{:<34} {:>6} {:>7} {:>5} {:>4} {:>4.1}% {:>8.2} {:>7.2} {:>7.2} {:>8.0} {:>8.0} {:>9.0} {:>8.1}",
+        f.name,
+        f.sent,
+        f.answered,
+        f.lost,
+        f.throttled,
+        share,
+        f.wall.as_secs_f64(),
+        f.floor.as_secs_f64(),
+        ratio,
+        pct(0.5),
+        pct(0.99),
+        f.cpu_per_update.as_secs_f64() * 1e6,
+        f.rss_kb as f64 / 1024.0,
+    );
+}
+
+fn person(id: u64) -> Person {
+    Person {
+        id,
+        name: "Someone",
+        language_code: "en",
+    }
+}
+
+/// The bot as a child process against `api`.
+fn spawn(bot: Bot, api: &FakeApi, lifted: bool, db: &Path) -> Child {
+    let mut command = match bot {
+        Bot::Doctor => {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"));
+            c.arg("run");
+            c
+        }
+        Bot::Echo => {
+            let mut c = Command::new(std::env::current_exe().expect("the bench binary"));
+            c.arg("--echo-bot");
+            c
+        }
+    };
+    command
+        .env("TELOXIDE_TOKEN", TOKEN)
+        .env("TELOXIDE_API_URL", api.url.as_str())
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("RUST_LOG", "warn")
+        .env("FLOOD_BURST", "8")
+        .env("FLOOD_PER_MINUTE", "30")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if lifted {
+        for key in [
+            "PACE_PER_SECOND",
+            "PACE_PRIVATE_BURST",
+            "PACE_GROUP_PER_SECOND",
+            "PACE_GROUP_PER_MINUTE",
+            "FLOOD_BURST",
+            "FLOOD_PER_MINUTE",
+        ] {
+            command.env(key, "1000000");
+        }
+    }
+    command.spawn().expect("the bot starts")
+}
+
+/// (CPU time so far, peak resident kB) of a process, from /proc.
+fn usage(pid: u32) -> (Duration, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13
+    // after the name; clock ticks are 100 a second on Linux.
+    let cpu = Duration::from_millis((ticks(11) + ticks(12)) * 10);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (cpu, rss)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    for _ in 0..300 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Carried-out message requests (sends and edits) in `chat`.
+fn delivered(calls: &[Call], chat: i64) -> usize {
+    calls
+        .iter()
+        .filter(|c| {
+            c.ok && (c.method == "sendmessage" || c.method == "editmessagetext")
+                && c.body["chat_id"] == chat
+        })
+        .count()
+}
+
+/// The first callback button's data of a message, if any.
+fn first_button(message: &Value) -> Option<String> {
+    message["reply_markup"]["inline_keyboard"]
+        .as_array()?
+        .iter()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .find_map(|b| b["callback_data"].as_str().map(str::to_string))
+}
+
+/// Waits until `done` holds or `deadline`; false on the deadline.
+async fn until(api: &FakeApi, deadline: Instant, done: impl Fn(&[Call]) -> bool) -> bool {
+    let wait = tokio::time::timeout_at(deadline.into(), api.wait_until(done));
+    wait.await.is_ok()
+}
+
+/// One person in a private chat: /diagnose, then `presses` presses, each
+/// awaited; returns the latency of each answer received.
+async fn walk_private(
+    api: FakeApi,
+    who: Person,
+    presses: usize,
+    deadline: Instant,
+) -> Vec<Duration> {
+    let chat = who.id as i64;
+    let mut latencies = Vec::new();
+    let start = Instant::now();
+    api.send_as(&who, &who.private_chat(), "/diagnose", None);
+    if !until(&api, deadline, |c| delivered(c, chat) >= 1).await {
+        return latencies;
+    }
+    latencies.push(start.elapsed());
+    for step in 0..presses {
+        let menu = api.last_bot_message(chat);
+        let Some(data) = first_button(&menu) else {
+            break;
+        };
+        let start = Instant::now();
+        api.press(&who, &menu, &data);
+        if !until(&api, deadline, |c| delivered(c, chat) >= step + 2).await {
+            break;
+        }
+        latencies.push(start.elapsed());
+    }
+    latencies
+}
+
+/// One member of the group: /diagnose, then two presses on their menu,
+/// or, when the bot offers the private chat instead, the rest there.
+async fn walk_group(api: FakeApi, who: Person, deadline: Instant) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    let group = supergroup(GROUP, false);
+    let start = Instant::now();
+    let command = api.send_as(&who, &group, "/diagnose", None)["message_id"].clone();
+    let answer = |calls: &[Call]| {
+        calls
+            .iter()
+            .rev()
+            .find(|c| {
+                c.ok && c.method == "sendmessage"
+                    && c.body["chat_id"] == GROUP
+                    && c.body["reply_parameters"]["message_id"] == command
+            })
+            .map(|c| (c.sent_id, c.body.clone()))
+    };
+    if !until(&api, deadline, |c| answer(c).is_some()).await {
+        return latencies;
+    }
+    latencies.push(start.elapsed());
+    let calls = api.calls();
+    let Some((Some(id), body)) = answer(&calls) else {
+        return latencies;
+    };
+    let link = body["reply_markup"]["inline_keyboard"][0][0]["url"]
+        .as_str()
+        .map(str::to_string);
+    if let Some(link) = link {
+        // Busy: on in private, by the link.
+        let payload = link.split("start=").nth(1).unwrap_or_default().to_string();
+        let chat = who.id as i64;
+        let start = Instant::now();
+        api.send_as(
+            &who,
+            &who.private_chat(),
+            &format!("/start {payload}"),
+            None,
+        );
+        if !until(&api, deadline, |c| delivered(c, chat) >= 1).await {
+            return latencies;
+        }
+        latencies.push(start.elapsed());
+        for step in 0..2 {
+            let menu = api.last_bot_message(chat);
+            let Some(data) = first_button(&menu) else {
+                break;
+            };
+            let start = Instant::now();
+            api.press(&who, &menu, &data);
+            if !until(&api, deadline, |c| delivered(c, chat) >= step + 2).await {
+                break;
+            }
+            latencies.push(start.elapsed());
+        }
+        return latencies;
+    }
+    let edits_of = |calls: &[Call]| {
+        calls
+            .iter()
+            .filter(|c| c.ok && c.method == "editmessagetext" && c.body["message_id"] == id)
+            .count()
+    };
+    for step in 0..2 {
+        let menu = api.message(GROUP, id);
+        let Some(data) = first_button(&menu) else {
+            break;
+        };
+        let start = Instant::now();
+        api.press(&who, &menu, &data);
+        // The edit, or the offer of the private chat, whichever comes.
+        let offered = |calls: &[Call]| {
+            calls.iter().any(|c| {
+                c.ok && c.method == "sendmessage"
+                    && c.body["reply_parameters"]["message_id"] == command
+                    && !c.body["reply_markup"]["inline_keyboard"][0][0]["url"].is_null()
+            })
+        };
+        if !until(&api, deadline, |c| edits_of(c) > step || offered(c)).await {
+            break;
+        }
+        latencies.push(start.elapsed());
+        if offered(&api.calls()) {
+            break;
+        }
+    }
+    latencies
+}
+
+async fn run(bot: Bot, scenario: Scenario) -> Figures {
+    let api = FakeApi::start().await;
+    let lifted = matches!(scenario, Scenario::Lean { .. } | Scenario::People { .. });
+    if !lifted {
+        api.enforce_limits(FakeLimits::default());
+    }
+    let db = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-delivery-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let child = spawn(bot, &api, lifted, &db);
+    let pid = child.id();
+    // Ready once it polls.
+    api.wait_for("getUpdates", 1).await;
+    let (cpu_start, _) = usage(pid);
+    let name = format!(
+        "{:?} {}",
+        bot,
+        match scenario {
+            Scenario::Private { people } => format!("{people} private × 3"),
+            Scenario::Group { members } => format!("{members} in one group × 3"),
+            Scenario::Flood { people, flooder } => format!(
+                "{people} private × 3{}",
+                if flooder { " + flooder" } else { "" }
+            ),
+            Scenario::Lean { people } => format!("{people} private × 3, unlimited"),
+            Scenario::People { people } => format!("{people} people × 1, unlimited"),
+        }
+    );
+    let start = Instant::now();
+    // Long enough for every floor here; an answer not back by then is lost.
+    let deadline = start
+        + match scenario {
+            Scenario::People { .. } => Duration::from_secs(600),
+            _ => Duration::from_secs(150),
+        };
+    let (sent, latencies, answered) = match scenario {
+        Scenario::Private { people } | Scenario::Lean { people } => {
+            let walks: Vec<_> = (0..people)
+                .map(|i| tokio::spawn(walk_private(api.clone(), person(10_000 + i), 2, deadline)))
+                .collect();
+            collect(walks, people as usize * 3).await
+        }
+        Scenario::Flood { people, flooder } => {
+            let flood = flooder.then(|| {
+                let api = api.clone();
+                tokio::spawn(async move {
+                    let who = person(99);
+                    let group = supergroup(GROUP, false);
+                    for _ in 0..300 {
+                        api.send_as(&who, &group, "/diagnose", None);
+                        tokio::time::sleep(Duration::from_millis(5000 / 300)).await;
+                    }
+                })
+            });
+            let walks: Vec<_> = (0..people)
+                .map(|i| tokio::spawn(walk_private(api.clone(), person(10_000 + i), 2, deadline)))
+                .collect();
+            let result = collect(walks, people as usize * 3).await;
+            if let Some(flood) = flood {
+                let _ = flood.await;
+            }
+            (result.0 + if flooder { 300 } else { 0 }, result.1, result.2)
+        }
+        Scenario::Group { members } => {
+            let walks: Vec<_> = (0..members)
+                .map(|i| tokio::spawn(walk_group(api.clone(), person(20_000 + i), deadline)))
+                .collect();
+            collect(walks, members as usize * 3).await
+        }
+        Scenario::People { people } => {
+            for i in 0..people {
+                let who = person(100_000 + i);
+                api.send_as(&who, &who.private_chat(), "/diagnose", None);
+            }
+            let n = people as usize;
+            let done = until(&api, deadline, |calls| {
+                calls
+                    .iter()
+                    .filter(|c| c.ok && c.method == "sendmessage")
+                    .count()
+                    >= n
+            })
+            .await;
+            let answered = if done {
+                n
+            } else {
+                api.calls_of("sendMessage").iter().filter(|c| c.ok).count()
+            };
+            (n, Vec::new(), answered)
+        }
+    };
+    let wall = start.elapsed();
+    let (cpu_end, rss_kb) = usage(pid);
+    stop(child);
+    let calls = api.calls();
+    let paced: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.method == "sendmessage" || c.method == "editmessagetext")
+        .collect();
+    let throttled = paced.iter().filter(|c| c.throttled).count();
+    let ok = paced.iter().filter(|c| c.ok).count();
+    let in_group = paced
+        .iter()
+        .filter(|c| c.ok && c.body["chat_id"] == GROUP)
+        .count();
+    let floor = if lifted {
+        Duration::ZERO
+    } else {
+        let overall = ok as f64 / 30.0;
+        let group = in_group.saturating_sub(20) as f64 * 3.0;
+        Duration::from_secs_f64(overall.max(group))
+    };
+    Figures {
+        name,
+        sent,
+        answered,
+        lost: sent.saturating_sub(answered),
+        throttled,
+        paced: paced.len(),
+        wall,
+        floor,
+        latencies,
+        cpu_per_update: (cpu_end.saturating_sub(cpu_start)) / sent.max(1) as u32,
+        rss_kb,
+    }
+}
+
+/// Joins the walks: (updates sent, latencies, answers received).
+async fn collect(
+    walks: Vec<tokio::task::JoinHandle<Vec<Duration>>>,
+    sent: usize,
+) -> (usize, Vec<Duration>, usize) {
+    let mut latencies = Vec::new();
+    for walk in walks {
+        latencies.extend(walk.await.unwrap_or_default());
+    }
+    let answered = latencies.len();
+    (sent, latencies, answered)
+}
+
+/// A bare teloxide bot: a message is echoed with one button, a press edits
+/// the message to its data. No store, no pacing: the floor to compare with.
+mod echo {
+    use teloxide::prelude::*;
+    use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters};
+
+    fn keyboard() -> InlineKeyboardMarkup {
+        InlineKeyboardMarkup::new([[InlineKeyboardButton::callback("again", "again")]])
+    }
+
+    pub fn run() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let token = std::env::var("TELOXIDE_TOKEN").expect("a token");
+            let mut bot = Bot::new(token);
+            if let Ok(url) = std::env::var("TELOXIDE_API_URL") {
+                bot = bot.set_api_url(url.parse().expect("a URL"));
+            }
+            let handler = dptree::entry()
+                .branch(
+                    Update::filter_message().endpoint(|bot: Bot, msg: Message| async move {
+                        let mut request = bot
+                            .send_message(msg.chat.id, msg.text().unwrap_or("?").to_string())
+                            .reply_markup(keyboard());
+                        if !msg.chat.is_private() {
+                            request = request.reply_parameters(ReplyParameters::new(msg.id));
+                        }
+                        request.await?;
+                        respond(())
+                    }),
+                )
+                .branch(Update::filter_callback_query().endpoint(
+                    |bot: Bot, q: CallbackQuery| async move {
+                        bot.answer_callback_query(q.id.clone()).await?;
+                        if let Some(m) = &q.message {
+                            bot.edit_message_text(
+                                m.chat().id,
+                                m.id(),
+                                format!("{} {}", q.data.clone().unwrap_or_default(), q.id),
+                            )
+                            .reply_markup(keyboard())
+                            .await?;
+                        }
+                        respond(())
+                    },
+                ));
+            Dispatcher::builder(bot, handler)
+                .enable_ctrlc_handler()
+                .build()
+                .dispatch()
+                .await;
+        });
+    }
+}
