@@ -265,6 +265,11 @@ fn delivered(calls: &[Call], chat: i64) -> usize {
         .count()
 }
 
+/// Whether a message sent carries a link button (the busy group's note).
+fn is_link(body: &Value) -> bool {
+    body["reply_markup"]["inline_keyboard"][0][0]["url"].is_string()
+}
+
 /// The first callback button's data of a message, if any.
 fn first_button(message: &Value) -> Option<String> {
     message["reply_markup"]["inline_keyboard"]
@@ -318,14 +323,15 @@ async fn walk_group(api: FakeApi, who: Person, deadline: Instant) -> Vec<Duratio
     let group = supergroup(GROUP, false);
     let start = Instant::now();
     let command = api.send_as(&who, &group, "/diagnose", None)["message_id"].clone();
+    // The answer: a menu replying to the command, or the group's busy
+    // note (a link), if one comes after the command.
     let answer = |calls: &[Call]| {
         calls
             .iter()
-            .rev()
+            .filter(|c| c.ok && c.method == "sendmessage" && c.body["chat_id"] == GROUP)
             .find(|c| {
-                c.ok && c.method == "sendmessage"
-                    && c.body["chat_id"] == GROUP
-                    && c.body["reply_parameters"]["message_id"] == command
+                c.body["reply_parameters"]["message_id"] == command
+                    || (c.at >= start && is_link(&c.body))
             })
             .map(|c| (c.sent_id, c.body.clone()))
     };
@@ -382,13 +388,11 @@ async fn walk_group(api: FakeApi, who: Person, deadline: Instant) -> Vec<Duratio
         };
         let start = Instant::now();
         api.press(&who, &menu, &data);
-        // The edit, or the offer of the private chat, whichever comes.
+        // The edit, or a busy note, whichever comes first.
         let offered = |calls: &[Call]| {
-            calls.iter().any(|c| {
-                c.ok && c.method == "sendmessage"
-                    && c.body["reply_parameters"]["message_id"] == command
-                    && !c.body["reply_markup"]["inline_keyboard"][0][0]["url"].is_null()
-            })
+            calls
+                .iter()
+                .any(|c| c.ok && c.method == "sendmessage" && c.at >= start && is_link(&c.body))
         };
         if !until(&api, deadline, |c| edits_of(c) > step || offered(c)).await {
             break;
@@ -415,7 +419,7 @@ async fn run(bot: Bot, scenario: Scenario) -> Figures {
     let child = spawn(bot, &api, lifted, &db);
     let pid = child.id();
     // Ready once it polls.
-    api.wait_for("getUpdates", 1).await;
+    api.wait_polling().await;
     let (cpu_start, _) = usage(pid);
     let name = format!(
         "{:?} {}",
@@ -464,7 +468,7 @@ async fn run(bot: Bot, scenario: Scenario) -> Figures {
             if let Some(flood) = flood {
                 let _ = flood.await;
             }
-            (result.0 + if flooder { 300 } else { 0 }, result.1, result.2)
+            result
         }
         Scenario::Group { members } => {
             let walks: Vec<_> = (0..members)
@@ -504,6 +508,17 @@ async fn run(bot: Bot, scenario: Scenario) -> Figures {
         .collect();
     let throttled = paced.iter().filter(|c| c.throttled).count();
     let ok = paced.iter().filter(|c| c.ok).count();
+    let to_flooder = paced
+        .iter()
+        .filter(|c| {
+            c.ok && c.body["chat_id"] == GROUP && matches!(scenario, Scenario::Flood { .. })
+        })
+        .count();
+    let name = if to_flooder > 0 {
+        format!("{name} ({to_flooder} to it)")
+    } else {
+        name
+    };
     let in_group = paced
         .iter()
         .filter(|c| c.ok && c.body["chat_id"] == GROUP)

@@ -144,6 +144,23 @@ impl Running {
     }
 }
 
+/// How many workers handle updates: one person's updates always go to the
+/// same one, in order, and the number of workers stays fixed however many
+/// people write (the dispatcher would otherwise keep one per person it has
+/// seen busy at once).
+const WORKERS: u64 = 256;
+
+/// The updates each worker may hold waiting.
+const WORKER_QUEUE: usize = 64;
+
+/// The worker for (chat, person).
+fn lane_of(chat: ChatId, user: Option<UserId>) -> u16 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (chat, user).hash(&mut hasher);
+    (hasher.finish() % WORKERS) as u16
+}
+
 /// Checks the token, registers the command menu, and starts polling.
 pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running, StartError> {
     // Every message sent or changed goes through the pacer; other requests
@@ -170,8 +187,12 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     let mut dispatcher = Dispatcher::builder(bot, schema())
         .dependencies(dptree::deps![app, out])
         .distribution_function(|update: &Update| {
-            Some((update.chat()?.id, update.from().map(|user| user.id)))
+            Some(lane_of(
+                update.chat()?.id,
+                update.from().map(|user| user.id),
+            ))
         })
+        .worker_queue_size(WORKER_QUEUE)
         .default_handler(|update| async move {
             log::debug!("update {} is not for the dialogue; ignored", update.id.0);
         })

@@ -148,6 +148,8 @@ struct Shared {
     arrived: Notify,
     /// Counts recorded calls, for tests waiting on them.
     recorded: watch::Sender<usize>,
+    /// Counts getUpdates calls (not recorded as calls).
+    polls: watch::Sender<usize>,
 }
 
 /// A running fake Bot API.
@@ -169,6 +171,7 @@ impl FakeApi {
             }),
             arrived: Notify::new(),
             recorded: watch::channel(0).0,
+            polls: watch::channel(0).0,
         });
         let app = Router::new()
             .route("/{token}/{method}", post(handle))
@@ -355,6 +358,17 @@ impl FakeApi {
         }
     }
 
+    /// Waits until the bot has asked for updates: it is polling (for the
+    /// delivery bench, which runs the bot as a process).
+    #[allow(dead_code)]
+    pub async fn wait_polling(&self) {
+        let mut polls = self.shared.polls.subscribe();
+        polls
+            .wait_for(|n| *n > 0)
+            .await
+            .expect("the fake API lives");
+    }
+
     /// Waits until `method` has been called `n` times in all, and returns
     /// its calls.
     pub async fn wait_for(&self, method: &str, n: usize) -> Vec<Call> {
@@ -466,6 +480,7 @@ async fn handle(
         serde_json::from_slice(&body).unwrap_or(Value::Null)
     };
     if method == "getupdates" {
+        shared.polls.send_modify(|n| *n += 1);
         return get_updates(&shared, &body).await;
     }
     let (response, lost) = {

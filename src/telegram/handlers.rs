@@ -128,10 +128,12 @@ pub(super) async fn on_press(
 }
 
 /// In a group whose lane is too long, the member's answer does not join
-/// the queue: they are told once, ahead of the queue, that the same
-/// conversation goes on in private, with a button that opens it there.
+/// the queue. The group is told once, ahead of the queue, that whoever is
+/// waiting can go on in private, with a button that opens each person's
+/// own conversation there (the link names the group; the person is who
+/// opens it).
 fn offer_private(out: &Outbox, app: &Arc<App>, me: &Me, user: &User, target: Target) {
-    if !out.tell_busy(target.chat, user.id) {
+    if !out.tell_busy(target.chat) {
         log::debug!(
             "chat {} user {}: busy group, told already; answer not queued",
             target.chat,

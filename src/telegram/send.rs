@@ -28,11 +28,11 @@ pub struct Outbox {
     /// The longest a group member's answer may wait in the group's lane
     /// before they are offered the private chat instead.
     pub(super) busy_wait: std::time::Duration,
-    /// The members of busy groups told so lately, and when.
-    pub(super) told_busy: Arc<std::sync::Mutex<std::collections::HashMap<(i64, u64), Instant>>>,
+    /// The busy groups told so lately, and when.
+    pub(super) told_busy: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
 }
 
-/// How long a member told once that their group is busy is not told again.
+/// How long a group told once that it is busy is not told again.
 const TOLD_BUSY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Outbox {
@@ -51,16 +51,16 @@ impl Outbox {
         chat.0 < 0 && self.pacer.expected_wait(chat.0) > self.busy_wait
     }
 
-    /// Whether `user` should be told about the busy group now: not if they
-    /// were told lately.
-    pub(super) fn tell_busy(&self, chat: ChatId, user: UserId) -> bool {
+    /// Whether the busy group should be told so now: once for everyone
+    /// waiting, not again while the note is fresh.
+    pub(super) fn tell_busy(&self, chat: ChatId) -> bool {
         let now = Instant::now();
         let mut told = self
             .told_busy
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         told.retain(|_, at| now - *at < TOLD_BUSY_FOR);
-        match told.entry((chat.0, user.0)) {
+        match told.entry(chat.0) {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(now);
