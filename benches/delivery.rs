@@ -4,7 +4,8 @@
 //! `retry_after` as Telegram does.
 //!
 //! Run with `cargo bench --bench delivery` (all scenarios), or name some:
-//! `cargo bench --bench delivery -- private group flood lean people`.
+//! `cargo bench --bench delivery -- private group flood lean people`, and
+//! `doctor` or `echo` for one of the two bots.
 //! For each run it prints updates sent and answered, replies lost, requests
 //! answered 429 and their share, wall time against the floor the limits
 //! allow, p50/p99 latency, CPU per update and peak RSS of the bot process.
@@ -30,7 +31,10 @@ fn main() {
         return;
     }
     let wanted = |name: &str| {
-        let named: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+        let named: Vec<&String> = args
+            .iter()
+            .filter(|a| !a.starts_with('-') && *a != "doctor" && *a != "echo")
+            .collect();
         named.is_empty() || named.iter().any(|a| a.as_str() == name)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -53,7 +57,20 @@ fn main() {
         "RSS MB"
     );
     runtime.block_on(async {
-        for bot in [Bot::Doctor, Bot::Echo] {
+        let bots: Vec<Bot> = [Bot::Doctor, Bot::Echo]
+            .into_iter()
+            .filter(|b| {
+                let only: Vec<&String> = args
+                    .iter()
+                    .filter(|a| *a == "doctor" || *a == "echo")
+                    .collect();
+                only.is_empty()
+                    || only
+                        .iter()
+                        .any(|a| a.as_str() == format!("{b:?}").to_lowercase())
+            })
+            .collect();
+        for bot in bots {
             if wanted("private") {
                 report(&run(bot, Scenario::Private { people: 100 }).await);
             }

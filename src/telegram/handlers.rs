@@ -71,6 +71,7 @@ pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>)
     if out.is_busy(msg.chat.id) {
         offer_private(&out, &app, &me, user, target);
     } else {
+        out.pacer.room().await;
         deliver(&out, &app, target, None, &replies, Priority::Person);
     }
     Ok(())
@@ -122,6 +123,7 @@ pub(super) async fn on_press(
     if out.is_busy(chat.id) {
         offer_private(&out, &app, &me, presser, target);
     } else {
+        out.pacer.room().await;
         deliver(&out, &app, target, Some(menu), &replies, Priority::Person);
     }
     Ok(())

@@ -44,6 +44,15 @@ impl Default for Limits {
     }
 }
 
+/// The most requests out at once, across all chats.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// The most requests waiting or out, across all chats, before `room` makes
+/// new ones wait: over a minute's worth at Telegram's 30 a second, so it
+/// binds only when the bot as a whole is far behind, and then holds back
+/// the updates behind them (they wait at Telegram) instead of memory.
+pub const MAX_QUEUED: usize = 2048;
+
 /// Whose request it is: a person's own action goes before background work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
@@ -187,8 +196,10 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
-    /// Signalled whenever a ticket is done, for `drain`.
+    /// Signalled whenever a ticket is done, for `drain` and `room`.
     done: Notify,
+    /// Tickets alive: waiting, out, or still held.
+    alive: std::sync::atomic::AtomicUsize,
 }
 
 /// The bot's one outbound queue; cheap to clone.
@@ -211,6 +222,7 @@ impl Pacer {
                 }),
                 wake: Notify::new(),
                 done: Notify::new(),
+                alive: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
         let task = pacer.clone();
@@ -239,6 +251,9 @@ impl Pacer {
     }
 
     fn enter(&self, chat: i64, priority: Priority, edit: Option<i32>, first: bool) -> Ticket {
+        self.shared
+            .alive
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (go, turn) = oneshot::channel();
         let mut state = self.lock();
         state.next_ticket += 1;
@@ -278,6 +293,20 @@ impl Pacer {
             edit,
             turn: Some(turn),
             granted: false,
+        }
+    }
+
+    /// Waits until the pacer holds fewer than `MAX_QUEUED` requests.
+    pub async fn room(&self) {
+        loop {
+            let done = self.shared.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            let alive = self.shared.alive.load(std::sync::atomic::Ordering::Relaxed);
+            if alive < MAX_QUEUED || self.lock().closed {
+                return;
+            }
+            done.await;
         }
     }
 
@@ -390,7 +419,13 @@ impl Pacer {
             }
         }
         ready.sort_unstable();
+        // Requests out at once are few under Telegram's limits; the cap
+        // keeps connections and buffers bounded where the limits are lifted.
+        let mut out = lanes.values().filter(|l| l.busy.is_some()).count();
         for (_, _, chat) in ready {
+            if out >= MAX_IN_FLIGHT {
+                break;
+            }
             let at = global.ready_at(now);
             if at > now {
                 later(at);
@@ -407,6 +442,7 @@ impl Pacer {
             lane.paused_until = None;
             if head.go.send(Turn::Go).is_ok() {
                 lane.busy = Some(head.ticket);
+                out += 1;
             } else {
                 // Its holder is gone: the turn passes on.
                 later(lane.ready_at(now));
@@ -508,11 +544,13 @@ pub struct Ticket {
 
 impl Ticket {
     /// Waits for this ticket's turn.
+    /// Cancel-safe: a wait given up keeps the ticket's place.
     pub async fn turn(&mut self) -> Turn {
-        let Some(rx) = self.turn.take() else {
+        let Some(rx) = self.turn.as_mut() else {
             return if self.granted { Turn::Go } else { Turn::Closed };
         };
         let turn = rx.await.unwrap_or(Turn::Closed);
+        self.turn = None;
         self.granted = turn == Turn::Go;
         turn
     }
@@ -538,6 +576,10 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
+        self.pacer
+            .shared
+            .alive
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if self.granted {
             self.pacer.finish(self.chat, self.ticket);
         } else {
@@ -607,11 +649,11 @@ mod tests {
     #[tokio::test]
     async fn the_bot_as_a_whole_stays_within_its_per_second_limit() {
         let pacer = Pacer::spawn(limits());
-        let mut tickets: Vec<Ticket> = (1..=75)
+        let tickets: Vec<Ticket> = (1..=75)
             .map(|chat| pacer.submit(chat, Priority::Person, None))
             .collect();
         let mut times = Vec::new();
-        for ticket in &mut tickets {
+        for mut ticket in tickets {
             assert_eq!(within(ticket.turn()).await, Turn::Go);
             times.push(Instant::now());
         }
@@ -702,6 +744,26 @@ mod tests {
         assert_eq!(within(stuck.turn()).await, Turn::Closed);
         let mut late = pacer.submit(-5, Priority::Person, None);
         assert_eq!(within(late.turn()).await, Turn::Closed);
+    }
+
+    #[tokio::test]
+    async fn no_more_than_a_bounded_number_of_requests_are_out_at_once() {
+        let pacer = Pacer::spawn(Limits {
+            per_second: 1_000_000,
+            ..limits()
+        });
+        let mut tickets: Vec<Ticket> = (1..=(MAX_IN_FLIGHT as i64 + 1))
+            .map(|chat| pacer.submit(chat, Priority::Person, None))
+            .collect();
+        let mut last = tickets.pop().expect("one more than the cap");
+        for ticket in &mut tickets {
+            assert_eq!(within(ticket.turn()).await, Turn::Go);
+        }
+        // All out: the last waits until one answer is back.
+        let waiting = tokio::time::timeout(UNIT * 5, last.turn()).await;
+        assert!(waiting.is_err(), "granted over the cap");
+        tickets.pop();
+        assert_eq!(within(last.turn()).await, Turn::Go);
     }
 
     #[tokio::test]
