@@ -81,7 +81,12 @@ pub fn group_payload(group: i64) -> String {
 /// to their private chat and returns the node it stands at.
 async fn carry_from_group(app: &App, key: SessionKey, payload: &str) -> Option<String> {
     let digits = payload.trim().strip_prefix('g')?;
-    let group = -digits.parse::<i64>().ok()?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let group = i64::try_from(digits.parse::<u64>().ok()?)
+        .ok()?
+        .checked_neg()?;
     let from = SessionKey {
         chat: group,
         user: key.user,

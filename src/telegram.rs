@@ -99,24 +99,42 @@ impl Running {
 
     /// Stops polling, lets updates in flight finish, and returns when done.
     pub async fn stop(self) {
-        self.scheduler.stop().await;
-        // The dispatcher becomes stoppable once it polls, right after it
-        // has asked Telegram who it is; until then, look again shortly.
-        // Its task ends when dispatching has stopped, so that is what is
-        // awaited: the future `shutdown` returns can miss its wake-up when
-        // the dispatcher finishes before that future is first polled.
-        loop {
-            match self.token.shutdown() {
-                Ok(_requested) => break,
-                Err(_) if self.handle.is_finished() => break,
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        // One deadline for the whole stop: when the grace period is over,
+        // whatever still waits in the queue is closed (not sent, and a
+        // reminder among it released to be sent after the restart), so
+        // the scheduler and the handlers waiting on the queue end too.
+        let deadline = tokio::time::Instant::now() + self.grace;
+        let pacer = self.pacer.clone();
+        let closer = tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            pacer.drain(Duration::ZERO).await
+        });
+        let dispatcher = async {
+            // The dispatcher becomes stoppable once it polls, right after it
+            // has asked Telegram who it is; until then, look again shortly.
+            // Its task ends when dispatching has stopped, so that is what is
+            // awaited: the future `shutdown` returns can miss its wake-up
+            // when the dispatcher finishes before that future is first polled.
+            loop {
+                match self.token.shutdown() {
+                    Ok(_requested) => break,
+                    Err(_) if self.handle.is_finished() => break,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
             }
+            if let Err(e) = self.handle.await {
+                log::error!("the dispatcher task failed: {e}");
+            }
+        };
+        tokio::join!(self.scheduler.stop(), dispatcher);
+        // Replies already queued go out first, within what is left.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut dropped = self.pacer.drain(left).await;
+        if closer.is_finished() {
+            dropped += closer.await.unwrap_or(0);
+        } else {
+            closer.abort();
         }
-        if let Err(e) = self.handle.await {
-            log::error!("the dispatcher task failed: {e}");
-        }
-        // Replies already queued go out first, within the grace period.
-        let dropped = self.pacer.drain(self.grace).await;
         if dropped > 0 {
             log::warn!(
                 "stopped with {dropped} message(s) still queued after {:?}; they were not sent",

@@ -136,7 +136,7 @@ pub(super) async fn on_press(
 /// opens it).
 fn offer_private(out: &Outbox, app: &Arc<App>, me: &Me, user: &User, target: Target) {
     if !out.tell_busy(target.chat) {
-        log::debug!(
+        log::info!(
             "chat {} user {}: busy group, told already; answer not queued",
             target.chat,
             user.id

@@ -273,11 +273,20 @@ impl Pacer {
         if closed {
             let _ = waiting.go.send(Turn::Closed);
         } else {
+            // An older edit of the same message gives way. The newer one takes
+            // its place only when nothing was queued after it; otherwise it
+            // goes last, so nothing made later shows an older state.
             let earlier = edit.and_then(|m| lane.queue.iter().position(|w| w.edit == Some(m)));
             match earlier {
-                Some(i) => {
+                Some(i) if i + 1 == lane.queue.len() => {
                     let old = std::mem::replace(&mut lane.queue[i], waiting);
                     let _ = old.go.send(Turn::Superseded);
+                }
+                Some(i) => {
+                    if let Some(old) = lane.queue.remove(i) {
+                        let _ = old.go.send(Turn::Superseded);
+                    }
+                    lane.queue.push_back(waiting);
                 }
                 None if first => lane.queue.push_front(waiting),
                 None => lane.queue.push_back(waiting),
@@ -321,20 +330,21 @@ impl Pacer {
     /// How long a request submitted now to `chat` would wait, judged by
     /// a pause the chat is in, the requests ahead of it and its budget.
     pub fn expected_wait(&self, chat: i64) -> Duration {
-        let state = self.lock();
-        let Some(lane) = state.lanes.get(&chat) else {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let Some(lane) = state.lanes.get_mut(&chat) else {
             return Duration::ZERO;
         };
-        let paused = lane.paused_until.map_or(Duration::ZERO, |p| {
-            p.saturating_duration_since(Instant::now())
-        });
-        let ahead = lane.queue.len() + usize::from(lane.busy.is_some());
+        // The pause, or the budget already spent, whichever is later.
+        let paused = lane.ready_at(now).saturating_duration_since(now);
         let per_second = if chat < 0 {
             (f64::from(state.limits.group_per_minute) / 60.0)
                 .min(f64::from(state.limits.group_per_second))
         } else {
             1.0
         };
+        let lane = &state.lanes[&chat];
+        let ahead = lane.queue.len() + usize::from(lane.busy.is_some());
         paused
             + state
                 .limits
@@ -477,8 +487,19 @@ impl Pacer {
 
     fn withdraw(&self, chat: i64, ticket: u64) {
         let mut state = self.lock();
+        // Granted, but dropped before the turn was taken: the lane is free.
+        let granted = state
+            .lanes
+            .get(&chat)
+            .is_some_and(|lane| lane.busy == Some(ticket));
+        if granted {
+            Self::answered(&mut state, chat, ticket);
+        }
         if let Some(lane) = state.lanes.get_mut(&chat) {
             lane.queue.retain(|w| w.ticket != ticket);
+            if granted {
+                lane.busy = None;
+            }
         }
         drop(state);
         self.shared.wake.notify_one();
@@ -562,8 +583,14 @@ impl Ticket {
         pacer.again(self, retry_after);
     }
 
-    /// The request must be made again (or another in its place, such as a
-    /// send after an edit that can no longer be made), after `pause`.
+    /// In its place, a new message instead of an edit that can no longer
+    /// be made: no newer edit of that message supersedes it any more.
+    pub fn again_as_send(&mut self) {
+        self.edit = None;
+        self.again(Duration::ZERO);
+    }
+
+    /// The request must be made again, after `pause`.
     pub fn again(&mut self, pause: Duration) {
         let pacer = self.pacer.clone();
         pacer.again(self, pause);
@@ -684,7 +711,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_newer_edit_of_a_waiting_one_takes_its_place() {
+    async fn only_the_newest_edit_of_a_waiting_message_goes_out() {
         let pacer = Pacer::spawn(limits());
         let mut out = pacer.submit(5, Priority::Person, None);
         assert_eq!(within(out.turn()).await, Turn::Go);
@@ -693,10 +720,10 @@ mod tests {
         let mut second = pacer.submit(5, Priority::Person, Some(42));
         assert_eq!(within(first.turn()).await, Turn::Superseded);
         drop(out);
-        // The newest edit of 42 went out in the first one's place.
-        assert_eq!(within(second.turn()).await, Turn::Go);
-        drop(second);
+        // Only the newest edit of 42 goes out, after what came between.
         assert_eq!(within(other.turn()).await, Turn::Go);
+        drop(other);
+        assert_eq!(within(second.turn()).await, Turn::Go);
     }
 
     #[tokio::test]
@@ -764,6 +791,33 @@ mod tests {
         assert!(waiting.is_err(), "granted over the cap");
         tickets.pop();
         assert_eq!(within(last.turn()).await, Turn::Go);
+    }
+
+    #[tokio::test]
+    async fn a_newer_edit_behind_other_messages_goes_last() {
+        let pacer = Pacer::spawn(limits());
+        let mut out = pacer.submit(4, Priority::Person, None);
+        assert_eq!(within(out.turn()).await, Turn::Go);
+        let mut old_edit = pacer.submit(4, Priority::Person, Some(1));
+        let mut message = pacer.submit(4, Priority::Person, None);
+        let mut new_edit = pacer.submit(4, Priority::Person, Some(1));
+        assert_eq!(within(old_edit.turn()).await, Turn::Superseded);
+        drop(out);
+        // The message made in between goes first, the newest edit after it.
+        assert_eq!(within(message.turn()).await, Turn::Go);
+        drop(message);
+        assert_eq!(within(new_edit.turn()).await, Turn::Go);
+    }
+
+    #[tokio::test]
+    async fn a_turn_given_but_never_taken_frees_the_lane() {
+        let pacer = Pacer::spawn(limits());
+        let first = pacer.submit(3, Priority::Person, None);
+        let mut second = pacer.submit(3, Priority::Person, None);
+        // Let the pacer grant the first, then drop it unclaimed.
+        tokio::time::sleep(UNIT).await;
+        drop(first);
+        assert_eq!(within(second.turn()).await, Turn::Go);
     }
 
     #[tokio::test]

@@ -291,7 +291,7 @@ async fn show(out: &Outbox, app: &App, target: Target, mut step: Step) {
                     target.chat,
                     message.0
                 );
-                step.ticket.again(std::time::Duration::ZERO);
+                step.ticket.again_as_send();
             }
             Err(e) => {
                 log::warn!(
@@ -341,7 +341,12 @@ async fn show(out: &Outbox, app: &App, target: Target, mut step: Step) {
                 log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
             }
         }
-        Ok(Paced::Superseded) => {}
+        Ok(Paced::Superseded) => {
+            log::debug!(
+                "chat {}: a newer message took this one's place",
+                target.chat
+            );
+        }
         Ok(Paced::ShutDown) => {
             log::warn!("chat {}: shutting down; a reply was not sent", target.chat);
         }
