@@ -103,6 +103,26 @@ async fn carry_from_group(app: &App, key: SessionKey, payload: &str) -> Option<S
         }
     };
     let node = session.node.clone()?;
+    // A conversation already under way in private is not overwritten.
+    match app.store.load(key).await {
+        Ok(Some(own))
+            if own
+                .node
+                .as_deref()
+                .is_some_and(|at| at != node && at != crate::tree::ROOT_ID) =>
+        {
+            log::info!(
+                "user {}: a private conversation is under way; the group's is not carried over",
+                key.user
+            );
+            return None;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            log::error!("user {}: loading the private session failed: {e}", key.user);
+            return None;
+        }
+    }
     if let Err(e) = app.store.save(key, &session, false, app.clock.now()).await {
         log::error!(
             "user {}: carrying the session to private failed: {e}",
