@@ -25,13 +25,13 @@ const ROUNDS: usize = 5;
 
 /// The presses of one full path, from the entry menu to "solved".
 const PATH: [&str; 7] = [
-    "g:menu:not_received",
-    "g:not_received:nr_sender",
-    "g:nr_sender:nr_number",
-    "g:nr_number:nr_phone_state",
-    "g:nr_phone_state:nr_operator",
-    "g:nr_operator:nr_resend_q",
-    "g:nr_resend_q:nr_resend",
+    "g:menu:unsure",
+    "g:unsure:un_entered",
+    "g:un_entered:un_result",
+    "g:un_result:mm_type",
+    "g:mm_type:mm_change_num",
+    "g:mm_change_num:mm_id_doc",
+    "g:mm_id_doc:mm_passport",
 ];
 
 fn main() {
@@ -104,7 +104,7 @@ async fn one_round(round: usize) -> (usize, Duration, usize) {
         for data in PATH {
             api.press(person, &menu, data);
         }
-        api.press(person, &menu, "s:nr_resend");
+        api.press(person, &menu, "s:mm_passport");
     }
     let presses = PEOPLE as usize * (PATH.len() + 1);
     api.wait_for("editMessageText", presses).await;
