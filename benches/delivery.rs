@@ -302,18 +302,19 @@ async fn until(api: &FakeApi, deadline: Instant, done: impl Fn(&[Call]) -> bool)
     wait.await.is_ok()
 }
 
-/// One person in a private chat: /diagnose, then `presses` presses, each
-/// awaited; returns the latency of each answer received.
+/// One person in a private chat: `opening` (a command), then `presses`
+/// presses, each awaited; returns the latency of each answer received.
 async fn walk_private(
     api: FakeApi,
     who: Person,
+    opening: &str,
     presses: usize,
     deadline: Instant,
 ) -> Vec<Duration> {
     let chat = who.id as i64;
     let mut latencies = Vec::new();
     let start = Instant::now();
-    api.send_as(&who, &who.private_chat(), "/diagnose", None);
+    api.send_as(&who, &who.private_chat(), opening, None);
     if !until(&api, deadline, |c| delivered(c, chat) >= 1).await {
         return latencies;
     }
@@ -365,31 +366,9 @@ async fn walk_group(api: FakeApi, who: Person, deadline: Instant) -> Vec<Duratio
         .map(str::to_string);
     if let Some(link) = link {
         // Busy: on in private, by the link.
-        let payload = link.split("start=").nth(1).unwrap_or_default().to_string();
-        let chat = who.id as i64;
-        let start = Instant::now();
-        api.send_as(
-            &who,
-            &who.private_chat(),
-            &format!("/start {payload}"),
-            None,
-        );
-        if !until(&api, deadline, |c| delivered(c, chat) >= 1).await {
-            return latencies;
-        }
-        latencies.push(start.elapsed());
-        for step in 0..2 {
-            let menu = api.last_bot_message(chat);
-            let Some(data) = first_button(&menu) else {
-                break;
-            };
-            let start = Instant::now();
-            api.press(&who, &menu, &data);
-            if !until(&api, deadline, |c| delivered(c, chat) >= step + 2).await {
-                break;
-            }
-            latencies.push(start.elapsed());
-        }
+        let payload = link.split("start=").nth(1).unwrap_or_default();
+        let opening = format!("/start {payload}");
+        latencies.extend(walk_private(api.clone(), who, &opening, 2, deadline).await);
         return latencies;
     }
     let edits_of = |calls: &[Call]| {
@@ -462,7 +441,15 @@ async fn run(bot: Bot, scenario: Scenario) -> Figures {
     let (sent, latencies, answered) = match scenario {
         Scenario::Private { people } | Scenario::Lean { people } => {
             let walks: Vec<_> = (0..people)
-                .map(|i| tokio::spawn(walk_private(api.clone(), person(10_000 + i), 2, deadline)))
+                .map(|i| {
+                    tokio::spawn(walk_private(
+                        api.clone(),
+                        person(10_000 + i),
+                        "/diagnose",
+                        2,
+                        deadline,
+                    ))
+                })
                 .collect();
             collect(walks, people as usize * 3).await
         }
@@ -479,7 +466,15 @@ async fn run(bot: Bot, scenario: Scenario) -> Figures {
                 })
             });
             let walks: Vec<_> = (0..people)
-                .map(|i| tokio::spawn(walk_private(api.clone(), person(10_000 + i), 2, deadline)))
+                .map(|i| {
+                    tokio::spawn(walk_private(
+                        api.clone(),
+                        person(10_000 + i),
+                        "/diagnose",
+                        2,
+                        deadline,
+                    ))
+                })
                 .collect();
             let result = collect(walks, people as usize * 3).await;
             if let Some(flood) = flood {

@@ -319,12 +319,14 @@ impl Pacer {
         }
     }
 
-    /// How many requests are waiting or out, in all and in `chat`.
-    pub fn depth(&self, chat: i64) -> (usize, usize) {
+    /// How many requests are waiting or out, in all.
+    fn pending(&self) -> usize {
         let state = self.lock();
-        let of = |l: &Lane| l.queue.len() + usize::from(l.busy.is_some());
-        let total = state.lanes.values().map(of).sum();
-        (total, state.lanes.get(&chat).map_or(0, of))
+        state
+            .lanes
+            .values()
+            .map(|l| l.queue.len() + usize::from(l.busy.is_some()))
+            .sum()
     }
 
     /// How long a request submitted now to `chat` would wait, judged by
@@ -360,8 +362,7 @@ impl Pacer {
             let done = self.shared.done.notified();
             tokio::pin!(done);
             done.as_mut().enable();
-            let (pending, _) = self.depth(0);
-            if pending == 0 || Instant::now() >= deadline {
+            if self.pending() == 0 || Instant::now() >= deadline {
                 break;
             }
             let _ = tokio::time::timeout_at(deadline, done).await;
