@@ -15,6 +15,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
+mod window;
+use window::Window;
+
 /// Telegram's limits on messages sent or changed (edits count like sends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -71,63 +74,6 @@ pub enum Turn {
     Superseded,
     /// The pacer shut down before the turn came.
     Closed,
-}
-
-/// At most `max` requests in any `span`. A request counts from when it is
-/// let go until its answer is back, at which time it is recorded again:
-/// Telegram saw it somewhere in between, so timing the window from the
-/// answer keeps the next request outside Telegram's window however late
-/// the first one reached it. The span is kept 5% longer besides.
-#[derive(Debug)]
-struct Window {
-    span: Duration,
-    max: usize,
-    /// The ticket and its latest time: let go, or answered.
-    log: Vec<(u64, Instant)>,
-}
-
-impl Window {
-    fn new(span: Duration, max: u32) -> Self {
-        Window {
-            span: span + span / 20,
-            max: max.max(1) as usize,
-            log: Vec::new(),
-        }
-    }
-
-    fn forget(&mut self, now: Instant) {
-        let span = self.span;
-        self.log.retain(|(_, t)| *t + span > now);
-    }
-
-    /// When the next request may go.
-    fn ready_at(&mut self, now: Instant) -> Instant {
-        self.forget(now);
-        if self.log.len() < self.max {
-            return now;
-        }
-        let mut times: Vec<Instant> = self.log.iter().map(|(_, t)| *t).collect();
-        times.sort_unstable_by(|a, b| b.cmp(a));
-        times[self.max - 1] + self.span
-    }
-
-    fn record(&mut self, ticket: u64, now: Instant) {
-        self.log.push((ticket, now));
-    }
-
-    /// The answer to `ticket`'s request is back.
-    fn answered(&mut self, ticket: u64, now: Instant) {
-        for (t, at) in &mut self.log {
-            if *t == ticket {
-                *at = (*at).max(now);
-            }
-        }
-    }
-
-    fn is_quiet(&mut self, now: Instant) -> bool {
-        self.forget(now);
-        self.log.is_empty()
-    }
 }
 
 struct Waiting {
