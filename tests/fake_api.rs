@@ -332,6 +332,21 @@ impl FakeApi {
         self.lock().calls.clone()
     }
 
+    /// How many calls have been recorded so far.
+    #[allow(dead_code)]
+    pub fn call_count(&self) -> usize {
+        self.lock().calls.len()
+    }
+
+    /// Waits as `wait_until` does, without copying the calls out.
+    #[allow(dead_code)]
+    pub async fn watch_until(&self, done: impl Fn(&[Call]) -> bool) {
+        let mut recorded = self.shared.recorded.subscribe();
+        while !done(&self.lock().calls) {
+            recorded.changed().await.expect("the fake API lives");
+        }
+    }
+
     /// The calls of one method, in order.
     pub fn calls_of(&self, method: &str) -> Vec<Call> {
         let method = method.to_ascii_lowercase();
