@@ -7,7 +7,7 @@ use teloxide::types::{Me, User};
 
 use super::classify::{Incoming, classify};
 use super::pacer::Priority;
-use super::send::{Outbox, Target, answer, deliver, deliver_link};
+use super::send::{Outbox, Target, answer, answer_soon, deliver, deliver_link};
 use crate::app::App;
 use crate::conversation::{self, Failed, Speaker};
 use crate::engine::{Event, Reply};
@@ -113,7 +113,7 @@ pub(super) async fn on_press(
             return Ok(());
         }
     };
-    answer(&out, &query, None).await;
+    answer_soon(&out, &query.id);
     let target = Target {
         chat: chat.id,
         thread,
@@ -135,7 +135,7 @@ pub(super) async fn on_press(
 /// own conversation there (the link names the group; the person is who
 /// opens it).
 fn offer_private(out: &Outbox, app: &Arc<App>, me: &Me, user: &User, target: Target) {
-    if !out.tell_busy(target.chat) {
+    if !out.tell_busy(target.chat, target.thread) {
         log::info!(
             "chat {} user {}: busy group, told already; answer not queued",
             target.chat,

@@ -8,7 +8,8 @@
 //! puts the ticket back in front. A lane that has been quiet for a minute
 //! is forgotten, so the pacer holds state only for chats in use.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -136,7 +137,39 @@ struct State {
     next_ticket: u64,
     global: Window,
     lanes: HashMap<i64, Lane>,
+    /// Lanes whose first request may go now, in the order they go: a
+    /// person's first, the oldest first. A pass looks only at these and
+    /// at `sleeping`, however many chats are known. Entries are checked
+    /// when taken, so one made stale by a later change is skipped.
+    ready: BTreeSet<(Priority, u64, i64)>,
+    /// Lanes with a request waiting for their budget or a pause, by when
+    /// they may go.
+    sleeping: BinaryHeap<Reverse<(Instant, i64)>>,
+    /// When a pass next looks for quiet lanes to forget.
+    next_sweep: Instant,
     closed: bool,
+}
+
+impl State {
+    /// Files `chat`'s lane under `ready` or `sleeping` if it has a request
+    /// waiting and none out.
+    fn mark(&mut self, chat: i64, now: Instant) {
+        let Some(lane) = self.lanes.get_mut(&chat) else {
+            return;
+        };
+        if lane.busy.is_some() {
+            return;
+        }
+        let Some((priority, ticket)) = lane.queue.front().map(|h| (h.priority, h.ticket)) else {
+            return;
+        };
+        let at = lane.ready_at(now);
+        if at <= now {
+            self.ready.insert((priority, ticket, chat));
+        } else {
+            self.sleeping.push(Reverse((at, chat)));
+        }
+    }
 }
 
 struct Shared {
@@ -164,6 +197,9 @@ impl Pacer {
                     next_ticket: 0,
                     global: Window::new(limits.second, limits.per_second),
                     lanes: HashMap::new(),
+                    ready: BTreeSet::new(),
+                    sleeping: BinaryHeap::new(),
+                    next_sweep: Instant::now(),
                     closed: false,
                 }),
                 wake: Notify::new(),
@@ -237,6 +273,7 @@ impl Pacer {
                 None if first => lane.queue.push_front(waiting),
                 None => lane.queue.push_back(waiting),
             }
+            state.mark(chat, Instant::now());
         }
         drop(state);
         self.shared.wake.notify_one();
@@ -322,6 +359,8 @@ impl Pacer {
                 let _ = waiting.go.send(Turn::Closed);
             }
         }
+        state.ready.clear();
+        state.sleeping.clear();
         dropped
     }
 
@@ -347,65 +386,76 @@ impl Pacer {
     /// first and the oldest first; returns when to look again.
     fn grant(&self, now: Instant) -> Option<Instant> {
         let mut state = self.lock();
-        let State {
-            global,
-            lanes,
-            closed,
-            ..
-        } = &mut *state;
-        if *closed {
+        if state.closed {
             return None;
         }
-        let mut next: Option<Instant> = None;
-        let mut later = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
-        let mut ready: Vec<(Priority, u64, i64)> = Vec::new();
-        lanes.retain(|_, lane| !lane.is_forgettable(now));
-        for (chat, lane) in lanes.iter_mut() {
-            if lane.busy.is_some() {
-                continue;
-            }
-            let Some(head) = lane.queue.front() else {
-                continue;
-            };
-            let (priority, ticket) = (head.priority, head.ticket);
-            let at = lane.ready_at(now);
-            if at <= now {
-                ready.push((priority, ticket, *chat));
-            } else {
-                later(at);
-            }
+        if now >= state.next_sweep {
+            state.lanes.retain(|_, lane| !lane.is_forgettable(now));
+            state.next_sweep = now + state.limits.second;
         }
-        ready.sort_unstable();
+        // Lanes whose wait is over are filed again: as ready, or asleep
+        // until a later time if a pause or their budget says so.
+        while let Some(Reverse((at, chat))) = state.sleeping.peek().copied()
+            && at <= now
+        {
+            state.sleeping.pop();
+            state.mark(chat, now);
+        }
+        let mut later = None;
         // Requests out at once are few under Telegram's limits; the cap
         // keeps connections and buffers bounded where the limits are lifted.
-        let mut out = lanes.values().filter(|l| l.busy.is_some()).count();
-        for (_, _, chat) in ready {
-            if out >= MAX_IN_FLIGHT {
-                break;
-            }
-            let at = global.ready_at(now);
+        while state.global.out() < MAX_IN_FLIGHT {
+            let at = state.global.ready_at(now);
             if at > now {
-                later(at);
+                later = Some(at);
                 break;
             }
-            let lane = lanes.get_mut(&chat).expect("a ready lane exists");
+            let Some((_, ticket, chat)) = state.ready.pop_first() else {
+                break;
+            };
+            let State {
+                global,
+                lanes,
+                sleeping,
+                ..
+            } = &mut *state;
+            let Some(lane) = lanes.get_mut(&chat) else {
+                continue;
+            };
+            if lane.busy.is_some() || lane.queue.front().is_none_or(|h| h.ticket != ticket) {
+                // Stale: the lane was filed again when it changed.
+                continue;
+            }
+            let at = lane.ready_at(now);
+            if at > now {
+                sleeping.push(Reverse((at, chat)));
+                continue;
+            }
             let Some(head) = lane.queue.pop_front() else {
                 continue;
             };
-            global.record(head.ticket, now);
+            global.record(head.ticket);
             for window in &mut lane.windows {
-                window.record(head.ticket, now);
+                window.record(head.ticket);
             }
             lane.paused_until = None;
             if head.go.send(Turn::Go).is_ok() {
                 lane.busy = Some(head.ticket);
-                out += 1;
             } else {
-                // Its holder is gone: the turn passes on.
-                later(lane.ready_at(now));
+                // Its holder is gone: the request is never made, and the
+                // turn passes on.
+                global.answered(head.ticket, now);
+                for window in &mut lane.windows {
+                    window.answered(head.ticket, now);
+                }
+                state.mark(chat, now);
             }
         }
-        next
+        let asleep = state.sleeping.peek().map(|Reverse((at, _))| *at);
+        match (later, asleep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Counts `ticket`'s request in the windows from now, its answer back.
@@ -427,6 +477,7 @@ impl Pacer {
         {
             lane.busy = None;
         }
+        state.mark(chat, Instant::now());
         drop(state);
         self.shared.wake.notify_one();
         self.shared.done.notify_waiters();
@@ -448,6 +499,7 @@ impl Pacer {
                 lane.busy = None;
             }
         }
+        state.mark(chat, Instant::now());
         drop(state);
         self.shared.wake.notify_one();
         self.shared.done.notify_waiters();
@@ -492,6 +544,7 @@ impl Pacer {
         } else {
             lane.queue.push_front(waiting);
         }
+        state.mark(ticket.chat, Instant::now());
         drop(state);
         ticket.turn = Some(turn);
         ticket.granted = false;

@@ -148,10 +148,35 @@ async fn pass(
     let mut retry_soon = false;
     let due = store.due_reminders(now, BATCH).await?;
     let more_due = due.len() == BATCH;
+    // The plans go side by side, so one waiting for a busy chat's budget
+    // does not hold up the others; the pacer keeps them all within the
+    // limits, behind people's own answers.
+    let mut sends = JoinSet::new();
     for plan in due.chunk_by(|a, b| a.plan == b.plan) {
-        if !deliver(bot, app, now, plan, state).await? {
+        let (bot, app, plan) = (bot.clone(), Arc::clone(app), plan.to_vec());
+        sends.spawn(async move {
+            let mut left = State::default();
+            let done = deliver(&bot, &app, now, &plan, &mut left).await;
+            (done, left)
+        });
+    }
+    let mut failure = None;
+    while let Some(joined) = sends.join_next().await {
+        let Ok((done, left)) = joined else {
+            log::error!("scheduler: sending a reminder failed unexpectedly");
             retry_soon = true;
+            continue;
+        };
+        state.sent_unrecorded.extend(left.sent_unrecorded);
+        state.unsent_claimed.extend(left.unsent_claimed);
+        match done {
+            Ok(true) => {}
+            Ok(false) => retry_soon = true,
+            Err(e) => failure = Some(e),
         }
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
 
     let idle = store

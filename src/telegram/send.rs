@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use teloxide::prelude::*;
 use teloxide::types::{
-    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions,
+    CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions,
     MaybeInaccessibleMessage, MessageId, ParseMode, ReplyParameters, ThreadId, UserId,
 };
 use teloxide::{ApiError, RequestError};
@@ -28,9 +28,12 @@ pub struct Outbox {
     /// The longest a group member's answer may wait in the group's lane
     /// before they are offered the private chat instead.
     pub(super) busy_wait: std::time::Duration,
-    /// The busy groups told so lately, and when.
-    pub(super) told_busy: Arc<std::sync::Mutex<std::collections::HashMap<i64, Instant>>>,
+    /// The busy groups (and forum topics) told so lately, and when.
+    pub(super) told_busy: Arc<std::sync::Mutex<std::collections::HashMap<Place, Instant>>>,
 }
+
+/// A chat, and the forum topic in it if any.
+type Place = (i64, Option<i32>);
 
 /// How long a group told once that it is busy is not told again.
 const TOLD_BUSY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
@@ -51,16 +54,17 @@ impl Outbox {
         chat.0 < 0 && self.pacer.expected_wait(chat.0) > self.busy_wait
     }
 
-    /// Whether the busy group should be told so now: once for everyone
-    /// waiting, not again while the note is fresh.
-    pub(super) fn tell_busy(&self, chat: ChatId) -> bool {
+    /// Whether the busy group should be told so now, in `thread` (the
+    /// forum topic, where members of a topic see it): once for everyone
+    /// waiting there, not again while the note is fresh.
+    pub(super) fn tell_busy(&self, chat: ChatId, thread: Option<ThreadId>) -> bool {
         let now = Instant::now();
         let mut told = self
             .told_busy
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         told.retain(|_, at| now - *at < TOLD_BUSY_FOR);
-        match told.entry(chat.0) {
+        match told.entry((chat.0, thread.map(|t| t.0.0))) {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(now);
@@ -323,7 +327,8 @@ async fn show(out: &Outbox, app: &App, target: Target, mut step: Step) {
         request.into_future()
     })
     .await;
-    drop(step.ticket);
+    // The ticket is held until the menu's owner is recorded: a stop
+    // drains the queue by its tickets, and must not end before this.
     match sent {
         Ok(Paced::Done(sent)) => {
             if let (Some(owner), Some(_)) = (target.owner, &step.keyboard)
@@ -360,8 +365,19 @@ async fn show(out: &Outbox, app: &App, target: Target, mut step: Step) {
 /// Answers a button press, so the person's client stops waiting; with a
 /// text, as an alert. A failure here costs only the spinner: logged.
 pub(super) async fn answer(out: &Outbox, query: &CallbackQuery, alert: Option<&str>) {
+    answer_id(out, &query.id, alert).await;
+}
+
+/// Answers the press `id` without an alert, in the background: the
+/// handler goes on with the reply meanwhile.
+pub(super) fn answer_soon(out: &Outbox, id: &CallbackQueryId) {
+    let (out, id) = (out.clone(), id.clone());
+    tokio::spawn(async move { answer_id(&out, &id, None).await });
+}
+
+async fn answer_id(out: &Outbox, id: &CallbackQueryId, alert: Option<&str>) {
     let result = retrying(|| {
-        let mut request = out.bot.answer_callback_query(query.id.clone());
+        let mut request = out.bot.answer_callback_query(id.clone());
         if let Some(text) = alert {
             request = request.text(text).show_alert(true);
         }

@@ -1,20 +1,24 @@
 //! A sliding window of requests for the pacer: at most so many in any span, each counted until its answer is back.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 /// At most `max` requests in any `span`. A request counts from when it is
-/// let go until its answer is back, at which time it is recorded again:
-/// Telegram saw it somewhere in between, so timing the window from the
-/// answer keeps the next request outside Telegram's window however late
-/// the first one reached it. The span is kept 5% longer besides.
+/// let go until its answer is back, and for a span after that: Telegram
+/// saw it somewhere in between, so timing the window from the answer keeps
+/// the next request outside Telegram's window however late the first one
+/// reached it. The span is kept 5% longer besides.
 #[derive(Debug)]
 pub(super) struct Window {
     span: Duration,
     max: usize,
-    /// The ticket and its latest time: let go, or answered.
-    log: Vec<(u64, Instant)>,
+    /// Requests let go whose answers are not back: they count however
+    /// long they take.
+    out: Vec<u64>,
+    /// When the answers of the others came back, oldest first.
+    back: VecDeque<Instant>,
 }
 
 impl Window {
@@ -22,41 +26,105 @@ impl Window {
         Window {
             span: span + span / 20,
             max: max.max(1) as usize,
-            log: Vec::new(),
+            out: Vec::new(),
+            back: VecDeque::new(),
         }
     }
 
     fn forget(&mut self, now: Instant) {
-        let span = self.span;
-        self.log.retain(|(_, t)| *t + span > now);
+        while self.back.front().is_some_and(|t| *t + self.span <= now) {
+            self.back.pop_front();
+        }
     }
 
-    /// When the next request may go.
+    /// When the next request may go. While too many requests are out for
+    /// any to go, that is a span from now; an answer coming back wakes the
+    /// pacer sooner.
     pub(super) fn ready_at(&mut self, now: Instant) -> Instant {
         self.forget(now);
-        if self.log.len() < self.max {
+        let counted = self.out.len() + self.back.len();
+        if counted < self.max {
             return now;
         }
-        let mut times: Vec<Instant> = self.log.iter().map(|(_, t)| *t).collect();
-        times.sort_unstable_by(|a, b| b.cmp(a));
-        times[self.max - 1] + self.span
+        // The oldest answers must leave the window until one place is free.
+        let leaving = counted - self.max;
+        match self.back.get(leaving) {
+            Some(t) => *t + self.span,
+            None => now + self.span,
+        }
     }
 
-    pub(super) fn record(&mut self, ticket: u64, now: Instant) {
-        self.log.push((ticket, now));
+    /// How many requests are out, their answers not back.
+    pub(super) fn out(&self) -> usize {
+        self.out.len()
     }
 
-    /// The answer to `ticket`'s request is back.
+    /// `ticket`'s request is let go.
+    pub(super) fn record(&mut self, ticket: u64) {
+        self.out.push(ticket);
+    }
+
+    /// The answer to `ticket`'s request is back: it counts a span from now.
     pub(super) fn answered(&mut self, ticket: u64, now: Instant) {
-        for (t, at) in &mut self.log {
-            if *t == ticket {
-                *at = (*at).max(now);
-            }
+        if let Some(i) = self.out.iter().position(|t| *t == ticket) {
+            self.out.swap_remove(i);
+            // Answers come back in time order, so `back` stays sorted.
+            let at = self.back.back().map_or(now, |last| now.max(*last));
+            self.back.push_back(at);
         }
     }
 
     pub(super) fn is_quiet(&mut self, now: Instant) -> bool {
         self.forget(now);
-        self.log.is_empty()
+        self.out.is_empty() && self.back.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPAN: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn a_request_still_out_is_counted_however_long_it_takes() {
+        let start = Instant::now();
+        let mut window = Window::new(SPAN, 1);
+        window.record(1);
+        // Long after the span, the answer is still not back: no room.
+        let later = start + SPAN * 10;
+        assert!(window.ready_at(later) > later);
+        assert!(!window.is_quiet(later));
+        window.answered(1, later);
+        // Counted a span (and 5%) from its answer.
+        assert!(window.ready_at(later + SPAN) > later + SPAN);
+        assert_eq!(window.ready_at(later + SPAN * 2), later + SPAN * 2);
+        assert!(window.is_quiet(later + SPAN * 2));
+    }
+
+    #[test]
+    fn the_next_place_frees_when_the_oldest_answer_leaves() {
+        let start = Instant::now();
+        let mut window = Window::new(SPAN, 2);
+        for (ticket, after) in [(1, 0), (2, 10)] {
+            window.record(ticket);
+            window.answered(ticket, start + Duration::from_millis(after));
+        }
+        let span = SPAN + SPAN / 20;
+        assert_eq!(window.ready_at(start), start + span);
+        window.record(3);
+        // Three counted, two may be: both older answers must leave.
+        assert_eq!(
+            window.ready_at(start + span),
+            start + Duration::from_millis(10) + span
+        );
+    }
+
+    #[test]
+    fn an_answer_for_a_request_not_out_changes_nothing() {
+        let start = Instant::now();
+        let mut window = Window::new(SPAN, 1);
+        window.answered(9, start);
+        assert!(window.is_quiet(start));
     }
 }
