@@ -77,16 +77,21 @@ pub fn group_payload(group: i64) -> String {
     format!("g{}", group.unsigned_abs())
 }
 
-/// For a `/start g<group>` link: copies the person's session in that group
-/// to their private chat and returns the node it stands at.
-async fn carry_from_group(app: &App, key: SessionKey, payload: &str) -> Option<String> {
+/// The group a `/start g<group>` payload names, if it is one.
+pub fn payload_group(payload: &str) -> Option<i64> {
     let digits = payload.trim().strip_prefix('g')?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let group = i64::try_from(digits.parse::<u64>().ok()?)
+    i64::try_from(digits.parse::<u64>().ok()?)
         .ok()?
-        .checked_neg()?;
+        .checked_neg()
+}
+
+/// For a `/start g<group>` link: copies the person's session in that group
+/// to their private chat and returns the node it stands at.
+async fn carry_from_group(app: &App, key: SessionKey, payload: &str) -> Option<String> {
+    let group = payload_group(payload)?;
     let from = SessionKey {
         chat: group,
         user: key.user,

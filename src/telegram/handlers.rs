@@ -10,7 +10,7 @@ use super::pacer::Priority;
 use super::send::{Outbox, Target, answer, answer_soon, deliver, deliver_link};
 use crate::app::App;
 use crate::conversation::{self, Failed, Speaker};
-use crate::engine::{Event, Reply};
+use crate::engine::{Command, Event, Reply};
 use crate::store::SessionKey;
 use crate::tree::{UiButton, UiText};
 
@@ -68,6 +68,20 @@ pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>)
         Ok(replies) => replies,
         Err(Failed { apology }) => vec![Reply::plain(apology)],
     };
+    // Come over from a busy group: what still waits there for them is
+    // not sent, they go on here.
+    if let Event::Command(Command::Start(Some(payload))) = event
+        && msg.chat.is_private()
+        && let Some(group) = conversation::payload_group(payload)
+    {
+        let taken = out.pacer.withdraw_person(group, user.id.0);
+        if taken > 0 {
+            log::info!(
+                "chat {group} user {}: {taken} answer(s) waiting in the group not sent; gone on in private",
+                user.id
+            );
+        }
+    }
     if out.is_busy(msg.chat.id) {
         offer_private(&out, &app, &me, user, target);
     } else {

@@ -80,6 +80,8 @@ pub enum Turn {
 struct Waiting {
     ticket: u64,
     priority: Priority,
+    /// The person it answers, where one does.
+    owner: Option<u64>,
     /// The message an edit changes, for coalescing.
     edit: Option<i32>,
     go: oneshot::Sender<Turn>,
@@ -151,17 +153,26 @@ struct State {
 }
 
 impl State {
+    /// Forgets the lanes gone quiet, at most once a `second`: whichever
+    /// path gives the turns, state is kept only for chats in use.
+    fn sweep(&mut self, now: Instant) {
+        if now >= self.next_sweep {
+            self.lanes.retain(|_, lane| !lane.is_forgettable(now));
+            self.next_sweep = now + self.limits.second;
+        }
+    }
+
     /// Files `chat`'s lane under `ready` or `sleeping` if it has a request
-    /// waiting and none out.
-    fn mark(&mut self, chat: i64, now: Instant) {
+    /// waiting and none out; returns whether it did.
+    fn mark(&mut self, chat: i64, now: Instant) -> bool {
         let Some(lane) = self.lanes.get_mut(&chat) else {
-            return;
+            return false;
         };
         if lane.busy.is_some() {
-            return;
+            return false;
         }
         let Some((priority, ticket)) = lane.queue.front().map(|h| (h.priority, h.ticket)) else {
-            return;
+            return false;
         };
         let at = lane.ready_at(now);
         if at <= now {
@@ -169,6 +180,7 @@ impl State {
         } else {
             self.sleeping.push(Reverse((at, chat)));
         }
+        true
     }
 }
 
@@ -223,16 +235,61 @@ impl Pacer {
     /// earlier edit is still waiting, the new one takes that place and
     /// the earlier one is told it was superseded.
     pub fn submit(&self, chat: i64, priority: Priority, edit: Option<i32>) -> Ticket {
-        self.enter(chat, priority, edit, false)
+        self.enter(chat, priority, edit, None, false)
+    }
+
+    /// As `submit`, for a request that answers `owner`: one that
+    /// `withdraw_person` can take back while it waits.
+    pub fn submit_for(
+        &self,
+        chat: i64,
+        priority: Priority,
+        edit: Option<i32>,
+        owner: u64,
+    ) -> Ticket {
+        self.enter(chat, priority, edit, Some(owner), false)
+    }
+
+    /// Takes back what waits in `chat`'s lane for `owner`, who has gone
+    /// on elsewhere: each is told it was superseded. Returns how many.
+    pub fn withdraw_person(&self, chat: i64, owner: u64) -> usize {
+        let mut state = self.lock();
+        let Some(lane) = state.lanes.get_mut(&chat) else {
+            return 0;
+        };
+        let mut taken = 0;
+        lane.queue.retain_mut(|w| {
+            if w.owner != Some(owner) {
+                return true;
+            }
+            taken += 1;
+            // The holder may have given up meanwhile; nothing to tell then.
+            let (go, _) = oneshot::channel();
+            let _ = std::mem::replace(&mut w.go, go).send(Turn::Superseded);
+            false
+        });
+        state.mark(chat, Instant::now());
+        drop(state);
+        if taken > 0 {
+            self.shared.wake.notify_one();
+        }
+        taken
     }
 
     /// Takes the first place in `chat`'s lane, ahead of what waits there:
     /// for the one note that tells a busy group's member where to go on.
     pub fn submit_first(&self, chat: i64, priority: Priority) -> Ticket {
-        self.enter(chat, priority, None, true)
+        self.enter(chat, priority, None, None, true)
     }
 
-    fn enter(&self, chat: i64, priority: Priority, edit: Option<i32>, first: bool) -> Ticket {
+    fn enter(
+        &self,
+        chat: i64,
+        priority: Priority,
+        edit: Option<i32>,
+        owner: Option<u64>,
+        first: bool,
+    ) -> Ticket {
         self.shared
             .alive
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -242,17 +299,45 @@ impl Pacer {
         let ticket = state.next_ticket;
         let closed = state.closed;
         let limits = state.limits;
-        let lane = state
-            .lanes
+        let now = Instant::now();
+        state.sweep(now);
+        let State {
+            lanes,
+            global,
+            ready,
+            sleeping,
+            ..
+        } = &mut *state;
+        let lane = lanes
             .entry(chat)
             .or_insert_with(|| Lane::new(chat, &limits));
         let waiting = Waiting {
             ticket,
             priority,
+            owner,
             edit,
             go,
         };
-        if closed {
+        // Nothing waits anywhere and the budgets allow it: the turn is
+        // given here and now, without a round through the pacer's task.
+        let at_once = !closed
+            && lane.busy.is_none()
+            && lane.queue.is_empty()
+            && ready.is_empty()
+            && sleeping.peek().is_none_or(|Reverse((at, _))| *at > now)
+            && global.out() < MAX_IN_FLIGHT
+            && global.ready_at(now) <= now
+            && lane.ready_at(now) <= now;
+        let mut granted = false;
+        if at_once {
+            global.record();
+            for window in &mut lane.windows {
+                window.record();
+            }
+            lane.paused_until = None;
+            lane.busy = Some(ticket);
+            granted = waiting.go.send(Turn::Go).is_ok();
+        } else if closed {
             let _ = waiting.go.send(Turn::Closed);
         } else {
             // An older edit of the same message gives way. The newer one takes
@@ -273,15 +358,19 @@ impl Pacer {
                 None if first => lane.queue.push_front(waiting),
                 None => lane.queue.push_back(waiting),
             }
-            state.mark(chat, Instant::now());
+            state.mark(chat, now);
         }
         drop(state);
-        self.shared.wake.notify_one();
+        if !at_once {
+            self.shared.wake.notify_one();
+        }
+        debug_assert!(!at_once || granted, "the receiver is held here");
         Ticket {
             pacer: self.clone(),
             chat,
             ticket,
             priority,
+            owner,
             edit,
             turn: Some(turn),
             granted: false,
@@ -389,10 +478,7 @@ impl Pacer {
         if state.closed {
             return None;
         }
-        if now >= state.next_sweep {
-            state.lanes.retain(|_, lane| !lane.is_forgettable(now));
-            state.next_sweep = now + state.limits.second;
-        }
+        state.sweep(now);
         // Lanes whose wait is over are filed again: as ready, or asleep
         // until a later time if a pause or their budget says so.
         while let Some(Reverse((at, chat))) = state.sleeping.peek().copied()
@@ -434,9 +520,9 @@ impl Pacer {
             let Some(head) = lane.queue.pop_front() else {
                 continue;
             };
-            global.record(head.ticket);
+            global.record();
             for window in &mut lane.windows {
-                window.record(head.ticket);
+                window.record();
             }
             lane.paused_until = None;
             if head.go.send(Turn::Go).is_ok() {
@@ -444,9 +530,9 @@ impl Pacer {
             } else {
                 // Its holder is gone: the request is never made, and the
                 // turn passes on.
-                global.answered(head.ticket, now);
+                global.answered(now);
                 for window in &mut lane.windows {
-                    window.answered(head.ticket, now);
+                    window.answered(now);
                 }
                 state.mark(chat, now);
             }
@@ -459,27 +545,38 @@ impl Pacer {
     }
 
     /// Counts `ticket`'s request in the windows from now, its answer back.
-    fn answered(state: &mut State, chat: i64, ticket: u64) {
+    /// Called once for each request let go: when its holder is done, or
+    /// gives up a turn it was given.
+    fn answered(state: &mut State, chat: i64) {
         let now = Instant::now();
-        state.global.answered(ticket, now);
+        state.global.answered(now);
         if let Some(lane) = state.lanes.get_mut(&chat) {
             for window in &mut lane.windows {
-                window.answered(ticket, now);
+                window.answered(now);
             }
         }
     }
 
     fn finish(&self, chat: i64, ticket: u64) {
         let mut state = self.lock();
-        Self::answered(&mut state, chat, ticket);
+        Self::answered(&mut state, chat);
         if let Some(lane) = state.lanes.get_mut(&chat)
             && lane.busy == Some(ticket)
         {
             lane.busy = None;
+            // A lane is kept a while after its last request (its windows
+            // must see it out); its queue's buffer need not be.
+            if lane.queue.is_empty() {
+                lane.queue = VecDeque::new();
+            }
         }
-        state.mark(chat, Instant::now());
+        let filed = state.mark(chat, Instant::now());
+        // The pacer's task is needed only if someone waits for a turn.
+        let wake = filed || !state.ready.is_empty();
         drop(state);
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
         self.shared.done.notify_waiters();
     }
 
@@ -491,7 +588,7 @@ impl Pacer {
             .get(&chat)
             .is_some_and(|lane| lane.busy == Some(ticket));
         if granted {
-            Self::answered(&mut state, chat, ticket);
+            Self::answered(&mut state, chat);
         }
         if let Some(lane) = state.lanes.get_mut(&chat) {
             lane.queue.retain(|w| w.ticket != ticket);
@@ -511,7 +608,7 @@ impl Pacer {
         let (go, turn) = oneshot::channel();
         let mut state = self.lock();
         if ticket.granted {
-            Self::answered(&mut state, ticket.chat, ticket.ticket);
+            Self::answered(&mut state, ticket.chat);
         }
         let closed = state.closed;
         let limits = state.limits;
@@ -529,6 +626,7 @@ impl Pacer {
         let waiting = Waiting {
             ticket: ticket.ticket,
             priority: ticket.priority,
+            owner: ticket.owner,
             edit: ticket.edit,
             go,
         };
@@ -558,6 +656,7 @@ pub struct Ticket {
     chat: i64,
     ticket: u64,
     priority: Priority,
+    owner: Option<u64>,
     edit: Option<i32>,
     turn: Option<oneshot::Receiver<Turn>>,
     granted: bool,
@@ -818,6 +917,30 @@ mod tests {
         tokio::time::sleep(UNIT).await;
         drop(first);
         assert_eq!(within(second.turn()).await, Turn::Go);
+    }
+
+    #[tokio::test]
+    async fn what_waits_for_a_person_gone_elsewhere_is_taken_back() {
+        let pacer = Pacer::spawn(limits());
+        let mut out = pacer.submit_for(-8, Priority::Person, None, 1);
+        assert_eq!(within(out.turn()).await, Turn::Go);
+        let mut theirs = pacer.submit_for(-8, Priority::Person, None, 1);
+        let mut others = pacer.submit_for(-8, Priority::Person, None, 2);
+        assert_eq!(pacer.withdraw_person(-8, 1), 1);
+        assert_eq!(within(theirs.turn()).await, Turn::Superseded);
+        drop(out);
+        assert_eq!(within(others.turn()).await, Turn::Go);
+    }
+
+    #[tokio::test]
+    async fn a_request_with_nothing_ahead_is_let_go_at_once() {
+        let pacer = Pacer::spawn(limits());
+        let mut ticket = pacer.submit(11, Priority::Person, None);
+        // Given in `submit` itself: the turn is there without a wait.
+        assert_eq!(
+            futures::FutureExt::now_or_never(ticket.turn()),
+            Some(Turn::Go)
+        );
     }
 
     #[tokio::test]

@@ -213,10 +213,12 @@ pub(super) fn deliver(
         let last = pieces.len() - 1;
         for (i, piece) in pieces.iter().enumerate() {
             let this_edit = edit.take();
+            let (chat, edit) = (target.chat.0, this_edit.map(|m| m.0));
             steps.push(Step {
-                ticket: out
-                    .pacer
-                    .submit(target.chat.0, priority, this_edit.map(|m| m.0)),
+                ticket: match target.owner {
+                    Some(owner) => out.pacer.submit_for(chat, priority, edit, owner.0),
+                    None => out.pacer.submit(chat, priority, edit),
+                },
                 html: markup::to_html(piece),
                 keyboard: if i == last { keyboard(reply) } else { None },
                 edit: this_edit,
