@@ -121,10 +121,24 @@ impl SqliteStore {
         })
     }
 
-    /// Runs a short `call` here and now. A panic in it is an error for
-    /// this call only, and leaves the connection usable.
-    fn now<T>(&self, call: impl FnOnce(&mut Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        run(&self.shared, call)
+    /// Runs a short `call` here and now. If another process holds the
+    /// file locked, the call is not left to wait on an async worker: it
+    /// is made again where waiting is allowed, for up to `BUSY_WAIT`. A
+    /// panic in it is an error for this call only, and leaves the
+    /// connection usable.
+    fn now<T>(&self, call: impl Fn(&mut Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match run(&self.shared, &call) {
+            Err(StoreError::Sqlite(e)) if is_busy(&e) => {
+                let again = || run_waiting(&self.shared, &call);
+                match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                    Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                        tokio::task::block_in_place(again)
+                    }
+                    _ => again(),
+                }
+            }
+            done => done,
+        }
     }
 
     /// Runs a `call` that may wait for the disk on the blocking pool.
@@ -134,7 +148,7 @@ impl SqliteStore {
         F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || run(&shared, call))
+        tokio::task::spawn_blocking(move || run_waiting(&shared, call))
             .await
             .map_err(|_| panicked())?
     }
@@ -144,6 +158,30 @@ impl SqliteStore {
     pub(super) async fn execute(&self, sql: &'static str) -> Result<usize, StoreError> {
         self.now(move |db| Ok(db.conn.execute(sql, [])?))
     }
+}
+
+/// How long a call waits for another process's lock on the file.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Runs `call` with the connection willing to wait `BUSY_WAIT` for a lock;
+/// it fails at once otherwise.
+fn run_waiting<T>(
+    shared: &Shared,
+    call: impl FnOnce(&mut Db) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    run(shared, |db| {
+        db.conn.busy_timeout(BUSY_WAIT)?;
+        let done = catch_unwind(AssertUnwindSafe(|| call(db))).unwrap_or_else(|_| Err(panicked()));
+        db.conn.busy_timeout(Duration::ZERO)?;
+        done
+    })
 }
 
 fn run<T>(
@@ -364,7 +402,7 @@ impl Db {
             })?;
         }
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_WAIT)?;
         conn.execute_batch(SCHEMA)?;
         // People who wrote in private before private chats were recorded.
         conn.execute(
@@ -380,6 +418,9 @@ impl Db {
                 [MENU_RETENTION_SECS],
             )?;
         }
+        // From here on a call fails at once on another process's lock,
+        // and is made again where it may wait (`SqliteStore::now`).
+        conn.busy_timeout(Duration::ZERO)?;
         Ok(Db { conn })
     }
 

@@ -307,3 +307,42 @@ fn urls_pick_the_store() {
     let store = open(&format!("sqlite://{}", db.0.display())).unwrap();
     assert!(store.describe().contains("url.db"));
 }
+
+/// Another process holding the file's write lock for a while: reads go on,
+/// a write waits for the lock (off the async workers) and then succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_write_waits_out_another_process_lock() {
+    within(locked_by_another()).await;
+}
+
+async fn locked_by_another() {
+    let db = TempDb::new("locked");
+    let store = SqliteStore::open(&db.0).unwrap();
+    let (mine, theirs) = (
+        SessionKey { chat: 1, user: 1 },
+        SessionKey { chat: 2, user: 2 },
+    );
+    store
+        .save(theirs, &at("reset", Lang::Zh), false, 1)
+        .await
+        .unwrap();
+    let other = rusqlite::Connection::open(&db.0).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move { store.save(mine, &at("timeout", Lang::En), false, 2).await })
+    };
+    // Reading does not wait for the lock.
+    assert_eq!(
+        store.load(theirs).await.unwrap(),
+        Some(at("reset", Lang::Zh))
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!writer.is_finished(), "the write did not wait for the lock");
+    other.execute_batch("COMMIT").unwrap();
+    writer.await.unwrap().unwrap();
+    assert_eq!(
+        store.load(mine).await.unwrap(),
+        Some(at("timeout", Lang::En))
+    );
+}
