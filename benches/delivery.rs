@@ -288,8 +288,23 @@ fn usage(pid: u32) -> (Duration, u64) {
             .unwrap_or(0)
     };
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13
-    // after the name; clock ticks are 100 a second on Linux.
-    let cpu = Duration::from_millis((ticks(11) + ticks(12)) * 10);
+    // after the name; clock ticks are 100 a second on Linux, too coarse
+    // for a run of a second or two. Each thread's schedstat has its time
+    // on a CPU in nanoseconds: their sum is used where it can be read.
+    let ticked = Duration::from_millis((ticks(11) + ticks(12)) * 10);
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten();
+    let ran: u64 = threads
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    let cpu = if ran > 0 {
+        Duration::from_nanos(ran)
+    } else {
+        ticked
+    };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss = status
         .lines()

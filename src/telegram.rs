@@ -291,12 +291,20 @@ fn door_stream<'a>(
 }
 
 /// Whether an update goes on to the dispatcher; a member over their pace
-/// is told once, and their updates dropped until they calm down.
+/// is told once, and their updates dropped until they calm down; an update
+/// for a worker whose queue is full is dropped too.
 fn admit(intake: &mut Intake, out: &Outbox, app: &Arc<App>, update: &Update) -> bool {
     let (Some(chat), Some(user)) = (update.chat(), update.from()) else {
         return true;
     };
     let verdict = intake.admit(chat.id.0, user.id.0, tokio::time::Instant::now());
+    if verdict == Admit::Yes {
+        // On only if its worker's queue has room: the dispatcher would
+        // otherwise wait for it, and every other chat with it.
+        return out
+            .backlog
+            .enter(usize::from(lane_of(chat.id, Some(user.id))));
+    }
     if verdict == Admit::Warn {
         log::info!(
             "chat {} user {}: over the pace; told once, extra updates dropped",
@@ -324,7 +332,7 @@ fn admit(intake: &mut Intake, out: &Outbox, app: &Arc<App>, update: &Update) -> 
             );
         });
     }
-    verdict == Admit::Yes
+    false
 }
 
 /// The message an update is, or was pressed on, and its forum topic.
@@ -363,6 +371,13 @@ pub async fn register_commands<R: Requester>(bot: &R, tree: &Tree) -> Result<(),
 /// (edits, channel posts, reactions, member updates…) is left alone.
 pub fn schema() -> UpdateHandler<HandlerError> {
     dptree::entry()
+        // A worker took the update up: its place in the queue is free.
+        .inspect(|out: Outbox, update: Update| {
+            if let (Some(chat), Some(user)) = (update.chat(), update.from()) {
+                out.backlog
+                    .leave(usize::from(lane_of(chat.id, Some(user.id))));
+            }
+        })
         .branch(Update::filter_message().endpoint(on_message))
         .branch(Update::filter_callback_query().endpoint(on_press))
 }

@@ -3,9 +3,12 @@
 //! The dispatcher hands each (chat, person) their own worker with a queue
 //! of its own; when one queue is full it waits, and everyone else waits
 //! with it. Updates beyond a member's pace never reach it: the door drops
-//! them first.
+//! them first. And the door counts what waits in each worker's queue, so
+//! that an update for a full one is dropped there too, instead of holding
+//! up the dispatcher and everyone behind it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::time::Instant;
 
@@ -117,6 +120,58 @@ impl Intake {
     }
 }
 
+/// The updates let through the door to each worker and not yet taken up
+/// by it.
+pub struct Backlog {
+    room: usize,
+    waiting: Vec<AtomicUsize>,
+    /// Whether a worker's full queue was logged since it last emptied.
+    told: Vec<AtomicBool>,
+}
+
+impl Backlog {
+    /// `workers` queues of `room` updates each.
+    pub fn new(workers: usize, room: usize) -> Self {
+        Backlog {
+            room,
+            waiting: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            told: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// Takes a place in `worker`'s queue; false when it is full. The
+    /// first refusal since the queue last emptied says so in the log.
+    pub fn enter(&self, worker: usize) -> bool {
+        let Some(waiting) = self.waiting.get(worker) else {
+            return true;
+        };
+        let entered = waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.room).then_some(n + 1)
+            })
+            .is_ok();
+        if !entered && !self.told[worker].swap(true, Ordering::AcqRel) {
+            log::warn!(
+                "worker {worker}: its queue is full ({} updates); updates for it are dropped until it has room",
+                self.room
+            );
+        }
+        entered
+    }
+
+    /// The worker took an update up: its place is free.
+    pub fn leave(&self, worker: usize) {
+        let Some(waiting) = self.waiting.get(worker) else {
+            return;
+        };
+        let before =
+            waiting.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if before == Ok(1) {
+            self.told[worker].store(false, Ordering::Release);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -157,6 +212,18 @@ mod tests {
             assert_eq!(intake.admit(1, 1, calm), Admit::Yes);
         }
         assert_eq!(intake.admit(1, 1, calm), Admit::Warn);
+    }
+
+    #[test]
+    fn a_full_worker_queue_refuses_until_one_is_taken_up() {
+        let backlog = Backlog::new(2, 3);
+        assert!((0..3).all(|_| backlog.enter(0)));
+        assert!(!backlog.enter(0));
+        // Other workers are not held up.
+        assert!(backlog.enter(1));
+        backlog.leave(0);
+        assert!(backlog.enter(0));
+        assert!(!backlog.enter(0));
     }
 
     #[test]

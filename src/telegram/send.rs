@@ -28,6 +28,8 @@ pub struct Outbox {
     /// The longest a group member's answer may wait in the group's lane
     /// before they are offered the private chat instead.
     pub(super) busy_wait: std::time::Duration,
+    /// What waits in each worker's queue, counted at the door.
+    pub(super) backlog: Arc<super::intake::Backlog>,
     /// The busy groups (and forum topics) told so lately, and when.
     pub(super) told_busy: Arc<std::sync::Mutex<std::collections::HashMap<Place, Instant>>>,
 }
@@ -44,6 +46,10 @@ impl Outbox {
             bot,
             pacer,
             busy_wait,
+            backlog: Arc::new(super::intake::Backlog::new(
+                super::WORKERS as usize,
+                super::WORKER_QUEUE,
+            )),
             told_busy: Arc::default(),
         }
     }
