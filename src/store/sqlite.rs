@@ -23,7 +23,7 @@
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, TryLockError, mpsc};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -127,17 +127,21 @@ impl SqliteStore {
     /// panic in it is an error for this call only, and leaves the
     /// connection usable.
     fn now<T>(&self, call: impl Fn(&mut Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        match run(&self.shared, &call) {
-            Err(StoreError::Sqlite(e)) if is_busy(&e) => {
-                let again = || run_waiting(&self.shared, &call);
-                match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-                    Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-                        tokio::task::block_in_place(again)
-                    }
-                    _ => again(),
-                }
+        let first = match self.shared.db.try_lock() {
+            Ok(mut db) => Some(guarded(&mut db, &call)),
+            Err(TryLockError::Poisoned(poisoned)) => {
+                Some(guarded(&mut poisoned.into_inner(), &call))
             }
-            done => done,
+            // Another call holds the connection, perhaps one that waits
+            // for the disk: this one waits too, but off the async worker.
+            Err(TryLockError::WouldBlock) => None,
+        };
+        match first {
+            Some(Err(StoreError::Sqlite(e))) if is_busy(&e) => {
+                off_worker(|| run_waiting(&self.shared, &call))
+            }
+            Some(done) => done,
+            None => off_worker(|| run_waiting(&self.shared, &call)),
         }
     }
 
@@ -178,7 +182,7 @@ fn run_waiting<T>(
 ) -> Result<T, StoreError> {
     run(shared, |db| {
         db.conn.busy_timeout(BUSY_WAIT)?;
-        let done = catch_unwind(AssertUnwindSafe(|| call(db))).unwrap_or_else(|_| Err(panicked()));
+        let done = guarded(db, call);
         db.conn.busy_timeout(Duration::ZERO)?;
         done
     })
@@ -192,7 +196,25 @@ fn run<T>(
         .db
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    catch_unwind(AssertUnwindSafe(|| call(&mut db))).unwrap_or_else(|_| Err(panicked()))
+    guarded(&mut db, call)
+}
+
+/// Runs `call`; a panic in it is an error for this call only.
+fn guarded<T>(
+    db: &mut Db,
+    call: impl FnOnce(&mut Db) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    catch_unwind(AssertUnwindSafe(|| call(db))).unwrap_or_else(|_| Err(panicked()))
+}
+
+/// Runs `wait`, which may block, without holding up the async worker it
+/// is called on: the runtime moves its other tasks elsewhere meanwhile.
+/// A single-threaded runtime (tests) has nowhere to move them, and waits.
+fn off_worker<T>(wait: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+        _ => wait(),
+    }
 }
 
 #[async_trait]
@@ -683,7 +705,10 @@ impl Db {
         // A claim must reach the disk before the send it guards, even
         // through a power cut: this one commit is synced in full.
         conn.execute_batch("PRAGMA synchronous = FULL")?;
-        let claimed = claim(conn, ids);
+        // Back to NORMAL whatever happens, or every later commit would
+        // wait for the disk.
+        let claimed =
+            catch_unwind(AssertUnwindSafe(|| claim(conn, ids))).unwrap_or_else(|_| Err(panicked()));
         conn.execute_batch("PRAGMA synchronous = NORMAL")?;
         claimed
     }

@@ -8,7 +8,7 @@
 //! up the dispatcher and everyone behind it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use tokio::time::Instant;
 
@@ -127,7 +127,15 @@ pub struct Backlog {
     waiting: Vec<AtomicUsize>,
     /// Whether a worker's full queue was logged since it last emptied.
     told: Vec<AtomicBool>,
+    /// When each worker last took an update up, in ms from `start`.
+    took: Vec<AtomicU64>,
+    start: std::time::Instant,
 }
+
+/// A worker that has taken nothing up for this long while its queue is
+/// full is taken to be gone (its task ended in a panic): its count is
+/// cleared, so its people are not turned away for good.
+const STUCK: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Backlog {
     /// `workers` queues of `room` updates each.
@@ -136,7 +144,13 @@ impl Backlog {
             room,
             waiting: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
             told: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            took: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            start: std::time::Instant::now(),
         }
+    }
+
+    fn millis(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Takes a place in `worker`'s queue; false when it is full. The
@@ -150,13 +164,28 @@ impl Backlog {
                 (n < self.room).then_some(n + 1)
             })
             .is_ok();
-        if !entered && !self.told[worker].swap(true, Ordering::AcqRel) {
+        if entered {
+            return true;
+        }
+        let idle = self
+            .millis()
+            .saturating_sub(self.took[worker].load(Ordering::Acquire));
+        if idle > STUCK.as_millis() as u64 {
+            log::error!(
+                "worker {worker}: nothing taken up for {} s with a full queue; its count is cleared",
+                idle / 1000
+            );
+            waiting.store(1, Ordering::Release);
+            self.took[worker].store(self.millis(), Ordering::Release);
+            return true;
+        }
+        if !self.told[worker].swap(true, Ordering::AcqRel) {
             log::warn!(
                 "worker {worker}: its queue is full ({} updates); updates for it are dropped until it has room",
                 self.room
             );
         }
-        entered
+        false
     }
 
     /// The worker took an update up: its place is free.
@@ -164,6 +193,7 @@ impl Backlog {
         let Some(waiting) = self.waiting.get(worker) else {
             return;
         };
+        self.took[worker].store(self.millis(), Ordering::Release);
         let before =
             waiting.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         if before == Ok(1) {

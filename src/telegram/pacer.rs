@@ -191,6 +191,8 @@ struct Shared {
     done: Notify,
     /// Tickets alive: waiting, out, or still held.
     alive: std::sync::atomic::AtomicUsize,
+    /// Work after a request that a stop still waits for (`hold`).
+    held: std::sync::atomic::AtomicUsize,
 }
 
 /// The bot's one outbound queue; cheap to clone.
@@ -217,6 +219,7 @@ impl Pacer {
                 wake: Notify::new(),
                 done: Notify::new(),
                 alive: std::sync::atomic::AtomicUsize::new(0),
+                held: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
         let task = pacer.clone();
@@ -393,12 +396,24 @@ impl Pacer {
 
     /// How many requests are waiting or out, in all.
     fn pending(&self) -> usize {
+        let held = self.shared.held.load(std::sync::atomic::Ordering::Acquire);
         let state = self.lock();
-        state
+        held + state
             .lanes
             .values()
             .map(|l| l.queue.len() + usize::from(l.busy.is_some()))
-            .sum()
+            .sum::<usize>()
+    }
+
+    /// Marks work that follows a request (recording what was sent) as
+    /// something a stop waits for, without keeping the chat's lane busy.
+    pub fn hold(&self) -> Hold {
+        self.shared
+            .held
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Hold {
+            pacer: self.clone(),
+        }
     }
 
     /// How long a request submitted now to `chat` would wait, judged by
@@ -607,7 +622,13 @@ impl Pacer {
     fn again(&self, ticket: &mut Ticket, pause: Duration) {
         let (go, turn) = oneshot::channel();
         let mut state = self.lock();
-        if ticket.granted {
+        // Counted as out once its turn was given, whether or not the
+        // holder has taken it yet.
+        let out = state
+            .lanes
+            .get(&ticket.chat)
+            .is_some_and(|lane| lane.busy == Some(ticket.ticket));
+        if out {
             Self::answered(&mut state, ticket.chat);
         }
         let closed = state.closed;
@@ -647,6 +668,21 @@ impl Pacer {
         ticket.turn = Some(turn);
         ticket.granted = false;
         self.shared.wake.notify_one();
+    }
+}
+
+/// Work a stop waits for; done when dropped.
+pub struct Hold {
+    pacer: Pacer,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.pacer
+            .shared
+            .held
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.pacer.shared.done.notify_waiters();
     }
 }
 
@@ -941,6 +977,23 @@ mod tests {
             futures::FutureExt::now_or_never(ticket.turn()),
             Some(Turn::Go)
         );
+    }
+
+    #[tokio::test]
+    async fn a_turn_put_back_before_it_was_taken_leaves_no_budget_behind() {
+        let pacer = Pacer::spawn(Limits {
+            per_second: 1,
+            ..limits()
+        });
+        // Given at once in `submit`, then put back untaken.
+        let mut first = pacer.submit(21, Priority::Person, None);
+        first.again(Duration::ZERO);
+        assert_eq!(within(first.turn()).await, Turn::Go);
+        drop(first);
+        tokio::time::sleep(UNIT * 3).await;
+        // Had the untaken turn stayed counted as out, nothing more could go.
+        let mut next = pacer.submit(22, Priority::Person, None);
+        assert_eq!(within(next.turn()).await, Turn::Go);
     }
 
     #[tokio::test]

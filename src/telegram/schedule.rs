@@ -152,20 +152,31 @@ async fn pass(
     // does not hold up the others; the pacer keeps them all within the
     // limits, behind people's own answers.
     let mut sends = JoinSet::new();
+    let mut plans = std::collections::HashMap::new();
     for plan in due.chunk_by(|a, b| a.plan == b.plan) {
+        let ids: Vec<i64> = plan.iter().map(|r| r.id).collect();
         let (bot, app, plan) = (bot.clone(), Arc::clone(app), plan.to_vec());
-        sends.spawn(async move {
+        let task = sends.spawn(async move {
             let mut left = State::default();
             let done = deliver(&bot, &app, now, &plan, &mut left).await;
             (done, left)
         });
+        plans.insert(task.id(), ids);
     }
     let mut failure = None;
     while let Some(joined) = sends.join_next().await {
-        let Ok((done, left)) = joined else {
-            log::error!("scheduler: sending a reminder failed unexpectedly");
-            retry_soon = true;
-            continue;
+        let (done, left) = match joined {
+            Ok(finished) => finished,
+            Err(e) => {
+                // It may have been claimed and sent: as with a send whose
+                // fate is unknown, it is removed, never sent twice.
+                log::error!("scheduler: sending a reminder failed unexpectedly: {e}");
+                state
+                    .sent_unrecorded
+                    .extend(plans.remove(&e.id()).unwrap_or_default());
+                retry_soon = true;
+                continue;
+            }
         };
         state.sent_unrecorded.extend(left.sent_unrecorded);
         state.unsent_claimed.extend(left.unsent_claimed);

@@ -335,8 +335,10 @@ async fn show(out: &Outbox, app: &App, target: Target, mut step: Step) {
         request.into_future()
     })
     .await;
-    // The ticket is held until the menu's owner is recorded: a stop
-    // drains the queue by its tickets, and must not end before this.
+    // The chat's lane is free for its next message; a stop still waits
+    // until the menu's owner is recorded.
+    let _recording = out.pacer.hold();
+    drop(step.ticket);
     match sent {
         Ok(Paced::Done(sent)) => {
             if let (Some(owner), Some(_)) = (target.owner, &step.keyboard)
