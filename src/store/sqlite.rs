@@ -23,6 +23,7 @@
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, TryLockError, mpsc};
 use std::time::Duration;
 
@@ -54,6 +55,9 @@ pub struct SqliteStore {
 struct Shared {
     _checkpoints: Checkpoints,
     db: Mutex<Db>,
+    /// Whether the connection is held by a call that may wait (for the
+    /// disk, or for another process's lock).
+    slow: std::sync::atomic::AtomicBool,
 }
 
 /// The thread that checkpoints the log, so that its disk syncs never fall
@@ -117,6 +121,7 @@ impl SqliteStore {
             shared: Arc::new(Shared {
                 _checkpoints: checkpoints,
                 db: Mutex::new(db),
+                slow: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -132,8 +137,12 @@ impl SqliteStore {
             Err(TryLockError::Poisoned(poisoned)) => {
                 Some(guarded(&mut poisoned.into_inner(), &call))
             }
-            // Another call holds the connection, perhaps one that waits
-            // for the disk: this one waits too, but off the async worker.
+            // Another call holds the connection. One made in place is
+            // done in microseconds: wait for it here. One that may wait
+            // for the disk or a lock is waited for off the async worker.
+            Err(TryLockError::WouldBlock) if !self.shared.slow.load(Ordering::Acquire) => {
+                Some(run(&self.shared, &call))
+            }
             Err(TryLockError::WouldBlock) => None,
         };
         match first {
@@ -181,9 +190,15 @@ fn run_waiting<T>(
     call: impl FnOnce(&mut Db) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     run(shared, |db| {
-        db.conn.busy_timeout(BUSY_WAIT)?;
-        let done = guarded(db, call);
-        db.conn.busy_timeout(Duration::ZERO)?;
+        shared.slow.store(true, Ordering::Release);
+        let done = db
+            .conn
+            .busy_timeout(BUSY_WAIT)
+            .map_err(StoreError::from)
+            .and_then(|()| guarded(db, call));
+        let reset = db.conn.busy_timeout(Duration::ZERO);
+        shared.slow.store(false, Ordering::Release);
+        reset?;
         done
     })
 }
