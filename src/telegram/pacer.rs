@@ -5,8 +5,9 @@
 //! The pacer grants a lane's first ticket its turn when the chat's budget
 //! and the bot's allow it; the holder then makes the request and says how
 //! it went. Nothing is given up for being early: a 429 pauses the lane and
-//! puts the ticket back in front. A lane that has been quiet for a minute
-//! is forgotten, so the pacer holds state only for chats in use.
+//! puts the ticket back in front. A lane is forgotten once its windows
+//! are quiet (a few seconds for a private chat, a minute for a group), so
+//! the pacer holds state only for chats in use.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
