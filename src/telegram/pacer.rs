@@ -98,6 +98,25 @@ struct Lane {
 }
 
 impl Lane {
+    /// Gives `ticket` its turn: counted in the bot's window and this
+    /// lane's from now until its answer is back.
+    fn let_go(&mut self, global: &mut Window, ticket: u64) {
+        global.record();
+        for window in &mut self.windows {
+            window.record();
+        }
+        self.paused_until = None;
+        self.busy = Some(ticket);
+    }
+
+    /// The answer to the request let go is back (or it was never made).
+    fn answered(&mut self, global: &mut Window, now: Instant) {
+        global.answered(now);
+        for window in &mut self.windows {
+            window.answered(now);
+        }
+    }
+
     fn new(chat: i64, limits: &Limits) -> Self {
         let second = limits.second;
         let windows = if chat < 0 {
@@ -332,15 +351,10 @@ impl Pacer {
             && global.out() < MAX_IN_FLIGHT
             && global.ready_at(now) <= now
             && lane.ready_at(now) <= now;
-        let mut granted = false;
         if at_once {
-            global.record();
-            for window in &mut lane.windows {
-                window.record();
-            }
-            lane.paused_until = None;
-            lane.busy = Some(ticket);
-            granted = waiting.go.send(Turn::Go).is_ok();
+            lane.let_go(global, ticket);
+            // The receiver is held here, in the ticket returned below.
+            let _ = waiting.go.send(Turn::Go);
         } else if closed {
             let _ = waiting.go.send(Turn::Closed);
         } else {
@@ -368,7 +382,6 @@ impl Pacer {
         if !at_once {
             self.shared.wake.notify_one();
         }
-        debug_assert!(!at_once || granted, "the receiver is held here");
         Ticket {
             pacer: self.clone(),
             chat,
@@ -536,20 +549,12 @@ impl Pacer {
             let Some(head) = lane.queue.pop_front() else {
                 continue;
             };
-            global.record();
-            for window in &mut lane.windows {
-                window.record();
-            }
-            lane.paused_until = None;
-            if head.go.send(Turn::Go).is_ok() {
-                lane.busy = Some(head.ticket);
-            } else {
+            lane.let_go(global, head.ticket);
+            if head.go.send(Turn::Go).is_err() {
                 // Its holder is gone: the request is never made, and the
                 // turn passes on.
-                global.answered(now);
-                for window in &mut lane.windows {
-                    window.answered(now);
-                }
+                lane.answered(global, now);
+                lane.busy = None;
                 state.mark(chat, now);
             }
         }
@@ -565,11 +570,9 @@ impl Pacer {
     /// gives up a turn it was given.
     fn answered(state: &mut State, chat: i64) {
         let now = Instant::now();
-        state.global.answered(now);
-        if let Some(lane) = state.lanes.get_mut(&chat) {
-            for window in &mut lane.windows {
-                window.answered(now);
-            }
+        match state.lanes.get_mut(&chat) {
+            Some(lane) => lane.answered(&mut state.global, now),
+            None => state.global.answered(now),
         }
     }
 
