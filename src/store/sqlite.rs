@@ -20,11 +20,11 @@
 //! out, and the checkpoints that move the log into the file, made by a
 //! thread with a connection of its own.
 
+mod calls;
+
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, TryLockError, mpsc};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -35,79 +35,17 @@ use crate::clock::Instant;
 use crate::engine::Session;
 use crate::lang::Lang;
 use crate::reminders::{Kind, NewReminder, Reminder};
+use calls::{BUSY_WAIT, Calls, panicked};
 
 /// How long the owner of a group menu is remembered: 30 days.
 const MENU_RETENTION_SECS: i64 = 30 * 24 * 3600;
-
-/// How often the log is moved into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Sessions in an SQLite file, one row per (chat, person). Cloning the
 /// handle shares the file.
 #[derive(Clone)]
 pub struct SqliteStore {
     path: PathBuf,
-    shared: Arc<Shared>,
-}
-
-/// Dropped with the last handle: the checkpoints stop first, then the
-/// connection closes, which moves what is left of the log into the file.
-struct Shared {
-    _checkpoints: Checkpoints,
-    db: Mutex<Db>,
-    /// Whether the connection is held by a call that may wait (for the
-    /// disk, or for another process's lock).
-    slow: std::sync::atomic::AtomicBool,
-}
-
-/// The thread that checkpoints the log, so that its disk syncs never fall
-/// on a call made in place.
-struct Checkpoints {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Checkpoints {
-    fn start(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("sqlite-checkpoint".to_string())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_EVERY)
-                {
-                    // A passive checkpoint waits for no one; what it cannot
-                    // move now, the next one will.
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        log::warn!("store: a checkpoint failed: {e}");
-                    }
-                }
-            })
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
-            })?;
-        Ok(Checkpoints {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Checkpoints {
-    fn drop(&mut self) {
-        self.stop.take();
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            log::error!("the checkpoint thread ended in a panic");
-        }
-    }
-}
-
-fn panicked() -> StoreError {
-    StoreError::Unavailable("an SQLite call failed without an answer".into())
+    calls: Calls,
 }
 
 impl SqliteStore {
@@ -115,127 +53,23 @@ impl SqliteStore {
     /// starts the thread that checkpoints it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Db::open(path)?;
-        let checkpoints = Checkpoints::start(path)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
-            shared: Arc::new(Shared {
-                _checkpoints: checkpoints,
-                db: Mutex::new(db),
-                slow: std::sync::atomic::AtomicBool::new(false),
-            }),
+            calls: Calls::start(path, db)?,
         })
-    }
-
-    /// Runs a short `call` here and now. If another process holds the
-    /// file locked, the call is not left to wait on an async worker: it
-    /// is made again where waiting is allowed, for up to `BUSY_WAIT`. A
-    /// panic in it is an error for this call only, and leaves the
-    /// connection usable.
-    fn now<T>(&self, call: impl Fn(&mut Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let first = match self.shared.db.try_lock() {
-            Ok(mut db) => Some(guarded(&mut db, &call)),
-            Err(TryLockError::Poisoned(poisoned)) => {
-                Some(guarded(&mut poisoned.into_inner(), &call))
-            }
-            // Another call holds the connection. One made in place is
-            // done in microseconds: wait for it here. One that may wait
-            // for the disk or a lock is waited for off the async worker.
-            Err(TryLockError::WouldBlock) if !self.shared.slow.load(Ordering::Acquire) => {
-                Some(run(&self.shared, &call))
-            }
-            Err(TryLockError::WouldBlock) => None,
-        };
-        match first {
-            Some(Err(StoreError::Sqlite(e))) if is_busy(&e) => {
-                off_worker(|| run_waiting(&self.shared, &call))
-            }
-            Some(done) => done,
-            None => off_worker(|| run_waiting(&self.shared, &call)),
-        }
-    }
-
-    /// Runs a `call` that may wait for the disk on the blocking pool.
-    async fn apart<T, F>(&self, call: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
-    {
-        let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || run_waiting(&shared, call))
-            .await
-            .map_err(|_| panicked())?
     }
 
     /// Runs raw SQL, for tests that need a row no store call would write.
     #[cfg(test)]
     pub(super) async fn execute(&self, sql: &'static str) -> Result<usize, StoreError> {
-        self.now(move |db| Ok(db.conn.execute(sql, [])?))
-    }
-}
-
-/// How long a call waits for another process's lock on the file.
-const BUSY_WAIT: Duration = Duration::from_secs(5);
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
-
-/// Runs `call` with the connection willing to wait `BUSY_WAIT` for a lock;
-/// it fails at once otherwise.
-fn run_waiting<T>(
-    shared: &Shared,
-    call: impl FnOnce(&mut Db) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    run(shared, |db| {
-        shared.slow.store(true, Ordering::Release);
-        let done = db
-            .conn
-            .busy_timeout(BUSY_WAIT)
-            .map_err(StoreError::from)
-            .and_then(|()| guarded(db, call));
-        let reset = db.conn.busy_timeout(Duration::ZERO);
-        shared.slow.store(false, Ordering::Release);
-        reset?;
-        done
-    })
-}
-
-fn run<T>(
-    shared: &Shared,
-    call: impl FnOnce(&mut Db) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let mut db = shared
-        .db
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    guarded(&mut db, call)
-}
-
-/// Runs `call`; a panic in it is an error for this call only.
-fn guarded<T>(
-    db: &mut Db,
-    call: impl FnOnce(&mut Db) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    catch_unwind(AssertUnwindSafe(|| call(db))).unwrap_or_else(|_| Err(panicked()))
-}
-
-/// Runs `wait`, which may block, without holding up the async worker it
-/// is called on: the runtime moves its other tasks elsewhere meanwhile.
-/// A single-threaded runtime (tests) has nowhere to move them, and waits.
-fn off_worker<T>(wait: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
-        _ => wait(),
+        self.calls.now(move |db| Ok(db.conn.execute(sql, [])?))
     }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
-        self.now(|db| db.load(key))
+        self.calls.now(|db| db.load(key))
     }
 
     async fn save(
@@ -245,11 +79,12 @@ impl Store for SqliteStore {
         remember_lang: bool,
         now: Instant,
     ) -> Result<(), StoreError> {
-        self.now(|db| db.save(key, session, remember_lang, now))
+        self.calls
+            .now(|db| db.save(key, session, remember_lang, now))
     }
 
     async fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError> {
-        self.now(|db| db.person_lang(user))
+        self.calls.now(|db| db.person_lang(user))
     }
 
     async fn remember_menu(
@@ -260,19 +95,20 @@ impl Store for SqliteStore {
         posted: Posted,
         now: Instant,
     ) -> Result<(), StoreError> {
-        self.now(|db| db.remember_menu(chat, message, owner, posted, now))
+        self.calls
+            .now(|db| db.remember_menu(chat, message, owner, posted, now))
     }
 
     async fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
-        self.now(|db| db.menu_owner(chat, message))
+        self.calls.now(|db| db.menu_owner(chat, message))
     }
 
     async fn has_private_chat(&self, user: u64) -> Result<bool, StoreError> {
-        self.now(|db| db.has_private_chat(user))
+        self.calls.now(|db| db.has_private_chat(user))
     }
 
     async fn forget_private_chat(&self, user: u64) -> Result<(), StoreError> {
-        self.now(|db| db.forget_private_chat(user))
+        self.calls.now(|db| db.forget_private_chat(user))
     }
 
     async fn set_reminders(
@@ -281,7 +117,7 @@ impl Store for SqliteStore {
         user: u64,
         new: &[NewReminder],
     ) -> Result<i64, StoreError> {
-        self.now(|db| db.set_reminders(chat, user, new))
+        self.calls.now(|db| db.set_reminders(chat, user, new))
     }
 
     async fn pending_reminders(
@@ -289,42 +125,44 @@ impl Store for SqliteStore {
         chat: Option<i64>,
         user: u64,
     ) -> Result<Vec<Reminder>, StoreError> {
-        self.now(|db| db.pending_reminders(chat, user))
+        self.calls.now(|db| db.pending_reminders(chat, user))
     }
 
     async fn cancel_plan(&self, plan: i64, user: u64) -> Result<usize, StoreError> {
-        self.now(|db| db.cancel_plan(plan, user))
+        self.calls.now(|db| db.cancel_plan(plan, user))
     }
 
     async fn cancel_reminders(&self, chat: i64, user: u64) -> Result<usize, StoreError> {
-        self.now(|db| db.cancel_reminders(chat, user))
+        self.calls.now(|db| db.cancel_reminders(chat, user))
     }
 
     async fn due_reminders(&self, now: Instant, limit: usize) -> Result<Vec<Reminder>, StoreError> {
-        self.apart(move |db| db.due_reminders(now, limit)).await
+        self.calls
+            .apart(move |db| db.due_reminders(now, limit))
+            .await
     }
 
     async fn next_due(&self) -> Result<Option<Instant>, StoreError> {
-        self.apart(Db::next_due).await
+        self.calls.apart(Db::next_due).await
     }
 
     async fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError> {
         let ids = ids.to_vec();
-        self.apart(move |db| db.claim_reminders(&ids)).await
+        self.calls.apart(move |db| db.claim_reminders(&ids)).await
     }
 
     async fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
         let ids = ids.to_vec();
-        self.apart(move |db| db.release_reminders(&ids)).await
+        self.calls.apart(move |db| db.release_reminders(&ids)).await
     }
 
     async fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
         let ids = ids.to_vec();
-        self.apart(move |db| db.finish_reminders(&ids)).await
+        self.calls.apart(move |db| db.finish_reminders(&ids)).await
     }
 
     async fn recover_claimed(&self) -> Result<usize, StoreError> {
-        self.apart(Db::recover_claimed).await
+        self.calls.apart(Db::recover_claimed).await
     }
 
     async fn idle_sessions(
@@ -332,7 +170,9 @@ impl Store for SqliteStore {
         before: Instant,
         limit: usize,
     ) -> Result<Vec<IdleSession>, StoreError> {
-        self.apart(move |db| db.idle_sessions(before, limit)).await
+        self.calls
+            .apart(move |db| db.idle_sessions(before, limit))
+            .await
     }
 
     async fn expire_session(
@@ -340,12 +180,13 @@ impl Store for SqliteStore {
         key: SessionKey,
         updated_at: Instant,
     ) -> Result<bool, StoreError> {
-        self.apart(move |db| db.expire_session(key, updated_at))
+        self.calls
+            .apart(move |db| db.expire_session(key, updated_at))
             .await
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
-        self.apart(Db::counts).await
+        self.calls.apart(Db::counts).await
     }
 
     fn describe(&self) -> String {
