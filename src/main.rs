@@ -11,6 +11,7 @@ use icp_sms_doctor::app::App;
 use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::config::{self, Config};
 use icp_sms_doctor::telegram::{self, StartError};
+use icp_sms_doctor::tree::graph::{self, Format};
 use icp_sms_doctor::{Lang, Tree, console, eval, load_tree, store};
 use teloxide::Bot;
 
@@ -57,6 +58,18 @@ enum Command {
         /// Then list every node: id, kind, title and where it leads.
         #[arg(long)]
         map: bool,
+    },
+    /// Draw the dialogue: every node, coloured by category, and where its
+    /// answers lead, printed as a Mermaid chart, DOT or SVG.
+    Graph {
+        /// The folder to draw (default: DIALOGS_DIR, else the built-in dialogs).
+        dir: Option<PathBuf>,
+        /// What to print.
+        #[arg(long, value_enum, default_value_t = Format::Mermaid)]
+        format: Format,
+        /// The language of the labels (default: DEFAULT_LANG).
+        #[arg(long)]
+        lang: Option<Lang>,
     },
 }
 
@@ -143,6 +156,15 @@ fn main() -> ExitCode {
             if map {
                 print!("{}", tree.map(config.default_lang));
             }
+            ExitCode::SUCCESS
+        }
+        Command::Graph { dir, format, lang } => {
+            let dir = dir.or(config.dialogs_dir);
+            let Some(tree) = load_or_report(dir.as_deref()) else {
+                return ExitCode::from(2);
+            };
+            let lang = lang.unwrap_or(config.default_lang);
+            print!("{}", graph::render(&tree, format, lang, None));
             ExitCode::SUCCESS
         }
     }

@@ -3,6 +3,7 @@
 //! `tree::load` builds a `Tree` from `dialogs/` and refuses a broken
 //! folder, so once a `Tree` exists every lookup through it succeeds.
 
+pub mod graph;
 pub mod id;
 pub mod load;
 mod raw;

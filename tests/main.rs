@@ -12,6 +12,7 @@ mod console;
 mod delivery;
 mod engine;
 mod expiry;
+mod graph;
 mod loader;
 mod reload;
 mod reminders;

@@ -23,10 +23,15 @@ pub fn fixtures() -> PathBuf {
 /// laid over it (a file of the same name replaces the base one). Paths in
 /// problem reports are relative to the crate, as `check` would print them.
 pub fn load_case(case: &str) -> Result<Tree, LoadError> {
+    load_over_base(&format!("tests/fixtures/dialogs/{case}"))
+}
+
+/// Loads the base fixture tree with the files of `over` (a folder relative
+/// to the crate) laid over it, a file of the same name replacing the base one.
+pub fn load_over_base(over: &str) -> Result<Tree, LoadError> {
     let mut files: BTreeMap<String, Source> = BTreeMap::new();
-    for dir in ["base", case] {
-        let rel = format!("tests/fixtures/dialogs/{dir}");
-        let mut entries: Vec<_> = fs::read_dir(fixtures().join(dir))
+    for rel in ["tests/fixtures/dialogs/base", over] {
+        let mut entries: Vec<_> = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
             .unwrap_or_else(|e| panic!("{rel}: {e}"))
             .map(|e| e.expect("readable entry").path())
             .collect();
