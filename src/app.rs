@@ -24,15 +24,27 @@ pub struct Settings {
     pub timezone: chrono_tz::Tz,
     /// How long a conversation may stay idle before it is closed.
     pub session_idle_secs: i64,
+    /// The staff chat cases are handed to; without one, nobody is offered
+    /// a person.
+    pub support_chat: Option<i64>,
+    /// Who may see /stats and /graph in a private chat.
+    pub admins: Vec<u64>,
+    /// Whether "ask me tomorrow" is offered: only where a scheduler runs
+    /// to ask (not in the console).
+    pub asks_later: bool,
 }
 
 impl Default for Settings {
-    /// Chinese, times in Asia/Shanghai, conversations closed after 24 idle hours.
+    /// Chinese, times in Asia/Shanghai, conversations closed after 24 idle
+    /// hours, no support chat, no admins, next-day questions asked.
     fn default() -> Self {
         Settings {
             default_lang: Lang::Zh,
             timezone: DEFAULT_TIMEZONE,
             session_idle_secs: DEFAULT_SESSION_IDLE_SECS,
+            support_chat: None,
+            admins: Vec::new(),
+            asks_later: true,
         }
     }
 }

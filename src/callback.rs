@@ -43,6 +43,18 @@ pub enum Action {
     KeepReminders,
     /// After /reset: cancel the pending reminders.
     DropReminders,
+    /// At an end: hand the case to a person; asks for consent first.
+    Handoff { at: String },
+    /// Consent given: post the case from `at` to the support team.
+    HandoffConfirm { at: String },
+    /// At an end: ask me tomorrow whether it got solved.
+    Later { at: String },
+    /// The next-day answer: solved after all, or not, at the end `at`.
+    LaterAnswer { solved: bool, at: String },
+    /// A staff member takes the case.
+    CaseTake { case: i64 },
+    /// Either side closes the case.
+    CaseClose { case: i64 },
 }
 
 impl Action {
@@ -63,6 +75,12 @@ impl Action {
             Action::CancelPlan { plan } => format!("x:{plan}"),
             Action::KeepReminders => "k".to_string(),
             Action::DropReminders => "d".to_string(),
+            Action::Handoff { at } => format!("p:{at}"),
+            Action::HandoffConfirm { at } => format!("q:{at}"),
+            Action::Later { at } => format!("m:{at}"),
+            Action::LaterAnswer { solved, at } => format!("n:{}:{at}", u8::from(*solved)),
+            Action::CaseTake { case } => format!("y:{case}"),
+            Action::CaseClose { case } => format!("z:{case}"),
         }
     }
 
@@ -123,6 +141,33 @@ impl Action {
             },
             "k" if rest.is_empty() && !data.ends_with(':') => Action::KeepReminders,
             "d" if rest.is_empty() && !data.ends_with(':') => Action::DropReminders,
+            "p" => Action::Handoff {
+                at: valid_id(rest)?.to_string(),
+            },
+            "q" => Action::HandoffConfirm {
+                at: valid_id(rest)?.to_string(),
+            },
+            "m" => Action::Later {
+                at: valid_id(rest)?.to_string(),
+            },
+            "n" => {
+                let (solved, at) = rest.split_once(':')?;
+                let solved = match solved {
+                    "1" => true,
+                    "0" => false,
+                    _ => return None,
+                };
+                Action::LaterAnswer {
+                    solved,
+                    at: valid_id(at)?.to_string(),
+                }
+            }
+            "y" => Action::CaseTake {
+                case: canonical_number(rest).filter(|c| *c > 0)?,
+            },
+            "z" => Action::CaseClose {
+                case: canonical_number(rest).filter(|c| *c > 0)?,
+            },
             _ => return None,
         };
         Some(action)
@@ -199,6 +244,25 @@ mod tests {
             },
             Action::KeepReminders,
             Action::DropReminders,
+            Action::Handoff {
+                at: "contact_provider".into(),
+            },
+            Action::HandoffConfirm {
+                at: "out_of_checks".into(),
+            },
+            Action::Later {
+                at: "out_of_checks".into(),
+            },
+            Action::LaterAnswer {
+                solved: true,
+                at: "nr_wait".into(),
+            },
+            Action::LaterAnswer {
+                solved: false,
+                at: "nr_wait".into(),
+            },
+            Action::CaseTake { case: 12 },
+            Action::CaseClose { case: 3 },
         ];
         for action in actions {
             assert_eq!(Action::parse(&action.encode()), Some(action));
@@ -245,6 +309,17 @@ mod tests {
             "menu",
             "g:menu:\u{0}",
             "g:菜单:timeout",
+            "p:",
+            "q:A",
+            "m:",
+            "n:2:nr_wait",
+            "n:1",
+            "n:1:",
+            "n::nr_wait",
+            "y:0",
+            "y:-1",
+            "z:01",
+            "z:",
         ] {
             assert_eq!(Action::parse(data), None, "{data:?}");
         }

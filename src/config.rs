@@ -41,6 +41,14 @@ pub enum ConfigError {
         "SESSION_IDLE_HOURS must be a whole number of hours from 1 to {MAX_IDLE_HOURS}; fix it in .env or the environment"
     )]
     IdleHours,
+    #[error(
+        "SUPPORT_CHAT_ID must be the id of a group or supergroup (a negative number such as -1001234567890), not {0:?}; fix it in .env or the environment"
+    )]
+    SupportChat(String),
+    #[error(
+        "ADMIN_IDS must be Telegram user ids separated by commas (such as 12345,67890), not {0:?}; fix it in .env or the environment"
+    )]
+    AdminIds(String),
     #[error("TELOXIDE_API_URL is not a URL ({0}); fix it in .env or the environment")]
     ApiUrl(String),
     #[error("{0}; fix DATABASE_URL in .env or the environment")]
@@ -216,6 +224,31 @@ impl Config {
                 DEFAULT_SESSION_IDLE_SECS
             }
         };
+        let support_chat = match value(env, "SUPPORT_CHAT_ID") {
+            None => None,
+            Some(v) => match v.parse::<i64>() {
+                Ok(id) if id < 0 => Some(id),
+                _ => {
+                    problems.push(ConfigError::SupportChat(v));
+                    None
+                }
+            },
+        };
+        let admins = match value(env, "ADMIN_IDS") {
+            None => Vec::new(),
+            Some(v) => {
+                let ids: Option<Vec<u64>> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(|id| id.parse::<u64>().ok().filter(|id| *id > 0))
+                    .collect();
+                ids.unwrap_or_else(|| {
+                    problems.push(ConfigError::AdminIds(v));
+                    Vec::new()
+                })
+            }
+        };
         let options = options(env, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
@@ -229,6 +262,9 @@ impl Config {
                 default_lang: self.default_lang,
                 timezone,
                 session_idle_secs,
+                support_chat,
+                admins,
+                asks_later: true,
             },
         })
     }
@@ -328,6 +364,34 @@ mod tests {
             .expect("valid");
         assert_eq!(ok.settings.session_idle_secs, 7200);
         assert_eq!(ok.database_url, "");
+    }
+
+    #[test]
+    fn the_support_chat_and_admins_are_read_and_checked() {
+        let (config, _) = Config::read(None, None, &env(&[]));
+        let ok = config
+            .bot(&env(&[
+                ("TELOXIDE_TOKEN", "1:a"),
+                ("SUPPORT_CHAT_ID", "-1001234"),
+                ("ADMIN_IDS", " 12, 34 ,"),
+            ]))
+            .expect("valid");
+        assert_eq!(ok.settings.support_chat, Some(-1001234));
+        assert_eq!(ok.settings.admins, vec![12, 34]);
+        let bad = config
+            .bot(&env(&[
+                ("TELOXIDE_TOKEN", "1:a"),
+                ("SUPPORT_CHAT_ID", "1234"),
+                ("ADMIN_IDS", "12,bob"),
+            ]))
+            .expect_err("refused");
+        assert_eq!(
+            bad,
+            vec![
+                ConfigError::SupportChat("1234".into()),
+                ConfigError::AdminIds("12,bob".into())
+            ]
+        );
     }
 
     #[test]

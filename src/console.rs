@@ -68,6 +68,7 @@ impl Console {
             .build()?;
         let settings = Settings {
             default_lang: lang,
+            asks_later: false,
             ..Settings::default()
         };
         let tree = Arc::new(if for_people {

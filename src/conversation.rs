@@ -9,12 +9,15 @@
 use crate::app::App;
 use crate::callback::Action;
 use crate::clock::Instant;
-use crate::engine::{Command, Event, Reply, Session, arrival_question, render, step};
+use crate::engine::{
+    Button, Command, Event, Reply, Session, arrival_question, button, render, step,
+};
 use crate::lang::Lang;
 use crate::reminders::{self, Kind, NewReminder};
-use crate::store::{SessionKey, StoreError};
+use crate::stats::{Fact, FactKind, LATER_SECS, new_conversation};
+use crate::store::{Later, SessionKey, StoreError};
 use crate::tree::router::has_personal_data;
-use crate::tree::{RemindKind, Tree, UiText};
+use crate::tree::{NodeKind, RemindKind, Tree, UiButton, UiText};
 
 /// Who is talking, and where, as the adapter learnt it: the forum topic is
 /// kept with reminders so they come back to it.
@@ -128,7 +131,11 @@ async fn carry_from_group(app: &App, key: SessionKey, payload: &str) -> Option<S
             return None;
         }
     }
-    if let Err(e) = app.store.save(key, &session, false, app.clock.now()).await {
+    if let Err(e) = app
+        .store
+        .save(key, &session, false, &[], app.clock.now())
+        .await
+    {
         log::error!(
             "user {}: carrying the session to private failed: {e}",
             key.user
@@ -153,16 +160,15 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
         apology: tree.ui().text(UiText::StoreError, lang).to_string(),
     };
     // A deep link from a busy group brings the session there along.
-    let carried;
-    let event = match event {
+    let carried = match event {
         Event::Command(Command::Start(Some(payload))) if key.is_private() => {
-            carried = carry_from_group(app, key, payload).await;
-            match &carried {
-                Some(node) => Event::Command(Command::Start(Some(node.as_str()))),
-                None => event,
-            }
+            carry_from_group(app, key, payload).await
         }
-        _ => event,
+        _ => None,
+    };
+    let event = match &carried {
+        Some(node) => Event::Command(Command::Start(Some(node.as_str()))),
+        None => event,
     };
     let session = match app.store.load(key).await {
         Ok(Some(session)) => session,
@@ -179,7 +185,8 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
         }
     };
     let lang_before = session.lang;
-    let (next, replies) = match converse(app, &tree, who, session, event).await {
+    let node_before = session.node.clone();
+    let (mut next, mut replies) = match converse(app, &tree, who, session, event).await {
         Ok(done) => done,
         Err(e) => {
             log::error!(
@@ -191,11 +198,17 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
         }
     };
     let remember_lang = next.lang != lang_before;
-    if let Err(e) = app
-        .store
-        .save(key, &next, remember_lang, app.clock.now())
-        .await
-    {
+    let now = app.clock.now();
+    let facts = facts_of(
+        &tree,
+        node_before.as_deref(),
+        &mut next,
+        &event,
+        carried.is_some(),
+        now,
+    );
+    offer_more(app, &tree, &next, &mut replies);
+    if let Err(e) = app.store.save(key, &next, remember_lang, &facts, now).await {
         log::error!(
             "chat {} user {}: saving the session failed: {e}",
             key.chat,
@@ -284,6 +297,15 @@ async fn converse(
                 let reminder = new_reminder(who, lang, Kind::NewCode, due, None);
                 let plan = store.set_reminders(key.chat, key.user, &[reminder]).await?;
                 app.wake.notify_one();
+                store
+                    .record(&[Fact::new(
+                        now,
+                        FactKind::ReminderSet,
+                        session.conv,
+                        &at,
+                        lang,
+                    )])
+                    .await?;
                 // The menu stays; the confirmation comes below it.
                 vec![
                     render(tree, &session, node),
@@ -312,6 +334,75 @@ async fn converse(
             Some(Action::KeepReminders) => {
                 vec![Reply::plain(ui.text(UiText::RemindersKept, lang))]
             }
+            Some(Action::Later { at })
+                if app.settings.asks_later
+                    && session.node.as_deref() == Some(at.as_str())
+                    && is_end(tree, &at) =>
+            {
+                let due_at = now + LATER_SECS;
+                store
+                    .ask_later(&Later {
+                        chat: key.chat,
+                        user: key.user,
+                        thread: who.thread,
+                        name: who.name.clone(),
+                        lang,
+                        node: at.clone(),
+                        conv: session.conv,
+                        due_at,
+                    })
+                    .await?;
+                app.wake.notify_one();
+                let time = reminders::format_time(tree, lang, tz, due_at);
+                // The menu stays; the confirmation comes below it.
+                let menu = tree.get(&at).map(|node| render(tree, &session, node));
+                menu.into_iter()
+                    .chain([Reply::plain(
+                        ui.text(UiText::LaterSet, lang).replace("{time}", &time),
+                    )])
+                    .collect()
+            }
+            Some(Action::LaterAnswer { solved, at }) if is_end(tree, &at) => {
+                if solved {
+                    vec![Reply::plain(ui.text(UiText::LaterSolved, lang))]
+                } else {
+                    let mut buttons = Vec::new();
+                    if app.settings.support_chat.is_some() {
+                        buttons.push(vec![button(
+                            ui.button(UiButton::Handoff, lang),
+                            Action::Handoff { at },
+                        )]);
+                    }
+                    buttons.push(vec![button(
+                        ui.button(UiButton::Restart, lang),
+                        Action::Restart,
+                    )]);
+                    vec![Reply {
+                        node: None,
+                        text: ui.text(UiText::LaterNotSolved, lang).to_string(),
+                        buttons,
+                    }]
+                }
+            }
+            // Consent first: what would be shared is where the person
+            // stands, so only the menu of where they stand offers it.
+            Some(Action::Handoff { at })
+                if app.settings.support_chat.is_some()
+                    && session.node.as_deref() == Some(at.as_str())
+                    && is_end(tree, &at) =>
+            {
+                vec![Reply {
+                    node: None,
+                    text: ui.text(UiText::HandoffConsent, lang).to_string(),
+                    buttons: vec![
+                        vec![button(
+                            ui.button(UiButton::HandoffConfirm, lang),
+                            Action::HandoffConfirm { at: at.clone() },
+                        )],
+                        vec![button(ui.button(UiButton::Back, lang), Action::Show { at })],
+                    ],
+                }]
+            }
             Some(Action::DropReminders) => {
                 let cancelled = store.cancel_reminders(key.chat, key.user).await?;
                 vec![cancelled_reply(tree, lang, cancelled)]
@@ -336,6 +427,111 @@ async fn converse(
         _ => return Ok(step(tree, session, event)),
     };
     Ok((session, replies))
+}
+
+/// Whether `id` names an end of the tree.
+fn is_end(tree: &Tree, id: &str) -> bool {
+    tree.get(id)
+        .is_some_and(|n| matches!(tree.node(n).kind, NodeKind::End { .. }))
+}
+
+/// Adds to an end's menu what the bot offers beyond the dialogue: a
+/// person to talk to (with a support chat), and, for someone whom "not
+/// solved" brought there, a question tomorrow.
+fn offer_more(app: &App, tree: &Tree, session: &Session, replies: &mut [Reply]) {
+    let ui = tree.ui();
+    let lang = session.lang;
+    let Some(at) = session.node.as_deref() else {
+        return;
+    };
+    if !is_end(tree, at) {
+        return;
+    }
+    let after_not_solved = session.history.last().is_some_and(|h| is_end(tree, h));
+    for reply in replies
+        .iter_mut()
+        .filter(|r| r.node.as_deref() == Some(at) && !r.buttons.is_empty())
+    {
+        let mut extra: Vec<Vec<Button>> = Vec::new();
+        if app.settings.support_chat.is_some() {
+            extra.push(vec![button(
+                ui.button(UiButton::Handoff, lang),
+                Action::Handoff { at: at.to_string() },
+            )]);
+        }
+        if app.settings.asks_later && after_not_solved {
+            extra.push(vec![button(
+                ui.button(UiButton::AskLater, lang),
+                Action::Later { at: at.to_string() },
+            )]);
+        }
+        // Above Back and Start over, which stay last.
+        let last = reply.buttons.len().saturating_sub(1);
+        reply.buttons.splice(last..last, extra);
+    }
+}
+
+/// What a step leaves for the figures: a conversation started (under a
+/// new number), an answer taken, an end reached, solved or not. Only
+/// node ids and the language: nothing typed, nobody named.
+fn facts_of(
+    tree: &Tree,
+    before: Option<&str>,
+    next: &mut Session,
+    event: &Event<'_>,
+    carried: bool,
+    now: Instant,
+) -> Vec<Fact> {
+    let lang = next.lang;
+    let mut facts = Vec::new();
+    let moved = next.node.as_deref() != before;
+    let action = match event {
+        Event::Press(data) => Action::parse(data),
+        _ => None,
+    };
+    let entry = match (event, &action) {
+        (Event::Command(Command::Start(Some(_))), _) if carried || !moved => None,
+        (Event::Command(Command::Start(Some(_))), _) => Some("link"),
+        (Event::Command(Command::Start(None) | Command::Diagnose), _) => Some("command"),
+        (_, Some(Action::Restart)) => Some("restart"),
+        (_, Some(Action::Jump { .. })) => Some("text"),
+        (Event::Text(_) | Event::GroupText(_), _) if moved && next.history.is_empty() => {
+            Some("text")
+        }
+        _ => None,
+    };
+    if let (Some(entry), Some(node)) = (entry, next.node.as_deref()) {
+        next.conv = new_conversation();
+        facts.push(Fact::new(now, FactKind::Started, next.conv, node, lang).with_detail(entry));
+    } else if next.conv == 0 && next.node.is_some() {
+        // A conversation from before numbers were drawn.
+        next.conv = new_conversation();
+    }
+    let conv = next.conv;
+    match &action {
+        Some(Action::Go { from, to, .. }) if next.node.as_deref() == Some(to.as_str()) => {
+            if is_end(tree, from) {
+                facts.push(Fact::new(now, FactKind::NotSolved, conv, from, lang));
+            }
+            facts.push(Fact::new(now, FactKind::Step, conv, to, lang).with_detail(from));
+        }
+        Some(Action::Solved { at }) if next.node.is_none() && is_end(tree, at) => {
+            facts.push(Fact::new(now, FactKind::Solved, conv, at, lang));
+        }
+        Some(Action::LaterAnswer { solved, at }) if is_end(tree, at) => {
+            let kind = if *solved {
+                FactKind::LaterSolved
+            } else {
+                FactKind::LaterNotSolved
+            };
+            facts.push(Fact::new(now, kind, conv, at, lang));
+        }
+        _ => {}
+    }
+    if moved && let Some(node) = next.node.as_deref().filter(|n| is_end(tree, n)) {
+        facts.push(Fact::new(now, FactKind::Reached, conv, node, lang));
+    }
+    facts
 }
 
 /// "Cancelled", or, when nothing was left to cancel, that nothing is
@@ -376,6 +572,10 @@ async fn set_window(
         .collect();
     let plan = app.store.set_reminders(key.chat, key.user, &new).await?;
     app.wake.notify_one();
+    if !new.is_empty() {
+        let fact = Fact::new(now, FactKind::ReminderSet, 0, "", lang);
+        app.store.record(&[fact]).await?;
+    }
     Ok(vec![reminders::replies::window_set_reply(
         tree,
         lang,
@@ -415,6 +615,8 @@ fn event_kind(event: &Event<'_>) -> &'static str {
         Event::Command(Command::Reset) => "/reset",
         Event::Command(Command::Lang(_)) => "/lang",
         Event::Command(Command::Reminders) => "/reminders",
+        Event::Command(Command::Stats(_)) => "/stats",
+        Event::Command(Command::Graph) => "/graph",
         Event::Command(Command::Unknown(_)) => "unknown command",
         Event::Press(_) => "press",
         Event::Text(_) => "text",

@@ -37,6 +37,14 @@ pub struct Session {
     /// typed time is read as the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asking: Option<String>,
+    /// The number of the conversation under way, for the figures (see
+    /// `stats`); 0 before the first one starts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conv: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Session {
@@ -47,6 +55,7 @@ impl Session {
             history: Vec::new(),
             picks: Vec::new(),
             asking: None,
+            conv: 0,
         }
     }
 
@@ -125,6 +134,10 @@ pub enum Command<'a> {
     Lang(Option<&'a str>),
     /// /reminders: the person's pending reminders.
     Reminders,
+    /// /stats, with an optional number of days: the figures, for the team.
+    Stats(Option<&'a str>),
+    /// /graph: the tree as a picture, for the team.
+    Graph,
     /// Any other /word; holds the word without its slash.
     Unknown(&'a str),
 }
@@ -150,6 +163,8 @@ impl<'a> Event<'a> {
             "reset" => Command::Reset,
             "lang" => Command::Lang(arg),
             "reminders" => Command::Reminders,
+            "stats" => Command::Stats(arg),
+            "graph" => Command::Graph,
             _ => Command::Unknown(name),
         })
     }
@@ -336,6 +351,9 @@ fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<
         // Reminders need the store: `conversation` answers this, and only
         // the console, which has none, reaches here.
         Command::Reminders => vec![Reply::plain(ui.text(UiText::RemindersConsole, lang))],
+        // The team's figures and picture come from the bot, for its
+        // admins; elsewhere, from the command line.
+        Command::Stats(_) | Command::Graph => vec![Reply::plain(ui.text(UiText::TeamOnly, lang))],
         Command::Unknown(name) => {
             let name: String = name.chars().take(MAX_ECHOED_COMMAND).collect();
             vec![Reply::plain(
@@ -421,6 +439,14 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
             }
             _ => vec![out_of_date(tree, session)],
         },
+        // The support team and the next-day question are the bot's; no
+        // menu here offers them, so such data is out of date.
+        Action::Handoff { .. }
+        | Action::HandoffConfirm { .. }
+        | Action::Later { .. }
+        | Action::LaterAnswer { .. }
+        | Action::CaseTake { .. }
+        | Action::CaseClose { .. } => vec![out_of_date(tree, session)],
         // Scheduling needs the clock and the store, which `conversation`
         // has; only the console, which has neither, reaches here.
         Action::RemindNewCode { .. }
@@ -538,6 +564,19 @@ pub fn render(tree: &Tree, session: &Session, node: NodeId) -> Reply {
 /// their provider: each question with the answer chosen, and each end
 /// whose steps did not solve it.
 fn summary(tree: &Tree, session: &Session, node: NodeId) -> String {
+    let lines = path_lines(tree, session, node);
+    if lines.is_empty() {
+        tree.ui()
+            .text(UiText::SummaryEmpty, session.lang)
+            .to_string()
+    } else {
+        lines.join("\n")
+    }
+}
+
+/// The lines of the summary of the way to `node`, in the session's
+/// language: only the tree's own words, never anything typed.
+pub fn path_lines(tree: &Tree, session: &Session, node: NodeId) -> Vec<String> {
     let ui = tree.ui();
     let lang = session.lang;
     let mut path: Vec<(NodeId, u8)> = session
@@ -550,8 +589,7 @@ fn summary(tree: &Tree, session: &Session, node: NodeId) -> String {
         })
         .collect();
     path.push((node, 0));
-    let lines: Vec<String> = path
-        .windows(2)
+    path.windows(2)
         .filter_map(|pair| {
             let ((from, pick), (to, _)) = (pair[0], pair[1]);
             let step = tree.node(from);
@@ -581,12 +619,7 @@ fn summary(tree: &Tree, session: &Session, node: NodeId) -> String {
             };
             Some(format!("- {line}"))
         })
-        .collect();
-    if lines.is_empty() {
-        ui.text(UiText::SummaryEmpty, lang).to_string()
-    } else {
-        lines.join("\n")
-    }
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::config::{self, Config};
 use icp_sms_doctor::telegram::{self, StartError};
 use icp_sms_doctor::tree::graph::{self, Format};
-use icp_sms_doctor::{Lang, Tree, console, eval, load_tree, store};
+use icp_sms_doctor::{Lang, Tree, console, eval, load_tree, stats, store};
 use teloxide::Bot;
 
 #[derive(Parser)]
@@ -68,6 +68,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Mermaid)]
         format: Format,
         /// The language of the labels (default: DEFAULT_LANG).
+        #[arg(long)]
+        lang: Option<Lang>,
+        /// Annotate each end with its resolution rate and each answer with
+        /// how often it was taken, from the store (DATABASE_URL).
+        #[arg(long)]
+        stats: bool,
+        /// With --stats, the period: this many days up to now.
+        #[arg(long, default_value_t = stats::DEFAULT_DAYS,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(stats::MAX_DAYS)))]
+        days: u32,
+    },
+    /// Print the team's figures from the store (DATABASE_URL): conversations
+    /// by category and entry, ends reached, resolution rate per end, where
+    /// people stopped, reminders and handoffs.
+    Stats {
+        /// The period: this many days up to now.
+        #[arg(long, default_value_t = stats::DEFAULT_DAYS,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(stats::MAX_DAYS)))]
+        days: u32,
+        /// The language of the figures (default: DEFAULT_LANG).
         #[arg(long)]
         lang: Option<Lang>,
     },
@@ -158,16 +178,65 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Graph { dir, format, lang } => {
+        Command::Graph {
+            dir,
+            format,
+            lang,
+            stats: with_stats,
+            days,
+        } => {
             let dir = dir.or(config.dialogs_dir);
             let Some(tree) = load_or_report(dir.as_deref()) else {
                 return ExitCode::from(2);
             };
             let lang = lang.unwrap_or(config.default_lang);
-            print!("{}", graph::render(&tree, format, lang, None));
+            let usage = if with_stats {
+                match read_facts(days) {
+                    Ok(facts) => Some(stats::usage(&facts)),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                None
+            };
+            print!("{}", graph::render(&tree, format, lang, usage.as_ref()));
             ExitCode::SUCCESS
         }
+        Command::Stats { days, lang } => {
+            let Some(tree) = load_or_report(dialogs_dir) else {
+                return ExitCode::from(2);
+            };
+            let lang = lang.unwrap_or(config.default_lang);
+            match read_facts(days) {
+                Ok(facts) => {
+                    println!(
+                        "{}",
+                        stats::Figures::of(&tree, &facts, days).render(&tree, lang)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
+}
+
+/// The facts of the last `days` days from the store DATABASE_URL names.
+fn read_facts(days: u32) -> Result<Vec<icp_sms_doctor::stats::Fact>, String> {
+    let url = config::process_env("DATABASE_URL").unwrap_or_default();
+    let store = store::url::open(&url)
+        .map_err(|e| format!("{e}; fix DATABASE_URL in .env or the environment"))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let since = Clock::System.now() - i64::from(days) * 24 * 3600;
+    runtime
+        .block_on(store.facts(since))
+        .map_err(|e| format!("reading the figures failed: {e}"))
 }
 
 /// Runs the bot. Every configuration problem — the environment's and the

@@ -10,15 +10,7 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 /// The text as Telegram HTML: escaped, with `**pairs**` in bold. An
 /// unpaired `**` stays as it is.
 pub fn to_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            c => escaped.push(c),
-        }
-    }
+    let escaped = escape(text);
     let parts: Vec<&str> = escaped.split("**").collect();
     let markers = parts.len() - 1;
     let paired = markers - markers % 2;
@@ -32,6 +24,21 @@ pub fn to_html(text: &str) -> String {
         }
     }
     html
+}
+
+/// The text with `&`, `<` and `>` escaped for Telegram HTML, and no
+/// markup of its own: for what people typed.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 /// The text without markup, as the console shows it.

@@ -20,8 +20,10 @@ use async_trait::async_trait;
 
 use crate::clock::Instant;
 use crate::engine::Session;
+use crate::handoff::{Case, NewCase, Opened};
 use crate::lang::Lang;
 use crate::reminders::{NewReminder, Reminder};
+use crate::stats::Fact;
 
 /// The default `DATABASE_URL`: an SQLite file under `data/`.
 pub const DEFAULT_URL: &str = "sqlite://data/sessions.db";
@@ -98,15 +100,75 @@ pub trait Store: Send + Sync {
 
     /// Writes the session (a blank one deletes the row) as active at `now`
     /// and, with `remember_lang`, the person's language for their future
-    /// sessions — both or neither. A session in a private chat also
-    /// records that the person has started the bot there.
+    /// sessions, and records `facts` — all or nothing. A session in a
+    /// private chat also records that the person has started the bot
+    /// there. The person is back: a next-day question asked for them in
+    /// this chat before `now` is dropped.
     async fn save(
         &self,
         key: SessionKey,
         session: &Session,
         remember_lang: bool,
+        facts: &[Fact],
         now: Instant,
     ) -> Result<(), StoreError>;
+
+    /// Records facts for the figures.
+    async fn record(&self, facts: &[Fact]) -> Result<(), StoreError>;
+
+    /// The facts recorded at or after `since`.
+    async fn facts(&self, since: Instant) -> Result<Vec<Fact>, StoreError>;
+
+    /// Forgets what is past its retention: facts older than the longest
+    /// period the figures show, closed cases after 30 days, menu owners
+    /// after 30 days. Returns how many rows went.
+    async fn prune(&self, now: Instant) -> Result<usize, StoreError>;
+
+    /// Asks the person in `chat` again at `due_at` whether their problem
+    /// at `node` got solved, unless they come back first; replaces an
+    /// earlier question for them there.
+    async fn ask_later(&self, later: &Later) -> Result<(), StoreError>;
+
+    /// Next-day questions due at `now`, at most `limit`.
+    async fn due_later(&self, now: Instant, limit: usize) -> Result<Vec<Later>, StoreError>;
+
+    /// Removes a next-day question about to be asked; false if it is gone
+    /// (the person came back, or another pass took it), so it is asked
+    /// at most once.
+    async fn take_later(&self, chat: i64, user: u64) -> Result<bool, StoreError>;
+
+    /// Opens a case for the person, unless they have an open one.
+    async fn open_case(&self, new: &NewCase, now: Instant) -> Result<Opened, StoreError>;
+
+    async fn case(&self, id: i64) -> Result<Option<Case>, StoreError>;
+
+    /// The person's open case, if any.
+    async fn open_case_of(&self, user: u64) -> Result<Option<Case>, StoreError>;
+
+    /// Records where the case was posted in the staff chat.
+    async fn set_case_post(
+        &self,
+        id: i64,
+        message: i32,
+        topic: Option<i32>,
+    ) -> Result<(), StoreError>;
+
+    /// Links a message (in the staff chat or the person's chat) to a case,
+    /// so a reply to it reaches the other side.
+    async fn link_case_message(&self, chat: i64, message: i32, case: i64)
+    -> Result<(), StoreError>;
+
+    /// The case a message belongs to.
+    async fn case_of_message(&self, chat: i64, message: i32) -> Result<Option<i64>, StoreError>;
+
+    /// The open case whose forum topic `topic` is.
+    async fn case_of_topic(&self, topic: i32) -> Result<Option<i64>, StoreError>;
+
+    /// Marks an open case as taken by `by`; the case, if it is open.
+    async fn take_case(&self, id: i64, by: &str) -> Result<Option<Case>, StoreError>;
+
+    /// Closes a case; the case, if it was open until now.
+    async fn close_case(&self, id: i64, now: Instant) -> Result<Option<Case>, StoreError>;
 
     /// The language a person chose with /lang, in any chat.
     async fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError>;
@@ -205,6 +267,24 @@ pub trait Store: Send + Sync {
     /// A short description for the start-up log line.
     fn describe(&self) -> String;
 }
+
+/// A question for tomorrow: did it get solved in the end?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Later {
+    pub chat: i64,
+    pub user: u64,
+    pub thread: Option<i32>,
+    /// For the mention when it goes to a group.
+    pub name: String,
+    pub lang: Lang,
+    /// The end the person stood at when they asked.
+    pub node: String,
+    pub conv: u64,
+    pub due_at: Instant,
+}
+
+/// How long a group menu's owner is remembered: 30 days.
+pub const MENU_RETENTION_SECS: i64 = 30 * 24 * 3600;
 
 /// A session with no position and no history holds nothing worth a row.
 fn is_blank(session: &Session) -> bool {

@@ -12,6 +12,8 @@ pub mod pacer;
 mod retry;
 pub mod schedule;
 mod send;
+mod support;
+pub mod team;
 
 use std::future::Future;
 use std::sync::Arc;

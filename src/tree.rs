@@ -162,6 +162,37 @@ impl Tree {
         self.nodes.is_empty()
     }
 
+    /// The category of every node, by position, as an index into
+    /// `categories`: one breadth-first walk from the category entries, in
+    /// order, gives each node the category that reaches it first. The walk
+    /// never passes the entry menu, where "not solved" often leads back
+    /// to: otherwise the triage behind the menu would take the category
+    /// that leads back soonest. The menu and the triage belong to none.
+    pub fn category_indices(&self) -> Vec<Option<usize>> {
+        let mut owner = vec![None; self.len()];
+        let mut queue = std::collections::VecDeque::new();
+        for (i, entry) in self.categories.iter().enumerate() {
+            if owner[entry.0].is_none() {
+                owner[entry.0] = Some(i);
+                queue.push_back(*entry);
+            }
+        }
+        while let Some(at) = queue.pop_front() {
+            let category = owner[at.0];
+            let next: Vec<NodeId> = match &self.node(at).kind {
+                NodeKind::Question(choices) => choices.iter().map(|c| c.target).collect(),
+                NodeKind::End { not_solved } => not_solved.iter().copied().collect(),
+            };
+            for to in next {
+                if to != self.root && owner[to.0].is_none() {
+                    owner[to.0] = category;
+                    queue.push_back(to);
+                }
+            }
+        }
+        owner
+    }
+
     pub fn end_count(&self) -> usize {
         self.nodes
             .iter()

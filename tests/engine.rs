@@ -373,6 +373,7 @@ fn a_session_at_a_node_an_edited_tree_dropped_starts_from_the_menu() {
         history: vec!["menu".into(), "gone_too".into()],
         picks: vec![0, 0],
         asking: None,
+        conv: 0,
     };
     let (session, replies) = step(&tree, session, Event::Text("hello"));
     assert_eq!(replies[0].node.as_deref(), Some("menu"));

@@ -140,6 +140,12 @@ struct Inner {
     /// reply is lost: the connection breaks before it is written.
     lost_replies: HashMap<String, usize>,
     enforcer: Enforcer,
+    /// Members' statuses by (chat, user) (`member`, `creator`…); anyone
+    /// else has `left`.
+    members: HashMap<(i64, u64), &'static str>,
+    /// The supergroups that are forums.
+    forums: std::collections::HashSet<i64>,
+    next_topic: i64,
 }
 
 struct Shared {
@@ -248,6 +254,38 @@ impl FakeApi {
         message
     }
 
+    /// Queues a message from a person replying to `replied`, and returns it.
+    pub fn reply_as(&self, person: &Person, replied: &Value, text: &str) -> Value {
+        let id = self.message_id();
+        let chat = replied["chat"].clone();
+        let mut message = json!({
+            "message_id": id,
+            "date": 1_700_000_000,
+            "chat": chat,
+            "from": person.user(),
+            "text": text,
+            "reply_to_message": replied,
+        });
+        if let Some(thread) = replied["message_thread_id"].as_i64() {
+            message["message_thread_id"] = json!(thread);
+            message["is_topic_message"] = json!(true);
+        }
+        let chat_id = chat["id"].as_i64().expect("chat id");
+        self.lock().messages.insert((chat_id, id), message.clone());
+        self.push(json!({ "message": message }));
+        message
+    }
+
+    /// Makes `user` a member of `chat` with `status` (`member`, `creator`).
+    pub fn set_member(&self, chat: i64, user: u64, status: &'static str) {
+        self.lock().members.insert((chat, user), status);
+    }
+
+    /// Makes the supergroup `chat` a forum.
+    pub fn make_forum(&self, chat: i64) {
+        self.lock().forums.insert(chat);
+    }
+
     /// Queues a button press by `person` on the stored message.
     pub fn press(&self, person: &Person, message: &Value, data: &str) {
         let id = self.message_id();
@@ -333,13 +371,11 @@ impl FakeApi {
     }
 
     /// How many calls have been recorded so far.
-    #[allow(dead_code)]
     pub fn call_count(&self) -> usize {
         self.lock().calls.len()
     }
 
     /// Waits as `wait_until` does, without copying the calls out.
-    #[allow(dead_code)]
     pub async fn watch_until(&self, done: impl Fn(&[Call]) -> bool) {
         let mut recorded = self.shared.recorded.subscribe();
         while !done(&self.lock().calls) {
@@ -489,10 +525,12 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let method = method.to_ascii_lowercase();
+    // A file upload comes as multipart form data: kept as text.
     let body: Value = if body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(&body).unwrap_or(Value::Null)
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
     };
     if method == "getupdates" {
         shared.polls.send_modify(|n| *n += 1);
@@ -558,6 +596,70 @@ fn answer(inner: &mut Inner, method: &str, body: &Value) -> Response {
             "url": "", "has_custom_certificate": false, "pending_update_count": 0
         })),
         "deletewebhook" | "setmycommands" | "answercallbackquery" => ok(json!(true)),
+        "getchat" => {
+            let Some(chat) = body["chat_id"].as_i64() else {
+                return bad_request("Bad Request: chat_id is required");
+            };
+            ok(json!({
+                "id": chat,
+                "type": "supergroup",
+                "title": "支持团队",
+                "is_forum": inner.forums.contains(&chat),
+                "accent_color_id": 0,
+                "max_reaction_count": 11,
+                "accepted_gift_types": {
+                    "unlimited_gifts": false, "limited_gifts": false,
+                    "unique_gifts": false, "premium_subscription": false
+                },
+            }))
+        }
+        "getchatmember" => {
+            let (Some(chat), Some(user)) = (body["chat_id"].as_i64(), body["user_id"].as_u64())
+            else {
+                return bad_request("Bad Request: chat_id and user_id are required");
+            };
+            let status = inner.members.get(&(chat, user)).copied().unwrap_or("left");
+            let mut member = json!({
+                "status": status,
+                "user": { "id": user, "is_bot": false, "first_name": "Member" },
+            });
+            if status == "creator" {
+                member["is_anonymous"] = json!(false);
+            }
+            ok(member)
+        }
+        "createforumtopic" => {
+            inner.next_topic += 1;
+            let topic = 500 + inner.next_topic;
+            ok(json!({
+                "message_thread_id": topic,
+                "name": body["name"],
+                "icon_color": 7_322_096,
+            }))
+        }
+        "senddocument" => {
+            // The chat id is a form field of the multipart body.
+            let form = body.as_str().unwrap_or_default();
+            let chat = form
+                .split("name=\"chat_id\"")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|id| id.parse::<i64>().ok());
+            let Some(chat) = chat else {
+                return bad_request("Bad Request: chat_id is required");
+            };
+            inner.next_message_id += 1;
+            let id = inner.next_message_id;
+            let message = json!({
+                "message_id": id,
+                "date": 1_700_000_000,
+                "chat": chat_of(chat),
+                "from": bot_user(),
+                "document": { "file_id": "f", "file_unique_id": "u", "file_name": "tree.svg" },
+            });
+            inner.messages.insert((chat, id), message.clone());
+            ok(message)
+        }
         "sendmessage" => {
             let Some(chat) = body["chat_id"].as_i64() else {
                 return bad_request("Bad Request: chat_id is required");

@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use icp_sms_doctor::clock::Instant;
 use icp_sms_doctor::engine::Session;
+use icp_sms_doctor::handoff::{Case, NewCase, Opened};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::reminders::{NewReminder, Reminder};
-use icp_sms_doctor::store::{Counts, IdleSession, Posted, SessionKey, Store, StoreError};
+use icp_sms_doctor::stats::Fact;
+use icp_sms_doctor::store::{Counts, IdleSession, Later, Posted, SessionKey, Store, StoreError};
 use tokio::sync::Notify;
 
 /// A store call, with the person it concerns where there is one.
@@ -34,6 +36,11 @@ pub enum Op {
     IdleSessions,
     Expire(u64),
     Counts,
+    Record,
+    Facts,
+    Prune,
+    Later,
+    Case,
 }
 
 impl Op {
@@ -116,10 +123,81 @@ impl Store for Faulty {
         key: SessionKey,
         session: &Session,
         remember: bool,
+        facts: &[Fact],
         now: Instant,
     ) -> Result<(), StoreError> {
         self.check(Op::Save(key.user))?;
-        self.inner.save(key, session, remember, now).await
+        self.inner.save(key, session, remember, facts, now).await
+    }
+    async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
+        self.check(Op::Record)?;
+        self.inner.record(facts).await
+    }
+    async fn facts(&self, since: Instant) -> Result<Vec<Fact>, StoreError> {
+        self.check(Op::Facts)?;
+        self.inner.facts(since).await
+    }
+    async fn prune(&self, now: Instant) -> Result<usize, StoreError> {
+        self.check(Op::Prune)?;
+        self.inner.prune(now).await
+    }
+    async fn ask_later(&self, later: &Later) -> Result<(), StoreError> {
+        self.check(Op::Later)?;
+        self.inner.ask_later(later).await
+    }
+    async fn due_later(&self, now: Instant, limit: usize) -> Result<Vec<Later>, StoreError> {
+        self.check(Op::Later)?;
+        self.inner.due_later(now, limit).await
+    }
+    async fn take_later(&self, chat: i64, user: u64) -> Result<bool, StoreError> {
+        self.check(Op::Later)?;
+        self.inner.take_later(chat, user).await
+    }
+    async fn open_case(&self, new: &NewCase, now: Instant) -> Result<Opened, StoreError> {
+        self.check(Op::Case)?;
+        self.inner.open_case(new, now).await
+    }
+    async fn case(&self, id: i64) -> Result<Option<Case>, StoreError> {
+        self.check(Op::Case)?;
+        self.inner.case(id).await
+    }
+    async fn open_case_of(&self, user: u64) -> Result<Option<Case>, StoreError> {
+        self.check(Op::Case)?;
+        self.inner.open_case_of(user).await
+    }
+    async fn set_case_post(
+        &self,
+        id: i64,
+        message: i32,
+        topic: Option<i32>,
+    ) -> Result<(), StoreError> {
+        self.check(Op::Case)?;
+        self.inner.set_case_post(id, message, topic).await
+    }
+    async fn link_case_message(
+        &self,
+        chat: i64,
+        message: i32,
+        case: i64,
+    ) -> Result<(), StoreError> {
+        self.check(Op::Case)?;
+        self.inner.link_case_message(chat, message, case).await
+    }
+    async fn case_of_message(&self, chat: i64, message: i32) -> Result<Option<i64>, StoreError> {
+        self.check(Op::Case)?;
+        self.inner.case_of_message(chat, message).await
+    }
+    async fn case_of_topic(&self, topic: i32) -> Result<Option<i64>, StoreError> {
+        self.check(Op::Case)?;
+        self.inner.case_of_topic(topic).await
+    }
+    async fn take_case(&self, id: i64, by: &str) -> Result<Option<Case>, StoreError> {
+        self.check(Op::Case)?;
+        self.inner.take_case(id, by).await
+    }
+    async fn close_case(&self, id: i64, now: Instant) -> Result<Option<Case>, StoreError> {
+        self.check(Op::Case)?;
+        self.inner.close_case(id, now).await
     }
     async fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError> {
         self.check(Op::PersonLang(user))?;

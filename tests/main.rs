@@ -13,6 +13,7 @@ mod delivery;
 mod engine;
 mod expiry;
 mod graph;
+mod handoff;
 mod loader;
 mod reload;
 mod reminders;

@@ -5,11 +5,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Counts, IdleSession, Posted, SessionKey, Store, StoreError, is_blank};
+use super::{Counts, IdleSession, Later, Posted, SessionKey, Store, StoreError, is_blank};
 use crate::clock::Instant;
 use crate::engine::Session;
+use crate::handoff::{CLOSED_RETENTION_SECS, Case, NewCase, Opened};
 use crate::lang::Lang;
 use crate::reminders::{NewReminder, Reminder};
+use crate::stats::{Fact, MAX_DAYS};
 
 /// Sessions in memory: for tests and for running without a disk.
 #[derive(Default)]
@@ -27,6 +29,18 @@ struct MemoryInner {
     /// Reminders with whether they are claimed.
     reminders: Vec<(Reminder, bool)>,
     last_id: i64,
+    facts: Vec<Fact>,
+    /// Next-day questions, with when they were asked for.
+    later: HashMap<(i64, u64), (Later, Instant)>,
+    /// Cases with when they were closed.
+    cases: Vec<(Case, Option<Instant>)>,
+    case_messages: HashMap<(i64, i32), i64>,
+}
+
+impl MemoryInner {
+    fn case_mut(&mut self, id: i64) -> Option<&mut (Case, Option<Instant>)> {
+        self.cases.iter_mut().find(|(c, _)| c.id == id)
+    }
 }
 
 impl MemoryStore {
@@ -48,9 +62,18 @@ impl Store for MemoryStore {
         key: SessionKey,
         session: &Session,
         remember_lang: bool,
+        facts: &[Fact],
         now: Instant,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
+        inner.facts.extend_from_slice(facts);
+        if inner
+            .later
+            .get(&(key.chat, key.user))
+            .is_some_and(|(_, asked)| *asked < now)
+        {
+            inner.later.remove(&(key.chat, key.user));
+        }
         if is_blank(session) {
             inner.sessions.remove(&key);
         } else {
@@ -281,6 +304,163 @@ impl Store for MemoryStore {
             menus: inner.menus.len(),
             notes: inner.notes.len(),
         })
+    }
+
+    async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
+        self.lock().facts.extend_from_slice(facts);
+        Ok(())
+    }
+
+    async fn facts(&self, since: Instant) -> Result<Vec<Fact>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .facts
+            .iter()
+            .filter(|f| f.at >= since)
+            .cloned()
+            .collect())
+    }
+
+    async fn prune(&self, now: Instant) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.facts.len() + inner.cases.len() + inner.case_messages.len();
+        let oldest = now - i64::from(MAX_DAYS) * 24 * 3600;
+        inner.facts.retain(|f| f.at >= oldest);
+        inner
+            .cases
+            .retain(|(_, closed)| closed.is_none_or(|at| at >= now - CLOSED_RETENTION_SECS));
+        let kept: HashSet<i64> = inner.cases.iter().map(|(c, _)| c.id).collect();
+        inner.case_messages.retain(|_, case| kept.contains(case));
+        let after = inner.facts.len() + inner.cases.len() + inner.case_messages.len();
+        Ok(before - after)
+    }
+
+    async fn ask_later(&self, later: &Later) -> Result<(), StoreError> {
+        let asked = later.due_at - crate::stats::LATER_SECS;
+        self.lock()
+            .later
+            .insert((later.chat, later.user), (later.clone(), asked));
+        Ok(())
+    }
+
+    async fn due_later(&self, now: Instant, limit: usize) -> Result<Vec<Later>, StoreError> {
+        let inner = self.lock();
+        let mut due: Vec<Later> = inner
+            .later
+            .values()
+            .filter(|(l, _)| l.due_at <= now)
+            .map(|(l, _)| l.clone())
+            .collect();
+        due.sort_by_key(|l| (l.due_at, l.chat, l.user));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn take_later(&self, chat: i64, user: u64) -> Result<bool, StoreError> {
+        Ok(self.lock().later.remove(&(chat, user)).is_some())
+    }
+
+    async fn open_case(&self, new: &NewCase, now: Instant) -> Result<Opened, StoreError> {
+        let mut inner = self.lock();
+        if let Some((case, _)) = inner
+            .cases
+            .iter()
+            .find(|(c, _)| c.user == new.user && !c.closed)
+        {
+            return Ok(Opened::Existing(case.clone()));
+        }
+        inner.last_id += 1;
+        let case = Case {
+            id: inner.last_id,
+            user: new.user,
+            chat: new.chat,
+            thread: new.thread,
+            name: new.name.clone(),
+            username: new.username.clone(),
+            lang: new.lang,
+            node: new.node.clone(),
+            place: new.place.clone(),
+            summary: new.summary.clone(),
+            opened_at: now,
+            taken_by: None,
+            closed: false,
+            post: None,
+            topic: None,
+        };
+        inner.cases.push((case.clone(), None));
+        Ok(Opened::New(case))
+    }
+
+    async fn case(&self, id: i64) -> Result<Option<Case>, StoreError> {
+        Ok(self.lock().case_mut(id).map(|(c, _)| c.clone()))
+    }
+
+    async fn open_case_of(&self, user: u64) -> Result<Option<Case>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .cases
+            .iter()
+            .find(|(c, _)| c.user == user && !c.closed)
+            .map(|(c, _)| c.clone()))
+    }
+
+    async fn set_case_post(
+        &self,
+        id: i64,
+        message: i32,
+        topic: Option<i32>,
+    ) -> Result<(), StoreError> {
+        if let Some((case, _)) = self.lock().case_mut(id) {
+            case.post = Some(message);
+            case.topic = topic;
+        }
+        Ok(())
+    }
+
+    async fn link_case_message(
+        &self,
+        chat: i64,
+        message: i32,
+        case: i64,
+    ) -> Result<(), StoreError> {
+        self.lock().case_messages.insert((chat, message), case);
+        Ok(())
+    }
+
+    async fn case_of_message(&self, chat: i64, message: i32) -> Result<Option<i64>, StoreError> {
+        Ok(self.lock().case_messages.get(&(chat, message)).copied())
+    }
+
+    async fn case_of_topic(&self, topic: i32) -> Result<Option<i64>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .cases
+            .iter()
+            .find(|(c, _)| c.topic == Some(topic) && !c.closed)
+            .map(|(c, _)| c.id))
+    }
+
+    async fn take_case(&self, id: i64, by: &str) -> Result<Option<Case>, StoreError> {
+        let mut inner = self.lock();
+        Ok(inner
+            .case_mut(id)
+            .filter(|(c, _)| !c.closed)
+            .map(|(case, _)| {
+                case.taken_by = Some(by.to_string());
+                case.clone()
+            }))
+    }
+
+    async fn close_case(&self, id: i64, now: Instant) -> Result<Option<Case>, StoreError> {
+        let mut inner = self.lock();
+        Ok(inner
+            .case_mut(id)
+            .filter(|(c, _)| !c.closed)
+            .map(|(case, closed)| {
+                case.closed = true;
+                *closed = Some(now);
+                case.clone()
+            }))
     }
 
     fn describe(&self) -> String {

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use super::memory::MemoryStore;
 use super::sqlite::SqliteStore;
 use super::url::open;
-use super::{Posted, SessionKey, Store, StoreError};
+use super::{Later, Posted, SessionKey, Store, StoreError};
 use crate::clock::Instant;
 use crate::engine::Session;
+use crate::handoff::{CLOSED_RETENTION_SECS, NewCase, Opened};
 use crate::lang::Lang;
 use crate::reminders::{Kind, NewReminder};
+use crate::stats::{Fact, FactKind, LATER_SECS, MAX_DAYS};
 
 fn at(node: &str, lang: Lang) -> Session {
     Session {
@@ -19,6 +21,7 @@ fn at(node: &str, lang: Lang) -> Session {
         history: vec!["menu".to_string()],
         picks: vec![0],
         asking: None,
+        conv: 0,
     }
 }
 
@@ -57,7 +60,7 @@ async fn sessions(store: &dyn Store) {
     };
     assert_eq!(store.load(key).await.unwrap(), None);
     store
-        .save(key, &at("timeout", Lang::En), false, 100)
+        .save(key, &at("timeout", Lang::En), false, &[], 100)
         .await
         .unwrap();
     assert_eq!(
@@ -66,7 +69,7 @@ async fn sessions(store: &dyn Store) {
     );
     assert_eq!(store.person_lang(7).await.unwrap(), None);
     store
-        .save(key, &at("reset", Lang::Zh), true, 100)
+        .save(key, &at("reset", Lang::Zh), true, &[], 100)
         .await
         .unwrap();
     assert_eq!(store.person_lang(7).await.unwrap(), Some(Lang::Zh));
@@ -77,7 +80,7 @@ async fn sessions(store: &dyn Store) {
         user: 8,
     };
     store
-        .save(other, &at("menu", Lang::Zh), false, 100)
+        .save(other, &at("menu", Lang::Zh), false, &[], 100)
         .await
         .unwrap();
     assert_eq!(store.session_count().await.unwrap(), 2);
@@ -95,7 +98,7 @@ async fn sessions(store: &dyn Store) {
     assert_eq!(store.menu_owner(-100, 56).await.unwrap(), Some(8));
     // A blank session removes the row.
     store
-        .save(key, &Session::new(Lang::Zh), false, 100)
+        .save(key, &Session::new(Lang::Zh), false, &[], 100)
         .await
         .unwrap();
     assert_eq!(store.load(key).await.unwrap(), None);
@@ -172,7 +175,7 @@ async fn expiry(store: &dyn Store) {
     let busy = SessionKey { chat: -9, user: 4 };
     let waiting = SessionKey { chat: -9, user: 5 };
     store
-        .save(quiet, &at("timeout", Lang::En), false, 100)
+        .save(quiet, &at("timeout", Lang::En), false, &[], 100)
         .await
         .unwrap();
     store
@@ -189,11 +192,11 @@ async fn expiry(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .save(busy, &at("timeout", Lang::Zh), false, 100)
+        .save(busy, &at("timeout", Lang::Zh), false, &[], 100)
         .await
         .unwrap();
     store
-        .save(waiting, &at("to_new_sms", Lang::Zh), false, 100)
+        .save(waiting, &at("to_new_sms", Lang::Zh), false, &[], 100)
         .await
         .unwrap();
     store
@@ -211,7 +214,7 @@ async fn expiry(store: &dyn Store) {
     assert_eq!((quiet_idle.menu, quiet_idle.lang), (Some(41), Lang::En));
     // Activity after the scan keeps the session.
     store
-        .save(busy, &at("reset", Lang::Zh), false, 150)
+        .save(busy, &at("reset", Lang::Zh), false, &[], 150)
         .await
         .unwrap();
     assert!(!store.expire_session(busy, 100).await.unwrap());
@@ -221,6 +224,137 @@ async fn expiry(store: &dyn Store) {
     assert_eq!(store.counts().await.unwrap().sessions, 2);
     store.forget_private_chat(3).await.unwrap();
     assert!(!store.has_private_chat(3).await.unwrap());
+}
+
+fn new_case(user: u64, chat: i64) -> NewCase {
+    NewCase {
+        user,
+        chat,
+        thread: None,
+        name: "Alice".into(),
+        username: Some("alice".into()),
+        lang: Lang::Zh,
+        node: "contact_provider".into(),
+        place: "private".into(),
+        summary: "- 遇到的情况：没收到短信".into(),
+    }
+}
+
+/// One open case per person, found by its messages and topic, taken
+/// and closed once each; closed cases go after their retention.
+async fn cases(store: &dyn Store) {
+    let Opened::New(case) = store.open_case(&new_case(7, 7), 100).await.unwrap() else {
+        panic!("a new case");
+    };
+    assert_eq!(case.place, "private");
+    assert!(!case.closed);
+    let again = store.open_case(&new_case(7, -100), 101).await.unwrap();
+    assert_eq!(again, Opened::Existing(case.clone()));
+    let Opened::New(other) = store.open_case(&new_case(8, 8), 102).await.unwrap() else {
+        panic!("another person's case");
+    };
+    assert_ne!(other.id, case.id);
+    store.set_case_post(case.id, 55, Some(501)).await.unwrap();
+    store.link_case_message(-900, 55, case.id).await.unwrap();
+    assert_eq!(
+        store.case_of_message(-900, 55).await.unwrap(),
+        Some(case.id)
+    );
+    assert_eq!(store.case_of_message(-900, 56).await.unwrap(), None);
+    assert_eq!(store.case_of_topic(501).await.unwrap(), Some(case.id));
+    let taken = store.take_case(case.id, "Ann").await.unwrap().unwrap();
+    assert_eq!(taken.taken_by.as_deref(), Some("Ann"));
+    assert_eq!((taken.post, taken.topic), (Some(55), Some(501)));
+    assert_eq!(store.open_case_of(7).await.unwrap(), Some(taken.clone()));
+    let closed = store.close_case(case.id, 200).await.unwrap().unwrap();
+    assert!(closed.closed);
+    assert_eq!(store.close_case(case.id, 201).await.unwrap(), None);
+    assert_eq!(store.take_case(case.id, "Bob").await.unwrap(), None);
+    assert_eq!(store.open_case_of(7).await.unwrap(), None);
+    assert_eq!(store.case_of_topic(501).await.unwrap(), None);
+    // Closed, a person may open a new one.
+    assert!(matches!(
+        store.open_case(&new_case(7, 7), 300).await.unwrap(),
+        Opened::New(_)
+    ));
+    // A month after closing, the case and its links are forgotten.
+    store.prune(200 + CLOSED_RETENTION_SECS).await.unwrap();
+    assert!(store.case(case.id).await.unwrap().is_some());
+    store.prune(201 + CLOSED_RETENTION_SECS).await.unwrap();
+    assert_eq!(store.case(case.id).await.unwrap(), None);
+    assert_eq!(store.case_of_message(-900, 55).await.unwrap(), None);
+    assert!(
+        store.case(other.id).await.unwrap().is_some(),
+        "open cases stay"
+    );
+}
+
+/// Facts are kept with every field, read by time, recorded with a
+/// session in one write, and pruned after the longest period.
+async fn facts(store: &dyn Store) {
+    let key = SessionKey { chat: 7, user: 7 };
+    let step = Fact::new(1000, FactKind::Step, 42, "timeout", Lang::En).with_detail("menu");
+    store
+        .save(
+            key,
+            &at("timeout", Lang::En),
+            false,
+            std::slice::from_ref(&step),
+            1000,
+        )
+        .await
+        .unwrap();
+    let solved = Fact::new(2000, FactKind::Solved, 42, "to_console", Lang::Zh);
+    store.record(std::slice::from_ref(&solved)).await.unwrap();
+    assert_eq!(
+        store.facts(0).await.unwrap(),
+        vec![step.clone(), solved.clone()]
+    );
+    assert_eq!(store.facts(1500).await.unwrap(), vec![solved.clone()]);
+    let kept = 1000 + i64::from(MAX_DAYS) * 24 * 3600;
+    store.prune(kept).await.unwrap();
+    assert_eq!(store.facts(0).await.unwrap().len(), 2);
+    store.prune(kept + 1).await.unwrap();
+    assert_eq!(store.facts(0).await.unwrap(), vec![solved]);
+}
+
+/// A next-day question falls due once, and the person coming back
+/// before then drops it.
+async fn later(store: &dyn Store) {
+    let key = SessionKey { chat: 7, user: 7 };
+    let question = Later {
+        chat: 7,
+        user: 7,
+        thread: None,
+        name: "Alice".into(),
+        lang: Lang::Zh,
+        node: "out_of_checks".into(),
+        conv: 9,
+        due_at: 1000 + LATER_SECS,
+    };
+    store.ask_later(&question).await.unwrap();
+    // The step that asked saves at the same time: the question stays.
+    store
+        .save(key, &at("out_of_checks", Lang::Zh), false, &[], 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.due_later(1000 + LATER_SECS - 1, 10).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.due_later(1000 + LATER_SECS, 10).await.unwrap(),
+        vec![question.clone()]
+    );
+    assert!(store.take_later(7, 7).await.unwrap());
+    assert!(!store.take_later(7, 7).await.unwrap(), "asked once");
+    // Asked again, then the person is back: nothing to ask.
+    store.ask_later(&question).await.unwrap();
+    store
+        .save(key, &at("timeout", Lang::Zh), false, &[], 1001)
+        .await
+        .unwrap();
+    assert_eq!(store.due_later(i64::MAX, 10).await.unwrap(), vec![]);
 }
 
 /// Every store test runs under this bound: a wedged store thread fails
@@ -256,7 +390,7 @@ macro_rules! every_backend {
     };
 }
 
-every_backend!(sessions, reminders, expiry);
+every_backend!(sessions, reminders, expiry, cases, facts, later);
 
 #[tokio::test]
 async fn sqlite_sessions_survive_reopening_the_file() {
@@ -268,7 +402,7 @@ async fn sqlite_reopened() {
     let key = SessionKey { chat: 1, user: 1 };
     SqliteStore::open(&db.0)
         .unwrap()
-        .save(key, &at("mismatch", Lang::En), true, 100)
+        .save(key, &at("mismatch", Lang::En), true, &[], 100)
         .await
         .unwrap();
     let store = SqliteStore::open(&db.0).unwrap();
@@ -323,14 +457,18 @@ async fn locked_by_another() {
         SessionKey { chat: 2, user: 2 },
     );
     store
-        .save(theirs, &at("reset", Lang::Zh), false, 1)
+        .save(theirs, &at("reset", Lang::Zh), false, &[], 1)
         .await
         .unwrap();
     let other = rusqlite::Connection::open(&db.0).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let writer = {
         let store = store.clone();
-        tokio::spawn(async move { store.save(mine, &at("timeout", Lang::En), false, 2).await })
+        tokio::spawn(async move {
+            store
+                .save(mine, &at("timeout", Lang::En), false, &[], 2)
+                .await
+        })
     };
     // Reading does not wait for the lock.
     assert_eq!(

@@ -8,7 +8,9 @@ use teloxide::types::{Me, User};
 use super::classify::{Incoming, classify};
 use super::pacer::Priority;
 use super::send::{Outbox, Target, answer, answer_soon, deliver, deliver_link};
+use super::{support, team};
 use crate::app::App;
+use crate::callback::Action;
 use crate::conversation::{self, Failed, Speaker};
 use crate::engine::{Command, Event, Reply};
 use crate::store::SessionKey;
@@ -31,6 +33,12 @@ fn speaker(chat: ChatId, user: &User, thread: Option<teloxide::types::ThreadId>)
 }
 
 pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>) -> HandlerResult {
+    // In the staff chat, a reply to a case goes to its person.
+    if app.settings.support_chat == Some(msg.chat.id.0)
+        && support::from_staff(&out, &app, &msg).await
+    {
+        return Ok(());
+    }
     let Some(incoming) = classify(&msg, &me.user) else {
         return Ok(());
     };
@@ -63,6 +71,28 @@ pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>)
     let Some(user) = msg.from.as_ref() else {
         return Ok(());
     };
+    match event {
+        Event::Command(Command::Stats(arg)) => {
+            team::answer(&out, &app, target, user, Some(arg)).await;
+            return Ok(());
+        }
+        Event::Command(Command::Graph) => {
+            team::answer(&out, &app, target, user, None).await;
+            return Ok(());
+        }
+        // While a case is open, what the person writes goes to the team.
+        Event::Text(_) | Event::GroupText(_) | Event::NonText => {
+            if let Some(case) = support::open_case_for(&app, msg.chat.id, user).await {
+                let text = match event {
+                    Event::Text(text) | Event::GroupText(text) => Some(text),
+                    _ => None,
+                };
+                support::from_person(&out, &app, &case, text, target).await;
+                return Ok(());
+            }
+        }
+        _ => {}
+    }
     let who = speaker(msg.chat.id, user, target.thread);
     let replies = match conversation::handle(&app, &who, event).await {
         Ok(replies) => replies,
@@ -103,6 +133,14 @@ pub(super) async fn on_press(
     };
     let presser = &query.from;
     let chat = menu.chat();
+    let action = Action::parse(data);
+    // The staff's buttons on a case: for members of the staff chat.
+    if app.settings.support_chat == Some(chat.id.0)
+        && let Some(action @ (Action::CaseTake { .. } | Action::CaseClose { .. })) = action.clone()
+    {
+        support::on_staff_press(&out, &app, &query, action).await;
+        return Ok(());
+    }
     let original = menu.regular_message();
     let owner_command = original.and_then(|m| m.reply_to_message());
     let owner = if chat.is_private() {
@@ -119,6 +157,23 @@ pub(super) async fn on_press(
         return Ok(());
     }
     let thread = original.and_then(|m| m.thread_id.filter(|_| m.is_topic_message));
+    let target = Target {
+        chat: chat.id,
+        thread,
+        reply_to: owner_command.map(|m| m.id),
+        owner: Some(presser.id),
+    };
+    match action {
+        Some(Action::HandoffConfirm { at }) => {
+            support::confirm(&out, &app, &query, &at, target).await;
+            return Ok(());
+        }
+        Some(Action::CaseClose { case }) => {
+            support::person_closes(&out, &app, &query, case, target).await;
+            return Ok(());
+        }
+        _ => {}
+    }
     let who = speaker(chat.id, presser, thread);
     let replies = match conversation::handle(&app, &who, Event::Press(data)).await {
         Ok(replies) => replies,
@@ -128,12 +183,6 @@ pub(super) async fn on_press(
         }
     };
     answer_soon(&out, &query.id);
-    let target = Target {
-        chat: chat.id,
-        thread,
-        reply_to: owner_command.map(|m| m.id),
-        owner: Some(presser.id),
-    };
     if out.is_busy(chat.id) {
         offer_private(&out, &app, &me, presser, target);
     } else {

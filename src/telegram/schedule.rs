@@ -20,6 +20,7 @@ use crate::clock::Instant;
 use crate::engine::Reply;
 use crate::markup;
 use crate::reminders::{self, Kind, Reminder};
+use crate::stats::{Fact, FactKind};
 use crate::store::{IdleSession, Posted, SessionKey, StoreError};
 use crate::tree::UiText;
 
@@ -88,7 +89,12 @@ struct State {
     /// Reminders claimed but not sent whose release failed: released
     /// first thing next pass, so they are not lost.
     unsent_claimed: Vec<i64>,
+    /// When what is past its retention was last forgotten.
+    pruned_at: Instant,
 }
+
+/// How often what is past its retention is forgotten.
+const PRUNE_SECS: i64 = 3600;
 
 async fn run(
     bot: Outbox,
@@ -190,6 +196,15 @@ async fn pass(
         return Err(e);
     }
 
+    let more_later = ask_later(bot, app, now).await?;
+    if now >= state.pruned_at + PRUNE_SECS {
+        let gone = store.prune(now).await?;
+        if gone > 0 {
+            log::info!("scheduler: {gone} row(s) past their retention forgotten");
+        }
+        state.pruned_at = now;
+    }
+
     let idle = store
         .idle_sessions(now - app.settings.session_idle_secs, CLOSE_BATCH)
         .await?;
@@ -231,7 +246,7 @@ async fn pass(
     // hammering at it; more due, or more to close, follow soon.
     let next = if retry_soon {
         now + RETRY_SECS
-    } else if more_due {
+    } else if more_due || more_later {
         now
     } else if more_idle {
         now + CLOSE_PAUSE_SECS
@@ -242,6 +257,55 @@ async fn pass(
             .map_or(now + SWEEP_SECS, |due| due.min(now + SWEEP_SECS))
     };
     Ok(next.max(now))
+}
+
+/// Asks the next-day questions that are due, each once: taken from the
+/// store before it is sent, so a failure loses the question rather than
+/// asking twice. Returns whether more are due.
+async fn ask_later(bot: &Outbox, app: &App, now: Instant) -> Result<bool, StoreError> {
+    let due = app.store.due_later(now, BATCH).await?;
+    let more = due.len() == BATCH;
+    for later in due {
+        if !app.store.take_later(later.chat, later.user).await? {
+            continue;
+        }
+        let private = app.store.has_private_chat(later.user).await?;
+        let reply = reminders::replies::later_question(&app.tree(), &later);
+        // Delivered as a reminder is: privately if possible, else in the
+        // group with a mention, and never twice.
+        let as_reminder = Reminder {
+            id: 0,
+            plan: 0,
+            chat: later.chat,
+            user: later.user,
+            name: later.name.clone(),
+            lang: later.lang,
+            kind: Kind::NewCode,
+            due_at: later.due_at,
+            deadline: None,
+            thread: later.thread,
+        };
+        match send_reminder(bot, app, &as_reminder, &reply, private).await {
+            Outcome::Sent => log::info!(
+                "chat {} user {}: asked whether it got solved",
+                later.chat,
+                later.user
+            ),
+            Outcome::Undeliverable(e) | Outcome::MaybeSent(e) | Outcome::TryAgain(e) => {
+                log::warn!(
+                    "chat {} user {}: the next-day question did not go out ({e}); not asked again",
+                    later.chat,
+                    later.user
+                );
+            }
+            Outcome::Postponed => log::info!(
+                "chat {} user {}: shutting down; the next-day question was not asked",
+                later.chat,
+                later.user
+            ),
+        }
+    }
+    Ok(more)
 }
 
 /// Sends one plan's due reminders as one message: the latest of them (the
@@ -279,6 +343,10 @@ async fn deliver(
                 latest.id,
                 if closed { " (window closed)" } else { "" }
             );
+            let fact = Fact::new(now, FactKind::ReminderSent, 0, "", latest.lang);
+            if let Err(e) = app.store.record(&[fact]).await {
+                log::error!("scheduler: recording a delivered reminder failed: {e}");
+            }
         }
         Outcome::MaybeSent(e) => {
             log::warn!(

@@ -8,7 +8,7 @@
 //! arrows are listed in one fixed order, so the same tree always gives
 //! the same text.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use layout::backends::svg::SVGWriter;
@@ -512,32 +512,12 @@ fn order(tree: &Tree) -> Vec<NodeId> {
     order
 }
 
-/// The group of every node, by position: one breadth-first walk from the
-/// category entries, in order, gives each node the category that reaches
-/// it first. The walk never passes the entry menu, where "not solved"
-/// often leads back to: otherwise the triage behind the menu would take
-/// the colour of whichever category leads back soonest.
+/// The group of every node, by position: its category's colour, or
+/// neutral for the entry menu and the triage behind it.
 fn groups(tree: &Tree) -> Vec<Group> {
-    let mut groups = vec![None; tree.len()];
-    let mut queue = VecDeque::new();
-    for (i, entry) in tree.categories().iter().enumerate() {
-        if groups[entry.0].is_none() {
-            groups[entry.0] = Some(Group::Category(i));
-            queue.push_back(*entry);
-        }
-    }
-    while let Some(at) = queue.pop_front() {
-        let group = groups[at.0];
-        for (to, _) in ways_on(tree, at) {
-            if to != tree.root() && groups[to.0].is_none() {
-                groups[to.0] = group;
-                queue.push_back(to);
-            }
-        }
-    }
-    groups
+    tree.category_indices()
         .into_iter()
-        .map(|g| g.unwrap_or(Group::Neutral))
+        .map(|c| c.map_or(Group::Neutral, Group::Category))
         .collect()
 }
 

@@ -1,0 +1,100 @@
+//! Handing a case to the support team: what a case is, what it shares, and what a person's consent covers.
+//!
+//! A case carries what the person chose in the dialogue — the answers,
+//! the end reached, the language and the category — with their name and a
+//! link to them, and nothing they typed. Telegram is not known here: the
+//! adapter posts the case and relays the messages.
+
+use crate::clock::Instant;
+use crate::engine::{Session, path_lines};
+use crate::lang::Lang;
+use crate::stats::{categories_by_node, category_of};
+use crate::tree::Tree;
+
+/// How long a closed case (and the links of its messages) is kept.
+pub const CLOSED_RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+/// A case to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCase {
+    pub user: u64,
+    /// Where the person asked: their private chat or a group.
+    pub chat: i64,
+    /// The forum topic they asked in.
+    pub thread: Option<i32>,
+    pub name: String,
+    pub username: Option<String>,
+    pub lang: Lang,
+    /// The node they stood at.
+    pub node: String,
+    /// Where they asked, in words for the staff.
+    pub place: String,
+    /// What goes to the staff chat: the path, already written out.
+    pub summary: String,
+}
+
+/// A case as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    pub id: i64,
+    pub user: u64,
+    pub chat: i64,
+    pub thread: Option<i32>,
+    pub name: String,
+    pub username: Option<String>,
+    pub lang: Lang,
+    pub node: String,
+    pub place: String,
+    pub summary: String,
+    pub opened_at: Instant,
+    /// The staff member who took it.
+    pub taken_by: Option<String>,
+    pub closed: bool,
+    /// The case's message in the staff chat, once posted.
+    pub post: Option<i32>,
+    /// The case's forum topic in the staff chat, if it has one.
+    pub topic: Option<i32>,
+}
+
+/// What opening a case found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    New(Case),
+    /// The person has an open case already: one at a time.
+    Existing(Case),
+}
+
+/// The person's way through the dialogue for the staff: the category,
+/// where they stand, and each answer chosen, in the staff's language.
+pub fn summary(tree: &Tree, session: &Session, at: &str, staff: Lang) -> String {
+    let ui = tree.ui();
+    let categories = categories_by_node(tree);
+    let title = |id: &str| -> String {
+        let brief = tree
+            .get(id)
+            .and_then(|n| tree.node(n).brief.as_ref())
+            .map(|b| b.get(staff).to_string());
+        match brief {
+            Some(brief) => format!("{brief} ({id})"),
+            None => id.to_string(),
+        }
+    };
+    let category =
+        category_of(tree, &categories, at).map_or_else(|| "-".to_string(), |c| title(&c));
+    let mut staff_view = session.clone();
+    staff_view.lang = staff;
+    let path = match tree.get(at) {
+        Some(node) => path_lines(tree, &staff_view, node),
+        None => Vec::new(),
+    };
+    let path = if path.is_empty() {
+        ui.text(crate::tree::UiText::SummaryEmpty, staff)
+            .to_string()
+    } else {
+        path.join("\n")
+    };
+    ui.text(crate::tree::UiText::CaseSummary, staff)
+        .replace("{category}", &category)
+        .replace("{end}", &title(at))
+        .replace("{path}", &path)
+}

@@ -1,0 +1,473 @@
+//! What the team learns from the conversations: facts recorded as people go, and the figures /stats and `icp-sms-doctor stats` show.
+//!
+//! A fact names a node, a conversation (a number drawn when it starts,
+//! never a person) and the language, so the figures hold no user id at
+//! all. They are computed here from the facts of a period, the same way
+//! for every store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use crate::clock::Instant;
+use crate::lang::Lang;
+use crate::tree::{NodeId, Tree};
+
+/// How long facts are kept: the longest period /stats can show.
+pub const MAX_DAYS: u32 = 366;
+
+/// How long after "ask me tomorrow" the question comes.
+pub const LATER_SECS: i64 = 24 * 3600;
+
+/// The period /stats shows unless told otherwise.
+pub const DEFAULT_DAYS: u32 = 7;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FactKind {
+    /// A conversation began at `node`; `detail` is the entry: `command`,
+    /// `link` (a deep link), `text` (free text routed) or `restart`.
+    Started,
+    /// An answer taken from `detail` to `node`.
+    Step,
+    /// An end was shown.
+    Reached,
+    /// "Solved" pressed at the end `node`.
+    Solved,
+    /// "Not solved" pressed at the end `node`.
+    NotSolved,
+    /// The next-day question answered: solved after all.
+    LaterSolved,
+    /// The next-day question answered: still not solved.
+    LaterNotSolved,
+    /// Reminders set (one fact per plan).
+    ReminderSet,
+    /// A reminder delivered.
+    ReminderSent,
+    /// A case handed to the support team.
+    HandoffOpened,
+    /// A case closed, by either side.
+    HandoffClosed,
+}
+
+impl FactKind {
+    pub const ALL: [FactKind; 11] = [
+        FactKind::Started,
+        FactKind::Step,
+        FactKind::Reached,
+        FactKind::Solved,
+        FactKind::NotSolved,
+        FactKind::LaterSolved,
+        FactKind::LaterNotSolved,
+        FactKind::ReminderSet,
+        FactKind::ReminderSent,
+        FactKind::HandoffOpened,
+        FactKind::HandoffClosed,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            FactKind::Started => "started",
+            FactKind::Step => "step",
+            FactKind::Reached => "reached",
+            FactKind::Solved => "solved",
+            FactKind::NotSolved => "not_solved",
+            FactKind::LaterSolved => "later_solved",
+            FactKind::LaterNotSolved => "later_not_solved",
+            FactKind::ReminderSet => "reminder_set",
+            FactKind::ReminderSent => "reminder_sent",
+            FactKind::HandoffOpened => "handoff_opened",
+            FactKind::HandoffClosed => "handoff_closed",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<FactKind> {
+        FactKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+/// One thing that happened, as kept for the figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub at: Instant,
+    pub kind: FactKind,
+    /// The conversation it belongs to; 0 for none.
+    pub conv: u64,
+    /// The node it happened at, or empty.
+    pub node: String,
+    /// The entry of a start, the node an answer was taken from.
+    pub detail: String,
+    pub lang: Lang,
+}
+
+impl Fact {
+    pub fn new(at: Instant, kind: FactKind, conv: u64, node: &str, lang: Lang) -> Fact {
+        Fact {
+            at,
+            kind,
+            conv,
+            node: node.to_string(),
+            detail: String::new(),
+            lang,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: &str) -> Fact {
+        self.detail = detail.to_string();
+        self
+    }
+}
+
+/// A fresh conversation number: random, so it says nothing of who or when.
+pub fn new_conversation() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    // Kept within SQLite's signed integers, and never 0 ("none").
+    (hasher.finish() >> 1).max(1)
+}
+
+/// The category of each node, by node: see `Tree::category_indices`.
+pub fn categories_by_node(tree: &Tree) -> HashMap<NodeId, NodeId> {
+    tree.nodes()
+        .zip(tree.category_indices())
+        .filter_map(|((id, _), c)| c.map(|c| (id, tree.categories()[c])))
+        .collect()
+}
+
+/// The category of a node, by id, if it has one.
+pub fn category_of(
+    tree: &Tree,
+    categories: &HashMap<NodeId, NodeId>,
+    node: &str,
+) -> Option<String> {
+    let id = tree.get(node)?;
+    categories.get(&id).map(|c| tree.node(*c).id.clone())
+}
+
+/// The figures of a period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub days: u32,
+    /// Conversations started, by (category, entry); the category is the
+    /// first one the conversation entered, `-` for none.
+    pub started: BTreeMap<(String, String), u64>,
+    /// Conversations that showed at least one end.
+    pub reached_end: u64,
+    /// Per end: solved, not solved.
+    pub ends: BTreeMap<String, (u64, u64)>,
+    /// Where conversations not marked solved were last seen, most first.
+    pub left: Vec<(String, u64)>,
+    /// The next-day question: solved after all, still not solved.
+    pub later: (u64, u64),
+    pub reminders_set: u64,
+    pub reminders_sent: u64,
+    pub handoffs_opened: u64,
+    pub handoffs_closed: u64,
+}
+
+/// How many "left at" nodes the figures list.
+const LEFT_SHOWN: usize = 5;
+
+impl Figures {
+    /// The figures of `facts` (those of the period), in `tree`'s terms.
+    pub fn of(tree: &Tree, facts: &[Fact], days: u32) -> Figures {
+        let categories = categories_by_node(tree);
+        let mut figures = Figures {
+            days,
+            ..Figures::default()
+        };
+        // Per conversation: entry, category, last node, solved, reached an end.
+        #[derive(Default)]
+        struct Conv {
+            entry: Option<String>,
+            category: Option<String>,
+            last: Option<String>,
+            solved: bool,
+            ended: bool,
+        }
+        let mut convs: BTreeMap<u64, Conv> = BTreeMap::new();
+        let mut ordered: Vec<&Fact> = facts.iter().collect();
+        ordered.sort_by_key(|f| f.at);
+        for fact in ordered {
+            if fact.conv != 0
+                && matches!(
+                    fact.kind,
+                    FactKind::Started
+                        | FactKind::Step
+                        | FactKind::Reached
+                        | FactKind::Solved
+                        | FactKind::NotSolved
+                )
+            {
+                let conv = convs.entry(fact.conv).or_default();
+                if fact.kind == FactKind::Started {
+                    conv.entry = Some(fact.detail.clone());
+                }
+                if conv.category.is_none() {
+                    conv.category = category_of(tree, &categories, &fact.node);
+                }
+                match fact.kind {
+                    FactKind::Solved => conv.solved = true,
+                    FactKind::Reached => conv.ended = true,
+                    _ => {}
+                }
+                conv.last = Some(fact.node.clone());
+            }
+            match fact.kind {
+                FactKind::Solved => figures.ends.entry(fact.node.clone()).or_default().0 += 1,
+                FactKind::NotSolved => figures.ends.entry(fact.node.clone()).or_default().1 += 1,
+                FactKind::LaterSolved => figures.later.0 += 1,
+                FactKind::LaterNotSolved => figures.later.1 += 1,
+                FactKind::ReminderSet => figures.reminders_set += 1,
+                FactKind::ReminderSent => figures.reminders_sent += 1,
+                FactKind::HandoffOpened => figures.handoffs_opened += 1,
+                FactKind::HandoffClosed => figures.handoffs_closed += 1,
+                _ => {}
+            }
+        }
+        let mut left: HashMap<String, u64> = HashMap::new();
+        for conv in convs.values() {
+            // Only conversations whose start falls in the period count as
+            // started; the rest still tell where people stopped.
+            if let Some(entry) = &conv.entry {
+                let category = conv.category.clone().unwrap_or_else(|| "-".to_string());
+                *figures
+                    .started
+                    .entry((category, entry.clone()))
+                    .or_default() += 1;
+                if conv.ended {
+                    figures.reached_end += 1;
+                }
+            }
+            if !conv.solved
+                && let Some(last) = &conv.last
+            {
+                *left.entry(last.clone()).or_default() += 1;
+            }
+        }
+        let mut left: Vec<(String, u64)> = left.into_iter().collect();
+        left.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        left.truncate(LEFT_SHOWN);
+        figures.left = left;
+        figures
+    }
+
+    /// How many conversations started.
+    pub fn conversations(&self) -> u64 {
+        self.started.values().sum()
+    }
+
+    /// The figures as a message: plain text, one figure a line, node ids
+    /// beside their titles so the team can find them in `dialogs/`.
+    pub fn render(&self, tree: &Tree, lang: Lang) -> String {
+        let zh = lang == Lang::Zh;
+        let title = |id: &str| -> String {
+            match tree.get(id) {
+                Some(node) => {
+                    let node = tree.node(node);
+                    let name = node.brief.as_ref().map(|b| b.get(lang).to_string());
+                    match name {
+                        Some(name) => format!("{name} ({id})"),
+                        None => id.to_string(),
+                    }
+                }
+                None => id.to_string(),
+            }
+        };
+        let rate = |solved: u64, not: u64| -> String {
+            let total = solved + not;
+            match (solved * 100).checked_div(total) {
+                Some(percent) => format!("{solved}/{total} ({percent}%)"),
+                None => "—".to_string(),
+            }
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}",
+            if zh {
+                format!("最近 {} 天的统计", self.days)
+            } else {
+                format!("The last {} days", self.days)
+            }
+        );
+        let _ = writeln!(out);
+        let started = self.conversations();
+        let _ = writeln!(
+            out,
+            "{} {started}",
+            if zh {
+                "开始的对话："
+            } else {
+                "Conversations started:"
+            }
+        );
+        let mut by_category: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut by_entry: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((category, entry), n) in &self.started {
+            *by_category.entry(category).or_default() += n;
+            *by_entry.entry(entry).or_default() += n;
+        }
+        // Categories in the entry menu's order, then "none".
+        for category in tree.categories() {
+            let id = tree.node(*category).id.as_str();
+            if let Some(n) = by_category.get(id) {
+                let entries: Vec<String> = self
+                    .started
+                    .iter()
+                    .filter(|((c, _), _)| c == id)
+                    .map(|((_, e), n)| format!("{} {n}", entry_name(e, zh)))
+                    .collect();
+                let _ = writeln!(out, "- {}: {n} ({})", title(id), entries.join(", "));
+            }
+        }
+        if let Some(n) = by_category.get("-") {
+            let _ = writeln!(
+                out,
+                "- {}: {n}",
+                if zh {
+                    "未进入具体类别"
+                } else {
+                    "No category reached"
+                }
+            );
+        }
+        if !by_entry.is_empty() {
+            let entries: Vec<String> = by_entry
+                .iter()
+                .map(|(e, n)| format!("{} {n}", entry_name(e, zh)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{} {}",
+                if zh { "入口：" } else { "Entries:" },
+                entries.join(", ")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{} {}",
+            if zh {
+                "走到结论的："
+            } else {
+                "Reached an end:"
+            },
+            self.reached_end
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{}",
+            if zh {
+                "各结论的解决率（已解决/作答）："
+            } else {
+                "Resolution rate per end (solved/answered):"
+            }
+        );
+        if self.ends.is_empty() {
+            let _ = writeln!(
+                out,
+                "- {}",
+                if zh {
+                    "还没有作答"
+                } else {
+                    "no answers yet"
+                }
+            );
+        }
+        let mut ends: Vec<(&String, &(u64, u64))> = self.ends.iter().collect();
+        ends.sort_by(|a, b| (b.1.0 + b.1.1).cmp(&(a.1.0 + a.1.1)).then(a.0.cmp(b.0)));
+        for (end, (solved, not)) in ends {
+            let _ = writeln!(out, "- {}: {}", title(end), rate(*solved, *not));
+        }
+        let (later_solved, later_not) = self.later;
+        if later_solved + later_not > 0 {
+            let _ = writeln!(
+                out,
+                "{} {}",
+                if zh {
+                    "次日回访，后来解决了："
+                } else {
+                    "Asked the next day, solved after all:"
+                },
+                rate(later_solved, later_not)
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{}",
+            if zh {
+                "没有标记解决的对话最后停在："
+            } else {
+                "Where conversations not marked solved stopped:"
+            }
+        );
+        if self.left.is_empty() {
+            let _ = writeln!(out, "- {}", if zh { "无" } else { "none" });
+        }
+        for (node, n) in &self.left {
+            let _ = writeln!(out, "- {}: {n}", title(node));
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{} {} / {}",
+            if zh {
+                "提醒（设置 / 已送达）："
+            } else {
+                "Reminders (set / delivered):"
+            },
+            self.reminders_set,
+            self.reminders_sent
+        );
+        let _ = write!(
+            out,
+            "{} {} / {}",
+            if zh {
+                "转人工（开启 / 关闭）："
+            } else {
+                "Handoffs (opened / closed):"
+            },
+            self.handoffs_opened,
+            self.handoffs_closed
+        );
+        out
+    }
+}
+
+fn entry_name(entry: &str, zh: bool) -> &str {
+    match (entry, zh) {
+        ("command", true) => "命令",
+        ("command", false) => "command",
+        ("link", true) => "链接",
+        ("link", false) => "deep link",
+        ("text", true) => "文字",
+        ("text", false) => "free text",
+        ("restart", true) => "重新开始",
+        ("restart", false) => "start over",
+        (other, _) => other,
+    }
+}
+
+/// How often each answer was taken and each end answered, for the
+/// picture of the tree.
+pub fn usage(facts: &[Fact]) -> crate::tree::graph::Usage {
+    let mut usage = crate::tree::graph::Usage::default();
+    for fact in facts {
+        match fact.kind {
+            FactKind::Step => {
+                *usage
+                    .edges
+                    .entry((fact.detail.clone(), fact.node.clone()))
+                    .or_default() += 1;
+            }
+            FactKind::Solved => usage.ends.entry(fact.node.clone()).or_default().0 += 1,
+            FactKind::NotSolved => usage.ends.entry(fact.node.clone()).or_default().1 += 1,
+            _ => {}
+        }
+    }
+    usage
+}

@@ -1,0 +1,692 @@
+//! The support team's side: a case posted to the staff chat with its path, messages relayed both ways, and the staff's buttons.
+//!
+//! Everything a case needs after a restart is in the store: the case, its
+//! message and forum topic in the staff chat, and the messages replies
+//! can be made to. Only text is relayed, and the person's text only when
+//! it holds no code, phone or ID number.
+
+use std::sync::Arc;
+
+use teloxide::prelude::*;
+use teloxide::types::{
+    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, MessageId,
+    ParseMode, ReplyParameters, ThreadId, User,
+};
+
+use super::pacer::Priority;
+use super::send::{NO_PREVIEW, Outbox, Paced, Target, answer, answer_soon, deliver};
+use crate::app::App;
+use crate::callback::Action;
+use crate::conversation;
+use crate::engine::Reply;
+use crate::handoff::{self, Case, NewCase, Opened};
+use crate::lang::Lang;
+use crate::markup;
+use crate::stats::{Fact, FactKind};
+use crate::store::Posted;
+use crate::tree::router::has_personal_data;
+use crate::tree::{UiButton, UiText};
+
+/// The longest text relayed; a staff reply's frame and a mention must
+/// still fit in Telegram's 4096 characters.
+const MAX_RELAYED_CHARS: usize = 3500;
+
+/// Sends one HTML message through the pacer; the message, if it went out.
+async fn post(
+    out: &Outbox,
+    chat: ChatId,
+    thread: Option<ThreadId>,
+    reply_to: Option<MessageId>,
+    html: &str,
+    keyboard: Option<InlineKeyboardMarkup>,
+) -> Option<Message> {
+    let mut ticket = out.pacer.submit(chat.0, Priority::Person, None);
+    let sent = Outbox::paced(&mut ticket, false, || {
+        let mut request = out
+            .bot
+            .send_message(chat, html.to_string())
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(NO_PREVIEW.clone());
+        if let Some(thread) = thread {
+            request = request.message_thread_id(thread);
+        }
+        if let Some(id) = reply_to {
+            request = request.reply_parameters(ReplyParameters {
+                allow_sending_without_reply: Some(true),
+                ..ReplyParameters::new(id)
+            });
+        }
+        if let Some(keyboard) = &keyboard {
+            request = request.reply_markup(keyboard.clone());
+        }
+        request.into_future()
+    })
+    .await;
+    match sent {
+        Ok(Paced::Done(message)) => Some(message),
+        Ok(_) => None,
+        Err(e) => {
+            log::warn!("chat {chat}: a support message could not be sent: {e}");
+            None
+        }
+    }
+}
+
+/// Changes a case's message in the staff chat.
+async fn edit(
+    out: &Outbox,
+    chat: ChatId,
+    message: MessageId,
+    html: &str,
+    keyboard: Option<InlineKeyboardMarkup>,
+) {
+    let mut ticket = out.pacer.submit(chat.0, Priority::Person, Some(message.0));
+    let edited = Outbox::paced(&mut ticket, true, || {
+        let mut request = out
+            .bot
+            .edit_message_text(chat, message, html.to_string())
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(NO_PREVIEW.clone());
+        if let Some(keyboard) = &keyboard {
+            request = request.reply_markup(keyboard.clone());
+        }
+        request.into_future()
+    })
+    .await;
+    if let Err(e) = edited {
+        log::warn!("chat {chat}: a case message could not be changed: {e}");
+    }
+}
+
+/// The person, as the staff see them: a link that opens their profile,
+/// and their username.
+fn person_html(case: &Case) -> String {
+    let mut html = format!(
+        "<a href=\"tg://user?id={}\">{}</a>",
+        case.user,
+        markup::escape(&case.name)
+    );
+    if let Some(username) = &case.username {
+        html.push_str(&format!(" @{}", markup::escape(username)));
+    }
+    html
+}
+
+/// The case's message in the staff chat, with a line saying how it stands.
+fn header_html(app: &App, case: &Case, status: Option<&str>) -> String {
+    let tree = app.tree();
+    let lang = app.settings.default_lang;
+    let mut html = markup::to_html(tree.ui().text(UiText::CaseHeader, lang))
+        .replace("{case}", &case.id.to_string())
+        .replace("{person}", &person_html(case))
+        .replace("{place}", &markup::escape(&case.place))
+        .replace("{lang}", case.lang.code())
+        .replace("{summary}", &markup::to_html(&case.summary));
+    if let Some(status) = status {
+        html.push_str("\n\n");
+        html.push_str(&markup::to_html(status));
+    }
+    html
+}
+
+/// The staff's buttons on an open case: take it (until taken), close it.
+fn staff_keyboard(app: &App, case: &Case) -> InlineKeyboardMarkup {
+    let tree = app.tree();
+    let ui = tree.ui();
+    let lang = app.settings.default_lang;
+    let mut row = Vec::new();
+    if case.taken_by.is_none() {
+        row.push(InlineKeyboardButton::callback(
+            ui.button(UiButton::CaseTake, lang),
+            Action::CaseTake { case: case.id }.encode(),
+        ));
+    }
+    row.push(InlineKeyboardButton::callback(
+        ui.button(UiButton::CaseClose, lang),
+        Action::CaseClose { case: case.id }.encode(),
+    ));
+    InlineKeyboardMarkup::new([row])
+}
+
+/// The person's button to end the chat with the team.
+fn close_keyboard(app: &App, lang: Lang, case: i64) -> InlineKeyboardMarkup {
+    let tree = app.tree();
+    InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
+        tree.ui().button(UiButton::CaseCloseMine, lang),
+        Action::CaseClose { case }.encode(),
+    )]])
+}
+
+/// Sends the person `html`: in their private chat if they have one with
+/// the bot, else in the group they asked in, mentioning them.
+async fn tell_person(out: &Outbox, app: &App, case: &Case, html: &str, closable: bool) {
+    let private = app
+        .store
+        .has_private_chat(case.user)
+        .await
+        .unwrap_or_else(|e| {
+            log::error!("user {}: reading the private chat failed: {e}", case.user);
+            false
+        });
+    let keyboard = closable.then(|| close_keyboard(app, case.lang, case.id));
+    let sent = if private {
+        let chat = ChatId(case.user as i64);
+        post(out, chat, None, None, html, keyboard).await
+    } else {
+        let thread = case.thread.map(|t| ThreadId(MessageId(t)));
+        let html = format!("{}\n{html}", person_html(case));
+        post(out, ChatId(case.chat), thread, None, &html, keyboard).await
+    };
+    // In a group, only the person may press its button.
+    if let Some(sent) = sent.filter(|_| closable && !private)
+        && let Err(e) = app
+            .store
+            .remember_menu(
+                sent.chat.id.0,
+                sent.id.0,
+                case.user,
+                Posted::Note,
+                app.clock.now(),
+            )
+            .await
+    {
+        log::error!("chat {}: recording a note's owner failed: {e}", case.chat);
+    }
+}
+
+/// Tells the staff chat about the case `case`, under its message (in its
+/// topic); the message is linked to the case, so replying to it reaches
+/// the person.
+async fn tell_staff(out: &Outbox, app: &App, case: &Case, html: &str) {
+    let Some(staff) = app.settings.support_chat.map(ChatId) else {
+        return;
+    };
+    let thread = case.topic.map(|t| ThreadId(MessageId(t)));
+    let reply_to = case.post.map(MessageId);
+    if let Some(sent) = post(out, staff, thread, reply_to, html, None).await
+        && let Err(e) = app
+            .store
+            .link_case_message(staff.0, sent.id.0, case.id)
+            .await
+    {
+        log::error!("case {}: linking a message failed: {e}", case.id);
+    }
+}
+
+/// "Agree and send": opens the case and posts it to the staff chat, then
+/// tells the person in place of the consent question.
+pub(super) async fn confirm(
+    out: &Outbox,
+    app: &Arc<App>,
+    query: &CallbackQuery,
+    at: &str,
+    target: Target,
+) {
+    let user = &query.from;
+    let chat = target.chat;
+    let tree = app.tree();
+    let lang = conversation::person_lang(app, user.id.0, user.language_code.as_deref()).await;
+    let ui = tree.ui();
+    let key = crate::store::SessionKey {
+        chat: chat.0,
+        user: user.id.0,
+    };
+    let session = app.store.load(key).await;
+    let (Some(staff), Ok(Some(session))) = (app.settings.support_chat.map(ChatId), session) else {
+        answer(out, query, Some(ui.text(UiText::MenuOutdated, lang))).await;
+        return;
+    };
+    // Consent covers where the person stood when they gave it.
+    if session.node.as_deref() != Some(at) {
+        answer(out, query, Some(ui.text(UiText::MenuOutdated, lang))).await;
+        return;
+    }
+    answer_soon(out, &query.id);
+    let staff_lang = app.settings.default_lang;
+    let place = match query.message.as_ref().map(MaybeInaccessibleMessage::chat) {
+        Some(c) if c.is_private() => "private".to_string(),
+        Some(c) => format!("{} ({})", c.title().unwrap_or("group"), c.id),
+        None => chat.to_string(),
+    };
+    let new = NewCase {
+        user: user.id.0,
+        chat: chat.0,
+        thread: target.thread.map(|t| t.0.0),
+        name: user.full_name(),
+        username: user.username.clone(),
+        lang: session.lang,
+        node: at.to_string(),
+        place,
+        summary: handoff::summary(&tree, &session, at, staff_lang),
+    };
+    let now = app.clock.now();
+    let reply = |text: String, case: Option<i64>| Reply {
+        node: None,
+        text,
+        buttons: case
+            .map(|case| {
+                vec![vec![crate::engine::button(
+                    ui.button(UiButton::CaseCloseMine, lang),
+                    Action::CaseClose { case },
+                )]]
+            })
+            .unwrap_or_default(),
+    };
+    let menu = query.message.as_ref();
+    let case = match app.store.open_case(&new, now).await {
+        Ok(Opened::New(case)) => case,
+        Ok(Opened::Existing(case)) => {
+            let text = ui
+                .text(UiText::HandoffExisting, lang)
+                .replace("{case}", &case.id.to_string());
+            deliver(
+                out,
+                app,
+                target,
+                menu,
+                &[reply(text, Some(case.id))],
+                Priority::Person,
+            );
+            return;
+        }
+        Err(e) => {
+            log::error!("user {}: opening a case failed: {e}", user.id);
+            let text = ui.text(UiText::StoreError, lang).to_string();
+            deliver(
+                out,
+                app,
+                target,
+                menu,
+                &[reply(text, None)],
+                Priority::Person,
+            );
+            return;
+        }
+    };
+    let posted = post_case(out, app, staff, &case).await;
+    if !posted {
+        if let Err(e) = app.store.close_case(case.id, now).await {
+            log::error!("case {}: closing an unposted case failed: {e}", case.id);
+        }
+        let text = ui.text(UiText::HandoffFailed, lang).to_string();
+        deliver(
+            out,
+            app,
+            target,
+            menu,
+            &[reply(text, None)],
+            Priority::Person,
+        );
+        return;
+    }
+    log::info!(
+        "case {}: opened for user {} from chat {chat}",
+        case.id,
+        user.id
+    );
+    let fact = Fact::new(now, FactKind::HandoffOpened, session.conv, at, session.lang);
+    if let Err(e) = app.store.record(&[fact]).await {
+        log::error!("case {}: recording the fact failed: {e}", case.id);
+    }
+    let opened = if chat.0 == user.id.0 as i64 {
+        UiText::HandoffOpened
+    } else {
+        UiText::HandoffOpenedGroup
+    };
+    let text = ui
+        .text(opened, lang)
+        .replace("{case}", &case.id.to_string());
+    deliver(
+        out,
+        app,
+        target,
+        menu,
+        &[reply(text, Some(case.id))],
+        Priority::Person,
+    );
+}
+
+/// Posts a new case to the staff chat, in a topic of its own in a forum;
+/// whether it went out.
+async fn post_case(out: &Outbox, app: &App, staff: ChatId, case: &Case) -> bool {
+    let forum = match out.bot.get_chat(staff).await {
+        Ok(chat) => {
+            use teloxide::types::{ChatFullInfoKind, ChatFullInfoPublicKind};
+            match &chat.kind {
+                ChatFullInfoKind::Public(public) => {
+                    matches!(&public.kind, ChatFullInfoPublicKind::Supergroup(s) if s.is_forum)
+                }
+                ChatFullInfoKind::Private(_) => false,
+            }
+        }
+        Err(e) => {
+            log::warn!("the support chat {staff} cannot be reached: {e}");
+            return false;
+        }
+    };
+    let mut topic = None;
+    if forum {
+        let name: String = format!("#{} {}", case.id, case.name)
+            .chars()
+            .take(128)
+            .collect();
+        match out.bot.create_forum_topic(staff, name).await {
+            Ok(created) => topic = Some(created.thread_id),
+            // A topic is a convenience: the case goes to the general one.
+            Err(e) => log::warn!("case {}: no topic of its own ({e})", case.id),
+        }
+    }
+    let html = header_html(app, case, None);
+    let keyboard = staff_keyboard(app, case);
+    let Some(sent) = post(out, staff, topic, None, &html, Some(keyboard)).await else {
+        return false;
+    };
+    let store = &app.store;
+    let linked = async {
+        store
+            .set_case_post(case.id, sent.id.0, topic.map(|t| t.0.0))
+            .await?;
+        store.link_case_message(staff.0, sent.id.0, case.id).await
+    };
+    if let Err(e) = linked.await {
+        log::error!("case {}: recording its message failed: {e}", case.id);
+    }
+    true
+}
+
+/// A message in the staff chat: a reply to a case's message, or one in a
+/// case's topic, goes to the person. Anything else is left to the other
+/// handlers; returns whether it was a case's.
+pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) -> bool {
+    let store = &app.store;
+    let staff = msg.chat.id;
+    let Some(author) = msg.from.as_ref().filter(|u| !u.is_bot) else {
+        return false;
+    };
+    let replied = msg.reply_to_message().map(|m| m.id.0);
+    let mut case_id = None;
+    if let Some(replied) = replied {
+        case_id = store
+            .case_of_message(staff.0, replied)
+            .await
+            .unwrap_or_else(|e| {
+                log::error!("chat {staff}: finding a case failed: {e}");
+                None
+            });
+    }
+    if case_id.is_none()
+        && msg.is_topic_message
+        && let Some(thread) = msg.thread_id
+    {
+        case_id = store.case_of_topic(thread.0.0).await.unwrap_or_else(|e| {
+            log::error!("chat {staff}: finding a case failed: {e}");
+            None
+        });
+    }
+    let Some(case_id) = case_id else {
+        return false;
+    };
+    let case = match store.case(case_id).await {
+        Ok(Some(case)) => case,
+        Ok(None) => return false,
+        Err(e) => {
+            log::error!("case {case_id}: reading it failed: {e}");
+            return true;
+        }
+    };
+    let tree = app.tree();
+    let staff_lang = app.settings.default_lang;
+    let thread = msg.thread_id.filter(|_| msg.is_topic_message);
+    if case.closed {
+        let text = tree.ui().text(UiText::CaseAlreadyClosed, staff_lang);
+        post(
+            out,
+            staff,
+            thread,
+            Some(msg.id),
+            &markup::to_html(text),
+            None,
+        )
+        .await;
+        return true;
+    }
+    let Some(text) = msg.text() else {
+        let text = tree.ui().text(UiText::StaffTextOnly, staff_lang);
+        post(
+            out,
+            staff,
+            thread,
+            Some(msg.id),
+            &markup::to_html(text),
+            None,
+        )
+        .await;
+        return true;
+    };
+    let text: String = text.chars().take(MAX_RELAYED_CHARS).collect();
+    let html = markup::to_html(tree.ui().text(UiText::StaffReply, case.lang))
+        .replace("{text}", &markup::escape(&text));
+    tell_person(out, app, &case, &html, true).await;
+    log::info!("case {}: a staff reply from {} relayed", case.id, author.id);
+    true
+}
+
+/// The person's open case that text of theirs in `chat` goes to: any in
+/// their private chat, in a group the one they opened there.
+pub(super) async fn open_case_for(app: &App, chat: ChatId, user: &User) -> Option<Case> {
+    app.settings.support_chat?;
+    let case = app
+        .store
+        .open_case_of(user.id.0)
+        .await
+        .unwrap_or_else(|e| {
+            log::error!("user {}: reading the open case failed: {e}", user.id);
+            None
+        })?;
+    (chat.is_user() || case.chat == chat.0).then_some(case)
+}
+
+/// The person's text (or anything else) while their case is open: text
+/// goes to the staff, without codes, phone or ID numbers; the rest is
+/// answered with what does reach them.
+pub(super) async fn from_person(
+    out: &Outbox,
+    app: &Arc<App>,
+    case: &Case,
+    text: Option<&str>,
+    target: Target,
+) {
+    let tree = app.tree();
+    let ui = tree.ui();
+    let note = |which| Reply::plain(ui.text(which, case.lang));
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        deliver(
+            out,
+            app,
+            target,
+            None,
+            &[note(UiText::RelayTextOnly)],
+            Priority::Person,
+        );
+        return;
+    };
+    if has_personal_data(text) {
+        deliver(
+            out,
+            app,
+            target,
+            None,
+            &[note(UiText::RelayPersonalData)],
+            Priority::Person,
+        );
+        return;
+    }
+    let text: String = text.chars().take(MAX_RELAYED_CHARS).collect();
+    let html = markup::to_html(ui.text(UiText::PersonMessage, app.settings.default_lang))
+        .replace("{case}", &case.id.to_string())
+        .replace("{text}", &markup::escape(&text));
+    tell_staff(out, app, case, &html).await;
+    log::info!("case {}: a message from the person relayed", case.id);
+}
+
+/// Whether the presser is a member of the staff chat.
+async fn is_staff(out: &Outbox, staff: ChatId, user: &User) -> bool {
+    match out.bot.get_chat_member(staff, user.id).await {
+        Ok(member) => member.is_present(),
+        Err(e) => {
+            log::warn!("chat {staff}: checking a member failed: {e}");
+            false
+        }
+    }
+}
+
+/// "Take it" or "Close" pressed in the staff chat.
+pub(super) async fn on_staff_press(
+    out: &Outbox,
+    app: &Arc<App>,
+    query: &CallbackQuery,
+    action: Action,
+) {
+    let staff = ChatId(app.settings.support_chat.unwrap_or_default());
+    let tree = app.tree();
+    let ui = tree.ui();
+    let lang = app.settings.default_lang;
+    if !is_staff(out, staff, &query.from).await {
+        answer(out, query, Some(ui.text(UiText::NotStaff, lang))).await;
+        log::info!("chat {staff}: a case button pressed by a non-member refused");
+        return;
+    }
+    let by = query.from.full_name();
+    let now = app.clock.now();
+    let (case, taken) = match action {
+        Action::CaseTake { case } => (app.store.take_case(case, &by).await, true),
+        Action::CaseClose { case } => (app.store.close_case(case, now).await, false),
+        _ => return,
+    };
+    let case = match case {
+        Ok(Some(case)) => case,
+        Ok(None) => {
+            answer(out, query, Some(ui.text(UiText::CaseAlreadyClosed, lang))).await;
+            return;
+        }
+        Err(e) => {
+            log::error!("chat {staff}: a case could not be changed: {e}");
+            answer(out, query, Some(ui.text(UiText::StoreError, lang))).await;
+            return;
+        }
+    };
+    answer_soon(out, &query.id);
+    if !taken {
+        closed(app, &case, now).await;
+    }
+    let post = case.post.map(MessageId);
+    if taken {
+        let status = ui
+            .text(UiText::CaseTakenStaff, lang)
+            .replace("{staff}", &by);
+        if let Some(post) = post {
+            let keyboard = staff_keyboard(app, &case);
+            edit(
+                out,
+                staff,
+                post,
+                &header_html(app, &case, Some(&status)),
+                Some(keyboard),
+            )
+            .await;
+        }
+        let told = markup::to_html(ui.text(UiText::CaseTaken, case.lang))
+            .replace("{staff}", &markup::escape(&by));
+        tell_person(out, app, &case, &told, true).await;
+        log::info!("case {}: taken", case.id);
+    } else {
+        let status = ui
+            .text(UiText::CaseClosedStaff, lang)
+            .replace("{staff}", &by);
+        if let Some(post) = post {
+            edit(
+                out,
+                staff,
+                post,
+                &header_html(app, &case, Some(&status)),
+                None,
+            )
+            .await;
+        }
+        let told = markup::to_html(ui.text(UiText::CaseClosedByStaff, case.lang));
+        tell_person(out, app, &case, &told, false).await;
+    }
+}
+
+/// "End the chat with support", pressed by the person (whose the button is
+/// was checked before).
+pub(super) async fn person_closes(
+    out: &Outbox,
+    app: &Arc<App>,
+    query: &CallbackQuery,
+    case_id: i64,
+    target: Target,
+) {
+    let tree = app.tree();
+    let ui = tree.ui();
+    let user = &query.from;
+    let lang = conversation::person_lang(app, user.id.0, user.language_code.as_deref()).await;
+    let now = app.clock.now();
+    let case = match app.store.case(case_id).await {
+        Ok(Some(case)) if case.user == user.id.0 => case,
+        Ok(_) => {
+            answer(out, query, Some(ui.text(UiText::MenuOutdated, lang))).await;
+            return;
+        }
+        Err(e) => {
+            log::error!("case {case_id}: reading it failed: {e}");
+            answer(out, query, Some(ui.text(UiText::StoreError, lang))).await;
+            return;
+        }
+    };
+    let case = match app.store.close_case(case.id, now).await {
+        Ok(Some(case)) => case,
+        Ok(None) => {
+            answer(out, query, Some(ui.text(UiText::CaseAlreadyClosed, lang))).await;
+            return;
+        }
+        Err(e) => {
+            log::error!("case {case_id}: closing it failed: {e}");
+            answer(out, query, Some(ui.text(UiText::StoreError, lang))).await;
+            return;
+        }
+    };
+    answer_soon(out, &query.id);
+    closed(app, &case, now).await;
+    let staff_lang = app.settings.default_lang;
+    let note = ui.text(UiText::CaseClosedByPerson, staff_lang);
+    if let (Some(staff), Some(post)) = (app.settings.support_chat.map(ChatId), case.post) {
+        edit(
+            out,
+            staff,
+            MessageId(post),
+            &header_html(app, &case, Some(note)),
+            None,
+        )
+        .await;
+    }
+    tell_staff(out, app, &case, &markup::to_html(note)).await;
+    let done = Reply::plain(ui.text(UiText::CaseClosedDone, lang));
+    deliver(
+        out,
+        app,
+        target,
+        query.message.as_ref(),
+        &[done],
+        Priority::Person,
+    );
+}
+
+/// Records a case's closing for the figures.
+async fn closed(app: &App, case: &Case, now: crate::clock::Instant) {
+    log::info!("case {}: closed", case.id);
+    let fact = Fact::new(now, FactKind::HandoffClosed, 0, &case.node, case.lang);
+    if let Err(e) = app.store.record(&[fact]).await {
+        log::error!("case {}: recording the fact failed: {e}", case.id);
+    }
+}

@@ -1,0 +1,112 @@
+//! The team's commands in Telegram: /stats and /graph, for the admins named in `ADMIN_IDS` in private and for a group's administrators there.
+
+use std::sync::Arc;
+
+use teloxide::prelude::*;
+use teloxide::types::{InputFile, User};
+
+use super::pacer::Priority;
+use super::send::{Outbox, Paced, Target, deliver};
+use crate::app::App;
+use crate::conversation;
+use crate::engine::Reply;
+use crate::stats::{DEFAULT_DAYS, Figures, MAX_DAYS};
+use crate::tree::UiText;
+use crate::tree::graph::{Format, render};
+
+/// Whether `user` may see the team's figures in `chat`.
+async fn is_team(out: &Outbox, app: &App, chat: ChatId, user: &User) -> bool {
+    if chat.is_user() {
+        return app.settings.admins.contains(&user.id.0);
+    }
+    match out.bot.get_chat_member(chat, user.id).await {
+        Ok(member) => member.is_privileged(),
+        Err(e) => {
+            log::warn!("chat {chat}: checking an administrator failed: {e}");
+            false
+        }
+    }
+}
+
+/// The number of days a /stats argument asks for: the default without
+/// one, and within 1 to the longest period kept.
+pub fn days(arg: Option<&str>) -> Option<u32> {
+    match arg {
+        None => Some(DEFAULT_DAYS),
+        Some(arg) => arg
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=MAX_DAYS).contains(d)),
+    }
+}
+
+/// Answers /stats or /graph: the figures or the picture for the team, a
+/// polite refusal for anyone else.
+pub(super) async fn answer(
+    out: &Outbox,
+    app: &Arc<App>,
+    target: Target,
+    user: &User,
+    stats: Option<Option<&str>>,
+) {
+    let lang = conversation::person_lang(app, user.id.0, user.language_code.as_deref()).await;
+    let tree = app.tree();
+    let say = |text: String| {
+        deliver(
+            out,
+            app,
+            target,
+            None,
+            &[Reply::plain(text)],
+            Priority::Person,
+        );
+    };
+    if !is_team(out, app, target.chat, user).await {
+        log::info!(
+            "chat {} user {}: a team command refused",
+            target.chat,
+            user.id
+        );
+        say(tree.ui().text(UiText::TeamOnly, lang).to_string());
+        return;
+    }
+    let Some(arg) = stats else {
+        send_graph(out, target, render(&tree, Format::Svg, lang, None)).await;
+        return;
+    };
+    let Some(days) = days(arg) else {
+        say(tree
+            .ui()
+            .text(UiText::StatsDays, lang)
+            .replace("{max}", &MAX_DAYS.to_string()));
+        return;
+    };
+    let since = app.clock.now() - i64::from(days) * 24 * 3600;
+    match app.store.facts(since).await {
+        Ok(facts) => say(Figures::of(&tree, &facts, days).render(&tree, lang)),
+        Err(e) => {
+            log::error!("reading the figures failed: {e}");
+            say(tree.ui().text(UiText::StoreError, lang).to_string());
+        }
+    }
+}
+
+/// Sends the picture of the tree as an SVG document.
+async fn send_graph(out: &Outbox, target: Target, svg: String) {
+    let mut ticket = out.pacer.submit(target.chat.0, Priority::Person, None);
+    let sent = Outbox::paced(&mut ticket, false, || {
+        let file = InputFile::memory(svg.clone().into_bytes()).file_name("icp-sms-doctor-tree.svg");
+        let mut request = out.bot.send_document(target.chat, file);
+        if let Some(thread) = target.thread {
+            request = request.message_thread_id(thread);
+        }
+        request.into_future()
+    })
+    .await;
+    match sent {
+        Ok(Paced::Done(_)) => log::info!("chat {}: the tree sent as a picture", target.chat),
+        Ok(_) => {}
+        Err(e) => log::warn!("chat {}: the picture could not be sent: {e}", target.chat),
+    }
+}
