@@ -45,6 +45,21 @@ fn head(text: &str, n: usize) -> String {
     text.chars().take(n).collect()
 }
 
+/// Presses the button labelled `label` on `message` as `person`.
+fn press_on(api: &FakeApi, person: &Person, message: &Value, label: &str) {
+    api.press(person, message, &data_of(message, label));
+}
+
+/// Walks `person` in `chat` to an end and presses "talk to a person";
+/// returns the consent question.
+async fn ask_for_a_person(api: &FakeApi, person: &Person, chat: &Value) -> Value {
+    let ui = real_tree().ui().clone();
+    let end = walk(api, person, chat, &["not_received", "nr_not_submitted"]).await;
+    press_on(api, person, &end, ui.button(UiButton::Handoff, Lang::Zh));
+    let id = chat["id"].as_i64().expect("chat id");
+    sent_to(api, id, ui.text(UiText::HandoffConsent, Lang::Zh)).await
+}
+
 /// How many messages the bot sent to `chat` beginning with `start`.
 fn sends_starting(api: &FakeApi, chat: i64, start: &str) -> usize {
     let start = markup::to_html(start);
@@ -178,11 +193,7 @@ async fn a_case_reaches_the_staff_with_its_path_and_replies_go_both_ways_across_
         let end = walk(&api, &ALICE, &chat, &["not_received", "nr_not_submitted"]).await;
         assert!(labels(&end).contains(&ui.button(UiButton::Handoff, Lang::Zh).to_string()));
 
-        api.press(
-            &ALICE,
-            &end,
-            &data_of(&end, ui.button(UiButton::Handoff, Lang::Zh)),
-        );
+        press_on(&api, &ALICE, &end, ui.button(UiButton::Handoff, Lang::Zh));
         let consent = sent_to(&api, alice, ui.text(UiText::HandoffConsent, Lang::Zh)).await;
         let agree = data_of(&consent, ui.button(UiButton::HandoffConfirm, Lang::Zh));
         api.press(&ALICE, &consent, &agree);
@@ -246,11 +257,7 @@ async fn a_case_reaches_the_staff_with_its_path_and_replies_go_both_ways_across_
         api.press(&BOB, &header, &close);
         assert_eq!(alert(&api, 1).await, ui.text(UiText::NotStaff, Lang::Zh));
         // A member takes it, then closes it; the person hears of both.
-        api.press(
-            &ANN,
-            &header,
-            &data_of(&header, ui.button(UiButton::CaseTake, Lang::Zh)),
-        );
+        press_on(&api, &ANN, &header, ui.button(UiButton::CaseTake, Lang::Zh));
         sent_to(
             &api,
             alice,
@@ -294,13 +301,7 @@ async fn in_a_group_the_staff_reach_the_person_by_mention_and_the_person_can_clo
         api.set_member(STAFF, ANN.id, "member");
         api.make_forum(STAFF);
         let group = supergroup(GROUP, false);
-        let end = walk(&api, &BOB, &group, &["not_received", "nr_not_submitted"]).await;
-        api.press(
-            &BOB,
-            &end,
-            &data_of(&end, ui.button(UiButton::Handoff, Lang::Zh)),
-        );
-        let consent = sent_to(&api, GROUP, ui.text(UiText::HandoffConsent, Lang::Zh)).await;
+        let consent = ask_for_a_person(&api, &BOB, &group).await;
         // Another member cannot hand Bob's case over.
         let agree = data_of(&consent, ui.button(UiButton::HandoffConfirm, Lang::Zh));
         api.press(&ALICE, &consent, &agree);
@@ -338,17 +339,12 @@ async fn in_a_group_the_staff_reach_the_person_by_mention_and_the_person_can_clo
         let back = sent_to(&api, STAFF, "我还没提交").await;
         assert_eq!(back["message_thread_id"].as_i64(), Some(topic));
         // A second case is not opened while this one is open.
-        let end = walk(&api, &BOB, &group, &["not_received", "nr_not_submitted"]).await;
-        api.press(
-            &BOB,
-            &end,
-            &data_of(&end, ui.button(UiButton::Handoff, Lang::Zh)),
-        );
-        let consent = sent_to(&api, GROUP, ui.text(UiText::HandoffConsent, Lang::Zh)).await;
-        api.press(
+        let consent = ask_for_a_person(&api, &BOB, &group).await;
+        press_on(
+            &api,
             &BOB,
             &consent,
-            &data_of(&consent, ui.button(UiButton::HandoffConfirm, Lang::Zh)),
+            ui.button(UiButton::HandoffConfirm, Lang::Zh),
         );
         sent_to(
             &api,
@@ -432,7 +428,7 @@ async fn ask_me_tomorrow_asks_once_a_day_later_and_records_the_answer() {
             &["not_received", "nr_not_submitted", "contact_provider"],
         )
         .await;
-        api.press(&ALICE, &next, &data_of(&next, &ask));
+        press_on(&api, &ALICE, &next, &ask);
         sent_to(&api, alice, &head(ui.text(UiText::LaterSet, Lang::Zh), 4)).await;
         let before = api.bot_messages(alice).len();
         scene.advance(23 * 3600).await;
@@ -440,11 +436,7 @@ async fn ask_me_tomorrow_asks_once_a_day_later_and_records_the_answer() {
         scene.advance(3600 + 60).await;
         let question = head(ui.text(UiText::LaterQuestion, Lang::Zh), 6);
         let asked = sent_to(&api, alice, &question).await;
-        api.press(
-            &ALICE,
-            &asked,
-            &data_of(&asked, ui.button(UiButton::LaterNo, Lang::Zh)),
-        );
+        press_on(&api, &ALICE, &asked, ui.button(UiButton::LaterNo, Lang::Zh));
         sent_to(&api, alice, ui.text(UiText::LaterNotSolved, Lang::Zh)).await;
         scene.advance(2 * 24 * 3600).await;
         assert_eq!(sends_starting(&api, alice, &question), 1, "asked once");
@@ -477,11 +469,7 @@ async fn coming_back_before_the_day_is_out_cancels_the_question() {
             &["not_received", "nr_not_submitted", "contact_provider"],
         )
         .await;
-        api.press(
-            &ALICE,
-            &next,
-            &data_of(&next, ui.button(UiButton::AskLater, Lang::Zh)),
-        );
+        press_on(&api, &ALICE, &next, ui.button(UiButton::AskLater, Lang::Zh));
         sent_to(&api, alice, &head(ui.text(UiText::LaterSet, Lang::Zh), 4)).await;
         scene.advance(3600).await;
         walk(&api, &ALICE, &chat, &["timeout"]).await;
@@ -504,11 +492,7 @@ async fn stats_are_for_the_team_and_count_a_scripted_set_of_conversations() {
         // Alice: solved at nr_not_submitted. Bob: stops at the timeout menu.
         let alice = ALICE.private_chat();
         let end = walk(&api, &ALICE, &alice, &["not_received", "nr_not_submitted"]).await;
-        api.press(
-            &ALICE,
-            &end,
-            &data_of(&end, ui.button(UiButton::Solved, Lang::Zh)),
-        );
+        press_on(&api, &ALICE, &end, ui.button(UiButton::Solved, Lang::Zh));
         sent_to(&api, ALICE.id as i64, ui.text(UiText::Solved, Lang::Zh)).await;
         walk(&api, &BOB, &BOB.private_chat(), &["timeout"]).await;
 

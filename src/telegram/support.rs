@@ -563,17 +563,8 @@ pub(super) async fn on_staff_press(
         Action::CaseClose { case } => (app.store.close_case(case, now).await, false),
         _ => return,
     };
-    let case = match case {
-        Ok(Some(case)) => case,
-        Ok(None) => {
-            answer(out, query, Some(ui.text(UiText::CaseAlreadyClosed, lang))).await;
-            return;
-        }
-        Err(e) => {
-            log::error!("chat {staff}: a case could not be changed: {e}");
-            answer(out, query, Some(ui.text(UiText::StoreError, lang))).await;
-            return;
-        }
+    let Some(case) = changed(out, app, query, lang, case).await else {
+        return;
     };
     answer_soon(out, &query.id);
     if !taken {
@@ -644,17 +635,9 @@ pub(super) async fn person_closes(
             return;
         }
     };
-    let case = match app.store.close_case(case.id, now).await {
-        Ok(Some(case)) => case,
-        Ok(None) => {
-            answer(out, query, Some(ui.text(UiText::CaseAlreadyClosed, lang))).await;
-            return;
-        }
-        Err(e) => {
-            log::error!("case {case_id}: closing it failed: {e}");
-            answer(out, query, Some(ui.text(UiText::StoreError, lang))).await;
-            return;
-        }
+    let closing = app.store.close_case(case.id, now).await;
+    let Some(case) = changed(out, app, query, lang, closing).await else {
+        return;
     };
     answer_soon(out, &query.id);
     closed(app, &case, now).await;
@@ -680,6 +663,27 @@ pub(super) async fn person_closes(
         &[done],
         Priority::Person,
     );
+}
+
+/// The case a change left, or, with none (closed already, or the store
+/// failed), the press answered with why.
+async fn changed(
+    out: &Outbox,
+    app: &App,
+    query: &CallbackQuery,
+    lang: Lang,
+    result: Result<Option<Case>, crate::store::StoreError>,
+) -> Option<Case> {
+    let alert = match result {
+        Ok(Some(case)) => return Some(case),
+        Ok(None) => UiText::CaseAlreadyClosed,
+        Err(e) => {
+            log::error!("a case could not be changed: {e}");
+            UiText::StoreError
+        }
+    };
+    answer(out, query, Some(app.tree().ui().text(alert, lang))).await;
+    None
 }
 
 /// Records a case's closing for the figures.
