@@ -18,4 +18,5 @@ mod loader;
 mod reload;
 mod reminders;
 mod routing;
+mod stats;
 mod tree;
