@@ -8,7 +8,7 @@
 use crate::clock::Instant;
 use crate::engine::{Session, path_lines};
 use crate::lang::Lang;
-use crate::stats::{categories_by_node, category_of};
+use crate::stats::{categories_by_node, category_name};
 use crate::tree::Tree;
 
 /// How long a closed case (and the links of its messages) is kept.
@@ -79,8 +79,10 @@ pub fn summary(tree: &Tree, session: &Session, at: &str, staff: Lang) -> String 
             None => id.to_string(),
         }
     };
-    let category =
-        category_of(tree, &categories, at).map_or_else(|| "-".to_string(), |c| title(&c));
+    let category = tree.get(at).and_then(|n| categories.get(&n)).map_or_else(
+        || "-".to_string(),
+        |c| format!("{} ({})", category_name(tree, *c, staff), tree.node(*c).id),
+    );
     let mut staff_view = session.clone();
     staff_view.lang = staff;
     let path = match tree.get(at) {

@@ -146,6 +146,20 @@ pub fn category_of(
     categories.get(&id).map(|c| tree.node(*c).id.clone())
 }
 
+/// What a category is called: the entry menu's answer that leads to it,
+/// else its brief, else its id.
+pub fn category_name(tree: &Tree, category: NodeId, lang: Lang) -> String {
+    if let crate::tree::NodeKind::Question(choices) = &tree.node(tree.root()).kind
+        && let Some(choice) = choices.iter().find(|c| c.target == category)
+    {
+        return choice.label.get(lang).to_string();
+    }
+    let node = tree.node(category);
+    node.brief
+        .as_ref()
+        .map_or_else(|| node.id.clone(), |b| b.get(lang).to_string())
+}
+
 /// The figures of a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Figures {
@@ -297,11 +311,11 @@ impl Figures {
         let started = self.conversations();
         let _ = writeln!(
             out,
-            "{} {started}",
+            "{}{started}",
             if zh {
                 "开始的对话："
             } else {
-                "Conversations started:"
+                "Conversations started: "
             }
         );
         let mut by_category: BTreeMap<&str, u64> = BTreeMap::new();
@@ -313,6 +327,7 @@ impl Figures {
         // Categories in the entry menu's order, then "none".
         for category in tree.categories() {
             let id = tree.node(*category).id.as_str();
+            let name = format!("{} ({id})", category_name(tree, *category, lang));
             if let Some(n) = by_category.get(id) {
                 let entries: Vec<String> = self
                     .started
@@ -320,7 +335,7 @@ impl Figures {
                     .filter(|((c, _), _)| c == id)
                     .map(|((_, e), n)| format!("{} {n}", entry_name(e, zh)))
                     .collect();
-                let _ = writeln!(out, "- {}: {n} ({})", title(id), entries.join(", "));
+                let _ = writeln!(out, "- {name}: {n} ({})", entries.join(", "));
             }
         }
         if let Some(n) = by_category.get("-") {
@@ -341,18 +356,18 @@ impl Figures {
                 .collect();
             let _ = writeln!(
                 out,
-                "{} {}",
-                if zh { "入口：" } else { "Entries:" },
+                "{}{}",
+                if zh { "入口：" } else { "Entries: " },
                 entries.join(", ")
             );
         }
         let _ = writeln!(
             out,
-            "{} {}",
+            "{}{}",
             if zh {
                 "走到结论的："
             } else {
-                "Reached an end:"
+                "Reached an end: "
             },
             self.reached_end
         );
@@ -386,11 +401,11 @@ impl Figures {
         if later_solved + later_not > 0 {
             let _ = writeln!(
                 out,
-                "{} {}",
+                "{}{}",
                 if zh {
                     "次日回访，后来解决了："
                 } else {
-                    "Asked the next day, solved after all:"
+                    "Asked the next day, solved after all: "
                 },
                 rate(later_solved, later_not)
             );
@@ -414,22 +429,22 @@ impl Figures {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{} {} / {}",
+            "{}{} / {}",
             if zh {
                 "提醒（设置 / 已送达）："
             } else {
-                "Reminders (set / delivered):"
+                "Reminders (set / delivered): "
             },
             self.reminders_set,
             self.reminders_sent
         );
         let _ = write!(
             out,
-            "{} {} / {}",
+            "{}{} / {}",
             if zh {
                 "转人工（开启 / 关闭）："
             } else {
-                "Handoffs (opened / closed):"
+                "Handoffs (opened / closed): "
             },
             self.handoffs_opened,
             self.handoffs_closed

@@ -81,7 +81,6 @@ fn expected(tree: &icp_sms_doctor::Tree) -> String {
             .map_or(id.to_string(), |b| b.get(Lang::En).to_string())
     };
     SCRIPTED_EN
-        .replace("The SMS never arrived", &brief("not_received"))
         .replace("Application status", &brief("nr_not_submitted"))
         .replace("Contact the provider", &brief("contact_provider"))
         .replace("The problem", &brief("menu"))

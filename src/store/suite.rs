@@ -462,6 +462,13 @@ async fn locked_by_another() {
         .unwrap();
     let other = rusqlite::Connection::open(&db.0).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Reading does not wait for the other process's lock.
+    assert_eq!(
+        store.load(theirs).await.unwrap(),
+        Some(at("reset", Lang::Zh))
+    );
+    // (Read before the write starts: a read made while our own write holds
+    // the connection, waiting for the lock, would wait behind it.)
     let writer = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -470,11 +477,6 @@ async fn locked_by_another() {
                 .await
         })
     };
-    // Reading does not wait for the lock.
-    assert_eq!(
-        store.load(theirs).await.unwrap(),
-        Some(at("reset", Lang::Zh))
-    );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!writer.is_finished(), "the write did not wait for the lock");
     other.execute_batch("COMMIT").unwrap();
