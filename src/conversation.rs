@@ -154,8 +154,10 @@ async fn carry_from_group(app: &App, key: SessionKey, payload: &str) -> Option<S
 /// is saved.
 pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Reply>, Failed> {
     let key = who.key;
-    // One tree for the whole step, even if a reload swaps it meanwhile.
+    // One tree for the whole step, even if a reload swaps it meanwhile,
+    // and one time: what the step sets and the save that follows agree.
     let tree = app.tree();
+    let now = app.clock.now();
     let apology = |lang: Lang| Failed {
         apology: tree.ui().text(UiText::StoreError, lang).to_string(),
     };
@@ -186,7 +188,7 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
     };
     let lang_before = session.lang;
     let node_before = session.node.clone();
-    let (mut next, mut replies) = match converse(app, &tree, who, session, event).await {
+    let (mut next, mut replies) = match converse(app, &tree, who, session, event, now).await {
         Ok(done) => done,
         Err(e) => {
             log::error!(
@@ -198,7 +200,6 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
         }
     };
     let remember_lang = next.lang != lang_before;
-    let now = app.clock.now();
     let facts = facts_of(
         &tree,
         node_before.as_deref(),
@@ -233,12 +234,12 @@ async fn converse(
     who: &Speaker,
     mut session: Session,
     event: Event<'_>,
+    now: Instant,
 ) -> Result<(Session, Vec<Reply>), StoreError> {
     let (store, key) = (&app.store, who.key);
     let tz = app.settings.timezone;
     let lang = session.lang;
     let ui = tree.ui();
-    let now = app.clock.now();
     let replies = match event {
         Event::Command(Command::Reminders) => {
             // In the private chat, every reminder of the person's, wherever
@@ -366,22 +367,16 @@ async fn converse(
                 if solved {
                     vec![Reply::plain(ui.text(UiText::LaterSolved, lang))]
                 } else {
-                    let mut buttons = Vec::new();
-                    if app.settings.support_chat.is_some() {
-                        buttons.push(vec![button(
-                            ui.button(UiButton::Handoff, lang),
-                            Action::Handoff { at },
-                        )]);
-                    }
-                    buttons.push(vec![button(
-                        ui.button(UiButton::Restart, lang),
-                        Action::Restart,
-                    )]);
-                    vec![Reply {
-                        node: None,
-                        text: ui.text(UiText::LaterNotSolved, lang).to_string(),
-                        buttons,
-                    }]
+                    // Back at that end, whose menu offers the next steps
+                    // (and, with a support chat, a person).
+                    let node = tree.get(&at).unwrap_or(tree.root());
+                    session.node = Some(at);
+                    session.history.clear();
+                    session.picks.clear();
+                    vec![
+                        Reply::plain(ui.text(UiText::LaterNotSolved, lang)),
+                        render(tree, &session, node),
+                    ]
                 }
             }
             // Consent first: what would be shared is where the person
@@ -528,7 +523,13 @@ fn facts_of(
         }
         _ => {}
     }
-    if moved && let Some(node) = next.node.as_deref().filter(|n| is_end(tree, n)) {
+    // The next-day answer puts the person back at the end they asked
+    // from: no new visit.
+    let returned = matches!(action, Some(Action::LaterAnswer { .. }));
+    if moved
+        && !returned
+        && let Some(node) = next.node.as_deref().filter(|n| is_end(tree, n))
+    {
         facts.push(Fact::new(now, FactKind::Reached, conv, node, lang));
     }
     facts

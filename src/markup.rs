@@ -41,6 +41,50 @@ pub fn escape(text: &str) -> String {
     escaped
 }
 
+/// Fills `{name}` placeholders in one pass, so a value that itself holds
+/// `{…}` (a name, a title) is never filled in turn. Unknown placeholders
+/// stay as they are.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value, close))
+        });
+        match value {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// At most `max` UTF-16 code units of `text` (as Telegram counts), cut at
+/// a character boundary; and whether anything was cut.
+pub fn truncate_utf16(text: &str, max: usize) -> (&str, bool) {
+    let mut units = 0;
+    for (i, c) in text.char_indices() {
+        units += c.len_utf16();
+        if units > max {
+            return (&text[..i], true);
+        }
+    }
+    (text, false)
+}
+
 /// The text without markup, as the console shows it.
 pub fn to_plain(text: &str) -> String {
     let markers = text.matches("**").count();
@@ -137,6 +181,22 @@ fn pieces_of(paragraph: &str, max: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_filled_once_and_values_are_not_filled_again() {
+        assert_eq!(
+            fill("{a} and {b} {c}", &[("a", "{b}"), ("b", "B")]),
+            "{b} and B {c}"
+        );
+        assert_eq!(fill("{", &[]), "{");
+    }
+
+    #[test]
+    fn truncation_counts_utf16_units_and_keeps_characters_whole() {
+        assert_eq!(truncate_utf16("ab😀c", 3), ("ab", true));
+        assert_eq!(truncate_utf16("ab😀c", 4), ("ab😀", true));
+        assert_eq!(truncate_utf16("备案", 2), ("备案", false));
+    }
 
     #[test]
     fn html_special_characters_are_escaped() {

@@ -161,10 +161,11 @@ pub trait Store: Send + Sync {
     /// The case a message belongs to.
     async fn case_of_message(&self, chat: i64, message: i32) -> Result<Option<i64>, StoreError>;
 
-    /// The open case whose forum topic `topic` is.
+    /// The latest case whose forum topic `topic` is, open or closed.
     async fn case_of_topic(&self, topic: i32) -> Result<Option<i64>, StoreError>;
 
-    /// Marks an open case as taken by `by`; the case, if it is open.
+    /// Marks an open case nobody has taken as taken by `by`; the case, if
+    /// that happened.
     async fn take_case(&self, id: i64, by: &str) -> Result<Option<Case>, StoreError>;
 
     /// Closes a case; the case, if it was open until now.

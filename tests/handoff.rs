@@ -209,7 +209,6 @@ async fn a_case_reaches_the_staff_with_its_path_and_replies_go_both_ways_across_
             _ => unreachable!("the menu is a question"),
         };
         assert!(text.contains(&markup::to_html(answer)), "{text}");
-        assert!(!text.contains(PHONE), "{text}");
         let sent = api.calls_of("sendMessage");
         let header_call = sent.iter().rfind(|c| c.body["chat_id"] == STAFF).unwrap();
         assert!(
@@ -226,6 +225,10 @@ async fn a_case_reaches_the_staff_with_its_path_and_replies_go_both_ways_across_
         // A restart in the middle loses nothing: the links are stored.
         scene.restart(store.clone()).await;
 
+        // Chatter in the staff chat that is not about a case is left alone.
+        let staff_chat = supergroup(STAFF, false);
+        api.send_as(&ANN, &staff_chat, "大家好，今天谁值班？", None);
+        api.send_as(&ANN, &staff_chat, "/diagnose", None);
         api.reply_as(&ANN, &header, "请问申请提交到哪一步了？");
         let relayed = sent_to(&api, alice, "请问申请提交到哪一步了？").await;
         assert!(
@@ -276,7 +279,21 @@ async fn a_case_reaches_the_staff_with_its_path_and_replies_go_both_ways_across_
             header["reply_markup"].is_null(),
             "no buttons on a closed case"
         );
-        // After closing, Alice's text goes back to the dialogue.
+        // Nothing typed by Alice ever reached the staff chat, and the chatter
+        // there got no answer: the bot spoke there only of the case.
+        let to_staff: Vec<String> = api
+            .calls()
+            .iter()
+            .filter(|c| c.body["chat_id"] == STAFF)
+            .filter_map(|c| c.body["text"].as_str().map(str::to_string))
+            .collect();
+        assert!(to_staff.iter().all(|t| !t.contains(PHONE)), "{to_staff:?}");
+        assert!(
+            to_staff
+                .iter()
+                .all(|t| t.contains("工单 #1") || t.contains("接入商说还在审核")),
+            "{to_staff:?}"
+        );
         assert_eq!(store.open_case_of(ALICE.id).await.unwrap(), None);
         let facts = store.facts(0).await.unwrap();
         for kind in [FactKind::HandoffOpened, FactKind::HandoffClosed] {
@@ -413,7 +430,7 @@ async fn ask_me_tomorrow_asks_once_a_day_later_and_records_the_answer() {
         let ui = tree.ui();
         let store = memory();
         let clock = Clock::manual(1_800_000_000);
-        let scene = Scene::with(store.clone(), clock, Settings::default()).await;
+        let scene = Scene::with(store.clone(), clock, staffed()).await;
         let api = scene.api.clone();
         let chat = ALICE.private_chat();
         let alice = ALICE.id as i64;
@@ -438,6 +455,13 @@ async fn ask_me_tomorrow_asks_once_a_day_later_and_records_the_answer() {
         let asked = sent_to(&api, alice, &question).await;
         press_on(&api, &ALICE, &asked, ui.button(UiButton::LaterNo, Lang::Zh));
         sent_to(&api, alice, ui.text(UiText::LaterNotSolved, Lang::Zh)).await;
+        // Back at that end, with a person to talk to.
+        let first = tree
+            .node(tree.get("contact_provider").unwrap())
+            .text
+            .get(Lang::Zh);
+        let end = sent_to(&api, alice, first.lines().next().unwrap()).await;
+        assert!(labels(&end).contains(&ui.button(UiButton::Handoff, Lang::Zh).to_string()));
         scene.advance(2 * 24 * 3600).await;
         assert_eq!(sends_starting(&api, alice, &question), 1, "asked once");
         let facts = store.facts(0).await.unwrap();

@@ -436,15 +436,16 @@ impl Store for MemoryStore {
         Ok(inner
             .cases
             .iter()
-            .find(|(c, _)| c.topic == Some(topic) && !c.closed)
-            .map(|(c, _)| c.id))
+            .filter(|(c, _)| c.topic == Some(topic))
+            .map(|(c, _)| c.id)
+            .max())
     }
 
     async fn take_case(&self, id: i64, by: &str) -> Result<Option<Case>, StoreError> {
         let mut inner = self.lock();
         Ok(inner
             .case_mut(id)
-            .filter(|(c, _)| !c.closed)
+            .filter(|(c, _)| !c.closed && c.taken_by.is_none())
             .map(|(case, _)| {
                 case.taken_by = Some(by.to_string());
                 case.clone()

@@ -224,9 +224,8 @@ impl Store for SqliteStore {
         self.calls.now(|db| {
             Ok(db
                 .conn
-                .prepare_cached("SELECT id FROM cases WHERE topic = ?1 AND closed_at IS NULL")?
-                .query_row(params![topic], |row| row.get(0))
-                .optional()?)
+                .prepare_cached("SELECT max(id) FROM cases WHERE topic = ?1")?
+                .query_row(params![topic], |row| row.get::<_, Option<i64>>(0))?)
         })
     }
 
@@ -235,7 +234,8 @@ impl Store for SqliteStore {
             let changed = db
                 .conn
                 .prepare_cached(
-                    "UPDATE cases SET taken_by = ?2 WHERE id = ?1 AND closed_at IS NULL",
+                    "UPDATE cases SET taken_by = ?2
+                     WHERE id = ?1 AND closed_at IS NULL AND taken_by IS NULL",
                 )?
                 .execute(params![id, by])?;
             if changed == 0 {
@@ -466,7 +466,7 @@ const SCHEMA: &str = "
     );
     CREATE UNIQUE INDEX IF NOT EXISTS cases_open_per_person ON cases (user_id)
         WHERE closed_at IS NULL;
-    CREATE INDEX IF NOT EXISTS cases_by_topic ON cases (topic) WHERE closed_at IS NULL;
+    CREATE INDEX IF NOT EXISTS cases_by_topic ON cases (topic);
     CREATE TABLE IF NOT EXISTS case_messages (
         chat_id INTEGER NOT NULL,
         message_id INTEGER NOT NULL,
@@ -919,7 +919,7 @@ impl Db {
 
     fn facts(&mut self, since: Instant) -> Result<Vec<Fact>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT at, kind, conv, node, detail, lang FROM facts WHERE at >= ?1 ORDER BY at",
+            "SELECT at, kind, conv, node, detail, lang FROM facts WHERE at >= ?1 ORDER BY at, rowid",
         )?;
         let rows = stmt.query_map(params![since], |row| {
             let kind: String = row.get(1)?;

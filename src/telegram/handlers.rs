@@ -33,13 +33,21 @@ fn speaker(chat: ChatId, user: &User, thread: Option<teloxide::types::ThreadId>)
 }
 
 pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>) -> HandlerResult {
-    // In the staff chat, a reply to a case goes to its person.
-    if app.settings.support_chat == Some(msg.chat.id.0)
-        && support::from_staff(&out, &app, &msg).await
-    {
-        return Ok(());
+    let incoming = classify(&msg, &me.user);
+    // In the staff chat, a reply to a case goes to its person; of the
+    // rest, only the team's commands are answered.
+    if app.settings.support_chat == Some(msg.chat.id.0) {
+        let team_command = matches!(
+            incoming,
+            Some(Incoming::Event(Event::Command(
+                Command::Stats(_) | Command::Graph
+            )))
+        );
+        if support::from_staff(&out, &app, &msg).await || !team_command {
+            return Ok(());
+        }
     }
-    let Some(incoming) = classify(&msg, &me.user) else {
+    let Some(incoming) = incoming else {
         return Ok(());
     };
     let mut target = Target::of(&msg);
@@ -87,7 +95,9 @@ pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>)
                     Event::Text(text) | Event::GroupText(text) => Some(text),
                     _ => None,
                 };
-                support::from_person(&out, &app, &case, text, target).await;
+                // A photo's caption is passed on, the photo is not.
+                let with_media = text.is_some() && msg.text().is_none();
+                support::from_person(&out, &app, &case, text, with_media, target).await;
                 return Ok(());
             }
         }

@@ -266,10 +266,10 @@ async fn ask_later(bot: &Outbox, app: &App, now: Instant) -> Result<bool, StoreE
     let due = app.store.due_later(now, BATCH).await?;
     let more = due.len() == BATCH;
     for later in due {
+        let private = app.store.has_private_chat(later.user).await?;
         if !app.store.take_later(later.chat, later.user).await? {
             continue;
         }
-        let private = app.store.has_private_chat(later.user).await?;
         let reply = reminders::replies::later_question(&app.tree(), &later);
         // Delivered as a reminder is: privately if possible, else in the
         // group with a mention, and never twice.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{
     ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, MessageId,
-    ParseMode, ReplyParameters, ThreadId, User,
+    MessageKind, ParseMode, ReplyParameters, ThreadId, User,
 };
 
 use super::pacer::Priority;
@@ -27,9 +27,9 @@ use crate::store::Posted;
 use crate::tree::router::has_personal_data;
 use crate::tree::{UiButton, UiText};
 
-/// The longest text relayed; a staff reply's frame and a mention must
-/// still fit in Telegram's 4096 characters.
-const MAX_RELAYED_CHARS: usize = 3500;
+/// The longest text relayed, in UTF-16 units as Telegram counts: a frame
+/// and a mention must still fit in its 4096.
+const MAX_RELAYED_UNITS: usize = 3500;
 
 /// Sends one HTML message through the pacer; the message, if it went out.
 async fn post(
@@ -116,17 +116,28 @@ fn person_html(case: &Case) -> String {
 fn header_html(app: &App, case: &Case, status: Option<&str>) -> String {
     let tree = app.tree();
     let lang = app.settings.default_lang;
-    let mut html = markup::to_html(tree.ui().text(UiText::CaseHeader, lang))
-        .replace("{case}", &case.id.to_string())
-        .replace("{person}", &person_html(case))
-        .replace("{place}", &markup::escape(&case.place))
-        .replace("{lang}", case.lang.code())
-        .replace("{summary}", &markup::to_html(&case.summary));
+    let mut html = markup::fill(
+        &markup::to_html(tree.ui().text(UiText::CaseHeader, lang)),
+        &[
+            ("case", &case.id.to_string()),
+            ("person", &person_html(case)),
+            ("place", &markup::escape(&case.place)),
+            ("lang", case.lang.code()),
+            ("summary", &markup::to_html(&case.summary)),
+        ],
+    );
     if let Some(status) = status {
         html.push_str("\n\n");
-        html.push_str(&markup::to_html(status));
+        html.push_str(status);
     }
     html
+}
+
+/// A text of `ui.toml` as HTML, with `{staff}` filled by a staff member's
+/// name (escaped, so a name is never markup).
+fn with_staff(app: &App, text: UiText, lang: Lang, staff: &str) -> String {
+    let template = markup::to_html(app.tree().ui().text(text, lang));
+    markup::fill(&template, &[("staff", &markup::escape(staff))])
 }
 
 /// The staff's buttons on an open case: take it (until taken), close it.
@@ -157,28 +168,42 @@ fn close_keyboard(app: &App, lang: Lang, case: i64) -> InlineKeyboardMarkup {
     )]])
 }
 
+/// Whether the person has started the bot in private (a store failure
+/// counts as no: the group is the way that does not depend on it).
+async fn has_private_chat(app: &App, user: u64) -> bool {
+    app.store.has_private_chat(user).await.unwrap_or_else(|e| {
+        log::error!("user {user}: reading the private chat failed: {e}");
+        false
+    })
+}
+
 /// Sends the person `html`: in their private chat if they have one with
-/// the bot, else in the group they asked in, mentioning them.
-async fn tell_person(out: &Outbox, app: &App, case: &Case, html: &str, closable: bool) {
-    let private = app
-        .store
-        .has_private_chat(case.user)
-        .await
-        .unwrap_or_else(|e| {
-            log::error!("user {}: reading the private chat failed: {e}", case.user);
-            false
-        });
+/// the bot, else (or if that fails, as when they blocked the bot) in the
+/// group they asked in, mentioning them. Whether it went out.
+async fn tell_person(out: &Outbox, app: &App, case: &Case, html: &str, closable: bool) -> bool {
+    let own = ChatId(case.user as i64);
     let keyboard = closable.then(|| close_keyboard(app, case.lang, case.id));
-    let sent = if private {
-        let chat = ChatId(case.user as i64);
-        post(out, chat, None, None, html, keyboard).await
-    } else {
-        let thread = case.thread.map(|t| ThreadId(MessageId(t)));
-        let html = format!("{}\n{html}", person_html(case));
-        post(out, ChatId(case.chat), thread, None, &html, keyboard).await
-    };
+    if has_private_chat(app, case.user).await {
+        if post(out, own, None, None, html, keyboard.clone())
+            .await
+            .is_some()
+        {
+            return true;
+        }
+        if case.chat == own.0 {
+            return false;
+        }
+        log::info!(
+            "case {}: the private chat failed; answering in the group",
+            case.id
+        );
+    }
+    let thread = case.thread.map(|t| ThreadId(MessageId(t)));
+    let html = format!("{}\n{html}", person_html(case));
+    let sent = post(out, ChatId(case.chat), thread, None, &html, keyboard).await;
+    let delivered = sent.is_some();
     // In a group, only the person may press its button.
-    if let Some(sent) = sent.filter(|_| closable && !private)
+    if let Some(sent) = sent.filter(|_| closable)
         && let Err(e) = app
             .store
             .remember_menu(
@@ -192,25 +217,29 @@ async fn tell_person(out: &Outbox, app: &App, case: &Case, html: &str, closable:
     {
         log::error!("chat {}: recording a note's owner failed: {e}", case.chat);
     }
+    delivered
 }
 
 /// Tells the staff chat about the case `case`, under its message (in its
 /// topic); the message is linked to the case, so replying to it reaches
-/// the person.
-async fn tell_staff(out: &Outbox, app: &App, case: &Case, html: &str) {
+/// the person. Whether it went out.
+async fn tell_staff(out: &Outbox, app: &App, case: &Case, html: &str) -> bool {
     let Some(staff) = app.settings.support_chat.map(ChatId) else {
-        return;
+        return false;
     };
     let thread = case.topic.map(|t| ThreadId(MessageId(t)));
     let reply_to = case.post.map(MessageId);
-    if let Some(sent) = post(out, staff, thread, reply_to, html, None).await
-        && let Err(e) = app
-            .store
-            .link_case_message(staff.0, sent.id.0, case.id)
-            .await
+    let Some(sent) = post(out, staff, thread, reply_to, html, None).await else {
+        return false;
+    };
+    if let Err(e) = app
+        .store
+        .link_case_message(staff.0, sent.id.0, case.id)
+        .await
     {
         log::error!("case {}: linking a message failed: {e}", case.id);
     }
+    true
 }
 
 /// "Agree and send": opens the case and posts it to the staff chat, then
@@ -231,8 +260,18 @@ pub(super) async fn confirm(
         chat: chat.0,
         user: user.id.0,
     };
-    let session = app.store.load(key).await;
-    let (Some(staff), Ok(Some(session))) = (app.settings.support_chat.map(ChatId), session) else {
+    let session = match app.store.load(key).await {
+        Ok(session) => session,
+        Err(e) => {
+            log::error!(
+                "chat {chat} user {}: loading the session failed: {e}",
+                user.id
+            );
+            answer(out, query, Some(ui.text(UiText::StoreError, lang))).await;
+            return;
+        }
+    };
+    let (Some(staff), Some(session)) = (app.settings.support_chat.map(ChatId), session) else {
         answer(out, query, Some(ui.text(UiText::MenuOutdated, lang))).await;
         return;
     };
@@ -244,7 +283,7 @@ pub(super) async fn confirm(
     answer_soon(out, &query.id);
     let staff_lang = app.settings.default_lang;
     let place = match query.message.as_ref().map(MaybeInaccessibleMessage::chat) {
-        Some(c) if c.is_private() => "private".to_string(),
+        Some(c) if c.is_private() => ui.text(UiText::CasePrivate, staff_lang).to_string(),
         Some(c) => format!("{} ({})", c.title().unwrap_or("group"), c.id),
         None => chat.to_string(),
     };
@@ -328,8 +367,11 @@ pub(super) async fn confirm(
     if let Err(e) = app.store.record(&[fact]).await {
         log::error!("case {}: recording the fact failed: {e}", case.id);
     }
-    let opened = if chat.0 == user.id.0 as i64 {
+    // Where the team's answers will come, as `tell_person` decides it.
+    let opened = if chat.is_user() {
         UiText::HandoffOpened
+    } else if has_private_chat(app, user.id.0).await {
+        UiText::HandoffOpenedGroupPrivate
     } else {
         UiText::HandoffOpenedGroup
     };
@@ -400,6 +442,11 @@ async fn post_case(out: &Outbox, app: &App, staff: ChatId, case: &Case) -> bool 
 pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) -> bool {
     let store = &app.store;
     let staff = msg.chat.id;
+    // Service messages (a pin, a topic renamed or closed) are nobody's
+    // words; anonymous admins and bots have no name to answer as.
+    if !matches!(msg.kind, MessageKind::Common(_)) {
+        return false;
+    }
     let Some(author) = msg.from.as_ref().filter(|u| !u.is_bot) else {
         return false;
     };
@@ -463,11 +510,26 @@ pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) -> b
         .await;
         return true;
     };
-    let text: String = text.chars().take(MAX_RELAYED_CHARS).collect();
-    let html = markup::to_html(tree.ui().text(UiText::StaffReply, case.lang))
-        .replace("{text}", &markup::escape(&text));
-    tell_person(out, app, &case, &html, true).await;
-    log::info!("case {}: a staff reply from {} relayed", case.id, author.id);
+    let (text, _) = markup::truncate_utf16(text, MAX_RELAYED_UNITS);
+    let html = markup::fill(
+        &markup::to_html(tree.ui().text(UiText::StaffReply, case.lang)),
+        &[("text", &markup::escape(text))],
+    );
+    if tell_person(out, app, &case, &html, true).await {
+        log::info!("case {}: a staff reply from {} relayed", case.id, author.id);
+    } else {
+        log::warn!("case {}: a staff reply could not be delivered", case.id);
+        let text = tree.ui().text(UiText::RelayFailed, staff_lang);
+        post(
+            out,
+            staff,
+            thread,
+            Some(msg.id),
+            &markup::to_html(text),
+            None,
+        )
+        .await;
+    }
     true
 }
 
@@ -487,13 +549,15 @@ pub(super) async fn open_case_for(app: &App, chat: ChatId, user: &User) -> Optio
 }
 
 /// The person's text (or anything else) while their case is open: text
-/// goes to the staff, without codes, phone or ID numbers; the rest is
-/// answered with what does reach them.
+/// goes to the staff, without codes, phone or ID numbers; the rest (a
+/// photo, with its caption passed on) is answered with what does reach
+/// them.
 pub(super) async fn from_person(
     out: &Outbox,
     app: &Arc<App>,
     case: &Case,
     text: Option<&str>,
+    with_media: bool,
     target: Target,
 ) {
     let tree = app.tree();
@@ -521,12 +585,28 @@ pub(super) async fn from_person(
         );
         return;
     }
-    let text: String = text.chars().take(MAX_RELAYED_CHARS).collect();
-    let html = markup::to_html(ui.text(UiText::PersonMessage, app.settings.default_lang))
-        .replace("{case}", &case.id.to_string())
-        .replace("{text}", &markup::escape(&text));
-    tell_staff(out, app, case, &html).await;
-    log::info!("case {}: a message from the person relayed", case.id);
+    let (text, _) = markup::truncate_utf16(text, MAX_RELAYED_UNITS);
+    let html = markup::fill(
+        &markup::to_html(ui.text(UiText::PersonMessage, app.settings.default_lang)),
+        &[
+            ("case", &case.id.to_string()),
+            ("text", &markup::escape(text)),
+        ],
+    );
+    let mut notes = Vec::new();
+    if tell_staff(out, app, case, &html).await {
+        log::info!("case {}: a message from the person relayed", case.id);
+    } else {
+        log::warn!(
+            "case {}: a message from the person could not be relayed",
+            case.id
+        );
+        notes.push(note(UiText::HandoffFailed));
+    }
+    if with_media {
+        notes.push(note(UiText::RelayTextOnly));
+    }
+    deliver(out, app, target, None, &notes, Priority::Person);
 }
 
 /// Whether the presser is a member of the staff chat.
@@ -558,12 +638,17 @@ pub(super) async fn on_staff_press(
     }
     let by = query.from.full_name();
     let now = app.clock.now();
-    let (case, taken) = match action {
-        Action::CaseTake { case } => (app.store.take_case(case, &by).await, true),
-        Action::CaseClose { case } => (app.store.close_case(case, now).await, false),
+    let (id, changing, taken) = match action {
+        Action::CaseTake { case } => (case, app.store.take_case(case, &by).await, true),
+        Action::CaseClose { case } => (case, app.store.close_case(case, now).await, false),
         _ => return,
     };
-    let Some(case) = changed(out, app, query, lang, case).await else {
+    // Nothing changed: closed already, or taken by someone else first.
+    let nothing = match app.store.case(id).await {
+        Ok(Some(case)) if taken && !case.closed => UiText::CaseAlreadyTaken,
+        _ => UiText::CaseAlreadyClosed,
+    };
+    let Some(case) = changed(out, app, query, lang, changing, nothing).await else {
         return;
     };
     answer_soon(out, &query.id);
@@ -572,9 +657,7 @@ pub(super) async fn on_staff_press(
     }
     let post = case.post.map(MessageId);
     if taken {
-        let status = ui
-            .text(UiText::CaseTakenStaff, lang)
-            .replace("{staff}", &by);
+        let status = with_staff(app, UiText::CaseTakenStaff, lang, &by);
         if let Some(post) = post {
             let keyboard = staff_keyboard(app, &case);
             edit(
@@ -586,14 +669,11 @@ pub(super) async fn on_staff_press(
             )
             .await;
         }
-        let told = markup::to_html(ui.text(UiText::CaseTaken, case.lang))
-            .replace("{staff}", &markup::escape(&by));
+        let told = with_staff(app, UiText::CaseTaken, case.lang, &by);
         tell_person(out, app, &case, &told, true).await;
         log::info!("case {}: taken", case.id);
     } else {
-        let status = ui
-            .text(UiText::CaseClosedStaff, lang)
-            .replace("{staff}", &by);
+        let status = with_staff(app, UiText::CaseClosedStaff, lang, &by);
         if let Some(post) = post {
             edit(
                 out,
@@ -636,7 +716,8 @@ pub(super) async fn person_closes(
         }
     };
     let closing = app.store.close_case(case.id, now).await;
-    let Some(case) = changed(out, app, query, lang, closing).await else {
+    let nothing = UiText::CaseAlreadyClosed;
+    let Some(case) = changed(out, app, query, lang, closing, nothing).await else {
         return;
     };
     answer_soon(out, &query.id);
@@ -648,7 +729,7 @@ pub(super) async fn person_closes(
             out,
             staff,
             MessageId(post),
-            &header_html(app, &case, Some(note)),
+            &header_html(app, &case, Some(&markup::to_html(note))),
             None,
         )
         .await;
@@ -665,18 +746,19 @@ pub(super) async fn person_closes(
     );
 }
 
-/// The case a change left, or, with none (closed already, or the store
-/// failed), the press answered with why.
+/// The case a change left, or, with none (`nothing` says why, or the
+/// store failed), the press answered with why.
 async fn changed(
     out: &Outbox,
     app: &App,
     query: &CallbackQuery,
     lang: Lang,
     result: Result<Option<Case>, crate::store::StoreError>,
+    nothing: UiText,
 ) -> Option<Case> {
     let alert = match result {
         Ok(Some(case)) => return Some(case),
-        Ok(None) => UiText::CaseAlreadyClosed,
+        Ok(None) => nothing,
         Err(e) => {
             log::error!("a case could not be changed: {e}");
             UiText::StoreError
@@ -692,5 +774,35 @@ async fn closed(app: &App, case: &Case, now: crate::clock::Instant) {
     let fact = Fact::new(now, FactKind::HandoffClosed, 0, &case.node, case.lang);
     if let Err(e) = app.store.record(&[fact]).await {
         log::error!("case {}: recording the fact failed: {e}", case.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_text_in_the_staff_chat_never_markup() {
+        let case = Case {
+            id: 1,
+            user: 7,
+            chat: 7,
+            thread: None,
+            name: "<b>Al & {summary}</b>".into(),
+            username: Some("al_1".into()),
+            lang: Lang::Zh,
+            node: "out_of_checks".into(),
+            place: String::new(),
+            summary: String::new(),
+            opened_at: 0,
+            taken_by: None,
+            closed: false,
+            post: None,
+            topic: None,
+        };
+        assert_eq!(
+            person_html(&case),
+            "<a href=\"tg://user?id=7\">&lt;b&gt;Al &amp; {summary}&lt;/b&gt;</a> @al_1"
+        );
     }
 }
