@@ -595,7 +595,9 @@ fn answer(inner: &mut Inner, method: &str, body: &Value) -> Response {
         "getwebhookinfo" => ok(json!({
             "url": "", "has_custom_certificate": false, "pending_update_count": 0
         })),
-        "deletewebhook" | "setmycommands" | "answercallbackquery" => ok(json!(true)),
+        "deletewebhook" | "setmycommands" | "answercallbackquery" | "closeforumtopic" => {
+            ok(json!(true))
+        }
         "getchat" => {
             let Some(chat) = body["chat_id"].as_i64() else {
                 return bad_request("Bad Request: chat_id is required");

@@ -382,6 +382,9 @@ async fn in_a_group_the_staff_reach_the_person_by_mention_and_the_person_can_clo
         sent_to(&api, STAFF, note).await;
         let header = api.message(STAFF, header["message_id"].as_i64().unwrap());
         assert!(header["reply_markup"].is_null());
+        // Its topic is closed too.
+        let closed = api.wait_for("closeForumTopic", 1).await;
+        assert_eq!(closed[0].body["message_thread_id"].as_i64(), Some(topic));
         // A staff reply to a closed case is answered in the staff chat.
         api.reply_as(&ANN, &header, "还在吗？");
         sent_to(&api, STAFF, ui.text(UiText::CaseAlreadyClosed, Lang::Zh)).await;

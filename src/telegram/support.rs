@@ -653,7 +653,7 @@ pub(super) async fn on_staff_press(
     };
     answer_soon(out, &query.id);
     if !taken {
-        closed(app, &case, now).await;
+        closed(out, app, &case, now).await;
     }
     let post = case.post.map(MessageId);
     if taken {
@@ -721,7 +721,7 @@ pub(super) async fn person_closes(
         return;
     };
     answer_soon(out, &query.id);
-    closed(app, &case, now).await;
+    closed(out, app, &case, now).await;
     let staff_lang = app.settings.default_lang;
     let note = ui.text(UiText::CaseClosedByPerson, staff_lang);
     if let (Some(staff), Some(post)) = (app.settings.support_chat.map(ChatId), case.post) {
@@ -768,12 +768,19 @@ async fn changed(
     None
 }
 
-/// Records a case's closing for the figures.
-async fn closed(app: &App, case: &Case, now: crate::clock::Instant) {
+/// Records a case's closing for the figures, and closes its forum topic,
+/// so the staff see at a glance which cases are done.
+async fn closed(out: &Outbox, app: &App, case: &Case, now: crate::clock::Instant) {
     log::info!("case {}: closed", case.id);
     let fact = Fact::new(now, FactKind::HandoffClosed, 0, &case.node, case.lang);
     if let Err(e) = app.store.record(&[fact]).await {
         log::error!("case {}: recording the fact failed: {e}", case.id);
+    }
+    if let (Some(staff), Some(topic)) = (app.settings.support_chat, case.topic) {
+        let topic = ThreadId(MessageId(topic));
+        if let Err(e) = out.bot.close_forum_topic(ChatId(staff), topic).await {
+            log::warn!("case {}: its topic could not be closed: {e}", case.id);
+        }
     }
 }
 
