@@ -313,7 +313,14 @@ async fn converse(
                     reminders::replies::new_code_set_reply(tree, lang, tz, plan, due),
                 ]
             }
-            Some(Action::Arrived { hours }) => {
+            // Only as one of the open arrival question's answers, or as a
+            // new-code reminder's "it came" (just now): made-up data sets
+            // nothing.
+            Some(Action::Arrived { hours })
+                if (session.asking.is_some()
+                    && ui.reminders().arrived_hours_ago.contains(&hours))
+                    || hours == 0 =>
+            {
                 let menu = session.asking.take().and_then(|id| tree.get(&id));
                 let arrived = now - i64::from(hours) * 3600;
                 let mut replies = set_window(app, tree, who, lang, arrived).await?;
@@ -325,8 +332,12 @@ async fn converse(
                 replies
             }
             Some(Action::Verified { plan }) => {
-                store.cancel_plan(plan, key.user).await?;
-                vec![Reply::plain(ui.text(UiText::Verified, lang))]
+                // Reminders are said to be cancelled only when some were.
+                let which = match store.cancel_plan(plan, key.user).await? {
+                    0 => UiText::VerifiedNoneLeft,
+                    _ => UiText::Verified,
+                };
+                vec![Reply::plain(ui.text(which, lang))]
             }
             Some(Action::CancelPlan { plan }) => {
                 let cancelled = store.cancel_plan(plan, key.user).await?;

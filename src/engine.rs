@@ -447,18 +447,15 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
         | Action::LaterAnswer { .. }
         | Action::CaseTake { .. }
         | Action::CaseClose { .. } => vec![out_of_date(tree, session)],
-        // Scheduling needs the clock and the store, which `conversation`
-        // has; only the console, which has neither, reaches here.
+        // Reminders are `conversation`'s, which takes every such button
+        // that fits; one reaching here does not (made up, or for a menu
+        // that no longer offers it).
         Action::RemindNewCode { .. }
         | Action::Arrived { .. }
         | Action::Verified { .. }
         | Action::CancelPlan { .. }
         | Action::KeepReminders
-        | Action::DropReminders => {
-            vec![Reply::plain(
-                ui.text(UiText::RemindersConsole, session.lang),
-            )]
-        }
+        | Action::DropReminders => vec![out_of_date(tree, session)],
     }
 }
 

@@ -788,3 +788,48 @@ async fn a_reminder_whose_reply_was_lost_is_not_sent_again() {
     })
     .await;
 }
+
+/// Issue 14's odd inputs: made-up reminder data sets nothing, "verified"
+/// for a plan that is not the person's claims no cancellation, and a
+/// reminder button of a node that offers none gets no console sentence.
+#[tokio::test]
+async fn forged_reminder_buttons_set_nothing_and_claim_nothing() {
+    within(async {
+        let store = memory();
+        let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
+        let api = scene.api.clone();
+        let chat = ALICE.id as i64;
+        let menu = open_privately(&api, &ALICE, "to_new_sms").await;
+        // No arrival question is open, and 4294967295 h is no answer of it.
+        press_then(&api, &ALICE, &menu, "a:4294967295", 0, 1).await;
+        let shown = api.message(chat, id_of(&menu));
+        assert!(text_of(&shown).starts_with(&markup::to_html(&ui_text(UiText::MenuOutdated))));
+        // An hour the question offers, but with no question open.
+        let shown = api.message(chat, id_of(&menu));
+        press_then(&api, &ALICE, &shown, "a:2", 0, 0).await;
+        api.wait_for("answerCallbackQuery", 2).await;
+        assert_eq!(store.counts().await.unwrap().reminders, 0);
+        // Bob's plan, pressed by Alice: verified, but nothing cancelled.
+        remind_privately(&api, &BOB, 0).await;
+        let plan = store.pending_reminders(None, BOB.id).await.unwrap()[0].plan;
+        let shown = api.message(chat, id_of(&menu));
+        press_then(&api, &ALICE, &shown, &format!("v:{plan}"), 0, 1).await;
+        let verified = api.message(chat, id_of(&menu));
+        assert_eq!(text_of(&verified), ui_text(UiText::VerifiedNoneLeft));
+        assert!(
+            !store
+                .pending_reminders(None, BOB.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A new-code reminder asked of a node that offers none.
+        let timeout = open_privately(&api, &ALICE, "timeout").await;
+        press_then(&api, &ALICE, &timeout, "w:timeout", 0, 1).await;
+        let shown = api.message(chat, id_of(&timeout));
+        assert!(!text_of(&shown).contains(&ui_text(UiText::RemindersConsole)));
+        assert!(text_of(&shown).starts_with(&markup::to_html(&ui_text(UiText::MenuOutdated))));
+        scene.stop().await;
+    })
+    .await;
+}

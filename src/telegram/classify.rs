@@ -20,7 +20,9 @@ pub(super) enum Incoming<'a> {
 /// messages, other bots' commands and messages from bots are not; in
 /// groups, only our commands and text that mentions or replies to the bot.
 pub(super) fn classify<'a>(msg: &'a Message, me: &User) -> Option<Incoming<'a>> {
-    if !matches!(msg.kind, MessageKind::Common(_)) {
+    // A channel's post copied into its discussion group is the channel's,
+    // not a member's words to the bot.
+    if !matches!(msg.kind, MessageKind::Common(_)) || msg.is_automatic_forward() {
         return None;
     }
     let private = msg.chat.is_private();
@@ -215,6 +217,15 @@ mod tests {
                 "diagnose@other_bot"
             ))))
         );
+    }
+
+    #[test]
+    fn a_channel_post_copied_into_its_discussion_group_is_not_for_the_bot() {
+        let mut msg = serde_json::to_value(group_text("/diagnose")).expect("json");
+        msg["sender_chat"] = serde_json::json!({"id": -100777, "type": "channel", "title": "c"});
+        msg["is_automatic_forward"] = serde_json::json!(true);
+        let msg: Message = serde_json::from_value(msg).expect("a message");
+        assert_eq!(classify(&msg, &me()), None);
     }
 
     #[test]

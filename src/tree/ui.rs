@@ -105,6 +105,7 @@ catalogue! {
     RemindersNone = "reminders_none",
     RemindersCancelled = "reminders_cancelled",
     Verified = "verified",
+    VerifiedNoneLeft = "verified_none_left",
     ResetKeepAsk = "reset_keep_ask" ["count"],
     RemindersKept = "reminders_kept",
     SessionEnded = "session_ended",
