@@ -379,11 +379,16 @@ async fn converse(
                     vec![Reply::plain(ui.text(UiText::LaterSolved, lang))]
                 } else {
                     // Back at that end, whose menu offers the next steps
-                    // (and, with a support chat, a person).
+                    // (and, with a support chat, a person). The question
+                    // kept the session open, so the way there is still
+                    // known; a session closed meanwhile starts at the end.
                     let node = tree.get(&at).unwrap_or(tree.root());
-                    session.node = Some(at);
-                    session.history.clear();
-                    session.picks.clear();
+                    if session.node.as_deref() != Some(at.as_str()) {
+                        session.node = Some(at);
+                        session.history.clear();
+                        session.picks.clear();
+                    }
+                    session.asking = None;
                     vec![
                         Reply::plain(ui.text(UiText::LaterNotSolved, lang)),
                         render(tree, &session, node),

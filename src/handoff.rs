@@ -95,8 +95,12 @@ pub fn summary(tree: &Tree, session: &Session, at: &str, staff: Lang) -> String 
     } else {
         path.join("\n")
     };
-    ui.text(crate::tree::UiText::CaseSummary, staff)
-        .replace("{category}", &category)
-        .replace("{end}", &title(at))
-        .replace("{path}", &path)
+    crate::markup::fill(
+        ui.text(crate::tree::UiText::CaseSummary, staff),
+        &[
+            ("category", &category),
+            ("end", &title(at)),
+            ("path", &path),
+        ],
+    )
 }

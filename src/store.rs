@@ -121,7 +121,8 @@ pub trait Store: Send + Sync {
 
     /// Forgets what is past its retention: facts older than the longest
     /// period the figures show, closed cases after 30 days, menu owners
-    /// after 30 days. Returns how many rows went.
+    /// after 30 days, next-day questions a day after they were due.
+    /// Returns how many rows went.
     async fn prune(&self, now: Instant) -> Result<usize, StoreError>;
 
     /// Asks the person in `chat` again at `due_at` whether their problem
@@ -129,12 +130,15 @@ pub trait Store: Send + Sync {
     /// earlier question for them there.
     async fn ask_later(&self, later: &Later) -> Result<(), StoreError>;
 
-    /// Next-day questions due at `now`, at most `limit`.
+    /// Next-day questions due at `now` and not yet asked, at most `limit`.
     async fn due_later(&self, now: Instant, limit: usize) -> Result<Vec<Later>, StoreError>;
 
-    /// Removes a next-day question about to be asked; false if it is gone
-    /// (the person came back, or another pass took it), so it is asked
-    /// at most once.
+    /// Marks a next-day question as asked, just before it is; false if it
+    /// is gone or asked already (the person came back, or another pass
+    /// took it), so it is asked at most once. An asked question stays
+    /// until the person's next step (their answer) or a day after it was
+    /// due, and keeps their session from closing meanwhile, so the answer
+    /// finds the way they came.
     async fn take_later(&self, chat: i64, user: u64) -> Result<bool, StoreError>;
 
     /// Opens a case for the person, unless they have an open one.
@@ -242,7 +246,8 @@ pub trait Store: Send + Sync {
     async fn recover_claimed(&self) -> Result<usize, StoreError>;
 
     /// Sessions last active at or before `before` with no pending reminder
-    /// in their chat, oldest first, at most `limit`.
+    /// and no next-day question in their chat, oldest first, at most
+    /// `limit`.
     async fn idle_sessions(
         &self,
         before: Instant,

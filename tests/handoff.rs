@@ -385,6 +385,9 @@ async fn in_a_group_the_staff_reach_the_person_by_mention_and_the_person_can_clo
         // Its topic is closed too.
         let closed = api.wait_for("closeForumTopic", 1).await;
         assert_eq!(closed[0].body["message_thread_id"].as_i64(), Some(topic));
+        // A team command in the case's topic is the team's, not a reply.
+        api.send_as(&ANN, &supergroup(STAFF, true), "/stats", Some(topic));
+        sent_to(&api, STAFF, ui.text(UiText::TeamOnly, Lang::Zh)).await;
         // A staff reply to a closed case is answered in the staff chat.
         api.reply_as(&ANN, &header, "还在吗？");
         sent_to(&api, STAFF, ui.text(UiText::CaseAlreadyClosed, Lang::Zh)).await;
@@ -555,6 +558,53 @@ async fn stats_are_for_the_team_and_count_a_scripted_set_of_conversations() {
         let form = sent[0].body.as_str().expect("a multipart form");
         assert!(form.contains("<svg"));
         assert!(form.contains("icp-sms-doctor-tree.svg"));
+        scene.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_staff_answer_to_a_person_who_blocked_the_bot_goes_to_the_group_they_asked_in() {
+    within(async {
+        let tree = real_tree();
+        let ui = tree.ui();
+        let store = memory();
+        let scene = Scene::with(store.clone(), Clock::System, staffed()).await;
+        let api = scene.api.clone();
+        api.set_member(STAFF, ANN.id, "member");
+        let group = supergroup(GROUP, false);
+        let consent = ask_for_a_person(&api, &BOB, &group).await;
+        press_on(
+            &api,
+            &BOB,
+            &consent,
+            ui.button(UiButton::HandoffConfirm, Lang::Zh),
+        );
+        let header = sent_to(&api, STAFF, "工单 #").await;
+        // Bob has started the bot privately (as a step there records),
+        // then blocked it.
+        let private = icp_sms_doctor::store::SessionKey {
+            chat: BOB.id as i64,
+            user: BOB.id,
+        };
+        let blank = icp_sms_doctor::engine::Session::new(Lang::Zh);
+        store.save(private, &blank, false, &[], 0).await.unwrap();
+        assert!(store.has_private_chat(BOB.id).await.unwrap());
+        api.fail_next(
+            "sendMessage",
+            axum::http::StatusCode::FORBIDDEN,
+            serde_json::json!({
+                "ok": false, "error_code": 403,
+                "description": "Forbidden: bot was blocked by the user"
+            }),
+        );
+        api.reply_as(&ANN, &header, "请在群里回复我");
+        let relayed = sent_to(&api, GROUP, "请在群里回复我").await;
+        assert!(
+            relayed["reply_markup"].is_object(),
+            "Bob can close it there"
+        );
+        assert!(!store.has_private_chat(BOB.id).await.unwrap());
         scene.stop().await;
     })
     .await;

@@ -11,7 +11,7 @@ use crate::engine::Session;
 use crate::handoff::{CLOSED_RETENTION_SECS, Case, NewCase, Opened};
 use crate::lang::Lang;
 use crate::reminders::{NewReminder, Reminder};
-use crate::stats::{Fact, MAX_DAYS};
+use crate::stats::{Fact, LATER_SECS, MAX_DAYS};
 
 /// Sessions in memory: for tests and for running without a disk.
 #[derive(Default)]
@@ -30,8 +30,9 @@ struct MemoryInner {
     reminders: Vec<(Reminder, bool)>,
     last_id: i64,
     facts: Vec<Fact>,
-    /// Next-day questions, with when they were asked for.
-    later: HashMap<(i64, u64), (Later, Instant)>,
+    /// Next-day questions, with when they were asked for and whether
+    /// they have been asked.
+    later: HashMap<(i64, u64), (Later, Instant, bool)>,
     /// Cases with when they were closed.
     cases: Vec<(Case, Option<Instant>)>,
     case_messages: HashMap<(i64, i32), i64>,
@@ -70,7 +71,7 @@ impl Store for MemoryStore {
         if inner
             .later
             .get(&(key.chat, key.user))
-            .is_some_and(|(_, asked)| *asked < now)
+            .is_some_and(|(_, asked, _)| *asked < now)
         {
             inner.later.remove(&(key.chat, key.user));
         }
@@ -262,6 +263,7 @@ impl Store for MemoryStore {
                         .reminders
                         .iter()
                         .any(|(r, _)| r.chat == key.chat && r.user == key.user)
+                    && !inner.later.contains_key(&(key.chat, key.user))
             })
             .map(|(key, (session, at))| IdleSession {
                 key: *key,
@@ -323,23 +325,27 @@ impl Store for MemoryStore {
 
     async fn prune(&self, now: Instant) -> Result<usize, StoreError> {
         let mut inner = self.lock();
-        let before = inner.facts.len() + inner.cases.len() + inner.case_messages.len();
+        let size =
+            |i: &MemoryInner| i.facts.len() + i.later.len() + i.cases.len() + i.case_messages.len();
+        let before = size(&inner);
         let oldest = now - i64::from(MAX_DAYS) * 24 * 3600;
         inner.facts.retain(|f| f.at >= oldest);
+        inner
+            .later
+            .retain(|_, (later, _, _)| later.due_at >= now - LATER_SECS);
         inner
             .cases
             .retain(|(_, closed)| closed.is_none_or(|at| at >= now - CLOSED_RETENTION_SECS));
         let kept: HashSet<i64> = inner.cases.iter().map(|(c, _)| c.id).collect();
         inner.case_messages.retain(|_, case| kept.contains(case));
-        let after = inner.facts.len() + inner.cases.len() + inner.case_messages.len();
-        Ok(before - after)
+        Ok(before - size(&inner))
     }
 
     async fn ask_later(&self, later: &Later) -> Result<(), StoreError> {
-        let asked = later.due_at - crate::stats::LATER_SECS;
+        let asked = later.due_at - LATER_SECS;
         self.lock()
             .later
-            .insert((later.chat, later.user), (later.clone(), asked));
+            .insert((later.chat, later.user), (later.clone(), asked, false));
         Ok(())
     }
 
@@ -348,8 +354,8 @@ impl Store for MemoryStore {
         let mut due: Vec<Later> = inner
             .later
             .values()
-            .filter(|(l, _)| l.due_at <= now)
-            .map(|(l, _)| l.clone())
+            .filter(|(l, _, asked)| l.due_at <= now && !asked)
+            .map(|(l, _, _)| l.clone())
             .collect();
         due.sort_by_key(|l| (l.due_at, l.chat, l.user));
         due.truncate(limit);
@@ -357,7 +363,13 @@ impl Store for MemoryStore {
     }
 
     async fn take_later(&self, chat: i64, user: u64) -> Result<bool, StoreError> {
-        Ok(self.lock().later.remove(&(chat, user)).is_some())
+        Ok(match self.lock().later.get_mut(&(chat, user)) {
+            Some((_, _, asked)) if !*asked => {
+                *asked = true;
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn open_case(&self, new: &NewCase, now: Instant) -> Result<Opened, StoreError> {

@@ -132,7 +132,8 @@ impl Store for SqliteStore {
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 let mut stmt = db.conn.prepare_cached(
                     "SELECT chat_id, user_id, thread_id, name, lang, node, conv, due_at
-                     FROM later WHERE due_at <= ?1 ORDER BY due_at, chat_id, user_id LIMIT ?2",
+                     FROM later WHERE asked = 0 AND due_at <= ?1
+                     ORDER BY due_at, chat_id, user_id LIMIT ?2",
                 )?;
                 let rows = stmt.query_map(params![now, limit], |row| {
                     let lang: String = row.get(4)?;
@@ -157,7 +158,10 @@ impl Store for SqliteStore {
             .apart(move |db| {
                 let taken = db
                     .conn
-                    .prepare_cached("DELETE FROM later WHERE chat_id = ?1 AND user_id = ?2")?
+                    .prepare_cached(
+                        "UPDATE later SET asked = 1
+                         WHERE chat_id = ?1 AND user_id = ?2 AND asked = 0",
+                    )?
                     .execute(params![chat, user_column(user)])?;
                 Ok(taken == 1)
             })
@@ -444,6 +448,7 @@ const SCHEMA: &str = "
         conv INTEGER NOT NULL,
         due_at INTEGER NOT NULL,
         asked_at INTEGER NOT NULL,
+        asked INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (chat_id, user_id)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS later_by_due ON later (due_at);
@@ -878,6 +883,8 @@ impl Db {
              WHERE s.updated_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM reminders r
                                WHERE r.chat_id = s.chat_id AND r.user_id = s.user_id)
+               AND NOT EXISTS (SELECT 1 FROM later l
+                               WHERE l.chat_id = s.chat_id AND l.user_id = s.user_id)
              ORDER BY s.updated_at LIMIT ?2",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -970,6 +977,10 @@ impl Db {
                 params![now - MENU_RETENTION_SECS],
             )?;
         }
+        gone += tx.execute(
+            "DELETE FROM later WHERE due_at < ?1",
+            params![now - LATER_SECS],
+        )?;
         tx.commit()?;
         Ok(gone)
     }

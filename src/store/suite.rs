@@ -354,6 +354,14 @@ async fn later(store: &dyn Store) {
     );
     assert!(store.take_later(7, 7).await.unwrap());
     assert!(!store.take_later(7, 7).await.unwrap(), "asked once");
+    assert_eq!(store.due_later(i64::MAX, 10).await.unwrap(), vec![]);
+    // Asked and unanswered, it keeps the session open, for a day.
+    let idle = store.idle_sessions(i64::MAX, 10).await.unwrap();
+    assert!(idle.iter().all(|i| i.key != key), "{idle:?}");
+    store.prune(1000 + 2 * LATER_SECS - 1).await.unwrap();
+    assert!(store.idle_sessions(i64::MAX, 10).await.unwrap().is_empty());
+    store.prune(1000 + 2 * LATER_SECS + 1).await.unwrap();
+    assert_eq!(store.idle_sessions(i64::MAX, 10).await.unwrap().len(), 1);
     // Asked again, then the person is back: nothing to ask.
     store.ask_later(&question).await.unwrap();
     store
@@ -448,8 +456,9 @@ fn urls_pick_the_store() {
     assert!(store.describe().contains("url.db"));
 }
 
-/// Another process holding the file's write lock for a while: reads go on,
-/// a write waits for the lock (off the async workers) and then succeeds.
+/// Another process holding the file's write lock for a while: a read goes
+/// on, and a write waits for the lock (off the async workers) and then
+/// succeeds. (Calls made meanwhile queue behind that write.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_write_waits_out_another_process_lock() {
     within(locked_by_another()).await;

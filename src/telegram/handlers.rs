@@ -32,18 +32,23 @@ fn speaker(chat: ChatId, user: &User, thread: Option<teloxide::types::ThreadId>)
     }
 }
 
+/// /stats or /graph.
+fn is_team_command(event: &Event<'_>) -> bool {
+    matches!(event, Event::Command(Command::Stats(_) | Command::Graph))
+}
+
 pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>) -> HandlerResult {
     let incoming = classify(&msg, &me.user);
-    // In the staff chat, a reply to a case goes to its person; of the
-    // rest, only the team's commands are answered.
+    // In the staff chat, the team's commands are answered; anything else
+    // that is about a case goes to its person, and the rest is left alone.
     if app.settings.support_chat == Some(msg.chat.id.0) {
-        let team_command = matches!(
-            incoming,
-            Some(Incoming::Event(Event::Command(
-                Command::Stats(_) | Command::Graph
-            )))
-        );
-        if support::from_staff(&out, &app, &msg).await || !team_command {
+        let team_command = match &incoming {
+            Some(Incoming::Event(event)) => is_team_command(event),
+            Some(Incoming::GroupText(text)) => is_team_command(&Event::from_line(text)),
+            _ => false,
+        };
+        if !team_command {
+            support::from_staff(&out, &app, &msg).await;
             return Ok(());
         }
     }

@@ -507,7 +507,7 @@ async fn post(
     Ok(Delivered::Sent)
 }
 
-fn cannot_reach_person(e: &RequestError) -> bool {
+pub(super) fn cannot_reach_person(e: &RequestError) -> bool {
     matches!(
         e,
         RequestError::Api(

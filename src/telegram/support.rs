@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{
     ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, MessageId,
@@ -14,6 +15,7 @@ use teloxide::types::{
 };
 
 use super::pacer::Priority;
+use super::schedule::cannot_reach_person;
 use super::send::{NO_PREVIEW, Outbox, Paced, Target, answer, answer_soon, deliver};
 use crate::app::App;
 use crate::callback::Action;
@@ -40,6 +42,26 @@ async fn post(
     html: &str,
     keyboard: Option<InlineKeyboardMarkup>,
 ) -> Option<Message> {
+    match send(out, chat, thread, reply_to, html, keyboard).await {
+        Ok(message) => Some(message),
+        Err(Some(e)) => {
+            log::warn!("chat {chat}: a support message could not be sent: {e}");
+            None
+        }
+        Err(None) => None,
+    }
+}
+
+/// Sends one HTML message through the pacer; Telegram's refusal, or
+/// nothing when the bot stopped first.
+async fn send(
+    out: &Outbox,
+    chat: ChatId,
+    thread: Option<ThreadId>,
+    reply_to: Option<MessageId>,
+    html: &str,
+    keyboard: Option<InlineKeyboardMarkup>,
+) -> Result<Message, Option<RequestError>> {
     let mut ticket = out.pacer.submit(chat.0, Priority::Person, None);
     let sent = Outbox::paced(&mut ticket, false, || {
         let mut request = out
@@ -63,13 +85,21 @@ async fn post(
     })
     .await;
     match sent {
-        Ok(Paced::Done(message)) => Some(message),
-        Ok(_) => None,
-        Err(e) => {
-            log::warn!("chat {chat}: a support message could not be sent: {e}");
-            None
-        }
+        Ok(Paced::Done(message)) => Ok(message),
+        Ok(_) => Err(None),
+        Err(e) => Err(Some(e)),
     }
+}
+
+/// Text relayed to the other side: escaped, and cut (with "…") to what a
+/// message can hold.
+fn relayed(text: &str) -> String {
+    let (kept, cut) = markup::truncate_utf16(text, MAX_RELAYED_UNITS);
+    let mut html = markup::escape(kept);
+    if cut {
+        html.push('…');
+    }
+    html
 }
 
 /// Changes a case's message in the staff chat.
@@ -184,19 +214,30 @@ async fn tell_person(out: &Outbox, app: &App, case: &Case, html: &str, closable:
     let own = ChatId(case.user as i64);
     let keyboard = closable.then(|| close_keyboard(app, case.lang, case.id));
     if has_private_chat(app, case.user).await {
-        if post(out, own, None, None, html, keyboard.clone())
-            .await
-            .is_some()
-        {
-            return true;
+        // Only a private chat that is closed for good (the bot blocked)
+        // sends the answer to the group: after any other failure it may
+        // have arrived, and a private answer must not also go public.
+        match send(out, own, None, None, html, keyboard.clone()).await {
+            Ok(_) => return true,
+            Err(Some(e)) if cannot_reach_person(&e) && case.chat != own.0 => {
+                log::info!(
+                    "case {}: the private chat is closed ({e}); answering in the group",
+                    case.id
+                );
+                if let Err(e) = app.store.forget_private_chat(case.user).await {
+                    log::error!("store: forgetting a private chat failed: {e}");
+                }
+            }
+            Err(e) => {
+                if let Some(e) = e {
+                    log::warn!(
+                        "case {}: an answer could not be sent privately: {e}",
+                        case.id
+                    );
+                }
+                return false;
+            }
         }
-        if case.chat == own.0 {
-            return false;
-        }
-        log::info!(
-            "case {}: the private chat failed; answering in the group",
-            case.id
-        );
     }
     let thread = case.thread.map(|t| ThreadId(MessageId(t)));
     let html = format!("{}\n{html}", person_html(case));
@@ -447,9 +488,11 @@ pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) -> b
     if !matches!(msg.kind, MessageKind::Common(_)) {
         return false;
     }
-    let Some(author) = msg.from.as_ref().filter(|u| !u.is_bot) else {
+    // A member, or an anonymous admin posting as the staff chat itself.
+    let as_staff_chat = msg.sender_chat.as_ref().is_some_and(|c| c.id == staff);
+    if msg.from.as_ref().is_none_or(|u| u.is_bot) && !as_staff_chat {
         return false;
-    };
+    }
     let replied = msg.reply_to_message().map(|m| m.id.0);
     let mut case_id = None;
     if let Some(replied) = replied {
@@ -484,30 +527,27 @@ pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) -> b
     let tree = app.tree();
     let staff_lang = app.settings.default_lang;
     let thread = msg.thread_id.filter(|_| msg.is_topic_message);
+    // A note to the staff, linked to the case like everything the bot
+    // posts about it, so a reply to the note reaches the case too.
+    let note = |which: UiText| {
+        let html = markup::to_html(tree.ui().text(which, staff_lang));
+        async move {
+            if let Some(sent) = post(out, staff, thread, Some(msg.id), &html, None).await
+                && let Err(e) = app
+                    .store
+                    .link_case_message(staff.0, sent.id.0, case_id)
+                    .await
+            {
+                log::error!("case {case_id}: linking a message failed: {e}");
+            }
+        }
+    };
     if case.closed {
-        let text = tree.ui().text(UiText::CaseAlreadyClosed, staff_lang);
-        post(
-            out,
-            staff,
-            thread,
-            Some(msg.id),
-            &markup::to_html(text),
-            None,
-        )
-        .await;
+        note(UiText::CaseAlreadyClosed).await;
         return true;
     }
     let Some(text) = msg.text() else {
-        let text = tree.ui().text(UiText::StaffTextOnly, staff_lang);
-        post(
-            out,
-            staff,
-            thread,
-            Some(msg.id),
-            &markup::to_html(text),
-            None,
-        )
-        .await;
+        note(UiText::StaffTextOnly).await;
         return true;
     };
     let (text, _) = markup::truncate_utf16(text, MAX_RELAYED_UNITS);
@@ -516,7 +556,7 @@ pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) -> b
         &[("text", &markup::escape(text))],
     );
     if tell_person(out, app, &case, &html, true).await {
-        log::info!("case {}: a staff reply from {} relayed", case.id, author.id);
+        log::info!("case {}: a staff reply relayed", case.id);
     } else {
         log::warn!("case {}: a staff reply could not be delivered", case.id);
         let text = tree.ui().text(UiText::RelayFailed, staff_lang);
@@ -585,13 +625,9 @@ pub(super) async fn from_person(
         );
         return;
     }
-    let (text, _) = markup::truncate_utf16(text, MAX_RELAYED_UNITS);
     let html = markup::fill(
         &markup::to_html(ui.text(UiText::PersonMessage, app.settings.default_lang)),
-        &[
-            ("case", &case.id.to_string()),
-            ("text", &markup::escape(text)),
-        ],
+        &[("case", &case.id.to_string()), ("text", &relayed(text))],
     );
     let mut notes = Vec::new();
     if tell_staff(out, app, case, &html).await {

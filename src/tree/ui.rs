@@ -131,6 +131,7 @@ catalogue! {
     CaseAlreadyClosed = "case_already_closed" max 200,
     CaseAlreadyTaken = "case_already_taken" max 200,
     RelayFailed = "relay_failed",
+    RelayNotSent = "relay_not_sent",
     StaffReply = "staff_reply" ["text"],
     PersonMessage = "person_message" ["case", "text"],
     RelayPersonalData = "relay_personal_data",
