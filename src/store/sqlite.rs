@@ -552,12 +552,14 @@ fn reminder_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Reminder> {
 impl Db {
     /// Opens (creating if needed, with its folder) the database file.
     fn open(path: &Path) -> Result<Self, StoreError> {
+        let folder_error = |dir: &Path| {
+            let path = dir.to_path_buf();
+            move |source| StoreError::Folder { path, source }
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            private_folder(dir).map_err(folder_error(dir))?;
         }
+        private_files(path).map_err(folder_error(path))?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_WAIT)?;
         conn.execute_batch(SCHEMA)?;
@@ -591,6 +593,41 @@ impl Db {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Creates the store's folder (and those above it) readable by the bot's
+/// user alone, whatever the umask; a folder that exists is left as it is.
+fn private_folder(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// The database file and its journal files, readable and writable by the
+/// bot's user alone (0600) whatever the umask: they hold user ids, names
+/// and where people stand. The file is created so before SQLite opens
+/// it; SQLite gives the `-wal` and `-shm` files the same mode.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                fs::set_permissions(&file, fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Claims all of `ids` in one transaction, or none.

@@ -406,6 +406,42 @@ macro_rules! every_backend {
 
 every_backend!(sessions, reminders, expiry, cases, facts, later);
 
+/// The store's folder is the bot's alone (0700) and its files too (0600),
+/// whatever the umask lets through: they hold user ids and names.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_private_to_the_bot() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("icp-sms-doctor-private-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let path = dir.join("data").join("sessions.db");
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    within(async {
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .save(
+                SessionKey { chat: 1, user: 1 },
+                &at("timeout", Lang::Zh),
+                false,
+                &[],
+                1,
+            )
+            .await
+            .unwrap();
+        assert_eq!(mode(&dir.join("data")), 0o700);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    })
+    .await;
+    // A file left readable by an older version is closed up on opening.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(mode(&path), 0o600);
+    let _ = fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn sqlite_sessions_survive_reopening_the_file() {
     within(sqlite_reopened()).await;
