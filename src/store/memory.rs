@@ -5,7 +5,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Counts, IdleSession, Later, Posted, SessionKey, Store, StoreError, is_blank};
+use super::{
+    Counts, IdleSession, Later, MENU_RETENTION_SECS, Posted, SessionKey, Store, StoreError,
+    is_blank,
+};
 use crate::clock::Instant;
 use crate::engine::Session;
 use crate::handoff::{CLOSED_RETENTION_SECS, Case, NewCase, Opened};
@@ -24,8 +27,10 @@ struct MemoryInner {
     sessions: HashMap<SessionKey, (Session, Instant)>,
     people: HashMap<u64, Lang>,
     private_chats: HashSet<u64>,
-    menus: HashMap<(i64, i32), u64>,
-    notes: HashMap<(i64, i32), u64>,
+    /// Owners of menus and of other messages with buttons, with when
+    /// they were recorded.
+    menus: HashMap<(i64, i32), (u64, Instant)>,
+    notes: HashMap<(i64, i32), (u64, Instant)>,
     /// Reminders with whether they are claimed.
     reminders: Vec<(Reminder, bool)>,
     last_id: i64,
@@ -99,12 +104,12 @@ impl Store for MemoryStore {
         message: i32,
         owner: u64,
         posted: Posted,
-        _now: Instant,
+        now: Instant,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         match posted {
-            Posted::Menu => inner.menus.insert((chat, message), owner),
-            Posted::Note => inner.notes.insert((chat, message), owner),
+            Posted::Menu => inner.menus.insert((chat, message), (owner, now)),
+            Posted::Note => inner.notes.insert((chat, message), (owner, now)),
         };
         Ok(())
     }
@@ -115,7 +120,7 @@ impl Store for MemoryStore {
             .menus
             .get(&(chat, message))
             .or_else(|| inner.notes.get(&(chat, message)))
-            .copied())
+            .map(|(owner, _)| *owner))
     }
 
     async fn has_private_chat(&self, user: u64) -> Result<bool, StoreError> {
@@ -272,7 +277,7 @@ impl Store for MemoryStore {
                 menu: inner
                     .menus
                     .iter()
-                    .filter(|((chat, _), owner)| *chat == key.chat && **owner == key.user)
+                    .filter(|((chat, _), (owner, _))| *chat == key.chat && *owner == key.user)
                     .map(|((_, message), _)| *message)
                     .max(),
             })
@@ -294,7 +299,7 @@ impl Store for MemoryStore {
         inner.sessions.remove(&key);
         inner
             .menus
-            .retain(|(chat, _), owner| *chat != key.chat || *owner != key.user);
+            .retain(|(chat, _), (owner, _)| *chat != key.chat || *owner != key.user);
         Ok(true)
     }
 
@@ -338,6 +343,9 @@ impl Store for MemoryStore {
             .retain(|(_, closed)| closed.is_none_or(|at| at >= now - CLOSED_RETENTION_SECS));
         let kept: HashSet<i64> = inner.cases.iter().map(|(c, _)| c.id).collect();
         inner.case_messages.retain(|_, case| kept.contains(case));
+        let forgotten = now - MENU_RETENTION_SECS;
+        inner.menus.retain(|_, (_, at)| *at >= forgotten);
+        inner.notes.retain(|_, (_, at)| *at >= forgotten);
         Ok(before - size(&inner))
     }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::memory::MemoryStore;
 use super::sqlite::SqliteStore;
 use super::url::open;
-use super::{Later, Posted, SessionKey, Store, StoreError};
+use super::{Later, MENU_RETENTION_SECS, Posted, SessionKey, Store, StoreError};
 use crate::clock::Instant;
 use crate::engine::Session;
 use crate::handoff::{CLOSED_RETENTION_SECS, NewCase, Opened};
@@ -371,6 +371,30 @@ async fn later(store: &dyn Store) {
     assert_eq!(store.due_later(i64::MAX, 10).await.unwrap(), vec![]);
 }
 
+/// Menu owners are forgotten after their 30 days while the bot runs, not
+/// only when the store opens: the tables stay bounded.
+async fn menus_pruned(store: &dyn Store) {
+    store
+        .remember_menu(-100, 1, 7, Posted::Menu, 1000)
+        .await
+        .unwrap();
+    store
+        .remember_menu(-100, 2, 7, Posted::Note, 1000)
+        .await
+        .unwrap();
+    store
+        .remember_menu(-100, 3, 8, Posted::Menu, 5000)
+        .await
+        .unwrap();
+    store.prune(1000 + MENU_RETENTION_SECS).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().menus, 2);
+    store.prune(1001 + MENU_RETENTION_SECS).await.unwrap();
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.menus, counts.notes), (1, 0));
+    assert_eq!(store.menu_owner(-100, 1).await.unwrap(), None);
+    assert_eq!(store.menu_owner(-100, 3).await.unwrap(), Some(8));
+}
+
 /// Every store test runs under this bound: a wedged store thread fails
 /// the test instead of hanging it.
 async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
@@ -404,7 +428,15 @@ macro_rules! every_backend {
     };
 }
 
-every_backend!(sessions, reminders, expiry, cases, facts, later);
+every_backend!(
+    sessions,
+    reminders,
+    expiry,
+    cases,
+    facts,
+    later,
+    menus_pruned
+);
 
 /// The store's folder is the bot's alone (0700) and its files too (0600),
 /// whatever the umask lets through: they hold user ids and names.
