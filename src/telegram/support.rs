@@ -477,21 +477,21 @@ async fn post_case(out: &Outbox, app: &App, staff: ChatId, case: &Case) -> bool 
     true
 }
 
-/// A message in the staff chat: a reply to a case's message, or one in a
-/// case's topic, goes to the person. Anything else is left to the other
-/// handlers; returns whether it was a case's.
-pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) -> bool {
+/// A message in the staff chat: a reply to a case's message (or to
+/// anything the bot posted about it), or one in a case's topic, goes to
+/// the person. Anything else is left alone.
+pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) {
     let store = &app.store;
     let staff = msg.chat.id;
     // Service messages (a pin, a topic renamed or closed) are nobody's
     // words; anonymous admins and bots have no name to answer as.
     if !matches!(msg.kind, MessageKind::Common(_)) {
-        return false;
+        return;
     }
     // A member, or an anonymous admin posting as the staff chat itself.
     let as_staff_chat = msg.sender_chat.as_ref().is_some_and(|c| c.id == staff);
     if msg.from.as_ref().is_none_or(|u| u.is_bot) && !as_staff_chat {
-        return false;
+        return;
     }
     let replied = msg.reply_to_message().map(|m| m.id.0);
     let mut case_id = None;
@@ -514,14 +514,14 @@ pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) -> b
         });
     }
     let Some(case_id) = case_id else {
-        return false;
+        return;
     };
     let case = match store.case(case_id).await {
         Ok(Some(case)) => case,
-        Ok(None) => return false,
+        Ok(None) => return,
         Err(e) => {
             log::error!("case {case_id}: reading it failed: {e}");
-            return true;
+            return;
         }
     };
     let tree = app.tree();
@@ -544,33 +544,22 @@ pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) -> b
     };
     if case.closed {
         note(UiText::CaseAlreadyClosed).await;
-        return true;
+        return;
     }
     let Some(text) = msg.text() else {
         note(UiText::StaffTextOnly).await;
-        return true;
+        return;
     };
-    let (text, _) = markup::truncate_utf16(text, MAX_RELAYED_UNITS);
     let html = markup::fill(
         &markup::to_html(tree.ui().text(UiText::StaffReply, case.lang)),
-        &[("text", &markup::escape(text))],
+        &[("text", &relayed(text))],
     );
     if tell_person(out, app, &case, &html, true).await {
         log::info!("case {}: a staff reply relayed", case.id);
     } else {
         log::warn!("case {}: a staff reply could not be delivered", case.id);
-        let text = tree.ui().text(UiText::RelayFailed, staff_lang);
-        post(
-            out,
-            staff,
-            thread,
-            Some(msg.id),
-            &markup::to_html(text),
-            None,
-        )
-        .await;
+        note(UiText::RelayFailed).await;
     }
-    true
 }
 
 /// The person's open case that text of theirs in `chat` goes to: any in
@@ -637,7 +626,7 @@ pub(super) async fn from_person(
             "case {}: a message from the person could not be relayed",
             case.id
         );
-        notes.push(note(UiText::HandoffFailed));
+        notes.push(note(UiText::RelayNotSent));
     }
     if with_media {
         notes.push(note(UiText::RelayTextOnly));
@@ -823,6 +812,15 @@ async fn closed(out: &Outbox, app: &App, case: &Case, now: crate::clock::Instant
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relayed_text_is_escaped_and_cut_with_an_ellipsis() {
+        assert_eq!(relayed("a <b> & c"), "a &lt;b&gt; &amp; c");
+        let long = "😀".repeat(MAX_RELAYED_UNITS);
+        let cut = relayed(&long);
+        assert!(cut.ends_with('…'));
+        assert_eq!(cut.chars().count(), MAX_RELAYED_UNITS / 2 + 1);
+    }
 
     #[test]
     fn a_name_is_text_in_the_staff_chat_never_markup() {
