@@ -6,11 +6,10 @@
 //! for every store.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 use crate::clock::Instant;
 use crate::lang::Lang;
-use crate::tree::{NodeId, Tree};
+use crate::tree::{NodeId, Tree, UiText};
 
 /// How long facts are kept: the longest period /stats can show.
 pub const MAX_DAYS: u32 = 366;
@@ -273,22 +272,14 @@ impl Figures {
         self.started.values().sum()
     }
 
-    /// The figures as a message: plain text, one figure a line, node ids
-    /// beside their titles so the team can find them in `dialogs/`.
+    /// The figures as a message, in `ui.toml`'s words: one figure a line,
+    /// node ids beside their titles so the team can find them in
+    /// `dialogs/`.
     pub fn render(&self, tree: &Tree, lang: Lang) -> String {
-        let zh = lang == Lang::Zh;
-        let title = |id: &str| -> String {
-            match tree.get(id) {
-                Some(node) => {
-                    let node = tree.node(node);
-                    let name = node.brief.as_ref().map(|b| b.get(lang).to_string());
-                    match name {
-                        Some(name) => format!("{name} ({id})"),
-                        None => id.to_string(),
-                    }
-                }
-                None => id.to_string(),
-            }
+        let ui = tree.ui();
+        let title = |id: &str| match tree.get(id).and_then(|n| tree.node(n).brief.as_ref()) {
+            Some(brief) => format!("{} ({id})", brief.get(lang)),
+            None => id.to_string(),
         };
         let rate = |solved: u64, not: u64| -> String {
             let total = solved + not;
@@ -297,173 +288,80 @@ impl Figures {
                 None => "—".to_string(),
             }
         };
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{}",
-            if zh {
-                format!("最近 {} 天的统计", self.days)
+        let entry = |e: &str| -> String {
+            let text = match e {
+                "command" => UiText::StatsEntryCommand,
+                "link" => UiText::StatsEntryLink,
+                "text" => UiText::StatsEntryText,
+                "restart" => UiText::StatsEntryRestart,
+                other => return other.to_string(),
+            };
+            ui.text(text, lang).to_string()
+        };
+        let or_none = |lines: Vec<String>| -> String {
+            if lines.is_empty() {
+                format!("- {}", ui.text(UiText::StatsNone, lang))
             } else {
-                format!("The last {} days", self.days)
+                lines.join("\n")
             }
-        );
-        let _ = writeln!(out);
-        let started = self.conversations();
-        let _ = writeln!(
-            out,
-            "{}{started}",
-            if zh {
-                "开始的对话："
-            } else {
-                "Conversations started: "
-            }
-        );
+        };
         let mut by_category: BTreeMap<&str, u64> = BTreeMap::new();
         let mut by_entry: BTreeMap<&str, u64> = BTreeMap::new();
-        for ((category, entry), n) in &self.started {
+        for ((category, e), n) in &self.started {
             *by_category.entry(category).or_default() += n;
-            *by_entry.entry(entry).or_default() += n;
+            *by_entry.entry(e).or_default() += n;
         }
         // Categories in the entry menu's order, then "none".
-        for category in tree.categories() {
-            let id = tree.node(*category).id.as_str();
-            let name = format!("{} ({id})", category_name(tree, *category, lang));
-            if let Some(n) = by_category.get(id) {
+        let mut categories: Vec<String> = tree
+            .categories()
+            .iter()
+            .filter_map(|category| {
+                let id = tree.node(*category).id.as_str();
+                let n = by_category.get(id)?;
                 let entries: Vec<String> = self
                     .started
                     .iter()
                     .filter(|((c, _), _)| c == id)
-                    .map(|((_, e), n)| format!("{} {n}", entry_name(e, zh)))
+                    .map(|((_, e), n)| format!("{} {n}", entry(e)))
                     .collect();
-                let _ = writeln!(out, "- {name}: {n} ({})", entries.join(", "));
-            }
-        }
+                let name = category_name(tree, *category, lang);
+                Some(format!("- {name} ({id}): {n} ({})", entries.join(", ")))
+            })
+            .collect();
         if let Some(n) = by_category.get("-") {
-            let _ = writeln!(
-                out,
-                "- {}: {n}",
-                if zh {
-                    "未进入具体类别"
-                } else {
-                    "No category reached"
-                }
-            );
+            categories.push(format!("- {}: {n}", ui.text(UiText::StatsNoCategory, lang)));
         }
-        if !by_entry.is_empty() {
-            let entries: Vec<String> = by_entry
-                .iter()
-                .map(|(e, n)| format!("{} {n}", entry_name(e, zh)))
-                .collect();
-            let _ = writeln!(
-                out,
-                "{}{}",
-                if zh { "入口：" } else { "Entries: " },
-                entries.join(", ")
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{}{}",
-            if zh {
-                "走到结论的："
-            } else {
-                "Reached an end: "
-            },
-            self.reached_end
-        );
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{}",
-            if zh {
-                "各结论的解决率（已解决/作答）："
-            } else {
-                "Resolution rate per end (solved/answered):"
-            }
-        );
-        if self.ends.is_empty() {
-            let _ = writeln!(
-                out,
-                "- {}",
-                if zh {
-                    "还没有作答"
-                } else {
-                    "no answers yet"
-                }
-            );
-        }
+        let entries: Vec<String> = by_entry
+            .iter()
+            .map(|(e, n)| format!("{} {n}", entry(e)))
+            .collect();
         let mut ends: Vec<(&String, &(u64, u64))> = self.ends.iter().collect();
         ends.sort_by(|a, b| (b.1.0 + b.1.1).cmp(&(a.1.0 + a.1.1)).then(a.0.cmp(b.0)));
-        for (end, (solved, not)) in ends {
-            let _ = writeln!(out, "- {}: {}", title(end), rate(*solved, *not));
-        }
-        let (later_solved, later_not) = self.later;
-        if later_solved + later_not > 0 {
-            let _ = writeln!(
-                out,
-                "{}{}",
-                if zh {
-                    "次日回访，后来解决了："
-                } else {
-                    "Asked the next day, solved after all: "
-                },
-                rate(later_solved, later_not)
-            );
-        }
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{}",
-            if zh {
-                "没有标记解决的对话最后停在："
-            } else {
-                "Where conversations not marked solved stopped:"
-            }
-        );
-        if self.left.is_empty() {
-            let _ = writeln!(out, "- {}", if zh { "无" } else { "none" });
-        }
-        for (node, n) in &self.left {
-            let _ = writeln!(out, "- {}: {n}", title(node));
-        }
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{}{} / {}",
-            if zh {
-                "提醒（设置 / 已送达）："
-            } else {
-                "Reminders (set / delivered): "
-            },
-            self.reminders_set,
-            self.reminders_sent
-        );
-        let _ = write!(
-            out,
-            "{}{} / {}",
-            if zh {
-                "转人工（开启 / 关闭）："
-            } else {
-                "Handoffs (opened / closed): "
-            },
-            self.handoffs_opened,
-            self.handoffs_closed
-        );
-        out
-    }
-}
-
-fn entry_name(entry: &str, zh: bool) -> &str {
-    match (entry, zh) {
-        ("command", true) => "命令",
-        ("command", false) => "command",
-        ("link", true) => "链接",
-        ("link", false) => "deep link",
-        ("text", true) => "文字",
-        ("text", false) => "free text",
-        ("restart", true) => "重新开始",
-        ("restart", false) => "start over",
-        (other, _) => other,
+        let ends: Vec<String> = ends
+            .into_iter()
+            .map(|(end, (solved, not))| format!("- {}: {}", title(end), rate(*solved, *not)))
+            .collect();
+        let left: Vec<String> = self
+            .left
+            .iter()
+            .map(|(node, n)| format!("- {}: {n}", title(node)))
+            .collect();
+        let figures = [
+            ("days", self.days.to_string()),
+            ("started", self.conversations().to_string()),
+            ("categories", or_none(categories)),
+            ("entries", entries.join(", ")),
+            ("ended", self.reached_end.to_string()),
+            ("ends", or_none(ends)),
+            ("later", rate(self.later.0, self.later.1)),
+            ("left", or_none(left)),
+            ("reminders_set", self.reminders_set.to_string()),
+            ("reminders_sent", self.reminders_sent.to_string()),
+            ("opened", self.handoffs_opened.to_string()),
+            ("closed", self.handoffs_closed.to_string()),
+        ];
+        let values: Vec<(&str, &str)> = figures.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        crate::markup::fill(ui.text(UiText::Stats, lang), &values)
     }
 }
 
