@@ -11,12 +11,14 @@ use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{
     ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, MessageId,
-    MessageKind, ParseMode, ReplyParameters, ThreadId, User,
+    ParseMode, ReplyParameters, ThreadId, User,
 };
 
 use super::pacer::Priority;
 use super::schedule::cannot_reach_person;
 use super::send::{NO_PREVIEW, Outbox, Paced, Target, answer, answer_soon, deliver};
+
+mod relay;
 use crate::app::App;
 use crate::callback::Action;
 use crate::conversation;
@@ -26,12 +28,8 @@ use crate::lang::Lang;
 use crate::markup;
 use crate::stats::{Fact, FactKind};
 use crate::store::Posted;
-use crate::tree::router::has_personal_data;
 use crate::tree::{UiButton, UiText};
-
-/// The longest text relayed, in UTF-16 units as Telegram counts: a frame
-/// and a mention must still fit in its 4096.
-const MAX_RELAYED_UNITS: usize = 3500;
+pub(super) use relay::{from_person, from_staff, open_case_for};
 
 /// Sends one HTML message through the pacer; the message, if it went out.
 async fn post(
@@ -89,17 +87,6 @@ async fn send(
         Ok(_) => Err(None),
         Err(e) => Err(Some(e)),
     }
-}
-
-/// Text relayed to the other side: escaped, and cut (with "…") to what a
-/// message can hold.
-fn relayed(text: &str) -> String {
-    let (kept, cut) = markup::truncate_utf16(text, MAX_RELAYED_UNITS);
-    let mut html = markup::escape(kept);
-    if cut {
-        html.push('…');
-    }
-    html
 }
 
 /// Changes a case's message in the staff chat.
@@ -340,46 +327,35 @@ pub(super) async fn confirm(
         summary: handoff::summary(&tree, &session, at, staff_lang),
     };
     let now = app.clock.now();
-    let reply = |text: String, case: Option<i64>| Reply {
-        node: None,
-        text,
-        buttons: case
-            .map(|case| {
-                vec![vec![crate::engine::button(
-                    ui.button(UiButton::CaseCloseMine, lang),
-                    Action::CaseClose { case },
-                )]]
-            })
-            .unwrap_or_default(),
+    // The person's answer, in place of the consent question: a text of
+    // `ui.toml` (with the case's number), and, while a case is open, the
+    // button that ends it.
+    let tell = |text: UiText, case: Option<i64>| {
+        let number = case.map(|c| c.to_string()).unwrap_or_default();
+        let reply = Reply {
+            node: None,
+            text: ui.text(text, lang).replace("{case}", &number),
+            buttons: case
+                .map(|case| {
+                    vec![vec![crate::engine::button(
+                        ui.button(UiButton::CaseCloseMine, lang),
+                        Action::CaseClose { case },
+                    )]]
+                })
+                .unwrap_or_default(),
+        };
+        let menu = query.message.as_ref();
+        deliver(out, app, target, menu, &[reply], Priority::Person);
     };
-    let menu = query.message.as_ref();
     let case = match app.store.open_case(&new, now).await {
         Ok(Opened::New(case)) => case,
         Ok(Opened::Existing(case)) => {
-            let text = ui
-                .text(UiText::HandoffExisting, lang)
-                .replace("{case}", &case.id.to_string());
-            deliver(
-                out,
-                app,
-                target,
-                menu,
-                &[reply(text, Some(case.id))],
-                Priority::Person,
-            );
+            tell(UiText::HandoffExisting, Some(case.id));
             return;
         }
         Err(e) => {
             log::error!("user {}: opening a case failed: {e}", user.id);
-            let text = ui.text(UiText::StoreError, lang).to_string();
-            deliver(
-                out,
-                app,
-                target,
-                menu,
-                &[reply(text, None)],
-                Priority::Person,
-            );
+            tell(UiText::StoreError, None);
             return;
         }
     };
@@ -388,15 +364,7 @@ pub(super) async fn confirm(
         if let Err(e) = app.store.close_case(case.id, now).await {
             log::error!("case {}: closing an unposted case failed: {e}", case.id);
         }
-        let text = ui.text(UiText::HandoffFailed, lang).to_string();
-        deliver(
-            out,
-            app,
-            target,
-            menu,
-            &[reply(text, None)],
-            Priority::Person,
-        );
+        tell(UiText::HandoffFailed, None);
         return;
     }
     log::info!(
@@ -416,17 +384,7 @@ pub(super) async fn confirm(
     } else {
         UiText::HandoffOpenedGroup
     };
-    let text = ui
-        .text(opened, lang)
-        .replace("{case}", &case.id.to_string());
-    deliver(
-        out,
-        app,
-        target,
-        menu,
-        &[reply(text, Some(case.id))],
-        Priority::Person,
-    );
+    tell(opened, Some(case.id));
 }
 
 /// Posts a new case to the staff chat, in a topic of its own in a forum;
@@ -475,163 +433,6 @@ async fn post_case(out: &Outbox, app: &App, staff: ChatId, case: &Case) -> bool 
         log::error!("case {}: recording its message failed: {e}", case.id);
     }
     true
-}
-
-/// A message in the staff chat: a reply to a case's message (or to
-/// anything the bot posted about it), or one in a case's topic, goes to
-/// the person. Anything else is left alone.
-pub(super) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) {
-    let store = &app.store;
-    let staff = msg.chat.id;
-    // Service messages (a pin, a topic renamed or closed) are nobody's
-    // words; anonymous admins and bots have no name to answer as.
-    if !matches!(msg.kind, MessageKind::Common(_)) {
-        return;
-    }
-    // A member, or an anonymous admin posting as the staff chat itself.
-    let as_staff_chat = msg.sender_chat.as_ref().is_some_and(|c| c.id == staff);
-    if msg.from.as_ref().is_none_or(|u| u.is_bot) && !as_staff_chat {
-        return;
-    }
-    let replied = msg.reply_to_message().map(|m| m.id.0);
-    let mut case_id = None;
-    if let Some(replied) = replied {
-        case_id = store
-            .case_of_message(staff.0, replied)
-            .await
-            .unwrap_or_else(|e| {
-                log::error!("chat {staff}: finding a case failed: {e}");
-                None
-            });
-    }
-    if case_id.is_none()
-        && msg.is_topic_message
-        && let Some(thread) = msg.thread_id
-    {
-        case_id = store.case_of_topic(thread.0.0).await.unwrap_or_else(|e| {
-            log::error!("chat {staff}: finding a case failed: {e}");
-            None
-        });
-    }
-    let Some(case_id) = case_id else {
-        return;
-    };
-    let case = match store.case(case_id).await {
-        Ok(Some(case)) => case,
-        Ok(None) => return,
-        Err(e) => {
-            log::error!("case {case_id}: reading it failed: {e}");
-            return;
-        }
-    };
-    let tree = app.tree();
-    let staff_lang = app.settings.default_lang;
-    let thread = msg.thread_id.filter(|_| msg.is_topic_message);
-    // A note to the staff, linked to the case like everything the bot
-    // posts about it, so a reply to the note reaches the case too.
-    let note = |which: UiText| {
-        let html = markup::to_html(tree.ui().text(which, staff_lang));
-        async move {
-            if let Some(sent) = post(out, staff, thread, Some(msg.id), &html, None).await
-                && let Err(e) = app
-                    .store
-                    .link_case_message(staff.0, sent.id.0, case_id)
-                    .await
-            {
-                log::error!("case {case_id}: linking a message failed: {e}");
-            }
-        }
-    };
-    if case.closed {
-        note(UiText::CaseAlreadyClosed).await;
-        return;
-    }
-    let Some(text) = msg.text() else {
-        note(UiText::StaffTextOnly).await;
-        return;
-    };
-    let html = markup::fill(
-        &markup::to_html(tree.ui().text(UiText::StaffReply, case.lang)),
-        &[("text", &relayed(text))],
-    );
-    if tell_person(out, app, &case, &html, true).await {
-        log::info!("case {}: a staff reply relayed", case.id);
-    } else {
-        log::warn!("case {}: a staff reply could not be delivered", case.id);
-        note(UiText::RelayFailed).await;
-    }
-}
-
-/// The person's open case that text of theirs in `chat` goes to: any in
-/// their private chat, in a group the one they opened there.
-pub(super) async fn open_case_for(app: &App, chat: ChatId, user: &User) -> Option<Case> {
-    app.settings.support_chat?;
-    let case = app
-        .store
-        .open_case_of(user.id.0)
-        .await
-        .unwrap_or_else(|e| {
-            log::error!("user {}: reading the open case failed: {e}", user.id);
-            None
-        })?;
-    (chat.is_user() || case.chat == chat.0).then_some(case)
-}
-
-/// The person's text (or anything else) while their case is open: text
-/// goes to the staff, without codes, phone or ID numbers; the rest (a
-/// photo, with its caption passed on) is answered with what does reach
-/// them.
-pub(super) async fn from_person(
-    out: &Outbox,
-    app: &Arc<App>,
-    case: &Case,
-    text: Option<&str>,
-    with_media: bool,
-    target: Target,
-) {
-    let tree = app.tree();
-    let ui = tree.ui();
-    let note = |which| Reply::plain(ui.text(which, case.lang));
-    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-        deliver(
-            out,
-            app,
-            target,
-            None,
-            &[note(UiText::RelayTextOnly)],
-            Priority::Person,
-        );
-        return;
-    };
-    if has_personal_data(text) {
-        deliver(
-            out,
-            app,
-            target,
-            None,
-            &[note(UiText::RelayPersonalData)],
-            Priority::Person,
-        );
-        return;
-    }
-    let html = markup::fill(
-        &markup::to_html(ui.text(UiText::PersonMessage, app.settings.default_lang)),
-        &[("case", &case.id.to_string()), ("text", &relayed(text))],
-    );
-    let mut notes = Vec::new();
-    if tell_staff(out, app, case, &html).await {
-        log::info!("case {}: a message from the person relayed", case.id);
-    } else {
-        log::warn!(
-            "case {}: a message from the person could not be relayed",
-            case.id
-        );
-        notes.push(note(UiText::RelayNotSent));
-    }
-    if with_media {
-        notes.push(note(UiText::RelayTextOnly));
-    }
-    deliver(out, app, target, None, &notes, Priority::Person);
 }
 
 /// Whether the presser is a member of the staff chat.
@@ -812,15 +613,6 @@ async fn closed(out: &Outbox, app: &App, case: &Case, now: crate::clock::Instant
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn relayed_text_is_escaped_and_cut_with_an_ellipsis() {
-        assert_eq!(relayed("a <b> & c"), "a &lt;b&gt; &amp; c");
-        let long = "😀".repeat(MAX_RELAYED_UNITS);
-        let cut = relayed(&long);
-        assert!(cut.ends_with('…'));
-        assert_eq!(cut.chars().count(), MAX_RELAYED_UNITS / 2 + 1);
-    }
 
     #[test]
     fn a_name_is_text_in_the_staff_chat_never_markup() {
