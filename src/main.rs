@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use icp_sms_doctor::app::App;
 use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::config::{self, Config};
+use icp_sms_doctor::redact::Redacting;
 use icp_sms_doctor::telegram::{self, StartError};
 use icp_sms_doctor::tree::graph::{self, Format};
 use icp_sms_doctor::{Lang, Tree, console, eval, load_tree, stats, store};
@@ -117,9 +118,16 @@ fn main() -> ExitCode {
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| default_filter.to_string());
-    pretty_env_logger::formatted_timed_builder()
+    // Every line passes the redacting layer: whatever a library writes,
+    // no token, message text or personal number reaches the log.
+    let logger = pretty_env_logger::formatted_timed_builder()
         .parse_filters(&filter)
-        .init();
+        .build();
+    let max_level = logger.filter();
+    let secrets = config::process_env("TELOXIDE_TOKEN").into_iter().collect();
+    if log::set_boxed_logger(Box::new(Redacting::new(Box::new(logger), secrets))).is_ok() {
+        log::set_max_level(max_level);
+    }
     let dialogs_dir = config.dialogs_dir.as_deref();
     match command {
         Command::Run => run_bot(&config, problems),

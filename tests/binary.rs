@@ -270,3 +270,56 @@ async fn sighup_reloads_an_edited_dialogue_and_refuses_a_broken_one() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_debug_log_holds_no_typed_personal_data_nor_the_token() {
+    within(async {
+        let api = FakeApi::start().await;
+        let token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+        let child = binary()
+            .env("TELOXIDE_TOKEN", token)
+            .env("TELOXIDE_API_URL", api.url.as_str())
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let chat = ALICE.private_chat();
+        api.send_as(&ALICE, &chat, "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        api.send_as(&ALICE, &chat, "手机 13812345678 收不到短信", None);
+        api.send_as(&ALICE, &chat, "身份证 11010519491231002X", None);
+        api.send_as(&ALICE, &chat, "验证码 246810 过期了", None);
+        // An update teloxide cannot parse, which it would log whole.
+        api.push(json!({
+            "message": {
+                "message_id": 99, "date": "soon", "chat": chat,
+                "from": ALICE.user(), "text": "我的手机 13912345678"
+            }
+        }));
+        api.send_as(&ALICE, &chat, "/diagnose", None);
+        api.wait_for("sendMessage", 5).await;
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let out = finish(child).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        // The log did speak at debug level, about this conversation.
+        assert!(stderr.contains("DEBUG"), "{stderr}");
+        assert!(stderr.contains(&format!("chat {}", ALICE.id)), "{stderr}");
+        for secret in [
+            "13812345678",
+            "11010519491231002X",
+            "246810",
+            "13912345678",
+            "收不到短信",
+            "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        ] {
+            assert!(!stderr.contains(secret), "{secret} in the log:\n{stderr}");
+        }
+    })
+    .await;
+}

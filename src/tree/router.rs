@@ -524,51 +524,68 @@ fn keyword_grams(text: &str) -> Vec<Gram> {
 /// mobile number, or an ID number. Spaces and dashes inside a number are
 /// read through, and full-width digits count.
 pub fn has_personal_data(text: &str) -> bool {
-    let chars: Vec<char> = text
-        .chars()
-        .map(|c| match c {
-            '\u{FF10}'..='\u{FF19}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{FF38}' | '\u{FF58}' => 'x',
-            c => c,
+    personal_data(text).next().is_some()
+}
+
+/// Where a text seems to hold personal data (as `has_personal_data` reads
+/// it): the byte range of each number, its spaces, dashes and an ID's
+/// check letter included, in order.
+pub fn personal_data(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    // Each character as the detector reads it, with its byte offset.
+    let chars: Vec<(usize, char)> = text
+        .char_indices()
+        .map(|(at, c)| {
+            let c = match c {
+                '\u{FF10}'..='\u{FF19}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                '\u{FF38}' | '\u{FF58}' => 'x',
+                c => c,
+            };
+            (at, c)
         })
         .collect();
+    let end_of =
+        move |chars: &[(usize, char)], j: usize| chars.get(j).map_or(text.len(), |&(at, _)| at);
     let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let mut digits = String::new();
-        let mut j = i;
-        while j < chars.len() {
-            let c = chars[j];
-            if c.is_ascii_digit() {
-                digits.push(c);
-                j += 1;
-            } else if matches!(c, ' ' | '-')
-                && chars.get(j + 1).is_some_and(|n| n.is_ascii_digit())
-                && !digits.is_empty()
-            {
-                j += 1;
-            } else {
-                break;
+    std::iter::from_fn(move || {
+        while i < chars.len() {
+            if !chars[i].1.is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            let mut digits = String::new();
+            let mut j = i;
+            while j < chars.len() {
+                let c = chars[j].1;
+                if c.is_ascii_digit() {
+                    digits.push(c);
+                    j += 1;
+                } else if matches!(c, ' ' | '-')
+                    && chars.get(j + 1).is_some_and(|n| n.1.is_ascii_digit())
+                    && !digits.is_empty()
+                {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            let id_check_letter = chars.get(j).is_some_and(|c| matches!(c.1, 'x' | 'X'));
+            let bytes = digits.as_bytes();
+            let personal = match digits.len() {
+                6 => true,
+                11 => bytes[0] == b'1' && (b'3'..=b'9').contains(&bytes[1]),
+                15 | 18 => true,
+                17 => id_check_letter,
+                _ => false,
+            };
+            let start = chars[i].0;
+            let stop = end_of(&chars, if id_check_letter { j + 1 } else { j });
+            i = j.max(i + 1);
+            if personal {
+                return Some(start..stop);
             }
         }
-        let id_check_letter = chars.get(j).is_some_and(|c| matches!(c, 'x' | 'X'));
-        let bytes = digits.as_bytes();
-        let personal = match digits.len() {
-            6 => true,
-            11 => bytes[0] == b'1' && (b'3'..=b'9').contains(&bytes[1]),
-            15 | 18 => true,
-            17 => id_check_letter,
-            _ => false,
-        };
-        if personal {
-            return true;
-        }
-        i = j.max(i + 1);
-    }
-    false
+        None
+    })
 }
 
 #[cfg(test)]
