@@ -85,7 +85,7 @@ async fn run() {
     let mut reminders = 0;
     for (i, person) in people.iter().enumerate() {
         let i = i as u64;
-        if i % GROUP_EVERY == 0 {
+        if i.is_multiple_of(GROUP_EVERY) {
             api.send_as(person, &group, "/diagnose", None);
         } else if i % REMINDER_EVERY == 1 {
             api.send_as(person, &person.private_chat(), "/start to_new_sms", None);
@@ -116,7 +116,7 @@ async fn run() {
     let mut presses = 0;
     for (i, person) in people.iter().enumerate() {
         let i = i as u64;
-        let chat = if i % GROUP_EVERY == 0 {
+        let chat = if i.is_multiple_of(GROUP_EVERY) {
             GROUP
         } else {
             person.id as i64

@@ -268,6 +268,12 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
             return ExitCode::from(2);
         }
     };
+    // One process polls Telegram per store: a second one would take the
+    // updates meant for the first.
+    if let Err(e) = store.hold_poller() {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     let mut bot = Bot::new(&bot_config.token);
     if let Some(api) = bot_config.api_url.clone() {
         bot = bot.set_api_url(api);

@@ -58,6 +58,10 @@ pub enum StoreError {
     Unsupported(String),
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    #[error(
+        "another process is already running the bot on {0}; stop it first (one process polls Telegram per store)"
+    )]
+    InUse(PathBuf),
 }
 
 /// What a message with buttons that belongs to one person is.
@@ -231,9 +235,15 @@ pub trait Store: Send + Sync {
     /// The earliest time a pending reminder falls due.
     async fn next_due(&self) -> Result<Option<Instant>, StoreError>;
 
-    /// Marks pending reminders as being sent: all of them, or none if any
-    /// is no longer pending (cancelled, or taken meanwhile).
-    async fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError>;
+    /// Marks pending reminders as being sent by `owner` until `until`: all
+    /// of them, or none if any is no longer pending (cancelled, or taken
+    /// meanwhile, by this process or another).
+    async fn claim_reminders(
+        &self,
+        ids: &[i64],
+        owner: &str,
+        until: Instant,
+    ) -> Result<bool, StoreError>;
 
     /// Returns claimed reminders to pending: they were not sent.
     async fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError>;
@@ -241,9 +251,18 @@ pub trait Store: Send + Sync {
     /// Removes claimed reminders: they were sent, or are no longer wanted.
     async fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError>;
 
-    /// At start: removes reminders a previous process claimed and never
-    /// finished. They may have been sent, so they are not sent again.
-    async fn recover_claimed(&self) -> Result<usize, StoreError>;
+    /// Removes reminders whose claim ran out before `now` unfinished: the
+    /// process that claimed them died, and they may have been sent, so
+    /// they are not sent again. A claim still running is left alone,
+    /// whoever holds it.
+    async fn recover_claimed(&self, now: Instant) -> Result<usize, StoreError>;
+
+    /// Makes sure this process alone polls Telegram with this store: a
+    /// second process on the same file is refused. The hold lasts as long
+    /// as the process; a store only one process can open needs none.
+    fn hold_poller(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Sessions last active at or before `before` with no pending reminder
     /// and no next-day question in their chat, oldest first, at most

@@ -39,6 +39,16 @@ async fn output_with(env: &[(&str, &str)]) -> std::process::Output {
     finish(child).await
 }
 
+/// Stops a running bot as systemd does (SIGTERM) and waits for its end.
+async fn terminate(child: std::process::Child) -> std::process::Output {
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    finish(child).await
+}
+
 /// Waits for a child process off the async runtime, within 30 s. One that
 /// hangs is killed, so the failure is reported instead of holding the
 /// test binary (whose runtime would wait for the blocked waiter).
@@ -136,12 +146,7 @@ async fn sigterm_stops_the_running_bot_gracefully() {
             .expect("the binary starts");
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
         api.wait_for("sendMessage", 1).await;
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
-        let out = finish(child).await;
+        let out = terminate(child).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         assert!(stderr.contains("started as @icp_doctor_bot"), "{stderr}");
@@ -299,12 +304,7 @@ async fn the_debug_log_holds_no_typed_personal_data_nor_the_token() {
         }));
         api.send_as(&ALICE, &chat, "/diagnose", None);
         api.wait_for("sendMessage", 5).await;
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
-        let out = finish(child).await;
+        let out = terminate(child).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         // The log did speak at debug level, about this conversation.
@@ -320,6 +320,48 @@ async fn the_debug_log_holds_no_typed_personal_data_nor_the_token() {
         ] {
             assert!(!stderr.contains(secret), "{secret} in the log:\n{stderr}");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_bot_on_the_same_store_is_refused_and_the_first_goes_on() {
+    within(async {
+        let api = FakeApi::start().await;
+        let path = db_path("second-poller");
+        let run = || {
+            binary()
+                .env("TELOXIDE_TOKEN", "123:secretsecret")
+                .env("TELOXIDE_API_URL", api.url.as_str())
+                .env("DATABASE_URL", format!("sqlite://{}", path.display()))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the binary starts")
+        };
+        let first = run();
+        api.wait_polling().await;
+        let second = finish(run()).await;
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert_eq!(second.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("another process is already running the bot on"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        // The first bot still answers, alone.
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let out = terminate(first).await;
+        assert!(out.status.success());
+        // Once it stopped, the store is free for the next one.
+        let mut next = run();
+        api.wait_until(|calls| calls.iter().filter(|c| c.method == "getme").count() >= 2)
+            .await;
+        api.send_as(&ALICE, &ALICE.private_chat(), "/reset", None);
+        api.wait_for("sendMessage", 2).await;
+        let _ = next.kill();
+        let _ = finish(next).await;
     })
     .await;
 }

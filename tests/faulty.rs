@@ -261,9 +261,14 @@ impl Store for Faulty {
         self.check(Op::NextDue)?;
         self.inner.next_due().await
     }
-    async fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError> {
+    async fn claim_reminders(
+        &self,
+        ids: &[i64],
+        owner: &str,
+        until: Instant,
+    ) -> Result<bool, StoreError> {
         self.check(Op::Claim)?;
-        self.inner.claim_reminders(ids).await
+        self.inner.claim_reminders(ids, owner, until).await
     }
     async fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
         self.check(Op::Release)?;
@@ -273,9 +278,9 @@ impl Store for Faulty {
         self.check(Op::Finish)?;
         self.inner.finish_reminders(ids).await
     }
-    async fn recover_claimed(&self) -> Result<usize, StoreError> {
+    async fn recover_claimed(&self, now: Instant) -> Result<usize, StoreError> {
         self.check(Op::Recover)?;
-        self.inner.recover_claimed().await
+        self.inner.recover_claimed(now).await
     }
     async fn idle_sessions(
         &self,

@@ -33,6 +33,8 @@ struct MemoryInner {
     notes: HashMap<(i64, i32), (u64, Instant)>,
     /// Reminders with whether they are claimed.
     reminders: Vec<(Reminder, bool)>,
+    /// When each claimed reminder's claim runs out.
+    claims: HashMap<i64, Instant>,
     last_id: i64,
     facts: Vec<Fact>,
     /// Next-day questions, with when they were asked for and whether
@@ -214,7 +216,12 @@ impl Store for MemoryStore {
             .min())
     }
 
-    async fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError> {
+    async fn claim_reminders(
+        &self,
+        ids: &[i64],
+        _owner: &str,
+        until: Instant,
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         let all_pending = ids.iter().all(|id| {
             inner
@@ -228,28 +235,39 @@ impl Store for MemoryStore {
                     *claimed = true;
                 }
             }
+            inner.claims.extend(ids.iter().map(|id| (*id, until)));
         }
         Ok(all_pending)
     }
 
     async fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
-        for (r, claimed) in &mut self.lock().reminders {
+        let mut inner = self.lock();
+        for (r, claimed) in &mut inner.reminders {
             if ids.contains(&r.id) {
                 *claimed = false;
             }
         }
+        inner.claims.retain(|id, _| !ids.contains(id));
         Ok(())
     }
 
     async fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
-        self.lock().reminders.retain(|(r, _)| !ids.contains(&r.id));
+        let mut inner = self.lock();
+        inner.reminders.retain(|(r, _)| !ids.contains(&r.id));
+        inner.claims.retain(|id, _| !ids.contains(id));
         Ok(())
     }
 
-    async fn recover_claimed(&self) -> Result<usize, StoreError> {
+    async fn recover_claimed(&self, now: Instant) -> Result<usize, StoreError> {
         let mut inner = self.lock();
         let before = inner.reminders.len();
-        inner.reminders.retain(|(_, claimed)| !claimed);
+        let MemoryInner {
+            reminders, claims, ..
+        } = &mut *inner;
+        reminders.retain(|(r, claimed)| {
+            !claimed || claims.get(&r.id).is_some_and(|&until| until >= now)
+        });
+        claims.retain(|id, _| reminders.iter().any(|(r, _)| r.id == *id));
         Ok(before - inner.reminders.len())
     }
 

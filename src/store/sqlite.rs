@@ -49,6 +49,8 @@ use calls::{BUSY_WAIT, Calls, panicked};
 pub struct SqliteStore {
     path: PathBuf,
     calls: Calls,
+    /// The lock that makes this process the file's only poller, once held.
+    poller: std::sync::Arc<std::sync::Mutex<Option<fs::File>>>,
 }
 
 impl SqliteStore {
@@ -59,6 +61,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path: path.to_path_buf(),
             calls: Calls::start(path, db)?,
+            poller: Default::default(),
         })
     }
 
@@ -222,9 +225,16 @@ impl Store for SqliteStore {
         self.calls.apart(Db::next_due).await
     }
 
-    async fn claim_reminders(&self, ids: &[i64]) -> Result<bool, StoreError> {
-        let ids = ids.to_vec();
-        self.calls.apart(move |db| db.claim_reminders(&ids)).await
+    async fn claim_reminders(
+        &self,
+        ids: &[i64],
+        owner: &str,
+        until: Instant,
+    ) -> Result<bool, StoreError> {
+        let (ids, owner) = (ids.to_vec(), owner.to_string());
+        self.calls
+            .apart(move |db| db.claim_reminders(&ids, &owner, until))
+            .await
     }
 
     async fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
@@ -237,8 +247,37 @@ impl Store for SqliteStore {
         self.calls.apart(move |db| db.finish_reminders(&ids)).await
     }
 
-    async fn recover_claimed(&self) -> Result<usize, StoreError> {
-        self.calls.apart(Db::recover_claimed).await
+    async fn recover_claimed(&self, now: Instant) -> Result<usize, StoreError> {
+        self.calls.apart(move |db| db.recover_claimed(now)).await
+    }
+
+    fn hold_poller(&self) -> Result<(), StoreError> {
+        let mut held = self.poller.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_some() {
+            return Ok(());
+        }
+        let path = PathBuf::from(format!("{}.poller", self.path.display()));
+        let file = {
+            let mut options = fs::OpenOptions::new();
+            options.create(true).truncate(false).write(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&path)
+        }
+        .map_err(|source| StoreError::Folder {
+            path: path.clone(),
+            source,
+        })?;
+        // The operating system lets go of the lock when the process ends,
+        // however it ends: a killed bot never blocks its successor.
+        match file.try_lock() {
+            Ok(()) => {
+                *held = Some(file);
+                Ok(())
+            }
+            Err(fs::TryLockError::WouldBlock) => Err(StoreError::InUse(self.path.clone())),
+            Err(fs::TryLockError::Error(source)) => Err(StoreError::Folder { path, source }),
+        }
     }
 
     async fn idle_sessions(
@@ -320,7 +359,9 @@ const SCHEMA: &str = "
         due_at INTEGER NOT NULL,
         deadline INTEGER,
         thread_id INTEGER,
-        claimed INTEGER NOT NULL DEFAULT 0
+        claimed INTEGER NOT NULL DEFAULT 0,
+        claimed_by TEXT,
+        claimed_until INTEGER
     );
     CREATE INDEX IF NOT EXISTS reminders_by_due ON reminders (claimed, due_at);
     CREATE INDEX IF NOT EXISTS reminders_by_person ON reminders (chat_id, user_id);
@@ -360,6 +401,18 @@ impl Db {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_WAIT)?;
         conn.execute_batch(SCHEMA)?;
+        // Files made before claims had an owner and an end gain the columns.
+        for column in ["claimed_by TEXT", "claimed_until INTEGER"] {
+            let name = column.split(' ').next().unwrap_or(column);
+            let has: bool = conn.query_row(
+                "SELECT count(*) FROM pragma_table_info('reminders') WHERE name = ?1",
+                [name],
+                |row| row.get::<_, i64>(0).map(|n| n > 0),
+            )?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE reminders ADD COLUMN {column}"))?;
+            }
+        }
         conn.execute_batch(team::SCHEMA)?;
         // People who wrote in private before private chats were recorded.
         conn.execute(
@@ -429,12 +482,20 @@ fn private_files(path: &Path) -> std::io::Result<()> {
 }
 
 /// Claims all of `ids` in one transaction, or none.
-fn claim(conn: &mut Connection, ids: &[i64]) -> Result<bool, StoreError> {
+fn claim(
+    conn: &mut Connection,
+    ids: &[i64],
+    owner: &str,
+    until: Instant,
+) -> Result<bool, StoreError> {
     let tx = conn.transaction()?;
     for id in ids {
         let claimed = tx
-            .prepare_cached("UPDATE reminders SET claimed = 1 WHERE id = ?1 AND claimed = 0")?
-            .execute(params![id])?;
+            .prepare_cached(
+                "UPDATE reminders SET claimed = 1, claimed_by = ?2, claimed_until = ?3
+                 WHERE id = ?1 AND claimed = 0",
+            )?
+            .execute(params![id, owner, until])?;
         if claimed != 1 {
             // Dropping the transaction rolls the others back.
             return Ok(false);
@@ -677,15 +738,20 @@ impl Db {
         )?)
     }
 
-    fn claim_reminders(&mut self, ids: &[i64]) -> Result<bool, StoreError> {
+    fn claim_reminders(
+        &mut self,
+        ids: &[i64],
+        owner: &str,
+        until: Instant,
+    ) -> Result<bool, StoreError> {
         let conn = &mut self.conn;
         // A claim must reach the disk before the send it guards, even
         // through a power cut: this one commit is synced in full.
         conn.execute_batch("PRAGMA synchronous = FULL")?;
         // Back to NORMAL whatever happens, or every later commit would
         // wait for the disk.
-        let claimed =
-            catch_unwind(AssertUnwindSafe(|| claim(conn, ids))).unwrap_or_else(|_| Err(panicked()));
+        let claimed = catch_unwind(AssertUnwindSafe(|| claim(conn, ids, owner, until)))
+            .unwrap_or_else(|_| Err(panicked()));
         conn.execute_batch("PRAGMA synchronous = NORMAL")?;
         claimed
     }
@@ -698,10 +764,13 @@ impl Db {
         self.for_each_id("DELETE FROM reminders WHERE id = ?1", ids)
     }
 
-    fn recover_claimed(&mut self) -> Result<usize, StoreError> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM reminders WHERE claimed = 1", [])?)
+    fn recover_claimed(&mut self, now: Instant) -> Result<usize, StoreError> {
+        // A claim from before claims ran out has no end: its process is gone.
+        Ok(self.conn.execute(
+            "DELETE FROM reminders
+             WHERE claimed = 1 AND (claimed_until IS NULL OR claimed_until < ?1)",
+            [now],
+        )?)
     }
 
     fn idle_sessions(

@@ -141,15 +141,20 @@ async fn reminders(store: &dyn Store) {
     assert_eq!(due.len(), 1);
     // Someone else cannot cancel the plan.
     assert_eq!(store.cancel_plan(plan, 8).await.unwrap(), 0);
-    // A claim is all or nothing, and only once.
+    // A claim is all or nothing, and only once, whoever asks.
     let ids = [due[0].id];
-    assert!(store.claim_reminders(&ids).await.unwrap());
-    assert!(!store.claim_reminders(&ids).await.unwrap());
+    assert!(store.claim_reminders(&ids, "a", 2_100).await.unwrap());
+    assert!(!store.claim_reminders(&ids, "a", 2_100).await.unwrap());
+    assert!(!store.claim_reminders(&ids, "b", 2_100).await.unwrap());
     assert_eq!(store.pending_reminders(Some(-5), 7).await.unwrap().len(), 1);
     store.release_reminders(&ids).await.unwrap();
-    assert!(store.claim_reminders(&ids).await.unwrap());
-    // A claimed reminder left behind by a dead process is not resent.
-    assert_eq!(store.recover_claimed().await.unwrap(), 1);
+    assert!(store.claim_reminders(&ids, "b", 2_100).await.unwrap());
+    // A claim still running is never recovered, whoever looks.
+    assert_eq!(store.recover_claimed(2_100).await.unwrap(), 0);
+    assert!(store.due_reminders(1_500, 10).await.unwrap().is_empty());
+    // One that ran out was left behind by a dead process: it may have
+    // been sent, so it is removed, not sent again.
+    assert_eq!(store.recover_claimed(2_101).await.unwrap(), 1);
     assert!(store.due_reminders(1_500, 10).await.unwrap().is_empty());
     // Plans are never numbered twice, even after their rows are gone.
     assert_eq!(store.cancel_plan(plan, 7).await.unwrap(), 1);

@@ -91,10 +91,25 @@ struct State {
     unsent_claimed: Vec<i64>,
     /// When what is past its retention was last forgotten.
     pruned_at: Instant,
+    /// Who this process is, on the reminders it claims.
+    owner: String,
 }
 
 /// How often what is past its retention is forgotten.
 const PRUNE_SECS: i64 = 3600;
+
+/// How long a claim on a reminder lasts: far longer than sending one takes,
+/// even waiting out Telegram's limits. Only a claim that ran out (its
+/// process died) is ever recovered.
+const CLAIM_SECS: i64 = 600;
+
+/// This process, as the owner of the reminders it claims.
+fn owner() -> String {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("pid {} started {started}", std::process::id())
+}
 
 async fn run(
     bot: Outbox,
@@ -102,7 +117,10 @@ async fn run(
     mut stop: watch::Receiver<bool>,
     settled: watch::Sender<Instant>,
 ) {
-    let mut state = State::default();
+    let mut state = State {
+        owner: owner(),
+        ..State::default()
+    };
     loop {
         let now = app.clock.now();
         let next = match pass(&bot, &app, now, &mut state).await {
@@ -132,11 +150,11 @@ async fn pass(
     state: &mut State,
 ) -> Result<Instant, StoreError> {
     let store = &app.store;
-    if !state.recovered {
-        let dropped = store.recover_claimed().await?;
+    if !state.recovered || now >= state.pruned_at + PRUNE_SECS {
+        let dropped = store.recover_claimed(now).await?;
         if dropped > 0 {
             log::warn!(
-                "scheduler: {dropped} reminder(s) were being sent when the bot last stopped; \
+                "scheduler: {dropped} reminder(s) were being sent by a process that stopped; \
                  they may have arrived, so they are not sent again"
             );
         }
@@ -162,8 +180,12 @@ async fn pass(
     for plan in due.chunk_by(|a, b| a.plan == b.plan) {
         let ids: Vec<i64> = plan.iter().map(|r| r.id).collect();
         let (bot, app, plan) = (bot.clone(), Arc::clone(app), plan.to_vec());
+        let owner = state.owner.clone();
         let task = sends.spawn(async move {
-            let mut left = State::default();
+            let mut left = State {
+                owner: owner.clone(),
+                ..State::default()
+            };
             let done = deliver(&bot, &app, now, &plan, &mut left).await;
             (done, left)
         });
@@ -323,7 +345,8 @@ async fn deliver(
     };
     let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
     let private = app.store.has_private_chat(latest.user).await?;
-    if !app.store.claim_reminders(&ids).await? {
+    let until = now + CLAIM_SECS;
+    if !app.store.claim_reminders(&ids, &state.owner, until).await? {
         // Cancelled between the query and now.
         return Ok(true);
     }

@@ -69,7 +69,7 @@ pub(super) fn check_routes(
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
-        if chars.len() % 2 != 0 {
+        if !chars.len().is_multiple_of(2) {
             report.add(
                 file,
                 pairs.span().start,
