@@ -115,7 +115,35 @@ pub trait Store: Send + Sync {
         remember_lang: bool,
         facts: &[Fact],
         now: Instant,
+    ) -> Result<(), StoreError> {
+        self.save_answering(key, session, remember_lang, facts, now, None)
+            .await
+    }
+
+    /// `save`, and in the same write, when the step answers an entry of
+    /// the inbox, the replies it gave, so that after a crash the entry is
+    /// answered with them instead of being taken again.
+    async fn save_answering(
+        &self,
+        key: SessionKey,
+        session: &Session,
+        remember_lang: bool,
+        facts: &[Fact],
+        now: Instant,
+        answer: Option<&Answer>,
     ) -> Result<(), StoreError>;
+
+    /// Records an update in the inbox before it is handled; false if its
+    /// id was recorded before (Telegram sent it again): it is skipped.
+    async fn inbox_put(&self, id: i64, body: &str, now: Instant) -> Result<bool, StoreError>;
+
+    /// Marks inbox entries as handled and answered. Their ids are kept a
+    /// day, so a late repeat is still recognised.
+    async fn inbox_done(&self, ids: &[i64], now: Instant) -> Result<(), StoreError>;
+
+    /// The entries recorded and not done, oldest first: what a crash
+    /// left to handle, or to answer.
+    async fn inbox_open(&self) -> Result<Vec<Entry>, StoreError>;
 
     /// Records facts for the figures.
     async fn record(&self, facts: &[Fact]) -> Result<(), StoreError>;
@@ -307,6 +335,27 @@ pub struct Later {
     pub conv: u64,
     pub due_at: Instant,
 }
+
+/// The replies a step gave to an inbox entry, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub entry: i64,
+    pub replies: String,
+}
+
+/// An update in the inbox, not yet done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: i64,
+    /// The update as Telegram sent it, as JSON.
+    pub body: String,
+    /// The replies already saved with the step it made, if it made one.
+    pub replies: Option<String>,
+}
+
+/// How long a done inbox entry's id is kept to recognise a repeat, and an
+/// entry never done at all (it could not be handled) is kept to be tried.
+pub const INBOX_RETENTION_SECS: i64 = 24 * 3600;
 
 /// How long a group menu's owner is remembered: 30 days.
 pub const MENU_RETENTION_SECS: i64 = 30 * 24 * 3600;

@@ -10,7 +10,9 @@ use icp_sms_doctor::handoff::{Case, NewCase, Opened};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::reminders::{NewReminder, Reminder};
 use icp_sms_doctor::stats::Fact;
-use icp_sms_doctor::store::{Counts, IdleSession, Later, Posted, SessionKey, Store, StoreError};
+use icp_sms_doctor::store::{
+    Answer, Counts, Entry, IdleSession, Later, Posted, SessionKey, Store, StoreError,
+};
 use tokio::sync::Notify;
 
 /// A store call, with the person it concerns where there is one.
@@ -41,6 +43,7 @@ pub enum Op {
     Prune,
     Later,
     Case,
+    Inbox,
 }
 
 impl Op {
@@ -118,16 +121,31 @@ impl Store for Faulty {
         self.check(Op::Load(key.user))?;
         self.inner.load(key).await
     }
-    async fn save(
+    async fn save_answering(
         &self,
         key: SessionKey,
         session: &Session,
         remember: bool,
         facts: &[Fact],
         now: Instant,
+        answer: Option<&Answer>,
     ) -> Result<(), StoreError> {
         self.check(Op::Save(key.user))?;
-        self.inner.save(key, session, remember, facts, now).await
+        self.inner
+            .save_answering(key, session, remember, facts, now, answer)
+            .await
+    }
+    async fn inbox_put(&self, id: i64, body: &str, now: Instant) -> Result<bool, StoreError> {
+        self.check(Op::Inbox)?;
+        self.inner.inbox_put(id, body, now).await
+    }
+    async fn inbox_done(&self, ids: &[i64], now: Instant) -> Result<(), StoreError> {
+        self.check(Op::Inbox)?;
+        self.inner.inbox_done(ids, now).await
+    }
+    async fn inbox_open(&self) -> Result<Vec<Entry>, StoreError> {
+        self.check(Op::Inbox)?;
+        self.inner.inbox_open().await
     }
     async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
         self.check(Op::Record)?;

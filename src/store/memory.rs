@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Counts, IdleSession, Later, MENU_RETENTION_SECS, Posted, SessionKey, Store, StoreError,
-    is_blank,
+    Answer, Counts, Entry, INBOX_RETENTION_SECS, IdleSession, Later, MENU_RETENTION_SECS, Posted,
+    SessionKey, Store, StoreError, is_blank,
 };
 use crate::clock::Instant;
 use crate::engine::Session;
@@ -43,6 +43,16 @@ struct MemoryInner {
     /// Cases with when they were closed.
     cases: Vec<(Case, Option<Instant>)>,
     case_messages: HashMap<(i64, i32), i64>,
+    /// The update inbox, by update id.
+    inbox: std::collections::BTreeMap<i64, InboxRow>,
+}
+
+/// One update in the inbox.
+struct InboxRow {
+    body: Option<String>,
+    replies: Option<String>,
+    received_at: Instant,
+    done_at: Option<Instant>,
 }
 
 impl MemoryInner {
@@ -65,16 +75,23 @@ impl Store for MemoryStore {
         Ok(self.lock().sessions.get(&key).map(|(s, _)| s.clone()))
     }
 
-    async fn save(
+    async fn save_answering(
         &self,
         key: SessionKey,
         session: &Session,
         remember_lang: bool,
         facts: &[Fact],
         now: Instant,
+        answer: Option<&Answer>,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         inner.facts.extend_from_slice(facts);
+        if let Some(answer) = answer
+            && let Some(row) = inner.inbox.get_mut(&answer.entry)
+            && row.done_at.is_none()
+        {
+            row.replies = Some(answer.replies.clone());
+        }
         if inner
             .later
             .get(&(key.chat, key.user))
@@ -94,6 +111,54 @@ impl Store for MemoryStore {
             inner.private_chats.insert(key.user);
         }
         Ok(())
+    }
+
+    async fn inbox_put(&self, id: i64, body: &str, now: Instant) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if inner.inbox.contains_key(&id) {
+            return Ok(false);
+        }
+        inner.inbox.insert(
+            id,
+            InboxRow {
+                body: Some(body.to_string()),
+                replies: None,
+                received_at: now,
+                done_at: None,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn inbox_done(&self, ids: &[i64], now: Instant) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for id in ids {
+            if let Some(row) = inner.inbox.get_mut(id) {
+                *row = InboxRow {
+                    body: None,
+                    replies: None,
+                    received_at: row.received_at,
+                    done_at: Some(now),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    async fn inbox_open(&self) -> Result<Vec<Entry>, StoreError> {
+        Ok(self
+            .lock()
+            .inbox
+            .iter()
+            .filter(|(_, row)| row.done_at.is_none())
+            .filter_map(|(id, row)| {
+                Some(Entry {
+                    id: *id,
+                    body: row.body.clone()?,
+                    replies: row.replies.clone(),
+                })
+            })
+            .collect())
     }
 
     async fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError> {
@@ -364,7 +429,12 @@ impl Store for MemoryStore {
         let forgotten = now - MENU_RETENTION_SECS;
         inner.menus.retain(|_, (_, at)| *at >= forgotten);
         inner.notes.retain(|_, (_, at)| *at >= forgotten);
-        Ok(before - size(&inner))
+        let inbox_before = inner.inbox.len();
+        let kept_since = now - INBOX_RETENTION_SECS;
+        inner
+            .inbox
+            .retain(|_, row| row.done_at.unwrap_or(row.received_at) >= kept_since);
+        Ok(before - size(&inner) + inbox_before - inner.inbox.len())
     }
 
     async fn ask_later(&self, later: &Later) -> Result<(), StoreError> {

@@ -21,6 +21,7 @@
 //! thread with a connection of its own.
 
 mod calls;
+mod inbox;
 mod team;
 
 use std::fs;
@@ -32,8 +33,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Counts, IdleSession, Later, MENU_RETENTION_SECS, Posted, SessionKey, Store, StoreError,
-    is_blank,
+    Answer, Counts, Entry, IdleSession, Later, MENU_RETENTION_SECS, Posted, SessionKey, Store,
+    StoreError, is_blank,
 };
 use crate::clock::Instant;
 use crate::engine::Session;
@@ -78,16 +79,29 @@ impl Store for SqliteStore {
         self.calls.now(|db| db.load(key))
     }
 
-    async fn save(
+    async fn save_answering(
         &self,
         key: SessionKey,
         session: &Session,
         remember_lang: bool,
         facts: &[Fact],
         now: Instant,
+        answer: Option<&Answer>,
     ) -> Result<(), StoreError> {
         self.calls
-            .now(|db| db.save(key, session, remember_lang, facts, now))
+            .now(|db| db.save(key, session, remember_lang, facts, now, answer))
+    }
+
+    async fn inbox_put(&self, id: i64, body: &str, now: Instant) -> Result<bool, StoreError> {
+        self.calls.now(|db| db.inbox_put(id, body, now))
+    }
+
+    async fn inbox_done(&self, ids: &[i64], now: Instant) -> Result<(), StoreError> {
+        self.calls.now(|db| db.inbox_done(ids, now))
+    }
+
+    async fn inbox_open(&self) -> Result<Vec<Entry>, StoreError> {
+        self.calls.apart(Db::inbox_open).await
     }
 
     async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
@@ -414,6 +428,7 @@ impl Db {
             }
         }
         conn.execute_batch(team::SCHEMA)?;
+        conn.execute_batch(inbox::SCHEMA)?;
         // People who wrote in private before private chats were recorded.
         conn.execute(
             "INSERT OR IGNORE INTO private_chats (user_id)
@@ -540,10 +555,14 @@ impl Db {
         remember_lang: bool,
         facts: &[Fact],
         now: Instant,
+        answer: Option<&Answer>,
     ) -> Result<(), StoreError> {
         let conn = &mut self.conn;
         let tx = conn.transaction()?;
         team::insert_facts(&tx, facts)?;
+        if let Some(answer) = answer {
+            inbox::answer(&tx, answer)?;
+        }
         // The person is back: no need to ask them tomorrow.
         tx.prepare_cached(
             "DELETE FROM later WHERE chat_id = ?1 AND user_id = ?2 AND asked_at < ?3",

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use super::memory::MemoryStore;
 use super::sqlite::SqliteStore;
 use super::url::open;
-use super::{Later, MENU_RETENTION_SECS, Posted, SessionKey, Store, StoreError};
+use super::{
+    Answer, Entry, INBOX_RETENTION_SECS, Later, MENU_RETENTION_SECS, Posted, SessionKey, Store,
+    StoreError,
+};
 use crate::clock::Instant;
 use crate::engine::Session;
 use crate::handoff::{CLOSED_RETENTION_SECS, NewCase, Opened};
@@ -400,6 +403,67 @@ async fn menus_pruned(store: &dyn Store) {
     assert_eq!(store.menu_owner(-100, 3).await.unwrap(), Some(8));
 }
 
+async fn inbox(store: &dyn Store) {
+    let key = SessionKey { chat: 7, user: 7 };
+    assert!(
+        store
+            .inbox_put(10, "{\"update_id\":10}", 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .inbox_put(11, "{\"update_id\":11}", 1000)
+            .await
+            .unwrap()
+    );
+    // A repeat of an id is recognised, and changes nothing.
+    assert!(!store.inbox_put(10, "{}", 1001).await.unwrap());
+    // The step for 11 saves its replies with the session, in one write.
+    let answer = Answer {
+        entry: 11,
+        replies: "[]".to_string(),
+    };
+    store
+        .save_answering(
+            key,
+            &at("nr_wait", Lang::Zh),
+            false,
+            &[],
+            1001,
+            Some(&answer),
+        )
+        .await
+        .unwrap();
+    let open = store.inbox_open().await.unwrap();
+    assert_eq!(
+        open,
+        vec![
+            Entry {
+                id: 10,
+                body: "{\"update_id\":10}".to_string(),
+                replies: None
+            },
+            Entry {
+                id: 11,
+                body: "{\"update_id\":11}".to_string(),
+                replies: Some("[]".to_string())
+            },
+        ]
+    );
+    store.inbox_done(&[10, 11], 1002).await.unwrap();
+    assert!(store.inbox_open().await.unwrap().is_empty());
+    // A done id is still recognised for a day, then forgotten.
+    assert!(!store.inbox_put(11, "{}", 1003).await.unwrap());
+    // An entry never done is dropped after a day too.
+    assert!(store.inbox_put(12, "{}", 1003).await.unwrap());
+    store.prune(1002 + INBOX_RETENTION_SECS).await.unwrap();
+    assert!(!store.inbox_put(11, "{}", 1004).await.unwrap());
+    store.prune(1004 + INBOX_RETENTION_SECS).await.unwrap();
+    assert!(store.inbox_open().await.unwrap().is_empty());
+    assert!(store.inbox_put(11, "{}", 1005).await.unwrap());
+}
+
 /// Every store test runs under this bound: a wedged store thread fails
 /// the test instead of hanging it.
 async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
@@ -440,7 +504,8 @@ every_backend!(
     cases,
     facts,
     later,
-    menus_pruned
+    menus_pruned,
+    inbox
 );
 
 /// The store's folder is the bot's alone (0700) and its files too (0600),

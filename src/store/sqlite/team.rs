@@ -317,6 +317,7 @@ impl Db {
             "DELETE FROM later WHERE due_at < ?1",
             params![now - LATER_SECS],
         )?;
+        gone += Db::prune_inbox(&tx, now)?;
         tx.commit()?;
         Ok(gone)
     }
