@@ -88,6 +88,7 @@ impl Console {
             name: String::new(),
             language_code: Some(lang.code().to_string()),
             thread: None,
+            answering: None,
         };
         Ok(Console {
             app,

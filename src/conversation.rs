@@ -15,7 +15,7 @@ use crate::engine::{
 use crate::lang::Lang;
 use crate::reminders::{self, Kind, NewReminder};
 use crate::stats::{Fact, FactKind, LATER_SECS, new_conversation};
-use crate::store::{Later, SessionKey, StoreError};
+use crate::store::{Answer, Later, SessionKey, StoreError};
 use crate::tree::router::has_personal_data;
 use crate::tree::{NodeKind, RemindKind, Tree, UiButton, UiText};
 
@@ -29,6 +29,17 @@ pub struct Speaker {
     /// Their client's language, for a first conversation.
     pub language_code: Option<String>,
     pub thread: Option<i32>,
+    /// The inbox entry this step answers, where there is an inbox.
+    pub answering: Option<Answering>,
+}
+
+/// An entry of the inbox (a Telegram update) that a step answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answering {
+    pub entry: i64,
+    /// The replies saved with the step before the bot stopped: the step
+    /// was taken, so they are given again instead of taking it twice.
+    pub saved: Option<Vec<Reply>>,
 }
 
 /// A step that could not be taken: the store failed and nothing was
@@ -154,6 +165,18 @@ async fn carry_from_group(app: &App, key: SessionKey, payload: &str) -> Option<S
 /// is saved.
 pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Reply>, Failed> {
     let key = who.key;
+    if let Some(Answering {
+        entry,
+        saved: Some(replies),
+    }) = &who.answering
+    {
+        log::info!(
+            "chat {} user {}: update {entry} was answered before the bot stopped; its replies are given again",
+            key.chat,
+            key.user
+        );
+        return Ok(replies.clone());
+    }
     // One tree for the whole step, even if a reload swaps it meanwhile,
     // and one time: what the step sets and the save that follows agree.
     let tree = app.tree();
@@ -209,7 +232,19 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
         now,
     );
     offer_more(app, &tree, &next, &mut replies);
-    if let Err(e) = app.store.save(key, &next, remember_lang, &facts, now).await {
+    // With the session go the replies, so a crash before they are shown
+    // shows these, not a second step.
+    let answer = who.answering.as_ref().and_then(|a| {
+        Some(Answer {
+            entry: a.entry,
+            replies: serde_json::to_string(&replies).ok()?,
+        })
+    });
+    if let Err(e) = app
+        .store
+        .save_answering(key, &next, remember_lang, &facts, now, answer.as_ref())
+        .await
+    {
         log::error!(
             "chat {} user {}: saving the session failed: {e}",
             key.chat,

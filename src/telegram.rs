@@ -7,6 +7,7 @@
 
 mod classify;
 mod handlers;
+mod inbox;
 pub mod intake;
 pub mod pacer;
 mod retry;
@@ -36,6 +37,7 @@ use crate::engine::Reply;
 use crate::lang::Lang;
 use crate::tree::{Tree, UiCommand, UiText};
 use handlers::{HandlerError, on_message, on_press};
+use inbox::{Inbox, Recorded};
 use intake::{Admit, FloodLimits, Intake};
 use pacer::{Limits, Pacer, Priority};
 use send::{Outbox, Target, deliver};
@@ -83,6 +85,7 @@ pub struct Running {
     handle: JoinHandle<()>,
     scheduler: schedule::Handle,
     pacer: Pacer,
+    inbox: Arc<Inbox>,
     grace: Duration,
 }
 
@@ -143,6 +146,9 @@ impl Running {
                 self.grace
             );
         }
+        // What was delivered is marked done before the process ends; the
+        // rest stays open and is handled after the restart.
+        self.inbox.flush().await;
     }
 
     /// Runs until `signal` completes, then shuts down gracefully. Returns
@@ -199,15 +205,19 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     let polling = Polling::builder(bot.clone())
         .timeout(options.polling_timeout)
         .build();
-    let listener = door(
+    let inbox = Inbox::start(app.clone());
+    let listener = Door {
         polling,
-        Intake::new(options.flood),
-        out.clone(),
-        app.clone(),
-    );
+        intake: std::sync::Mutex::new(Intake::new(options.flood)),
+        out: out.clone(),
+        app: app.clone(),
+        inbox: inbox.clone(),
+        reopened: inbox.reopen().await,
+    }
+    .listener();
     let (out_for_scheduler, app_for_scheduler) = (out.clone(), app.clone());
     let mut dispatcher = Dispatcher::builder(bot, schema())
-        .dependencies(dptree::deps![app, out])
+        .dependencies(dptree::deps![app, out, inbox.clone()])
         .distribution_function(|update: &Update| {
             Some(lane_of(
                 update.chat()?.id,
@@ -237,40 +247,38 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         handle,
         scheduler,
         pacer,
+        inbox,
         grace: options.grace,
     })
 }
 
-/// Polling with the door in front: updates beyond a member's pace are
-/// dropped before the dispatcher sees them.
+/// Polling with the door in front: each update recorded in the inbox
+/// before the next batch is asked for (which confirms this one), repeats
+/// and unreadable kinds skipped, and updates beyond a member's pace
+/// dropped before the dispatcher sees them. What a crash left open goes
+/// first.
 struct Door {
     polling: Polling<Bot>,
-    intake: Intake,
+    intake: std::sync::Mutex<Intake>,
     out: Outbox,
     app: Arc<App>,
+    inbox: Arc<Inbox>,
+    reopened: Vec<Update>,
 }
 
-fn door(
-    polling: Polling<Bot>,
-    intake: Intake,
-    out: Outbox,
-    app: Arc<App>,
-) -> impl UpdateListener<Err = RequestError> {
-    StatefulListener::new_with_hints(
-        Door {
-            polling,
-            intake,
-            out,
-            app,
-        },
-        door_stream,
-        |door: &mut Door| door.polling.stop_token(),
-        Some(
-            |door: &mut Door, hint: &mut dyn Iterator<Item = AllowedUpdate>| {
-                door.polling.hint_allowed_updates(hint)
-            },
-        ),
-    )
+impl Door {
+    fn listener(self) -> impl UpdateListener<Err = RequestError> {
+        StatefulListener::new_with_hints(
+            self,
+            door_stream,
+            |door: &mut Door| door.polling.stop_token(),
+            Some(
+                |door: &mut Door, hint: &mut dyn Iterator<Item = AllowedUpdate>| {
+                    door.polling.hint_allowed_updates(hint)
+                },
+            ),
+        )
+    }
 }
 
 fn door_stream<'a>(
@@ -282,14 +290,38 @@ fn door_stream<'a>(
         intake,
         out,
         app,
+        inbox,
+        reopened,
     } = door;
-    polling.as_stream().filter_map(move |item| {
-        let keep = match &item {
-            Ok(update) => admit(intake, out, app, update),
-            Err(_) => true,
-        };
-        std::future::ready(keep.then_some(item))
-    })
+    let (intake, out, app, inbox) = (&*intake, &*out, &*app, &*inbox);
+    let reopened = std::mem::take(reopened).into_iter().map(|u| (Ok(u), true));
+    futures::stream::iter(reopened)
+        .chain(polling.as_stream().map(|item| (item, false)))
+        .then(move |(item, reopened)| async move {
+            let update = match item {
+                Ok(update) => update,
+                Err(e) => return Some(Err(e)),
+            };
+            let id = i64::from(update.id.0);
+            // Logged by id alone: teloxide would log it whole.
+            if let teloxide::types::UpdateKind::Error(_) = &update.kind {
+                log::warn!("update {id}: of a kind this bot cannot read; skipped");
+                return None;
+            }
+            if !reopened && matches!(inbox.record(&update).await, Recorded::Repeat) {
+                log::info!("update {id}: received before; skipped");
+                return None;
+            }
+            let admitted = {
+                let mut intake = intake.lock().unwrap_or_else(|e| e.into_inner());
+                admit(&mut intake, out, app, &update)
+            };
+            if !admitted {
+                inbox.done(id);
+            }
+            admitted.then_some(Ok(update))
+        })
+        .filter_map(std::future::ready)
 }
 
 /// Whether an update goes on to the dispatcher; a member over their pace
@@ -380,6 +412,8 @@ pub fn schema() -> UpdateHandler<HandlerError> {
                     .leave(usize::from(lane_of(chat.id, Some(user.id))));
             }
         })
+        // The update is done once whatever it causes has been delivered.
+        .map(|update: Update, inbox: Arc<Inbox>| inbox.receipt(i64::from(update.id.0)))
         .branch(Update::filter_message().endpoint(on_message))
         .branch(Update::filter_callback_query().endpoint(on_press))
 }

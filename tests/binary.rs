@@ -13,7 +13,7 @@ use crate::fake_api::FakeApi;
 use crate::scene::{db_path, within};
 use crate::support::copy_of_dialogs;
 
-fn binary() -> std::process::Command {
+pub(crate) fn binary() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"));
     // Explicit values, so no .env file around the test can stand in.
     command
@@ -40,7 +40,7 @@ async fn output_with(env: &[(&str, &str)]) -> std::process::Output {
 }
 
 /// Stops a running bot as systemd does (SIGTERM) and waits for its end.
-async fn terminate(child: std::process::Child) -> std::process::Output {
+pub(crate) async fn terminate(child: std::process::Child) -> std::process::Output {
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -52,7 +52,7 @@ async fn terminate(child: std::process::Child) -> std::process::Output {
 /// Waits for a child process off the async runtime, within 30 s. One that
 /// hangs is killed, so the failure is reported instead of holding the
 /// test binary (whose runtime would wait for the blocked waiter).
-async fn finish(child: std::process::Child) -> std::process::Output {
+pub(crate) async fn finish(child: std::process::Child) -> std::process::Output {
     let pid = child.id().to_string();
     let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
     match tokio::time::timeout(Duration::from_secs(30), waiting).await {

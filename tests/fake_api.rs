@@ -140,6 +140,12 @@ struct Inner {
     /// reply is lost: the connection breaks before it is written.
     lost_replies: HashMap<String, usize>,
     enforcer: Enforcer,
+    /// Methods whose calls are recorded but never answered nor carried
+    /// out, as a Bot API that hangs.
+    stalled: std::collections::HashSet<String>,
+    /// Updates sent again whatever the offset, as Telegram does when it
+    /// is not sure they arrived.
+    resent: VecDeque<Value>,
     /// Members' statuses by (chat, user) (`member`, `creator`…); anyone
     /// else has `left`.
     members: HashMap<(i64, u64), &'static str>,
@@ -156,6 +162,8 @@ struct Shared {
     recorded: watch::Sender<usize>,
     /// Counts getUpdates calls (not recorded as calls).
     polls: watch::Sender<usize>,
+    /// The highest offset a getUpdates call has confirmed.
+    confirmed: watch::Sender<i64>,
 }
 
 /// A running fake Bot API.
@@ -178,6 +186,7 @@ impl FakeApi {
             arrived: Notify::new(),
             recorded: watch::channel(0).0,
             polls: watch::channel(0).0,
+            confirmed: watch::channel(0).0,
         });
         let app = Router::new()
             .route("/{token}/{method}", post(handle))
@@ -225,6 +234,11 @@ impl FakeApi {
         };
         self.shared.arrived.notify_waiters();
         id
+    }
+
+    /// The id of the latest update queued.
+    pub fn last_update_id(&self) -> i64 {
+        self.lock().next_update_id - 1
     }
 
     /// A new message id, for messages the test writes itself.
@@ -287,7 +301,8 @@ impl FakeApi {
     }
 
     /// Queues a button press by `person` on the stored message.
-    pub fn press(&self, person: &Person, message: &Value, data: &str) {
+    /// Queues a press of a button on `message`; returns the update's id.
+    pub fn press(&self, person: &Person, message: &Value, data: &str) -> i64 {
         let id = self.message_id();
         self.push(json!({
             "callback_query": {
@@ -297,7 +312,7 @@ impl FakeApi {
                 "message": message,
                 "data": data,
             }
-        }));
+        }))
     }
 
     /// The message as the fake holds it now (after any edits).
@@ -359,6 +374,22 @@ impl FakeApi {
             .or_default() += 1;
     }
 
+    /// Leaves every call of `method` from now on unanswered and not
+    /// carried out, until `unstall`.
+    pub fn stall(&self, method: &str) {
+        self.lock().stalled.insert(method.to_ascii_lowercase());
+    }
+
+    pub fn unstall(&self, method: &str) {
+        self.lock().stalled.remove(&method.to_ascii_lowercase());
+    }
+
+    /// Sends an update again with the id it had, whatever the offset.
+    pub fn resend(&self, update: Value) {
+        self.lock().resent.push_back(update);
+        self.shared.arrived.notify_waiters();
+    }
+
     /// Enforces Telegram's limits from now on: a message sent or edited
     /// over them is answered 429 with the whole seconds to wait, and not
     /// carried out.
@@ -416,6 +447,16 @@ impl FakeApi {
         let mut polls = self.shared.polls.subscribe();
         polls
             .wait_for(|n| *n > 0)
+            .await
+            .expect("the fake API lives");
+    }
+
+    /// Waits until the bot has told Telegram that update `id` arrived (a
+    /// getUpdates with a higher offset): Telegram will not send it again.
+    pub async fn wait_confirmed(&self, id: i64) {
+        let mut confirmed = self.shared.confirmed.subscribe();
+        confirmed
+            .wait_for(|offset| *offset > id)
             .await
             .expect("the fake API lives");
     }
@@ -534,7 +575,34 @@ async fn handle(
     };
     if method == "getupdates" {
         shared.polls.send_modify(|n| *n += 1);
+        if let Some(offset) = body["offset"].as_i64() {
+            shared.confirmed.send_if_modified(|at| {
+                let higher = offset > *at;
+                *at = (*at).max(offset);
+                higher
+            });
+        }
         return get_updates(&shared, &body).await;
+    }
+    let stalled = {
+        let mut inner = shared.inner.lock().expect("fake API state");
+        let stalled = inner.stalled.contains(&method);
+        if stalled {
+            inner.calls.push(Call {
+                method: method.clone(),
+                body: body.clone(),
+                at: Instant::now(),
+                throttled: false,
+                ok: false,
+                sent_id: None,
+            });
+            *inner.counts.entry(method.clone()).or_default() += 1;
+        }
+        stalled
+    };
+    if stalled {
+        shared.recorded.send_modify(|n| *n += 1);
+        return std::future::pending().await;
     }
     let (response, lost) = {
         let mut inner = shared.inner.lock().expect("fake API state");
@@ -735,12 +803,9 @@ async fn get_updates(shared: &Shared, body: &Value) -> Response {
         {
             inner.updates.pop_front();
         }
-        inner
-            .updates
-            .iter()
-            .take(limit)
-            .cloned()
-            .collect::<Vec<_>>()
+        let mut batch: Vec<Value> = inner.resent.drain(..).collect();
+        batch.extend(inner.updates.iter().take(limit).cloned());
+        batch
     };
     // Register interest before looking, so an update pushed in between
     // still wakes this poll.

@@ -14,6 +14,7 @@ mod engine;
 mod expiry;
 mod graph;
 mod handoff;
+mod inbox;
 mod loader;
 mod reload;
 mod reminders;

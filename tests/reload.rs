@@ -20,6 +20,7 @@ fn person() -> Speaker {
         name: "A".to_string(),
         language_code: Some("en".to_string()),
         thread: None,
+        answering: None,
     }
 }
 

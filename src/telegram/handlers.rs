@@ -6,6 +6,7 @@ use teloxide::prelude::*;
 use teloxide::types::{Me, User};
 
 use super::classify::{Incoming, classify};
+use super::inbox::Receipt;
 use super::pacer::Priority;
 use super::send::{Outbox, Target, answer, answer_soon, deliver, deliver_link};
 use super::{support, team};
@@ -20,7 +21,12 @@ pub(super) type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 type HandlerResult = Result<(), HandlerError>;
 
 /// The speaker behind a Telegram user in a chat.
-fn speaker(chat: ChatId, user: &User, thread: Option<teloxide::types::ThreadId>) -> Speaker {
+fn speaker(
+    chat: ChatId,
+    user: &User,
+    thread: Option<teloxide::types::ThreadId>,
+    receipt: &Receipt,
+) -> Speaker {
     Speaker {
         key: SessionKey {
             chat: chat.0,
@@ -29,6 +35,7 @@ fn speaker(chat: ChatId, user: &User, thread: Option<teloxide::types::ThreadId>)
         name: user.full_name(),
         language_code: user.language_code.clone(),
         thread: thread.map(|t| t.0.0),
+        answering: Some(receipt.answering()),
     }
 }
 
@@ -37,7 +44,15 @@ fn is_team_command(event: &Event<'_>) -> bool {
     matches!(event, Event::Command(Command::Stats(_) | Command::Graph))
 }
 
-pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>) -> HandlerResult {
+pub(super) async fn on_message(
+    out: Outbox,
+    msg: Message,
+    me: Me,
+    app: Arc<App>,
+    receipt: Receipt,
+) -> HandlerResult {
+    // Whatever this message causes holds its receipt until delivered.
+    let out = out.answering(&receipt);
     let incoming = classify(&msg, &me.user);
     // In the staff chat, the team's commands are answered; anything else
     // that is about a case goes to its person, and the rest is left alone.
@@ -108,7 +123,7 @@ pub(super) async fn on_message(out: Outbox, msg: Message, me: Me, app: Arc<App>)
         }
         _ => {}
     }
-    let who = speaker(msg.chat.id, user, target.thread);
+    let who = speaker(msg.chat.id, user, target.thread, &receipt);
     let replies = match conversation::handle(&app, &who, event).await {
         Ok(replies) => replies,
         Err(Failed { apology }) => vec![Reply::plain(apology)],
@@ -141,7 +156,9 @@ pub(super) async fn on_press(
     query: CallbackQuery,
     me: Me,
     app: Arc<App>,
+    receipt: Receipt,
 ) -> HandlerResult {
+    let out = out.answering(&receipt);
     let (Some(data), Some(menu)) = (query.data.as_deref(), query.message.as_ref()) else {
         answer(&out, &query, None).await;
         return Ok(());
@@ -189,7 +206,7 @@ pub(super) async fn on_press(
         }
         _ => {}
     }
-    let who = speaker(chat.id, presser, thread);
+    let who = speaker(chat.id, presser, thread, &receipt);
     let replies = match conversation::handle(&app, &who, Event::Press(data)).await {
         Ok(replies) => replies,
         Err(Failed { apology }) => {

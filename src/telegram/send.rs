@@ -12,6 +12,7 @@ use teloxide::{ApiError, RequestError};
 
 use tokio::time::Instant;
 
+use super::inbox::Receipt;
 use super::pacer::{Pacer, Priority, Ticket, Turn};
 use super::retry::{PACED_ATTEMPTS, pause_before_retry, retrying};
 use crate::app::App;
@@ -32,6 +33,9 @@ pub struct Outbox {
     pub(super) backlog: Arc<super::intake::Backlog>,
     /// The busy groups (and forum topics) told so lately, and when.
     pub(super) told_busy: Arc<std::sync::Mutex<std::collections::HashMap<Place, Instant>>>,
+    /// The update whose answers this outbox carries, held until they are
+    /// delivered.
+    _receipt: Option<Receipt>,
 }
 
 /// A chat, and the forum topic in it if any.
@@ -51,6 +55,16 @@ impl Outbox {
                 super::WORKER_QUEUE,
             )),
             told_busy: Arc::default(),
+            _receipt: None,
+        }
+    }
+
+    /// This outbox, carrying `receipt`: every delivery queued through it
+    /// holds the receipt until it is made.
+    pub(super) fn answering(&self, receipt: &Receipt) -> Outbox {
+        Outbox {
+            _receipt: Some(receipt.clone()),
+            ..self.clone()
         }
     }
 

@@ -1,0 +1,238 @@
+//! The update inbox's Telegram side: each update recorded before its offset is confirmed, a receipt that marks it done once everything it caused has been delivered, and what a crash left open handled again at start.
+//!
+//! Long polling confirms a batch to Telegram by asking for the next one.
+//! The door records every update of a batch before it lets the next
+//! request go, so an update Telegram forgets is always in the store. The
+//! order for each update is then: record → handle → save the session and
+//! the replies together → deliver → done. A crash before the save leaves
+//! an entry without replies: it is handled again at start, as if it had
+//! just arrived. A crash after it leaves the replies: they are delivered
+//! again (an edit of the same menu changes nothing the second time), and
+//! the step is not taken twice. An update id recorded before is skipped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use teloxide::types::Update;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::app::App;
+use crate::conversation::Answering;
+use crate::engine::Reply;
+
+/// What the writer of done marks is told.
+enum Mark {
+    Done(i64),
+    /// Answered once every mark sent before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The inbox of one running bot.
+pub struct Inbox {
+    app: Arc<App>,
+    marks: mpsc::UnboundedSender<Mark>,
+    /// The replies saved before a crash for entries handled again.
+    saved: Mutex<HashMap<i64, Vec<Reply>>>,
+}
+
+/// Held by everything an update causes (its handler, the deliveries it
+/// queues); when the last holder lets go, the update is done.
+#[derive(Clone)]
+pub struct Receipt(Arc<Held>);
+
+struct Held {
+    id: i64,
+    inbox: Arc<Inbox>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // The writer may be gone only when the bot stopped; the entry is
+        // then handled again after the restart, which is what is wanted
+        // for something not finished.
+        let _ = self.inbox.marks.send(Mark::Done(self.id));
+    }
+}
+
+impl Receipt {
+    /// What the conversation needs to know to answer this update once.
+    pub fn answering(&self) -> Answering {
+        let saved = self
+            .0
+            .inbox
+            .saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0.id);
+        Answering {
+            entry: self.0.id,
+            saved,
+        }
+    }
+}
+
+/// How the door treats an update it fetched.
+pub enum Recorded {
+    /// Recorded now: go on.
+    New,
+    /// Recorded before: Telegram sent it again; skip it.
+    Repeat,
+    /// The store could not record it: handled anyway, without the
+    /// inbox's guarantee, rather than not at all.
+    Unrecorded,
+}
+
+impl Inbox {
+    /// Starts the writer of done marks.
+    pub fn start(app: Arc<App>) -> Arc<Inbox> {
+        let (marks, receiver) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox {
+            app: Arc::clone(&app),
+            marks,
+            saved: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(write_marks(app, receiver));
+        inbox
+    }
+
+    /// A receipt for update `id`.
+    pub fn receipt(self: &Arc<Self>, id: i64) -> Receipt {
+        Receipt(Arc::new(Held {
+            id,
+            inbox: Arc::clone(self),
+        }))
+    }
+
+    /// Records an update before its offset is confirmed.
+    pub async fn record(&self, update: &Update) -> Recorded {
+        let id = i64::from(update.id.0);
+        let body = match serde_json::to_string(update) {
+            Ok(body) => body,
+            Err(e) => {
+                log::warn!("update {id}: cannot be recorded ({e}); handled unrecorded");
+                return Recorded::Unrecorded;
+            }
+        };
+        match self
+            .app
+            .store
+            .inbox_put(id, &body, self.app.clock.now())
+            .await
+        {
+            Ok(true) => Recorded::New,
+            Ok(false) => Recorded::Repeat,
+            Err(e) => {
+                log::error!(
+                    "update {id}: recording it in the inbox failed: {e}; handled unrecorded"
+                );
+                Recorded::Unrecorded
+            }
+        }
+    }
+
+    /// Marks an update done at once: it needs no handling.
+    pub fn done(&self, id: i64) {
+        let _ = self.marks.send(Mark::Done(id));
+    }
+
+    /// The updates a crash left open, to be handled first, in order; the
+    /// replies saved for those whose step was taken are kept for them.
+    pub async fn reopen(&self) -> Vec<Update> {
+        let entries = match self.app.store.inbox_open().await {
+            Ok(entries) => entries,
+            Err(e) => {
+                log::error!("reading the inbox failed: {e}; what a crash left is not handled");
+                return Vec::new();
+            }
+        };
+        let mut updates = Vec::new();
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in entries {
+            let Ok(update) = serde_json::from_str::<Update>(&entry.body) else {
+                log::warn!("update {}: its record cannot be read; dropped", entry.id);
+                self.done(entry.id);
+                continue;
+            };
+            if let Some(replies) = entry.replies {
+                match serde_json::from_str::<Vec<Reply>>(&replies) {
+                    Ok(replies) => {
+                        saved.insert(entry.id, replies);
+                    }
+                    Err(e) => {
+                        log::warn!(
+                            "update {}: its saved replies cannot be read ({e})",
+                            entry.id
+                        );
+                        self.done(entry.id);
+                        continue;
+                    }
+                }
+            }
+            updates.push(update);
+        }
+        if !updates.is_empty() {
+            log::info!(
+                "inbox: {} update(s) left open when the bot last stopped are handled first ({} already answered, their replies sent again)",
+                updates.len(),
+                saved.len()
+            );
+        }
+        updates
+    }
+
+    /// Waits until every done mark sent so far is written.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.marks.send(Mark::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// How many times writing a batch of done marks is tried.
+const MARK_ATTEMPTS: u32 = 5;
+
+/// Writes done marks in batches: whatever arrived while the last write
+/// was made goes in the next.
+async fn write_marks(app: Arc<App>, mut receiver: mpsc::UnboundedReceiver<Mark>) {
+    let mut batch = Vec::new();
+    let mut flushes = Vec::new();
+    while let Some(first) = receiver.recv().await {
+        let mut next = Some(first);
+        while let Some(mark) = next {
+            match mark {
+                Mark::Done(id) => batch.push(id),
+                Mark::Flush(tx) => flushes.push(tx),
+            }
+            next = receiver.try_recv().ok();
+        }
+        if !batch.is_empty() {
+            let mut attempt = 1;
+            loop {
+                match app.store.inbox_done(&batch, app.clock.now()).await {
+                    Ok(()) => break,
+                    Err(e) if attempt < MARK_ATTEMPTS => {
+                        log::warn!(
+                            "inbox: marking {} update(s) done failed ({e}); trying again",
+                            batch.len()
+                        );
+                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        log::error!(
+                            "inbox: marking {} update(s) done failed ({e}); they are handled again after a restart",
+                            batch.len()
+                        );
+                        break;
+                    }
+                }
+            }
+            batch.clear();
+        }
+        for tx in flushes.drain(..) {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The update inbox end to end: a crash between recording an update and answering it, or between saving a step and showing it, loses nothing and takes no step twice; an update Telegram sends again is answered once.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::store::sqlite::SqliteStore;
+use icp_sms_doctor::store::{SessionKey, Store};
+use serde_json::json;
+
+use crate::binary::{binary, finish, terminate};
+use crate::bot::{ALICE, GROUP};
+use crate::fake_api::{FakeApi, supergroup};
+use crate::scene::{Scene, data_to, db_path, shows, within};
+use crate::support::real_tree;
+
+fn alice() -> SessionKey {
+    SessionKey {
+        chat: ALICE.id as i64,
+        user: ALICE.id,
+    }
+}
+
+/// The bot as a process on an SQLite file, against the fake API.
+fn launch(api: &FakeApi, path: &Path) -> std::process::Child {
+    binary()
+        .env("TELOXIDE_TOKEN", "123:secretsecret")
+        .env("TELOXIDE_API_URL", api.url.as_str())
+        .env("DATABASE_URL", format!("sqlite://{}", path.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// Kills the process at once, as a crash or an OOM killer would.
+async fn kill_9(child: std::process::Child) {
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    finish(child).await;
+}
+
+#[tokio::test]
+async fn a_kill_between_recording_an_update_and_answering_it_is_answered_after_restart() {
+    within(async {
+        let api = FakeApi::start().await;
+        let path = db_path("inbox-recorded");
+        api.set_member(GROUP, ALICE.id, "administrator");
+        let bot = launch(&api, &path);
+        // Checking who asks for the figures hangs: /stats is recorded, and
+        // Telegram told it arrived, but not answered when the bot dies.
+        api.stall("getChatMember");
+        let message = api.send_as(&ALICE, &supergroup(GROUP, false), "/stats", None);
+        api.wait_for("getChatMember", 1).await;
+        let id = api.last_update_id();
+        api.wait_confirmed(id).await;
+        kill_9(bot).await;
+        assert!(api.bot_messages(GROUP).is_empty());
+        api.unstall("getChatMember");
+        let bot = launch(&api, &path);
+        api.wait_for("sendMessage", 1).await;
+        let answer = api.last_bot_message(GROUP);
+        assert_eq!(
+            answer["reply_to_message"]["message_id"],
+            message["message_id"]
+        );
+        let out = terminate(bot).await;
+        assert!(out.status.success());
+        // Answered, so done: nothing is left for a third start.
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.inbox_open().await.unwrap().is_empty());
+        assert_eq!(api.calls_of("sendMessage").len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_kill_between_saving_a_step_and_showing_it_shows_it_after_restart_without_a_second_step()
+{
+    within(async {
+        let tree = real_tree();
+        let api = FakeApi::start().await;
+        let path = db_path("inbox-saved");
+        let bot = launch(&api, &path);
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let menu = api.last_bot_message(ALICE.id as i64);
+        // The Bot API hangs on the edit: the step is saved, and the menu
+        // on screen still shows the entry menu when the bot dies.
+        api.stall("editMessageText");
+        let id = api.press(&ALICE, &menu, &data_to(&menu, "not_received"));
+        api.wait_for("editMessageText", 1).await;
+        api.wait_confirmed(id).await;
+        kill_9(bot).await;
+        let on_screen = api.last_bot_message(ALICE.id as i64);
+        assert!(shows(&tree, &on_screen, "menu", Lang::Zh));
+        let saved = SqliteStore::open(&path)
+            .unwrap()
+            .load(alice())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved.node.as_deref(), Some("not_received"));
+        api.unstall("editMessageText");
+        let bot = launch(&api, &path);
+        api.wait_for("editMessageText", 2).await;
+        // The menu now agrees with the session, and the press was taken
+        // once: not_received, reached from the menu, no further.
+        let on_screen = api.last_bot_message(ALICE.id as i64);
+        assert!(shows(&tree, &on_screen, "not_received", Lang::Zh));
+        assert_eq!(api.bot_messages(ALICE.id as i64).len(), 1);
+        let out = terminate(bot).await;
+        assert!(out.status.success());
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.load(alice()).await.unwrap().unwrap(), saved);
+        assert!(store.inbox_open().await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_update_telegram_sends_again_is_answered_once() {
+    within(async {
+        let scene = Scene::start(Arc::new(
+            SqliteStore::open(&db_path("inbox-repeat")).unwrap(),
+        ))
+        .await;
+        let api = scene.api.clone();
+        let message = json!({
+            "message_id": api.message_id(),
+            "date": 1_700_000_000,
+            "chat": ALICE.private_chat(),
+            "from": ALICE.user(),
+            "text": "/diagnose",
+            "entities": [{ "type": "bot_command", "offset": 0, "length": 9 }],
+        });
+        let id = api.push(json!({ "message": message.clone() }));
+        api.wait_for("sendMessage", 1).await;
+        api.resend(json!({ "update_id": id, "message": message }));
+        // A later message, handled after the repeat in the same lane.
+        api.send_as(&ALICE, &ALICE.private_chat(), "/reset", None);
+        api.wait_for("sendMessage", 2).await;
+        scene.stop().await;
+        let sent = api.calls_of("sendMessage");
+        assert_eq!(sent.len(), 2, "{sent:#?}");
+    })
+    .await;
+}
