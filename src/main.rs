@@ -110,7 +110,9 @@ fn main() -> ExitCode {
     // The bot reports its start and its steps; the console and `check`
     // speak on stdout and log only trouble.
     let default_filter = if matches!(command, Command::Run) {
-        "info"
+        // teloxide's poller would add a line for each failed poll to the
+        // bot's own one per outage.
+        "info,teloxide::update_listeners::polling=warn"
     } else {
         "warn"
     };

@@ -233,7 +233,8 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     let token = dispatcher.shutdown_token();
     let scheduler = schedule::spawn(out_for_scheduler, app_for_scheduler);
     let handle = tokio::spawn(async move {
-        let listener_errors = LoggingErrorHandler::with_custom_text("getting updates failed");
+        // An outage is logged when it starts and ends, not per poll.
+        let listener_errors = Arc::new(|error: RequestError| async move { retry::failing(&error) });
         if let Err(e) = dispatcher
             .try_dispatch_with_listener(listener, listener_errors)
             .await
@@ -302,6 +303,9 @@ fn door_stream<'a>(
                 Ok(update) => update,
                 Err(e) => return Some(Err(e)),
             };
+            if !reopened {
+                retry::answered();
+            }
             let id = i64::from(update.id.0);
             // Logged by id alone: teloxide would log it whole.
             if let teloxide::types::UpdateKind::Error(_) = &update.kind {

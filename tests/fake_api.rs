@@ -136,6 +136,9 @@ struct Inner {
     messages: HashMap<(i64, i64), Value>,
     /// Error answers to give instead of the next calls of a method.
     failures: HashMap<String, VecDeque<(StatusCode, Value)>>,
+    /// Pages (a proxy's, not the Bot API's JSON) to give instead of the
+    /// next calls of a method.
+    pages: HashMap<String, VecDeque<(StatusCode, &'static str)>>,
     /// How many of the next calls of a method are carried out but their
     /// reply is lost: the connection breaks before it is written.
     lost_replies: HashMap<String, usize>,
@@ -361,6 +364,16 @@ impl FakeApi {
             .entry(method.to_ascii_lowercase())
             .or_default()
             .push_back((status, body));
+    }
+
+    /// Answers the next call of `method` with an HTML page, as a proxy in
+    /// front of the Bot API does when it fails; the call is not carried out.
+    pub fn fail_next_page(&self, method: &str, status: StatusCode, page: &'static str) {
+        self.lock()
+            .pages
+            .entry(method.to_ascii_lowercase())
+            .or_default()
+            .push_back((status, page));
     }
 
     /// Carries out the next call of `method` but breaks the connection
@@ -624,8 +637,13 @@ async fn handle(
             .failures
             .get_mut(&method)
             .and_then(VecDeque::pop_front);
+        let page = inner.pages.get_mut(&method).and_then(VecDeque::pop_front);
         let response = match (over, failure) {
             (Some(wait), _) => too_many_requests(wait),
+            (None, _) if page.is_some() => {
+                let (status, page) = page.unwrap_or((StatusCode::BAD_GATEWAY, ""));
+                (status, [("content-type", "text/html")], page).into_response()
+            }
             (None, Some((status, answer))) => (status, axum::Json(answer)).into_response(),
             (None, None) => {
                 let response = answer(&mut inner, &method, &body);

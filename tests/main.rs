@@ -12,6 +12,7 @@ mod console;
 mod delivery;
 mod engine;
 mod expiry;
+mod faults;
 mod graph;
 mod handoff;
 mod inbox;

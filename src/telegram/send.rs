@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::inbox::Receipt;
 use super::pacer::{Pacer, Priority, Ticket, Turn};
-use super::retry::{PACED_ATTEMPTS, pause_before_retry, retrying};
+use super::retry::{PACED_ATTEMPTS, answered, failing, pause_before_retry, retrying};
 use crate::app::App;
 use crate::engine::Reply;
 use crate::markup;
@@ -126,7 +126,10 @@ impl Outbox {
                 Turn::Closed => return Ok(Paced::ShutDown),
             }
             let error = match request().await {
-                Ok(value) => return Ok(Paced::Done(value)),
+                Ok(value) => {
+                    answered();
+                    return Ok(Paced::Done(value));
+                }
                 Err(e) => e,
             };
             if let RequestError::RetryAfter(after) = &error {
@@ -141,10 +144,7 @@ impl Outbox {
             attempt += 1;
             match pause_before_retry(&error, attempt, idempotent) {
                 Some(pause) if attempt < PACED_ATTEMPTS => {
-                    log::warn!(
-                        "chat {}: request failed ({error}); trying again in {pause:?}",
-                        ticket.chat()
-                    );
+                    failing(&error);
                     ticket.again(pause);
                 }
                 _ => return Err(error),

@@ -1,0 +1,72 @@
+//! A Bot API having a bad day: server failures and a proxy's error pages are waited out and every reply arrives once; a send whose fate is unknown is not repeated; one log line per outage.
+
+use axum::http::StatusCode;
+use icp_sms_doctor::lang::Lang;
+use serde_json::json;
+
+use crate::bot::{ALICE, BOB, EVE};
+use crate::scene::{Scene, data_to, memory, shows, within};
+use crate::support::real_tree;
+
+const BAD_GATEWAY_PAGE: &str = "<html><head><title>502 Bad Gateway</title></head>\
+    <body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>";
+
+#[tokio::test]
+async fn server_failures_and_proxy_pages_are_waited_out_and_each_reply_arrives_once() {
+    within(async {
+        let tree = real_tree();
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        api.fail_next(
+            "sendMessage",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "ok": false, "error_code": 500, "description": "Internal Server Error" }),
+        );
+        api.fail_next_page("sendMessage", StatusCode::BAD_GATEWAY, BAD_GATEWAY_PAGE);
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.send_as(&BOB, &BOB.private_chat(), "/diagnose", None);
+        // Two failures, then a send for each of them that goes through.
+        api.wait_until(|calls| {
+            calls
+                .iter()
+                .filter(|c| c.method == "sendmessage" && c.ok)
+                .count()
+                == 2
+        })
+        .await;
+        for person in [&ALICE, &BOB] {
+            let messages = api.bot_messages(person.id as i64);
+            assert_eq!(messages.len(), 1, "{}: {messages:#?}", person.name);
+            assert!(shows(&tree, &messages[0], "menu", Lang::Zh));
+        }
+        // An edit failing the same way is made once it can be.
+        let menu = api.last_bot_message(ALICE.id as i64);
+        api.fail_next_page("editMessageText", StatusCode::BAD_GATEWAY, BAD_GATEWAY_PAGE);
+        api.press(&ALICE, &menu, &data_to(&menu, "not_received"));
+        api.wait_until(|calls| calls.iter().any(|c| c.method == "editmessagetext" && c.ok))
+            .await;
+        let on_screen = api.last_bot_message(ALICE.id as i64);
+        assert!(shows(&tree, &on_screen, "not_received", Lang::Zh));
+        assert_eq!(api.bot_messages(ALICE.id as i64).len(), 1);
+        scene.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_send_carried_out_whose_answer_was_lost_is_not_sent_again() {
+    within(async {
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        api.lose_next_reply("sendMessage");
+        api.send_as(&EVE, &EVE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        // Later messages still go out: the lane was not left blocked.
+        api.send_as(&EVE, &EVE.private_chat(), "/reset", None);
+        api.wait_for("sendMessage", 2).await;
+        scene.stop().await;
+        assert_eq!(api.calls_of("sendMessage").len(), 2);
+        assert_eq!(api.bot_messages(EVE.id as i64).len(), 2);
+    })
+    .await;
+}
