@@ -153,7 +153,8 @@ pub trait Store: Send + Sync {
 
     /// Forgets what is past its retention: facts older than the longest
     /// period the figures show, closed cases after 30 days, menu owners
-    /// after 30 days, next-day questions a day after they were due.
+    /// after 30 days, next-day questions a day after they were due, inbox
+    /// ids after a day, private chats a year after the person last wrote.
     /// Returns how many rows went.
     async fn prune(&self, now: Instant) -> Result<usize, StoreError>;
 
@@ -356,6 +357,11 @@ pub struct Entry {
 /// How long a done inbox entry's id is kept to recognise a repeat, and an
 /// entry never done at all (it could not be handled) is kept to be tried.
 pub const INBOX_RETENTION_SECS: i64 = 24 * 3600;
+
+/// How long a private chat is remembered after the person last wrote in
+/// it: a year. Forgotten, the person is offered a link to the private chat
+/// instead of being written to there, as before they first opened it.
+pub const PRIVATE_CHAT_RETENTION_SECS: i64 = 365 * 24 * 3600;
 
 /// How long a group menu's owner is remembered: 30 days.
 pub const MENU_RETENTION_SECS: i64 = 30 * 24 * 3600;

@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Answer, Counts, Entry, INBOX_RETENTION_SECS, IdleSession, Later, MENU_RETENTION_SECS, Posted,
-    SessionKey, Store, StoreError, is_blank,
+    Answer, Counts, Entry, INBOX_RETENTION_SECS, IdleSession, Later, MENU_RETENTION_SECS,
+    PRIVATE_CHAT_RETENTION_SECS, Posted, SessionKey, Store, StoreError, is_blank,
 };
 use crate::clock::Instant;
 use crate::engine::Session;
@@ -26,7 +26,8 @@ pub struct MemoryStore {
 struct MemoryInner {
     sessions: HashMap<SessionKey, (Session, Instant)>,
     people: HashMap<u64, Lang>,
-    private_chats: HashSet<u64>,
+    /// People with a private chat, with when they last wrote there.
+    private_chats: HashMap<u64, Instant>,
     /// Owners of menus and of other messages with buttons, with when
     /// they were recorded.
     menus: HashMap<(i64, i32), (u64, Instant)>,
@@ -108,7 +109,7 @@ impl Store for MemoryStore {
             inner.people.insert(key.user, session.lang);
         }
         if key.is_private() {
-            inner.private_chats.insert(key.user);
+            inner.private_chats.insert(key.user, now);
         }
         Ok(())
     }
@@ -191,7 +192,7 @@ impl Store for MemoryStore {
     }
 
     async fn has_private_chat(&self, user: u64) -> Result<bool, StoreError> {
-        Ok(self.lock().private_chats.contains(&user))
+        Ok(self.lock().private_chats.contains_key(&user))
     }
 
     async fn forget_private_chat(&self, user: u64) -> Result<(), StoreError> {
@@ -429,12 +430,16 @@ impl Store for MemoryStore {
         let forgotten = now - MENU_RETENTION_SECS;
         inner.menus.retain(|_, (_, at)| *at >= forgotten);
         inner.notes.retain(|_, (_, at)| *at >= forgotten);
+        let chats_before = inner.private_chats.len();
+        let quiet_since = now - PRIVATE_CHAT_RETENTION_SECS;
+        inner.private_chats.retain(|_, seen| *seen >= quiet_since);
+        let chats_gone = chats_before - inner.private_chats.len();
         let inbox_before = inner.inbox.len();
         let kept_since = now - INBOX_RETENTION_SECS;
         inner
             .inbox
             .retain(|_, row| row.done_at.unwrap_or(row.received_at) >= kept_since);
-        Ok(before - size(&inner) + inbox_before - inner.inbox.len())
+        Ok(before - size(&inner) + inbox_before - inner.inbox.len() + chats_gone)
     }
 
     async fn ask_later(&self, later: &Later) -> Result<(), StoreError> {

@@ -360,7 +360,8 @@ const SCHEMA: &str = "
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (updated_at);
     CREATE TABLE IF NOT EXISTS private_chats (
-        user_id INTEGER PRIMARY KEY
+        user_id INTEGER PRIMARY KEY,
+        seen_at INTEGER
     );
     CREATE TABLE IF NOT EXISTS reminders (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -415,16 +416,22 @@ impl Db {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_WAIT)?;
         conn.execute_batch(SCHEMA)?;
-        // Files made before claims had an owner and an end gain the columns.
-        for column in ["claimed_by TEXT", "claimed_until INTEGER"] {
+        // Files made before claims had an owner and an end, and before
+        // private chats were dated, gain the columns; an undated private
+        // chat counts from now.
+        for (table, column) in [
+            ("reminders", "claimed_by TEXT"),
+            ("reminders", "claimed_until INTEGER"),
+            ("private_chats", "seen_at INTEGER"),
+        ] {
             let name = column.split(' ').next().unwrap_or(column);
             let has: bool = conn.query_row(
-                "SELECT count(*) FROM pragma_table_info('reminders') WHERE name = ?1",
-                [name],
+                "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, name],
                 |row| row.get::<_, i64>(0).map(|n| n > 0),
             )?;
             if !has {
-                conn.execute_batch(&format!("ALTER TABLE reminders ADD COLUMN {column}"))?;
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column}"))?;
             }
         }
         conn.execute_batch(team::SCHEMA)?;
@@ -433,6 +440,10 @@ impl Db {
         conn.execute(
             "INSERT OR IGNORE INTO private_chats (user_id)
              SELECT DISTINCT user_id FROM sessions WHERE chat_id = user_id",
+            [],
+        )?;
+        conn.execute(
+            "UPDATE private_chats SET seen_at = unixepoch() WHERE seen_at IS NULL",
             [],
         )?;
         // Owners of group menus older than the retention are forgotten
@@ -582,8 +593,11 @@ impl Db {
             .execute(params![key.chat, user_column(key.user), state, now])?;
         }
         if key.is_private() {
-            tx.prepare_cached("INSERT OR IGNORE INTO private_chats (user_id) VALUES (?1)")?
-                .execute(params![user_column(key.user)])?;
+            tx.prepare_cached(
+                "INSERT INTO private_chats (user_id, seen_at) VALUES (?1, ?2)
+                 ON CONFLICT (user_id) DO UPDATE SET seen_at = excluded.seen_at",
+            )?
+            .execute(params![user_column(key.user), now])?;
         }
         if remember_lang {
             tx.prepare_cached(

@@ -7,8 +7,8 @@ use super::memory::MemoryStore;
 use super::sqlite::SqliteStore;
 use super::url::open;
 use super::{
-    Answer, Entry, INBOX_RETENTION_SECS, Later, MENU_RETENTION_SECS, Posted, SessionKey, Store,
-    StoreError,
+    Answer, Entry, INBOX_RETENTION_SECS, Later, MENU_RETENTION_SECS, PRIVATE_CHAT_RETENTION_SECS,
+    Posted, SessionKey, Store, StoreError,
 };
 use crate::clock::Instant;
 use crate::engine::Session;
@@ -464,6 +464,34 @@ async fn inbox(store: &dyn Store) {
     assert!(store.inbox_put(11, "{}", 1005).await.unwrap());
 }
 
+async fn private_chats_pruned(store: &dyn Store) {
+    let save = |user: u64, now: Instant| async move {
+        let key = SessionKey {
+            chat: user as i64,
+            user,
+        };
+        store
+            .save(key, &at("menu", Lang::Zh), false, &[], now)
+            .await
+            .unwrap();
+    };
+    save(1, 1000).await;
+    save(2, 1000).await;
+    // Writing again keeps the chat a year from then.
+    save(2, 5000).await;
+    store
+        .prune(1000 + PRIVATE_CHAT_RETENTION_SECS)
+        .await
+        .unwrap();
+    assert!(store.has_private_chat(1).await.unwrap());
+    store
+        .prune(1001 + PRIVATE_CHAT_RETENTION_SECS)
+        .await
+        .unwrap();
+    assert!(!store.has_private_chat(1).await.unwrap());
+    assert!(store.has_private_chat(2).await.unwrap());
+}
+
 /// Every store test runs under this bound: a wedged store thread fails
 /// the test instead of hanging it.
 async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
@@ -505,7 +533,8 @@ every_backend!(
     facts,
     later,
     menus_pruned,
-    inbox
+    inbox,
+    private_chats_pruned
 );
 
 /// The store's folder is the bot's alone (0700) and its files too (0600),

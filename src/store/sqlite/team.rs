@@ -6,7 +6,7 @@ use super::{Db, MENU_RETENTION_SECS, user_column};
 use crate::clock::Instant;
 use crate::handoff::{CLOSED_RETENTION_SECS, Case, NewCase, Opened};
 use crate::stats::{Fact, FactKind, LATER_SECS, MAX_DAYS};
-use crate::store::{Later, StoreError};
+use crate::store::{Later, PRIVATE_CHAT_RETENTION_SECS, StoreError};
 
 /// The tables, created beside the sessions' when the file opens.
 pub(super) const SCHEMA: &str = "
@@ -318,6 +318,10 @@ impl Db {
             params![now - LATER_SECS],
         )?;
         gone += Db::prune_inbox(&tx, now)?;
+        gone += tx.execute(
+            "DELETE FROM private_chats WHERE seen_at < ?1",
+            params![now - PRIVATE_CHAT_RETENTION_SECS],
+        )?;
         tx.commit()?;
         Ok(gone)
     }
