@@ -127,6 +127,11 @@ fn split_at(text: &str, max: usize) -> Vec<String> {
     if !current.is_empty() {
         pieces.push(current);
     }
+    // Nothing but line breaks leaves no piece; callers count on one, as
+    // for an empty text.
+    if pieces.is_empty() {
+        pieces.push(String::new());
+    }
     pieces
 }
 
@@ -248,6 +253,13 @@ mod tests {
         let rejoined: String = pieces.concat();
         let original: String = text.split_whitespace().collect();
         assert_eq!(rejoined.split_whitespace().collect::<String>(), original);
+    }
+
+    #[test]
+    fn a_text_of_only_line_breaks_over_the_limit_is_still_one_piece() {
+        // Found by the splitting property in tests/properties.rs: no piece
+        // at all, where `deliver` takes the last one's index.
+        assert_eq!(split(&"\n".repeat(MAX_TEXT_CHARS + 2)), [""]);
     }
 
     #[test]

@@ -17,9 +17,11 @@ mod support;
 pub mod team;
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dptree::di::DependencyMap;
 use teloxide::dispatching::{ShutdownToken, UpdateHandler};
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
@@ -195,10 +197,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     // (getMe, answering presses, the command menu) go straight out.
     let pacer = Pacer::spawn(options.limits);
     let out = Outbox::new(bot.clone(), pacer.clone(), options.busy_wait);
-    let me = bot.get_me().await.map_err(|e| match e {
-        RequestError::Api(ApiError::InvalidToken) => StartError::Unauthorized(e),
-        e => StartError::Unreachable(e),
-    })?;
+    let me = who_am_i(&bot).await?;
     if let Err(e) = register_commands(&bot, &app.tree()).await {
         log::warn!("could not register the command menu: {e}");
     }
@@ -251,6 +250,59 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         inbox,
         grace: options.grace,
     })
+}
+
+/// Asks the Bot API who the bot is, which also checks the token.
+async fn who_am_i(bot: &Bot) -> Result<Me, StartError> {
+    bot.get_me().await.map_err(|e| match e {
+        RequestError::Api(ApiError::InvalidToken) => StartError::Unauthorized(e),
+        e => StartError::Unreachable(e),
+    })
+}
+
+/// The update handler with the dependencies `start` gives it, fed by the
+/// caller instead of by polling: for tests that push more updates through
+/// `schema()` than getUpdates would carry in the same time. Replies go out
+/// through the pacer as in the running bot; nothing polls, no door paces
+/// the updates, and no scheduler runs.
+pub struct Feed {
+    handler: UpdateHandler<HandlerError>,
+    deps: DependencyMap,
+    pacer: Pacer,
+}
+
+impl Feed {
+    /// Asks the Bot API who the bot is, as `start` does.
+    pub async fn new(bot: Bot, app: Arc<App>, options: &Options) -> Result<Feed, StartError> {
+        let pacer = Pacer::spawn(options.limits);
+        let out = Outbox::new(bot.clone(), pacer.clone(), options.busy_wait);
+        let me = who_am_i(&bot).await?;
+        Ok(Feed {
+            handler: schema(),
+            deps: dptree::deps![bot, me, app.clone(), out, Inbox::start(app)],
+            pacer,
+        })
+    }
+
+    /// Runs one update through `schema()` as a worker would: whether a
+    /// handler took it, or the error the handler returned.
+    pub async fn handle(
+        &self,
+        update: Update,
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+        let mut deps = self.deps.clone();
+        deps.insert(update);
+        match self.handler.dispatch(deps).await {
+            ControlFlow::Break(result) => result.map(|()| true),
+            ControlFlow::Continue(_) => Ok(false),
+        }
+    }
+
+    /// Lets the replies still queued go out, for at most `grace`, then
+    /// closes the pacer; returns how many were not sent.
+    pub async fn finish(self, grace: Duration) -> usize {
+        self.pacer.drain(grace).await
+    }
 }
 
 /// Polling with the door in front: each update recorded in the inbox

@@ -263,6 +263,16 @@ fn a_syntax_error_is_reported_without_follow_on_noise() {
 }
 
 #[test]
+fn a_ui_file_that_does_not_parse_is_reported_at_its_mistake_not_as_missing() {
+    // Found by the loader's property in tests/properties.rs: a duplicated
+    // line of ui.toml also drew "missing: …" for the file, with no line.
+    assert_eq!(
+        problems_of("ui_syntax_error"),
+        format!("{DIR}/ui_syntax_error/ui.toml:5: duplicate key")
+    );
+}
+
+#[test]
 fn ids_are_limited_to_lowercase_digits_and_underscores() {
     assert_eq!(
         problems_of("bad_id"),

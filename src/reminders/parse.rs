@@ -16,18 +16,7 @@ use crate::clock::Instant;
 pub fn parse_arrival(text: &str, now: Instant, tz: Tz) -> Option<Arrival> {
     let text = normalize(text);
     let text = text.as_str();
-    if [
-        "刚刚",
-        "刚才",
-        "刚收到",
-        "刚刚收到",
-        "justnow",
-        "now",
-        "现在",
-        "rightnow",
-    ]
-    .contains(&text)
-    {
+    if JUST_NOW.contains(&text) {
         return Some(Arrival {
             at: now,
             other: None,
@@ -46,6 +35,18 @@ pub fn parse_arrival(text: &str, now: Instant, tz: Tz) -> Option<Arrival> {
     (arrival.at <= now).then_some(arrival)
 }
 
+/// "Just now" as typed, normalized.
+const JUST_NOW: [&str; 8] = [
+    "刚刚",
+    "刚才",
+    "刚收到",
+    "刚刚收到",
+    "justnow",
+    "now",
+    "现在",
+    "rightnow",
+];
+
 /// A typed arrival time as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arrival {
@@ -59,7 +60,9 @@ pub struct Arrival {
 /// message for the dialogue).
 pub fn looks_like_time(text: &str) -> bool {
     let text = normalize(text);
-    text.bytes().any(|b| b.is_ascii_digit())
+    // "现在" alone is "just now"; within a sentence it is only "now".
+    JUST_NOW.contains(&text.as_str())
+        || text.bytes().any(|b| b.is_ascii_digit())
         || [
             "点",
             "时",
@@ -464,9 +467,24 @@ mod tests {
         for text in ["9点", "yesterday", "两小时前", "sometime 9"] {
             assert!(looks_like_time(text), "{text}");
         }
-        for text in ["验证码收不到怎么办", "hello", "提示信息不符"] {
+        for text in ["验证码收不到怎么办", "hello", "提示信息不符", "现在收不到"]
+        {
             assert!(!looks_like_time(text), "{text}");
         }
+    }
+
+    #[test]
+    fn now_alone_is_read_as_just_now_and_tried() {
+        // Found by the arrival-time property in tests/properties.rs: the
+        // parser read "现在", but `looks_like_time` kept it from the parser.
+        assert!(looks_like_time("现在"));
+        assert_eq!(
+            parse_arrival("现在", NOW, DEFAULT_TIMEZONE),
+            Some(Arrival {
+                at: NOW,
+                other: None
+            })
+        );
     }
 
     #[test]

@@ -123,6 +123,13 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
 
     let ui = match &raw_ui {
         Some((file, raw)) => check_ui(&mut report, *file, raw),
+        // A ui.toml that does not parse is reported at its mistake.
+        None if sources
+            .iter()
+            .any(|s| Path::new(&s.path).file_name().is_some_and(|n| n == UI_FILE)) =>
+        {
+            None
+        }
         None => {
             report.missing_file(UI_FILE, "it holds the texts and labels outside the nodes");
             None
