@@ -39,6 +39,18 @@ async fn output_with(env: &[(&str, &str)]) -> std::process::Output {
     finish(child).await
 }
 
+/// The bot as a process on the SQLite file `path`, against the fake API.
+pub(crate) fn launch(api: &FakeApi, path: &std::path::Path) -> std::process::Child {
+    binary()
+        .env("TELOXIDE_TOKEN", "123:secretsecret")
+        .env("TELOXIDE_API_URL", api.url.as_str())
+        .env("DATABASE_URL", format!("sqlite://{}", path.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
 /// Stops a running bot as systemd does (SIGTERM) and waits for its end.
 pub(crate) async fn terminate(child: std::process::Child) -> std::process::Output {
     let killed = std::process::Command::new("kill")
@@ -136,14 +148,7 @@ async fn sigterm_stops_the_running_bot_gracefully() {
     within(async {
         let api = FakeApi::start().await;
         let path = db_path("sigterm");
-        let child = binary()
-            .env("TELOXIDE_TOKEN", "123:secretsecret")
-            .env("TELOXIDE_API_URL", api.url.as_str())
-            .env("DATABASE_URL", format!("sqlite://{}", path.display()))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
+        let child = launch(&api, &path);
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
         api.wait_for("sendMessage", 1).await;
         let out = terminate(child).await;
@@ -329,16 +334,7 @@ async fn a_second_bot_on_the_same_store_is_refused_and_the_first_goes_on() {
     within(async {
         let api = FakeApi::start().await;
         let path = db_path("second-poller");
-        let run = || {
-            binary()
-                .env("TELOXIDE_TOKEN", "123:secretsecret")
-                .env("TELOXIDE_API_URL", api.url.as_str())
-                .env("DATABASE_URL", format!("sqlite://{}", path.display()))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("the binary starts")
-        };
+        let run = || launch(&api, &path);
         let first = run();
         api.wait_polling().await;
         let second = finish(run()).await;

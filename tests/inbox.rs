@@ -1,6 +1,5 @@
 //! The update inbox end to end: a crash between recording an update and answering it, or between saving a step and showing it, loses nothing and takes no step twice; an update Telegram sends again is answered once.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use icp_sms_doctor::lang::Lang;
@@ -8,7 +7,7 @@ use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::store::{SessionKey, Store};
 use serde_json::json;
 
-use crate::binary::{binary, finish, terminate};
+use crate::binary::{finish, launch, terminate};
 use crate::bot::{ALICE, GROUP};
 use crate::fake_api::{FakeApi, supergroup};
 use crate::scene::{Scene, data_to, db_path, shows, within};
@@ -19,18 +18,6 @@ fn alice() -> SessionKey {
         chat: ALICE.id as i64,
         user: ALICE.id,
     }
-}
-
-/// The bot as a process on an SQLite file, against the fake API.
-fn launch(api: &FakeApi, path: &Path) -> std::process::Child {
-    binary()
-        .env("TELOXIDE_TOKEN", "123:secretsecret")
-        .env("TELOXIDE_API_URL", api.url.as_str())
-        .env("DATABASE_URL", format!("sqlite://{}", path.display()))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the binary starts")
 }
 
 /// Kills the process at once, as a crash or an OOM killer would.
