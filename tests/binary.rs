@@ -51,6 +51,16 @@ pub(crate) fn launch(api: &FakeApi, path: &std::path::Path) -> std::process::Chi
         .expect("the binary starts")
 }
 
+/// Kills the process at once, as a crash or an OOM killer would.
+pub(crate) async fn kill_9(child: std::process::Child) -> std::process::Output {
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    finish(child).await
+}
+
 /// Stops a running bot as systemd does (SIGTERM) and waits for its end.
 pub(crate) async fn terminate(child: std::process::Child) -> std::process::Output {
     let killed = std::process::Command::new("kill")

@@ -143,6 +143,8 @@ struct Inner {
     /// reply is lost: the connection breaks before it is written.
     lost_replies: HashMap<String, usize>,
     enforcer: Enforcer,
+    /// How long each call takes, getUpdates aside.
+    latency: Duration,
     /// Methods whose calls are recorded but never answered nor carried
     /// out, as a Bot API that hangs.
     stalled: std::collections::HashSet<String>,
@@ -305,8 +307,12 @@ impl FakeApi {
 
     /// Queues a button press by `person` on the stored message.
     /// Queues a press of a button on `message`; returns the update's id.
+    /// The press's callback id is `cb<update id>`.
     pub fn press(&self, person: &Person, message: &Value, data: &str) -> i64 {
-        let id = self.message_id();
+        // A message id is taken, as every message and press of a person
+        // has its own in the tests' numbering.
+        self.message_id();
+        let id = self.lock().next_update_id;
         self.push(json!({
             "callback_query": {
                 "id": format!("cb{id}"),
@@ -387,6 +393,12 @@ impl FakeApi {
             .or_default() += 1;
     }
 
+    /// Makes every call but getUpdates take `latency`, as a distant or
+    /// loaded Bot API does.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
     /// Leaves every call of `method` from now on unanswered and not
     /// carried out, until `unstall`.
     pub fn stall(&self, method: &str) {
@@ -460,6 +472,20 @@ impl FakeApi {
         let mut polls = self.shared.polls.subscribe();
         polls
             .wait_for(|n| *n > 0)
+            .await
+            .expect("the fake API lives");
+    }
+
+    /// How many getUpdates calls have come so far.
+    pub fn poll_count(&self) -> usize {
+        *self.shared.polls.borrow()
+    }
+
+    /// Waits until `n` getUpdates calls have come in all.
+    pub async fn wait_polls(&self, n: usize) {
+        let mut polls = self.shared.polls.subscribe();
+        polls
+            .wait_for(|count| *count >= n)
             .await
             .expect("the fake API lives");
     }
@@ -597,6 +623,12 @@ async fn handle(
         }
         return get_updates(&shared, &body).await;
     }
+    // Half the latency before a call is carried out, half before its
+    // answer: a bot killed meanwhile may or may not have had it done.
+    let latency = shared.inner.lock().expect("fake API state").latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency / 2).await;
+    }
     let stalled = {
         let mut inner = shared.inner.lock().expect("fake API state");
         let stalled = inner.stalled.contains(&method);
@@ -667,6 +699,9 @@ async fn handle(
         (response, lost)
     };
     shared.recorded.send_modify(|n| *n += 1);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency / 2).await;
+    }
     if lost {
         // Unwinding out of the handler drops the connection unanswered;
         // `resume_unwind` skips the panic message, as nothing is wrong.

@@ -7,7 +7,7 @@ use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::store::{SessionKey, Store};
 use serde_json::json;
 
-use crate::binary::{finish, launch, terminate};
+use crate::binary::{kill_9, launch, terminate};
 use crate::bot::{ALICE, GROUP};
 use crate::fake_api::{FakeApi, supergroup};
 use crate::scene::{Scene, data_to, db_path, shows, within};
@@ -18,16 +18,6 @@ fn alice() -> SessionKey {
         chat: ALICE.id as i64,
         user: ALICE.id,
     }
-}
-
-/// Kills the process at once, as a crash or an OOM killer would.
-async fn kill_9(child: std::process::Child) {
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    finish(child).await;
 }
 
 #[tokio::test]

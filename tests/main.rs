@@ -8,6 +8,7 @@ mod support;
 mod binary;
 mod bot;
 mod categories;
+mod chaos;
 mod console;
 mod delivery;
 mod engine;
