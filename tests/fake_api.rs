@@ -3,6 +3,7 @@
 //! messages Telegram would return.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::IntoFuture;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -145,6 +146,15 @@ struct Inner {
     enforcer: Enforcer,
     /// How long each call takes, getUpdates aside.
     latency: Duration,
+    /// Closes the port for a while.
+    outages: Option<tokio::sync::mpsc::UnboundedSender<Duration>>,
+    /// When the port opened again after the latest outage.
+    back_at: Option<Instant>,
+    /// An outage to begin once the next batch of updates is handed out.
+    outage_after_batch: Option<Duration>,
+    /// Whether connections are closed after each answer, so none is left
+    /// open in the bot's pool through an outage.
+    closing: bool,
     /// Methods whose calls are recorded but never answered nor carried
     /// out, as a Bot API that hangs.
     stalled: std::collections::HashSet<String>,
@@ -200,10 +210,36 @@ impl FakeApi {
             .await
             .expect("a loopback port");
         let addr = listener.local_addr().expect("bound");
+        let (outages, mut outage) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+        shared.inner.lock().expect("fake API state").outages = Some(outages);
+        // Serves until an outage is asked for; then the port is closed
+        // (connecting is refused) for its length, and opened again.
+        let state = shared.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("the fake API serves");
+            let mut listener = Some(listener);
+            loop {
+                let open = match listener.take() {
+                    Some(open) => open,
+                    None => loop {
+                        if let Ok(open) = tokio::net::TcpListener::bind(addr).await {
+                            state.inner.lock().expect("fake API state").back_at =
+                                Some(Instant::now());
+                            break open;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    },
+                };
+                tokio::select! {
+                    served = axum::serve(open, app.clone()).into_future() => {
+                        served.expect("the fake API serves");
+                        return;
+                    }
+                    down = outage.recv() => match down {
+                        Some(down) => tokio::time::sleep(down).await,
+                        None => return,
+                    },
+                }
+            }
         });
         FakeApi {
             url: format!("http://{addr}/").parse().expect("a URL"),
@@ -391,6 +427,20 @@ impl FakeApi {
             .lost_replies
             .entry(method.to_ascii_lowercase())
             .or_default() += 1;
+    }
+
+    /// Once the next batch of updates is handed out, refuses connections
+    /// for `down`, as a Bot API (or the network to it) that is gone: the
+    /// replies to that batch meet the outage.
+    pub fn outage_after_next_batch(&self, down: Duration) {
+        let mut inner = self.lock();
+        inner.outage_after_batch = Some(down);
+        inner.closing = true;
+    }
+
+    /// When the port opened again after the latest outage, if one ended.
+    pub fn back_at(&self) -> Option<Instant> {
+        self.lock().back_at
     }
 
     /// Makes every call but getUpdates take `latency`, as a distant or
@@ -599,7 +649,19 @@ fn bad_request(description: &str) -> Response {
         .into_response()
 }
 
-async fn handle(
+async fn handle(state: State<Arc<Shared>>, path: Path<(String, String)>, body: Bytes) -> Response {
+    let closing = state.inner.lock().expect("fake API state").closing;
+    let mut response = answer_call(state, path, body).await;
+    if closing {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+async fn answer_call(
     State(shared): State<Arc<Shared>>,
     Path((_token, method)): Path<(String, String)>,
     body: Bytes,
@@ -858,6 +920,12 @@ async fn get_updates(shared: &Shared, body: &Value) -> Response {
         }
         let mut batch: Vec<Value> = inner.resent.drain(..).collect();
         batch.extend(inner.updates.iter().take(limit).cloned());
+        if !batch.is_empty()
+            && let Some(down) = inner.outage_after_batch.take()
+            && let Some(outages) = &inner.outages
+        {
+            let _ = outages.send(down);
+        }
         batch
     };
     // Register interest before looking, so an update pushed in between

@@ -70,3 +70,30 @@ async fn a_send_carried_out_whose_answer_was_lost_is_not_sent_again() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn replies_held_up_by_a_refusing_bot_api_arrive_once_when_it_is_back() {
+    within(async {
+        let tree = real_tree();
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        // The Bot API goes away just after handing out the message: the
+        // menu's send is refused until it is back, six seconds on (longer
+        // than a few quick tries would wait).
+        api.outage_after_next_batch(std::time::Duration::from_secs(6));
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_until(|calls| calls.iter().any(|c| c.method == "sendmessage" && c.ok))
+            .await;
+        let messages = api.bot_messages(ALICE.id as i64);
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(shows(&tree, &messages[0], "menu", Lang::Zh));
+        let sent = api.calls_of("sendMessage");
+        assert_eq!(sent.len(), 1);
+        // It got through only once the port was open again: it was tried
+        // again through the outage, not sent before it.
+        let back = api.back_at().expect("the outage ended");
+        assert!(sent[0].at >= back);
+        scene.stop().await;
+    })
+    .await;
+}
