@@ -146,6 +146,9 @@ struct Inner {
     enforcer: Enforcer,
     /// How long each call takes, getUpdates aside.
     latency: Duration,
+    /// How many of the next calls of a method break the connection before
+    /// they are carried out.
+    resets: HashMap<String, usize>,
     /// Closes the port for a while.
     outages: Option<tokio::sync::mpsc::UnboundedSender<Duration>>,
     /// When the port opened again after the latest outage.
@@ -416,6 +419,16 @@ impl FakeApi {
             .entry(method.to_ascii_lowercase())
             .or_default()
             .push_back((status, page));
+    }
+
+    /// Breaks the connection of the next call of `method` before it is
+    /// carried out: to the bot, as uncertain as a reply lost after it.
+    pub fn reset_next(&self, method: &str) {
+        *self
+            .lock()
+            .resets
+            .entry(method.to_ascii_lowercase())
+            .or_default() += 1;
     }
 
     /// Carries out the next call of `method` but breaks the connection
@@ -691,10 +704,17 @@ async fn answer_call(
     if !latency.is_zero() {
         tokio::time::sleep(latency / 2).await;
     }
-    let stalled = {
+    let (stalled, reset) = {
         let mut inner = shared.inner.lock().expect("fake API state");
         let stalled = inner.stalled.contains(&method);
-        if stalled {
+        let reset = match inner.resets.get_mut(&method) {
+            Some(n) if *n > 0 && !stalled => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        };
+        if stalled || reset {
             inner.calls.push(Call {
                 method: method.clone(),
                 body: body.clone(),
@@ -705,8 +725,12 @@ async fn answer_call(
             });
             *inner.counts.entry(method.clone()).or_default() += 1;
         }
-        stalled
+        (stalled, reset)
     };
+    if reset {
+        shared.recorded.send_modify(|n| *n += 1);
+        std::panic::resume_unwind(Box::new("connection reset on purpose"));
+    }
     if stalled {
         shared.recorded.send_modify(|n| *n += 1);
         return std::future::pending().await;

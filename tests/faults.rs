@@ -97,3 +97,32 @@ async fn replies_held_up_by_a_refusing_bot_api_arrive_once_when_it_is_back() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_edit_whose_fate_is_unknown_is_made_again_and_shown_once() {
+    within(async {
+        let tree = real_tree();
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        api.send_as(&BOB, &BOB.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let menu = api.last_bot_message(BOB.id as i64);
+        // The first edit's connection breaks before it is carried out;
+        // the second hangs past the client's timeout. Repeating an edit
+        // cannot show anything twice, so it is made again until it lands.
+        api.reset_next("editMessageText");
+        api.press(&BOB, &menu, &data_to(&menu, "not_received"));
+        api.wait_for("editMessageText", 1).await;
+        api.stall("editMessageText");
+        api.wait_for("editMessageText", 2).await;
+        api.unstall("editMessageText");
+        api.wait_until(|calls| calls.iter().any(|c| c.method == "editmessagetext" && c.ok))
+            .await;
+        let on_screen = api.last_bot_message(BOB.id as i64);
+        assert!(shows(&tree, &on_screen, "not_received", Lang::Zh));
+        assert_eq!(api.bot_messages(BOB.id as i64).len(), 1);
+        assert_eq!(api.calls_of("sendMessage").len(), 1);
+        scene.stop().await;
+    })
+    .await;
+}
