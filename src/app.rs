@@ -49,6 +49,20 @@ impl Default for Settings {
     }
 }
 
+/// This process, as the owner of what it takes in a shared store: its
+/// host, its pid and when it started, so no two processes are the same.
+fn instance() -> String {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!(
+        "{} pid {} started {started}",
+        host.trim(),
+        std::process::id()
+    )
+}
+
 /// What every handler and the scheduler share.
 pub struct App {
     /// The dialogue in use; a reload swaps it whole, so a step that took
@@ -60,6 +74,9 @@ pub struct App {
     pub settings: Settings,
     /// Wakes the scheduler when a reminder is set.
     pub(crate) wake: Notify,
+    /// Who this process is, on what it takes in a store other processes
+    /// may share: inbox entries, reminder claims.
+    pub instance: String,
 }
 
 impl App {
@@ -70,6 +87,7 @@ impl App {
             clock,
             settings,
             wake: Notify::new(),
+            instance: instance(),
         }
     }
 

@@ -195,9 +195,105 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
         Some(node) => Event::Command(Command::Start(Some(node.as_str()))),
         None => event,
     };
-    let session = match app.store.load(key).await {
-        Ok(Some(session)) => session,
-        Ok(None) => Session::new(person_lang(app, key.user, who.language_code.as_deref()).await),
+    let step = Step {
+        tree: &tree,
+        who,
+        event,
+        carried: carried.is_some(),
+        now,
+    };
+    // Another process may write the same session meanwhile (two quick
+    // presses reaching two instances): the write is compare-and-set, and
+    // the step is taken again on what is stored then.
+    let mut effects = Effects::default();
+    for attempt in 1.. {
+        match attempt_step(app, &step, &mut effects).await {
+            Ok(replies) => return Ok(replies),
+            Err(Missed::Failed(lang)) => return Err(apology(lang)),
+            Err(Missed::Conflict) if attempt < MAX_ATTEMPTS => log::info!(
+                "chat {} user {}: the session changed meanwhile; the step is taken again",
+                key.chat,
+                key.user
+            ),
+            Err(Missed::Conflict) => break,
+        }
+    }
+    log::error!(
+        "chat {} user {}: the session kept changing; the step was not saved",
+        key.chat,
+        key.user
+    );
+    Err(apology(
+        person_lang(app, key.user, who.language_code.as_deref()).await,
+    ))
+}
+
+/// How many times a step is taken when its session keeps changing.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// A step to take: who, what they did, and when.
+struct Step<'a> {
+    tree: &'a Tree,
+    who: &'a Speaker,
+    event: Event<'a>,
+    /// Whether a deep link brought the session from a group.
+    carried: bool,
+    now: Instant,
+}
+
+/// Why an attempt at a step saved nothing.
+enum Missed {
+    /// Another write came first: take it again.
+    Conflict,
+    /// The store failed; the apology goes in this language.
+    Failed(Lang),
+}
+
+/// What a step did in the store besides its session, kept when it is
+/// taken again: a second attempt must not cancel what the first did and
+/// then say that nothing was left to cancel.
+#[derive(Default)]
+struct Effects {
+    /// Facts to record with the session, made anew by each attempt.
+    facts: Vec<Fact>,
+    /// How many reminders the step cancelled, once it did.
+    cancelled: Option<usize>,
+}
+
+impl Effects {
+    /// Cancels reminders the first time; after that, says how many the
+    /// first time did.
+    async fn cancel(
+        &mut self,
+        cancel: impl std::future::Future<Output = Result<usize, StoreError>>,
+    ) -> Result<usize, StoreError> {
+        if let Some(cancelled) = self.cancelled {
+            return Ok(cancelled);
+        }
+        let cancelled = cancel.await?;
+        self.cancelled = Some(cancelled);
+        Ok(cancelled)
+    }
+}
+
+/// One attempt at a step: the session loaded, the step taken, and both
+/// saved unless the session changed meanwhile.
+async fn attempt_step(
+    app: &App,
+    step: &Step<'_>,
+    effects: &mut Effects,
+) -> Result<Vec<Reply>, Missed> {
+    let Step {
+        tree,
+        who,
+        event,
+        carried,
+        now,
+    } = *step;
+    let key = who.key;
+    effects.facts.clear();
+    let (stored, version) = match app.store.load_versioned(key).await {
+        Ok(loaded) => loaded,
         Err(e) => {
             log::error!(
                 "chat {} user {}: loading the session failed: {e}",
@@ -206,12 +302,17 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
             );
             let lang =
                 Lang::from_language_code(who.language_code.as_deref(), app.settings.default_lang);
-            return Err(apology(lang));
+            return Err(Missed::Failed(lang));
         }
+    };
+    let session = match stored {
+        Some(session) => session,
+        None => Session::new(person_lang(app, key.user, who.language_code.as_deref()).await),
     };
     let lang_before = session.lang;
     let node_before = session.node.clone();
-    let (mut next, mut replies) = match converse(app, &tree, who, session, event, now).await {
+    let (mut next, mut replies) = match converse(app, tree, who, session, event, now, effects).await
+    {
         Ok(done) => done,
         Err(e) => {
             log::error!(
@@ -219,19 +320,20 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
                 key.chat,
                 key.user
             );
-            return Err(apology(lang_before));
+            return Err(Missed::Failed(lang_before));
         }
     };
     let remember_lang = next.lang != lang_before;
-    let facts = facts_of(
-        &tree,
+    let mut facts = facts_of(
+        tree,
         node_before.as_deref(),
         &mut next,
         &event,
-        carried.is_some(),
+        carried,
         now,
     );
-    offer_more(app, &tree, &next, &mut replies);
+    facts.append(&mut effects.facts);
+    offer_more(app, tree, &next, &mut replies);
     // With the session go the replies, so a crash before they are shown
     // shows these, not a second step.
     let answer = who.answering.as_ref().and_then(|a| {
@@ -240,17 +342,29 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
             replies: serde_json::to_string(&replies).ok()?,
         })
     });
-    if let Err(e) = app
+    let saved = app
         .store
-        .save_answering(key, &next, remember_lang, &facts, now, answer.as_ref())
-        .await
-    {
-        log::error!(
-            "chat {} user {}: saving the session failed: {e}",
-            key.chat,
-            key.user
-        );
-        return Err(apology(next.lang));
+        .save_answering(
+            key,
+            &next,
+            remember_lang,
+            &facts,
+            now,
+            answer.as_ref(),
+            Some(version),
+        )
+        .await;
+    match saved {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(Missed::Conflict),
+        Err(e) => {
+            log::error!(
+                "chat {} user {}: saving the session failed: {e}",
+                key.chat,
+                key.user
+            );
+            return Err(Missed::Failed(next.lang));
+        }
     }
     log::info!(
         "chat {} user {}: {} -> {}",
@@ -270,6 +384,7 @@ async fn converse(
     mut session: Session,
     event: Event<'_>,
     now: Instant,
+    effects: &mut Effects,
 ) -> Result<(Session, Vec<Reply>), StoreError> {
     let (store, key) = (&app.store, who.key);
     let tz = app.settings.timezone;
@@ -294,7 +409,7 @@ async fn converse(
             let asked_at = session.asking.as_deref().and_then(|id| tree.get(id));
             match reminders::parse::parse_arrival(text, now, tz) {
                 Some(arrival) => {
-                    let mut replies = set_window(app, tree, who, lang, arrival.at).await?;
+                    let mut replies = set_window(app, tree, who, lang, arrival.at, effects).await?;
                     match arrival.other {
                         // A guessed morning or evening: say so, and keep
                         // the question open for a corrected time.
@@ -333,15 +448,13 @@ async fn converse(
                 let reminder = new_reminder(who, lang, Kind::NewCode, due, None);
                 let plan = store.set_reminders(key.chat, key.user, &[reminder]).await?;
                 app.wake.notify_one();
-                store
-                    .record(&[Fact::new(
-                        now,
-                        FactKind::ReminderSet,
-                        session.conv,
-                        &at,
-                        lang,
-                    )])
-                    .await?;
+                effects.facts.push(Fact::new(
+                    now,
+                    FactKind::ReminderSet,
+                    session.conv,
+                    &at,
+                    lang,
+                ));
                 // The menu stays; the confirmation comes below it.
                 vec![
                     render(tree, &session, node),
@@ -358,7 +471,7 @@ async fn converse(
             {
                 let menu = session.asking.take().and_then(|id| tree.get(&id));
                 let arrived = now - i64::from(hours) * 3600;
-                let mut replies = set_window(app, tree, who, lang, arrived).await?;
+                let mut replies = set_window(app, tree, who, lang, arrived, effects).await?;
                 // Answered on the arrival question: the menu it replaced
                 // comes back, and the confirmation follows.
                 if let Some(node) = menu {
@@ -368,14 +481,15 @@ async fn converse(
             }
             Some(Action::Verified { plan }) => {
                 // Reminders are said to be cancelled only when some were.
-                let which = match store.cancel_plan(plan, key.user).await? {
+                let cancelled = effects.cancel(store.cancel_plan(plan, key.user)).await?;
+                let which = match cancelled {
                     0 => UiText::VerifiedNoneLeft,
                     _ => UiText::Verified,
                 };
                 vec![Reply::plain(ui.text(which, lang))]
             }
             Some(Action::CancelPlan { plan }) => {
-                let cancelled = store.cancel_plan(plan, key.user).await?;
+                let cancelled = effects.cancel(store.cancel_plan(plan, key.user)).await?;
                 vec![cancelled_reply(tree, lang, cancelled)]
             }
             Some(Action::KeepReminders) => {
@@ -450,7 +564,9 @@ async fn converse(
                 }]
             }
             Some(Action::DropReminders) => {
-                let cancelled = store.cancel_reminders(key.chat, key.user).await?;
+                let cancelled = effects
+                    .cancel(store.cancel_reminders(key.chat, key.user))
+                    .await?;
                 vec![cancelled_reply(tree, lang, cancelled)]
             }
             _ => return Ok(step(tree, session, event)),
@@ -606,6 +722,7 @@ async fn set_window(
     who: &Speaker,
     lang: Lang,
     arrived: Instant,
+    effects: &mut Effects,
 ) -> Result<Vec<Reply>, StoreError> {
     let tz = app.settings.timezone;
     let settings = tree.ui().reminders();
@@ -625,8 +742,10 @@ async fn set_window(
     let plan = app.store.set_reminders(key.chat, key.user, &new).await?;
     app.wake.notify_one();
     if !new.is_empty() {
-        let fact = Fact::new(now, FactKind::ReminderSet, 0, "", lang);
-        app.store.record(&[fact]).await?;
+        // Recorded with the session, once.
+        effects
+            .facts
+            .push(Fact::new(now, FactKind::ReminderSet, 0, "", lang));
     }
     Ok(vec![reminders::replies::window_set_reply(
         tree,

@@ -272,10 +272,6 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     };
     // One process polls Telegram per store: a second one would take the
     // updates meant for the first.
-    if let Err(e) = store.hold_poller() {
-        eprintln!("{e}");
-        return ExitCode::FAILURE;
-    }
     let mut bot = Bot::new(&bot_config.token);
     if let Some(api) = bot_config.api_url.clone() {
         bot = bot.set_api_url(api);
@@ -293,6 +289,12 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
         // Listening from the first moment, so a reload sent while the bot
         // starts is not taken for SIGHUP's default: to end the process.
         let hangups = Hangups::listen();
+        // One process polls Telegram per store: a second one would take the
+        // updates meant for the first.
+        if let Err(e) = store.hold_poller().await {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
         let (nodes, store_name) = (tree.len(), store.describe());
         let (timezone, idle_secs) = (settings.timezone, settings.session_idle_secs);
         let app = Arc::new(App::new(

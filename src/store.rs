@@ -62,6 +62,10 @@ pub enum StoreError {
         "another process is already running the bot on {0}; stop it first (one process polls Telegram per store)"
     )]
     InUse(PathBuf),
+    #[error("Redis: {0}")]
+    Redis(String),
+    #[error("the session changed meanwhile")]
+    Conflict,
 }
 
 /// What a message with buttons that belongs to one person is.
@@ -100,7 +104,14 @@ pub struct Counts {
 /// hands out (reminders, plans) are its own business.
 #[async_trait]
 pub trait Store: Send + Sync {
-    async fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError>;
+    async fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+        Ok(self.load_versioned(key).await?.0)
+    }
+
+    /// The session and its version, which every write changes: 0 when
+    /// none is stored. A save that expects it fails with `Conflict` if
+    /// another write came between.
+    async fn load_versioned(&self, key: SessionKey) -> Result<(Option<Session>, u64), StoreError>;
 
     /// Writes the session (a blank one deletes the row) as active at `now`
     /// and, with `remember_lang`, the person's language for their future
@@ -116,13 +127,17 @@ pub trait Store: Send + Sync {
         facts: &[Fact],
         now: Instant,
     ) -> Result<(), StoreError> {
-        self.save_answering(key, session, remember_lang, facts, now, None)
+        self.save_answering(key, session, remember_lang, facts, now, None, None)
             .await
     }
 
     /// `save`, and in the same write, when the step answers an entry of
     /// the inbox, the replies it gave, so that after a crash the entry is
-    /// answered with them instead of being taken again.
+    /// answered with them instead of being taken again. With `expected`,
+    /// only if the stored session's version is still that one (compare
+    /// and set): otherwise nothing is written and the call fails with
+    /// `Conflict`, and the step is taken again on what is stored now.
+    #[allow(clippy::too_many_arguments)]
     async fn save_answering(
         &self,
         key: SessionKey,
@@ -131,19 +146,51 @@ pub trait Store: Send + Sync {
         facts: &[Fact],
         now: Instant,
         answer: Option<&Answer>,
+        expected: Option<u64>,
     ) -> Result<(), StoreError>;
 
-    /// Records an update in the inbox before it is handled; false if its
-    /// id was recorded before (Telegram sent it again): it is skipped.
-    async fn inbox_put(&self, id: i64, body: &str, now: Instant) -> Result<bool, StoreError>;
+    /// Records an update in the inbox before it is handled, as being
+    /// handled by `owner` (this process); false if its id was recorded
+    /// before (Telegram sent it again): it is skipped.
+    async fn inbox_put(
+        &self,
+        id: i64,
+        body: &str,
+        owner: &str,
+        now: Instant,
+    ) -> Result<bool, StoreError>;
 
     /// Marks inbox entries as handled and answered. Their ids are kept a
     /// day, so a late repeat is still recognised.
     async fn inbox_done(&self, ids: &[i64], now: Instant) -> Result<(), StoreError>;
 
-    /// The entries recorded and not done, oldest first: what a crash
-    /// left to handle, or to answer.
-    async fn inbox_open(&self) -> Result<Vec<Entry>, StoreError>;
+    /// The entries recorded and not done by a process that is gone,
+    /// oldest first, taken over by `owner`: what a crash left to handle,
+    /// or to answer. A store that only one process can use at a time
+    /// takes every open entry; a shared one leaves those of processes
+    /// whose `heartbeat` has not run out.
+    async fn inbox_open(&self, owner: &str, now: Instant) -> Result<Vec<Entry>, StoreError>;
+
+    /// Says that the process `owner` is alive until `until`: its inbox
+    /// entries are not taken over before then. Only a shared store needs it.
+    async fn heartbeat(&self, owner: &str, until: Instant) -> Result<(), StoreError> {
+        let _ = (owner, until);
+        Ok(())
+    }
+
+    /// Whether several processes may use the store at once (Redis): then
+    /// each keeps a heartbeat, takes over what a stopped one left, and
+    /// shares Telegram's limits through `budget`.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// The budget for messages sent that all processes on this store
+    /// share, where they may be several.
+    fn budget(&self, rates: Rates) -> Option<std::sync::Arc<dyn Budget>> {
+        let _ = rates;
+        None
+    }
 
     /// Records facts for the figures.
     async fn record(&self, facts: &[Fact]) -> Result<(), StoreError>;
@@ -289,7 +336,7 @@ pub trait Store: Send + Sync {
     /// Makes sure this process alone polls Telegram with this store: a
     /// second process on the same file is refused. The hold lasts as long
     /// as the process; a store only one process can open needs none.
-    fn hold_poller(&self) -> Result<(), StoreError> {
+    async fn hold_poller(&self) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -320,6 +367,30 @@ pub trait Store: Send + Sync {
 
     /// A short description for the start-up log line.
     fn describe(&self) -> String;
+}
+
+/// Telegram's limits on messages sent, as a shared budget counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rates {
+    /// For the bot as a whole, per second.
+    pub per_second: u32,
+    /// Per private chat: at most this many in any `private_burst` seconds.
+    pub private_burst: u32,
+    /// Per group, per second.
+    pub group_per_second: u32,
+    /// Per group, per minute.
+    pub group_per_minute: u32,
+    /// How long a second lasts, in milliseconds (shorter only in tests).
+    pub second_ms: u64,
+}
+
+/// A budget of messages sent that several processes share.
+#[async_trait]
+pub trait Budget: Send + Sync {
+    /// Takes one message for `chat` from the bot's budget and the chat's:
+    /// `None` when taken, else how long to wait before asking again (and
+    /// nothing was taken).
+    async fn take(&self, chat: i64) -> Result<Option<std::time::Duration>, StoreError>;
 }
 
 /// A question for tomorrow: did it get solved in the end?

@@ -117,9 +117,9 @@ impl Faulty {
 
 #[async_trait]
 impl Store for Faulty {
-    async fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+    async fn load_versioned(&self, key: SessionKey) -> Result<(Option<Session>, u64), StoreError> {
         self.check(Op::Load(key.user))?;
-        self.inner.load(key).await
+        self.inner.load_versioned(key).await
     }
     async fn save_answering(
         &self,
@@ -129,23 +129,30 @@ impl Store for Faulty {
         facts: &[Fact],
         now: Instant,
         answer: Option<&Answer>,
+        expected: Option<u64>,
     ) -> Result<(), StoreError> {
         self.check(Op::Save(key.user))?;
         self.inner
-            .save_answering(key, session, remember, facts, now, answer)
+            .save_answering(key, session, remember, facts, now, answer, expected)
             .await
     }
-    async fn inbox_put(&self, id: i64, body: &str, now: Instant) -> Result<bool, StoreError> {
+    async fn inbox_put(
+        &self,
+        id: i64,
+        body: &str,
+        owner: &str,
+        now: Instant,
+    ) -> Result<bool, StoreError> {
         self.check(Op::Inbox)?;
-        self.inner.inbox_put(id, body, now).await
+        self.inner.inbox_put(id, body, owner, now).await
     }
     async fn inbox_done(&self, ids: &[i64], now: Instant) -> Result<(), StoreError> {
         self.check(Op::Inbox)?;
         self.inner.inbox_done(ids, now).await
     }
-    async fn inbox_open(&self) -> Result<Vec<Entry>, StoreError> {
+    async fn inbox_open(&self, owner: &str, now: Instant) -> Result<Vec<Entry>, StoreError> {
         self.check(Op::Inbox)?;
-        self.inner.inbox_open().await
+        self.inner.inbox_open(owner, now).await
     }
     async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
         self.check(Op::Record)?;

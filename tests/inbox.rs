@@ -48,7 +48,7 @@ async fn a_kill_between_recording_an_update_and_answering_it_is_answered_after_r
         assert!(out.status.success());
         // Answered, so done: nothing is left for a third start.
         let store = SqliteStore::open(&path).unwrap();
-        assert!(store.inbox_open().await.unwrap().is_empty());
+        assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
         assert_eq!(api.calls_of("sendMessage").len(), 1);
     })
     .await;
@@ -93,7 +93,7 @@ async fn a_kill_between_saving_a_step_and_showing_it_shows_it_after_restart_with
         assert!(out.status.success());
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.load(alice()).await.unwrap().unwrap(), saved);
-        assert!(store.inbox_open().await.unwrap().is_empty());
+        assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
     })
     .await;
 }

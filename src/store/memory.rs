@@ -25,6 +25,9 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct MemoryInner {
     sessions: HashMap<SessionKey, (Session, Instant)>,
+    /// Each stored session's version: the write that made it.
+    versions: HashMap<SessionKey, u64>,
+    writes: u64,
     people: HashMap<u64, Lang>,
     /// People with a private chat, with when they last wrote there.
     private_chats: HashMap<u64, Instant>,
@@ -72,8 +75,10 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
-        Ok(self.lock().sessions.get(&key).map(|(s, _)| s.clone()))
+    async fn load_versioned(&self, key: SessionKey) -> Result<(Option<Session>, u64), StoreError> {
+        let inner = self.lock();
+        let session = inner.sessions.get(&key).map(|(s, _)| s.clone());
+        Ok((session, inner.versions.get(&key).copied().unwrap_or(0)))
     }
 
     async fn save_answering(
@@ -84,8 +89,12 @@ impl Store for MemoryStore {
         facts: &[Fact],
         now: Instant,
         answer: Option<&Answer>,
+        expected: Option<u64>,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
+        if expected.is_some_and(|v| inner.versions.get(&key).copied().unwrap_or(0) != v) {
+            return Err(StoreError::Conflict);
+        }
         inner.facts.extend_from_slice(facts);
         if let Some(answer) = answer
             && let Some(row) = inner.inbox.get_mut(&answer.entry)
@@ -102,8 +111,12 @@ impl Store for MemoryStore {
         }
         if is_blank(session) {
             inner.sessions.remove(&key);
+            inner.versions.remove(&key);
         } else {
             inner.sessions.insert(key, (session.clone(), now));
+            inner.writes += 1;
+            let version = inner.writes;
+            inner.versions.insert(key, version);
         }
         if remember_lang {
             inner.people.insert(key.user, session.lang);
@@ -114,7 +127,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn inbox_put(&self, id: i64, body: &str, now: Instant) -> Result<bool, StoreError> {
+    async fn inbox_put(
+        &self,
+        id: i64,
+        body: &str,
+        _owner: &str,
+        now: Instant,
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         if inner.inbox.contains_key(&id) {
             return Ok(false);
@@ -146,7 +165,8 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn inbox_open(&self) -> Result<Vec<Entry>, StoreError> {
+    /// One process uses a memory store: every open entry is left over.
+    async fn inbox_open(&self, _owner: &str, _now: Instant) -> Result<Vec<Entry>, StoreError> {
         Ok(self
             .lock()
             .inbox
@@ -381,6 +401,7 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         inner.sessions.remove(&key);
+        inner.versions.remove(&key);
         inner
             .menus
             .retain(|(chat, _), (owner, _)| *chat != key.chat || *owner != key.user);

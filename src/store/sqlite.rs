@@ -75,7 +75,7 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+    async fn load_versioned(&self, key: SessionKey) -> Result<(Option<Session>, u64), StoreError> {
         self.calls.now(|db| db.load(key))
     }
 
@@ -87,12 +87,25 @@ impl Store for SqliteStore {
         facts: &[Fact],
         now: Instant,
         answer: Option<&Answer>,
+        expected: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.calls
-            .now(|db| db.save(key, session, remember_lang, facts, now, answer))
+        let write = Write {
+            remember_lang,
+            facts,
+            now,
+            answer,
+            expected,
+        };
+        self.calls.now(|db| db.save(key, session, write))
     }
 
-    async fn inbox_put(&self, id: i64, body: &str, now: Instant) -> Result<bool, StoreError> {
+    async fn inbox_put(
+        &self,
+        id: i64,
+        body: &str,
+        _owner: &str,
+        now: Instant,
+    ) -> Result<bool, StoreError> {
         self.calls.now(|db| db.inbox_put(id, body, now))
     }
 
@@ -100,7 +113,9 @@ impl Store for SqliteStore {
         self.calls.now(|db| db.inbox_done(ids, now))
     }
 
-    async fn inbox_open(&self) -> Result<Vec<Entry>, StoreError> {
+    /// One process uses the file (`hold_poller`): every open entry is
+    /// left over from the one before.
+    async fn inbox_open(&self, _owner: &str, _now: Instant) -> Result<Vec<Entry>, StoreError> {
         self.calls.apart(Db::inbox_open).await
     }
 
@@ -265,7 +280,7 @@ impl Store for SqliteStore {
         self.calls.apart(move |db| db.recover_claimed(now)).await
     }
 
-    fn hold_poller(&self) -> Result<(), StoreError> {
+    async fn hold_poller(&self) -> Result<(), StoreError> {
         let mut held = self.poller.lock().unwrap_or_else(|e| e.into_inner());
         if held.is_some() {
             return Ok(());
@@ -403,6 +418,7 @@ impl Db {
             ("reminders", "claimed_by TEXT"),
             ("reminders", "claimed_until INTEGER"),
             ("private_chats", "seen_at INTEGER"),
+            ("sessions", "version INTEGER NOT NULL DEFAULT 0"),
         ] {
             let name = column.split(' ').next().unwrap_or(column);
             let has: bool = conn.query_row(
@@ -487,6 +503,17 @@ fn private_files(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// What a session write carries besides the session.
+#[derive(Clone, Copy)]
+struct Write<'a> {
+    remember_lang: bool,
+    facts: &'a [Fact],
+    now: Instant,
+    answer: Option<&'a Answer>,
+    /// The version the session must still have (compare and set).
+    expected: Option<u64>,
+}
+
 /// Telegram ids fit in 52 bits; SQLite integers are signed 64-bit.
 fn user_column(user: u64) -> i64 {
     user as i64
@@ -494,17 +521,21 @@ fn user_column(user: u64) -> i64 {
 
 /// The store's operations, run on the store's thread.
 impl Db {
-    fn load(&mut self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+    fn load(&mut self, key: SessionKey) -> Result<(Option<Session>, u64), StoreError> {
         let conn = &self.conn;
-        let state: Option<String> = conn
-            .prepare_cached("SELECT state FROM sessions WHERE chat_id = ?1 AND user_id = ?2")?
-            .query_row(params![key.chat, user_column(key.user)], |row| row.get(0))
+        let row: Option<(String, i64)> = conn
+            .prepare_cached(
+                "SELECT state, version FROM sessions WHERE chat_id = ?1 AND user_id = ?2",
+            )?
+            .query_row(params![key.chat, user_column(key.user)], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()?;
-        let Some(state) = state else {
-            return Ok(None);
+        let Some((state, version)) = row else {
+            return Ok((None, 0));
         };
         match serde_json::from_str(&state) {
-            Ok(session) => Ok(Some(session)),
+            Ok(session) => Ok((Some(session), version as u64)),
             Err(e) => {
                 // An unreadable row would block this person for good; drop
                 // it so their next message starts afresh.
@@ -515,17 +546,26 @@ impl Db {
         }
     }
 
-    fn save(
-        &mut self,
-        key: SessionKey,
-        session: &Session,
-        remember_lang: bool,
-        facts: &[Fact],
-        now: Instant,
-        answer: Option<&Answer>,
-    ) -> Result<(), StoreError> {
+    fn save(&mut self, key: SessionKey, session: &Session, write: Write) -> Result<(), StoreError> {
+        let Write {
+            remember_lang,
+            facts,
+            now,
+            answer,
+            expected,
+        } = write;
         let conn = &mut self.conn;
         let tx = conn.transaction()?;
+        if let Some(expected) = expected {
+            let version: i64 = tx
+                .prepare_cached("SELECT version FROM sessions WHERE chat_id = ?1 AND user_id = ?2")?
+                .query_row(params![key.chat, user_column(key.user)], |row| row.get(0))
+                .optional()?
+                .unwrap_or(0);
+            if version as u64 != expected {
+                return Err(StoreError::Conflict);
+            }
+        }
         team::insert_facts(&tx, facts)?;
         if let Some(answer) = answer {
             inbox::answer(&tx, answer)?;
@@ -541,10 +581,11 @@ impl Db {
         } else {
             let state = serde_json::to_string(session)?;
             tx.prepare_cached(
-                "INSERT INTO sessions (chat_id, user_id, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO sessions (chat_id, user_id, state, updated_at, version)
+                 VALUES (?1, ?2, ?3, ?4, 1)
                  ON CONFLICT (chat_id, user_id)
-                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+                    version = version + 1",
             )?
             .execute(params![key.chat, user_column(key.user), state, now])?;
         }

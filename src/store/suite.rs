@@ -407,18 +407,18 @@ async fn inbox(store: &dyn Store) {
     let key = SessionKey { chat: 7, user: 7 };
     assert!(
         store
-            .inbox_put(10, "{\"update_id\":10}", 1000)
+            .inbox_put(10, "{\"update_id\":10}", "p", 1000)
             .await
             .unwrap()
     );
     assert!(
         store
-            .inbox_put(11, "{\"update_id\":11}", 1000)
+            .inbox_put(11, "{\"update_id\":11}", "p", 1000)
             .await
             .unwrap()
     );
     // A repeat of an id is recognised, and changes nothing.
-    assert!(!store.inbox_put(10, "{}", 1001).await.unwrap());
+    assert!(!store.inbox_put(10, "{}", "p", 1001).await.unwrap());
     // The step for 11 saves its replies with the session, in one write.
     let answer = Answer {
         entry: 11,
@@ -432,10 +432,11 @@ async fn inbox(store: &dyn Store) {
             &[],
             1001,
             Some(&answer),
+            None,
         )
         .await
         .unwrap();
-    let open = store.inbox_open().await.unwrap();
+    let open = store.inbox_open("p", 2000).await.unwrap();
     assert_eq!(
         open,
         vec![
@@ -452,16 +453,60 @@ async fn inbox(store: &dyn Store) {
         ]
     );
     store.inbox_done(&[10, 11], 1002).await.unwrap();
-    assert!(store.inbox_open().await.unwrap().is_empty());
+    assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
     // A done id is still recognised for a day, then forgotten.
-    assert!(!store.inbox_put(11, "{}", 1003).await.unwrap());
+    assert!(!store.inbox_put(11, "{}", "p", 1003).await.unwrap());
     // An entry never done is dropped after a day too.
-    assert!(store.inbox_put(12, "{}", 1003).await.unwrap());
+    assert!(store.inbox_put(12, "{}", "p", 1003).await.unwrap());
     store.prune(1002 + INBOX_RETENTION_SECS).await.unwrap();
-    assert!(!store.inbox_put(11, "{}", 1004).await.unwrap());
+    assert!(!store.inbox_put(11, "{}", "p", 1004).await.unwrap());
     store.prune(1004 + INBOX_RETENTION_SECS).await.unwrap();
-    assert!(store.inbox_open().await.unwrap().is_empty());
-    assert!(store.inbox_put(11, "{}", 1005).await.unwrap());
+    assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
+    assert!(store.inbox_put(11, "{}", "p", 1005).await.unwrap());
+}
+
+/// A session write that expects a version is made only if no other write
+/// came between: compare and set, for processes sharing the store.
+async fn versions(store: &dyn Store) {
+    let key = SessionKey { chat: -5, user: 9 };
+    let cas = |session: Session, expected: u64, now: Instant| async move {
+        store
+            .save_answering(key, &session, false, &[], now, None, Some(expected))
+            .await
+    };
+    assert_eq!(store.load_versioned(key).await.unwrap(), (None, 0));
+    // Nothing stored yet: a write expecting that succeeds once.
+    cas(at("menu", Lang::Zh), 0, 1).await.unwrap();
+    let (session, first) = store.load_versioned(key).await.unwrap();
+    assert_eq!(session, Some(at("menu", Lang::Zh)));
+    assert_ne!(first, 0);
+    assert!(matches!(
+        cas(at("timeout", Lang::Zh), 0, 2).await,
+        Err(StoreError::Conflict)
+    ));
+    // Two writers read the same version; the second to write loses and
+    // changes nothing.
+    cas(at("timeout", Lang::Zh), first, 3).await.unwrap();
+    assert!(matches!(
+        cas(at("not_received", Lang::En), first, 4).await,
+        Err(StoreError::Conflict)
+    ));
+    let (session, second) = store.load_versioned(key).await.unwrap();
+    assert_eq!(session, Some(at("timeout", Lang::Zh)));
+    assert_ne!(second, first);
+    // It reads again and writes on the new version.
+    cas(at("not_received", Lang::En), second, 5).await.unwrap();
+    assert_eq!(
+        store.load(key).await.unwrap(),
+        Some(at("not_received", Lang::En))
+    );
+    // A write without a version is always made.
+    store
+        .save(key, &at("reset", Lang::Zh), false, &[], 6)
+        .await
+        .unwrap();
+    let (_, third) = store.load_versioned(key).await.unwrap();
+    assert!(![0, first, second].contains(&third));
 }
 
 async fn private_chats_pruned(store: &dyn Store) {
@@ -534,7 +579,8 @@ every_backend!(
     later,
     menus_pruned,
     inbox,
-    private_chats_pruned
+    private_chats_pruned,
+    versions
 );
 
 /// The store's folder is the bot's alone (0700) and its files too (0600),

@@ -117,7 +117,7 @@ impl Inbox {
         match self
             .app
             .store
-            .inbox_put(id, &body, self.app.clock.now())
+            .inbox_put(id, &body, &self.app.instance, self.app.clock.now())
             .await
         {
             Ok(true) => Recorded::New,
@@ -139,7 +139,11 @@ impl Inbox {
     /// The updates a crash left open, to be handled first, in order; the
     /// replies saved for those whose step was taken are kept for them.
     pub async fn reopen(&self) -> Vec<Update> {
-        let entries = match self.app.store.inbox_open().await {
+        let store = &self.app.store;
+        let entries = match store
+            .inbox_open(&self.app.instance, self.app.clock.now())
+            .await
+        {
             Ok(entries) => entries,
             Err(e) => {
                 log::error!("reading the inbox failed: {e}; what a crash left is not handled");

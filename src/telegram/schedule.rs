@@ -103,14 +103,6 @@ const PRUNE_SECS: i64 = 3600;
 /// process died) is ever recovered.
 const CLAIM_SECS: i64 = 600;
 
-/// This process, as the owner of the reminders it claims.
-fn owner() -> String {
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("pid {} started {started}", std::process::id())
-}
-
 async fn run(
     bot: Outbox,
     app: Arc<App>,
@@ -118,7 +110,7 @@ async fn run(
     settled: watch::Sender<Instant>,
 ) {
     let mut state = State {
-        owner: owner(),
+        owner: app.instance.clone(),
         ..State::default()
     };
     loop {
