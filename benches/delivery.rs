@@ -13,6 +13,9 @@
 #[allow(dead_code)]
 #[path = "../tests/fake_api.rs"]
 mod fake_api;
+#[allow(dead_code)]
+#[path = "../tests/http.rs"]
+mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

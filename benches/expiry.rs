@@ -8,6 +8,9 @@
 #[allow(dead_code)]
 #[path = "../tests/fake_api.rs"]
 mod fake_api;
+#[allow(dead_code)]
+#[path = "../tests/http.rs"]
+mod http;
 mod support;
 
 use std::collections::HashMap;

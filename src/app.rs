@@ -7,8 +7,10 @@ use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::lang::Lang;
+use crate::metrics::Metrics;
 use crate::reminders::DEFAULT_TIMEZONE;
 use crate::store::Store;
+use crate::store::timed::Timed;
 use crate::tree::Tree;
 use crate::tree::report::LoadError;
 
@@ -77,13 +79,19 @@ pub struct App {
     /// Who this process is, on what it takes in a store other processes
     /// may share: inbox entries, reminder claims.
     pub instance: String,
+    /// What /metrics shows.
+    pub metrics: Arc<Metrics>,
 }
 
 impl App {
     pub fn new(tree: Arc<Tree>, store: Arc<dyn Store>, clock: Clock, settings: Settings) -> App {
+        // Every store call is timed for /metrics.
+        let metrics = Arc::new(Metrics::default());
+        let store = Arc::new(Timed::new(store, Arc::clone(&metrics)));
         App {
             tree: RwLock::new(tree),
             store,
+            metrics,
             clock,
             settings,
             wake: Notify::new(),

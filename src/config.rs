@@ -12,9 +12,9 @@ use std::time::Duration;
 use crate::app::{DEFAULT_SESSION_IDLE_SECS, Settings};
 use crate::lang::Lang;
 use crate::reminders::DEFAULT_TIMEZONE;
-use crate::telegram::Options;
 use crate::telegram::intake::FloodLimits;
 use crate::telegram::pacer::Limits;
+use crate::telegram::{Options, Webhook};
 
 /// The longest idle time allowed: 30 days, as long as menu owners are
 /// remembered, so an expiring session still finds its menu to close.
@@ -53,6 +53,20 @@ pub enum ConfigError {
     ApiUrl(String),
     #[error("{0}; fix DATABASE_URL in .env or the environment")]
     DatabaseUrl(String),
+    #[error(
+        "WEBHOOK_URL must be the http(s) address Telegram posts to, such as https://bot.example.com/telegram, not {0:?}; fix it in .env or the environment"
+    )]
+    WebhookUrl(String),
+    #[error(
+        "{0} must be an address and port to listen on, such as 127.0.0.1:8080, not {1:?}; fix it in .env or the environment"
+    )]
+    Listen(&'static str, String),
+    #[error(
+        "WEBHOOK_SECRET must be set in webhook mode (WEBHOOK_URL is set) to 1 to 256 characters of A-Z, a-z, 0-9, _ and -; fix it in .env or the environment"
+    )]
+    WebhookSecret,
+    #[error("WEBHOOK_REGISTER must be true or false, not {0:?}; fix it in .env or the environment")]
+    WebhookRegister(String),
     #[error(
         "{key} must be a whole number from {min} to {max}, not {value:?}; fix it in .env or the environment"
     )]
@@ -141,8 +155,73 @@ fn options(env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<ConfigError>
             defaults.grace.as_secs() as u32,
             (0, 600),
         ))),
+        lease: Duration::from_secs(u64::from(n(
+            "INSTANCE_LEASE_SECS",
+            defaults.lease.as_secs() as u32,
+            (3, 600),
+        ))),
+        webhook: webhook(env, problems),
+        metrics_listen: address(env, "METRICS_LISTEN", problems),
         ..defaults
     }
+}
+
+/// The default `WEBHOOK_LISTEN`.
+const WEBHOOK_LISTEN: &str = "127.0.0.1:8080";
+
+/// An address to listen on, from `key`.
+fn address(
+    env: &dyn Fn(&str) -> Option<String>,
+    key: &'static str,
+    problems: &mut Vec<ConfigError>,
+) -> Option<std::net::SocketAddr> {
+    let v = value(env, key)?;
+    v.parse()
+        .map_err(|_| problems.push(ConfigError::Listen(key, v)))
+        .ok()
+}
+
+/// Webhook mode, when `WEBHOOK_URL` is set: with `WEBHOOK_LISTEN`,
+/// `WEBHOOK_SECRET` and `WEBHOOK_REGISTER`.
+fn webhook(
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigError>,
+) -> Option<Webhook> {
+    let raw = value(env, "WEBHOOK_URL")?;
+    let url = match url::Url::parse(&raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        _ => {
+            problems.push(ConfigError::WebhookUrl(raw));
+            None
+        }
+    };
+    let listen = match value(env, "WEBHOOK_LISTEN") {
+        None => WEBHOOK_LISTEN.parse().ok(),
+        Some(_) => address(env, "WEBHOOK_LISTEN", problems),
+    };
+    let secret = value(env, "WEBHOOK_SECRET").filter(|s| {
+        (1..=256).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if secret.is_none() {
+        problems.push(ConfigError::WebhookSecret);
+    }
+    let register = match value(env, "WEBHOOK_REGISTER").map(|v| v.to_ascii_lowercase()) {
+        None => Some(true),
+        Some(v) if v == "true" => Some(true),
+        Some(v) if v == "false" => Some(false),
+        Some(v) => {
+            problems.push(ConfigError::WebhookRegister(v));
+            None
+        }
+    };
+    Some(Webhook {
+        url: url?,
+        listen: listen?,
+        secret: secret?,
+        register: register?,
+    })
 }
 
 /// A variable's value through `env`, if it is set and not blank.
@@ -395,11 +474,99 @@ mod tests {
     }
 
     #[test]
+    fn webhook_mode_is_read_and_each_bad_value_named() {
+        let (config, _) = Config::read(None, None, &env(&[]));
+        let options = |pairs: &'static [(&'static str, &'static str)]| config.bot(&env(pairs));
+        let polling = options(&[
+            ("TELOXIDE_TOKEN", "1:a"),
+            ("METRICS_LISTEN", "0.0.0.0:9100"),
+        ])
+        .expect("valid");
+        assert_eq!(polling.options.webhook, None);
+        assert_eq!(
+            polling.options.metrics_listen,
+            Some("0.0.0.0:9100".parse().unwrap())
+        );
+        let hook = options(&[
+            ("TELOXIDE_TOKEN", "1:a"),
+            ("WEBHOOK_URL", "https://bot.example.com/tg/hook"),
+            ("WEBHOOK_SECRET", "s3cret_-X"),
+        ])
+        .expect("valid")
+        .options
+        .webhook
+        .expect("webhook mode");
+        assert_eq!(hook.url.path(), "/tg/hook");
+        assert_eq!(hook.listen, "127.0.0.1:8080".parse().unwrap());
+        assert!(hook.register);
+        assert!(!format!("{hook:?}").contains("s3cret"));
+        let second = options(&[
+            ("TELOXIDE_TOKEN", "1:a"),
+            ("WEBHOOK_URL", "https://bot.example.com/"),
+            ("WEBHOOK_SECRET", "x"),
+            ("WEBHOOK_LISTEN", "127.0.0.1:8081"),
+            ("WEBHOOK_REGISTER", "FALSE"),
+        ])
+        .expect("valid")
+        .options
+        .webhook
+        .expect("webhook mode");
+        assert!(!second.register);
+        assert_eq!(second.listen.port(), 8081);
+        let too_long: &'static str = "a".repeat(257).leak();
+        for (pairs, expected) in [
+            (
+                vec![("WEBHOOK_URL", "https://bot.example.com/")],
+                ConfigError::WebhookSecret,
+            ),
+            (
+                vec![
+                    ("WEBHOOK_URL", "https://bot.example.com/"),
+                    ("WEBHOOK_SECRET", "has space"),
+                ],
+                ConfigError::WebhookSecret,
+            ),
+            (
+                vec![
+                    ("WEBHOOK_URL", "https://bot.example.com/"),
+                    ("WEBHOOK_SECRET", too_long),
+                ],
+                ConfigError::WebhookSecret,
+            ),
+            (
+                vec![("WEBHOOK_URL", "bot.example.com"), ("WEBHOOK_SECRET", "x")],
+                ConfigError::WebhookUrl("bot.example.com".into()),
+            ),
+            (
+                vec![
+                    ("WEBHOOK_URL", "https://bot.example.com/"),
+                    ("WEBHOOK_SECRET", "x"),
+                    ("WEBHOOK_LISTEN", "8080"),
+                ],
+                ConfigError::Listen("WEBHOOK_LISTEN", "8080".into()),
+            ),
+            (
+                vec![
+                    ("WEBHOOK_URL", "https://bot.example.com/"),
+                    ("WEBHOOK_SECRET", "x"),
+                    ("WEBHOOK_REGISTER", "maybe"),
+                ],
+                ConfigError::WebhookRegister("maybe".into()),
+            ),
+        ] {
+            let mut pairs = pairs;
+            pairs.push(("TELOXIDE_TOKEN", "1:a"));
+            let pairs: &'static [(&'static str, &'static str)] = pairs.leak();
+            assert_eq!(options(pairs).err(), Some(vec![expected]));
+        }
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let env = env(&[
             ("DEFAULT_LANG", "fr"),
             ("TELOXIDE_TOKEN", "nonsense"),
-            ("DATABASE_URL", "redis://localhost"),
+            ("DATABASE_URL", "postgres://localhost"),
             ("TIMEZONE", "Mars/Olympus"),
             ("SESSION_IDLE_HOURS", "a day"),
             ("TELOXIDE_API_URL", "not a url"),

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod handoff;
 pub mod lang;
 pub mod markup;
+pub mod metrics;
 pub mod redact;
 pub mod reminders;
 pub mod stats;

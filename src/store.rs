@@ -12,6 +12,7 @@ pub mod memory;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+pub mod timed;
 pub mod url;
 
 use std::path::PathBuf;

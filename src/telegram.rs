@@ -15,6 +15,7 @@ pub mod schedule;
 mod send;
 mod support;
 pub mod team;
+pub mod webhook;
 
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -43,6 +44,7 @@ use inbox::{Inbox, Recorded};
 use intake::{Admit, FloodLimits, Intake};
 use pacer::{Limits, Pacer, Priority};
 use send::{Outbox, Target, deliver};
+pub use webhook::Webhook;
 
 /// How the bot talks to the Bot API.
 #[derive(Debug, Clone)]
@@ -58,6 +60,15 @@ pub struct Options {
     /// The longest a group member's answer may queue before they are
     /// offered to continue in private.
     pub busy_wait: Duration,
+    /// Webhook mode, instead of polling.
+    pub webhook: Option<Webhook>,
+    /// Where /healthz and /metrics are served in polling mode (in webhook
+    /// mode they share the webhook's listener).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// With a shared store: how long this process counts as alive after
+    /// its latest heartbeat; what it took in is taken over by another
+    /// after that.
+    pub lease: Duration,
 }
 
 impl Default for Options {
@@ -68,6 +79,9 @@ impl Default for Options {
             grace: Duration::from_secs(10),
             flood: FloodLimits::default(),
             busy_wait: Duration::from_secs(10),
+            webhook: None,
+            metrics_listen: None,
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -78,6 +92,10 @@ pub enum StartError {
     Unauthorized(RequestError),
     #[error("cannot reach the Bot API: {0}")]
     Unreachable(RequestError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    #[error("Telegram refused the webhook {0}: {1}")]
+    Webhook(String, RequestError),
 }
 
 /// A bot that is polling for updates, and its scheduler.
@@ -89,6 +107,14 @@ pub struct Running {
     pacer: Pacer,
     inbox: Arc<Inbox>,
     grace: Duration,
+    app: Arc<App>,
+    /// The HTTP listener (webhook, /healthz, /metrics), if any.
+    http: Option<JoinHandle<()>>,
+    /// Keeps the heartbeat and takes over what stopped processes left,
+    /// with a shared store.
+    keeper: Option<JoinHandle<()>>,
+    /// Set when the bot stops, so the webhook refuses new posts.
+    stopping: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Running {
@@ -102,10 +128,19 @@ impl Running {
     pub fn abort(self) {
         self.handle.abort();
         self.scheduler.abort();
+        for task in [self.http, self.keeper].into_iter().flatten() {
+            task.abort();
+        }
     }
 
     /// Stops polling, lets updates in flight finish, and returns when done.
     pub async fn stop(self) {
+        if let Some(stopping) = &self.stopping {
+            stopping.store(true, std::sync::atomic::Ordering::Release);
+        }
+        if let Some(keeper) = &self.keeper {
+            keeper.abort();
+        }
         // One deadline for the whole stop: when the grace period is over,
         // whatever still waits in the queue is closed (not sent, and a
         // reminder among it released to be sent after the restart), so
@@ -151,6 +186,16 @@ impl Running {
         // What was delivered is marked done before the process ends; the
         // rest stays open and is handled after the restart.
         self.inbox.flush().await;
+        if self.keeper.is_some() {
+            // Gone now: another process may take over what is left at once.
+            let app = &self.app;
+            if let Err(e) = app.store.heartbeat(&app.instance, Instant::MIN).await {
+                log::warn!("could not say this process is stopping: {e}");
+            }
+        }
+        if let Some(http) = self.http {
+            http.abort();
+        }
     }
 
     /// Runs until `signal` completes, then shuts down gracefully. Returns
@@ -191,22 +236,65 @@ fn lane_of(chat: ChatId, user: Option<UserId>) -> u16 {
     (hasher.finish() % WORKERS) as u16
 }
 
-/// Checks the token, registers the command menu, and starts polling.
+/// Checks the token, registers the command menu, and starts taking
+/// updates: by polling, or on the webhook.
 pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running, StartError> {
     // Every message sent or changed goes through the pacer; other requests
     // (getMe, answering presses, the command menu) go straight out.
     let pacer = Pacer::spawn(options.limits);
+    pacer.measure(Arc::clone(&app.metrics));
+    if let Some(budget) = app.store.budget(options.limits.rates()) {
+        pacer.share(budget);
+    }
     let out = Outbox::new(bot.clone(), pacer.clone(), options.busy_wait);
     let me = who_am_i(&bot).await?;
     if let Err(e) = register_commands(&bot, &app.tree()).await {
         log::warn!("could not register the command menu: {e}");
     }
-    let polling = Polling::builder(bot.clone())
-        .timeout(options.polling_timeout)
-        .build();
+    // Alive before anything is taken in: another process takes over only
+    // what a process without a heartbeat left.
+    let shared = app.store.is_shared();
+    if shared {
+        beat(&app, options.lease).await;
+    }
     let inbox = Inbox::start(app.clone());
+    let queued = {
+        let pacer = pacer.clone();
+        Arc::new(move || pacer.depth()) as Arc<dyn Fn() -> usize + Send + Sync>
+    };
+    let health = crate::metrics::routes(Arc::clone(&app), queued);
+    let (source, http, stopping) = match &options.webhook {
+        None => {
+            let polling = Polling::builder(bot.clone())
+                .timeout(options.polling_timeout)
+                .delete_webhook()
+                .await
+                .build();
+            let http = match options.metrics_listen {
+                Some(address) => Some(listen(address, health).await?),
+                None => None,
+            };
+            (Source::Polling(polling), http, None)
+        }
+        Some(hook) => {
+            let intake = webhook::route(hook, inbox.clone());
+            let http = listen(hook.listen, intake.router.merge(health)).await?;
+            if hook.register {
+                webhook::register(&bot, hook)
+                    .await
+                    .map_err(|e| StartError::Webhook(hook.url.to_string(), e))?;
+            }
+            let (stop, flag) = teloxide::stop::mk_stop_token();
+            let source = Source::Webhook {
+                updates: intake.updates,
+                stop,
+                flag,
+            };
+            (source, Some(http), Some(intake.stopping))
+        }
+    };
     let listener = Door {
-        polling,
+        source,
         intake: std::sync::Mutex::new(Intake::new(options.flood)),
         out: out.clone(),
         app: app.clone(),
@@ -214,9 +302,19 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         reopened: inbox.reopen().await,
     }
     .listener();
+    let keeper = shared.then(|| {
+        let deps = dptree::deps![
+            bot.clone(),
+            me.clone(),
+            app.clone(),
+            out.clone(),
+            inbox.clone()
+        ];
+        tokio::spawn(keep(app.clone(), inbox.clone(), deps, options.lease))
+    });
     let (out_for_scheduler, app_for_scheduler) = (out.clone(), app.clone());
     let mut dispatcher = Dispatcher::builder(bot, schema())
-        .dependencies(dptree::deps![app, out, inbox.clone()])
+        .dependencies(dptree::deps![app.clone(), out, inbox.clone()])
         .distribution_function(|update: &Update| {
             Some(lane_of(
                 update.chat()?.id,
@@ -249,7 +347,53 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         pacer,
         inbox,
         grace: options.grace,
+        app,
+        http,
+        keeper,
+        stopping,
     })
+}
+
+/// Serves `router` on `address`, from now until the task is aborted.
+async fn listen(
+    address: std::net::SocketAddr,
+    router: axum::Router,
+) -> Result<JoinHandle<()>, StartError> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| StartError::Listen(address, e))?;
+    log::info!("listening on {address}");
+    Ok(tokio::spawn(crate::metrics::serve(listener, router)))
+}
+
+/// Says this process is alive for another `lease`.
+async fn beat(app: &App, lease: Duration) {
+    let until = app.clock.now() + lease.as_secs() as i64;
+    if let Err(e) = app.store.heartbeat(&app.instance, until).await {
+        log::warn!("the heartbeat could not be written: {e}");
+    }
+}
+
+/// With a shared store: keeps this process's heartbeat, and handles what
+/// a process that stopped (its heartbeat ran out) left open in the inbox,
+/// as soon as it is seen.
+async fn keep(app: Arc<App>, inbox: Arc<Inbox>, deps: DependencyMap, lease: Duration) {
+    let every = (lease / 3).max(Duration::from_millis(100));
+    let handler = schema();
+    loop {
+        tokio::time::sleep(every).await;
+        beat(&app, lease).await;
+        for update in inbox.reopen().await {
+            let mut deps = deps.clone();
+            let handler = handler.clone();
+            deps.insert(update);
+            tokio::spawn(async move {
+                if let ControlFlow::Break(Err(e)) = handler.dispatch(deps).await {
+                    log::error!("an update taken over failed: {e}");
+                }
+            });
+        }
+    }
 }
 
 /// Asks the Bot API who the bot is, which also checks the token.
@@ -305,13 +449,33 @@ impl Feed {
     }
 }
 
-/// Polling with the door in front: each update recorded in the inbox
-/// before the next batch is asked for (which confirms this one), repeats
-/// and unreadable kinds skipped, and updates beyond a member's pace
-/// dropped before the dispatcher sees them. What a crash left open goes
-/// first.
+/// Where updates come from.
+enum Source {
+    Polling(Polling<Bot>),
+    /// Posted to the webhook, recorded in the inbox already.
+    Webhook {
+        updates: tokio::sync::mpsc::Receiver<Update>,
+        stop: teloxide::stop::StopToken,
+        flag: teloxide::stop::StopFlag,
+    },
+}
+
+/// How an update reached the door.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Fetched by polling: recorded here.
+    Polled,
+    /// Already in the inbox: posted to the webhook, or left open.
+    Recorded,
+}
+
+/// The updates with the door in front: each polled update recorded in the
+/// inbox before the next batch is asked for (which confirms this one),
+/// repeats and unreadable kinds skipped, and updates beyond a member's
+/// pace dropped before the dispatcher sees them. What a crash left open
+/// goes first.
 struct Door {
-    polling: Polling<Bot>,
+    source: Source,
     intake: std::sync::Mutex<Intake>,
     out: Outbox,
     app: Arc<App>,
@@ -324,10 +488,15 @@ impl Door {
         StatefulListener::new_with_hints(
             self,
             door_stream,
-            |door: &mut Door| door.polling.stop_token(),
+            |door: &mut Door| match &mut door.source {
+                Source::Polling(polling) => polling.stop_token(),
+                Source::Webhook { stop, .. } => stop.clone(),
+            },
             Some(
                 |door: &mut Door, hint: &mut dyn Iterator<Item = AllowedUpdate>| {
-                    door.polling.hint_allowed_updates(hint)
+                    if let Source::Polling(polling) = &mut door.source {
+                        polling.hint_allowed_updates(hint)
+                    }
                 },
             ),
         )
@@ -339,7 +508,7 @@ fn door_stream<'a>(
 ) -> impl futures::Stream<Item = Result<Update, RequestError>> + Send + 'a {
     use futures::StreamExt;
     let Door {
-        polling,
+        source,
         intake,
         out,
         app,
@@ -347,15 +516,30 @@ fn door_stream<'a>(
         reopened,
     } = door;
     let (intake, out, app, inbox) = (&*intake, &*out, &*app, &*inbox);
-    let reopened = std::mem::take(reopened).into_iter().map(|u| (Ok(u), true));
+    let reopened = std::mem::take(reopened)
+        .into_iter()
+        .map(|u| (Ok(u), Origin::Recorded));
+    let arriving = match source {
+        Source::Polling(polling) => polling
+            .as_stream()
+            .map(|item| (item, Origin::Polled))
+            .boxed(),
+        Source::Webhook { updates, flag, .. } => {
+            futures::stream::poll_fn(move |cx| updates.poll_recv(cx))
+                .map(|update| (Ok(update), Origin::Recorded))
+                .take_until(flag.clone())
+                .boxed()
+        }
+    };
     futures::stream::iter(reopened)
-        .chain(polling.as_stream().map(|item| (item, false)))
-        .then(move |(item, reopened)| async move {
+        .chain(arriving)
+        .then(move |(item, origin)| async move {
             let update = match item {
                 Ok(update) => update,
                 Err(e) => return Some(Err(e)),
             };
-            if !reopened {
+            let polled = origin == Origin::Polled;
+            if polled {
                 retry::answered();
             }
             let id = i64::from(update.id.0);
@@ -364,10 +548,15 @@ fn door_stream<'a>(
                 log::warn!("update {id}: of a kind this bot cannot read; skipped");
                 return None;
             }
-            if !reopened && matches!(inbox.record(&update).await, Recorded::Repeat) {
+            if polled && matches!(inbox.record(&update).await, Recorded::Repeat) {
                 log::info!("update {id}: received before; skipped");
                 return None;
             }
+            app.metrics.update(match &update.kind {
+                teloxide::types::UpdateKind::Message(_) => "message",
+                teloxide::types::UpdateKind::CallbackQuery(_) => "callback_query",
+                _ => "other",
+            });
             let admitted = {
                 let mut intake = intake.lock().unwrap_or_else(|e| e.into_inner());
                 admit(&mut intake, out, app, &update)

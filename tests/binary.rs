@@ -23,6 +23,12 @@ pub(crate) fn binary() -> std::process::Command {
         .env("RUST_LOG", "")
         .env("TIMEZONE", "")
         .env("SESSION_IDLE_HOURS", "")
+        .env("WEBHOOK_URL", "")
+        .env("WEBHOOK_LISTEN", "")
+        .env("WEBHOOK_SECRET", "")
+        .env("WEBHOOK_REGISTER", "")
+        .env("METRICS_LISTEN", "")
+        .env("INSTANCE_LEASE_SECS", "")
         .stdin(std::process::Stdio::null());
     command
 }

@@ -164,6 +164,13 @@ struct Inner {
     /// Updates sent again whatever the offset, as Telegram does when it
     /// is not sure they arrived.
     resent: VecDeque<Value>,
+    /// Where updates are posted instead of being handed to getUpdates,
+    /// once the bot registered a webhook: its address, path and secret.
+    webhook: Option<(std::net::SocketAddr, String, String)>,
+    /// What each webhook post was finally answered: (update id, status).
+    webhook_answers: Vec<(i64, u16)>,
+    /// The updates posted to the webhook, by id.
+    built: HashMap<i64, Value>,
     /// Members' statuses by (chat, user) (`member`, `creator`…); anyone
     /// else has `left`.
     members: HashMap<(i64, u64), &'static str>,
@@ -268,16 +275,88 @@ impl FakeApi {
     /// Queues an update (its `update_id` is replaced by the next one) and
     /// returns the id it got.
     pub fn push(&self, mut update: Value) -> i64 {
-        let id = {
+        let (id, webhook) = {
             let mut inner = self.lock();
             let id = inner.next_update_id;
             inner.next_update_id += 1;
             update["update_id"] = json!(id);
-            inner.updates.push_back(update);
-            id
+            match inner.webhook.clone() {
+                Some(webhook) => {
+                    inner.built.insert(id, update.clone());
+                    (id, Some((webhook, update)))
+                }
+                None => {
+                    inner.updates.push_back(update);
+                    (id, None)
+                }
+            }
         };
-        self.shared.arrived.notify_waiters();
+        match webhook {
+            Some((webhook, update)) => self.post_update(webhook, update, id),
+            None => self.shared.arrived.notify_waiters(),
+        }
         id
+    }
+
+    /// Posts an update to the webhook as Telegram does: again and again
+    /// (for at most 15 s) until it is answered 200.
+    fn post_update(
+        &self,
+        (address, path, secret): (std::net::SocketAddr, String, String),
+        update: Value,
+        id: i64,
+    ) {
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            let body = update.to_string();
+            let mut status = 0;
+            for _ in 0..150 {
+                status = crate::http::post(address, &path, Some(&secret), &body)
+                    .await
+                    .unwrap_or(0);
+                if status == 200 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            shared
+                .inner
+                .lock()
+                .expect("fake API state")
+                .webhook_answers
+                .push((id, status));
+            shared.recorded.send_modify(|n| *n += 1);
+        });
+    }
+
+    /// Posts an update to the webhook again, as Telegram does when it is
+    /// not sure the first post arrived.
+    pub fn post_again(&self, update: Value) {
+        let webhook = self.lock().webhook.clone().expect("a webhook is set");
+        let id = update["update_id"].as_i64().expect("an update id");
+        self.post_update(webhook, update, id);
+    }
+
+    /// What each webhook post was finally answered, by update id, once
+    /// at least `n` were.
+    pub async fn webhook_answers(&self, n: usize) -> Vec<(i64, u16)> {
+        let mut recorded = self.shared.recorded.subscribe();
+        loop {
+            let answers = self.lock().webhook_answers.clone();
+            if answers.len() >= n {
+                return answers;
+            }
+            recorded.changed().await.expect("the fake API lives");
+        }
+    }
+
+    /// The update with id `id` as it was built, for posting it again.
+    pub fn update(&self, id: i64) -> Value {
+        self.lock()
+            .built
+            .get(&id)
+            .cloned()
+            .expect("an update the fake built")
     }
 
     /// The id of the latest update queued.
@@ -799,6 +878,30 @@ async fn answer_call(
 fn answer(inner: &mut Inner, method: &str, body: &Value) -> Response {
     match method {
         "getme" => ok(bot_user()),
+        "setwebhook" => {
+            // A multipart form, as it may carry a certificate.
+            let form = body.as_str().unwrap_or_default();
+            let field = |name: &str| {
+                let rest = form.split(&format!("name=\"{name}\"")).nth(1)?;
+                let value = rest.split_once("\r\n\r\n")?.1;
+                Some(value.split("\r\n").next()?.to_string())
+            };
+            let (Some(url), Some(secret)) = (field("url"), field("secret_token")) else {
+                return bad_request("Bad Request: url and secret_token are expected");
+            };
+            let Ok(url) = url::Url::parse(&url) else {
+                return bad_request("Bad Request: bad webhook url");
+            };
+            let address = url
+                .socket_addrs(|| None)
+                .ok()
+                .and_then(|a| a.first().copied());
+            let Some(address) = address else {
+                return bad_request("Bad Request: bad webhook host");
+            };
+            inner.webhook = Some((address, url.path().to_string(), secret));
+            ok(json!(true))
+        }
         "getwebhookinfo" => ok(json!({
             "url": "", "has_custom_certificate": false, "pending_update_count": 0
         })),

@@ -2,6 +2,7 @@
 
 mod fake_api;
 mod faulty;
+mod http;
 mod scene;
 mod support;
 
@@ -25,3 +26,4 @@ mod reminders;
 mod routing;
 mod stats;
 mod tree;
+mod webhook;

@@ -50,6 +50,7 @@ pub fn options() -> Options {
             per_minute: 1_000_000,
         },
         busy_wait: Duration::from_secs(3600),
+        ..Options::default()
     }
 }
 

@@ -18,6 +18,9 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 mod window;
+
+use crate::metrics::Metrics;
+use crate::store::Budget;
 use window::Window;
 
 /// Telegram's limits on messages sent or changed (edits count like sends).
@@ -35,6 +38,19 @@ pub struct Limits {
     /// How long Telegram's second lasts: one second, shorter only where a
     /// test or bench runs the same limits faster.
     pub second: Duration,
+}
+
+impl Limits {
+    /// The same limits, as a budget shared between processes counts them.
+    pub fn rates(&self) -> crate::store::Rates {
+        crate::store::Rates {
+            per_second: self.per_second,
+            private_burst: self.private_burst,
+            group_per_second: self.group_per_second,
+            group_per_minute: self.group_per_minute,
+            second_ms: self.second.as_millis() as u64,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -213,6 +229,13 @@ struct Shared {
     alive: std::sync::atomic::AtomicUsize,
     /// Work after a request that a stop still waits for (`hold`).
     held: std::sync::atomic::AtomicUsize,
+    /// The budget other processes on the same store share with this one,
+    /// taken from after this pacer's own turn.
+    budget: std::sync::OnceLock<Arc<dyn Budget>>,
+    /// Whether the shared budget is failing (logged once per outage).
+    budget_failing: std::sync::atomic::AtomicBool,
+    /// Where requests answered and refused are counted.
+    metrics: std::sync::OnceLock<Arc<Metrics>>,
 }
 
 /// The bot's one outbound queue; cheap to clone.
@@ -240,11 +263,57 @@ impl Pacer {
                 done: Notify::new(),
                 alive: std::sync::atomic::AtomicUsize::new(0),
                 held: std::sync::atomic::AtomicUsize::new(0),
+                budget: std::sync::OnceLock::new(),
+                budget_failing: std::sync::atomic::AtomicBool::new(false),
+                metrics: std::sync::OnceLock::new(),
             }),
         };
         let task = pacer.clone();
         tokio::spawn(async move { task.run().await });
         pacer
+    }
+
+    /// Shares Telegram's limits with the other processes that take from
+    /// `budget`: each request, once its turn comes here, also waits for
+    /// room there. Set once, before the first request.
+    pub fn share(&self, budget: Arc<dyn Budget>) {
+        let _ = self.shared.budget.set(budget);
+    }
+
+    /// Counts the requests made in turns into `metrics`. Set once.
+    pub fn measure(&self, metrics: Arc<Metrics>) {
+        let _ = self.shared.metrics.set(metrics);
+    }
+
+    /// How many requests wait or are out, across all chats.
+    pub fn depth(&self) -> usize {
+        self.pending()
+    }
+
+    /// Waits for room in the shared budget, if there is one. A budget that
+    /// cannot be reached is skipped: this process's own pacing goes on.
+    async fn take_shared(&self, chat: i64) {
+        use std::sync::atomic::Ordering;
+        let Some(budget) = self.shared.budget.get() else {
+            return;
+        };
+        loop {
+            match budget.take(chat).await {
+                Ok(None) => break,
+                Ok(Some(wait)) => tokio::time::sleep(wait.min(Duration::from_secs(1))).await,
+                Err(e) => {
+                    if !self.shared.budget_failing.swap(true, Ordering::Relaxed) {
+                        log::warn!(
+                            "the shared budget of messages cannot be reached ({e}); pacing by this process alone"
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+        if self.shared.budget_failing.swap(false, Ordering::Relaxed) {
+            log::warn!("the shared budget of messages answers again");
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -391,6 +460,7 @@ impl Pacer {
             edit,
             turn: Some(turn),
             granted: false,
+            budgeted: false,
         }
     }
 
@@ -700,19 +770,30 @@ pub struct Ticket {
     edit: Option<i32>,
     turn: Option<oneshot::Receiver<Turn>>,
     granted: bool,
+    /// Whether the turn granted was also taken from the shared budget.
+    budgeted: bool,
 }
 
 impl Ticket {
     /// Waits for this ticket's turn.
     /// Cancel-safe: a wait given up keeps the ticket's place.
     pub async fn turn(&mut self) -> Turn {
-        let Some(rx) = self.turn.as_mut() else {
-            return if self.granted { Turn::Go } else { Turn::Closed };
-        };
-        let turn = rx.await.unwrap_or(Turn::Closed);
-        self.turn = None;
-        self.granted = turn == Turn::Go;
-        turn
+        if let Some(rx) = self.turn.as_mut() {
+            let turn = rx.await.unwrap_or(Turn::Closed);
+            self.turn = None;
+            self.granted = turn == Turn::Go;
+            self.budgeted = false;
+            if turn != Turn::Go {
+                return turn;
+            }
+        } else if !self.granted {
+            return Turn::Closed;
+        }
+        if !self.budgeted {
+            self.pacer.take_shared(self.chat).await;
+            self.budgeted = true;
+        }
+        Turn::Go
     }
 
     /// The request was refused with a 429: the chat waits `retry_after`
@@ -737,6 +818,11 @@ impl Ticket {
 
     pub fn chat(&self) -> i64 {
         self.chat
+    }
+
+    /// Where this ticket's request is counted, if anywhere.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.pacer.shared.metrics.get().map(|m| &**m)
     }
 }
 

@@ -358,6 +358,7 @@ async fn deliver(
                 latest.id,
                 if closed { " (window closed)" } else { "" }
             );
+            app.metrics.reminders_sent.inc();
             let fact = Fact::new(now, FactKind::ReminderSent, 0, "", latest.lang);
             if let Err(e) = app.store.record(&[fact]).await {
                 log::error!("scheduler: recording a delivered reminder failed: {e}");

@@ -128,11 +128,17 @@ impl Outbox {
             let error = match request().await {
                 Ok(value) => {
                     answered();
+                    if let Some(metrics) = ticket.metrics() {
+                        metrics.replies.inc();
+                    }
                     return Ok(Paced::Done(value));
                 }
                 Err(e) => e,
             };
             if let RequestError::RetryAfter(after) = &error {
+                if let Some(metrics) = ticket.metrics() {
+                    metrics.too_many.inc();
+                }
                 log::debug!(
                     "chat {}: 429, waiting {:?} before trying again",
                     ticket.chat(),
@@ -320,6 +326,7 @@ async fn show(out: &Outbox, app: &App, target: Target, mut step: Step) {
                 step.ticket.again_as_send();
             }
             Err(e) => {
+                app.metrics.given_up.inc();
                 log::warn!(
                     "chat {}: a reply could not be shown and is given up: {e}",
                     target.chat
@@ -379,10 +386,13 @@ async fn show(out: &Outbox, app: &App, target: Target, mut step: Step) {
         Ok(Paced::ShutDown) => {
             log::warn!("chat {}: shutting down; a reply was not sent", target.chat);
         }
-        Err(e) => log::warn!(
-            "chat {}: a reply could not be sent and is given up: {e}",
-            target.chat
-        ),
+        Err(e) => {
+            app.metrics.given_up.inc();
+            log::warn!(
+                "chat {}: a reply could not be sent and is given up: {e}",
+                target.chat
+            )
+        }
     }
 }
 

@@ -1,0 +1,163 @@
+//! Webhook mode end to end: the bot registers its address and secret, takes only posts that carry the secret, answers through the Bot API, skips a repeat, and serves /healthz and /metrics on the same listener.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use icp_sms_doctor::store::Store;
+use icp_sms_doctor::telegram::{Options, Webhook};
+use serde_json::json;
+
+use crate::bot::ALICE;
+use crate::faulty::{Faulty, Op};
+use crate::http::{get, post};
+use crate::scene::{Scene, data_to, memory, options, within};
+
+/// A loopback address no one listens on now.
+pub fn free_address() -> SocketAddr {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    socket.local_addr().expect("bound")
+}
+
+/// Options for webhook mode on `listen`, registering `url`'s path.
+fn webhook_options(listen: SocketAddr, secret: &str) -> Options {
+    Options {
+        webhook: Some(Webhook {
+            url: format!("http://{listen}/tg/hook").parse().expect("a URL"),
+            listen,
+            secret: secret.to_string(),
+            register: true,
+        }),
+        ..options()
+    }
+}
+
+#[tokio::test]
+async fn webhook_posts_without_the_secret_are_refused_and_the_rest_answered_once() {
+    within(async {
+        let listen = free_address();
+        let store = memory();
+        let scene = Scene::paced(store.clone(), webhook_options(listen, "s3cret_X")).await;
+        let api = scene.api.clone();
+        // Registered with Telegram: the address and the secret.
+        let registered = api.wait_for("setWebhook", 1).await;
+        // (A multipart form, kept as text by the fake.)
+        let form = registered[0].body.as_str().unwrap_or_default();
+        assert!(form.contains(&format!("http://{listen}/tg/hook")), "{form}");
+        assert!(form.contains("s3cret_X"), "{form}");
+        assert!(api.calls_of("getUpdates").is_empty());
+
+        // Posts without the secret, or with a wrong one, are refused and
+        // nothing of them is recorded or handled.
+        let forged = json!({
+            "update_id": 9000,
+            "message": {
+                "message_id": 1, "date": 1_700_000_000,
+                "chat": ALICE.private_chat(), "from": ALICE.user(), "text": "/diagnose"
+            }
+        })
+        .to_string();
+        for secret in [None, Some("wrong"), Some("s3cret_x")] {
+            assert_eq!(
+                post(listen, "/tg/hook", secret, &forged).await.unwrap(),
+                401
+            );
+        }
+        // Elsewhere than the registered path: not found.
+        assert_eq!(
+            post(listen, "/other", Some("s3cret_X"), &forged)
+                .await
+                .unwrap(),
+            404
+        );
+        // Not an update: refused, and the bot goes on.
+        assert_eq!(
+            post(listen, "/tg/hook", Some("s3cret_X"), "{\"nonsense\":")
+                .await
+                .unwrap(),
+            400
+        );
+
+        // Telegram's own posts carry the secret: answered through the API.
+        let chat = ALICE.private_chat();
+        api.send_as(&ALICE, &chat, "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let menu = api.last_bot_message(ALICE.id as i64);
+        let press = api.press(&ALICE, &menu, &data_to(&menu, "not_received"));
+        api.wait_for("editMessageText", 1).await;
+        api.wait_until(|calls| answered(calls, press)).await;
+        api.webhook_answers(2).await;
+        // Posted again (Telegram unsure it arrived): answered 200, skipped.
+        api.post_again(api.update(press));
+        let answers = api.webhook_answers(3).await;
+        assert!(
+            answers.iter().all(|(_, status)| *status == 200),
+            "{answers:?}"
+        );
+        assert_eq!(api.calls_of("editMessageText").len(), 1);
+        assert_eq!(api.calls_of("sendMessage").len(), 1);
+        // The forged update's id was never recorded: the same id posted
+        // with the secret is new, so handled.
+        assert_eq!(
+            post(listen, "/tg/hook", Some("s3cret_X"), &forged)
+                .await
+                .unwrap(),
+            200
+        );
+        api.wait_for("sendMessage", 2).await;
+
+        // Health and figures on the same listener.
+        let (status, body) = get(listen, "/healthz").await.unwrap();
+        assert_eq!((status, body.trim()), (200, "ok"));
+        let (status, figures) = get(listen, "/metrics").await.unwrap();
+        assert_eq!(status, 200);
+        for line in [
+            "icp_sms_doctor_updates_total{kind=\"message\"} 2",
+            "icp_sms_doctor_updates_total{kind=\"callback_query\"} 1",
+            "icp_sms_doctor_replies_sent_total 3",
+            "icp_sms_doctor_sessions_stored 1",
+            "icp_sms_doctor_reminders_pending 0",
+            "icp_sms_doctor_store_call_seconds_count{call=\"save_answering\"}",
+        ] {
+            assert!(figures.contains(line), "{line} in\n{figures}");
+        }
+        assert!(store.inbox_open("any", 0).await.unwrap().is_empty());
+        scene.stop().await;
+        // Stopped: nothing listens any more.
+        assert!(
+            post(listen, "/tg/hook", Some("s3cret_X"), &forged)
+                .await
+                .is_err()
+        );
+    })
+    .await;
+}
+
+/// Whether the press `id` was answered (its spinner stopped).
+pub fn answered(calls: &[crate::fake_api::Call], id: i64) -> bool {
+    calls.iter().any(|c| {
+        c.method == "answercallbackquery" && c.body["callback_query_id"] == format!("cb{id}")
+    })
+}
+
+#[tokio::test]
+async fn healthz_says_503_while_the_store_fails() {
+    within(async {
+        let listen = free_address();
+        let faulty = std::sync::Arc::new(Faulty::new(memory(), |_| false));
+        let store: std::sync::Arc<dyn Store> = faulty.clone();
+        let scene = Scene::paced(store, webhook_options(listen, "s")).await;
+        let (status, _) = get(listen, "/healthz").await.unwrap();
+        assert_eq!(status, 200);
+        faulty.set_rule(|op| matches!(op, Op::Load(_)));
+        let (status, body) = get(listen, "/healthz").await.unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("store"), "{body}");
+        faulty.set_rule(|_| false);
+        let (status, _) = get(listen, "/healthz").await.unwrap();
+        assert_eq!(status, 200);
+        tokio::time::timeout(Duration::from_secs(30), scene.stop())
+            .await
+            .expect("stopped");
+    })
+    .await;
+}
