@@ -290,8 +290,12 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
         // starts is not taken for SIGHUP's default: to end the process.
         let hangups = Hangups::listen();
         // One process polls Telegram per store: a second one would take the
-        // updates meant for the first.
-        if let Err(e) = store.hold_poller().await {
+        // updates meant for the first. Behind a webhook, several processes
+        // may serve one shared store; a store only one can use is held.
+        let webhook = bot_config.options.webhook.is_some();
+        if (!webhook || !store.is_shared())
+            && let Err(e) = store.hold_poller().await
+        {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
@@ -314,8 +318,17 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
                 return ExitCode::FAILURE;
             }
         };
+        let updates = match &bot_config.options.webhook {
+            Some(hook) => format!(
+                "webhook {} on {}{}",
+                hook.url,
+                hook.listen,
+                if hook.register { "" } else { " (not registered by this instance)" }
+            ),
+            None => "polling".to_string(),
+        };
         log::info!(
-            "started as @{}; store: {store_name}; dialogs: {}, {nodes} nodes; times in {}; sessions close after {} h idle",
+            "started as @{}; updates: {updates}; store: {store_name}; dialogs: {}, {nodes} nodes; times in {}; sessions close after {} h idle",
             running.me.username(),
             dialogs_dir.map_or("built in".to_string(), |d| d.display().to_string()),
             timezone.name(),

@@ -73,6 +73,9 @@ pub struct Faulty {
     rule: Mutex<Rule>,
     failures: AtomicUsize,
     failed: Notify,
+    /// A session another process writes just before the next session
+    /// write, as a step taken at the same moment elsewhere would.
+    racing: Mutex<Option<Session>>,
 }
 
 impl Faulty {
@@ -82,7 +85,14 @@ impl Faulty {
             rule: Mutex::new(Box::new(rule)),
             failures: AtomicUsize::new(0),
             failed: Notify::new(),
+            racing: Mutex::new(None),
         }
+    }
+
+    /// Before the next session write, `session` is written to the same
+    /// key, as by another process that read and wrote it meanwhile.
+    pub fn race_next_save(&self, session: Session) {
+        *self.racing.lock().expect("racing lock") = Some(session);
     }
 
     pub fn set_rule(&self, rule: impl Fn(Op) -> bool + Send + Sync + 'static) {
@@ -132,6 +142,10 @@ impl Store for Faulty {
         expected: Option<u64>,
     ) -> Result<(), StoreError> {
         self.check(Op::Save(key.user))?;
+        let racing = self.racing.lock().expect("racing lock").take();
+        if let Some(theirs) = racing {
+            self.inner.save(key, &theirs, true, &[], now).await?;
+        }
         self.inner
             .save_answering(key, session, remember, facts, now, answer, expected)
             .await

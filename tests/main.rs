@@ -19,6 +19,7 @@ mod fuzz;
 mod graph;
 mod handoff;
 mod inbox;
+mod instances;
 mod loader;
 mod properties;
 mod reload;

@@ -1,0 +1,398 @@
+//! Two bot processes on one Redis behind a round-robin forwarder, as behind nginx: a conversation alternating between them, two presses reaching both at once, a redelivered update, a reminder due while both run, and one of them killed mid-conversation.
+//!
+//! The real binary runs twice, in webhook mode, on a `redis-server` the
+//! test starts on a free loopback port. The fake Bot API posts updates to
+//! the forwarder's address, which the first instance registered.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use icp_sms_doctor::engine::Session;
+use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::reminders::{Kind, NewReminder};
+use icp_sms_doctor::store::redis::RedisStore;
+use icp_sms_doctor::store::redis::server::RedisServer;
+use icp_sms_doctor::store::{SessionKey, Store};
+use serde_json::{Value, json};
+
+use crate::binary::{binary, kill_9, terminate};
+use crate::bot::ALICE;
+use crate::fake_api::FakeApi;
+use crate::http::{Forwarder, get, post};
+use crate::faulty::Faulty;
+use crate::scene::{Scene, memory, shows, within};
+use crate::webhook::{answered, free_address};
+
+const SECRET: &str = "cluster-secret";
+
+/// Two instances, the forwarder in front, Redis behind.
+struct Cluster {
+    api: FakeApi,
+    redis: RedisServer,
+    forwarder: Forwarder,
+    listens: Vec<SocketAddr>,
+    children: Vec<Option<Child>>,
+    logs: Vec<PathBuf>,
+}
+
+impl Cluster {
+    /// Starts Redis, the forwarder and two instances (the first registers
+    /// the webhook); None when no redis-server is installed (outside CI).
+    async fn start(name: &str, before: impl AsyncFnOnce(&RedisStore)) -> Option<Cluster> {
+        let redis = RedisServer::start()?;
+        before(&store_of(&redis)).await;
+        let api = FakeApi::start().await;
+        let listens = vec![free_address(), free_address()];
+        let forwarder = Forwarder::start(listens.clone()).await;
+        let mut cluster = Cluster {
+            api,
+            redis,
+            forwarder,
+            listens,
+            children: Vec::new(),
+            logs: Vec::new(),
+        };
+        for i in 0..2 {
+            let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{i}.log"));
+            cluster.logs.push(log);
+            cluster.children.push(None);
+            cluster.launch(i).await;
+        }
+        cluster.api.wait_for("setWebhook", 1).await;
+        Some(cluster)
+    }
+
+    /// Starts instance `i` and waits until its /healthz answers.
+    async fn launch(&mut self, i: usize) {
+        let log = std::fs::File::create(&self.logs[i]).expect("a log file");
+        let child = binary()
+            .env("TELOXIDE_TOKEN", "123:secretsecret")
+            .env("TELOXIDE_API_URL", self.api.url.as_str())
+            .env("DATABASE_URL", self.redis.url())
+            .env(
+                "WEBHOOK_URL",
+                format!("http://{}/hook", self.forwarder.address),
+            )
+            .env("WEBHOOK_LISTEN", self.listens[i].to_string())
+            .env("WEBHOOK_SECRET", SECRET)
+            .env("WEBHOOK_REGISTER", if i == 0 { "true" } else { "false" })
+            .env("INSTANCE_LEASE_SECS", "3")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("the binary starts");
+        self.children[i] = Some(child);
+        let listen = self.listens[i];
+        // The process gives no other sign that it listens.
+        for _ in 0..500 {
+            if matches!(get(listen, "/healthz").await, Ok((200, _))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("instance {i} did not answer /healthz: {}", self.log(i));
+    }
+
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.logs[i]).unwrap_or_default()
+    }
+
+    fn store(&self) -> RedisStore {
+        store_of(&self.redis)
+    }
+
+    /// Stops both instances with SIGTERM; both end cleanly.
+    async fn stop(&mut self) {
+        for i in 0..self.children.len() {
+            if let Some(child) = self.children[i].take() {
+                let out = terminate(child).await;
+                assert!(out.status.success(), "instance {i}: {}", self.log(i));
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // A failed test leaves no process behind.
+        for child in self.children.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn store_of(redis: &RedisServer) -> RedisStore {
+    RedisStore::open(&redis.url(), 24 * 3600).expect("the URL opens")
+}
+
+fn alice() -> SessionKey {
+    SessionKey {
+        chat: ALICE.id as i64,
+        user: ALICE.id,
+    }
+}
+
+/// The session as stored.
+async fn stored(store: &RedisStore) -> Session {
+    store
+        .load(alice())
+        .await
+        .expect("Redis answers")
+        .expect("a session")
+}
+
+fn node(session: &Session) -> &str {
+    session.node.as_deref().unwrap_or("-")
+}
+
+/// A message from Alice in her private chat, not yet sent anywhere.
+fn text_update(api: &FakeApi, text: &str) -> Value {
+    json!({
+        "update_id": 0,
+        "message": {
+            "message_id": api.message_id(), "date": 1_700_000_000,
+            "chat": ALICE.private_chat(), "from": ALICE.user(), "text": text
+        }
+    })
+}
+
+/// A press of Alice's on `message`, not yet sent anywhere.
+fn press_update(api: &FakeApi, message: &Value, data: &str, id: i64) -> Value {
+    json!({
+        "update_id": id,
+        "callback_query": {
+            "id": format!("cb{id}"), "from": ALICE.user(), "chat_instance": "fake",
+            "message": message, "data": data
+        }
+    })
+}
+
+/// In one process, without Redis: the write of a step that lost the race
+/// to another write of the same session is refused, and the step taken
+/// again on what the other wrote, so both take effect.
+#[tokio::test]
+async fn a_step_whose_session_changed_meanwhile_is_taken_again_on_the_new_one() {
+    within(async {
+        let faulty = Arc::new(Faulty::new(memory(), |_| false));
+        let scene = Scene::start(faulty.clone()).await;
+        let (api, tree) = (scene.api.clone(), scene.tree.clone());
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let mut theirs = faulty.load(alice()).await.unwrap().expect("a session");
+        // Elsewhere, Alice chose English at the same moment.
+        theirs.lang = Lang::En;
+        faulty.race_next_save(theirs);
+        let menu = api.last_bot_message(ALICE.id as i64);
+        api.press(&ALICE, &menu, "g:menu:not_received");
+        let edits = api.wait_for("editMessageText", 1).await;
+        let session = faulty.load(alice()).await.unwrap().expect("a session");
+        assert_eq!((session.lang, node(&session)), (Lang::En, "not_received"));
+        // The menu shows where the press led, in the language chosen.
+        let shown = api.message(ALICE.id as i64, edits[0].body["message_id"].as_i64().unwrap());
+        assert!(shows(&tree, &shown, "not_received", Lang::En), "{shown}");
+        scene.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_instances_on_redis_carry_one_conversation_and_answer_each_update_once() {
+    within(async {
+        let Some(cluster) = Cluster::start("alternating", async |_| {}).await else {
+            return;
+        };
+        let (api, store) = (cluster.api.clone(), cluster.store());
+        let chat = ALICE.private_chat();
+        api.send_as(&ALICE, &chat, "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        // Each press goes to the other instance than the one before.
+        for (step, to) in ["not_received", "nr_not_submitted"].iter().enumerate() {
+            let menu = api.last_bot_message(ALICE.id as i64);
+            let id = api.press(&ALICE, &menu, &format!("g:{}:{to}", node(&stored(&store).await)));
+            api.wait_for("editMessageText", step + 1).await;
+            api.wait_until(|calls| answered(calls, id)).await;
+            assert_eq!(node(&stored(&store).await), *to);
+        }
+        assert_eq!(cluster.forwarder.served().iter().filter(|n| **n > 0).count(), 2);
+        // One menu all along, edited in place, by both.
+        assert_eq!(api.bot_messages(ALICE.id as i64).len(), 1);
+
+        // Telegram posts the last press again: acknowledged, not answered
+        // a second time, whichever instance it reaches.
+        let last = api.last_update_id();
+        api.post_again(api.update(last));
+        let answers = api.webhook_answers(4).await;
+        assert_eq!(answers.len(), 4);
+        assert!(answers.iter().all(|(_, status)| *status == 200), "{answers:?}");
+        // The repeat's answer is in; had it been handled, its edit would be
+        // made before the next update's reply.
+        api.send_as(&ALICE, &chat, "/reminders", None);
+        api.wait_for("sendMessage", 2).await;
+        assert_eq!(api.calls_of("editMessageText").len(), 2);
+        assert_eq!(node(&stored(&store).await), "nr_not_submitted");
+        let logs = cluster.log(0) + &cluster.log(1);
+        assert!(logs.contains(&format!("update {last}: received before; skipped")), "{logs}");
+        cluster.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_updates_of_one_person_at_both_instances_at_once_both_take_effect() {
+    within(async {
+        let Some(cluster) = Cluster::start("racing", async |_| {}).await else {
+            return;
+        };
+        let (api, store) = (cluster.api.clone(), cluster.store());
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let menu = api.last_bot_message(ALICE.id as i64);
+        // Each round, a language change reaches one instance and a press
+        // the other, at the same moment; both must be in the session.
+        let rounds = 12;
+        for round in 0..rounds {
+            let (lang, code) = if round % 2 == 0 { (Lang::En, "en") } else { (Lang::Zh, "zh") };
+            let (data, to) = if round % 2 == 0 {
+                ("g:menu:not_received", "not_received")
+            } else {
+                ("b:not_received", "menu")
+            };
+            let mut lang_update = text_update(&api, &format!("/lang {code}"));
+            lang_update["update_id"] = json!(10_000 + 2 * round);
+            let press = press_update(&api, &menu, data, 10_001 + 2 * round);
+            let (first, second) = (round % 2, 1 - round % 2);
+            let (a, b) = tokio::join!(
+                post(cluster.listens[first], "/hook", Some(SECRET), &lang_update.to_string()),
+                post(cluster.listens[second], "/hook", Some(SECRET), &press.to_string()),
+            );
+            assert_eq!((a.unwrap(), b.unwrap()), (200, 200));
+            // Both steps saved: the language and the place. (Two processes
+            // give no signal when they are done; the store is looked at
+            // until it shows both, for at most 10 s.)
+            let mut session = stored(&store).await;
+            for _ in 0..500 {
+                if (session.lang, node(&session)) == (lang, to) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                session = stored(&store).await;
+            }
+            assert_eq!(
+                (session.lang, node(&session)),
+                (lang, to),
+                "round {round}: one of two updates at once was lost"
+            );
+        }
+        let logs = cluster.log(0) + &cluster.log(1);
+        let retried = logs.matches("the session changed meanwhile").count();
+        eprintln!("{rounds} rounds of two updates at once; steps taken again after a conflict: {retried}");
+        cluster.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reminder_due_while_both_instances_run_is_sent_once() {
+    within(async {
+        let due = icp_sms_doctor::clock::Clock::System.now() + 3;
+        let Some(cluster) = Cluster::start("reminder", async |store: &RedisStore| {
+            let reminder = NewReminder {
+                chat: ALICE.id as i64,
+                user: ALICE.id,
+                name: "Alice".into(),
+                lang: Lang::Zh,
+                kind: Kind::NewCode,
+                due_at: due,
+                deadline: None,
+                thread: None,
+            };
+            store
+                .set_reminders(ALICE.id as i64, ALICE.id, &[reminder])
+                .await
+                .expect("stored");
+        })
+        .await
+        else {
+            return;
+        };
+        let (api, store) = (cluster.api.clone(), cluster.store());
+        api.wait_for("sendMessage", 1).await;
+        // Both schedulers woke for it; whoever lost the claim sent nothing.
+        // A second scheduler pass each (they look again within a minute
+        // at most, and at once when either sets a reminder) sends nothing
+        // more: the reminder is gone.
+        let wait_both = async {
+            loop {
+                let pending = store.pending_reminders(None, ALICE.id).await.expect("Redis");
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        wait_both.await;
+        api.send_as(&ALICE, &ALICE.private_chat(), "/reminders", None);
+        api.wait_for("sendMessage", 2).await;
+        let sent = api.calls_of("sendMessage");
+        assert_eq!(sent.len(), 2, "{sent:#?}");
+        let logs = cluster.log(0) + &cluster.log(1);
+        let sent = logs
+            .lines()
+            .filter(|l| l.contains(": reminder ") && l.contains(" sent"))
+            .count();
+        assert_eq!(sent, 1, "{logs}");
+        cluster.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_instance_killed_mid_conversation_leaves_the_rest_to_the_other() {
+    within(async {
+        let Some(mut cluster) = Cluster::start("killed", async |_| {}).await else {
+            return;
+        };
+        let (api, store) = (cluster.api.clone(), cluster.store());
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let menu = api.last_bot_message(ALICE.id as i64);
+        // A press reaches the first instance, which saves the step and is
+        // killed while its edit hangs at the Bot API.
+        api.stall("editMessageText");
+        let press = press_update(&api, &menu, "g:menu:not_received", 20_000);
+        assert_eq!(
+            post(cluster.listens[0], "/hook", Some(SECRET), &press.to_string())
+                .await
+                .unwrap(),
+            200
+        );
+        api.wait_for("editMessageText", 1).await;
+        assert_eq!(node(&stored(&store).await), "not_received");
+        let killed = kill_9(cluster.children[0].take().expect("running")).await;
+        assert!(!killed.status.success());
+        api.unstall("editMessageText");
+        // Its heartbeat runs out (3 s): the other instance shows the saved
+        // replies, without taking the step again.
+        let edits = api.wait_for("editMessageText", 2).await;
+        assert_eq!(edits[1].body["message_id"], menu["message_id"]);
+        assert_eq!(node(&stored(&store).await), "not_received");
+        assert!(cluster.log(1).contains("its replies are given again"), "{}", cluster.log(1));
+        // The conversation goes on through the forwarder, which finds only
+        // the second instance.
+        let menu = api.last_bot_message(ALICE.id as i64);
+        let id = api.press(&ALICE, &menu, "g:not_received:nr_not_submitted");
+        api.wait_until(|calls| answered(calls, id)).await;
+        api.wait_for("editMessageText", 3).await;
+        assert_eq!(node(&stored(&store).await), "nr_not_submitted");
+        cluster.stop().await;
+        // Nothing was left undone in the inbox.
+        let store: Arc<dyn Store> = Arc::new(store);
+        assert!(store.inbox_open("test", i64::MAX).await.unwrap().is_empty());
+    })
+    .await;
+}
