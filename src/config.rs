@@ -399,7 +399,7 @@ mod tests {
         let env = env(&[
             ("DEFAULT_LANG", "fr"),
             ("TELOXIDE_TOKEN", "nonsense"),
-            ("DATABASE_URL", "redis://localhost"),
+            ("DATABASE_URL", "postgres://localhost"),
             ("TIMEZONE", "Mars/Olympus"),
             ("SESSION_IDLE_HOURS", "a day"),
             ("TELOXIDE_API_URL", "not a url"),

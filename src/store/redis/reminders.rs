@@ -147,8 +147,12 @@ static RECOVER: Lua = Lua::new(|| {
         r#"
 local gone = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'claimed', '-inf', '(' .. ARGV[2])) do
-  if redis.call('HGET', P .. 'r:' .. id, 'claimed') == '1' then gone = gone + 1 end
-  drop_reminder(id)
+  if redis.call('HGET', P .. 'r:' .. id, 'claimed') == '1' then
+    drop_reminder(id)
+    gone = gone + 1
+  else
+    redis.call('ZREM', P .. 'claimed', id)
+  end
 end
 return gone
 "#,

@@ -218,6 +218,9 @@ async fn calls_fail_while_redis_is_down() {
         .unwrap()
         .port();
     let store = RedisStore::open(&format!("redis://:pw@127.0.0.1:{port}/0"), 3600).unwrap();
+    let key = SessionKey { chat: 1, user: 1 };
+    let down = within(store.load(key)).await;
+    assert!(matches!(down, Err(StoreError::Unavailable(_))), "{down:?}");
     fails(&store).await;
 }
 
