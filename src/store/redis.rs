@@ -12,8 +12,8 @@
 //! while Redis is down; then its calls fail, and it reconnects by itself.
 //!
 //! An ordinary update takes four round trips: `inbox_put`,
-//! `load_versioned`, `save_answering` and `inbox_done`, one each (a
-//! script is sent whole only the first time Redis sees it).
+//! `load_versioned`, `save_answering` and `inbox_done`, one each. (A
+//! script's first call on a server takes two more, to load it there.)
 
 mod budget;
 mod cases;

@@ -28,37 +28,50 @@ impl RedisServer {
     /// not start, or is missing on CI.
     pub fn start() -> Option<RedisServer> {
         for _ in 0..TRIES {
-            let port = free_port();
-            let dir = std::env::temp_dir().join(format!(
-                "icp-sms-doctor-redis-{}-{port}",
-                std::process::id()
-            ));
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                panic!("cannot create {}: {e}", dir.display());
-            }
-            let spawned = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-            let child = match spawned {
-                Ok(child) => child,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    return missing();
-                }
-                Err(e) => panic!("redis-server did not start: {e}"),
-            };
-            let mut server = RedisServer { child, port, dir };
-            if server.ready() {
-                return Some(server);
+            if let Some(started) = Self::try_on(free_port()) {
+                return started;
             }
         }
         panic!("redis-server did not answer within {READY_WITHIN:?}, on {TRIES} ports");
+    }
+
+    /// `start`, on `port`. Panics if it does not answer there.
+    pub fn start_on(port: u16) -> Option<RedisServer> {
+        Self::try_on(port).unwrap_or_else(|| {
+            panic!("redis-server did not answer on port {port} within {READY_WITHIN:?}")
+        })
+    }
+
+    /// `Some(None)` when there is no `redis-server`, `None` when it did
+    /// not answer on `port`.
+    fn try_on(port: u16) -> Option<Option<RedisServer>> {
+        let dir = std::env::temp_dir().join(format!(
+            "icp-sms-doctor-redis-{}-{port}",
+            std::process::id()
+        ));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("cannot create {}: {e}", dir.display());
+        }
+        let spawned = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Some(missing());
+            }
+            Err(e) => panic!("redis-server did not start: {e}"),
+        };
+        let mut server = RedisServer { child, port, dir };
+        // Dropped when it did not answer: killed, its folder removed.
+        server.ready().then_some(Some(server))
     }
 
     /// The URL of its database 0.

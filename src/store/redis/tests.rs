@@ -77,7 +77,9 @@ async fn chats_have_windows_of_their_own() {
             private_burst: 2,
             group_per_second: 3,
             group_per_minute: 4,
-            second_ms: 100,
+            // Long enough that a loaded machine takes the first few
+            // within one.
+            second_ms: 500,
         };
         let budget = two(&server).0.budget(rates).unwrap();
         let take = |chat: i64| {
@@ -87,18 +89,18 @@ async fn chats_have_windows_of_their_own() {
         // A private chat: two in any two "seconds".
         assert_eq!((take(7).await, take(7).await), (None, None));
         let wait = take(7).await.expect("the third waits");
-        assert!(wait <= Duration::from_millis(200), "{wait:?}");
+        assert!(wait <= Duration::from_millis(1000), "{wait:?}");
         // A group: three a "second", four a "minute".
         for _ in 0..3 {
             assert_eq!(take(-9).await, None);
         }
         let wait = take(-9).await.expect("the fourth waits a second");
-        assert!(wait <= Duration::from_millis(100), "{wait:?}");
+        assert!(wait <= Duration::from_millis(500), "{wait:?}");
         tokio::time::sleep(wait).await;
         assert_eq!(take(-9).await, None);
         let wait = take(-9).await.expect("the fifth waits a minute");
         assert!(
-            wait > Duration::from_millis(100) && wait <= Duration::from_secs(6),
+            wait > Duration::from_millis(500) && wait <= Duration::from_secs(30),
             "{wait:?}"
         );
         // Another group is not held up.
@@ -222,6 +224,32 @@ async fn calls_fail_while_redis_is_down() {
     let down = within(store.load(key)).await;
     assert!(matches!(down, Err(StoreError::Unavailable(_))), "{down:?}");
     fails(&store).await;
+}
+
+/// Redis back after being down: calls succeed again without reopening
+/// the store (the first one after may still fail).
+#[tokio::test]
+async fn calls_succeed_again_once_redis_is_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let store = RedisStore::open(&format!("redis://127.0.0.1:{port}/0"), 3600).unwrap();
+    let key = SessionKey { chat: 1, user: 1 };
+    assert!(within(store.load(key)).await.is_err());
+    let Some(_server) = RedisServer::start_on(port) else {
+        return;
+    };
+    within(async {
+        let mut tries = 0;
+        while let Err(e) = store.save(key, &session(), false, &[], 1).await {
+            tries += 1;
+            assert!(tries < 20, "still failing: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(store.load(key).await.unwrap(), Some(session()));
+    })
+    .await;
 }
 
 /// Redis hung (it accepts connections and never answers): the same, once
