@@ -263,7 +263,10 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     let (Ok(bot_config), Ok(tree)) = (bot_config, tree.map_err(|e| report_dialogs(&e))) else {
         return ExitCode::from(2);
     };
-    let store = match store::url::open(&bot_config.database_url) {
+    let store = match store::url::open_for(
+        &bot_config.database_url,
+        bot_config.settings.session_idle_secs,
+    ) {
         Ok(store) => store,
         Err(e) => {
             eprintln!("{e}; fix DATABASE_URL in .env or the environment");

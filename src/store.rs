@@ -1,4 +1,4 @@
-//! Session stores: what the bot keeps between messages, behind one async interface (SQLite file or memory).
+//! Session stores: what the bot keeps between messages, behind one async interface (SQLite file, Redis, or memory).
 //!
 //! A store keeps each person's session (a position in the tree, never its
 //! texts), the language they chose, who started a private chat, whose a
@@ -9,6 +9,7 @@
 //! instants from the bot's clock.
 
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -55,7 +56,9 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("DATABASE_URL {0:?} is not supported: use sqlite://<file>, a file path, or memory")]
+    #[error(
+        "DATABASE_URL {0:?} is not supported: use sqlite://<file>, a file path, memory, or redis://host:port/db (rediss:// for TLS)"
+    )]
     Unsupported(String),
     #[error("the store is unavailable: {0}")]
     Unavailable(String),

@@ -197,7 +197,7 @@ async fn every_configuration_problem_is_reported_at_once() {
     within(async {
         let out = output_with(&[
             ("TELOXIDE_TOKEN", "not-a-token"),
-            ("DATABASE_URL", "redis://localhost:6379"),
+            ("DATABASE_URL", "postgres://localhost:5432"),
             ("TIMEZONE", "Mars/Olympus"),
             ("DEFAULT_LANG", "fr"),
         ])

@@ -1,9 +1,11 @@
-//! One test suite for every store backend: each case runs against memory and a fresh SQLite file.
+//! One test suite for every store backend: each case runs against memory, a fresh SQLite file, and a fresh `redis-server` (when one is installed).
 
 use std::fs;
 use std::path::PathBuf;
 
 use super::memory::MemoryStore;
+use super::redis::RedisStore;
+use super::redis::server::RedisServer;
 use super::sqlite::SqliteStore;
 use super::url::open;
 use super::{
@@ -403,6 +405,8 @@ async fn menus_pruned(store: &dyn Store) {
     assert_eq!(store.menu_owner(-100, 3).await.unwrap(), Some(8));
 }
 
+/// Updates are recorded once, their replies saved with the step, and what
+/// a process ("p") left open found by the next one ("q").
 async fn inbox(store: &dyn Store) {
     let key = SessionKey { chat: 7, user: 7 };
     assert!(
@@ -436,7 +440,7 @@ async fn inbox(store: &dyn Store) {
         )
         .await
         .unwrap();
-    let open = store.inbox_open("p", 2000).await.unwrap();
+    let open = store.inbox_open("q", 2000).await.unwrap();
     assert_eq!(
         open,
         vec![
@@ -453,7 +457,7 @@ async fn inbox(store: &dyn Store) {
         ]
     );
     store.inbox_done(&[10, 11], 1002).await.unwrap();
-    assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
+    assert!(store.inbox_open("q", 2000).await.unwrap().is_empty());
     // A done id is still recognised for a day, then forgotten.
     assert!(!store.inbox_put(11, "{}", "p", 1003).await.unwrap());
     // An entry never done is dropped after a day too.
@@ -461,8 +465,65 @@ async fn inbox(store: &dyn Store) {
     store.prune(1002 + INBOX_RETENTION_SECS).await.unwrap();
     assert!(!store.inbox_put(11, "{}", "p", 1004).await.unwrap());
     store.prune(1004 + INBOX_RETENTION_SECS).await.unwrap();
-    assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
+    assert!(store.inbox_open("q", 2000).await.unwrap().is_empty());
     assert!(store.inbox_put(11, "{}", "p", 1005).await.unwrap());
+}
+
+/// A shared store hands a process the open entries of processes whose
+/// heartbeat ran out (or never ran), and leaves alone those of a live one
+/// and its own. (A store one process uses takes every open entry.)
+async fn inbox_takeover(store: &dyn Store) {
+    let entry = |id: i64, replies: Option<&str>| Entry {
+        id,
+        body: format!("{{\"update_id\":{id}}}"),
+        replies: replies.map(str::to_string),
+    };
+    for (id, owner) in [(1, "a"), (2, "b"), (3, "c"), (4, "a")] {
+        let body = entry(id, None).body;
+        assert!(store.inbox_put(id, &body, owner, 100).await.unwrap());
+    }
+    store.heartbeat("a", 200).await.unwrap();
+    store.heartbeat("b", 150).await.unwrap();
+    // "b" answered 2 in its step before it stopped.
+    let answer = Answer {
+        entry: 2,
+        replies: "[1]".to_string(),
+    };
+    store
+        .save_answering(
+            SessionKey { chat: 2, user: 2 },
+            &at("menu", Lang::Zh),
+            false,
+            &[],
+            120,
+            Some(&answer),
+            None,
+        )
+        .await
+        .unwrap();
+    // At 150 "b" is still alive, "c" never beat: "a" takes 3 only.
+    assert_eq!(
+        store.inbox_open("a", 150).await.unwrap(),
+        vec![entry(3, None)]
+    );
+    // At 151 "b" is gone too; 3 is "a"'s now, and stays so.
+    assert_eq!(
+        store.inbox_open("a", 151).await.unwrap(),
+        vec![entry(2, Some("[1]"))]
+    );
+    assert!(store.inbox_open("a", 151).await.unwrap().is_empty());
+    // "d" finds every entry held by a live "a".
+    assert!(store.inbox_open("d", 200).await.unwrap().is_empty());
+    store.inbox_done(&[3], 201).await.unwrap();
+    // "a" stopped beating: "d" takes what is still open, oldest first.
+    assert_eq!(
+        store.inbox_open("d", 201).await.unwrap(),
+        vec![entry(1, None), entry(2, Some("[1]")), entry(4, None)]
+    );
+    // They are "d"'s while "d" beats, and pass on when it stops.
+    store.heartbeat("d", 500).await.unwrap();
+    assert!(store.inbox_open("a", 500).await.unwrap().is_empty());
+    assert_eq!(store.inbox_open("a", 501).await.unwrap().len(), 3);
 }
 
 /// A session write that expects a version is made only if no other write
@@ -545,9 +606,12 @@ async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
         .expect("the store answered within 30 s")
 }
 
-/// Runs each case against every backend: `memory_<case>` and `sqlite_<case>`.
+/// Runs each case against every backend: `memory::<case>`,
+/// `sqlite::<case>` and `redis::<case>`, and the cases after `shared:`
+/// against Redis alone. Each Redis case has a server of its own; without
+/// `redis-server` installed they pass, saying on stderr they were skipped.
 macro_rules! every_backend {
-    ($($case:ident),* $(,)?) => {
+    ($($case:ident),* $(,)?; shared: $($shared:ident),* $(,)?) => {
         mod memory {
             $(
                 #[tokio::test]
@@ -567,7 +631,36 @@ macro_rules! every_backend {
                 }
             )*
         }
+
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(server) = super::RedisServer::start() else {
+                        return;
+                    };
+                    let store = super::redis_store(&server);
+                    super::within(super::$case(&store)).await;
+                }
+            )*
+            $(
+                #[tokio::test]
+                async fn $shared() {
+                    let Some(server) = super::RedisServer::start() else {
+                        return;
+                    };
+                    let store = super::redis_store(&server);
+                    super::within(super::$shared(&store)).await;
+                }
+            )*
+        }
     };
+}
+
+/// A store on a test server, its keys under a prefix other than the
+/// default (as another deployment sharing the server would have).
+fn redis_store(server: &RedisServer) -> RedisStore {
+    RedisStore::open_with_prefix(&server.url(), 3600, "test:").expect("the URL parses")
 }
 
 every_backend!(
@@ -580,7 +673,8 @@ every_backend!(
     menus_pruned,
     inbox,
     private_chats_pruned,
-    versions
+    versions;
+    shared: inbox_takeover
 );
 
 /// The store's folder is the bot's alone (0700) and its files too (0600),
@@ -660,10 +754,20 @@ async fn unreadable_row() {
 #[test]
 fn urls_pick_the_store() {
     assert!(open("memory").unwrap().describe().starts_with("memory"));
-    assert!(matches!(
-        open("redis://localhost:6379"),
-        Err(StoreError::Unsupported(_))
-    ));
+    // Redis opens without connecting, and never shows its password.
+    let redis = open("redis://:secret@localhost:6379/2").unwrap();
+    assert_eq!(redis.describe(), "redis at localhost:6379/2");
+    assert!(redis.is_shared());
+    assert!(
+        open("rediss://user:secret@example.com:6380/0")
+            .unwrap()
+            .describe()
+            .ends_with("(TLS)")
+    );
+    let Err(StoreError::Unsupported(shown)) = open("mysql://root:secret@localhost/db") else {
+        panic!("only sqlite, memory and redis URLs open");
+    };
+    assert!(!shown.contains("secret"), "{shown}");
     let db = TempDb::new("url");
     let store = open(&format!("sqlite://{}", db.0.display())).unwrap();
     assert!(store.describe().contains("url.db"));

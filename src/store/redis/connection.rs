@@ -1,0 +1,95 @@
+//! The connection to Redis: made on the first call, remade by itself after a failure, and every call bounded in time.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, ScriptInvocation};
+
+use super::Shared;
+use crate::store::StoreError;
+
+/// How long Redis has to answer a command before the call fails.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection attempt may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The bound on a whole call, reconnecting included: a Redis that is down
+/// or hung fails the call instead of holding up the update.
+const CALL_TIMEOUT: Duration = Duration::from_secs(6);
+
+impl Shared {
+    /// The connection, made (lazily: it connects on first use) the first
+    /// time it is asked for.
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let client = self.client.clone();
+        self.connection
+            .get_or_try_init(
+                || async move { ConnectionManager::new_lazy_with_config(client, config) },
+            )
+            .await
+            .cloned()
+            .map_err(StoreError::from)
+    }
+
+    /// Runs `call` on the connection, bounded by `CALL_TIMEOUT`.
+    pub(super) async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.connection().await?;
+        match tokio::time::timeout(CALL_TIMEOUT, call(connection)).await {
+            Ok(done) => done.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "{} did not answer within {} s",
+                self.place,
+                CALL_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    pub(super) async fn eval<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await
+    }
+
+    pub(super) async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        self.run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await
+    }
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+            StoreError::Unavailable(format!("Redis: {e}"))
+        } else {
+            StoreError::Redis(e.to_string())
+        }
+    }
+}
+
+/// The URL with its password, if any, replaced by `***`: for messages.
+pub fn redacted(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.into();
+    };
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
+        return url.into();
+    };
+    match url[start..at].find(':').map(|i| start + i) {
+        Some(colon) => format!("{}***{}", &url[..=colon], &url[at..]).into(),
+        // `redis://secret@host`: a password alone.
+        None => format!("{}***{}", &url[..start], &url[at..]).into(),
+    }
+}
