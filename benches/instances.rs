@@ -106,7 +106,13 @@ fn free_address() -> SocketAddr {
 }
 
 /// One instance of the bot binary on `database`, listening on `listen`.
-fn launch(api: &FakeApi, database: &str, hook: SocketAddr, listen: SocketAddr, register: bool) -> Child {
+fn launch(
+    api: &FakeApi,
+    database: &str,
+    hook: SocketAddr,
+    listen: SocketAddr,
+    register: bool,
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
         .arg("run")
         .env("TELOXIDE_TOKEN", "123:secretsecret")

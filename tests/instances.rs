@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use crate::binary::{binary, kill_9, terminate};
 use crate::bot::ALICE;
 use crate::fake_api::FakeApi;
-use crate::http::{Forwarder, get, post};
 use crate::faulty::Faulty;
+use crate::http::{Forwarder, get, post};
 use crate::scene::{Scene, memory, shows, within};
 use crate::webhook::{answered, free_address};
 
@@ -80,6 +80,10 @@ impl Cluster {
             .env("WEBHOOK_SECRET", SECRET)
             .env("WEBHOOK_REGISTER", if i == 0 { "true" } else { "false" })
             .env("INSTANCE_LEASE_SECS", "3")
+            // One person sends two dozen updates in seconds here; flood
+            // control (per instance) would rightly drop some.
+            .env("FLOOD_BURST", "1000")
+            .env("FLOOD_PER_MINUTE", "1000")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -162,7 +166,7 @@ fn text_update(api: &FakeApi, text: &str) -> Value {
 }
 
 /// A press of Alice's on `message`, not yet sent anywhere.
-fn press_update(api: &FakeApi, message: &Value, data: &str, id: i64) -> Value {
+fn press_update(message: &Value, data: &str, id: i64) -> Value {
     json!({
         "update_id": id,
         "callback_query": {
@@ -193,7 +197,10 @@ async fn a_step_whose_session_changed_meanwhile_is_taken_again_on_the_new_one() 
         let session = faulty.load(alice()).await.unwrap().expect("a session");
         assert_eq!((session.lang, node(&session)), (Lang::En, "not_received"));
         // The menu shows where the press led, in the language chosen.
-        let shown = api.message(ALICE.id as i64, edits[0].body["message_id"].as_i64().unwrap());
+        let shown = api.message(
+            ALICE.id as i64,
+            edits[0].body["message_id"].as_i64().unwrap(),
+        );
         assert!(shows(&tree, &shown, "not_received", Lang::En), "{shown}");
         scene.stop().await;
     })
@@ -203,7 +210,7 @@ async fn a_step_whose_session_changed_meanwhile_is_taken_again_on_the_new_one() 
 #[tokio::test]
 async fn two_instances_on_redis_carry_one_conversation_and_answer_each_update_once() {
     within(async {
-        let Some(cluster) = Cluster::start("alternating", async |_| {}).await else {
+        let Some(mut cluster) = Cluster::start("alternating", async |_| {}).await else {
             return;
         };
         let (api, store) = (cluster.api.clone(), cluster.store());
@@ -213,12 +220,24 @@ async fn two_instances_on_redis_carry_one_conversation_and_answer_each_update_on
         // Each press goes to the other instance than the one before.
         for (step, to) in ["not_received", "nr_not_submitted"].iter().enumerate() {
             let menu = api.last_bot_message(ALICE.id as i64);
-            let id = api.press(&ALICE, &menu, &format!("g:{}:{to}", node(&stored(&store).await)));
+            let id = api.press(
+                &ALICE,
+                &menu,
+                &format!("g:{}:{to}", node(&stored(&store).await)),
+            );
             api.wait_for("editMessageText", step + 1).await;
             api.wait_until(|calls| answered(calls, id)).await;
             assert_eq!(node(&stored(&store).await), *to);
         }
-        assert_eq!(cluster.forwarder.served().iter().filter(|n| **n > 0).count(), 2);
+        assert_eq!(
+            cluster
+                .forwarder
+                .served()
+                .iter()
+                .filter(|n| **n > 0)
+                .count(),
+            2
+        );
         // One menu all along, edited in place, by both.
         assert_eq!(api.bot_messages(ALICE.id as i64).len(), 1);
 
@@ -228,7 +247,10 @@ async fn two_instances_on_redis_carry_one_conversation_and_answer_each_update_on
         api.post_again(api.update(last));
         let answers = api.webhook_answers(4).await;
         assert_eq!(answers.len(), 4);
-        assert!(answers.iter().all(|(_, status)| *status == 200), "{answers:?}");
+        assert!(
+            answers.iter().all(|(_, status)| *status == 200),
+            "{answers:?}"
+        );
         // The repeat's answer is in; had it been handled, its edit would be
         // made before the next update's reply.
         api.send_as(&ALICE, &chat, "/reminders", None);
@@ -236,7 +258,10 @@ async fn two_instances_on_redis_carry_one_conversation_and_answer_each_update_on
         assert_eq!(api.calls_of("editMessageText").len(), 2);
         assert_eq!(node(&stored(&store).await), "nr_not_submitted");
         let logs = cluster.log(0) + &cluster.log(1);
-        assert!(logs.contains(&format!("update {last}: received before; skipped")), "{logs}");
+        assert!(
+            logs.contains(&format!("update {last}: received before; skipped")),
+            "{logs}"
+        );
         cluster.stop().await;
     })
     .await;
@@ -245,7 +270,7 @@ async fn two_instances_on_redis_carry_one_conversation_and_answer_each_update_on
 #[tokio::test]
 async fn two_updates_of_one_person_at_both_instances_at_once_both_take_effect() {
     within(async {
-        let Some(cluster) = Cluster::start("racing", async |_| {}).await else {
+        let Some(mut cluster) = Cluster::start("racing", async |_| {}).await else {
             return;
         };
         let (api, store) = (cluster.api.clone(), cluster.store());
@@ -256,7 +281,11 @@ async fn two_updates_of_one_person_at_both_instances_at_once_both_take_effect() 
         // the other, at the same moment; both must be in the session.
         let rounds = 12;
         for round in 0..rounds {
-            let (lang, code) = if round % 2 == 0 { (Lang::En, "en") } else { (Lang::Zh, "zh") };
+            let (lang, code) = if round % 2 == 0 {
+                (Lang::En, "en")
+            } else {
+                (Lang::Zh, "zh")
+            };
             let (data, to) = if round % 2 == 0 {
                 ("g:menu:not_received", "not_received")
             } else {
@@ -264,11 +293,12 @@ async fn two_updates_of_one_person_at_both_instances_at_once_both_take_effect() 
             };
             let mut lang_update = text_update(&api, &format!("/lang {code}"));
             lang_update["update_id"] = json!(10_000 + 2 * round);
-            let press = press_update(&api, &menu, data, 10_001 + 2 * round);
-            let (first, second) = (round % 2, 1 - round % 2);
+            let press = press_update(&menu, data, 10_001 + 2 * round);
+            let (first, second) = ((round % 2) as usize, 1 - (round % 2) as usize);
+            let (lang_body, press_body) = (lang_update.to_string(), press.to_string());
             let (a, b) = tokio::join!(
-                post(cluster.listens[first], "/hook", Some(SECRET), &lang_update.to_string()),
-                post(cluster.listens[second], "/hook", Some(SECRET), &press.to_string()),
+                post(cluster.listens[first], "/hook", Some(SECRET), &lang_body),
+                post(cluster.listens[second], "/hook", Some(SECRET), &press_body),
             );
             assert_eq!((a.unwrap(), b.unwrap()), (200, 200));
             // Both steps saved: the language and the place. (Two processes
@@ -290,7 +320,9 @@ async fn two_updates_of_one_person_at_both_instances_at_once_both_take_effect() 
         }
         let logs = cluster.log(0) + &cluster.log(1);
         let retried = logs.matches("the session changed meanwhile").count();
-        eprintln!("{rounds} rounds of two updates at once; steps taken again after a conflict: {retried}");
+        eprintln!(
+            "{rounds} rounds of two updates at once; steps taken again after a conflict: {retried}"
+        );
         cluster.stop().await;
     })
     .await;
@@ -300,7 +332,7 @@ async fn two_updates_of_one_person_at_both_instances_at_once_both_take_effect() 
 async fn a_reminder_due_while_both_instances_run_is_sent_once() {
     within(async {
         let due = icp_sms_doctor::clock::Clock::System.now() + 3;
-        let Some(cluster) = Cluster::start("reminder", async |store: &RedisStore| {
+        let Some(mut cluster) = Cluster::start("reminder", async |store: &RedisStore| {
             let reminder = NewReminder {
                 chat: ALICE.id as i64,
                 user: ALICE.id,
@@ -328,7 +360,10 @@ async fn a_reminder_due_while_both_instances_run_is_sent_once() {
         // more: the reminder is gone.
         let wait_both = async {
             loop {
-                let pending = store.pending_reminders(None, ALICE.id).await.expect("Redis");
+                let pending = store
+                    .pending_reminders(None, ALICE.id)
+                    .await
+                    .expect("Redis");
                 if pending.is_empty() {
                     break;
                 }
@@ -364,11 +399,16 @@ async fn an_instance_killed_mid_conversation_leaves_the_rest_to_the_other() {
         // A press reaches the first instance, which saves the step and is
         // killed while its edit hangs at the Bot API.
         api.stall("editMessageText");
-        let press = press_update(&api, &menu, "g:menu:not_received", 20_000);
+        let press = press_update(&menu, "g:menu:not_received", 20_000);
         assert_eq!(
-            post(cluster.listens[0], "/hook", Some(SECRET), &press.to_string())
-                .await
-                .unwrap(),
+            post(
+                cluster.listens[0],
+                "/hook",
+                Some(SECRET),
+                &press.to_string()
+            )
+            .await
+            .unwrap(),
             200
         );
         api.wait_for("editMessageText", 1).await;
@@ -381,7 +421,11 @@ async fn an_instance_killed_mid_conversation_leaves_the_rest_to_the_other() {
         let edits = api.wait_for("editMessageText", 2).await;
         assert_eq!(edits[1].body["message_id"], menu["message_id"]);
         assert_eq!(node(&stored(&store).await), "not_received");
-        assert!(cluster.log(1).contains("its replies are given again"), "{}", cluster.log(1));
+        assert!(
+            cluster.log(1).contains("its replies are given again"),
+            "{}",
+            cluster.log(1)
+        );
         // The conversation goes on through the forwarder, which finds only
         // the second instance.
         let menu = api.last_bot_message(ALICE.id as i64);
