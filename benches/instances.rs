@@ -38,6 +38,8 @@ struct Figures {
     latencies: Vec<Duration>,
     store_calls: Option<f64>,
     redis_commands: Option<u64>,
+    /// Commands the instances sent Redis (each a round trip), when counted.
+    round_trips: Option<u64>,
 }
 
 fn main() {
@@ -59,27 +61,74 @@ fn main() {
         ("1 instance, Redis", 1, Some(&redis)),
         ("2 instances, Redis", 2, Some(&redis)),
     ];
-    println!("{people} people at once, each /diagnose and 7 presses, webhook mode, release build");
-    for (name, instances, redis) in configs {
-        let figures = runtime.block_on(async {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    println!(
+        "{people} people at once, each /diagnose and 7 presses, webhook mode, release build; {rounds} rounds, the three side by side in each"
+    );
+    let run = |people, instances, redis, monitor| {
+        runtime.block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(300),
-                measure(people, instances, redis, &sqlite),
+                measure(people, instances, redis, &sqlite, monitor),
             )
             .await
             .expect("a configuration finishes within 300 s")
-        });
-        report(name, &figures);
+        })
+    };
+    let mut all: Vec<Vec<Figures>> = configs.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for (i, (name, instances, redis)) in configs.iter().enumerate() {
+            let figures = run(people, *instances, *redis, false);
+            print!("round {}: ", round + 1);
+            report(name, &figures);
+            all[i].push(figures);
+        }
+    }
+    println!("medians over the rounds:");
+    for ((name, _, _), runs) in configs.iter().zip(&all) {
+        let mut rates: Vec<f64> = runs
+            .iter()
+            .map(|f| f.updates as f64 / f.elapsed.as_secs_f64())
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        let mut p50: Vec<f64> = runs.iter().map(|f| quantile(&f.latencies, 0.5)).collect();
+        let mut p99: Vec<f64> = runs.iter().map(|f| quantile(&f.latencies, 0.99)).collect();
+        p50.sort_by(f64::total_cmp);
+        p99.sort_by(f64::total_cmp);
+        println!(
+            "  {name}: {:.0} updates/s; post to reply median {:.1} ms, p99 {:.1} ms",
+            rates[rates.len() / 2],
+            p50[p50.len() / 2],
+            p99[p99.len() / 2]
+        );
+    }
+    // Round trips, counted apart: MONITOR slows Redis down.
+    let counted = run(10, 1, Some(&redis), true);
+    if let Some(trips) = counted.round_trips {
+        println!(
+            "Redis round trips: {trips} commands sent by the instance for {} updates = {:.2} per update (MONITOR, 10 people, 1 instance; heartbeats and scheduler passes included)",
+            counted.updates,
+            trips as f64 / counted.updates as f64
+        );
     }
     for suffix in ["", "-wal", "-shm", ".poller"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite.display()));
     }
 }
 
-fn report(name: &str, f: &Figures) {
-    let mut sorted = f.latencies.clone();
+/// The `q` quantile of `latencies`, in milliseconds.
+fn quantile(latencies: &[Duration], q: f64) -> f64 {
+    let mut sorted = latencies.to_vec();
     sorted.sort();
-    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    let at = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted.get(at).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+fn report(name: &str, f: &Figures) {
+    let at = |q: f64| Duration::from_secs_f64(quantile(&f.latencies, q) / 1000.0);
     println!(
         "{name}: {} updates in {:.2} s = {:.0} updates/s; post to reply: median {:.1} ms, p99 {:.1} ms{}{}",
         f.updates,
@@ -182,6 +231,7 @@ async fn measure(
     instances: usize,
     redis: Option<&RedisServer>,
     sqlite: &std::path::Path,
+    monitor: bool,
 ) -> Figures {
     let api = FakeApi::start().await;
     let database = match redis {
@@ -225,6 +275,10 @@ async fn measure(
         None => None,
     };
 
+    let monitoring = match (redis, monitor) {
+        (Some(redis), true) => Some(tokio::spawn(count_commands(redis.url()))),
+        _ => None,
+    };
     let started = Instant::now();
     let mut walks = tokio::task::JoinSet::new();
     for n in 0..people {
@@ -257,6 +311,16 @@ async fn measure(
     }
     let elapsed = started.elapsed();
     let updates = latencies.len();
+    let round_trips = match monitoring {
+        Some(task) => {
+            // What is still in flight (done marks) lands first.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            task.abort();
+            let _ = task.await;
+            Some(COUNTED.load(std::sync::atomic::Ordering::Relaxed))
+        }
+        None => None,
+    };
 
     let store_calls = if redis.is_some() {
         let mut sum = 0.0;
@@ -286,6 +350,34 @@ async fn measure(
         latencies,
         store_calls,
         redis_commands,
+        round_trips,
+    }
+}
+
+/// Commands clients sent while MONITOR watched (those a script runs are
+/// shown as from `lua` and left out).
+static COUNTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts, in `COUNTED`, the commands clients send Redis from now on.
+async fn count_commands(url: String) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    COUNTED.store(0, std::sync::atomic::Ordering::Relaxed);
+    let address = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("Redis");
+    stream.write_all(b"MONITOR\r\n").await.expect("MONITOR");
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        // `+<time> [<db> <client>] "<command>" …`
+        if line.starts_with('+') && !line.contains(" lua]") && line.contains('[') {
+            COUNTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
