@@ -123,28 +123,38 @@ async fn carry_from_group(app: &App, key: SessionKey, payload: &str) -> Option<S
     };
     let node = session.node.clone()?;
     // A conversation already under way in private is not overwritten.
-    match app.store.load(key).await {
-        Ok(Some(own))
-            if own
-                .node
-                .as_deref()
-                .is_some_and(|at| at != node && at != crate::tree::ROOT_ID) =>
-        {
-            log::info!(
-                "user {}: a private conversation is under way; the group's is not carried over",
-                key.user
-            );
-            return None;
+    let version = match app.store.load_versioned(key).await {
+        Ok((own, version)) => {
+            if own.as_ref().is_some_and(|own| {
+                own.node
+                    .as_deref()
+                    .is_some_and(|at| at != node && at != crate::tree::ROOT_ID)
+            }) {
+                log::info!(
+                    "user {}: a private conversation is under way; the group's is not carried over",
+                    key.user
+                );
+                return None;
+            }
+            version
         }
-        Ok(_) => {}
         Err(e) => {
             log::error!("user {}: loading the private session failed: {e}", key.user);
             return None;
         }
-    }
+    };
+    // Written only if no step changed the private session meanwhile.
     if let Err(e) = app
         .store
-        .save(key, &session, false, &[], app.clock.now())
+        .save_answering(
+            key,
+            &session,
+            false,
+            &[],
+            app.clock.now(),
+            None,
+            Some(version),
+        )
         .await
     {
         log::error!(

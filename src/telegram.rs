@@ -110,9 +110,9 @@ pub struct Running {
     app: Arc<App>,
     /// The HTTP listener (webhook, /healthz, /metrics), if any.
     http: Option<JoinHandle<()>>,
-    /// Keeps the heartbeat and takes over what stopped processes left,
-    /// with a shared store.
-    keeper: Option<JoinHandle<()>>,
+    /// With a shared store: keeps the heartbeat, and takes over what
+    /// stopped processes left.
+    keeper: Option<Keeper>,
     /// Set when the bot stops, so the webhook refuses new posts.
     stopping: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -128,18 +128,24 @@ impl Running {
     pub fn abort(self) {
         self.handle.abort();
         self.scheduler.abort();
-        for task in [self.http, self.keeper].into_iter().flatten() {
-            task.abort();
+        if let Some(keeper) = self.keeper {
+            keeper.heart.abort();
+            keeper.takeover.abort();
+        }
+        if let Some(http) = self.http {
+            http.abort();
         }
     }
 
     /// Stops polling, lets updates in flight finish, and returns when done.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         if let Some(stopping) = &self.stopping {
             stopping.store(true, std::sync::atomic::Ordering::Release);
         }
+        // Nothing more is taken over; the update being taken over now is
+        // finished, within the grace period like the rest.
         if let Some(keeper) = &self.keeper {
-            keeper.abort();
+            let _ = keeper.stop.send(true);
         }
         // One deadline for the whole stop: when the grace period is over,
         // whatever still waits in the queue is closed (not sent, and a
@@ -168,7 +174,19 @@ impl Running {
                 log::error!("the dispatcher task failed: {e}");
             }
         };
-        tokio::join!(self.scheduler.stop(), dispatcher);
+        let mut keeper = self.keeper.take();
+        let takeover = async {
+            if let Some(keeper) = keeper.as_mut() {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if tokio::time::timeout(left, &mut keeper.takeover)
+                    .await
+                    .is_err()
+                {
+                    keeper.takeover.abort();
+                }
+            }
+        };
+        tokio::join!(self.scheduler.stop(), dispatcher, takeover);
         // Replies already queued go out first, within what is left.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let mut dropped = self.pacer.drain(left).await;
@@ -186,8 +204,11 @@ impl Running {
         // What was delivered is marked done before the process ends; the
         // rest stays open and is handled after the restart.
         self.inbox.flush().await;
-        if self.keeper.is_some() {
-            // Gone now: another process may take over what is left at once.
+        // Alive until here, so nothing this process was still finishing
+        // is taken over; gone now: another process may take over what is
+        // left at its next look.
+        if let Some(keeper) = keeper {
+            keeper.heart.abort();
             let app = &self.app;
             if let Err(e) = app.store.heartbeat(&app.instance, Instant::MIN).await {
                 log::warn!("could not say this process is stopping: {e}");
@@ -255,7 +276,19 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     // what a process without a heartbeat left.
     let shared = app.store.is_shared();
     if shared {
-        beat(&app, options.lease).await;
+        // Tried a few times: an entry of a process without a heartbeat
+        // counts as left behind.
+        for attempt in 1..=5 {
+            if beat(&app, options.lease).await {
+                break;
+            }
+            if attempt == 5 {
+                log::error!(
+                    "the heartbeat could not be written at start; another instance may take over what this one takes in"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+        }
     }
     let inbox = Inbox::start(app.clone());
     let queued = {
@@ -310,7 +343,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
             out.clone(),
             inbox.clone()
         ];
-        tokio::spawn(keep(app.clone(), inbox.clone(), deps, options.lease))
+        Keeper::spawn(app.clone(), inbox.clone(), out.clone(), deps, options.lease)
     });
     let (out_for_scheduler, app_for_scheduler) = (out.clone(), app.clone());
     let mut dispatcher = Dispatcher::builder(bot, schema())
@@ -366,32 +399,88 @@ async fn listen(
     Ok(tokio::spawn(crate::metrics::serve(listener, router)))
 }
 
-/// Says this process is alive for another `lease`.
-async fn beat(app: &App, lease: Duration) {
+/// Says this process is alive for another `lease`; whether that was
+/// written.
+async fn beat(app: &App, lease: Duration) -> bool {
     let until = app.clock.now() + lease.as_secs() as i64;
-    if let Err(e) = app.store.heartbeat(&app.instance, until).await {
-        log::warn!("the heartbeat could not be written: {e}");
+    match app.store.heartbeat(&app.instance, until).await {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("the heartbeat could not be written: {e}");
+            false
+        }
     }
 }
 
-/// With a shared store: keeps this process's heartbeat, and handles what
-/// a process that stopped (its heartbeat ran out) left open in the inbox,
-/// as soon as it is seen.
-async fn keep(app: Arc<App>, inbox: Arc<Inbox>, deps: DependencyMap, lease: Duration) {
-    let every = (lease / 3).max(Duration::from_millis(100));
+/// With a shared store, the tasks that keep this process known as alive
+/// and take over what a stopped process left.
+struct Keeper {
+    heart: JoinHandle<()>,
+    takeover: JoinHandle<()>,
+    /// Tells the takeover to take nothing more.
+    stop: watch::Sender<bool>,
+}
+
+impl Keeper {
+    fn spawn(
+        app: Arc<App>,
+        inbox: Arc<Inbox>,
+        out: Outbox,
+        deps: DependencyMap,
+        lease: Duration,
+    ) -> Keeper {
+        let every = (lease / 3).max(Duration::from_millis(100));
+        let heart = {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    beat(&app, lease).await;
+                }
+            })
+        };
+        let (stop, stopping) = watch::channel(false);
+        let takeover = tokio::spawn(take_over(inbox, out, deps, every, stopping));
+        Keeper {
+            heart,
+            takeover,
+            stop,
+        }
+    }
+}
+
+/// Every `every`, handles what a process that stopped (its heartbeat ran
+/// out) left open in the inbox: one update after another, in the order
+/// they came, until told to stop.
+async fn take_over(
+    inbox: Arc<Inbox>,
+    out: Outbox,
+    deps: DependencyMap,
+    every: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
     let handler = schema();
     loop {
-        tokio::time::sleep(every).await;
-        beat(&app, lease).await;
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stopping.changed() => return,
+        }
         for update in inbox.reopen().await {
+            if *stopping.borrow() {
+                // Left open: handled after the restart, or by another.
+                return;
+            }
+            // Counted into its worker's queue as the door counts it, since
+            // the handler counts it out.
+            if let (Some(chat), Some(user)) = (update.chat(), update.from()) {
+                out.backlog
+                    .enter(usize::from(lane_of(chat.id, Some(user.id))));
+            }
             let mut deps = deps.clone();
-            let handler = handler.clone();
             deps.insert(update);
-            tokio::spawn(async move {
-                if let ControlFlow::Break(Err(e)) = handler.dispatch(deps).await {
-                    log::error!("an update taken over failed: {e}");
-                }
-            });
+            if let ControlFlow::Break(Err(e)) = handler.dispatch(deps).await {
+                log::error!("an update taken over failed: {e}");
+            }
         }
     }
 }

@@ -124,14 +124,15 @@ impl Forwarder {
                     let mut response = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec();
                     for i in 0..backends.len() {
                         let which = (first + i) % backends.len();
-                        match exchange(backends[which], &request).await {
-                            Ok(answer) => {
-                                counts[which].fetch_add(1, Ordering::Relaxed);
-                                response = answer;
+                        // Refused, cut, or answered 502/503 (an instance
+                        // stopping): the next one, as nginx's
+                        // proxy_next_upstream.
+                        if let Ok(answer) = exchange(backends[which], &request).await {
+                            counts[which].fetch_add(1, Ordering::Relaxed);
+                            response = answer;
+                            if !matches!(status_of(&response), 502 | 503) {
                                 break;
                             }
-                            // Refused or cut: as nginx's proxy_next_upstream.
-                            Err(_) => continue,
                         }
                     }
                     let _ = client.write_all(&response).await;

@@ -111,7 +111,10 @@ impl RedisStore {
                 client,
                 connection: OnceCell::new(),
                 prefix: prefix.to_string(),
-                session_ttl: session_idle_secs.max(0) + 24 * 3600,
+                // A pending reminder (a window is a day long) or a next-day
+                // question (asked a day later, answered within a day) keeps
+                // a session open past its idle time; the key outlives them.
+                session_ttl: session_idle_secs.max(0) + crate::stats::LATER_SECS + 3 * 24 * 3600,
                 place,
                 lease: Default::default(),
             }),

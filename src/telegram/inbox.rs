@@ -78,8 +78,10 @@ pub enum Recorded {
     New,
     /// Recorded before: Telegram sent it again; skip it.
     Repeat,
-    /// The store could not record it: handled anyway, without the
-    /// inbox's guarantee, rather than not at all.
+    /// The store could not record it. Polled, it is handled anyway,
+    /// without the inbox's guarantee, rather than not at all (Telegram
+    /// will not send it again); posted to the webhook, it is refused, so
+    /// Telegram sends it again.
     Unrecorded,
 }
 
@@ -110,7 +112,7 @@ impl Inbox {
         let body = match serde_json::to_string(update) {
             Ok(body) => body,
             Err(e) => {
-                log::warn!("update {id}: cannot be recorded ({e}); handled unrecorded");
+                log::warn!("update {id}: cannot be recorded ({e})");
                 return Recorded::Unrecorded;
             }
         };
@@ -123,9 +125,7 @@ impl Inbox {
             Ok(true) => Recorded::New,
             Ok(false) => Recorded::Repeat,
             Err(e) => {
-                log::error!(
-                    "update {id}: recording it in the inbox failed: {e}; handled unrecorded"
-                );
+                log::error!("update {id}: recording it in the inbox failed: {e}");
                 Recorded::Unrecorded
             }
         }

@@ -297,9 +297,18 @@ impl Pacer {
         let Some(budget) = self.shared.budget.get() else {
             return;
         };
+        // A group's minute can be full for most of a minute; longer than
+        // that, the other processes' share is not waited for.
+        let give_up = Instant::now() + Duration::from_secs(90);
         loop {
             match budget.take(chat).await {
                 Ok(None) => break,
+                Ok(Some(_)) if Instant::now() >= give_up || self.lock().closed => {
+                    log::warn!(
+                        "chat {chat}: the shared budget stayed full; sent on this process's own pacing"
+                    );
+                    return;
+                }
                 Ok(Some(wait)) => tokio::time::sleep(wait.min(Duration::from_secs(1))).await,
                 Err(e) => {
                     if !self.shared.budget_failing.swap(true, Ordering::Relaxed) {

@@ -136,19 +136,39 @@ async fn take(State(hook): State<Hook>, headers: HeaderMap, body: String) -> Sta
         log::warn!("update {id}: of a kind this bot cannot read; skipped");
         return StatusCode::OK;
     }
+    // Recorded and queued together, in a task of its own: a post the
+    // caller gives up on midway must not leave an update recorded as
+    // this process's and never handled.
+    tokio::spawn(async move { admit(&hook, update).await })
+        .await
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// How long a post waits for room in the queue before it is answered 503
+/// (Telegram sends it again later, perhaps to another instance).
+const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Records the update and queues it for the dispatcher: 200 once both are
+/// done, or for a repeat; 503 when either cannot be, so Telegram sends it
+/// again and nothing is acknowledged that is not in the store.
+async fn admit(hook: &Hook, update: Update) -> StatusCode {
+    let id = update.id.0;
+    // Room first: recorded and then not queued would wait for a restart.
+    let permit = match tokio::time::timeout(ROOM_WAIT, hook.updates.reserve()).await {
+        Ok(Ok(permit)) => permit,
+        // Full for too long, or the dispatcher is gone (stopping).
+        _ => return StatusCode::SERVICE_UNAVAILABLE,
+    };
     match hook.inbox.record(&update).await {
+        Recorded::New => {
+            permit.send(update);
+            StatusCode::OK
+        }
         Recorded::Repeat => {
             log::info!("update {id}: received before; skipped");
-            return StatusCode::OK;
+            StatusCode::OK
         }
-        Recorded::New | Recorded::Unrecorded => {}
-    }
-    match hook.updates.send(update).await {
-        Ok(()) => StatusCode::OK,
-        // The dispatcher is gone: the bot is stopping. The entry stays
-        // open in the inbox and is handled after the restart (or by
-        // another instance, once this one's heartbeat runs out).
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Recorded::Unrecorded => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
