@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -106,20 +107,27 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
             == 0
 }
 
+/// Posts refused for their secret so far: logged at the 1st, 2nd, 4th,
+/// 8th… so that someone posting junk cannot flood the log.
+static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// One post from Telegram.
-async fn take(State(hook): State<Hook>, headers: HeaderMap, body: String) -> StatusCode {
+async fn take(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let given = headers
         .get(SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if !same_secret(given, hook.secret.as_bytes()) {
-        log::warn!("webhook: a post without the right secret was refused");
+        let refused = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+        if refused.is_power_of_two() {
+            log::warn!("webhook: {refused} post(s) without the right secret refused so far");
+        }
         return StatusCode::UNAUTHORIZED;
     }
     if hook.stopping.load(Ordering::Acquire) {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
-    let update = match serde_json::from_str::<Update>(&body) {
+    let update = match serde_json::from_slice::<Update>(&body) {
         Ok(update) => update,
         Err(e) => {
             // Logged without the body: it may hold what a person typed.
