@@ -137,6 +137,26 @@ async fn an_unknown_time_zone_or_idle_time_exits_2_naming_the_variable() {
 }
 
 #[tokio::test]
+async fn webhook_mode_without_a_good_secret_exits_2_naming_it() {
+    within(async {
+        for secret in ["", "has spaces", "ümlaut"] {
+            let out = output_with(&[
+                ("TELOXIDE_TOKEN", "1:T"),
+                ("WEBHOOK_URL", "https://bot.example.com/hook"),
+                ("WEBHOOK_SECRET", secret),
+            ])
+            .await;
+            assert_eq!(out.status.code(), Some(2), "{secret:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with("WEBHOOK_SECRET must be set"), "{stderr}");
+            assert!(secret.is_empty() || !stderr.contains(secret), "{stderr}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_token_telegram_refuses_exits_2_with_one_clear_line() {
     within(async {
         let api = FakeApi::start().await;

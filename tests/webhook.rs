@@ -173,3 +173,31 @@ async fn healthz_says_503_while_the_store_fails() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn polling_serves_health_and_metrics_on_metrics_listen() {
+    within(async {
+        let listen = free_address();
+        let options = Options {
+            metrics_listen: Some(listen),
+            ..options()
+        };
+        let scene = Scene::paced(memory(), options).await;
+        let api = scene.api.clone();
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 1).await;
+        let (status, body) = get(listen, "/healthz").await.unwrap();
+        assert_eq!((status, body.trim()), (200, "ok"));
+        let (status, figures) = get(listen, "/metrics").await.unwrap();
+        assert_eq!(status, 200);
+        assert!(
+            figures.contains("icp_sms_doctor_updates_total{kind=\"message\"} 1"),
+            "{figures}"
+        );
+        // Polling: no webhook route, and nothing registered.
+        assert_eq!(post(listen, "/", Some("x"), "{}").await.unwrap(), 404);
+        assert!(api.calls_of("setWebhook").is_empty());
+        scene.stop().await;
+    })
+    .await;
+}
