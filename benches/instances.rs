@@ -383,16 +383,5 @@ async fn count_commands(url: String) {
 
 /// Waits until the bot made `n` replies (sends and edits) in `chat`.
 async fn wait_replies(api: &FakeApi, chat: i64, n: usize) {
-    api.wait_until(|calls| {
-        calls
-            .iter()
-            .filter(|c| {
-                (c.method == "sendmessage" || c.method == "editmessagetext")
-                    && c.ok
-                    && c.body["chat_id"].as_i64() == Some(chat)
-            })
-            .count()
-            >= n
-    })
-    .await;
+    api.wait_replies(chat, n).await;
 }

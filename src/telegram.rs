@@ -203,7 +203,9 @@ impl Running {
         }
         // What was delivered is marked done before the process ends; the
         // rest stays open and is handled after the restart.
-        self.inbox.flush().await;
+        self.inbox
+            .settle(deadline.max(tokio::time::Instant::now() + Duration::from_secs(1)))
+            .await;
         // Alive until here, so nothing this process was still finishing
         // is taken over; gone now: another process may take over what is
         // left at its next look.

@@ -171,6 +171,8 @@ struct Inner {
     webhook_answers: Vec<(i64, u16)>,
     /// The updates posted to the webhook, by id.
     built: HashMap<i64, Value>,
+    /// Messages sent and edits made, carried out, by chat.
+    replies: HashMap<i64, usize>,
     /// Members' statuses by (chat, user) (`member`, `creator`…); anyone
     /// else has `left`.
     members: HashMap<(i64, u64), &'static str>,
@@ -335,6 +337,18 @@ impl FakeApi {
         let webhook = self.lock().webhook.clone().expect("a webhook is set");
         let id = update["update_id"].as_i64().expect("an update id");
         self.post_update(webhook, update, id);
+    }
+
+    /// Waits until `n` messages were sent or edited in `chat` (carried
+    /// out), counted as they are made: cheap enough for many waiters.
+    pub async fn wait_replies(&self, chat: i64, n: usize) {
+        let mut recorded = self.shared.recorded.subscribe();
+        loop {
+            if self.lock().replies.get(&chat).copied().unwrap_or(0) >= n {
+                return;
+            }
+            recorded.changed().await.expect("the fake API lives");
+        }
     }
 
     /// What each webhook post was finally answered, by update id, once
@@ -849,6 +863,11 @@ async fn answer_call(
                     if let Some(call) = inner.calls.last_mut() {
                         call.ok = true;
                         call.sent_id = sent_id;
+                    }
+                    if (method == "sendmessage" || method == "editmessagetext")
+                        && let Some(chat) = body["chat_id"].as_i64()
+                    {
+                        *inner.replies.entry(chat).or_default() += 1;
                     }
                 }
                 response

@@ -484,14 +484,12 @@ async fn a_rolling_restart_of_both_instances_loses_and_repeats_nothing() {
                 for _ in 0..3 {
                     api.send_as(person, &person.private_chat(), "/diagnose", None);
                     made += 1;
-                    api.wait_until(|calls| replies_in(calls, chat) >= made)
-                        .await;
+                    api.wait_replies(chat, made).await;
                     for data in PATH {
                         let menu = api.last_bot_message(chat);
                         api.press(person, &menu, data);
                         made += 1;
-                        api.wait_until(|calls| replies_in(calls, chat) >= made)
-                            .await;
+                        api.wait_replies(chat, made).await;
                     }
                 }
                 made

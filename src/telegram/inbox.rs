@@ -34,6 +34,10 @@ pub struct Inbox {
     marks: mpsc::UnboundedSender<Mark>,
     /// The replies saved before a crash for entries handled again.
     saved: Mutex<HashMap<i64, Vec<Reply>>>,
+    /// Receipts still held: updates whose answers are not all delivered.
+    held: std::sync::atomic::AtomicUsize,
+    /// Signalled when a receipt is let go.
+    released: tokio::sync::Notify,
 }
 
 /// Held by everything an update causes (its handler, the deliveries it
@@ -52,6 +56,10 @@ impl Drop for Held {
         // then handled again after the restart, which is what is wanted
         // for something not finished.
         let _ = self.inbox.marks.send(Mark::Done(self.id));
+        self.inbox
+            .held
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.inbox.released.notify_waiters();
     }
 }
 
@@ -93,6 +101,8 @@ impl Inbox {
             app: Arc::clone(&app),
             marks,
             saved: Mutex::new(HashMap::new()),
+            held: std::sync::atomic::AtomicUsize::new(0),
+            released: tokio::sync::Notify::new(),
         });
         tokio::spawn(write_marks(app, receiver));
         inbox
@@ -100,6 +110,7 @@ impl Inbox {
 
     /// A receipt for update `id`.
     pub fn receipt(self: &Arc<Self>, id: i64) -> Receipt {
+        self.held.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Receipt(Arc::new(Held {
             id,
             inbox: Arc::clone(self),
@@ -183,6 +194,29 @@ impl Inbox {
             );
         }
         updates
+    }
+
+    /// Waits until every receipt is let go (the last deliveries finish
+    /// after the queue is empty: recording a menu's owner, dropping what
+    /// they held), or until `deadline`; then writes the done marks. An
+    /// update marked done only after the process ended would be answered
+    /// again after the restart.
+    pub async fn settle(&self, deadline: tokio::time::Instant) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let released = self.released.notified();
+            if self.held.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                log::warn!(
+                    "stopping with {} update(s) not finished; they are handled again after the restart",
+                    self.held.load(Ordering::Acquire)
+                );
+                break;
+            }
+        }
+        self.flush().await;
     }
 
     /// Waits until every done mark sent so far is written.
