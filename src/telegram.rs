@@ -9,6 +9,7 @@ mod classify;
 mod handlers;
 mod inbox;
 pub mod intake;
+mod keeper;
 pub mod pacer;
 mod retry;
 pub mod schedule;
@@ -42,6 +43,7 @@ use crate::tree::{Tree, UiCommand, UiText};
 use handlers::{HandlerError, on_message, on_press};
 use inbox::{Inbox, Recorded};
 use intake::{Admit, FloodLimits, Intake};
+use keeper::{Keeper, beat};
 use pacer::{Limits, Pacer, Priority};
 use send::{Outbox, Target, deliver};
 pub use webhook::Webhook;
@@ -399,92 +401,6 @@ async fn listen(
         .map_err(|e| StartError::Listen(address, e))?;
     log::info!("listening on {address}");
     Ok(tokio::spawn(crate::metrics::serve(listener, router)))
-}
-
-/// Says this process is alive for another `lease`; whether that was
-/// written.
-async fn beat(app: &App, lease: Duration) -> bool {
-    let until = app.clock.now() + lease.as_secs() as i64;
-    match app.store.heartbeat(&app.instance, until).await {
-        Ok(()) => true,
-        Err(e) => {
-            log::warn!("the heartbeat could not be written: {e}");
-            false
-        }
-    }
-}
-
-/// With a shared store, the tasks that keep this process known as alive
-/// and take over what a stopped process left.
-struct Keeper {
-    heart: JoinHandle<()>,
-    takeover: JoinHandle<()>,
-    /// Tells the takeover to take nothing more.
-    stop: watch::Sender<bool>,
-}
-
-impl Keeper {
-    fn spawn(
-        app: Arc<App>,
-        inbox: Arc<Inbox>,
-        out: Outbox,
-        deps: DependencyMap,
-        lease: Duration,
-    ) -> Keeper {
-        let every = (lease / 3).max(Duration::from_millis(100));
-        let heart = {
-            let app = Arc::clone(&app);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    beat(&app, lease).await;
-                }
-            })
-        };
-        let (stop, stopping) = watch::channel(false);
-        let takeover = tokio::spawn(take_over(inbox, out, deps, every, stopping));
-        Keeper {
-            heart,
-            takeover,
-            stop,
-        }
-    }
-}
-
-/// Every `every`, handles what a process that stopped (its heartbeat ran
-/// out) left open in the inbox: one update after another, in the order
-/// they came, until told to stop.
-async fn take_over(
-    inbox: Arc<Inbox>,
-    out: Outbox,
-    deps: DependencyMap,
-    every: Duration,
-    mut stopping: watch::Receiver<bool>,
-) {
-    let handler = schema();
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stopping.changed() => return,
-        }
-        for update in inbox.reopen().await {
-            if *stopping.borrow() {
-                // Left open: handled after the restart, or by another.
-                return;
-            }
-            // Counted into its worker's queue as the door counts it, since
-            // the handler counts it out.
-            if let (Some(chat), Some(user)) = (update.chat(), update.from()) {
-                out.backlog
-                    .enter(usize::from(lane_of(chat.id, Some(user.id))));
-            }
-            let mut deps = deps.clone();
-            deps.insert(update);
-            if let ControlFlow::Break(Err(e)) = handler.dispatch(deps).await {
-                log::error!("an update taken over failed: {e}");
-            }
-        }
-    }
 }
 
 /// Asks the Bot API who the bot is, which also checks the token.
