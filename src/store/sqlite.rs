@@ -24,6 +24,8 @@ mod calls;
 mod inbox;
 mod reminders;
 mod team;
+#[cfg(test)]
+mod tests;
 
 use std::fs;
 use std::path::{Path, PathBuf};
