@@ -8,6 +8,7 @@
 //! it may have been sent, so it is never sent again. All times are UTC
 //! instants from the bot's clock.
 
+pub mod kernel;
 pub mod memory;
 pub mod redis;
 pub mod sqlite;
