@@ -307,22 +307,37 @@ pub(crate) async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
         .expect("the kernel answered within 30 s")
 }
 
-/// Runs each case against every backend: `memory::<case>`,
-/// `sqlite::<case>`, `redis::<case>`.
-macro_rules! every_kernel {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let kernel = crate::store::kernel::memory::MemoryKernel::default();
-                    super::within(super::$case(&kernel)).await;
-                }
-            )*
-        }
+/// The contract's cases as tests, for a backend's test module:
+/// `cases!(make)` where `make` gives `(guard, kernel)`, the guard kept
+/// alive for the test (a temporary file, a server); or `cases!(optional:
+/// make)` where `make` gives an `Option` of them, `None` when the backend
+/// cannot run here (it said why).
+macro_rules! cases {
+    ($($case:ident),* ; $make:expr) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let Some((_guard, kernel)) = $make else {
+                    return;
+                };
+                $crate::store::kernel::contract::within(
+                    $crate::store::kernel::contract::$case(&kernel),
+                )
+                .await;
+            }
+        )*
+    };
+    (optional: $make:expr) => {
+        $crate::store::kernel::contract::cases!(
+            records, checks, races, expiry, indexes, logs, sequences, windows; $make
+        );
+    };
+    ($make:expr) => {
+        $crate::store::kernel::contract::cases!(optional: Some($make));
     };
 }
+pub(crate) use cases;
 
-every_kernel!(
-    records, checks, races, expiry, indexes, logs, sequences, windows
-);
+mod memory {
+    super::cases!(((), crate::store::kernel::memory::MemoryKernel::default()));
+}
