@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use fake_api::{FakeApi, Person, supergroup};
 use icp_sms_doctor::app::{App, Settings};
 use icp_sms_doctor::clock::Clock;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::store::{Counts, Store};
 use icp_sms_doctor::telegram;
 
@@ -62,7 +61,7 @@ async fn run() {
         }
     };
     clean();
-    let store = Arc::new(SqliteStore::open(&path).expect("an SQLite file"));
+    let store = Store::sqlite(&path).expect("an SQLite file");
     let tree = icp_sms_doctor::load_tree(None).expect("the dialogs load");
     let clock = Clock::manual(START);
     let app = App::new(

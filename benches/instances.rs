@@ -15,7 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_api::{FakeApi, Person};
-use icp_sms_doctor::store::redis::server::RedisServer;
+#[path = "../tests/redis_server.rs"]
+mod redis_server;
+use redis_server::RedisServer;
 use serde_json::Value;
 
 /// The updates of one full path: /diagnose, then seven presses to an end.

@@ -20,7 +20,6 @@ use fake_api::{FakeApi, Person};
 use icp_sms_doctor::app::{App, Settings};
 use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::store::Store;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::telegram;
 
 const PEOPLE: u64 = 100;
@@ -75,7 +74,7 @@ async fn one_round(round: usize) -> (usize, Duration, usize) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    let store = Arc::new(SqliteStore::open(&path).expect("an SQLite file"));
+    let store = Store::sqlite(&path).expect("an SQLite file");
     let tree = icp_sms_doctor::load_tree(None).expect("the dialogs load");
     let app = Arc::new(App::new(
         Arc::new(tree),

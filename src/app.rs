@@ -10,12 +10,10 @@ use crate::lang::Lang;
 use crate::metrics::Metrics;
 use crate::reminders::DEFAULT_TIMEZONE;
 use crate::store::Store;
-use crate::store::timed::Timed;
 use crate::tree::Tree;
 use crate::tree::report::LoadError;
 
-/// The default idle time after which a conversation is closed: 24 hours.
-pub const DEFAULT_SESSION_IDLE_SECS: i64 = 24 * 3600;
+pub use crate::store::DEFAULT_SESSION_IDLE_SECS;
 
 /// How the conversations behave, as configured.
 #[derive(Debug, Clone)]
@@ -70,7 +68,7 @@ pub struct App {
     /// The dialogue in use; a reload swaps it whole, so a step that took
     /// it keeps one consistent tree to its end.
     tree: RwLock<Arc<Tree>>,
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     /// Where "now" comes from.
     pub clock: Clock,
     pub settings: Settings,
@@ -84,10 +82,11 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(tree: Arc<Tree>, store: Arc<dyn Store>, clock: Clock, settings: Settings) -> App {
+    pub fn new(tree: Arc<Tree>, store: Store, clock: Clock, settings: Settings) -> App {
         // Every store call is timed for /metrics.
         let metrics = Arc::new(Metrics::default());
-        let store = Arc::new(Timed::new(store, Arc::clone(&metrics)));
+        let timing = Arc::clone(&metrics);
+        let store = store.timed(Arc::new(move |call, took| timing.store_call(call, took)));
         App {
             tree: RwLock::new(tree),
             store,

@@ -19,7 +19,6 @@ use crate::engine::{Button, Event, Reply, Session, render};
 use crate::lang::Lang;
 use crate::markup;
 use crate::store::SessionKey;
-use crate::store::memory::MemoryStore;
 use crate::tree::{Tree, UiText};
 
 /// The key that goes back a step on every page.
@@ -76,12 +75,7 @@ impl Console {
         } else {
             tree.clone()
         });
-        let app = App::new(
-            tree,
-            Arc::new(MemoryStore::default()),
-            Clock::System,
-            settings,
-        );
+        let app = App::new(tree, crate::store::Store::memory(), Clock::System, settings);
         // A private chat of its own: the person is the chat.
         let speaker = Speaker {
             key: SessionKey { chat: 1, user: 1 },

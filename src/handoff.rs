@@ -34,7 +34,7 @@ pub struct NewCase {
 }
 
 /// A case as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Case {
     pub id: i64,
     pub user: u64,

@@ -306,7 +306,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
         let (timezone, idle_secs) = (settings.timezone, settings.session_idle_secs);
         let app = Arc::new(App::new(
             Arc::new(tree),
-            Arc::from(store),
+            store,
             Clock::System,
             settings,
         ));

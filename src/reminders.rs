@@ -49,7 +49,7 @@ impl Kind {
 }
 
 /// A reminder as stored: to whom, where it was asked, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reminder {
     pub id: i64,
     /// The reminders set together share a plan, and are cancelled together.

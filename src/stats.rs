@@ -21,7 +21,10 @@ pub const LATER_SECS: i64 = 24 * 3600;
 pub const DEFAULT_DAYS: u32 = 7;
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum FactKind {
     /// A conversation began at `node`; `detail` is the entry: `command`,
     /// `link` (a deep link), `text` (free text routed) or `restart`.
@@ -85,7 +88,7 @@ impl FactKind {
 }
 
 /// One thing that happened, as kept for the figures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fact {
     pub at: Instant,
     pub kind: FactKind,

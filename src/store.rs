@@ -1,32 +1,45 @@
-//! Session stores: what the bot keeps between messages, behind one async interface (SQLite file, Redis, or memory).
+//! What the bot keeps between messages — sessions, the update inbox, reminders, cases, figures — written once on a small storage kernel that memory, an SQLite file or Redis provides.
 //!
-//! A store keeps each person's session (a position in the tree, never its
-//! texts), the language they chose, who started a private chat, whose a
-//! group menu is, and reminders. A write either happens whole or not at
-//! all. Sending a reminder is bracketed by a claim (pending → sending) and
-//! its removal: a reminder claimed by a process that died before removing
-//! it may have been sent, so it is never sent again. All times are UTC
-//! instants from the bot's clock.
+//! Each stored thing is a few records, index members or log values of the
+//! kernel (`kernel.rs`), laid out by the module that keeps it: sessions,
+//! languages, private chats and menu owners (`sessions.rs`, `menus.rs`),
+//! the inbox and heartbeats (`inbox.rs`), reminders (`reminders.rs`),
+//! cases (`cases.rs`), facts and next-day questions (`facts.rs`), the
+//! poller's lease and the shared budget (`leases.rs`). A write either
+//! happens whole or not at all. Sending a reminder is bracketed by a claim
+//! (pending → sending) and its removal: a reminder claimed by a process
+//! that died before removing it may have been sent, so it is never sent
+//! again. All times are UTC instants from the bot's clock.
 
+mod cases;
+mod facts;
+mod inbox;
 pub mod kernel;
-pub mod memory;
-pub mod redis;
-pub mod sqlite;
+mod leases;
+mod menus;
+#[cfg(test)]
+#[path = "../tests/redis_server.rs"]
+pub(crate) mod redis_server;
+mod reminders;
+mod sessions;
 #[cfg(test)]
 mod suite;
-pub mod timed;
 pub mod url;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::clock::Instant;
-use crate::engine::Session;
-use crate::handoff::{Case, NewCase, Opened};
-use crate::lang::Lang;
-use crate::reminders::{NewReminder, Reminder};
-use crate::stats::Fact;
+use kernel::{Batch, Kernel, Record};
+
+pub use kernel::timed::Timing;
+pub use leases::{Budget, Rates};
+
+/// The default idle time after which a conversation is closed: 24 hours.
+pub const DEFAULT_SESSION_IDLE_SECS: i64 = 24 * 3600;
 
 /// The default `DATABASE_URL`: an SQLite file under `data/`.
 pub const DEFAULT_URL: &str = "sqlite://data/sessions.db";
@@ -43,6 +56,19 @@ impl SessionKey {
     /// Telegram's chat id is their own id.
     pub fn is_private(self) -> bool {
         i64::try_from(self.user).is_ok_and(|user| user == self.chat)
+    }
+
+    /// How the pair is written in keys and index members.
+    fn id(self) -> String {
+        format!("{}:{}", self.chat, self.user)
+    }
+
+    fn parse(id: &str) -> Option<SessionKey> {
+        let (chat, user) = id.split_once(':')?;
+        Some(SessionKey {
+            chat: chat.parse().ok()?,
+            user: user.parse().ok()?,
+        })
     }
 }
 
@@ -73,28 +99,7 @@ pub enum StoreError {
     Conflict,
 }
 
-/// What a message with buttons that belongs to one person is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Posted {
-    /// A dialogue menu: the latest is edited when the session expires.
-    Menu,
-    /// Anything else with buttons — a reminder, a confirmation, a list:
-    /// left as it is when the session expires.
-    Note,
-}
-
-/// A session that has been idle long enough to be closed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdleSession {
-    pub key: SessionKey,
-    /// Its last activity, checked again when it is closed.
-    pub updated_at: Instant,
-    pub lang: Lang,
-    /// The person's latest menu message in that chat, to be edited.
-    pub menu: Option<i32>,
-}
-
-/// How many rows each table holds.
+/// How many of each kind of thing the store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
     pub sessions: usize,
@@ -104,345 +109,161 @@ pub struct Counts {
     pub notes: usize,
 }
 
-/// What the bot needs from a store. Every call is async, so a backend may
-/// reach over the network or hand work to a thread of its own; the ids it
-/// hands out (reminders, plans) are its own business.
-#[async_trait]
-pub trait Store: Send + Sync {
-    async fn load(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
-        Ok(self.load_versioned(key).await?.0)
+/// How often a read-decide-write is taken again when another write came
+/// between its read and its write, before it gives up.
+const RETRIES: usize = 16;
+
+/// What the bot stores, on a kernel. Cloning it shares the kernel.
+#[derive(Clone)]
+pub struct Store {
+    kernel: Arc<dyn Kernel>,
+    /// How long a session outlives its last write in any case: the idle
+    /// time after which the scheduler closes it, plus what can keep it
+    /// open past that (a pending reminder, a next-day question).
+    session_ttl: i64,
+    leases: Arc<leases::Leases>,
+}
+
+impl Store {
+    /// A store on `kernel`, whose sessions are closed by the scheduler
+    /// after `session_idle_secs` idle.
+    pub fn new(kernel: Arc<dyn Kernel>, session_idle_secs: i64) -> Store {
+        Store {
+            kernel,
+            // A pending reminder (a window is a day long) or a next-day
+            // question (asked a day later, answered within a day) keeps a
+            // session open past its idle time; the session outlives them.
+            session_ttl: session_idle_secs.max(0) + crate::stats::LATER_SECS + 3 * 24 * 3600,
+            leases: Arc::default(),
+        }
     }
 
-    /// The session and its version, which every write changes: 0 when
-    /// none is stored. A save that expects it fails with `Conflict` if
-    /// another write came between.
-    async fn load_versioned(&self, key: SessionKey) -> Result<(Option<Session>, u64), StoreError>;
-
-    /// Writes the session (a blank one deletes the row) as active at `now`
-    /// and, with `remember_lang`, the person's language for their future
-    /// sessions, and records `facts` — all or nothing. A session in a
-    /// private chat also records that the person has started the bot
-    /// there. The person is back: a next-day question asked for them in
-    /// this chat before `now` is dropped.
-    async fn save(
-        &self,
-        key: SessionKey,
-        session: &Session,
-        remember_lang: bool,
-        facts: &[Fact],
-        now: Instant,
-    ) -> Result<(), StoreError> {
-        self.save_answering(key, session, remember_lang, facts, now, None, None)
-            .await
+    /// A store in memory, with the default idle time: nothing survives
+    /// the process.
+    pub fn memory() -> Store {
+        Store::new(
+            Arc::new(kernel::memory::MemoryKernel::default()),
+            DEFAULT_SESSION_IDLE_SECS,
+        )
     }
 
-    /// `save`, and in the same write, when the step answers an entry of
-    /// the inbox, the replies it gave, so that after a crash the entry is
-    /// answered with them instead of being taken again. With `expected`,
-    /// only if the stored session's version is still that one (compare
-    /// and set): otherwise nothing is written and the call fails with
-    /// `Conflict`, and the step is taken again on what is stored now.
-    #[allow(clippy::too_many_arguments)]
-    async fn save_answering(
-        &self,
-        key: SessionKey,
-        session: &Session,
-        remember_lang: bool,
-        facts: &[Fact],
-        now: Instant,
-        answer: Option<&Answer>,
-        expected: Option<u64>,
-    ) -> Result<(), StoreError>;
+    /// The same store with every kernel call timed into `timing`.
+    pub fn timed(&self, timing: Timing) -> Store {
+        Store {
+            kernel: Arc::new(kernel::timed::Timed::new(Arc::clone(&self.kernel), timing)),
+            ..self.clone()
+        }
+    }
 
-    /// Records an update in the inbox before it is handled, as being
-    /// handled by `owner` (this process); false if its id was recorded
-    /// before (Telegram sent it again): it is skipped.
-    async fn inbox_put(
-        &self,
-        id: i64,
-        body: &str,
-        owner: &str,
-        now: Instant,
-    ) -> Result<bool, StoreError>;
-
-    /// Marks inbox entries as handled and answered. Their ids are kept a
-    /// day, so a late repeat is still recognised.
-    async fn inbox_done(&self, ids: &[i64], now: Instant) -> Result<(), StoreError>;
-
-    /// The entries recorded and not done by a process that is gone,
-    /// oldest first, taken over by `owner`: what a crash left to handle,
-    /// or to answer. A store that only one process can use at a time
-    /// takes every open entry; a shared one leaves those of processes
-    /// whose `heartbeat` has not run out.
-    async fn inbox_open(&self, owner: &str, now: Instant) -> Result<Vec<Entry>, StoreError>;
-
-    /// Says that the process `owner` is alive until `until`: its inbox
-    /// entries are not taken over before then. Only a shared store needs it.
-    async fn heartbeat(&self, owner: &str, until: Instant) -> Result<(), StoreError> {
-        let _ = (owner, until);
-        Ok(())
+    /// The kernel underneath, for what is written on it elsewhere.
+    pub fn kernel(&self) -> &Arc<dyn Kernel> {
+        &self.kernel
     }
 
     /// Whether several processes may use the store at once (Redis): then
     /// each keeps a heartbeat, takes over what a stopped one left, and
     /// shares Telegram's limits through `budget`.
-    fn is_shared(&self) -> bool {
-        false
+    pub fn is_shared(&self) -> bool {
+        self.kernel.is_shared()
     }
 
-    /// The budget for messages sent that all processes on this store
-    /// share, where they may be several.
-    fn budget(&self, rates: Rates) -> Option<std::sync::Arc<dyn Budget>> {
-        let _ = rates;
-        None
+    /// A short description for the start-up log line.
+    pub fn describe(&self) -> String {
+        self.kernel.describe()
     }
 
-    /// Records facts for the figures.
-    async fn record(&self, facts: &[Fact]) -> Result<(), StoreError>;
+    /// How many of each thing the store holds.
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        Ok(Counts {
+            sessions: self.kernel.count(sessions::BY_ACTIVITY).await?,
+            reminders: self.kernel.count(reminders::DUE).await?
+                + self.kernel.count(reminders::CLAIMED).await?,
+            menus: self.kernel.count(menus::MENUS).await?,
+            notes: self.kernel.count(menus::NOTES).await?,
+        })
+    }
 
-    /// The facts recorded at or after `since`.
-    async fn facts(&self, since: Instant) -> Result<Vec<Fact>, StoreError>;
+    /// How many sessions are stored.
+    pub async fn session_count(&self) -> Result<usize, StoreError> {
+        self.kernel.count(sessions::BY_ACTIVITY).await
+    }
 
     /// Forgets what is past its retention: facts older than the longest
     /// period the figures show, closed cases after 30 days, menu owners
     /// after 30 days, next-day questions a day after they were due, inbox
     /// ids after a day, private chats a year after the person last wrote.
-    /// Returns how many rows went.
-    async fn prune(&self, now: Instant) -> Result<usize, StoreError>;
+    /// Most of it expires by itself; this removes it for good. Returns
+    /// how many records, index members and facts went.
+    pub async fn prune(&self, now: Instant) -> Result<usize, StoreError> {
+        let mut batch = Batch::new(now);
+        facts::prune(&mut batch, now);
+        menus::prune(&mut batch, now);
+        let trimmed = self.kernel.commit(batch).await?;
+        Ok(trimmed + self.kernel.sweep(now).await?)
+    }
 
-    /// Asks the person in `chat` again at `due_at` whether their problem
-    /// at `node` got solved, unless they come back first; replaces an
-    /// earlier question for them there.
-    async fn ask_later(&self, later: &Later) -> Result<(), StoreError>;
-
-    /// Next-day questions due at `now` and not yet asked, at most `limit`.
-    async fn due_later(&self, now: Instant, limit: usize) -> Result<Vec<Later>, StoreError>;
-
-    /// Marks a next-day question as asked, just before it is; false if it
-    /// is gone or asked already (the person came back, or another pass
-    /// took it), so it is asked at most once. An asked question stays
-    /// until the person's next step (their answer) or a day after it was
-    /// due, and keeps their session from closing meanwhile, so the answer
-    /// finds the way they came.
-    async fn take_later(&self, chat: i64, user: u64) -> Result<bool, StoreError>;
-
-    /// Opens a case for the person, unless they have an open one.
-    async fn open_case(&self, new: &NewCase, now: Instant) -> Result<Opened, StoreError>;
-
-    async fn case(&self, id: i64) -> Result<Option<Case>, StoreError>;
-
-    /// The person's open case, if any.
-    async fn open_case_of(&self, user: u64) -> Result<Option<Case>, StoreError>;
-
-    /// Records where the case was posted in the staff chat.
-    async fn set_case_post(
+    /// One record, decoded; `None` when absent. A record that cannot be
+    /// read is an error, not a silent absence.
+    async fn read<T: DeserializeOwned>(
         &self,
-        id: i64,
-        message: i32,
-        topic: Option<i32>,
-    ) -> Result<(), StoreError>;
-
-    /// Links a message (in the staff chat or the person's chat) to a case,
-    /// so a reply to it reaches the other side.
-    async fn link_case_message(&self, chat: i64, message: i32, case: i64)
-    -> Result<(), StoreError>;
-
-    /// The case a message belongs to.
-    async fn case_of_message(&self, chat: i64, message: i32) -> Result<Option<i64>, StoreError>;
-
-    /// The latest case whose forum topic `topic` is, open or closed.
-    async fn case_of_topic(&self, topic: i32) -> Result<Option<i64>, StoreError>;
-
-    /// Marks an open case nobody has taken as taken by `by`; the case, if
-    /// that happened.
-    async fn take_case(&self, id: i64, by: &str) -> Result<Option<Case>, StoreError>;
-
-    /// Closes a case; the case, if it was open until now.
-    async fn close_case(&self, id: i64, now: Instant) -> Result<Option<Case>, StoreError>;
-
-    /// The language a person chose with /lang, in any chat.
-    async fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError>;
-
-    /// Records whose a message with buttons is: in groups, only they may
-    /// press its buttons even if the message it answered is deleted; and
-    /// the latest menu is edited when the session expires.
-    async fn remember_menu(
-        &self,
-        chat: i64,
-        message: i32,
-        owner: u64,
-        posted: Posted,
+        key: &str,
         now: Instant,
-    ) -> Result<(), StoreError>;
-
-    /// The member a group menu message belongs to, if recorded.
-    async fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError>;
-
-    /// Whether the person has a private chat with the bot that it may use.
-    async fn has_private_chat(&self, user: u64) -> Result<bool, StoreError>;
-
-    /// Forgets the private chat (the person blocked the bot).
-    async fn forget_private_chat(&self, user: u64) -> Result<(), StoreError>;
-
-    /// Stores reminders set together, as one plan, in place of the
-    /// person's pending reminders in the chat (a new SMS makes the old
-    /// window moot); returns the plan's id, which is never reused.
-    async fn set_reminders(
-        &self,
-        chat: i64,
-        user: u64,
-        new: &[NewReminder],
-    ) -> Result<i64, StoreError>;
-
-    /// The person's reminders still to be sent, by time: those set in
-    /// `chat`, or with `None` all of them.
-    async fn pending_reminders(
-        &self,
-        chat: Option<i64>,
-        user: u64,
-    ) -> Result<Vec<Reminder>, StoreError>;
-
-    /// Cancels a plan's pending reminders, if they are the person's;
-    /// returns how many.
-    async fn cancel_plan(&self, plan: i64, user: u64) -> Result<usize, StoreError>;
-
-    /// Cancels all the person's pending reminders in a chat.
-    async fn cancel_reminders(&self, chat: i64, user: u64) -> Result<usize, StoreError>;
-
-    /// Pending reminders due at `now` of at most `limit` plans, whole
-    /// plans, by plan then time.
-    async fn due_reminders(&self, now: Instant, limit: usize) -> Result<Vec<Reminder>, StoreError>;
-
-    /// The earliest time a pending reminder falls due.
-    async fn next_due(&self) -> Result<Option<Instant>, StoreError>;
-
-    /// Marks pending reminders as being sent by `owner` until `until`: all
-    /// of them, or none if any is no longer pending (cancelled, or taken
-    /// meanwhile, by this process or another).
-    async fn claim_reminders(
-        &self,
-        ids: &[i64],
-        owner: &str,
-        until: Instant,
-    ) -> Result<bool, StoreError>;
-
-    /// Returns claimed reminders to pending: they were not sent.
-    async fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError>;
-
-    /// Removes claimed reminders: they were sent, or are no longer wanted.
-    async fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError>;
-
-    /// Removes reminders whose claim ran out before `now` unfinished: the
-    /// process that claimed them died, and they may have been sent, so
-    /// they are not sent again. A claim still running is left alone,
-    /// whoever holds it.
-    async fn recover_claimed(&self, now: Instant) -> Result<usize, StoreError>;
-
-    /// Makes sure this process alone polls Telegram with this store: a
-    /// second process on the same file is refused. The hold lasts as long
-    /// as the process; a store only one process can open needs none.
-    async fn hold_poller(&self) -> Result<(), StoreError> {
-        Ok(())
+    ) -> Result<Option<(T, u64)>, StoreError> {
+        let mut got = self.kernel.get(&[key.to_string()], now).await?;
+        got.pop().flatten().map(decode).transpose()
     }
 
-    /// Sessions last active at or before `before` with no pending reminder
-    /// and no next-day question in their chat, oldest first, at most
-    /// `limit`.
-    async fn idle_sessions(
+    /// Reads the record under `key`, lets `change` decide what to write
+    /// (it adds to the batch, or returns `None` to write nothing), and
+    /// commits on the condition that the record did not change meanwhile;
+    /// if it did, reads and decides again.
+    async fn update<T, R>(
         &self,
-        before: Instant,
-        limit: usize,
-    ) -> Result<Vec<IdleSession>, StoreError>;
-
-    /// Deletes an idle session and its menu records, unless it was active
-    /// after `updated_at`; returns whether it was deleted.
-    async fn expire_session(
-        &self,
-        key: SessionKey,
-        updated_at: Instant,
-    ) -> Result<bool, StoreError>;
-
-    /// How many rows the tables hold.
-    async fn counts(&self) -> Result<Counts, StoreError>;
-
-    /// How many sessions are stored.
-    async fn session_count(&self) -> Result<usize, StoreError> {
-        Ok(self.counts().await?.sessions)
+        key: &str,
+        now: Instant,
+        mut change: impl FnMut(Option<T>, &mut Batch) -> Option<R>,
+    ) -> Result<Option<R>, StoreError>
+    where
+        T: DeserializeOwned,
+    {
+        for _ in 0..RETRIES {
+            let (value, version) = match self.read::<T>(key, now).await? {
+                Some((value, version)) => (Some(value), version),
+                None => (None, 0),
+            };
+            let mut batch = Batch::new(now);
+            batch.check(key, version);
+            let Some(result) = change(value, &mut batch) else {
+                return Ok(None);
+            };
+            match self.kernel.commit(batch).await {
+                Ok(_) => return Ok(Some(result)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
     }
-
-    /// A short description for the start-up log line.
-    fn describe(&self) -> String;
 }
 
-/// Telegram's limits on messages sent, as a shared budget counts them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rates {
-    /// For the bot as a whole, per second.
-    pub per_second: u32,
-    /// Per private chat: at most this many in any `private_burst` seconds.
-    pub private_burst: u32,
-    /// Per group, per second.
-    pub group_per_second: u32,
-    /// Per group, per minute.
-    pub group_per_minute: u32,
-    /// How long a second lasts, in milliseconds (shorter only in tests).
-    pub second_ms: u64,
+/// A stored value as JSON.
+fn encode<T: Serialize>(value: &T) -> String {
+    // The stored types are plain structs of strings and numbers, which
+    // always serialize.
+    serde_json::to_string(value).unwrap_or_default()
 }
 
-/// A budget of messages sent that several processes share.
-#[async_trait]
-pub trait Budget: Send + Sync {
-    /// Takes one message for `chat` from the bot's budget and the chat's:
-    /// `None` when taken, else how long to wait before asking again (and
-    /// nothing was taken).
-    async fn take(&self, chat: i64) -> Result<Option<std::time::Duration>, StoreError>;
+fn decode<T: DeserializeOwned>(record: Record) -> Result<(T, u64), StoreError> {
+    Ok((serde_json::from_str(&record.value)?, record.version))
 }
 
-/// A question for tomorrow: did it get solved in the end?
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Later {
-    pub chat: i64,
-    pub user: u64,
-    pub thread: Option<i32>,
-    /// For the mention when it goes to a group.
-    pub name: String,
-    pub lang: Lang,
-    /// The end the person stood at when they asked.
-    pub node: String,
-    pub conv: u64,
-    pub due_at: Instant,
+/// When something kept `secs` after `at` expires: it is still there at
+/// `at + secs`, gone a second later.
+fn kept_until(at: Instant, secs: i64) -> Instant {
+    at.saturating_add(secs).saturating_add(1)
 }
 
-/// The replies a step gave to an inbox entry, as JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub entry: i64,
-    pub replies: String,
-}
-
-/// An update in the inbox, not yet done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub id: i64,
-    /// The update as Telegram sent it, as JSON.
-    pub body: String,
-    /// The replies already saved with the step it made, if it made one.
-    pub replies: Option<String>,
-}
-
-/// How long a done inbox entry's id is kept to recognise a repeat, and an
-/// entry never done at all (it could not be handled) is kept to be tried.
-pub const INBOX_RETENTION_SECS: i64 = 24 * 3600;
-
-/// How long a private chat is remembered after the person last wrote in
-/// it: a year. Forgotten, the person is offered a link to the private chat
-/// instead of being written to there, as before they first opened it.
-pub const PRIVATE_CHAT_RETENTION_SECS: i64 = 365 * 24 * 3600;
-
-/// How long a group menu's owner is remembered: 30 days.
-pub const MENU_RETENTION_SECS: i64 = 30 * 24 * 3600;
-
-/// A session with no position and no history holds nothing worth a row.
-fn is_blank(session: &Session) -> bool {
-    session.node.is_none() && session.history.is_empty()
-}
+pub use facts::Later;
+pub use inbox::{Answer, Entry, INBOX_RETENTION_SECS};
+pub use menus::{MENU_RETENTION_SECS, Posted};
+pub use sessions::{IdleSession, Loaded, PRIVATE_CHAT_RETENTION_SECS};

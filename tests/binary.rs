@@ -4,7 +4,6 @@ use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::store::{SessionKey, Store};
 use serde_json::json;
 
@@ -194,7 +193,7 @@ async fn sigterm_stops_the_running_bot_gracefully() {
         assert!(stderr.contains("shutting down"), "{stderr}");
         assert!(!stderr.contains("secretsecret"), "{stderr}");
         // The session reached the file before the process ended.
-        let store = SqliteStore::open(&path).unwrap();
+        let store = Store::sqlite(&path).unwrap();
         let key = SessionKey {
             chat: ALICE.id as i64,
             user: ALICE.id,

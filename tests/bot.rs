@@ -1,12 +1,9 @@
 //! The Telegram bot end to end: the real dispatcher against the fake Bot API
 //! on 127.0.0.1, with real SQLite files where sessions must survive.
 
-use std::sync::Arc;
-
 use axum::http::StatusCode;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::markup;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::store::{SessionKey, Store};
 use icp_sms_doctor::tree::{Tree, UiButton, UiText};
 use serde_json::{Value, json};
@@ -319,7 +316,7 @@ async fn stale_and_tampered_button_data_get_the_current_menu() {
 async fn a_restart_with_the_same_sqlite_file_continues_from_a_pre_restart_button() {
     within(async {
         let path = db_path("restart");
-        let mut scene = Scene::start(Arc::new(SqliteStore::open(&path).unwrap())).await;
+        let mut scene = Scene::start(Store::sqlite(&path).unwrap()).await;
         let api = scene.api.clone();
         let chat = ALICE.private_chat();
         api.send_as(&ALICE, &chat, "/diagnose", None);
@@ -331,9 +328,7 @@ async fn a_restart_with_the_same_sqlite_file_continues_from_a_pre_restart_button
         api.wait_for("editMessageText", 2).await;
 
         // A new process: a new connection to the same file.
-        scene
-            .restart(Arc::new(SqliteStore::open(&path).unwrap()))
-            .await;
+        scene.restart(Store::sqlite(&path).unwrap()).await;
         let back_label = scene.tree.ui().button(UiButton::Back, Lang::Zh);
         let menu = api.last_bot_message(ALICE.id as i64);
         api.press(&ALICE, &menu, &data_of(&menu, back_label));
@@ -358,15 +353,13 @@ async fn a_chosen_language_is_remembered_across_a_restart() {
     within(async {
         let tree = real_tree();
         let path = db_path("lang");
-        let mut scene = Scene::start(Arc::new(SqliteStore::open(&path).unwrap())).await;
+        let mut scene = Scene::start(Store::sqlite(&path).unwrap()).await;
         let api = scene.api.clone();
         let chat = ALICE.private_chat();
         api.send_as(&ALICE, &chat, "/lang en", None);
         api.wait_for("sendMessage", 1).await;
 
-        scene
-            .restart(Arc::new(SqliteStore::open(&path).unwrap()))
-            .await;
+        scene.restart(Store::sqlite(&path).unwrap()).await;
         api.send_as(&ALICE, &chat, "/reset", None);
         api.send_as(&ALICE, &chat, "/diagnose", None);
         let sent = api.wait_for("sendMessage", 3).await;
@@ -507,8 +500,8 @@ async fn a_429_on_an_edit_is_waited_out_too() {
 async fn a_store_failure_gets_an_apology_and_everyone_else_is_still_served() {
     within(async {
         let tree = real_tree();
-        let store = Arc::new(Faulty::new(memory(), |op| op.user() == Some(BOB.id)));
-        let scene = Scene::start(store.clone()).await;
+        let store = Faulty::new(memory(), |op| op.user() == Some(BOB.id));
+        let scene = Scene::start(store.store()).await;
         let api = scene.api.clone();
         let group = supergroup(GROUP, false);
         api.send_as(&BOB, &group, "/diagnose", None);
@@ -523,7 +516,7 @@ async fn a_store_failure_gets_an_apology_and_everyone_else_is_still_served() {
         assert_eq!(labels(&alice_menu).len(), 5);
         api.press(&ALICE, &alice_menu, "g:menu:timeout");
         api.wait_for("editMessageText", 1).await;
-        assert_eq!(store.session_count().await.unwrap(), 1);
+        assert_eq!(store.store().session_count().await.unwrap(), 1);
         // A press of Bob's own, in his private chat, gets the apology as an
         // alert, and the message stays as it was.
         let bobs = json!({

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use icp_sms_doctor::callback::Action;
 use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::store::{SessionKey, Store};
 use serde_json::Value;
 
@@ -183,7 +182,7 @@ async fn chaos_kill_9_at_random_moments_loses_duplicates_and_desyncs_nothing() {
         .map(|p| api.bot_messages(p.id as i64).len())
         .sum();
     let duplicated = sent - PEOPLE.len();
-    let store = SqliteStore::open(&path).unwrap();
+    let store = Store::sqlite(&path).unwrap();
     let mut out_of_step = 0;
     for person in &PEOPLE {
         let key = SessionKey {

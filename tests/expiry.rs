@@ -1,13 +1,10 @@
 //! Idle conversations closed end to end: menus edited, rows deleted, on a clock the tests move by hand.
 
-use std::sync::Arc;
-
 use icp_sms_doctor::app::Settings;
 use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::markup;
 use icp_sms_doctor::store::Store;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::tree::UiText;
 
 use crate::bot::{ALICE, BOB, EVE, GROUP};
@@ -19,7 +16,7 @@ use crate::scene::{Scene, db_path, text_of, within};
 async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
     within(async {
         let path = db_path("expiry");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let store: Store = Store::sqlite(&path).expect("a database");
         let settings = Settings {
             session_idle_secs: HOUR,
             ..Settings::default()
@@ -72,7 +69,7 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
 async fn many_conversations_expire_back_to_an_empty_store() {
     within(async {
         let path = db_path("expiry-many");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let store: Store = Store::sqlite(&path).expect("a database");
         let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
         let api = scene.api.clone();
         let group = supergroup(GROUP, false);

@@ -1,75 +1,76 @@
-//! A store that fails on demand, as a broken disk or database would.
+//! A store that fails on demand, as a broken disk or database would: a kernel that says no to the calls a rule picks.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use icp_sms_doctor::clock::Instant;
 use icp_sms_doctor::engine::Session;
-use icp_sms_doctor::handoff::{Case, NewCase, Opened};
-use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::reminders::{NewReminder, Reminder};
-use icp_sms_doctor::stats::Fact;
-use icp_sms_doctor::store::{
-    Answer, Counts, Entry, IdleSession, Later, Posted, SessionKey, Store, StoreError,
-};
+use icp_sms_doctor::store::kernel::{Batch, Kernel, Record, Span, Window, Write};
+use icp_sms_doctor::store::{SessionKey, Store, StoreError};
 use tokio::sync::Notify;
 
-/// A store call, with the person it concerns where there is one.
+/// A kernel call, as what it does for the bot, with the person it
+/// concerns where its keys name one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// A read of the person's session.
     Load(u64),
+    /// A write of the person's session (a step's write).
     Save(u64),
-    PersonLang(u64),
-    RememberMenu(u64),
-    MenuOwner,
-    HasPrivateChat(u64),
-    ForgetPrivateChat(u64),
-    SetReminders(u64),
-    PendingReminders(u64),
-    CancelPlan(u64),
-    CancelReminders(u64),
-    DueReminders,
-    NextDue,
-    Claim,
-    Release,
+    /// Removing reminders without a check: they were sent.
     Finish,
-    Recover,
-    IdleSessions,
-    Expire(u64),
-    Counts,
-    Record,
-    Facts,
-    Prune,
-    Later,
-    Case,
-    Inbox,
+    /// Anything else: the kernel call, and the person if any.
+    Other {
+        call: &'static str,
+        user: Option<u64>,
+    },
 }
 
 impl Op {
     pub fn user(self) -> Option<u64> {
         match self {
-            Op::Load(u)
-            | Op::Save(u)
-            | Op::PersonLang(u)
-            | Op::RememberMenu(u)
-            | Op::HasPrivateChat(u)
-            | Op::ForgetPrivateChat(u)
-            | Op::SetReminders(u)
-            | Op::PendingReminders(u)
-            | Op::CancelPlan(u)
-            | Op::CancelReminders(u)
-            | Op::Expire(u) => Some(u),
-            _ => None,
+            Op::Load(u) | Op::Save(u) => Some(u),
+            Op::Other { user, .. } => user,
+            Op::Finish => None,
         }
+    }
+}
+
+/// The person a key or an index name is about, where it names one: the
+/// last part of a session's, a question's, a person's menus or reminders,
+/// the second of a language or a private chat.
+fn user_of(name: &str) -> Option<u64> {
+    let parts: Vec<&str> = name.split(':').collect();
+    match parts.as_slice() {
+        ["s" | "later" | "menus", _, user] | ["rems", _, user] => user.parse().ok(),
+        ["lang" | "pc" | "rems", user] => user.parse().ok(),
+        _ => None,
+    }
+}
+
+fn session_user(key: &str) -> Option<u64> {
+    key.starts_with("s:").then(|| user_of(key)).flatten()
+}
+
+/// What a batch's writes touch: keys and index names.
+fn touched(write: &Write) -> &str {
+    match write {
+        Write::Put { key, .. } | Write::Delete { key } => key,
+        Write::Index { index, .. } | Write::Unindex { index, .. } | Write::Trim { index, .. } => {
+            index
+        }
+        Write::Append { log, .. } | Write::Cut { log, .. } => log,
     }
 }
 
 type Rule = Box<dyn Fn(Op) -> bool + Send + Sync>;
 
-/// Wraps a store; calls the rule says fail return an error, counted.
+/// Wraps a store's kernel; calls the rule says fail return an error,
+/// counted.
 pub struct Faulty {
-    inner: Arc<dyn Store>,
+    inner: Store,
     rule: Mutex<Rule>,
     failures: AtomicUsize,
     failed: Notify,
@@ -79,14 +80,22 @@ pub struct Faulty {
 }
 
 impl Faulty {
-    pub fn new(inner: Arc<dyn Store>, rule: impl Fn(Op) -> bool + Send + Sync + 'static) -> Self {
-        Faulty {
+    pub fn new(inner: Store, rule: impl Fn(Op) -> bool + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(Faulty {
             inner,
             rule: Mutex::new(Box::new(rule)),
             failures: AtomicUsize::new(0),
             failed: Notify::new(),
             racing: Mutex::new(None),
-        }
+        })
+    }
+
+    /// The store on this kernel, as the bot uses it.
+    pub fn store(self: &Arc<Self>) -> Store {
+        Store::new(
+            self.clone(),
+            icp_sms_doctor::store::DEFAULT_SESSION_IDLE_SECS,
+        )
     }
 
     /// Before the next session write, `session` is written to the same
@@ -123,225 +132,109 @@ impl Faulty {
             Ok(())
         }
     }
+
+    fn other(&self, call: &'static str, name: &str) -> Result<(), StoreError> {
+        self.check(Op::Other {
+            call,
+            user: user_of(name),
+        })
+    }
+
+    fn kernel(&self) -> &Arc<dyn Kernel> {
+        self.inner.kernel()
+    }
 }
 
 #[async_trait]
-impl Store for Faulty {
-    async fn load_versioned(&self, key: SessionKey) -> Result<(Option<Session>, u64), StoreError> {
-        self.check(Op::Load(key.user))?;
-        self.inner.load_versioned(key).await
+impl Kernel for Faulty {
+    async fn get(&self, keys: &[String], now: Instant) -> Result<Vec<Option<Record>>, StoreError> {
+        let op = match keys.iter().find_map(|k| session_user(k)) {
+            Some(user) => Op::Load(user),
+            None => Op::Other {
+                call: "get",
+                user: keys.iter().find_map(|k| user_of(k)),
+            },
+        };
+        self.check(op)?;
+        self.kernel().get(keys, now).await
     }
-    async fn save_answering(
-        &self,
-        key: SessionKey,
-        session: &Session,
-        remember: bool,
-        facts: &[Fact],
-        now: Instant,
-        answer: Option<&Answer>,
-        expected: Option<u64>,
-    ) -> Result<(), StoreError> {
-        self.check(Op::Save(key.user))?;
-        let racing = self.racing.lock().expect("racing lock").take();
-        if let Some(theirs) = racing {
-            self.inner.save(key, &theirs, true, &[], now).await?;
+
+    async fn commit(&self, batch: Batch) -> Result<usize, StoreError> {
+        let session = batch.writes.iter().find_map(|w| match w {
+            Write::Put { key, .. } | Write::Delete { key } => session_user(key),
+            _ => None,
+        });
+        let finish = batch.checks.is_empty()
+            && batch
+                .writes
+                .iter()
+                .any(|w| matches!(w, Write::Delete { key } if key.starts_with("rem:")));
+        let op = match session {
+            Some(user) => Op::Save(user),
+            None if finish => Op::Finish,
+            None => Op::Other {
+                call: "commit",
+                user: batch.writes.iter().find_map(|w| user_of(touched(w))),
+            },
+        };
+        self.check(op)?;
+        if let Some(user) = session {
+            let racing = self.racing.lock().expect("racing lock").take();
+            if let Some(theirs) = racing {
+                let key = batch.writes.iter().find_map(|w| match w {
+                    Write::Put { key, .. } | Write::Delete { key } if key.starts_with("s:") => {
+                        key.split(':').nth(1)?.parse().ok()
+                    }
+                    _ => None,
+                });
+                if let Some(chat) = key {
+                    let key = SessionKey { chat, user };
+                    self.inner.save(key, &theirs, true, &[], batch.now).await?;
+                }
+            }
         }
-        self.inner
-            .save_answering(key, session, remember, facts, now, answer, expected)
-            .await
+        self.kernel().commit(batch).await
     }
-    async fn inbox_put(
-        &self,
-        id: i64,
-        body: &str,
-        owner: &str,
-        now: Instant,
-    ) -> Result<bool, StoreError> {
-        self.check(Op::Inbox)?;
-        self.inner.inbox_put(id, body, owner, now).await
+
+    async fn range(&self, index: &str, span: Span) -> Result<Vec<(String, i64)>, StoreError> {
+        self.other("range", index)?;
+        self.kernel().range(index, span).await
     }
-    async fn inbox_done(&self, ids: &[i64], now: Instant) -> Result<(), StoreError> {
-        self.check(Op::Inbox)?;
-        self.inner.inbox_done(ids, now).await
+
+    async fn count(&self, index: &str) -> Result<usize, StoreError> {
+        self.other("count", index)?;
+        self.kernel().count(index).await
     }
-    async fn inbox_open(&self, owner: &str, now: Instant) -> Result<Vec<Entry>, StoreError> {
-        self.check(Op::Inbox)?;
-        self.inner.inbox_open(owner, now).await
+
+    async fn read_log(&self, log: &str, since: Instant) -> Result<Vec<String>, StoreError> {
+        self.other("read_log", log)?;
+        self.kernel().read_log(log, since).await
     }
-    async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
-        self.check(Op::Record)?;
-        self.inner.record(facts).await
+
+    async fn next_id(&self, seq: &str) -> Result<i64, StoreError> {
+        self.other("next_id", seq)?;
+        self.kernel().next_id(seq).await
     }
-    async fn facts(&self, since: Instant) -> Result<Vec<Fact>, StoreError> {
-        self.check(Op::Facts)?;
-        self.inner.facts(since).await
+
+    async fn sweep(&self, now: Instant) -> Result<usize, StoreError> {
+        self.other("sweep", "")?;
+        self.kernel().sweep(now).await
     }
-    async fn prune(&self, now: Instant) -> Result<usize, StoreError> {
-        self.check(Op::Prune)?;
-        self.inner.prune(now).await
+
+    async fn take(&self, windows: &[Window]) -> Result<Option<Duration>, StoreError> {
+        self.other("take", "")?;
+        self.kernel().take(windows).await
     }
-    async fn ask_later(&self, later: &Later) -> Result<(), StoreError> {
-        self.check(Op::Later)?;
-        self.inner.ask_later(later).await
+
+    async fn hold(&self) -> Result<(), StoreError> {
+        self.kernel().hold().await
     }
-    async fn due_later(&self, now: Instant, limit: usize) -> Result<Vec<Later>, StoreError> {
-        self.check(Op::Later)?;
-        self.inner.due_later(now, limit).await
+
+    fn is_shared(&self) -> bool {
+        self.kernel().is_shared()
     }
-    async fn take_later(&self, chat: i64, user: u64) -> Result<bool, StoreError> {
-        self.check(Op::Later)?;
-        self.inner.take_later(chat, user).await
-    }
-    async fn open_case(&self, new: &NewCase, now: Instant) -> Result<Opened, StoreError> {
-        self.check(Op::Case)?;
-        self.inner.open_case(new, now).await
-    }
-    async fn case(&self, id: i64) -> Result<Option<Case>, StoreError> {
-        self.check(Op::Case)?;
-        self.inner.case(id).await
-    }
-    async fn open_case_of(&self, user: u64) -> Result<Option<Case>, StoreError> {
-        self.check(Op::Case)?;
-        self.inner.open_case_of(user).await
-    }
-    async fn set_case_post(
-        &self,
-        id: i64,
-        message: i32,
-        topic: Option<i32>,
-    ) -> Result<(), StoreError> {
-        self.check(Op::Case)?;
-        self.inner.set_case_post(id, message, topic).await
-    }
-    async fn link_case_message(
-        &self,
-        chat: i64,
-        message: i32,
-        case: i64,
-    ) -> Result<(), StoreError> {
-        self.check(Op::Case)?;
-        self.inner.link_case_message(chat, message, case).await
-    }
-    async fn case_of_message(&self, chat: i64, message: i32) -> Result<Option<i64>, StoreError> {
-        self.check(Op::Case)?;
-        self.inner.case_of_message(chat, message).await
-    }
-    async fn case_of_topic(&self, topic: i32) -> Result<Option<i64>, StoreError> {
-        self.check(Op::Case)?;
-        self.inner.case_of_topic(topic).await
-    }
-    async fn take_case(&self, id: i64, by: &str) -> Result<Option<Case>, StoreError> {
-        self.check(Op::Case)?;
-        self.inner.take_case(id, by).await
-    }
-    async fn close_case(&self, id: i64, now: Instant) -> Result<Option<Case>, StoreError> {
-        self.check(Op::Case)?;
-        self.inner.close_case(id, now).await
-    }
-    async fn person_lang(&self, user: u64) -> Result<Option<Lang>, StoreError> {
-        self.check(Op::PersonLang(user))?;
-        self.inner.person_lang(user).await
-    }
-    async fn remember_menu(
-        &self,
-        chat: i64,
-        message: i32,
-        owner: u64,
-        posted: Posted,
-        now: Instant,
-    ) -> Result<(), StoreError> {
-        self.check(Op::RememberMenu(owner))?;
-        self.inner
-            .remember_menu(chat, message, owner, posted, now)
-            .await
-    }
-    async fn menu_owner(&self, chat: i64, message: i32) -> Result<Option<u64>, StoreError> {
-        self.check(Op::MenuOwner)?;
-        self.inner.menu_owner(chat, message).await
-    }
-    async fn has_private_chat(&self, user: u64) -> Result<bool, StoreError> {
-        self.check(Op::HasPrivateChat(user))?;
-        self.inner.has_private_chat(user).await
-    }
-    async fn forget_private_chat(&self, user: u64) -> Result<(), StoreError> {
-        self.check(Op::ForgetPrivateChat(user))?;
-        self.inner.forget_private_chat(user).await
-    }
-    async fn set_reminders(
-        &self,
-        chat: i64,
-        user: u64,
-        new: &[NewReminder],
-    ) -> Result<i64, StoreError> {
-        self.check(Op::SetReminders(user))?;
-        self.inner.set_reminders(chat, user, new).await
-    }
-    async fn pending_reminders(
-        &self,
-        chat: Option<i64>,
-        user: u64,
-    ) -> Result<Vec<Reminder>, StoreError> {
-        self.check(Op::PendingReminders(user))?;
-        self.inner.pending_reminders(chat, user).await
-    }
-    async fn cancel_plan(&self, plan: i64, user: u64) -> Result<usize, StoreError> {
-        self.check(Op::CancelPlan(user))?;
-        self.inner.cancel_plan(plan, user).await
-    }
-    async fn cancel_reminders(&self, chat: i64, user: u64) -> Result<usize, StoreError> {
-        self.check(Op::CancelReminders(user))?;
-        self.inner.cancel_reminders(chat, user).await
-    }
-    async fn due_reminders(&self, now: Instant, limit: usize) -> Result<Vec<Reminder>, StoreError> {
-        self.check(Op::DueReminders)?;
-        self.inner.due_reminders(now, limit).await
-    }
-    async fn next_due(&self) -> Result<Option<Instant>, StoreError> {
-        self.check(Op::NextDue)?;
-        self.inner.next_due().await
-    }
-    async fn claim_reminders(
-        &self,
-        ids: &[i64],
-        owner: &str,
-        until: Instant,
-    ) -> Result<bool, StoreError> {
-        self.check(Op::Claim)?;
-        self.inner.claim_reminders(ids, owner, until).await
-    }
-    async fn release_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
-        self.check(Op::Release)?;
-        self.inner.release_reminders(ids).await
-    }
-    async fn finish_reminders(&self, ids: &[i64]) -> Result<(), StoreError> {
-        self.check(Op::Finish)?;
-        self.inner.finish_reminders(ids).await
-    }
-    async fn recover_claimed(&self, now: Instant) -> Result<usize, StoreError> {
-        self.check(Op::Recover)?;
-        self.inner.recover_claimed(now).await
-    }
-    async fn idle_sessions(
-        &self,
-        before: Instant,
-        limit: usize,
-    ) -> Result<Vec<IdleSession>, StoreError> {
-        self.check(Op::IdleSessions)?;
-        self.inner.idle_sessions(before, limit).await
-    }
-    async fn expire_session(
-        &self,
-        key: SessionKey,
-        updated_at: Instant,
-    ) -> Result<bool, StoreError> {
-        self.check(Op::Expire(key.user))?;
-        self.inner.expire_session(key, updated_at).await
-    }
-    async fn counts(&self) -> Result<Counts, StoreError> {
-        self.check(Op::Counts)?;
-        self.inner.counts().await
-    }
+
     fn describe(&self) -> String {
-        "faulty".into()
+        format!("faulty {}", self.kernel().describe())
     }
 }

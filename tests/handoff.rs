@@ -1,7 +1,5 @@
 //! Humans in the loop, end to end on the fake Bot API: a case handed to the staff chat with its path, messages relayed both ways, closing from either side, the next-day question, and the team's /stats and /graph.
 
-use std::sync::Arc;
-
 use icp_sms_doctor::app::Settings;
 use icp_sms_doctor::callback::Action;
 use icp_sms_doctor::clock::Clock;
@@ -9,7 +7,6 @@ use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::markup;
 use icp_sms_doctor::stats::FactKind;
 use icp_sms_doctor::store::Store;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::tree::{UiButton, UiText};
 use serde_json::Value;
 
@@ -176,7 +173,7 @@ async fn a_case_reaches_the_staff_with_its_path_and_replies_go_both_ways_across_
         let tree = real_tree();
         let ui = tree.ui();
         let path = db_path("handoff-private");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        let store: Store = Store::sqlite(&path).unwrap();
         let mut scene = Scene::with(store.clone(), Clock::System, staffed()).await;
         let api = scene.api.clone();
         api.set_member(STAFF, ANN.id, "member");

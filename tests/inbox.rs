@@ -1,9 +1,6 @@
 //! The update inbox end to end: a crash between recording an update and answering it, or between saving a step and showing it, loses nothing and takes no step twice; an update Telegram sends again is answered once.
 
-use std::sync::Arc;
-
 use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::store::{SessionKey, Store};
 use serde_json::json;
 
@@ -47,7 +44,7 @@ async fn a_kill_between_recording_an_update_and_answering_it_is_answered_after_r
         let out = terminate(bot).await;
         assert!(out.status.success());
         // Answered, so done: nothing is left for a third start.
-        let store = SqliteStore::open(&path).unwrap();
+        let store = Store::sqlite(&path).unwrap();
         assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
         assert_eq!(api.calls_of("sendMessage").len(), 1);
     })
@@ -74,7 +71,7 @@ async fn a_kill_between_saving_a_step_and_showing_it_shows_it_after_restart_with
         kill_9(bot).await;
         let on_screen = api.last_bot_message(ALICE.id as i64);
         assert!(shows(&tree, &on_screen, "menu", Lang::Zh));
-        let saved = SqliteStore::open(&path)
+        let saved = Store::sqlite(&path)
             .unwrap()
             .load(alice())
             .await
@@ -91,7 +88,7 @@ async fn a_kill_between_saving_a_step_and_showing_it_shows_it_after_restart_with
         assert_eq!(api.bot_messages(ALICE.id as i64).len(), 1);
         let out = terminate(bot).await;
         assert!(out.status.success());
-        let store = SqliteStore::open(&path).unwrap();
+        let store = Store::sqlite(&path).unwrap();
         assert_eq!(store.load(alice()).await.unwrap().unwrap(), saved);
         assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
     })
@@ -101,10 +98,7 @@ async fn a_kill_between_saving_a_step_and_showing_it_shows_it_after_restart_with
 #[tokio::test]
 async fn an_update_telegram_sends_again_is_answered_once() {
     within(async {
-        let scene = Scene::start(Arc::new(
-            SqliteStore::open(&db_path("inbox-repeat")).unwrap(),
-        ))
-        .await;
+        let scene = Scene::start(Store::sqlite(&db_path("inbox-repeat")).unwrap()).await;
         let api = scene.api.clone();
         let message = json!({
             "message_id": api.message_id(),

@@ -7,14 +7,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use icp_sms_doctor::engine::Session;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::reminders::{Kind, NewReminder};
-use icp_sms_doctor::store::redis::RedisStore;
-use icp_sms_doctor::store::redis::server::RedisServer;
+
+use crate::redis_server::RedisServer;
 use icp_sms_doctor::store::{SessionKey, Store};
 use serde_json::{Value, json};
 
@@ -41,7 +41,7 @@ struct Cluster {
 impl Cluster {
     /// Starts Redis, the forwarder and two instances (the first registers
     /// the webhook); None when no redis-server is installed (outside CI).
-    async fn start(name: &str, before: impl AsyncFnOnce(&RedisStore)) -> Option<Cluster> {
+    async fn start(name: &str, before: impl AsyncFnOnce(&Store)) -> Option<Cluster> {
         let redis = RedisServer::start()?;
         before(&store_of(&redis)).await;
         let api = FakeApi::start().await;
@@ -105,7 +105,7 @@ impl Cluster {
         std::fs::read_to_string(&self.logs[i]).unwrap_or_default()
     }
 
-    fn store(&self) -> RedisStore {
+    fn store(&self) -> Store {
         store_of(&self.redis)
     }
 
@@ -130,8 +130,8 @@ impl Drop for Cluster {
     }
 }
 
-fn store_of(redis: &RedisServer) -> RedisStore {
-    RedisStore::open(&redis.url(), 24 * 3600).expect("the URL opens")
+fn store_of(redis: &RedisServer) -> Store {
+    Store::redis(&redis.url()).expect("the URL opens")
 }
 
 fn alice() -> SessionKey {
@@ -142,7 +142,7 @@ fn alice() -> SessionKey {
 }
 
 /// The session as stored.
-async fn stored(store: &RedisStore) -> Session {
+async fn stored(store: &Store) -> Session {
     store
         .load(alice())
         .await
@@ -182,19 +182,29 @@ fn press_update(message: &Value, data: &str, id: i64) -> Value {
 #[tokio::test]
 async fn a_step_whose_session_changed_meanwhile_is_taken_again_on_the_new_one() {
     within(async {
-        let faulty = Arc::new(Faulty::new(memory(), |_| false));
-        let scene = Scene::start(faulty.clone()).await;
+        let faulty = Faulty::new(memory(), |_| false);
+        let scene = Scene::start(faulty.store()).await;
         let (api, tree) = (scene.api.clone(), scene.tree.clone());
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
         api.wait_for("sendMessage", 1).await;
-        let mut theirs = faulty.load(alice()).await.unwrap().expect("a session");
+        let mut theirs = faulty
+            .store()
+            .load(alice())
+            .await
+            .unwrap()
+            .expect("a session");
         // Elsewhere, Alice chose English at the same moment.
         theirs.lang = Lang::En;
         faulty.race_next_save(theirs);
         let menu = api.last_bot_message(ALICE.id as i64);
         api.press(&ALICE, &menu, "g:menu:not_received");
         let edits = api.wait_for("editMessageText", 1).await;
-        let session = faulty.load(alice()).await.unwrap().expect("a session");
+        let session = faulty
+            .store()
+            .load(alice())
+            .await
+            .unwrap()
+            .expect("a session");
         assert_eq!((session.lang, node(&session)), (Lang::En, "not_received"));
         // The menu shows where the press led, in the language chosen.
         let shown = api.message(
@@ -336,7 +346,7 @@ async fn two_updates_of_one_person_at_both_instances_at_once_both_take_effect() 
 async fn a_reminder_due_while_both_instances_run_is_sent_once() {
     within(async {
         let due = icp_sms_doctor::clock::Clock::System.now() + 3;
-        let Some(mut cluster) = Cluster::start("reminder", async |store: &RedisStore| {
+        let Some(mut cluster) = Cluster::start("reminder", async |store: &Store| {
             let reminder = NewReminder {
                 chat: ALICE.id as i64,
                 user: ALICE.id,
@@ -439,7 +449,7 @@ async fn an_instance_killed_mid_conversation_leaves_the_rest_to_the_other() {
         assert_eq!(node(&stored(&store).await), "nr_not_submitted");
         cluster.stop().await;
         // Nothing was left undone in the inbox.
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store: Store = store;
         assert!(store.inbox_open("test", i64::MAX).await.unwrap().is_empty());
     })
     .await;
@@ -527,7 +537,7 @@ async fn a_rolling_restart_of_both_instances_loses_and_repeats_nothing() {
             answers.iter().all(|(_, status)| *status == 200),
             "{answers:?}"
         );
-        let store: Arc<dyn Store> = Arc::new(cluster.store());
+        let store: Store = cluster.store();
         assert!(store.inbox_open("test", i64::MAX).await.unwrap().is_empty());
         let handled = |i| cluster.log(i).matches(" -> ").count();
         eprintln!(

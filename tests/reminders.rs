@@ -1,7 +1,7 @@
 //! Reminders and session expiry end to end: the real bot and scheduler
 //! against the fake Bot API, on a clock the tests move by hand.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use icp_sms_doctor::app::Settings;
 use icp_sms_doctor::clock::{Clock, Instant};
@@ -9,7 +9,6 @@ use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::markup;
 use icp_sms_doctor::reminders::{self, DEFAULT_TIMEZONE};
 use icp_sms_doctor::store::Store;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::tree::{Tree, UiButton, UiText};
 use serde_json::{Value, json};
 
@@ -252,13 +251,13 @@ async fn a_typed_time_answers_the_question_and_nonsense_asks_again() {
 async fn reminders_set_before_a_restart_are_sent_once_after_it() {
     within(async {
         let path = db_path("reminders-restart");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let store: Store = Store::sqlite(&path).expect("a database");
         let mut scene = Scene::with(store, Clock::manual(T0), Settings::default()).await;
         let api = scene.api.clone();
         remind_privately(&api, &ALICE, 0).await;
         scene.shut_down().await;
 
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let store: Store = Store::sqlite(&path).expect("a database");
         scene.relaunch(store.clone()).await;
         scene.settle(T0).await;
         scene.advance(12 * HOUR).await;
@@ -278,10 +277,10 @@ async fn reminders_set_before_a_restart_are_sent_once_after_it() {
 async fn a_crash_between_sending_and_recording_does_not_send_twice() {
     within(async {
         let path = db_path("reminders-crash");
-        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let sqlite: Store = Store::sqlite(&path).expect("a database");
         // Recording a sent reminder fails, and the process dies right then.
-        let faulty = Arc::new(Faulty::new(sqlite, |op| op == Op::Finish));
-        let mut scene = Scene::with(faulty.clone(), Clock::manual(T0), Settings::default()).await;
+        let faulty = Faulty::new(sqlite, |op| op == Op::Finish);
+        let mut scene = Scene::with(faulty.store(), Clock::manual(T0), Settings::default()).await;
         let (api, clock) = (scene.api.clone(), scene.clock.clone());
         remind_privately(&api, &ALICE, 0).await;
         clock.advance(12 * HOUR);
@@ -290,7 +289,7 @@ async fn a_crash_between_sending_and_recording_does_not_send_twice() {
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
         scene.crash();
 
-        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("a database"));
+        let sqlite: Store = Store::sqlite(&path).expect("a database");
         scene.relaunch(sqlite.clone()).await;
         scene.advance(60).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
@@ -308,7 +307,7 @@ async fn a_crash_between_sending_and_recording_does_not_send_twice() {
 async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note() {
     within(async {
         let path = db_path("reminders-late");
-        let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).expect("a database")) };
+        let open = || -> Store { Store::sqlite(&path).expect("a database") };
         let mut scene = Scene::with(open(), Clock::manual(T0), Settings::default()).await;
         let (api, clock) = (scene.api.clone(), scene.clock.clone());
         remind_privately(&api, &ALICE, 0).await;
@@ -578,8 +577,8 @@ async fn the_new_code_reminder_comes_after_the_wait_and_leads_to_window_reminder
 #[tokio::test]
 async fn the_store_down_at_due_time_delays_a_reminder_but_does_not_lose_it() {
     within(async {
-        let faulty = Arc::new(Faulty::new(memory(), |_| false));
-        let scene = Scene::with(faulty.clone(), Clock::manual(T0), Settings::default()).await;
+        let faulty = Faulty::new(memory(), |_| false);
+        let scene = Scene::with(faulty.store(), Clock::manual(T0), Settings::default()).await;
         let api = scene.api.clone();
         remind_privately(&api, &ALICE, 0).await;
         faulty.set_rule(|op| op.user().is_none());

@@ -15,7 +15,6 @@ use icp_sms_doctor::app::{App, Settings};
 use icp_sms_doctor::callback::Action;
 use icp_sms_doctor::clock::{Clock, Instant};
 use icp_sms_doctor::store::Store;
-use icp_sms_doctor::store::memory::MemoryStore;
 use icp_sms_doctor::telegram::intake::FloodLimits;
 use icp_sms_doctor::telegram::pacer::Limits;
 use icp_sms_doctor::telegram::{self, Options, Running};
@@ -54,8 +53,8 @@ pub fn options() -> Options {
     }
 }
 
-pub fn memory() -> Arc<dyn Store> {
-    Arc::new(MemoryStore::default())
+pub fn memory() -> Store {
+    Store::memory()
 }
 
 /// A fresh SQLite file for one test, under the target directory.
@@ -79,19 +78,19 @@ pub struct Scene {
 
 impl Scene {
     /// The real dialogue on the system clock, with default settings.
-    pub async fn start(store: Arc<dyn Store>) -> Scene {
+    pub async fn start(store: Store) -> Scene {
         Scene::with(store, Clock::System, Settings::default()).await
     }
 
     /// The real dialogue on `clock`, with `settings`.
-    pub async fn with(store: Arc<dyn Store>, clock: Clock, settings: Settings) -> Scene {
+    pub async fn with(store: Store, clock: Clock, settings: Settings) -> Scene {
         Scene::with_tree(Arc::new(real_tree()), store, clock, settings).await
     }
 
     /// Any dialogue: a scene for a tree the test made.
     pub async fn with_tree(
         tree: Arc<Tree>,
-        store: Arc<dyn Store>,
+        store: Store,
         clock: Clock,
         settings: Settings,
     ) -> Scene {
@@ -100,14 +99,14 @@ impl Scene {
 
     /// The real dialogue on the system clock, with the bot's `options`
     /// (its limits, above all).
-    pub async fn paced(store: Arc<dyn Store>, options: Options) -> Scene {
+    pub async fn paced(store: Store, options: Options) -> Scene {
         let tree = Arc::new(real_tree());
         Scene::with_options(tree, store, Clock::System, Settings::default(), options).await
     }
 
     async fn with_options(
         tree: Arc<Tree>,
-        store: Arc<dyn Store>,
+        store: Store,
         clock: Clock,
         settings: Settings,
         options: Options,
@@ -126,7 +125,7 @@ impl Scene {
 
     /// Starts the bot again on `store`, after `shut_down` or `crash`, as a
     /// new process would.
-    pub async fn relaunch(&mut self, store: Arc<dyn Store>) {
+    pub async fn relaunch(&mut self, store: Store) {
         assert!(self.bot.is_none(), "the bot is already running");
         let app = App::new(
             self.tree.clone(),
@@ -146,7 +145,7 @@ impl Scene {
 
     /// Stops the bot gracefully and starts a new one on `store`, as a
     /// restart of the process would.
-    pub async fn restart(&mut self, store: Arc<dyn Store>) {
+    pub async fn restart(&mut self, store: Store) {
         self.shut_down().await;
         self.relaunch(store).await;
     }

@@ -6,7 +6,6 @@ use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::stats::{Fact, FactKind, Figures, usage};
 use icp_sms_doctor::store::Store;
-use icp_sms_doctor::store::sqlite::SqliteStore;
 use icp_sms_doctor::tree::graph::{Format, render};
 
 use crate::scene::{db_path, within};
@@ -103,7 +102,7 @@ async fn the_stats_command_prints_the_figures_from_the_store() {
     let path = db_path("stats-command");
     let now = Clock::System.now();
     within(async {
-        let store = SqliteStore::open(&path).unwrap();
+        let store = Store::sqlite(&path).unwrap();
         store.record(&scripted(now - 3600)).await.unwrap();
         // A fact older than the period is left out.
         let old = Fact::new(now - 8 * 24 * 3600, FactKind::Started, 9, "menu", Lang::Zh)
@@ -129,7 +128,7 @@ async fn graph_stats_draws_the_rates_and_counts_from_the_store() {
     let now = Clock::System.now();
     let facts = scripted(now - 60);
     within(async {
-        let store = SqliteStore::open(&path).unwrap();
+        let store = Store::sqlite(&path).unwrap();
         store.record(&facts).await.unwrap();
     })
     .await;

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use icp_sms_doctor::store::Store;
 use icp_sms_doctor::telegram::{Options, Webhook};
 use serde_json::json;
 
@@ -127,7 +126,7 @@ async fn webhook_posts_without_the_secret_are_refused_and_the_rest_answered_once
             "icp_sms_doctor_replies_sent_total 3",
             "icp_sms_doctor_sessions_stored 1",
             "icp_sms_doctor_reminders_pending 0",
-            "icp_sms_doctor_store_call_seconds_count{call=\"save_answering\"}",
+            "icp_sms_doctor_store_call_seconds_count{call=\"commit\"}",
         ] {
             assert!(figures.contains(line), "{line} in\n{figures}");
         }
@@ -155,8 +154,8 @@ pub fn answered(calls: &[crate::fake_api::Call], id: i64) -> bool {
 async fn healthz_says_503_while_the_store_fails() {
     within(async {
         let listen = free_address();
-        let faulty = std::sync::Arc::new(Faulty::new(memory(), |_| false));
-        let store: std::sync::Arc<dyn Store> = faulty.clone();
+        let faulty = Faulty::new(memory(), |_| false);
+        let store = faulty.store();
         let scene = Scene::paced(store, webhook_options(listen, "s")).await;
         let (status, _) = get(listen, "/healthz").await.unwrap();
         assert_eq!(status, 200);

@@ -20,6 +20,9 @@
 //! only the windows count on the kernel's own clock.
 
 pub mod memory;
+pub mod redis;
+pub mod sqlite;
+pub mod timed;
 
 #[cfg(test)]
 pub(crate) mod contract;

@@ -1,16 +1,18 @@
-//! One test suite for every store backend: each case runs against memory, a fresh SQLite file, and a fresh `redis-server` (when one is installed).
+//! One test suite for everything stored, run on every kernel: memory, a fresh SQLite file, and a fresh `redis-server` (when one is installed).
 
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::memory::MemoryStore;
-use super::redis::RedisStore;
-use super::redis::server::RedisServer;
-use super::sqlite::SqliteStore;
+use super::kernel::redis::RedisKernel;
+use super::kernel::sqlite::SqliteKernel;
+use super::kernel::{Batch, Kernel};
+use super::redis_server::RedisServer;
 use super::url::open;
 use super::{
     Answer, Entry, INBOX_RETENTION_SECS, Later, MENU_RETENTION_SECS, PRIVATE_CHAT_RETENTION_SECS,
-    Posted, SessionKey, Store, StoreError,
+    Posted, Rates, SessionKey, Store, StoreError,
 };
 use crate::clock::Instant;
 use crate::engine::Session;
@@ -19,7 +21,7 @@ use crate::lang::Lang;
 use crate::reminders::{Kind, NewReminder};
 use crate::stats::{Fact, FactKind, LATER_SECS, MAX_DAYS};
 
-pub(super) fn at(node: &str, lang: Lang) -> Session {
+pub(crate) fn at(node: &str, lang: Lang) -> Session {
     Session {
         node: Some(node.to_string()),
         lang,
@@ -31,10 +33,10 @@ pub(super) fn at(node: &str, lang: Lang) -> Session {
 }
 
 /// A database file of its own for one test, removed afterwards.
-pub(super) struct TempDb(pub(super) PathBuf);
+pub(crate) struct TempDb(pub(super) PathBuf);
 
 impl TempDb {
-    pub(super) fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let path = std::env::temp_dir().join(format!(
             "icp-sms-doctor-test-{}-{name}.db",
             std::process::id()
@@ -58,7 +60,7 @@ impl Drop for TempDb {
 }
 
 /// Sessions are kept per (chat, person), with the language and menu owners.
-async fn sessions(store: &dyn Store) {
+async fn sessions(store: &Store) {
     let key = SessionKey {
         chat: -100,
         user: 7,
@@ -124,7 +126,7 @@ fn window(chat: i64, user: u64, due_at: Instant) -> NewReminder {
 }
 
 /// Reminders: plans, claims all or nothing, recovery, cancelling.
-async fn reminders(store: &dyn Store) {
+async fn reminders(store: &Store) {
     let plan = store
         .set_reminders(-5, 7, &[window(-5, 7, 1_000), window(-5, 7, 2_000)])
         .await
@@ -180,7 +182,7 @@ async fn reminders(store: &dyn Store) {
 }
 
 /// Idle sessions: found, closed unless active again, with their menus.
-async fn expiry(store: &dyn Store) {
+async fn expiry(store: &Store) {
     let quiet = SessionKey { chat: 3, user: 3 };
     let busy = SessionKey { chat: -9, user: 4 };
     let waiting = SessionKey { chat: -9, user: 5 };
@@ -252,7 +254,7 @@ fn new_case(user: u64, chat: i64) -> NewCase {
 
 /// One open case per person, found by its messages and topic, taken
 /// and closed once each; closed cases go after their retention.
-async fn cases(store: &dyn Store) {
+async fn cases(store: &Store) {
     let Opened::New(case) = store.open_case(&new_case(7, 7), 100).await.unwrap() else {
         panic!("a new case");
     };
@@ -307,7 +309,7 @@ async fn cases(store: &dyn Store) {
 
 /// Facts are kept with every field, read by time, recorded with a
 /// session in one write, and pruned after the longest period.
-async fn facts(store: &dyn Store) {
+async fn facts(store: &Store) {
     let key = SessionKey { chat: 7, user: 7 };
     let step = Fact::new(1000, FactKind::Step, 42, "timeout", Lang::En).with_detail("menu");
     store
@@ -336,7 +338,7 @@ async fn facts(store: &dyn Store) {
 
 /// A next-day question falls due once, and the person coming back
 /// before then drops it.
-async fn later(store: &dyn Store) {
+async fn later(store: &Store) {
     let key = SessionKey { chat: 7, user: 7 };
     let question = Later {
         chat: 7,
@@ -383,7 +385,7 @@ async fn later(store: &dyn Store) {
 
 /// Menu owners are forgotten after their 30 days while the bot runs, not
 /// only when the store opens: the tables stay bounded.
-async fn menus_pruned(store: &dyn Store) {
+async fn menus_pruned(store: &Store) {
     store
         .remember_menu(-100, 1, 7, Posted::Menu, 1000)
         .await
@@ -407,7 +409,7 @@ async fn menus_pruned(store: &dyn Store) {
 
 /// Updates are recorded once, their replies saved with the step, and what
 /// a process ("p") left open found by the next one ("q").
-async fn inbox(store: &dyn Store) {
+async fn inbox(store: &Store) {
     let key = SessionKey { chat: 7, user: 7 };
     assert!(
         store
@@ -472,7 +474,7 @@ async fn inbox(store: &dyn Store) {
 /// A shared store hands a process the open entries of processes whose
 /// heartbeat ran out (or never ran), and leaves alone those of a live one
 /// and its own. (A store one process uses takes every open entry.)
-async fn inbox_takeover(store: &dyn Store) {
+async fn inbox_takeover(store: &Store) {
     let entry = |id: i64, replies: Option<&str>| Entry {
         id,
         body: format!("{{\"update_id\":{id}}}"),
@@ -528,7 +530,7 @@ async fn inbox_takeover(store: &dyn Store) {
 
 /// A session write that expects a version is made only if no other write
 /// came between: compare and set, for processes sharing the store.
-async fn versions(store: &dyn Store) {
+async fn versions(store: &Store) {
     let key = SessionKey { chat: -5, user: 9 };
     let cas = |session: Session, expected: u64, now: Instant| async move {
         store
@@ -570,7 +572,7 @@ async fn versions(store: &dyn Store) {
     assert!(![0, first, second].contains(&third));
 }
 
-async fn private_chats_pruned(store: &dyn Store) {
+async fn private_chats_pruned(store: &Store) {
     let save = |user: u64, now: Instant| async move {
         let key = SessionKey {
             chat: user as i64,
@@ -598,25 +600,71 @@ async fn private_chats_pruned(store: &dyn Store) {
     assert!(store.has_private_chat(2).await.unwrap());
 }
 
-/// Every store test runs under this bound: a wedged store thread fails
-/// the test instead of hanging it.
-pub(super) async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(std::time::Duration::from_secs(30), test)
+/// A step's record that cannot be read is reported once, then dropped:
+/// the person starts afresh instead of meeting the error each time.
+async fn unreadable(store: &Store) {
+    let key = SessionKey { chat: 5, user: 6 };
+    let mut batch = Batch::new(0);
+    batch.put("s:5:6", "not json").index("sessions", "5:6", 0);
+    store.kernel().commit(batch).await.unwrap();
+    assert!(matches!(store.load(key).await, Err(StoreError::Corrupt(_))));
+    assert_eq!(store.load(key).await.unwrap(), None);
+    assert_eq!(store.counts().await.unwrap().sessions, 0);
+}
+
+/// Two processes on one store claim a reminder once between them, and
+/// neither recovers the other's running claim.
+async fn claims_race(a: &Store, b: &Store) {
+    for round in 0..20 {
+        let new = NewReminder {
+            thread: Some(3),
+            ..window(-5, 7, 100)
+        };
+        a.set_reminders(-5, 7, &[new.clone(), new]).await.unwrap();
+        let due = b.due_reminders(100, 10).await.unwrap();
+        assert_eq!(due.len(), 2, "round {round}");
+        assert_eq!(due[0].thread, Some(3));
+        let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
+        let (won_a, won_b) = tokio::join!(
+            a.claim_reminders(&ids, "a", 200),
+            b.claim_reminders(&ids, "b", 200)
+        );
+        assert!(won_a.unwrap() ^ won_b.unwrap(), "round {round}: one wins");
+        assert_eq!(b.recover_claimed(200).await.unwrap(), 0);
+        a.finish_reminders(&ids).await.unwrap();
+    }
+    assert_eq!(a.counts().await.unwrap().reminders, 0);
+}
+
+/// Every test runs under this bound: a wedged store fails the test
+/// instead of hanging it.
+pub(crate) async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), test)
         .await
         .expect("the store answered within 30 s")
 }
 
-/// Runs each case against every backend: `memory::<case>`,
-/// `sqlite::<case>` and `redis::<case>`, and the cases after `shared:`
-/// against Redis alone. Each Redis case has a server of its own; without
-/// `redis-server` installed they pass, saying on stderr they were skipped.
+fn on(kernel: impl Kernel + 'static) -> Store {
+    Store::new(Arc::new(kernel), 3600)
+}
+
+/// A store on a test server, its keys under a prefix other than the
+/// default (as another deployment sharing the server would have).
+fn redis_store(server: &RedisServer) -> Store {
+    on(RedisKernel::open_with_prefix(&server.url(), "test:").expect("the URL parses"))
+}
+
+/// Runs each case against every kernel: `memory::<case>`,
+/// `sqlite::<case>` and `redis::<case>`. Each Redis case has a server of
+/// its own; without `redis-server` installed they pass, saying on stderr
+/// they were skipped.
 macro_rules! every_backend {
-    ($($case:ident),* $(,)?; shared: $($shared:ident),* $(,)?) => {
+    ($($case:ident),* $(,)?) => {
         mod memory {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    super::within(super::$case(&super::MemoryStore::default())).await;
+                    super::within(super::$case(&crate::store::Store::memory())).await;
                 }
             )*
         }
@@ -626,8 +674,8 @@ macro_rules! every_backend {
                 #[tokio::test]
                 async fn $case() {
                     let db = super::TempDb::new(stringify!($case));
-                    let store = super::SqliteStore::open(&db.0).expect("the file opens");
-                    super::within(super::$case(&store)).await;
+                    let kernel = super::SqliteKernel::open(&db.0).expect("the file opens");
+                    super::within(super::$case(&super::on(kernel))).await;
                 }
             )*
         }
@@ -639,28 +687,11 @@ macro_rules! every_backend {
                     let Some(server) = super::RedisServer::start() else {
                         return;
                     };
-                    let store = super::redis_store(&server);
-                    super::within(super::$case(&store)).await;
-                }
-            )*
-            $(
-                #[tokio::test]
-                async fn $shared() {
-                    let Some(server) = super::RedisServer::start() else {
-                        return;
-                    };
-                    let store = super::redis_store(&server);
-                    super::within(super::$shared(&store)).await;
+                    super::within(super::$case(&super::redis_store(&server))).await;
                 }
             )*
         }
     };
-}
-
-/// A store on a test server, its keys under a prefix other than the
-/// default (as another deployment sharing the server would have).
-fn redis_store(server: &RedisServer) -> RedisStore {
-    RedisStore::open_with_prefix(&server.url(), 3600, "test:").expect("the URL parses")
 }
 
 every_backend!(
@@ -673,9 +704,301 @@ every_backend!(
     menus_pruned,
     inbox,
     private_chats_pruned,
-    versions;
-    shared: inbox_takeover
+    versions,
+    unreadable,
 );
+
+/// A store others may share, with a second process's handle on it.
+fn shared() -> Option<(RedisServer, Store, Store)> {
+    let server = RedisServer::start()?;
+    let (a, b) = (redis_store(&server), redis_store(&server));
+    Some((server, a, b))
+}
+
+#[tokio::test]
+async fn shared_inbox_takeover() {
+    let Some((_server, store, _)) = shared() else {
+        return;
+    };
+    within(inbox_takeover(&store)).await;
+}
+
+#[tokio::test]
+async fn shared_claims_race() {
+    let Some((_server, a, b)) = shared() else {
+        return;
+    };
+    within(claims_race(&a, &b)).await;
+}
+
+/// Two processes share Telegram's limits for the bot as a whole.
+#[tokio::test]
+async fn shared_budget_for_the_bot() {
+    let Some((_server, a, b)) = shared() else {
+        return;
+    };
+    within(async {
+        let rates = Rates {
+            per_second: 5,
+            private_burst: 20,
+            group_per_second: 20,
+            group_per_minute: 20,
+            second_ms: 1000,
+        };
+        let (a, b) = (a.budget(rates).unwrap(), b.budget(rates).unwrap());
+        for (budget, chat) in [(&a, 1), (&b, 2), (&a, -3), (&b, 4), (&a, 5)] {
+            assert_eq!(budget.take(chat).await.unwrap(), None, "taken");
+        }
+        let wait = b.take(6).await.unwrap().expect("the sixth waits");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        assert!(a.take(7).await.unwrap().is_some(), "nothing was taken");
+    })
+    .await;
+}
+
+/// Chats have windows of their own: a private chat's burst, a group's
+/// second and minute.
+#[tokio::test]
+async fn shared_budget_per_chat() {
+    let Some((_server, store, _)) = shared() else {
+        return;
+    };
+    within(async {
+        let rates = Rates {
+            per_second: 100,
+            private_burst: 2,
+            group_per_second: 3,
+            group_per_minute: 4,
+            // Long enough that a loaded machine takes the first few
+            // within one.
+            second_ms: 500,
+        };
+        let budget = store.budget(rates).unwrap();
+        let take = |chat: i64| {
+            let budget = budget.clone();
+            async move { budget.take(chat).await.unwrap() }
+        };
+        assert_eq!((take(7).await, take(7).await), (None, None));
+        let wait = take(7).await.expect("the third waits");
+        assert!(wait <= Duration::from_millis(1000), "{wait:?}");
+        for _ in 0..3 {
+            assert_eq!(take(-9).await, None);
+        }
+        let wait = take(-9).await.expect("the fourth waits a second");
+        assert!(wait <= Duration::from_millis(500), "{wait:?}");
+        tokio::time::sleep(wait).await;
+        assert_eq!(take(-9).await, None);
+        let wait = take(-9).await.expect("the fifth waits a minute");
+        assert!(
+            wait > Duration::from_millis(500) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(take(-10).await, None);
+    })
+    .await;
+}
+
+/// One poller per shared store: a second process is refused until the
+/// first gives the lease back.
+#[tokio::test]
+async fn shared_a_second_process_may_not_poll() {
+    let Some((_server, a, b)) = shared() else {
+        return;
+    };
+    within(async {
+        a.hold_poller().await.unwrap();
+        a.hold_poller().await.unwrap();
+        let Err(StoreError::InUse(place)) = b.hold_poller().await else {
+            panic!("the second process is refused");
+        };
+        assert_eq!(place.display().to_string(), a.describe());
+        a.release_poller().await.unwrap();
+        b.hold_poller().await.unwrap();
+        assert!(matches!(a.hold_poller().await, Err(StoreError::InUse(_))));
+    })
+    .await;
+}
+
+/// A memory or SQLite store shares no budget.
+#[tokio::test]
+async fn only_a_shared_store_has_a_budget() {
+    let rates = Rates {
+        per_second: 1,
+        private_burst: 1,
+        group_per_second: 1,
+        group_per_minute: 1,
+        second_ms: 1000,
+    };
+    assert!(Store::memory().budget(rates).is_none());
+    assert!(!Store::memory().is_shared());
+}
+
+/// Redis down, hung, or never there: every call fails (none hangs or
+/// panics) without showing the password.
+async fn fails(store: &Store) {
+    let key = SessionKey { chat: 1, user: 1 };
+    let bound = |what: &str, failed: Result<(), StoreError>| {
+        let e = failed.expect_err(what);
+        assert!(!e.to_string().contains("pw"), "{e}");
+    };
+    let calls = async {
+        bound("load", store.load(key).await.map(drop));
+        bound(
+            "save",
+            store.save(key, &at("menu", Lang::Zh), false, &[], 1).await,
+        );
+        bound(
+            "inbox_put",
+            store.inbox_put(1, "{}", "p", 1).await.map(drop),
+        );
+        bound("inbox_open", store.inbox_open("p", 1).await.map(drop));
+        bound("counts", store.counts().await.map(drop));
+        bound("idle", store.idle_sessions(1, 1).await.map(drop));
+        bound("claim", store.claim_reminders(&[1], "p", 1).await.map(drop));
+        bound("poller", store.hold_poller().await);
+        let rates = Rates {
+            per_second: 1,
+            private_burst: 1,
+            group_per_second: 1,
+            group_per_minute: 1,
+            second_ms: 1000,
+        };
+        let budget = store.budget(rates).unwrap();
+        bound("budget", budget.take(1).await.map(drop));
+    };
+    within(calls).await;
+    assert!(!store.describe().contains("pw"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn redis_calls_fail_while_redis_is_down() {
+    let url = format!("redis://:pw@127.0.0.1:{}/0", free_port());
+    let store = on(RedisKernel::open(&url).unwrap());
+    let down = within(store.load(SessionKey { chat: 1, user: 1 })).await;
+    assert!(matches!(down, Err(StoreError::Unavailable(_))), "{down:?}");
+    fails(&store).await;
+}
+
+/// Redis back after being down: calls succeed again without reopening
+/// the store (the first one after may still fail).
+#[tokio::test]
+async fn redis_calls_succeed_again_once_redis_is_back() {
+    let port = free_port();
+    let store = on(RedisKernel::open(&format!("redis://127.0.0.1:{port}/0")).unwrap());
+    let key = SessionKey { chat: 1, user: 1 };
+    assert!(within(store.load(key)).await.is_err());
+    let Some(_server) = RedisServer::start_on(port) else {
+        return;
+    };
+    within(async {
+        let mut tries = 0;
+        while let Err(e) = store.save(key, &at("menu", Lang::Zh), false, &[], 1).await {
+            tries += 1;
+            assert!(tries < 20, "still failing: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(store.load(key).await.unwrap(), Some(at("menu", Lang::Zh)));
+    })
+    .await;
+}
+
+/// Redis hung (it accepts connections and never answers): the same, once
+/// the timeouts have passed.
+#[tokio::test]
+async fn redis_calls_fail_while_redis_is_hung() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection);
+        }
+    });
+    let store = on(RedisKernel::open(&format!("redis://127.0.0.1:{port}/0")).unwrap());
+    let started = std::time::Instant::now();
+    let failed = within(store.load(SessionKey { chat: 1, user: 1 })).await;
+    assert!(
+        matches!(failed, Err(StoreError::Unavailable(_))),
+        "{failed:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+    silent.abort();
+}
+
+/// Sessions and languages survive closing and reopening the file.
+#[tokio::test]
+async fn sqlite_sessions_survive_reopening_the_file() {
+    within(async {
+        let db = TempDb::new("reopen");
+        let key = SessionKey { chat: 1, user: 1 };
+        {
+            let store = on(SqliteKernel::open(&db.0).unwrap());
+            store
+                .save(key, &at("mismatch", Lang::En), true, &[], 1)
+                .await
+                .unwrap();
+        }
+        let store = on(SqliteKernel::open(&db.0).unwrap());
+        assert_eq!(
+            store.load(key).await.unwrap(),
+            Some(at("mismatch", Lang::En))
+        );
+        assert_eq!(store.person_lang(1).await.unwrap(), Some(Lang::En));
+    })
+    .await;
+}
+
+/// Another process holding the file's write lock for a while: a read goes
+/// on, and a write waits for the lock (off the async workers) and then
+/// succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_write_waits_out_another_process_lock() {
+    within(async {
+        let db = TempDb::new("locked");
+        let store = on(SqliteKernel::open(&db.0).unwrap());
+        let (mine, theirs) = (
+            SessionKey { chat: 1, user: 1 },
+            SessionKey { chat: 2, user: 2 },
+        );
+        store
+            .save(theirs, &at("reset", Lang::Zh), false, &[], 1)
+            .await
+            .unwrap();
+        let other = rusqlite::Connection::open(&db.0).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert_eq!(
+            store.load(theirs).await.unwrap(),
+            Some(at("reset", Lang::Zh))
+        );
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .save(mine, &at("timeout", Lang::En), false, &[], 2)
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!writer.is_finished(), "the write did not wait for the lock");
+        other.execute_batch("COMMIT").unwrap();
+        writer.await.unwrap().unwrap();
+        assert_eq!(
+            store.load(mine).await.unwrap(),
+            Some(at("timeout", Lang::En))
+        );
+    })
+    .await;
+}
 
 #[test]
 fn urls_pick_the_store() {

@@ -1,11 +1,13 @@
 //! `DATABASE_URL`: which store a URL names, checked without side effects, then opened.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::memory::MemoryStore;
-use super::redis::{RedisStore, redacted};
-use super::sqlite::SqliteStore;
-use super::{DEFAULT_URL, Store, StoreError};
+use super::kernel::Kernel;
+use super::kernel::memory::MemoryKernel;
+use super::kernel::redis::{RedisKernel, redacted};
+use super::kernel::sqlite::SqliteKernel;
+use super::{DEFAULT_SESSION_IDLE_SECS, DEFAULT_URL, Store, StoreError};
 
 /// A store a `DATABASE_URL` names.
 #[derive(Clone, PartialEq, Eq)]
@@ -61,19 +63,38 @@ pub fn parse(url: &str) -> Result<Location, StoreError> {
 
 /// Opens the store a `DATABASE_URL` names, with sessions closed after the
 /// default idle time.
-pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
-    open_for(url, crate::app::DEFAULT_SESSION_IDLE_SECS)
+pub fn open(url: &str) -> Result<Store, StoreError> {
+    open_for(url, DEFAULT_SESSION_IDLE_SECS)
 }
 
 /// Opens the store a `DATABASE_URL` names. Sessions idle for
-/// `session_idle_secs` are closed by the scheduler; Redis also lets a
-/// session's key expire a day after that, in case nothing closes it.
-/// Nothing is connected yet: a Redis that is down fails the first calls,
-/// not the opening.
-pub fn open_for(url: &str, session_idle_secs: i64) -> Result<Box<dyn Store>, StoreError> {
-    Ok(match parse(url)? {
-        Location::Memory => Box::new(MemoryStore::default()),
-        Location::Sqlite(path) => Box::new(SqliteStore::open(&path)?),
-        Location::Redis(url) => Box::new(RedisStore::open(&url, session_idle_secs)?),
-    })
+/// `session_idle_secs` are closed by the scheduler, and are forgotten a
+/// few days after that in any case. Nothing is connected yet: a Redis
+/// that is down fails the first calls, not the opening.
+pub fn open_for(url: &str, session_idle_secs: i64) -> Result<Store, StoreError> {
+    let kernel: Arc<dyn Kernel> = match parse(url)? {
+        Location::Memory => Arc::new(MemoryKernel::default()),
+        Location::Sqlite(path) => Arc::new(SqliteKernel::open(&path)?),
+        Location::Redis(url) => Arc::new(RedisKernel::open(&url)?),
+    };
+    Ok(Store::new(kernel, session_idle_secs))
+}
+
+impl Store {
+    /// A store on an SQLite file, with the default idle time.
+    pub fn sqlite(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store::new(
+            Arc::new(SqliteKernel::open(path)?),
+            DEFAULT_SESSION_IDLE_SECS,
+        ))
+    }
+
+    /// A store on Redis, with the default idle time; nothing is connected
+    /// until the first call.
+    pub fn redis(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::new(
+            Arc::new(RedisKernel::open(url)?),
+            DEFAULT_SESSION_IDLE_SECS,
+        ))
+    }
 }

@@ -47,7 +47,11 @@ pub(crate) async fn records(kernel: &dyn Kernel) {
     // A deleted record written again never gets an old version back.
     let mut batch = Batch::new(0);
     batch.delete(key("a")).delete(key("missing"));
-    assert_eq!(kernel.commit(batch).await.unwrap(), 1, "one record was there");
+    assert_eq!(
+        kernel.commit(batch).await.unwrap(),
+        1,
+        "one record was there"
+    );
     assert_eq!(value(kernel, "a", 0).await, None);
     let mut batch = Batch::new(0);
     batch.put(key("a"), "again");
@@ -82,7 +86,11 @@ pub(crate) async fn checks(kernel: &dyn Kernel) {
         Err(StoreError::Conflict)
     ));
     assert_eq!(value(kernel, "a", 0).await.as_deref(), Some("first"));
-    assert_eq!(value(kernel, "b", 0).await, None, "nothing of it was written");
+    assert_eq!(
+        value(kernel, "b", 0).await,
+        None,
+        "nothing of it was written"
+    );
     assert_eq!(kernel.count("i").await.unwrap(), 0);
     assert!(kernel.read_log("l", 0).await.unwrap().is_empty());
 
@@ -116,7 +124,9 @@ pub(crate) async fn races(kernel: &dyn Kernel) {
         let v = version(kernel, "n", 0).await;
         let write = |who: &str| {
             let mut batch = Batch::new(0);
-            batch.check(key("n"), v).put(key("n"), format!("{round}{who}"));
+            batch
+                .check(key("n"), v)
+                .put(key("n"), format!("{round}{who}"));
             kernel.commit(batch)
         };
         let (a, b) = futures::join!(write("a"), write("b"));
@@ -156,7 +166,10 @@ pub(crate) async fn expiry(kernel: &dyn Kernel) {
 
     kernel.sweep(120).await.unwrap();
     assert_eq!(value(kernel, "e", 100).await, None, "swept, or expired");
-    assert_eq!(value(kernel, "f", 1_000_000).await.as_deref(), Some("for good"));
+    assert_eq!(
+        value(kernel, "f", 1_000_000).await.as_deref(),
+        Some("for good")
+    );
     assert_eq!(value(kernel, "k", 1_000_000).await.as_deref(), Some("kept"));
 }
 
@@ -196,10 +209,7 @@ pub(crate) async fn indexes(kernel: &dyn Kernel) {
         limit: 2,
         rev: false,
     };
-    assert_eq!(
-        members(kernel.range("i", page).await.unwrap()),
-        ["b", "b2"]
-    );
+    assert_eq!(members(kernel.range("i", page).await.unwrap()), ["b", "b2"]);
     assert_eq!(
         members(kernel.range("i", Span { rev: true, ..page }).await.unwrap()),
         ["b2", "b"]
@@ -208,10 +218,19 @@ pub(crate) async fn indexes(kernel: &dyn Kernel) {
         kernel.range("i", Span::last()).await.unwrap(),
         vec![("c".to_string(), 30)]
     );
-    assert!(kernel.range("nothing", Span::all(5)).await.unwrap().is_empty());
+    assert!(
+        kernel
+            .range("nothing", Span::all(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let mut batch = Batch::new(0);
-    batch.index("i", "a", 40).unindex("i", "neg").unindex("i", "never");
+    batch
+        .index("i", "a", 40)
+        .unindex("i", "neg")
+        .unindex("i", "never");
     kernel.commit(batch).await.unwrap();
     assert_eq!(
         members(kernel.range("i", Span::all(10)).await.unwrap()),
@@ -272,7 +291,10 @@ pub(crate) async fn windows(kernel: &dyn Kernel) {
         limit: 1,
         span,
     };
-    assert_eq!(kernel.take(&[bot.clone(), chat.clone()]).await.unwrap(), None);
+    assert_eq!(
+        kernel.take(&[bot.clone(), chat.clone()]).await.unwrap(),
+        None
+    );
     let wait = kernel
         .take(&[bot.clone(), chat.clone()])
         .await
@@ -282,21 +304,33 @@ pub(crate) async fn windows(kernel: &dyn Kernel) {
     // The refused take counted nowhere: the bot's window has two left.
     assert_eq!(kernel.take(std::slice::from_ref(&bot)).await.unwrap(), None);
     assert_eq!(kernel.take(std::slice::from_ref(&bot)).await.unwrap(), None);
-    assert!(kernel.take(std::slice::from_ref(&bot)).await.unwrap().is_some());
+    assert!(
+        kernel
+            .take(std::slice::from_ref(&bot))
+            .await
+            .unwrap()
+            .is_some()
+    );
     // A short window frees again.
     let short = Window {
         name: "short".to_string(),
         limit: 1,
         span: Duration::from_millis(50),
     };
-    assert_eq!(kernel.take(std::slice::from_ref(&short)).await.unwrap(), None);
+    assert_eq!(
+        kernel.take(std::slice::from_ref(&short)).await.unwrap(),
+        None
+    );
     let wait = kernel
         .take(std::slice::from_ref(&short))
         .await
         .unwrap()
         .expect("full");
     tokio::time::sleep(wait + Duration::from_millis(5)).await;
-    assert_eq!(kernel.take(std::slice::from_ref(&short)).await.unwrap(), None);
+    assert_eq!(
+        kernel.take(std::slice::from_ref(&short)).await.unwrap(),
+        None
+    );
 }
 
 /// Every contract test runs under this bound: a wedged backend fails the

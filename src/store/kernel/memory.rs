@@ -74,7 +74,8 @@ impl Inner {
             } => {
                 self.versions += 1;
                 let version = self.versions;
-                self.records.insert(key, (Record { value, version }, expires));
+                self.records
+                    .insert(key, (Record { value, version }, expires));
                 0
             }
             Write::Delete { key } => {

@@ -1,4 +1,4 @@
-//! How the SQLite store's calls are run: short ones in place under a lock, those that may wait off the async workers, and the checkpoints on a thread of their own.
+//! How the SQLite kernel's calls are run: short ones in place under a lock, those that may wait off the async workers, and the checkpoints on a thread of their own.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -14,7 +14,7 @@ use crate::store::StoreError;
 /// How often the log is moved into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-/// The connection, shared by the store's handles. Cloning it shares it.
+/// The connection, shared by the kernel's handles. Cloning it shares it.
 #[derive(Clone)]
 pub(super) struct Calls {
     shared: Arc<Shared>,

@@ -1,4 +1,4 @@
-//! The connection to Redis: made on the first call, remade by itself after a failure, and every call bounded in time.
+//! The kernel's connection to Redis: made on the first call, remade by itself after a failure, and every call bounded in time.
 
 use std::time::Duration;
 
@@ -19,8 +19,8 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 const CALL_TIMEOUT: Duration = Duration::from_secs(6);
 
 impl Shared {
-    /// The connection, made (lazily: it connects on first use) the first
-    /// time it is asked for.
+    /// The connection, made the first time it is asked for. It is lazy: it
+    /// connects on first use, so the bot starts while Redis is down.
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -34,18 +34,18 @@ impl Shared {
             )
             .await
             .cloned()
-            .map_err(StoreError::from)
+            .map_err(failed)
     }
 
     /// Runs `call` on the connection, bounded by `CALL_TIMEOUT`.
-    pub(super) async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let connection = self.connection().await?;
         match tokio::time::timeout(CALL_TIMEOUT, call(connection)).await {
-            Ok(done) => done.map_err(StoreError::from),
+            Ok(done) => done.map_err(failed),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "{} did not answer within {} s",
                 self.place,
@@ -54,6 +54,8 @@ impl Shared {
         }
     }
 
+    /// Runs a script: its SHA first, its text only when the server does
+    /// not have it yet.
     pub(super) async fn eval<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
@@ -62,19 +64,31 @@ impl Shared {
             .await
     }
 
+    /// Runs one command.
     pub(super) async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         self.run(|mut c| async move { cmd.query_async(&mut c).await })
             .await
     }
+
+    /// Runs several commands, sent together and answered together: one
+    /// round trip.
+    pub(super) async fn pipeline<T: FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        self.run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await
+    }
 }
 
-impl From<redis::RedisError> for StoreError {
-    fn from(e: redis::RedisError) -> Self {
-        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
-            StoreError::Unavailable(format!("Redis: {e}"))
-        } else {
-            StoreError::Redis(e.to_string())
-        }
+/// A Redis error as the store's: the server out of reach is `Unavailable`
+/// (the caller may try again later), anything else is `Redis`. Neither
+/// carries the URL, so no password reaches a message.
+fn failed(e: redis::RedisError) -> StoreError {
+    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+        StoreError::Unavailable(format!("Redis: {e}"))
+    } else {
+        StoreError::Redis(e.to_string())
     }
 }
 

@@ -1,7 +1,10 @@
 //! A throwaway `redis-server` for tests: on a free loopback port, saving nothing, stopped when dropped.
 //!
 //! Without `redis-server` on the `PATH` the tests that need one are
-//! skipped, loudly; on CI (`CI=true`) that is a failure instead.
+//! skipped, loudly; on CI (`CI=true`) that is a failure instead. The
+//! file is shared by the library's unit tests, the integration tests and
+//! the benches, and none of them uses all of it.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

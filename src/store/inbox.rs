@@ -1,0 +1,235 @@
+//! The update inbox: each update recorded once before it is handled, the replies its step gave, and what a stopped process left, taken over.
+//!
+//! An entry is the record `in:<id>` with the update, the process handling
+//! it (its owner) and when it came, then when it was done (the update goes
+//! then); it is kept `INBOX_RETENTION_SECS` after it came, or after it was
+//! done, so a late repeat is still known. The index `inbox_open` holds the
+//! ids not done; `ans:<id>` the replies saved with its step. A process's
+//! heartbeat is `beat:<owner>`, the time it is alive until.
+
+use serde::{Deserialize, Serialize};
+
+use super::kernel::{Batch, Span};
+use super::sessions::ANY_TIME;
+use super::{Store, StoreError, decode, encode, kept_until};
+use crate::clock::Instant;
+
+/// How long a done inbox entry's id is kept to recognise a repeat, and an
+/// entry never done at all (it could not be handled) is kept to be tried.
+pub const INBOX_RETENTION_SECS: i64 = 24 * 3600;
+
+const OPEN: &str = "inbox_open";
+
+/// The most open entries looked at in one pass.
+const MOST_OPEN: usize = 100_000;
+
+/// The replies a step gave to an inbox entry, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub entry: i64,
+    pub replies: String,
+}
+
+/// An update in the inbox, not yet done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: i64,
+    /// The update as Telegram sent it, as JSON.
+    pub body: String,
+    /// The replies already saved with the step it made, if it made one.
+    pub replies: Option<String>,
+}
+
+/// An entry as stored.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(default)]
+    owner: String,
+    at: Instant,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    done: Option<Instant>,
+}
+
+fn entry_key(id: i64) -> String {
+    format!("in:{id}")
+}
+
+fn answer_key(id: i64) -> String {
+    format!("ans:{id}")
+}
+
+fn beat_key(owner: &str) -> String {
+    format!("beat:{owner}")
+}
+
+/// Adds the replies a step gave to its batch.
+pub(super) fn answer_into(batch: &mut Batch, answer: &Answer, now: Instant) {
+    batch.put_until(
+        answer_key(answer.entry),
+        answer.replies.as_str(),
+        Some(kept_until(now, INBOX_RETENTION_SECS)),
+    );
+}
+
+impl Store {
+    /// Records an update in the inbox before it is handled, as being
+    /// handled by `owner` (this process); false if its id was recorded
+    /// before (Telegram sent it again): it is skipped.
+    pub async fn inbox_put(
+        &self,
+        id: i64,
+        body: &str,
+        owner: &str,
+        now: Instant,
+    ) -> Result<bool, StoreError> {
+        let stored = Stored {
+            body: Some(body.to_string()),
+            owner: owner.to_string(),
+            at: now,
+            done: None,
+        };
+        let key = entry_key(id);
+        let mut batch = Batch::new(now);
+        batch
+            .check(&key, 0)
+            .put_until(
+                &key,
+                encode(&stored),
+                Some(kept_until(now, INBOX_RETENTION_SECS)),
+            )
+            .index(OPEN, id.to_string(), id);
+        match self.kernel.commit(batch).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Marks inbox entries as handled and answered. Their ids are kept a
+    /// day, so a late repeat is still recognised; an id never recorded
+    /// stays unknown.
+    pub async fn inbox_done(&self, ids: &[i64], now: Instant) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| entry_key(*id)).collect();
+        let recorded = self.kernel.get(&keys, ANY_TIME).await?;
+        let mut batch = Batch::new(now);
+        for ((&id, key), entry) in ids.iter().zip(keys).zip(recorded) {
+            if entry.is_some() {
+                let done = Stored {
+                    body: None,
+                    owner: String::new(),
+                    at: now,
+                    done: Some(now),
+                };
+                let expires = kept_until(now, INBOX_RETENTION_SECS);
+                batch.put_until(key, encode(&done), Some(expires));
+            }
+            batch.delete(answer_key(id)).unindex(OPEN, id.to_string());
+        }
+        self.kernel.commit(batch).await.map(drop)
+    }
+
+    /// The entries recorded and not done by a process that is gone,
+    /// oldest first, taken over by `owner`: what a crash left to handle,
+    /// or to answer. A store that only one process can use at a time
+    /// takes every open entry; a shared one leaves those of processes
+    /// whose `heartbeat` has not run out, and this process's own.
+    pub async fn inbox_open(&self, owner: &str, now: Instant) -> Result<Vec<Entry>, StoreError> {
+        let shared = self.is_shared();
+        let open = self.kernel.range(OPEN, Span::all(MOST_OPEN)).await?;
+        let ids: Vec<i64> = open.iter().filter_map(|(m, _)| m.parse().ok()).collect();
+        let mut keys = Vec::with_capacity(ids.len() * 2);
+        for &id in &ids {
+            keys.push(entry_key(id));
+            keys.push(answer_key(id));
+        }
+        let rows = self.kernel.get(&keys, ANY_TIME).await?;
+        let mut stale = Batch::new(now);
+        let mut left = Vec::new();
+        for (&id, pair) in ids.iter().zip(rows.chunks(2)) {
+            let [entry, replies] = pair else { continue };
+            match entry.clone().map(decode::<Stored>).transpose() {
+                Ok(Some((stored, version))) if stored.done.is_none() => {
+                    let Some(body) = stored.body.clone() else {
+                        continue;
+                    };
+                    let replies = replies.as_ref().map(|r| r.value.clone());
+                    left.push((id, stored, version, Entry { id, body, replies }));
+                }
+                Ok(_) => {
+                    stale.unindex(OPEN, id.to_string());
+                }
+                Err(e) => {
+                    log::warn!("inbox: entry {id} could not be read and is dropped: {e}");
+                    stale.unindex(OPEN, id.to_string());
+                }
+            }
+        }
+        if !stale.is_empty() {
+            self.kernel.commit(stale).await?;
+        }
+        if !shared {
+            return Ok(left.into_iter().map(|(_, _, _, entry)| entry).collect());
+        }
+        let mut owners: Vec<String> = left.iter().map(|(_, s, _, _)| s.owner.clone()).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let beats = self
+            .kernel
+            .get(
+                &owners.iter().map(|o| beat_key(o)).collect::<Vec<_>>(),
+                ANY_TIME,
+            )
+            .await?;
+        let alive: Vec<String> = owners
+            .into_iter()
+            .zip(&beats)
+            .filter(|(_, beat)| {
+                beat.as_ref()
+                    .and_then(|b| b.value.parse::<Instant>().ok())
+                    .is_some_and(|until| until >= now)
+            })
+            .map(|(o, _)| o)
+            .collect();
+        let mut taken = Vec::new();
+        for (id, mut stored, version, entry) in left {
+            if stored.owner == owner || alive.contains(&stored.owner) {
+                continue;
+            }
+            stored.owner = owner.to_string();
+            let key = entry_key(id);
+            let expires = kept_until(stored.at, INBOX_RETENTION_SECS);
+            let mut batch = Batch::new(now);
+            batch
+                .check(&key, version)
+                .put_until(&key, encode(&stored), Some(expires));
+            match self.kernel.commit(batch).await {
+                Ok(_) => taken.push(entry),
+                // Another process took it over (or finished it) first.
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Says that the process `owner` is alive until `until`: its inbox
+    /// entries are not taken over before then. Kept a day past, as a
+    /// process silent that long has nothing left in the inbox.
+    pub async fn heartbeat(&self, owner: &str, until: Instant) -> Result<(), StoreError> {
+        if !self.is_shared() {
+            return Ok(());
+        }
+        let mut batch = Batch::new(ANY_TIME);
+        batch.put_until(
+            beat_key(owner),
+            until.to_string(),
+            Some(kept_until(until, INBOX_RETENTION_SECS)),
+        );
+        self.kernel.commit(batch).await.map(drop)
+    }
+}

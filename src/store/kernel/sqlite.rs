@@ -1,0 +1,533 @@
+//! The kernel on an SQLite file, the default store: the calls on every update's path made in place, slow ones on threads of their own.
+//!
+//! Records, index members, log values and sequences are rows of five
+//! tables (`SCHEMA`); a batch is one transaction, so a failed check or
+//! write leaves the file as it was rather than half of a batch in it.
+//!
+//! The calls an update makes (records read, a batch written) take tens of
+//! microseconds: the file is in WAL mode with `synchronous = NORMAL`, so
+//! a commit appends to the log and never waits for the disk. They run
+//! where they are called, under a lock, because handing each to a thread
+//! and back cost two context switches, more than the call itself. What
+//! can wait for the disk runs on the blocking pool instead: a batch that
+//! must be durable before it returns (a claim made before a reminder goes
+//! out), sweeps, reads of whole logs, and the checkpoints that move the
+//! log into the file, made by a thread with a connection of its own.
+//!
+//! One process serves a file (`hold`), so the windows a budget counts in
+//! are kept in that process's memory.
+
+mod calls;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Batch, Kernel, Record, Span, Window, Write};
+use crate::clock::Instant;
+use crate::store::StoreError;
+use calls::{BUSY_WAIT, Calls, panicked};
+
+/// The kernel on one SQLite file. Cloning the handle shares the file, the
+/// hold on it and the windows.
+#[derive(Clone)]
+pub struct SqliteKernel {
+    path: PathBuf,
+    calls: Calls,
+    /// The lock that makes this process the file's only user, once held.
+    held: Arc<Mutex<Option<fs::File>>>,
+    windows: Arc<Mutex<Windows>>,
+}
+
+impl SqliteKernel {
+    /// Opens (creating if needed, with its folder) the database file and
+    /// starts the thread that checkpoints it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Db::open(path)?;
+        Ok(SqliteKernel {
+            path: path.to_path_buf(),
+            calls: Calls::start(path, db)?,
+            held: Arc::default(),
+            windows: Arc::default(),
+        })
+    }
+
+    /// The connection's `synchronous` setting, for tests that check a
+    /// synced commit puts it back.
+    #[cfg(test)]
+    fn synchronous(&self) -> Result<i64, StoreError> {
+        self.calls.now(|db| {
+            Ok(db
+                .conn
+                .query_row("PRAGMA synchronous", [], |row| row.get(0))?)
+        })
+    }
+
+    fn windows(&self) -> MutexGuard<'_, Windows> {
+        // A take changes the windows only once it has decided: a poisoned
+        // lock guards whole data.
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Kernel for SqliteKernel {
+    async fn get(&self, keys: &[String], now: Instant) -> Result<Vec<Option<Record>>, StoreError> {
+        self.calls.now(|db| db.get(keys, now))
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<usize, StoreError> {
+        if batch.sync {
+            self.calls.apart(move |db| db.commit_synced(&batch)).await
+        } else {
+            self.calls.now(|db| db.commit(&batch))
+        }
+    }
+
+    async fn range(&self, index: &str, span: Span) -> Result<Vec<(String, i64)>, StoreError> {
+        self.calls.now(|db| db.range(index, span))
+    }
+
+    async fn count(&self, index: &str) -> Result<usize, StoreError> {
+        self.calls.now(|db| db.count(index))
+    }
+
+    /// Apart: a log read from far back may hold many values.
+    async fn read_log(&self, log: &str, since: Instant) -> Result<Vec<String>, StoreError> {
+        let log = log.to_string();
+        self.calls.apart(move |db| db.read_log(&log, since)).await
+    }
+
+    async fn next_id(&self, seq: &str) -> Result<i64, StoreError> {
+        self.calls.now(|db| db.next_id(seq))
+    }
+
+    /// Apart: a sweep may remove many rows, and it is the scheduler's.
+    async fn sweep(&self, now: Instant) -> Result<usize, StoreError> {
+        self.calls.apart(move |db| db.sweep(now)).await
+    }
+
+    async fn take(&self, windows: &[Window]) -> Result<Option<Duration>, StoreError> {
+        let now = std::time::Instant::now();
+        Ok(self.windows().take(windows, now))
+    }
+
+    async fn hold(&self) -> Result<(), StoreError> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_some() {
+            return Ok(());
+        }
+        // The side file is the one the SQLite store before the kernel
+        // locked, so a bot of either kind refuses to share a file with one
+        // of the other.
+        let path = PathBuf::from(format!("{}.poller", self.path.display()));
+        let file = {
+            let mut options = fs::OpenOptions::new();
+            options.create(true).truncate(false).write(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&path)
+        }
+        .map_err(|source| StoreError::Folder {
+            path: path.clone(),
+            source,
+        })?;
+        // The operating system lets go of the lock when the process ends,
+        // however it ends: a killed bot never blocks its successor.
+        match file.try_lock() {
+            Ok(()) => {
+                *held = Some(file);
+                Ok(())
+            }
+            Err(fs::TryLockError::WouldBlock) => Err(StoreError::InUse(self.path.clone())),
+            Err(fs::TryLockError::Error(source)) => Err(StoreError::Folder { path, source }),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("SQLite file {}", self.path.display())
+    }
+}
+
+/// The database connection: one call at a time, under the kernel's lock.
+struct Db {
+    conn: Connection,
+}
+
+/// The kernel's tables. Members and ties sort by SQLite's default BINARY
+/// collation, which compares the strings' bytes: the order of Rust's
+/// strings, and of Redis's sorted sets.
+///
+/// `last_version` is the one counter every record's version comes from.
+/// A log value's `seq` is its rowid, which SQLite gives one above the
+/// highest in the table: values appended at one time keep the order they
+/// came in. Only records with an expiry are in `records_by_expiry`, which
+/// is what a sweep reads.
+const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    PRAGMA wal_autocheckpoint = 10000;
+    CREATE TABLE IF NOT EXISTS records (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        expires INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS records_by_expiry ON records (expires)
+        WHERE expires IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS last_version (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO last_version (id, version) VALUES (1, 0);
+    CREATE TABLE IF NOT EXISTS index_members (
+        name TEXT NOT NULL,
+        member TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        PRIMARY KEY (name, member)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS index_members_by_score
+        ON index_members (name, score, member);
+    CREATE TABLE IF NOT EXISTS log_values (
+        seq INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS log_values_by_time ON log_values (name, at, seq);
+    CREATE TABLE IF NOT EXISTS sequences (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+";
+
+impl Db {
+    /// Opens (creating if needed, with its folder) the database file.
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let folder_error = |dir: &Path| {
+            let path = dir.to_path_buf();
+            move |source| StoreError::Folder { path, source }
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            private_folder(dir).map_err(folder_error(dir))?;
+        }
+        private_files(path).map_err(folder_error(path))?;
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_WAIT)?;
+        conn.execute_batch(SCHEMA)?;
+        // From here on a call fails at once on another process's lock,
+        // and is made again where it may wait (`Calls::now`).
+        conn.busy_timeout(Duration::ZERO)?;
+        Ok(Db { conn })
+    }
+
+    fn get(&mut self, keys: &[String], now: Instant) -> Result<Vec<Option<Record>>, StoreError> {
+        if let [key] = keys {
+            return Ok(vec![live(&self.conn, key, now)?]);
+        }
+        // Several keys are read in one transaction, so that they come from
+        // one state of the file even if another process writes to it.
+        let tx = self.conn.transaction()?;
+        let got = keys
+            .iter()
+            .map(|key| live(&tx, key, now))
+            .collect::<Result<_, _>>()?;
+        tx.commit()?;
+        Ok(got)
+    }
+
+    /// Checks and writes a batch in one transaction. A failed check or
+    /// write returns early, and dropping the transaction rolls back what
+    /// was written of it.
+    fn commit(&mut self, batch: &Batch) -> Result<usize, StoreError> {
+        // A batch that writes takes the write lock first: one that took it
+        // only after its checks could find another process had written
+        // meanwhile, and fail where waiting would have done.
+        let behavior = if batch.writes.is_empty() {
+            TransactionBehavior::Deferred
+        } else {
+            TransactionBehavior::Immediate
+        };
+        let tx = self.conn.transaction_with_behavior(behavior)?;
+        for (key, version) in &batch.checks {
+            let found = live(&tx, key, batch.now)?.map_or(0, |r| r.version);
+            if found != *version {
+                return Err(StoreError::Conflict);
+            }
+        }
+        let mut removed = 0;
+        for write in &batch.writes {
+            removed += apply(&tx, write, batch.now)?;
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Commits a batch that must be on disk when this returns, even
+    /// through a power cut: this one commit is synced in full.
+    fn commit_synced(&mut self, batch: &Batch) -> Result<usize, StoreError> {
+        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        // Back to NORMAL whatever happens, or every later commit would
+        // wait for the disk.
+        let done = catch_unwind(AssertUnwindSafe(|| self.commit(batch)))
+            .unwrap_or_else(|_| Err(panicked()));
+        if let Err(e) = self.conn.execute_batch("PRAGMA synchronous = NORMAL") {
+            // The batch's own outcome is what the caller must know: a
+            // commit that is on disk is not reported as failed.
+            log::warn!("store: cannot set synchronous back to NORMAL: {e}");
+        }
+        done
+    }
+
+    fn range(&mut self, index: &str, span: Span) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql = if span.rev {
+            "SELECT member, score FROM index_members
+             WHERE name = ?1 AND score BETWEEN ?2 AND ?3
+             ORDER BY score DESC, member DESC LIMIT ?4 OFFSET ?5"
+        } else {
+            "SELECT member, score FROM index_members
+             WHERE name = ?1 AND score BETWEEN ?2 AND ?3
+             ORDER BY score, member LIMIT ?4 OFFSET ?5"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(
+            params![
+                index,
+                span.min,
+                span.max,
+                sql_count(span.limit),
+                sql_count(span.offset)
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn count(&mut self, index: &str) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM index_members WHERE name = ?1")?
+            .query_row(params![index], |row| row.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn read_log(&mut self, log: &str, since: Instant) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT value FROM log_values WHERE name = ?1 AND at >= ?2 ORDER BY at, seq",
+        )?;
+        let rows = stmt.query_map(params![log, since], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_id(&mut self, seq: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "INSERT INTO sequences (name, value) VALUES (?1, 1)
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1
+                 RETURNING value",
+            )?
+            .query_row(params![seq], |row| row.get(0))?)
+    }
+
+    fn sweep(&mut self, now: Instant) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM records WHERE expires <= ?1")?
+            .execute(params![now])?)
+    }
+}
+
+/// The record under `key`, unless it is absent or has expired by `now`.
+fn live(conn: &Connection, key: &str, now: Instant) -> rusqlite::Result<Option<Record>> {
+    conn.prepare_cached(
+        "SELECT value, version FROM records
+         WHERE key = ?1 AND (expires IS NULL OR expires > ?2)",
+    )?
+    .query_row(params![key, now], |row| {
+        Ok(Record {
+            value: row.get(0)?,
+            version: row.get(1)?,
+        })
+    })
+    .optional()
+}
+
+/// Makes one write of a batch; how many records, index members or log
+/// values it removed (counted for deletions, trims and cuts alone).
+fn apply(conn: &Connection, write: &Write, now: Instant) -> Result<usize, StoreError> {
+    match write {
+        Write::Put {
+            key,
+            value,
+            expires,
+        } => {
+            // Versions come from one counter, never from the record, so a
+            // record deleted and written again never gets an old one back.
+            let version: i64 = conn
+                .prepare_cached(
+                    "UPDATE last_version SET version = version + 1 WHERE id = 1
+                     RETURNING version",
+                )?
+                .query_row([], |row| row.get(0))?;
+            conn.prepare_cached(
+                "INSERT INTO records (key, value, version, expires) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                    version = excluded.version, expires = excluded.expires",
+            )?
+            .execute(params![key, value, version, expires])?;
+            Ok(0)
+        }
+        Write::Delete { key } => {
+            // An expired record is removed too, but was already absent: it
+            // does not count.
+            let gone: Option<Option<Instant>> = conn
+                .prepare_cached("DELETE FROM records WHERE key = ?1 RETURNING expires")?
+                .query_row(params![key], |row| row.get(0))
+                .optional()?;
+            Ok(usize::from(
+                gone.is_some_and(|expires| expires.is_none_or(|at| at > now)),
+            ))
+        }
+        Write::Index {
+            index,
+            member,
+            score,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO index_members (name, member, score) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name, member) DO UPDATE SET score = excluded.score",
+            )?
+            .execute(params![index, member, score])?;
+            Ok(0)
+        }
+        Write::Unindex { index, member } => {
+            conn.prepare_cached("DELETE FROM index_members WHERE name = ?1 AND member = ?2")?
+                .execute(params![index, member])?;
+            Ok(0)
+        }
+        Write::Trim { index, upto } => Ok(conn
+            .prepare_cached("DELETE FROM index_members WHERE name = ?1 AND score <= ?2")?
+            .execute(params![index, upto])?),
+        Write::Append { log, at, value } => {
+            conn.prepare_cached("INSERT INTO log_values (name, at, value) VALUES (?1, ?2, ?3)")?
+                .execute(params![log, at, value])?;
+            Ok(0)
+        }
+        Write::Cut { log, before } => Ok(conn
+            .prepare_cached("DELETE FROM log_values WHERE name = ?1 AND at < ?2")?
+            .execute(params![log, before])?),
+    }
+}
+
+/// A count for `LIMIT` or `OFFSET`: SQLite's integers are signed, and a
+/// count beyond them means "all" anyway.
+fn sql_count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The windows' takes, in this process's memory.
+#[derive(Default)]
+struct Windows {
+    takes: HashMap<String, Takes>,
+    /// How many windows are kept before those whose takes have all left
+    /// them are dropped: one window per chat would otherwise pile up.
+    mark: usize,
+}
+
+/// One window's takes, oldest first, and the span they were taken in.
+struct Takes {
+    span: Duration,
+    at: VecDeque<std::time::Instant>,
+}
+
+impl Windows {
+    /// Takes one from every window at `now`, or none if any is full: `None`
+    /// when taken, else how long until the fullest has room.
+    fn take(&mut self, windows: &[Window], now: std::time::Instant) -> Option<Duration> {
+        let mut wait = Duration::ZERO;
+        for window in windows {
+            let takes = self
+                .takes
+                .entry(window.name.clone())
+                .or_insert_with(|| Takes {
+                    span: window.span,
+                    at: VecDeque::new(),
+                });
+            takes.span = window.span;
+            while takes
+                .at
+                .front()
+                .is_some_and(|at| now.duration_since(*at) >= window.span)
+            {
+                takes.at.pop_front();
+            }
+            if takes.at.len() >= window.limit as usize
+                && let Some(oldest) = takes.at.front()
+            {
+                wait = wait.max(window.span.saturating_sub(now.duration_since(*oldest)));
+            }
+        }
+        if !wait.is_zero() {
+            return Some(wait);
+        }
+        for window in windows {
+            if let Some(takes) = self.takes.get_mut(&window.name) {
+                takes.at.push_back(now);
+            }
+        }
+        if self.takes.len() > self.mark {
+            self.takes.retain(|_, takes| {
+                takes
+                    .at
+                    .back()
+                    .is_some_and(|at| now.duration_since(*at) < takes.span)
+            });
+            self.mark = (self.takes.len() * 2).max(64);
+        }
+        None
+    }
+}
+
+/// Creates the kernel's folder (and those above it) readable by the bot's
+/// user alone, whatever the umask; a folder that exists is left as it is.
+fn private_folder(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// The database file and its journal files, readable and writable by the
+/// bot's user alone (0600) whatever the umask: they hold user ids, names
+/// and where people stand. The file is created so before SQLite opens
+/// it; SQLite gives the `-wal` and `-shm` files the same mode.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                fs::set_permissions(&file, fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! The SQLite kernel's tests: the contract every kernel keeps, then what only a file has (private modes, reopening, the hold, synced and failed batches, another process's lock).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::SqliteKernel;
+use crate::store::StoreError;
+use crate::store::kernel::contract::within;
+use crate::store::kernel::{Batch, Kernel, Span};
+
+/// A database file of its own for one test, removed afterwards with its
+/// journal files and its hold file.
+struct TempFile(PathBuf);
+
+/// Numbers the files of one test run, so that no two tests share one.
+static FILES: AtomicUsize = AtomicUsize::new(0);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        let n = FILES.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "icp-sms-doctor-kernel-{}-{name}-{n}.db",
+            std::process::id()
+        ));
+        let file = TempFile(path);
+        file.clean();
+        file
+    }
+
+    fn clean(&self) {
+        for suffix in ["", "-wal", "-shm", "-journal", ".poller"] {
+            let _ = fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
+mod contract {
+    use super::{SqliteKernel, TempFile};
+
+    crate::store::kernel::contract::cases!({
+        let file = TempFile::new("contract");
+        let kernel = SqliteKernel::open(&file.0).unwrap();
+        (file, kernel)
+    });
+}
+
+async fn value(kernel: &dyn Kernel, key: &str) -> Option<String> {
+    let mut got = kernel.get(&[key.to_string()], 0).await.unwrap();
+    got.pop().unwrap().map(|r| r.value)
+}
+
+/// Every row of every table of the file, read on a connection of its
+/// own: what a batch must leave as it was when it fails.
+fn dump(path: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut rows = Vec::new();
+    for table in [
+        "records",
+        "last_version",
+        "index_members",
+        "log_values",
+        "sequences",
+    ] {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .unwrap();
+        let columns = stmt.column_count();
+        let mut got = stmt.query([]).unwrap();
+        while let Some(row) = got.next().unwrap() {
+            let cells: Vec<String> = (0..columns)
+                .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                .collect();
+            rows.push(format!("{table}: {}", cells.join(" | ")));
+        }
+    }
+    rows
+}
+
+/// The kernel's folder is the bot's alone (0700) and its files too (0600),
+/// whatever the umask lets through: they hold user ids and names.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_kernel_files_are_private_to_the_bot() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!(
+        "icp-sms-doctor-kernel-private-{}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    let path = dir.join("data").join("kernel.db");
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    within(async {
+        let kernel = SqliteKernel::open(&path).unwrap();
+        let mut batch = Batch::new(0);
+        batch.put("k", "v");
+        kernel.commit(batch).await.unwrap();
+        kernel.hold().await.unwrap();
+        assert_eq!(mode(&dir.join("data")), 0o700);
+        for suffix in ["", "-wal", "-shm", ".poller"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    })
+    .await;
+    // A file left readable by an older version is closed up on opening.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    drop(SqliteKernel::open(&path).unwrap());
+    assert_eq!(mode(&path), 0o600);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// What was written is there after the file is closed and opened again,
+/// and the counters go on from where they were: no version or id is given
+/// a second time.
+#[tokio::test]
+async fn sqlite_kernel_data_survives_reopening_the_file() {
+    within(async {
+        let file = TempFile::new("reopen");
+        let old = {
+            let kernel = SqliteKernel::open(&file.0).unwrap();
+            let mut batch = Batch::new(0);
+            batch
+                .put("kept", "value")
+                .put("gone", "soon")
+                .index("i", "m", 5)
+                .append("l", 1, "entry");
+            kernel.commit(batch).await.unwrap();
+            let mut batch = Batch::new(0);
+            batch.delete("gone");
+            kernel.commit(batch).await.unwrap();
+            assert_eq!(kernel.next_id("s").await.unwrap(), 1);
+            kernel.get(&["kept".to_string()], 0).await.unwrap()[0]
+                .clone()
+                .unwrap()
+                .version
+        };
+        let kernel = SqliteKernel::open(&file.0).unwrap();
+        assert_eq!(value(&kernel, "kept").await.as_deref(), Some("value"));
+        assert_eq!(
+            kernel.range("i", Span::all(10)).await.unwrap(),
+            vec![("m".to_string(), 5)]
+        );
+        assert_eq!(kernel.read_log("l", 0).await.unwrap(), ["entry"]);
+        assert_eq!(kernel.next_id("s").await.unwrap(), 2);
+        let mut batch = Batch::new(0);
+        batch.put("gone", "back");
+        kernel.commit(batch).await.unwrap();
+        let got = kernel.get(&["gone".to_string()], 0).await.unwrap();
+        assert!(got[0].as_ref().unwrap().version > old + 1);
+    })
+    .await;
+}
+
+/// One process holds the file: a second handle on it is refused while
+/// the first lives, and let in once it is gone.
+#[tokio::test]
+async fn sqlite_kernel_a_second_hold_is_refused() {
+    within(async {
+        let file = TempFile::new("hold");
+        let first = SqliteKernel::open(&file.0).unwrap();
+        first.hold().await.unwrap();
+        // Holding again, from the same kernel or a clone, is no conflict.
+        first.hold().await.unwrap();
+        let clone = first.clone();
+        clone.hold().await.unwrap();
+
+        let second = SqliteKernel::open(&file.0).unwrap();
+        match second.hold().await {
+            Err(StoreError::InUse(path)) => assert_eq!(path, file.0),
+            other => panic!("a second hold was not refused: {other:?}"),
+        }
+        drop(first);
+        assert!(
+            matches!(second.hold().await, Err(StoreError::InUse(_))),
+            "the clone still holds the file"
+        );
+        drop(clone);
+        second.hold().await.unwrap();
+    })
+    .await;
+}
+
+/// A batch that must be durable commits, apart from the async workers,
+/// and leaves the connection's later commits as quick as before.
+#[tokio::test]
+async fn sqlite_kernel_a_synced_batch_commits() {
+    within(async {
+        let file = TempFile::new("sync");
+        let kernel = SqliteKernel::open(&file.0).unwrap();
+        let normal = kernel.synchronous().unwrap();
+        assert_eq!(normal, 1, "NORMAL");
+        let mut batch = Batch::new(0);
+        batch.put("claim", "mine").index("claims", "claim", 1);
+        batch.sync = true;
+        assert_eq!(kernel.commit(batch).await.unwrap(), 0);
+        assert_eq!(value(&kernel, "claim").await.as_deref(), Some("mine"));
+        assert_eq!(kernel.synchronous().unwrap(), normal);
+
+        // A synced batch whose check fails conflicts like any other.
+        let mut batch = Batch::new(0);
+        batch.check("claim", 0).put("claim", "theirs");
+        batch.sync = true;
+        assert!(matches!(
+            kernel.commit(batch).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(value(&kernel, "claim").await.as_deref(), Some("mine"));
+        assert_eq!(kernel.synchronous().unwrap(), normal);
+    })
+    .await;
+}
+
+/// A batch whose check fails leaves every table of the file as it was,
+/// the version counter included.
+#[tokio::test]
+async fn sqlite_kernel_a_failed_batch_leaves_the_file_as_it_was() {
+    within(async {
+        let file = TempFile::new("failed");
+        let kernel = SqliteKernel::open(&file.0).unwrap();
+        let mut batch = Batch::new(0);
+        batch
+            .put("a", "one")
+            .put("b", "two")
+            .index("i", "m", 1)
+            .append("l", 1, "x");
+        kernel.commit(batch).await.unwrap();
+        kernel.next_id("s").await.unwrap();
+        let before = dump(&file.0);
+        assert!(before.len() >= 6, "{before:?}");
+
+        // The failing check comes last, after a passing one.
+        let mut batch = Batch::new(0);
+        batch
+            .check(
+                "a",
+                kernel.get(&["a".to_string()], 0).await.unwrap()[0]
+                    .as_ref()
+                    .unwrap()
+                    .version,
+            )
+            .check("b", 0)
+            .put("a", "changed")
+            .put("new", "value")
+            .delete("b")
+            .index("i", "n", 2)
+            .unindex("i", "m")
+            .trim("i", 10)
+            .append("l", 2, "y")
+            .cut("l", 10);
+        assert!(matches!(
+            kernel.commit(batch).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(dump(&file.0), before);
+    })
+    .await;
+}
+
+/// `sweep` removes the records expired by then, counts them, and leaves
+/// the rest.
+#[tokio::test]
+async fn sqlite_kernel_a_sweep_counts_what_it_removed() {
+    within(async {
+        let file = TempFile::new("sweep");
+        let kernel = SqliteKernel::open(&file.0).unwrap();
+        let mut batch = Batch::new(0);
+        batch
+            .put_until("a", "x", Some(10))
+            .put_until("b", "x", Some(20))
+            .put_until("c", "x", Some(30))
+            .put("d", "x");
+        kernel.commit(batch).await.unwrap();
+        assert_eq!(kernel.sweep(20).await.unwrap(), 2);
+        assert_eq!(kernel.sweep(20).await.unwrap(), 0);
+        let records: Vec<String> = dump(&file.0)
+            .into_iter()
+            .filter(|row| row.starts_with("records:"))
+            .collect();
+        assert_eq!(records.len(), 2, "{records:?}");
+    })
+    .await;
+}
+
+/// Another process holding the file's write lock for a while: a read goes
+/// on, and a batch waits for the lock (off the async workers) and then
+/// commits. (Calls made meanwhile queue behind that batch.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_kernel_a_batch_waits_out_another_process_lock() {
+    within(async {
+        let file = TempFile::new("locked");
+        let kernel = SqliteKernel::open(&file.0).unwrap();
+        let mut batch = Batch::new(0);
+        batch.put("theirs", "there");
+        kernel.commit(batch).await.unwrap();
+        let other = rusqlite::Connection::open(&file.0).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // Reading does not wait for the other process's lock.
+        assert_eq!(value(&kernel, "theirs").await.as_deref(), Some("there"));
+        let writer = {
+            let kernel = kernel.clone();
+            tokio::spawn(async move {
+                let mut batch = Batch::new(0);
+                batch.check("mine", 0).put("mine", "here");
+                kernel.commit(batch).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!writer.is_finished(), "the batch did not wait for the lock");
+        other.execute_batch("COMMIT").unwrap();
+        writer.await.unwrap().unwrap();
+        assert_eq!(value(&kernel, "mine").await.as_deref(), Some("here"));
+    })
+    .await;
+}
