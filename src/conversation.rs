@@ -20,7 +20,7 @@ use crate::engine::{
 use crate::lang::Lang;
 use crate::reminders::{self, Kind, NewReminder};
 use crate::stats::{Fact, FactKind, LATER_SECS, new_conversation};
-use crate::store::{Answer, Later, SessionKey, StoreError};
+use crate::store::{self, Answer, Later, SessionKey, StoreError};
 use crate::tree::router::has_personal_data;
 use crate::tree::{NodeKind, RemindKind, Tree, UiButton, UiText};
 
@@ -223,7 +223,7 @@ async fn attempt_step(
     } = *step;
     let key = who.key;
     effects.facts.clear();
-    let (stored, version) = match app.store.load_versioned(key).await {
+    let loaded = match app.store.load_step(key).await {
         Ok(loaded) => loaded,
         Err(e) => {
             log::error!(
@@ -236,7 +236,7 @@ async fn attempt_step(
             return Err(Missed::Failed(lang));
         }
     };
-    let session = match stored {
+    let session = match loaded.session.clone() {
         Some(session) => session,
         None => Session::new(person_lang(app, key.user, who.language_code.as_deref()).await),
     };
@@ -273,18 +273,13 @@ async fn attempt_step(
             replies: serde_json::to_string(&replies).ok()?,
         })
     });
-    let saved = app
-        .store
-        .save_answering(
-            key,
-            &next,
-            remember_lang,
-            &facts,
-            now,
-            answer.as_ref(),
-            Some(version),
-        )
-        .await;
+    let write = store::Write {
+        remember_lang,
+        facts: &facts,
+        now,
+        answer: answer.as_ref(),
+    };
+    let saved = app.store.save_step(key, &next, &write, &loaded, true).await;
     match saved {
         Ok(()) => {}
         Err(StoreError::Conflict) => return Err(Missed::Conflict),

@@ -24,6 +24,7 @@ mod reminders;
 mod sessions;
 #[cfg(test)]
 mod suite;
+mod upgrade;
 pub mod url;
 
 use std::path::PathBuf;
@@ -266,4 +267,4 @@ fn kept_until(at: Instant, secs: i64) -> Instant {
 pub use facts::Later;
 pub use inbox::{Answer, Entry, INBOX_RETENTION_SECS};
 pub use menus::{MENU_RETENTION_SECS, Posted};
-pub use sessions::{IdleSession, Loaded, PRIVATE_CHAT_RETENTION_SECS};
+pub use sessions::{IdleSession, Loaded, PRIVATE_CHAT_RETENTION_SECS, Write};

@@ -46,6 +46,25 @@ impl Filed {
     }
 }
 
+/// Adds a case to a batch: the case, the person's open case while it is
+/// open, and the messages and topic that point to it.
+pub(super) fn case_into(
+    batch: &mut Batch,
+    case: Case,
+    closed_at: Option<Instant>,
+    links: Vec<(i64, i32)>,
+) {
+    if !case.closed {
+        batch.put(open_key(case.user), case.id.to_string());
+    }
+    Filed {
+        case,
+        closed_at,
+        links,
+    }
+    .file_into(batch);
+}
+
 fn case_key(id: i64) -> String {
     format!("case:{id}")
 }

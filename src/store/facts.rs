@@ -86,6 +86,26 @@ pub(super) fn prune(batch: &mut Batch, now: Instant) {
     batch.cut(FACTS, now - i64::from(MAX_DAYS) * 24 * 3600);
 }
 
+/// Adds a next-day question to a batch, in place of an earlier one.
+pub(super) fn question_into(batch: &mut Batch, later: &Later, asked_at: Instant, asked: bool) {
+    let key = SessionKey {
+        chat: later.chat,
+        user: later.user,
+    };
+    let question = Question {
+        later: later.clone(),
+        asked_at,
+        asked,
+    };
+    let expires = kept_until(later.due_at, LATER_SECS);
+    batch.put_until(later_key(key), encode(&question), Some(expires));
+    if asked {
+        batch.unindex(LATER_DUE, key.id());
+    } else {
+        batch.index(LATER_DUE, key.id(), later.due_at);
+    }
+}
+
 impl Store {
     /// Records facts for the figures.
     pub async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
@@ -117,23 +137,8 @@ impl Store {
     /// at `node` got solved, unless they come back first; replaces an
     /// earlier question for them there.
     pub async fn ask_later(&self, later: &Later) -> Result<(), StoreError> {
-        let key = SessionKey {
-            chat: later.chat,
-            user: later.user,
-        };
-        let question = Question {
-            later: later.clone(),
-            asked_at: later.due_at - LATER_SECS,
-            asked: false,
-        };
         let mut batch = Batch::new(ANY_TIME);
-        batch
-            .put_until(
-                later_key(key),
-                encode(&question),
-                Some(kept_until(later.due_at, LATER_SECS)),
-            )
-            .index(LATER_DUE, key.id(), later.due_at);
+        question_into(&mut batch, later, later.due_at - LATER_SECS, false);
         self.kernel.commit(batch).await.map(drop)
     }
 

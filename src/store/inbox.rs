@@ -64,6 +64,32 @@ fn beat_key(owner: &str) -> String {
     format!("beat:{owner}")
 }
 
+/// Adds an entry recorded at `at` to a batch: open with its update (and
+/// the replies its step gave, if any), or done at `done`.
+pub(super) fn entry_into(
+    batch: &mut Batch,
+    id: i64,
+    body: Option<String>,
+    replies: Option<String>,
+    at: Instant,
+    done: Option<Instant>,
+) {
+    let kept = kept_until(done.unwrap_or(at), INBOX_RETENTION_SECS);
+    let stored = Stored {
+        body,
+        owner: String::new(),
+        at,
+        done,
+    };
+    batch.put_until(entry_key(id), encode(&stored), Some(kept));
+    if done.is_none() {
+        batch.index(OPEN, id.to_string(), id);
+        if let Some(replies) = replies {
+            batch.put_until(answer_key(id), replies, Some(kept));
+        }
+    }
+}
+
 /// Adds the replies a step gave to its batch.
 pub(super) fn answer_into(batch: &mut Batch, answer: &Answer, now: Instant) {
     batch.put_until(

@@ -49,6 +49,36 @@ pub(super) fn prune(batch: &mut Batch, now: Instant) {
     batch.trim(MENUS, upto).trim(NOTES, upto);
 }
 
+/// Adds to `batch` that `owner` posted `message` at `at`.
+pub(super) fn owner_into(
+    batch: &mut Batch,
+    chat: i64,
+    message: i32,
+    owner: u64,
+    posted: Posted,
+    at: Instant,
+) {
+    let member = format!("{chat}:{message}");
+    batch.put_until(
+        owner_key(chat, message),
+        encode(&Owner { owner }),
+        Some(kept_until(at, MENU_RETENTION_SECS)),
+    );
+    match posted {
+        Posted::Menu => {
+            let key = SessionKey { chat, user: owner };
+            batch.index(MENUS, member, at).index(
+                person_index(key),
+                message.to_string(),
+                i64::from(message),
+            );
+        }
+        Posted::Note => {
+            batch.index(NOTES, member, at);
+        }
+    }
+}
+
 impl Store {
     /// Records whose a message with buttons is: in groups, only they may
     /// press its buttons even if the message it answered is deleted; and
@@ -61,26 +91,8 @@ impl Store {
         posted: Posted,
         now: Instant,
     ) -> Result<(), StoreError> {
-        let member = format!("{chat}:{message}");
         let mut batch = Batch::new(now);
-        batch.put_until(
-            owner_key(chat, message),
-            encode(&Owner { owner }),
-            Some(kept_until(now, MENU_RETENTION_SECS)),
-        );
-        match posted {
-            Posted::Menu => {
-                let key = SessionKey { chat, user: owner };
-                batch.index(MENUS, member, now).index(
-                    person_index(key),
-                    message.to_string(),
-                    i64::from(message),
-                );
-            }
-            Posted::Note => {
-                batch.index(NOTES, member, now);
-            }
-        }
+        owner_into(&mut batch, chat, message, owner, posted, now);
         self.kernel.commit(batch).await.map(drop)
     }
 

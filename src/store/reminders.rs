@@ -46,6 +46,16 @@ pub(super) fn chat_index(key: SessionKey) -> String {
     format!("rems:{}", key.id())
 }
 
+/// Adds a reminder to a batch, pending or claimed by `owner` until `until`.
+pub(super) fn reminder_into(
+    batch: &mut Batch,
+    reminder: Reminder,
+    claim: Option<(String, Instant)>,
+) {
+    let claim = claim.map(|(owner, until)| Claim { owner, until });
+    hold_into(batch, &Held { reminder, claim });
+}
+
 /// Adds a reminder's record and index members to a batch.
 fn hold_into(batch: &mut Batch, held: &Held) {
     let r = &held.reminder;

@@ -79,6 +79,34 @@ pub struct Write<'a> {
     pub answer: Option<&'a inbox::Answer>,
 }
 
+/// Adds a session active at `at` to a batch, kept `ttl` after.
+pub(super) fn session_into(
+    batch: &mut Batch,
+    key: SessionKey,
+    session: Session,
+    at: Instant,
+    ttl: i64,
+) {
+    let stored = Stored { state: session, at };
+    batch
+        .put_until(session_key(key), encode(&stored), Some(at + ttl))
+        .index(BY_ACTIVITY, key.id(), at);
+}
+
+/// Adds a person's language to a batch.
+pub(super) fn lang_into(batch: &mut Batch, user: u64, lang: Lang) {
+    batch.put(lang_key(user), encode(&lang));
+}
+
+/// Adds a private chat the person last wrote in at `at` to a batch.
+pub(super) fn private_into(batch: &mut Batch, user: u64, at: Instant) {
+    batch.put_until(
+        private_key(user),
+        at.to_string(),
+        Some(kept_until(at, PRIVATE_CHAT_RETENTION_SECS)),
+    );
+}
+
 /// A session with no position and no history holds nothing worth a row.
 fn is_blank(session: &Session) -> bool {
     session.node.is_none() && session.history.is_empty()
@@ -215,23 +243,13 @@ impl Store {
         if is_blank(session) {
             batch.delete(&id).unindex(BY_ACTIVITY, key.id());
         } else {
-            let stored = Stored {
-                state: session.clone(),
-                at: now,
-            };
-            batch
-                .put_until(&id, encode(&stored), Some(now + self.session_ttl))
-                .index(BY_ACTIVITY, key.id(), now);
+            session_into(&mut batch, key, session.clone(), now, self.session_ttl);
         }
         if write.remember_lang {
-            batch.put(lang_key(key.user), encode(&session.lang));
+            lang_into(&mut batch, key.user, session.lang);
         }
         if key.is_private() {
-            batch.put_until(
-                private_key(key.user),
-                now.to_string(),
-                Some(kept_until(now, PRIVATE_CHAT_RETENTION_SECS)),
-            );
+            private_into(&mut batch, key.user, now);
         }
         self.kernel.commit(batch).await.map(drop)
     }

@@ -1021,3 +1021,99 @@ fn urls_pick_the_store() {
     let store = open(&format!("sqlite://{}", db.0.display())).unwrap();
     assert!(store.describe().contains("url.db"));
 }
+
+/// A file from before the kernel, a table per stored thing: everything in
+/// it is there after opening, once, and the old tables are gone.
+#[tokio::test]
+async fn sqlite_an_old_file_is_brought_over_whole() {
+    within(async {
+        let db = TempDb::new("old-tables");
+        let state = serde_json::to_string(&at("nr_wait", Lang::En)).unwrap();
+        let old = rusqlite::Connection::open(&db.0).unwrap();
+        old.execute_batch(&format!(
+            "CREATE TABLE sessions (chat_id INTEGER, user_id INTEGER, state TEXT,
+                 updated_at INTEGER, version INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO sessions VALUES (-100, 7, '{state}', 1000, 3), (5, 5, 'not json', 1000, 1);
+             CREATE TABLE people (user_id INTEGER PRIMARY KEY, lang TEXT);
+             INSERT INTO people VALUES (7, 'en');
+             CREATE TABLE menus (chat_id, message_id, user_id, created_at);
+             INSERT INTO menus VALUES (-100, 55, 7, 1000);
+             CREATE TABLE notes (chat_id, message_id, user_id, created_at);
+             CREATE TABLE private_chats (user_id INTEGER PRIMARY KEY, seen_at INTEGER);
+             INSERT INTO private_chats VALUES (7, 1000);
+             CREATE TABLE reminders (id INTEGER PRIMARY KEY AUTOINCREMENT, plan, chat_id,
+                 user_id, name, lang, kind, due_at, deadline, thread_id,
+                 claimed INTEGER NOT NULL DEFAULT 0, claimed_by TEXT, claimed_until INTEGER);
+             INSERT INTO reminders VALUES (40, 39, -100, 7, 'Li', 'zh', 'window', 5000, 9000, 3, 0, NULL, NULL),
+                 (41, 39, -100, 7, 'Li', 'zh', 'window', 1500, 9000, 3, 1, 'p', 1600);
+             CREATE TABLE facts (at, kind, conv, node, detail, lang);
+             INSERT INTO facts VALUES (900, 'step', 42, 'timeout', 'menu', 'en');
+             CREATE TABLE later (chat_id, user_id, thread_id, name, lang, node, conv, due_at,
+                 asked_at, asked INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO later VALUES (-100, 7, NULL, 'Li', 'zh', 'out_of_checks', 9, 90000, 3600, 0);
+             CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id, chat_id, thread_id,
+                 name, username, lang, node, place, summary, opened_at, taken_by, closed_at,
+                 post, topic);
+             INSERT INTO cases VALUES (12, 7, 7, NULL, 'Li', 'li', 'zh', 'contact_provider',
+                 'private', '- path', 800, 'Ann', NULL, 66, 501);
+             CREATE TABLE case_messages (chat_id, message_id, case_id);
+             INSERT INTO case_messages VALUES (-900, 66, 12);
+             CREATE TABLE inbox (update_id INTEGER PRIMARY KEY, body TEXT, replies TEXT,
+                 received_at INTEGER NOT NULL, done_at INTEGER);
+             INSERT INTO inbox VALUES (77, '{{\"update_id\":77}}', '[]', 1000, NULL),
+                 (76, NULL, NULL, 999, 1000);"
+        ))
+        .unwrap();
+        drop(old);
+
+        for opening in 0..2 {
+            let store = Store::sqlite(&db.0).unwrap();
+            let key = SessionKey { chat: -100, user: 7 };
+            assert_eq!(store.load(key).await.unwrap(), Some(at("nr_wait", Lang::En)));
+            assert_eq!(store.person_lang(7).await.unwrap(), Some(Lang::En));
+            assert!(store.has_private_chat(7).await.unwrap());
+            assert_eq!(store.menu_owner(-100, 55).await.unwrap(), Some(7));
+            let pending = store.pending_reminders(Some(-100), 7).await.unwrap();
+            assert_eq!(
+                pending.iter().map(|r| (r.id, r.plan, r.thread)).collect::<Vec<_>>(),
+                [(40, 39, Some(3))],
+                "opening {opening}"
+            );
+            assert_eq!(store.counts().await.unwrap().reminders, 2);
+            let facts = store.facts(0).await.unwrap();
+            assert_eq!(facts.len(), 1, "brought over once, opening {opening}");
+            assert_eq!(facts[0].detail, "menu");
+            assert_eq!(store.due_later(90000, 10).await.unwrap().len(), 1);
+            let case = store.open_case_of(7).await.unwrap().expect("the open case");
+            assert_eq!((case.id, case.taken_by.as_deref()), (12, Some("Ann")));
+            assert_eq!(store.case_of_message(-900, 66).await.unwrap(), Some(12));
+            assert_eq!(store.case_of_topic(501).await.unwrap(), Some(12));
+            if opening == 0 {
+                let open = store.inbox_open("q", 2000).await.unwrap();
+                assert_eq!(
+                    open,
+                    vec![Entry {
+                        id: 77,
+                        body: "{\"update_id\":77}".to_string(),
+                        replies: Some("[]".to_string())
+                    }]
+                );
+                assert!(!store.inbox_put(76, "{}", "q", 1001).await.unwrap(), "a done id is known");
+                // The claim ran out: recovered, not sent again.
+                assert_eq!(store.recover_claimed(2000).await.unwrap(), 1);
+                let next = store.set_reminders(-5, 8, &[window(-5, 8, 100)]).await.unwrap();
+                assert!(next > 41, "ids go on after the old ones: {next}");
+            }
+        }
+        let old = rusqlite::Connection::open(&db.0).unwrap();
+        let left: i64 = old
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('sessions', 'reminders', 'inbox')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "the old tables are gone");
+    })
+    .await;
+}

@@ -74,7 +74,11 @@ pub fn open(url: &str) -> Result<Store, StoreError> {
 pub fn open_for(url: &str, session_idle_secs: i64) -> Result<Store, StoreError> {
     let kernel: Arc<dyn Kernel> = match parse(url)? {
         Location::Memory => Arc::new(MemoryKernel::default()),
-        Location::Sqlite(path) => Arc::new(SqliteKernel::open(&path)?),
+        Location::Sqlite(path) => {
+            let store = Store::new(Arc::new(SqliteKernel::open(&path)?), session_idle_secs);
+            store.upgrade_sqlite(&path)?;
+            return Ok(store);
+        }
         Location::Redis(url) => Arc::new(RedisKernel::open(&url)?),
     };
     Ok(Store::new(kernel, session_idle_secs))
@@ -83,10 +87,12 @@ pub fn open_for(url: &str, session_idle_secs: i64) -> Result<Store, StoreError> 
 impl Store {
     /// A store on an SQLite file, with the default idle time.
     pub fn sqlite(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store::new(
+        let store = Store::new(
             Arc::new(SqliteKernel::open(path)?),
             DEFAULT_SESSION_IDLE_SECS,
-        ))
+        );
+        store.upgrade_sqlite(path)?;
+        Ok(store)
     }
 
     /// A store on Redis, with the default idle time; nothing is connected
