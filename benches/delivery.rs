@@ -5,7 +5,9 @@
 //!
 //! Run with `cargo bench --bench delivery` (all scenarios), or name some:
 //! `cargo bench --bench delivery -- private group flood lean people`, and
-//! `doctor` or `echo` for one of the two bots.
+//! `doctor` or `echo` for one of the two bots. `BENCH_BEFORE=<path>` adds
+//! another build of the bot (an earlier commit's, say) as a third, taking
+//! turns with the other two.
 //! For each run it prints updates sent and answered, replies lost, requests
 //! answered 429 and their share, wall time against the floor the limits
 //! allow, p50/p99 latency, CPU per update and peak RSS of the bot process.
@@ -66,8 +68,12 @@ fn main() {
         "RSS MB"
     );
     runtime.block_on(async {
-        let bots: Vec<Bot> = [Bot::Doctor, Bot::Echo]
+        let before = std::env::var_os("BENCH_BEFORE")
+            .is_some()
+            .then_some(Bot::Before);
+        let bots: Vec<Bot> = [Some(Bot::Doctor), before, Some(Bot::Echo)]
             .into_iter()
+            .flatten()
             .filter(|b| {
                 let only: Vec<&String> = args
                     .iter()
@@ -152,11 +158,21 @@ async fn lean(bots: &[Bot]) {
         dc / ec,
         dr / er
     );
+    if bots.contains(&Bot::Before) {
+        let (bc, br) = (median(Bot::Before, &cpu), median(Bot::Before, &rss));
+        println!(
+            "lean, median of {LEAN_ROUNDS}: before CPU µs/update {bc:.0}, peak RSS MB {br:.1}; doctor against before: CPU {:.2}, RSS {:.2}",
+            dc / bc,
+            dr / br
+        );
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bot {
     Doctor,
+    /// Another build of the bot, named by `BENCH_BEFORE`.
+    Before,
     Echo,
 }
 
@@ -241,6 +257,11 @@ fn spawn(bot: Bot, api: &FakeApi, lifted: bool, db: &Path) -> Child {
     let mut command = match bot {
         Bot::Doctor => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"));
+            c.arg("run");
+            c
+        }
+        Bot::Before => {
+            let mut c = Command::new(std::env::var_os("BENCH_BEFORE").expect("BENCH_BEFORE"));
             c.arg("run");
             c
         }

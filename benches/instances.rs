@@ -2,6 +2,9 @@
 //!
 //! Run with `cargo bench --bench instances` (needs `redis-server`).
 //! `BENCH_PEOPLE` sets how many people walk the path at once (default 60).
+//! `BENCH_BEFORE=<path>` runs another build of the binary (an earlier
+//! commit's, say) beside this one in every round, for a before and after
+//! measured side by side.
 
 #[allow(dead_code)]
 #[path = "../tests/fake_api.rs"]
@@ -58,11 +61,19 @@ fn main() {
         return;
     };
     let sqlite = std::env::temp_dir().join(format!("icp-bench-{}.db", std::process::id()));
-    let configs: [(&str, usize, Option<&RedisServer>); 3] = [
+    let this = std::path::PathBuf::from(env!("CARGO_BIN_EXE_icp-sms-doctor"));
+    let before = std::env::var_os("BENCH_BEFORE").map(std::path::PathBuf::from);
+    let mut configs: Vec<(String, usize, Option<&RedisServer>, &std::path::Path)> = Vec::new();
+    for (name, instances, store) in [
         ("1 instance, SQLite", 1, None),
         ("1 instance, Redis", 1, Some(&redis)),
         ("2 instances, Redis", 2, Some(&redis)),
-    ];
+    ] {
+        configs.push((name.to_string(), instances, store, &this));
+        if let Some(before) = &before {
+            configs.push((format!("{name} (before)"), instances, store, before));
+        }
+    }
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -70,11 +81,11 @@ fn main() {
     println!(
         "{people} people at once, each /diagnose and 7 presses, webhook mode, release build; {rounds} rounds, the three side by side in each"
     );
-    let run = |people, instances, redis, monitor| {
+    let run = |people, instances, redis, binary, monitor| {
         runtime.block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(300),
-                measure(people, instances, redis, &sqlite, monitor),
+                measure(people, instances, redis, &sqlite, binary, monitor),
             )
             .await
             .expect("a configuration finishes within 300 s")
@@ -82,15 +93,15 @@ fn main() {
     };
     let mut all: Vec<Vec<Figures>> = configs.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
-        for (i, (name, instances, redis)) in configs.iter().enumerate() {
-            let figures = run(people, *instances, *redis, false);
+        for (i, (name, instances, redis, binary)) in configs.iter().enumerate() {
+            let figures = run(people, *instances, *redis, binary, false);
             print!("round {}: ", round + 1);
             report(name, &figures);
             all[i].push(figures);
         }
     }
     println!("medians over the rounds:");
-    for ((name, _, _), runs) in configs.iter().zip(&all) {
+    for ((name, _, _, _), runs) in configs.iter().zip(&all) {
         let mut rates: Vec<f64> = runs
             .iter()
             .map(|f| f.updates as f64 / f.elapsed.as_secs_f64())
@@ -108,13 +119,17 @@ fn main() {
         );
     }
     // Round trips, counted apart: MONITOR slows Redis down.
-    let counted = run(10, 1, Some(&redis), true);
-    if let Some(trips) = counted.round_trips {
-        println!(
-            "Redis round trips: {trips} commands sent by the instance for {} updates = {:.2} per update (MONITOR, 10 people, 1 instance; heartbeats and scheduler passes included)",
-            counted.updates,
-            trips as f64 / counted.updates as f64
-        );
+    let binaries =
+        std::iter::once(("", this.as_path())).chain(before.as_deref().map(|b| (" (before)", b)));
+    for (label, binary) in binaries {
+        let counted = run(10, 1, Some(&redis), binary, true);
+        if let Some(trips) = counted.round_trips {
+            println!(
+                "Redis round trips{label}: {trips} commands sent by the instance for {} updates = {:.2} per update (MONITOR, 10 people, 1 instance; heartbeats and scheduler passes included)",
+                counted.updates,
+                trips as f64 / counted.updates as f64
+            );
+        }
     }
     for suffix in ["", "-wal", "-shm", ".poller"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite.display()));
@@ -158,13 +173,14 @@ fn free_address() -> SocketAddr {
 
 /// One instance of the bot binary on `database`, listening on `listen`.
 fn launch(
+    binary: &std::path::Path,
     api: &FakeApi,
     database: &str,
     hook: SocketAddr,
     listen: SocketAddr,
     register: bool,
 ) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
+    Command::new(binary)
         .arg("run")
         .env("TELOXIDE_TOKEN", "123:secretsecret")
         .env("TELOXIDE_API_URL", api.url.as_str())
@@ -233,6 +249,7 @@ async fn measure(
     instances: usize,
     redis: Option<&RedisServer>,
     sqlite: &std::path::Path,
+    binary: &std::path::Path,
     monitor: bool,
 ) -> Figures {
     let api = FakeApi::start().await;
@@ -261,7 +278,14 @@ async fn measure(
     let forwarder = http::Forwarder::start(listens.clone()).await;
     let mut children = Vec::new();
     for (i, listen) in listens.iter().enumerate() {
-        children.push(launch(&api, &database, forwarder.address, *listen, i == 0));
+        children.push(launch(
+            binary,
+            &api,
+            &database,
+            forwarder.address,
+            *listen,
+            i == 0,
+        ));
         healthy(*listen).await;
     }
     api.wait_for("setWebhook", 1).await;

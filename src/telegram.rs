@@ -430,7 +430,7 @@ impl Feed {
         let me = who_am_i(&bot).await?;
         Ok(Feed {
             handler: schema(),
-            deps: dptree::deps![bot, me, app.clone(), out, Inbox::start(app)],
+            deps: dptree::deps![bot, me, app.clone(), out, Inbox::unrecorded(app)],
             pacer,
         })
     }

@@ -4,8 +4,10 @@
 //!
 //! - **records**: a value under a key, with a version and an optional
 //!   expiry. Every write gives a record a version drawn from one counter,
-//!   so a version is never given twice; an expired record reads as absent
-//!   (version 0).
+//!   so no two writes the kernel serves share one (a store only one
+//!   process opens may start again from the highest version it holds when
+//!   reopened: no one holds an older one then); an expired record reads as
+//!   absent (version 0).
 //! - **indexes**: members ordered by an integer score (a time, an id),
 //!   read in ranges; what is indexed is for the layer above to say.
 //! - **logs**: values appended with a time, read from a time on.

@@ -55,7 +55,14 @@ pub struct Loaded {
     pub version: u64,
     /// The next-day question waiting for the person there, if any.
     later: Option<facts::Waiting>,
+    /// When the person was last seen in their private chat, if this is
+    /// it and they were.
+    seen: Option<Instant>,
 }
+
+/// How stale the private chat's last sighting may grow before a step
+/// writes it again: a day, against a year's retention.
+const SEEN_EVERY_SECS: i64 = 24 * 3600;
 
 /// A session that has been idle long enough to be closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +127,10 @@ impl Store {
     /// What a step reads, in one round trip: the session with its
     /// version, and the next-day question it may answer.
     pub async fn load_step(&self, key: SessionKey) -> Result<Loaded, StoreError> {
-        let keys = [session_key(key), facts::later_key(key)];
+        let mut keys = vec![session_key(key), facts::later_key(key)];
+        if key.is_private() {
+            keys.push(private_key(key.user));
+        }
         let mut got = self.kernel.get(&keys, ANY_TIME).await?.into_iter();
         let (session, version) = match got.next().flatten() {
             None => (None, 0),
@@ -143,10 +153,12 @@ impl Store {
             }
         };
         let later = got.next().flatten().and_then(facts::Waiting::of);
+        let seen = got.next().flatten().and_then(|r| r.value.parse().ok());
         Ok(Loaded {
             session,
             version,
             later,
+            seen,
         })
     }
 
@@ -248,7 +260,7 @@ impl Store {
         if write.remember_lang {
             lang_into(&mut batch, key.user, session.lang);
         }
-        if key.is_private() {
+        if key.is_private() && loaded.seen.is_none_or(|seen| seen < now - SEEN_EVERY_SECS) {
             private_into(&mut batch, key.user, now);
         }
         self.kernel.commit(batch).await.map(drop)

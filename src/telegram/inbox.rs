@@ -108,6 +108,19 @@ impl Inbox {
         inbox
     }
 
+    /// An inbox for updates fed by hand, never recorded: nothing is
+    /// marked done in the store, as nothing there is theirs.
+    pub fn unrecorded(app: Arc<App>) -> Arc<Inbox> {
+        let (marks, _) = mpsc::unbounded_channel();
+        Arc::new(Inbox {
+            app,
+            marks,
+            saved: Mutex::new(HashMap::new()),
+            held: std::sync::atomic::AtomicUsize::new(0),
+            released: tokio::sync::Notify::new(),
+        })
+    }
+
     /// A receipt for update `id`.
     pub fn receipt(self: &Arc<Self>, id: i64) -> Receipt {
         self.held.fetch_add(1, std::sync::atomic::Ordering::AcqRel);

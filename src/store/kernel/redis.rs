@@ -8,7 +8,9 @@
 //! a batch one Lua script: each costs one round trip (a script's first
 //! call on a server costs two more, to load it there). The store is for
 //! one Redis server, not a cluster: the sweep reaches keys it reads from
-//! the expiry index.
+//! the expiry index. The prefix is the bot's alone: a key of another
+//! kind written under it (a string where an index should be) would make
+//! a batch fail halfway, as Redis does not undo a script.
 //!
 //! Times are the bot's clock, stored and compared as numbers, so tests
 //! can move it by hand; Redis's own clock only bounds how long an expired

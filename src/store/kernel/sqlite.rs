@@ -160,17 +160,24 @@ impl Kernel for SqliteKernel {
 /// The database connection: one call at a time, under the kernel's lock.
 struct Db {
     conn: Connection,
+    /// The last version given. Versions come from this one counter, never
+    /// from the record, so a record deleted and written again never gets
+    /// an old one back. It is kept here, not written with every batch: one
+    /// process holds the file, and at opening it goes on from the highest
+    /// version stored (a version only matters while a record has it).
+    versions: u64,
+    /// The last log value's number: values appended at one time keep the
+    /// order they came in.
+    appended: i64,
 }
 
 /// The kernel's tables. Members and ties sort by SQLite's default BINARY
 /// collation, which compares the strings' bytes: the order of Rust's
-/// strings, and of Redis's sorted sets.
-///
-/// `last_version` is the one counter every record's version comes from.
-/// A log value's `seq` is its rowid, which SQLite gives one above the
-/// highest in the table: values appended at one time keep the order they
-/// came in. Only records with an expiry are in `records_by_expiry`, which
-/// is what a sweep reads.
+/// strings, and of Redis's sorted sets. Each write of a batch touches as
+/// few trees as it can (every one is a page more in the log per commit):
+/// a record is one row and its key's index, an index member two (by name
+/// and member, by score), a log value one. A sweep reads the whole of
+/// `records`, once in a while.
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = NORMAL;
@@ -180,14 +187,7 @@ const SCHEMA: &str = "
         value TEXT NOT NULL,
         version INTEGER NOT NULL,
         expires INTEGER
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS records_by_expiry ON records (expires)
-        WHERE expires IS NOT NULL;
-    CREATE TABLE IF NOT EXISTS last_version (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        version INTEGER NOT NULL
     );
-    INSERT OR IGNORE INTO last_version (id, version) VALUES (1, 0);
     CREATE TABLE IF NOT EXISTS index_members (
         name TEXT NOT NULL,
         member TEXT NOT NULL,
@@ -197,12 +197,12 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS index_members_by_score
         ON index_members (name, score, member);
     CREATE TABLE IF NOT EXISTS log_values (
-        seq INTEGER PRIMARY KEY,
         name TEXT NOT NULL,
         at INTEGER NOT NULL,
-        value TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS log_values_by_time ON log_values (name, at, seq);
+        seq INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (name, at, seq)
+    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS sequences (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
@@ -226,7 +226,19 @@ impl Db {
         // From here on a call fails at once on another process's lock,
         // and is made again where it may wait (`Calls::now`).
         conn.busy_timeout(Duration::ZERO)?;
-        Ok(Db { conn })
+        let versions: i64 =
+            conn.query_row("SELECT coalesce(max(version), 0) FROM records", [], |row| {
+                row.get(0)
+            })?;
+        let appended =
+            conn.query_row("SELECT coalesce(max(seq), 0) FROM log_values", [], |row| {
+                row.get(0)
+            })?;
+        Ok(Db {
+            conn,
+            versions: u64::try_from(versions).unwrap_or(0),
+            appended,
+        })
     }
 
     fn get(&mut self, keys: &[String], now: Instant) -> Result<Vec<Option<Record>>, StoreError> {
@@ -264,10 +276,14 @@ impl Db {
             }
         }
         let mut removed = 0;
+        let mut counters = (self.versions, self.appended);
         for write in &batch.writes {
-            removed += apply(&tx, write, batch.now)?;
+            removed += apply(&tx, write, batch.now, &mut counters)?;
         }
         tx.commit()?;
+        // Numbers of a batch that was rolled back are never kept, so none
+        // is lost or given twice.
+        (self.versions, self.appended) = counters;
         Ok(removed)
     }
 
@@ -363,21 +379,20 @@ fn live(conn: &Connection, key: &str, now: Instant) -> rusqlite::Result<Option<R
 
 /// Makes one write of a batch; how many records, index members or log
 /// values it removed (counted for deletions, trims and cuts alone).
-fn apply(conn: &Connection, write: &Write, now: Instant) -> Result<usize, StoreError> {
+fn apply(
+    conn: &Connection,
+    write: &Write,
+    now: Instant,
+    (versions, appended): &mut (u64, i64),
+) -> Result<usize, StoreError> {
     match write {
         Write::Put {
             key,
             value,
             expires,
         } => {
-            // Versions come from one counter, never from the record, so a
-            // record deleted and written again never gets an old one back.
-            let version: i64 = conn
-                .prepare_cached(
-                    "UPDATE last_version SET version = version + 1 WHERE id = 1
-                     RETURNING version",
-                )?
-                .query_row([], |row| row.get(0))?;
+            *versions += 1;
+            let version = i64::try_from(*versions).unwrap_or(i64::MAX);
             conn.prepare_cached(
                 "INSERT INTO records (key, value, version, expires) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value,
@@ -418,8 +433,11 @@ fn apply(conn: &Connection, write: &Write, now: Instant) -> Result<usize, StoreE
             .prepare_cached("DELETE FROM index_members WHERE name = ?1 AND score <= ?2")?
             .execute(params![index, upto])?),
         Write::Append { log, at, value } => {
-            conn.prepare_cached("INSERT INTO log_values (name, at, value) VALUES (?1, ?2, ?3)")?
-                .execute(params![log, at, value])?;
+            *appended += 1;
+            conn.prepare_cached(
+                "INSERT INTO log_values (name, at, seq, value) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![log, at, *appended, value])?;
             Ok(0)
         }
         Write::Cut { log, before } => Ok(conn

@@ -12,9 +12,10 @@
 //!
 //! A record is a hash: `v` its value, `n` its version, `x` its expiry by
 //! the bot's clock, when it has one. Such a record is also in the expiry
-//! index, scored by `x`, for the sweep to find; and its key expires by
-//! Redis's clock a while after `x` would come if the two clocks agreed,
-//! so a record no one sweeps does not stay for good.
+//! index, scored by `x`, for the sweep to find (the scheduler sweeps with
+//! every prune); and its key expires by Redis's clock a while after `x`
+//! would come if the two clocks agreed, so a record no one sweeps does not
+//! stay for good.
 
 use std::sync::LazyLock;
 
@@ -45,9 +46,9 @@ const CONFLICT: i64 = -1;
 /// fails, writing nothing; else how many records, index members and log
 /// values the deletions, trims and cuts removed.
 ///
-/// Every key a write touches is first checked to hold what the kernel puts
-/// there (a hash, a sorted set) or nothing, because Redis does not undo a
-/// script that fails halfway: once the writes start, none of them can fail.
+/// Every write's code is read before any is made, because Redis does not
+/// undo a script that fails halfway; once the writes start, none of them
+/// can fail (the prefix is the bot's alone: see `redis.rs`).
 static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -67,54 +68,39 @@ for i = 1, checks do
   if (live(KEYS[3 + i]) or '0') ~= ARGV[2 + i] then return -1 end
 end
 
--- Each write's arguments after its code, and what its key holds.
+-- Each write's arguments after its code. The codes are read before
+-- anything is written, as Redis does not undo a script that fails
+-- halfway. No write fails on its key's type: records, indexes and logs
+-- live under prefixes of their own, which belong to the bot alone.
 local width = {P = 3, D = 0, I = 2, U = 1, T = 1, A = 2, C = 1}
-local holds = {P = 'hash', D = 'hash', I = 'zset', U = 'zset', T = 'zset', A = 'zset', C = 'zset'}
-local k, a = 3 + checks, 3 + checks
+local a = 3 + checks
 while a <= #ARGV do
-  k = k + 1
   local op = ARGV[a]
   if not width[op] then return redis.error_reply('unknown write ' .. tostring(op)) end
-  local kind = redis.call('TYPE', KEYS[k])['ok']
-  if kind ~= 'none' and kind ~= holds[op] then
-    return redis.error_reply(KEYS[k] .. ' holds a ' .. kind .. ', not a ' .. holds[op])
-  end
   a = a + 1 + width[op]
 end
 
 local function put(key, value, x, ttl)
   local version = string.format('%d', redis.call('INCR', KEYS[1]))
-  -- Removing the key first drops the fields and the lifetime of the
-  -- record it replaces.
-  redis.call('DEL', key)
   if x == '' then
     redis.call('HSET', key, 'v', value, 'n', version)
+    redis.call('HDEL', key, 'x')
+    redis.call('PERSIST', key)
     redis.call('ZREM', E, key)
     return
   end
   redis.call('HSET', key, 'v', value, 'n', version, 'x', x)
-  if ttl ~= '' then redis.call('EXPIRE', key, ttl) end
-  -- The index lives as long as the longest-lived of its records, so that
-  -- it too is gone once they are, when no one sweeps.
-  local left = redis.call('TTL', E)
+  if ttl ~= '' then
+    redis.call('EXPIRE', key, ttl)
+  else
+    redis.call('PERSIST', key)
+  end
   redis.call('ZADD', E, x, key)
-  if ttl == '' then
-    if left >= 0 then redis.call('PERSIST', E) end
-  elseif left == -2 or (left >= 0 and left < tonumber(ttl)) then
-    redis.call('EXPIRE', E, ttl)
-  end
-  -- Entries whose keys Redis has expired already are dropped from the
-  -- front, up to two for each one added, so that the index holds little
-  -- more than the records still there even when no one sweeps.
-  for _ = 1, 2 do
-    local first = redis.call('ZRANGE', E, 0, 0)[1]
-    if not first or redis.call('EXISTS', first) == 1 then break end
-    redis.call('ZREM', E, first)
-  end
 end
 
 local removed = 0
-k, a = 3 + checks, 3 + checks
+local k = 3 + checks
+a = 3 + checks
 while a <= #ARGV do
   k = k + 1
   local key, op = KEYS[k], ARGV[a]

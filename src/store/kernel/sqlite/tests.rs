@@ -62,13 +62,7 @@ async fn value(kernel: &dyn Kernel, key: &str) -> Option<String> {
 fn dump(path: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut rows = Vec::new();
-    for table in [
-        "records",
-        "last_version",
-        "index_members",
-        "log_values",
-        "sequences",
-    ] {
+    for table in ["records", "index_members", "log_values", "sequences"] {
         let mut stmt = conn
             .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
             .unwrap();
@@ -154,7 +148,8 @@ async fn sqlite_kernel_data_survives_reopening_the_file() {
         batch.put("gone", "back");
         kernel.commit(batch).await.unwrap();
         let got = kernel.get(&["gone".to_string()], 0).await.unwrap();
-        assert!(got[0].as_ref().unwrap().version > old + 1);
+        // Versions go on from the highest one stored.
+        assert!(got[0].as_ref().unwrap().version > old);
     })
     .await;
 }
@@ -234,7 +229,7 @@ async fn sqlite_kernel_a_failed_batch_leaves_the_file_as_it_was() {
         kernel.commit(batch).await.unwrap();
         kernel.next_id("s").await.unwrap();
         let before = dump(&file.0);
-        assert!(before.len() >= 6, "{before:?}");
+        assert!(before.len() >= 5, "{before:?}");
 
         // The failing check comes last, after a passing one.
         let mut batch = Batch::new(0);
