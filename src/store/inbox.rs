@@ -7,11 +7,9 @@
 //! ids not done; `ans:<id>` the replies saved with its step. A process's
 //! heartbeat is `beat:<owner>`, the time it is alive until.
 
-use serde::{Deserialize, Serialize};
-
 use super::kernel::{Batch, Span};
 use super::sessions::ANY_TIME;
-use super::{Store, StoreError, decode, encode, kept_until};
+use super::{Store, StoreError, kept_until};
 use crate::clock::Instant;
 
 /// How long a done inbox entry's id is kept to recognise a repeat, and an
@@ -40,16 +38,46 @@ pub struct Entry {
     pub replies: Option<String>,
 }
 
-/// An entry as stored.
-#[derive(Serialize, Deserialize)]
+/// An entry as stored: `<at> <done or -> <owner's length> <owner><update>`,
+/// the update last and as it came, so that recording one (on every
+/// update's path) copies it once and escapes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Stored {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     body: Option<String>,
-    #[serde(default)]
     owner: String,
     at: Instant,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     done: Option<Instant>,
+}
+
+impl Stored {
+    fn encode(&self) -> String {
+        let body = self.body.as_deref().unwrap_or_default();
+        let done = self.done.map_or_else(|| "-".to_string(), |d| d.to_string());
+        let mut value = String::with_capacity(body.len() + self.owner.len() + 48);
+        value.push_str(&format!("{} {done} {} ", self.at, self.owner.len()));
+        value.push_str(&self.owner);
+        value.push_str(body);
+        value
+    }
+
+    fn decode(value: &str) -> Option<Stored> {
+        let mut fields = value.splitn(4, ' ');
+        let at = fields.next()?.parse().ok()?;
+        let done = match fields.next()? {
+            "-" => None,
+            done => Some(done.parse().ok()?),
+        };
+        let owner_len: usize = fields.next()?.parse().ok()?;
+        let rest = fields.next()?;
+        let owner = rest.get(..owner_len)?.to_string();
+        let body = rest.get(owner_len..)?;
+        Some(Stored {
+            body: done.is_none().then(|| body.to_string()),
+            owner,
+            at,
+            done,
+        })
+    }
 }
 
 fn entry_key(id: i64) -> String {
@@ -81,7 +109,7 @@ pub(super) fn entry_into(
         at,
         done,
     };
-    batch.put_until(entry_key(id), encode(&stored), Some(kept));
+    batch.put_until(entry_key(id), stored.encode(), Some(kept));
     if done.is_none() {
         batch.index(OPEN, id.to_string(), id);
         if let Some(replies) = replies {
@@ -122,7 +150,7 @@ impl Store {
             .check(&key, 0)
             .put_until(
                 &key,
-                encode(&stored),
+                stored.encode(),
                 Some(kept_until(now, INBOX_RETENTION_SECS)),
             )
             .index(OPEN, id.to_string(), id);
@@ -166,19 +194,24 @@ impl Store {
         let mut left = Vec::new();
         for (&id, pair) in ids.iter().zip(rows.chunks(2)) {
             let [entry, replies] = pair else { continue };
-            match entry.clone().map(decode::<Stored>).transpose() {
-                Ok(Some((stored, version))) if stored.done.is_none() => {
+            let Some(entry) = entry else {
+                // Gone after its day, or done: no longer open.
+                stale.unindex(OPEN, id.to_string());
+                continue;
+            };
+            match Stored::decode(&entry.value) {
+                Some(stored) if stored.done.is_none() => {
                     let Some(body) = stored.body.clone() else {
                         continue;
                     };
                     let replies = replies.as_ref().map(|r| r.value.clone());
-                    left.push((id, stored, version, Entry { id, body, replies }));
+                    left.push((id, stored, entry.version, Entry { id, body, replies }));
                 }
-                Ok(_) => {
+                Some(_) => {
                     stale.unindex(OPEN, id.to_string());
                 }
-                Err(e) => {
-                    log::warn!("inbox: entry {id} could not be read and is dropped: {e}");
+                None => {
+                    log::warn!("inbox: entry {id} could not be read and is dropped");
                     stale.unindex(OPEN, id.to_string());
                 }
             }
@@ -220,7 +253,7 @@ impl Store {
             let mut batch = Batch::new(now);
             batch
                 .check(&key, version)
-                .put_until(&key, encode(&stored), Some(expires));
+                .put_until(&key, stored.encode(), Some(expires));
             match self.kernel.commit(batch).await {
                 Ok(_) => taken.push(entry),
                 // Another process took it over (or finished it) first.
@@ -245,5 +278,32 @@ impl Store {
             Some(kept_until(until, INBOX_RETENTION_SECS)),
         );
         self.kernel.commit(batch).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stored;
+
+    /// An entry's update is kept as it came, whatever it holds, beside
+    /// an owner with spaces in it.
+    #[test]
+    fn entries_read_back_as_written() {
+        let open = Stored {
+            body: Some("{\"text\": \"a b\\n c\"}".to_string()),
+            owner: "host pid 7 started 1".to_string(),
+            at: 1_700_000_000,
+            done: None,
+        };
+        assert_eq!(Stored::decode(&open.encode()), Some(open));
+        let done = Stored {
+            body: None,
+            owner: String::new(),
+            at: 5,
+            done: Some(6),
+        };
+        assert_eq!(Stored::decode(&done.encode()), Some(done));
+        assert_eq!(Stored::decode("not an entry"), None);
+        assert_eq!(Stored::decode("1 - 99 short"), None);
     }
 }

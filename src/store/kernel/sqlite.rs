@@ -245,15 +245,28 @@ impl Db {
         if let [key] = keys {
             return Ok(vec![live(&self.conn, key, now)?]);
         }
-        // Several keys are read in one transaction, so that they come from
-        // one state of the file even if another process writes to it.
-        let tx = self.conn.transaction()?;
-        let got = keys
+        // Several keys in one statement, so that they come from one state
+        // of the file even if another process writes to it.
+        let marks = vec!["?"; keys.len()].join(", ");
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT key, value, version FROM records
+             WHERE key IN ({marks}) AND (expires IS NULL OR expires > ?)"
+        ))?;
+        let mut found = HashMap::with_capacity(keys.len());
+        let params = keys
             .iter()
-            .map(|key| live(&tx, key, now))
-            .collect::<Result<_, _>>()?;
-        tx.commit()?;
-        Ok(got)
+            .map(|k| k as &dyn rusqlite::ToSql)
+            .chain(std::iter::once(&now as &dyn rusqlite::ToSql));
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            let record = Record {
+                value: row.get(1)?,
+                version: row.get(2)?,
+            };
+            found.insert(key, record);
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     /// Checks and writes a batch in one transaction. A failed check or
