@@ -1,22 +1,16 @@
-//! What the bot counts for Prometheus, and the HTTP routes that show it: `GET /metrics` and `GET /healthz`.
+//! What the bot counts for Prometheus (`telegram/health.rs` serves it at `GET /metrics`).
 //!
 //! Counters are bumped where things happen; what the store holds
 //! (sessions, reminders pending) and the queue's depth are read when
 //! /metrics is asked for, so they cost nothing between scrapes.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::app::App;
 
 /// One label, such as `kind="message"`.
 type Label = [(&'static str, &'static str); 1];
@@ -140,62 +134,5 @@ impl Metrics {
             log::error!("metrics: encoding failed: {e}");
         }
         text
-    }
-}
-
-/// How long /healthz and /metrics wait for the store.
-const STORE_WAIT: Duration = Duration::from_secs(2);
-
-/// `GET /healthz` and `GET /metrics`; `queued` reads the outbound queue's
-/// depth at each scrape.
-pub fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>) -> axum::Router {
-    let health = {
-        let app = Arc::clone(&app);
-        move || async move {
-            match healthy(&app).await {
-                Ok(()) => (StatusCode::OK, "ok\n".to_string()),
-                Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
-            }
-        }
-    };
-    let metrics = move || async move {
-        let figures = &app.metrics;
-        figures.queued.set(queued() as i64);
-        match tokio::time::timeout(STORE_WAIT, app.store.counts()).await {
-            Ok(Ok(counts)) => {
-                figures.sessions.set(counts.sessions as i64);
-                figures.reminders_pending.set(counts.reminders as i64);
-            }
-            Ok(Err(e)) => log::warn!("metrics: the store's counts could not be read: {e}"),
-            Err(_) => log::warn!("metrics: the store's counts took over {STORE_WAIT:?}"),
-        }
-        (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            figures.encode(),
-        )
-            .into_response()
-    };
-    axum::Router::new()
-        .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
-}
-
-/// Whether the store answers, within `STORE_WAIT`.
-async fn healthy(app: &App) -> Result<(), String> {
-    let probe = crate::store::SessionKey { chat: 0, user: 0 };
-    match tokio::time::timeout(STORE_WAIT, app.store.load(probe)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("the store fails: {e}")),
-        Err(_) => Err(format!("the store did not answer within {STORE_WAIT:?}")),
-    }
-}
-
-/// Serves `router` on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
-    if let Err(e) = axum::serve(listener, router).await {
-        log::error!("the HTTP listener stopped: {e}");
     }
 }

@@ -119,6 +119,21 @@ impl Fact {
     }
 }
 
+/// A question for tomorrow: did it get solved in the end?
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Later {
+    pub chat: i64,
+    pub user: u64,
+    pub thread: Option<i32>,
+    /// For the mention when it goes to a group.
+    pub name: String,
+    pub lang: Lang,
+    /// The end the person stood at when they asked.
+    pub node: String,
+    pub conv: u64,
+    pub due_at: Instant,
+}
+
 /// A fresh conversation number: random, so it says nothing of who or when.
 pub fn new_conversation() -> u64 {
     use std::hash::{BuildHasher, Hasher};

@@ -110,6 +110,10 @@ pub struct Counts {
     pub notes: usize,
 }
 
+/// A read that is not about expiry: whatever is still stored counts
+/// (what has expired goes at the next prune, or by itself on Redis).
+const ANY_TIME: Instant = i64::MIN;
+
 /// How often a read-decide-write is taken again when another write came
 /// between its read and its write, before it gives up.
 const RETRIES: usize = 16;
@@ -264,7 +268,7 @@ fn kept_until(at: Instant, secs: i64) -> Instant {
     at.saturating_add(secs).saturating_add(1)
 }
 
-pub use facts::Later;
+pub use crate::stats::Later;
 pub use inbox::{Answer, Entry, INBOX_RETENTION_SECS};
 pub use menus::{MENU_RETENTION_SECS, Posted};
 pub use sessions::{IdleSession, Loaded, PRIVATE_CHAT_RETENTION_SECS, Write};

@@ -7,6 +7,7 @@
 
 mod classify;
 mod handlers;
+mod health;
 mod inbox;
 pub mod intake;
 mod keeper;
@@ -299,7 +300,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         let pacer = pacer.clone();
         Arc::new(move || pacer.depth()) as Arc<dyn Fn() -> usize + Send + Sync>
     };
-    let health = crate::metrics::routes(Arc::clone(&app), queued);
+    let health = health::routes(Arc::clone(&app), queued);
     let (source, http, stopping) = match &options.webhook {
         None => {
             let polling = Polling::builder(bot.clone())
@@ -400,7 +401,7 @@ async fn listen(
         .await
         .map_err(|e| StartError::Listen(address, e))?;
     log::info!("listening on {address}");
-    Ok(tokio::spawn(crate::metrics::serve(listener, router)))
+    Ok(tokio::spawn(health::serve(listener, router)))
 }
 
 /// Asks the Bot API who the bot is, which also checks the token.

@@ -235,7 +235,7 @@ fn timeout_button(tree: &Tree, lang: Lang) -> Button {
 
 /// The next-day question: did it get solved after all, at the end where
 /// the checks stopped?
-pub fn later_question(tree: &Tree, later: &crate::store::Later) -> Reply {
+pub fn later_question(tree: &Tree, later: &crate::stats::Later) -> Reply {
     let ui = tree.ui();
     let lang = later.lang;
     let end = tree

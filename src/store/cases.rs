@@ -9,8 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kernel::Batch;
-use super::sessions::ANY_TIME;
-use super::{RETRIES, Store, StoreError, encode, kept_until};
+use super::{ANY_TIME, RETRIES, Store, StoreError, encode, kept_until};
 use crate::clock::Instant;
 use crate::handoff::{CLOSED_RETENTION_SECS, Case, NewCase, Opened};
 

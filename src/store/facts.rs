@@ -7,29 +7,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::kernel::{Batch, Record, Span};
-use super::sessions::ANY_TIME;
-use super::{SessionKey, Store, StoreError, decode, encode, kept_until};
+use super::{ANY_TIME, SessionKey, Store, StoreError, decode, encode, kept_until};
 use crate::clock::Instant;
-use crate::lang::Lang;
-use crate::stats::{Fact, LATER_SECS, MAX_DAYS};
+use crate::stats::{Fact, LATER_SECS, Later, MAX_DAYS};
 
 const FACTS: &str = "facts";
 const LATER_DUE: &str = "later_due";
-
-/// A question for tomorrow: did it get solved in the end?
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Later {
-    pub chat: i64,
-    pub user: u64,
-    pub thread: Option<i32>,
-    /// For the mention when it goes to a group.
-    pub name: String,
-    pub lang: Lang,
-    /// The end the person stood at when they asked.
-    pub node: String,
-    pub conv: u64,
-    pub due_at: Instant,
-}
 
 /// A question as stored: when it was asked for, and whether it has been
 /// asked.

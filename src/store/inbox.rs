@@ -8,8 +8,7 @@
 //! heartbeat is `beat:<owner>`, the time it is alive until.
 
 use super::kernel::{Batch, Span};
-use super::sessions::ANY_TIME;
-use super::{Store, StoreError, kept_until};
+use super::{ANY_TIME, Store, StoreError, kept_until};
 use crate::clock::Instant;
 
 /// How long a done inbox entry's id is kept to recognise a repeat, and an

@@ -8,8 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kernel::{Batch, Span};
-use super::sessions::ANY_TIME;
-use super::{SessionKey, Store, StoreError, decode, encode, kept_until};
+use super::{ANY_TIME, SessionKey, Store, StoreError, decode, encode, kept_until};
 use crate::clock::Instant;
 
 /// How long a group menu's owner is remembered: 30 days.

@@ -8,8 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kernel::{Batch, Record, Span};
-use super::sessions::ANY_TIME;
-use super::{RETRIES, SessionKey, Store, StoreError, decode, encode};
+use super::{ANY_TIME, RETRIES, SessionKey, Store, StoreError, decode, encode};
 use crate::clock::Instant;
 use crate::reminders::{NewReminder, Reminder};
 

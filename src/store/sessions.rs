@@ -9,7 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::kernel::{Batch, Span};
-use super::{RETRIES, SessionKey, Store, StoreError, decode, encode, facts, inbox, kept_until};
+use super::{
+    ANY_TIME, RETRIES, SessionKey, Store, StoreError, decode, encode, facts, inbox, kept_until,
+};
 use crate::clock::Instant;
 use crate::engine::Session;
 use crate::lang::Lang;
@@ -22,10 +24,6 @@ pub(super) const BY_ACTIVITY: &str = "sessions";
 /// it: a year. Forgotten, the person is offered a link to the private chat
 /// instead of being written to there, as before they first opened it.
 pub const PRIVATE_CHAT_RETENTION_SECS: i64 = 365 * 24 * 3600;
-
-/// A read that is not about expiry: whatever is still stored counts
-/// (what has expired goes at the next prune, or by itself on Redis).
-pub(super) const ANY_TIME: Instant = i64::MIN;
 
 fn session_key(key: SessionKey) -> String {
     format!("s:{}", key.id())

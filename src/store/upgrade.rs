@@ -63,7 +63,7 @@ impl Store {
     async fn bring_over(&self, old: &Connection) -> Result<(), StoreError> {
         let marked = self
             .kernel
-            .get(&[DONE.to_string()], sessions::ANY_TIME)
+            .get(&[DONE.to_string()], super::ANY_TIME)
             .await?;
         if marked[0].is_none() {
             let (mut batch, counts) = read_old(old, self.session_ttl)?;
@@ -88,7 +88,7 @@ impl Store {
 
 /// Every old row as one batch, and how many of each there were.
 fn read_old(old: &Connection, session_ttl: i64) -> Result<(Batch, String), StoreError> {
-    let mut batch = Batch::new(sessions::ANY_TIME);
+    let mut batch = Batch::new(super::ANY_TIME);
     let mut counts = Vec::new();
     let has = |table: &str, column: &str| -> Result<bool, StoreError> {
         Ok(old
@@ -229,7 +229,7 @@ fn read_old(old: &Connection, session_ttl: i64) -> Result<(Batch, String), Store
     let mut rows = rows.query([])?;
     while let Some(row) = rows.next()? {
         let lang: String = row.get(4)?;
-        let later = facts::Later {
+        let later = crate::stats::Later {
             chat: row.get(0)?,
             user: row.get::<_, i64>(1)? as u64,
             thread: row.get(2)?,

@@ -1,0 +1,67 @@
+//! The HTTP routes an operator reads: `GET /healthz` (does the store answer?) and `GET /metrics` (Prometheus text).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::app::App;
+
+/// How long /healthz and /metrics wait for the store.
+const STORE_WAIT: Duration = Duration::from_secs(2);
+
+/// `GET /healthz` and `GET /metrics`; `queued` reads the outbound queue's
+/// depth at each scrape.
+pub fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>) -> axum::Router {
+    let health = {
+        let app = Arc::clone(&app);
+        move || async move {
+            match healthy(&app).await {
+                Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+                Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+            }
+        }
+    };
+    let metrics = move || async move {
+        let figures = &app.metrics;
+        figures.queued.set(queued() as i64);
+        match tokio::time::timeout(STORE_WAIT, app.store.counts()).await {
+            Ok(Ok(counts)) => {
+                figures.sessions.set(counts.sessions as i64);
+                figures.reminders_pending.set(counts.reminders as i64);
+            }
+            Ok(Err(e)) => log::warn!("metrics: the store's counts could not be read: {e}"),
+            Err(_) => log::warn!("metrics: the store's counts took over {STORE_WAIT:?}"),
+        }
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            figures.encode(),
+        )
+            .into_response()
+    };
+    axum::Router::new()
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
+}
+
+/// Whether the store answers, within `STORE_WAIT`.
+async fn healthy(app: &App) -> Result<(), String> {
+    let probe = crate::store::SessionKey { chat: 0, user: 0 };
+    match tokio::time::timeout(STORE_WAIT, app.store.load(probe)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("the store fails: {e}")),
+        Err(_) => Err(format!("the store did not answer within {STORE_WAIT:?}")),
+    }
+}
+
+/// Serves `router` on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    if let Err(e) = axum::serve(listener, router).await {
+        log::error!("the HTTP listener stopped: {e}");
+    }
+}
