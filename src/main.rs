@@ -292,6 +292,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
         // Listening from the first moment, so a reload sent while the bot
         // starts is not taken for SIGHUP's default: to end the process.
         let hangups = Hangups::listen();
+        let shutdown = Shutdown::listen();
         // One process polls Telegram per store: a second one would take the
         // updates meant for the first. Behind a webhook, several processes
         // may serve one shared store; a store only one can use is held.
@@ -344,7 +345,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
             commands_bot,
             dialogs_dir.map(PathBuf::from),
         ));
-        if running.run_until(shutdown_signal()).await {
+        if running.run_until(shutdown.asked()).await {
             ExitCode::SUCCESS
         } else {
             eprintln!("the bot stopped on its own; see the log above");
@@ -416,30 +417,53 @@ async fn reload_on_hangup(mut hangups: Hangups, app: Arc<App>, bot: Bot, dir: Op
 }
 
 /// Ctrl-C or SIGTERM (as systemd sends it), whichever comes first.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGTERM (systemd's stop) and SIGINT (Ctrl-C), listened for from the
+/// moment this is made: a stop asked for while the bot is still starting
+/// waits for it and ends it cleanly, instead of ending the process at once
+/// by the signal's default.
+struct Shutdown {
+    #[cfg(unix)]
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Shutdown {
+    fn listen() -> Shutdown {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                (Err(e), _) | (_, Err(e)) => {
+                    log::error!("cannot listen for SIGTERM and SIGINT: {e}");
+                    None
+                }
+            };
+            Shutdown { signals }
+        }
+        #[cfg(not(unix))]
+        Shutdown {}
+    }
+
+    /// Returns once a stop is asked for.
+    async fn asked(self) {
+        #[cfg(unix)]
+        match self.signals {
+            Some((mut term, mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+        #[cfg(not(unix))]
         if let Err(e) = tokio::signal::ctrl_c().await {
             log::error!("cannot listen for Ctrl-C: {e}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                log::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }
 

@@ -42,7 +42,11 @@ async fn a_kill_between_recording_an_update_and_answering_it_is_answered_after_r
             message["message_id"]
         );
         let out = terminate(bot).await;
-        assert!(out.status.success());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // Answered, so done: nothing is left for a third start.
         let store = Store::sqlite(&path).unwrap();
         assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
@@ -87,7 +91,11 @@ async fn a_kill_between_saving_a_step_and_showing_it_shows_it_after_restart_with
         assert!(shows(&tree, &on_screen, "not_received", Lang::Zh));
         assert_eq!(api.bot_messages(ALICE.id as i64).len(), 1);
         let out = terminate(bot).await;
-        assert!(out.status.success());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let store = Store::sqlite(&path).unwrap();
         assert_eq!(store.load(alice()).await.unwrap().unwrap(), saved);
         assert!(store.inbox_open("p", 2000).await.unwrap().is_empty());
