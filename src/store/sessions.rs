@@ -42,7 +42,16 @@ fn private_key(user: u64) -> String {
 struct Stored {
     state: Session,
     at: Instant,
+    /// The activity the index of sessions holds for it, which may lag
+    /// `at` by up to `INDEX_EVERY_SECS` (the idle scan looks at `at`).
+    #[serde(default)]
+    indexed: Instant,
 }
+
+/// How far a session's place in the index of sessions may lag its last
+/// activity: a person's steps a few minutes apart write it once, not with
+/// every step. The idle scan passes over a session it finds there early.
+const INDEX_EVERY_SECS: i64 = 600;
 
 /// What a step read: the session, its version, and what its write must
 /// know of the rest.
@@ -56,6 +65,8 @@ pub struct Loaded {
     /// When the person was last seen in their private chat, if this is
     /// it and they were.
     seen: Option<Instant>,
+    /// The activity the index of sessions holds for the stored session.
+    indexed: Option<Instant>,
 }
 
 /// How stale the private chat's last sighting may grow before a step
@@ -92,7 +103,11 @@ pub(super) fn session_into(
     at: Instant,
     ttl: i64,
 ) {
-    let stored = Stored { state: session, at };
+    let stored = Stored {
+        state: session,
+        at,
+        indexed: at,
+    };
     batch
         .put_until(session_key(key), encode(&stored), Some(at + ttl))
         .index(BY_ACTIVITY, key.id(), at);
@@ -130,12 +145,16 @@ impl Store {
             keys.push(private_key(key.user));
         }
         let mut got = self.kernel.get(&keys, ANY_TIME).await?.into_iter();
+        let mut indexed = None;
         let (session, version) = match got.next().flatten() {
             None => (None, 0),
             Some(record) => {
                 let version = record.version;
                 match decode::<Stored>(record) {
-                    Ok((stored, _)) => (Some(stored.state), version),
+                    Ok((stored, _)) => {
+                        indexed = Some(stored.indexed);
+                        (Some(stored.state), version)
+                    }
                     Err(e) => {
                         // Reported once, then dropped: the person starts
                         // afresh instead of meeting the error each time.
@@ -157,6 +176,7 @@ impl Store {
             version,
             later,
             seen,
+            indexed,
         })
     }
 
@@ -253,7 +273,18 @@ impl Store {
         if is_blank(session) {
             batch.delete(&id).unindex(BY_ACTIVITY, key.id());
         } else {
-            session_into(&mut batch, key, session.clone(), now, self.session_ttl);
+            match loaded.indexed.filter(|at| now - at < INDEX_EVERY_SECS) {
+                // Indexed a moment ago: the record alone changes.
+                Some(indexed) => {
+                    let stored = Stored {
+                        state: session.clone(),
+                        at: now,
+                        indexed,
+                    };
+                    batch.put_until(&id, encode(&stored), Some(now + self.session_ttl));
+                }
+                None => session_into(&mut batch, key, session.clone(), now, self.session_ttl),
+            }
         }
         if write.remember_lang {
             lang_into(&mut batch, key.user, session.lang);

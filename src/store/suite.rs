@@ -601,6 +601,37 @@ async fn private_chats_pruned(store: &Store) {
     assert!(store.has_private_chat(2).await.unwrap());
 }
 
+/// Steps minutes apart move a session's place in the index of sessions
+/// once, not each time; the idle scan still goes by the last step.
+async fn idle_by_the_last_step(store: &Store) {
+    let key = SessionKey { chat: 4, user: 4 };
+    for now in [100, 200, 300] {
+        store
+            .save(key, &at("timeout", Lang::Zh), false, &[], now)
+            .await
+            .unwrap();
+    }
+    assert!(store.idle_sessions(299, 10).await.unwrap().is_empty());
+    let idle = store.idle_sessions(300, 10).await.unwrap();
+    assert_eq!(
+        idle.iter()
+            .map(|i| (i.key, i.updated_at))
+            .collect::<Vec<_>>(),
+        [(key, 300)]
+    );
+    // An hour later the place moves with the step.
+    store
+        .save(key, &at("timeout", Lang::Zh), false, &[], 3_900)
+        .await
+        .unwrap();
+    assert!(store.idle_sessions(3_899, 10).await.unwrap().is_empty());
+    assert!(
+        !store.expire_session(key, 300).await.unwrap(),
+        "active since"
+    );
+    assert!(store.expire_session(key, 3_900).await.unwrap());
+}
+
 /// A step's record that cannot be read is reported once, then dropped:
 /// the person starts afresh instead of meeting the error each time.
 async fn unreadable(store: &Store) {
@@ -707,6 +738,7 @@ every_backend!(
     private_chats_pruned,
     versions,
     unreadable,
+    idle_by_the_last_step,
 );
 
 /// A store others may share, with a second process's handle on it.
