@@ -339,13 +339,20 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
             idle_secs / 3600,
         );
         let commands_bot = bot_for_commands.clone();
+        let store = app.store.clone();
         tokio::spawn(reload_on_hangup(
             hangups,
             app,
             commands_bot,
             dialogs_dir.map(PathBuf::from),
         ));
-        if running.run_until(shutdown.asked()).await {
+        let stopped_cleanly = running.run_until(shutdown.asked()).await;
+        // The poller's lease on a shared store is given back, so that a
+        // successor (a restart) need not wait for it to run out.
+        if let Err(e) = store.release_poller().await {
+            log::warn!("the poller's lease was not given back (it runs out by itself): {e}");
+        }
+        if stopped_cleanly {
             ExitCode::SUCCESS
         } else {
             eprintln!("the bot stopped on its own; see the log above");

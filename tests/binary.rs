@@ -366,33 +366,53 @@ async fn the_debug_log_holds_no_typed_personal_data_nor_the_token() {
 
 #[tokio::test]
 async fn a_second_bot_on_the_same_store_is_refused_and_the_first_goes_on() {
-    within(async {
-        let api = FakeApi::start().await;
-        let path = db_path("second-poller");
-        let run = || launch(&api, &path);
-        let first = run();
-        api.wait_polling().await;
-        let second = finish(run()).await;
-        let stderr = String::from_utf8_lossy(&second.stderr);
-        assert_eq!(second.status.code(), Some(1), "{stderr}");
-        assert!(
-            stderr.contains("another process is already running the bot on"),
-            "{stderr}"
-        );
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        // The first bot still answers, alone.
-        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
-        api.wait_for("sendMessage", 1).await;
-        let out = terminate(first).await;
-        assert!(out.status.success());
-        // Once it stopped, the store is free for the next one.
-        let mut next = run();
-        api.wait_until(|calls| calls.iter().filter(|c| c.method == "getme").count() >= 2)
-            .await;
-        api.send_as(&ALICE, &ALICE.private_chat(), "/reset", None);
-        api.wait_for("sendMessage", 2).await;
-        let _ = next.kill();
-        let _ = finish(next).await;
-    })
-    .await;
+    let path = db_path("second-poller");
+    within(second_bot_refused(&format!("sqlite://{}", path.display()))).await;
+}
+
+/// On Redis too: one poller per store, and a bot that stopped cleanly
+/// gives the poller's lease back, so the next starts at once.
+#[tokio::test]
+async fn a_second_bot_on_the_same_redis_is_refused_and_the_next_starts_at_once() {
+    let Some(redis) = crate::redis_server::RedisServer::start() else {
+        return;
+    };
+    within(second_bot_refused(&redis.url())).await;
+}
+
+async fn second_bot_refused(database: &str) {
+    let api = FakeApi::start().await;
+    let run = || {
+        binary()
+            .env("TELOXIDE_TOKEN", "123:secretsecret")
+            .env("TELOXIDE_API_URL", api.url.as_str())
+            .env("DATABASE_URL", database)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts")
+    };
+    let first = run();
+    api.wait_polling().await;
+    let second = finish(run()).await;
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another process is already running the bot on"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // The first bot still answers, alone.
+    api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+    api.wait_for("sendMessage", 1).await;
+    let out = terminate(first).await;
+    assert!(out.status.success());
+    // Once it stopped, the store is free for the next one.
+    let mut next = run();
+    api.wait_until(|calls| calls.iter().filter(|c| c.method == "getme").count() >= 2)
+        .await;
+    api.send_as(&ALICE, &ALICE.private_chat(), "/reset", None);
+    api.wait_for("sendMessage", 2).await;
+    let _ = next.kill();
+    let _ = finish(next).await;
 }
