@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kernel::{Batch, Record, Span};
+use super::kernel::{Batch, Span};
 use super::{ANY_TIME, RETRIES, SessionKey, Store, StoreError, decode, encode};
 use crate::clock::Instant;
 use crate::reminders::{NewReminder, Reminder};
@@ -111,7 +111,7 @@ impl Store {
         let rows = self.kernel.get(&keys, ANY_TIME).await?;
         let mut held = Vec::with_capacity(rows.len());
         for record in rows.into_iter().flatten() {
-            held.push(decode_held(record)?);
+            held.push(decode(record)?);
         }
         Ok(held)
     }
@@ -338,8 +338,4 @@ impl Store {
     pub(super) async fn has_reminders(&self, key: SessionKey) -> Result<bool, StoreError> {
         Ok(self.kernel.count(&chat_index(key)).await? > 0)
     }
-}
-
-fn decode_held(record: Record) -> Result<(Held, u64), StoreError> {
-    decode(record)
 }
