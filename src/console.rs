@@ -249,7 +249,7 @@ pub fn run_interactive(
         }
         let replies = if is_key(typed) {
             match screen.data_for(typed).map(str::to_string) {
-                Some(data) => console.step(Event::Press(&data)),
+                Some(data) => console.step(Event::Press(Action::parse(&data).as_ref())),
                 None => {
                     let tree = console.tree();
                     let text = tree.ui().text(UiText::NoSuchButton, console.lang());
@@ -324,9 +324,13 @@ pub fn run_json(
         let line = line?;
         match serde_json::from_str::<Input>(&line) {
             Ok(input) => {
+                let action = match &input {
+                    Input::Press(data) => Action::parse(data),
+                    Input::Text(_) => None,
+                };
                 let event = match &input {
                     Input::Text(text) => Event::from_line(text),
-                    Input::Press(data) => Event::Press(data),
+                    Input::Press(_) => Event::Press(action.as_ref()),
                 };
                 for reply in &console.step(event) {
                     serde_json::to_writer(&mut output, reply)?;

@@ -113,8 +113,9 @@ impl Session {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
     Command(Command<'a>),
-    /// A pressed button's data.
-    Press(&'a str),
+    /// A pressed button, its data read at the door: `None` for data that
+    /// names no action (from an old release, or made up).
+    Press(Option<&'a Action>),
     /// Anything typed that is not a command, in a private conversation.
     Text(&'a str),
     /// Text addressed to the bot where others read along (a group).
@@ -236,10 +237,8 @@ pub fn step(tree: &Tree, mut session: Session, event: Event<'_>) -> (Session, Ve
         }
         Event::NonText => vec![pointer_to_menu(tree, &mut session)],
         Event::Command(command) => run_command(tree, &mut session, command),
-        Event::Press(data) => match Action::parse(data) {
-            Some(action) => press(tree, &mut session, action),
-            None => vec![out_of_date(tree, &mut session)],
-        },
+        Event::Press(Some(action)) => press(tree, &mut session, action.clone()),
+        Event::Press(None) => vec![out_of_date(tree, &mut session)],
     };
     (session, replies)
 }

@@ -34,7 +34,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::clock::Instant;
-use kernel::{Batch, Kernel, Record};
+pub use kernel::Batch;
+use kernel::{Kernel, Record};
 
 pub use kernel::timed::Timing;
 pub use leases::{Budget, Rates};
@@ -269,6 +270,9 @@ fn kept_until(at: Instant, secs: i64) -> Instant {
 }
 
 pub use crate::stats::Later;
+pub use facts::later_into;
 pub use inbox::{Answer, Entry, INBOX_RETENTION_SECS};
 pub use menus::{MENU_RETENTION_SECS, Posted};
+
+pub use reminders::{Fresh, Pending};
 pub use sessions::{IdleSession, Loaded, PRIVATE_CHAT_RETENTION_SECS, Write};

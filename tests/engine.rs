@@ -1,6 +1,7 @@
 //! The engine's behaviour on the small fixture tree: moving, going back,
 //! starting over, and every kind of input it did not ask for.
 
+use icp_sms_doctor::callback::Action;
 use icp_sms_doctor::engine::{Command, Event, MAX_HISTORY, Session, step};
 use icp_sms_doctor::lang::Lang;
 
@@ -466,23 +467,35 @@ fn the_arrival_question_opens_and_closes_and_scheduling_is_left_to_the_bot() {
     let ui = tree.ui();
     let open = Event::Command(Command::Start(Some("to_new_sms")));
     let (session, _) = step(&tree, Session::new(Lang::En), open);
-    let (session, replies) = step(&tree, session, Event::Press("r:to_new_sms"));
+    let (session, replies) = step(
+        &tree,
+        session,
+        Event::Press(Action::parse("r:to_new_sms").as_ref()),
+    );
     assert_eq!(session.asking.as_deref(), Some("to_new_sms"));
     assert_eq!(replies[0].text, ui.text(UiText::RemindAsk, Lang::En));
     // Back from the question shows the menu it replaced, question closed.
-    let (session, replies) = step(&tree, session, Event::Press("t:to_new_sms"));
+    let (session, replies) = step(
+        &tree,
+        session,
+        Event::Press(Action::parse("t:to_new_sms").as_ref()),
+    );
     assert_eq!(session.asking, None);
     assert_eq!(replies[0].node.as_deref(), Some("to_new_sms"));
     // Setting reminders is the conversation's, with the store: reaching
     // the engine, such data is out of date.
-    let (_, replies) = step(&tree, session, Event::Press("a:2"));
+    let (_, replies) = step(&tree, session, Event::Press(Action::parse("a:2").as_ref()));
     assert!(
         replies[0]
             .text
             .starts_with(ui.text(UiText::MenuOutdated, Lang::En))
     );
     // A reminder asked of a node that offers none is made-up data.
-    let (_, replies) = step(&tree, Session::new(Lang::En), Event::Press("r:timeout"));
+    let (_, replies) = step(
+        &tree,
+        Session::new(Lang::En),
+        Event::Press(Action::parse("r:timeout").as_ref()),
+    );
     assert!(
         replies[0]
             .text

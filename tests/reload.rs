@@ -4,6 +4,7 @@ use std::fs;
 use std::sync::Arc;
 
 use icp_sms_doctor::app::{App, Settings};
+use icp_sms_doctor::callback::Action;
 use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::conversation::{self, Speaker};
 use icp_sms_doctor::engine::Event;
@@ -56,9 +57,10 @@ async fn a_session_on_a_node_the_new_dialogue_lacks_gets_the_entry_menu_with_a_n
         assert!(reloaded.get("extra").is_none());
 
         // A press on the old menu: it is out of date, and the entry menu shows.
-        let replies = conversation::handle(&app, &who, Event::Press("b:extra"))
-            .await
-            .expect("the store works");
+        let replies =
+            conversation::handle(&app, &who, Event::Press(Action::parse("b:extra").as_ref()))
+                .await
+                .expect("the store works");
         assert_eq!(replies.len(), 1);
         assert_eq!(replies[0].node.as_deref(), Some("menu"));
         let note = reloaded.ui().text(UiText::MenuOutdated, Lang::En);

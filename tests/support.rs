@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use icp_sms_doctor::callback::Action;
 use icp_sms_doctor::engine::{Event, Reply, Session, step};
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::tree::Tree;
@@ -93,7 +94,7 @@ impl<'t> Chat<'t> {
     }
 
     pub fn press(&mut self, data: &str) -> &[Reply] {
-        self.send(Event::Press(data))
+        self.send(Event::Press(Action::parse(data).as_ref()))
     }
 
     /// Presses the button of the last message whose label is `label`.

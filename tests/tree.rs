@@ -50,7 +50,11 @@ fn walk(tree: &Tree, session: &Session, reply: &Reply, path: &mut Vec<String>, s
                 && !path.contains(&to)
             {
                 let data = &reply.buttons[0][1].data;
-                let (next, replies) = step(tree, session.clone(), Event::Press(data));
+                let (next, replies) = step(
+                    tree,
+                    session.clone(),
+                    Event::Press(Action::parse(data).as_ref()),
+                );
                 assert_eq!(replies[0].node.as_deref(), Some(to.as_str()), "{path:?}");
                 walk(tree, &next, &replies[0], path, seen);
             }
@@ -70,7 +74,11 @@ fn walk(tree: &Tree, session: &Session, reply: &Reply, path: &mut Vec<String>, s
                 if path.contains(&to) {
                     continue;
                 }
-                let (next, replies) = step(tree, session.clone(), Event::Press(&data));
+                let (next, replies) = step(
+                    tree,
+                    session.clone(),
+                    Event::Press(Action::parse(&data).as_ref()),
+                );
                 assert_eq!(replies.len(), 1, "{path:?} -> {to}");
                 assert_eq!(replies[0].node.as_deref(), Some(to.as_str()), "{path:?}");
                 walk(tree, &next, &replies[0], path, seen);
@@ -128,7 +136,11 @@ fn check_end(tree: &Tree, session: &Session, reply: &Reply, path: &[String]) {
     assert_eq!(labels, expected, "{path:?}");
     // "Not solved" leads on to a real step, and "solved" closes calmly.
     if let Some(button) = reply.buttons[0].get(1) {
-        let (_, next) = step(tree, session.clone(), Event::Press(&button.data));
+        let (_, next) = step(
+            tree,
+            session.clone(),
+            Event::Press(Action::parse(&button.data).as_ref()),
+        );
         assert!(next[0].node.is_some(), "{path:?}");
         assert!(
             !next[0]
@@ -140,7 +152,7 @@ fn check_end(tree: &Tree, session: &Session, reply: &Reply, path: &[String]) {
     let (after, solved) = step(
         tree,
         session.clone(),
-        Event::Press(&reply.buttons[0][0].data),
+        Event::Press(Action::parse(&reply.buttons[0][0].data).as_ref()),
     );
     assert_eq!(solved[0].text, ui.text(UiText::Solved, lang), "{path:?}");
     assert_eq!(after.node, None);
@@ -294,7 +306,7 @@ fn the_contact_end_summarises_the_answers_chosen() {
         "g:to_provider:to_console",
         "g:to_console:contact_provider",
     ] {
-        let (next, replies) = step(&tree, session, Event::Press(data));
+        let (next, replies) = step(&tree, session, Event::Press(Action::parse(data).as_ref()));
         session = next;
         last = replies;
     }
@@ -321,7 +333,7 @@ fn the_summary_names_the_answer_chosen_where_two_answers_lead_to_one_node() {
         "g:mm_type:mm_norecord",
         "g:mm_norecord:contact_provider",
     ] {
-        let (next, replies) = step(&tree, session, Event::Press(data));
+        let (next, replies) = step(&tree, session, Event::Press(Action::parse(data).as_ref()));
         assert!(replies[0].node.is_some(), "{data}");
         session = next;
         last = replies;

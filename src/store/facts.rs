@@ -89,6 +89,12 @@ pub(super) fn question_into(batch: &mut Batch, later: &Later, asked_at: Instant,
     }
 }
 
+/// Adds to a batch a question to ask the person again at `later.due_at`
+/// whether their problem got solved, in place of an earlier one.
+pub fn later_into(batch: &mut Batch, later: &Later) {
+    question_into(batch, later, later.due_at - LATER_SECS, false);
+}
+
 impl Store {
     /// Records facts for the figures.
     pub async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
@@ -121,7 +127,7 @@ impl Store {
     /// earlier question for them there.
     pub async fn ask_later(&self, later: &Later) -> Result<(), StoreError> {
         let mut batch = Batch::new(ANY_TIME);
-        question_into(&mut batch, later, later.due_at - LATER_SECS, false);
+        later_into(&mut batch, later);
         self.kernel.commit(batch).await.map(drop)
     }
 

@@ -104,6 +104,65 @@ fn stored(id: i64, plan: i64, n: &NewReminder) -> Reminder {
     }
 }
 
+/// Pending reminders as they were read, each with its version: what a
+/// step shows and cancels, checked unchanged when it is saved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pending(Vec<(Reminder, u64)>);
+
+impl Pending {
+    /// Reminders read with their versions.
+    pub fn from_read(mut read: Vec<(Reminder, u64)>) -> Pending {
+        read.sort_by_key(|(r, _)| (r.due_at, r.id));
+        Pending(read)
+    }
+
+    /// The reminders, by time.
+    pub fn reminders(&self) -> impl Iterator<Item = &Reminder> {
+        self.0.iter().map(|(r, _)| r)
+    }
+
+    pub fn into_reminders(self) -> Vec<Reminder> {
+        self.0.into_iter().map(|(r, _)| r).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds to a batch the removal of those `which` picks, each only if
+    /// it is still as read; returns how many.
+    pub fn cancel_into(&self, batch: &mut Batch, which: impl Fn(&Reminder) -> bool) -> usize {
+        let mut count = 0;
+        for (reminder, version) in self.0.iter().filter(|(r, _)| which(r)) {
+            batch.check(reminder_key(reminder.id), *version);
+            drop_into(batch, reminder);
+            count += 1;
+        }
+        count
+    }
+}
+
+/// New reminders with their ids, not yet stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fresh(Vec<Reminder>);
+
+impl Fresh {
+    /// Adds the reminders, pending, to a batch.
+    pub fn into_batch(&self, batch: &mut Batch) {
+        for reminder in &self.0 {
+            let held = Held {
+                reminder: reminder.clone(),
+                claim: None,
+            };
+            hold_into(batch, &held);
+        }
+    }
+}
+
 impl Store {
     /// The reminders of an index (or the ids given), with their versions.
     async fn held(&self, ids: &[i64]) -> Result<Vec<(Held, u64)>, StoreError> {
@@ -121,26 +180,61 @@ impl Store {
         Ok(members.iter().filter_map(|(m, _)| m.parse().ok()).collect())
     }
 
-    /// Removes the pending reminders of `index` that `which` picks, all
-    /// that were still pending when read; returns how many.
-    async fn cancel_where(
+    /// The pending reminders of `index`, each with the version a cancel
+    /// checks.
+    async fn pending_in(&self, index: &str) -> Result<Pending, StoreError> {
+        let ids = self.ids_in(index, Span::all(MOST)).await?;
+        let found: Vec<(Reminder, u64)> = self
+            .held(&ids)
+            .await?
+            .into_iter()
+            .filter(|(h, _)| h.claim.is_none())
+            .map(|(h, version)| (h.reminder, version))
+            .collect();
+        Ok(Pending::from_read(found))
+    }
+
+    /// The person's reminders still to be sent, by time, as a step reads
+    /// them: those set in `chat`, or with `None` all of them.
+    pub async fn read_pending(&self, chat: Option<i64>, user: u64) -> Result<Pending, StoreError> {
+        let index = match chat {
+            Some(chat) => chat_index(SessionKey { chat, user }),
+            None => person_index(user),
+        };
+        self.pending_in(&index).await
+    }
+
+    /// A new plan's id, never reused.
+    pub async fn new_plan(&self) -> Result<i64, StoreError> {
+        self.kernel.next_id("reminder").await
+    }
+
+    /// New reminders of `plan`, each given its id, ready to be added to a
+    /// batch with `Fresh::into_batch`.
+    pub async fn fresh(&self, plan: i64, new: &[NewReminder]) -> Result<Fresh, StoreError> {
+        let mut made = Vec::with_capacity(new.len());
+        for n in new {
+            made.push(stored(self.kernel.next_id("reminder").await?, plan, n));
+        }
+        Ok(Fresh(made))
+    }
+
+    /// Removes the reminders of `index` that `which` picks, all that were
+    /// still pending when read, and adds `fresh`; returns how many were
+    /// removed.
+    async fn replace(
         &self,
         index: &str,
         which: impl Fn(&Reminder) -> bool,
-        add: impl Fn(&mut Batch),
+        fresh: Option<&Fresh>,
     ) -> Result<usize, StoreError> {
         for _ in 0..RETRIES {
-            let ids = self.ids_in(index, Span::all(MOST)).await?;
+            let pending = self.pending_in(index).await?;
             let mut batch = Batch::new(ANY_TIME);
-            let mut count = 0;
-            for (held, version) in self.held(&ids).await? {
-                if held.claim.is_none() && which(&held.reminder) {
-                    batch.check(reminder_key(held.reminder.id), version);
-                    drop_into(&mut batch, &held.reminder);
-                    count += 1;
-                }
+            let count = pending.cancel_into(&mut batch, &which);
+            if let Some(fresh) = fresh {
+                fresh.into_batch(&mut batch);
             }
-            add(&mut batch);
             if batch.is_empty() {
                 return Ok(0);
             }
@@ -162,26 +256,11 @@ impl Store {
         user: u64,
         new: &[NewReminder],
     ) -> Result<i64, StoreError> {
-        let plan = self.kernel.next_id("reminder").await?;
-        let mut made = Vec::with_capacity(new.len());
-        for n in new {
-            made.push(stored(self.kernel.next_id("reminder").await?, plan, n));
-        }
+        let plan = self.new_plan().await?;
+        let fresh = self.fresh(plan, new).await?;
         let key = SessionKey { chat, user };
-        self.cancel_where(
-            &chat_index(key),
-            |_| true,
-            |batch| {
-                for reminder in &made {
-                    let held = Held {
-                        reminder: reminder.clone(),
-                        claim: None,
-                    };
-                    hold_into(batch, &held);
-                }
-            },
-        )
-        .await?;
+        self.replace(&chat_index(key), |_| true, Some(&fresh))
+            .await?;
         Ok(plan)
     }
 
@@ -192,33 +271,20 @@ impl Store {
         chat: Option<i64>,
         user: u64,
     ) -> Result<Vec<Reminder>, StoreError> {
-        let index = match chat {
-            Some(chat) => chat_index(SessionKey { chat, user }),
-            None => person_index(user),
-        };
-        let ids = self.ids_in(&index, Span::all(MOST)).await?;
-        let mut found: Vec<Reminder> = self
-            .held(&ids)
-            .await?
-            .into_iter()
-            .filter(|(h, _)| h.claim.is_none())
-            .map(|(h, _)| h.reminder)
-            .collect();
-        found.sort_by_key(|r| (r.due_at, r.id));
-        Ok(found)
+        Ok(self.read_pending(chat, user).await?.into_reminders())
     }
 
     /// Cancels a plan's pending reminders, if they are the person's;
     /// returns how many.
     pub async fn cancel_plan(&self, plan: i64, user: u64) -> Result<usize, StoreError> {
-        self.cancel_where(&person_index(user), |r| r.plan == plan, |_| {})
+        self.replace(&person_index(user), |r| r.plan == plan, None)
             .await
     }
 
     /// Cancels all the person's pending reminders in a chat.
     pub async fn cancel_reminders(&self, chat: i64, user: u64) -> Result<usize, StoreError> {
         let key = SessionKey { chat, user };
-        self.cancel_where(&chat_index(key), |_| true, |_| {}).await
+        self.replace(&chat_index(key), |_| true, None).await
     }
 
     /// Pending reminders due at `now` of at most `limit` plans, whole

@@ -93,6 +93,8 @@ pub struct Write<'a> {
     pub now: Instant,
     /// The inbox entry the step answers, with its replies.
     pub answer: Option<&'a inbox::Answer>,
+    /// What else the step changes, written with the session or not at all.
+    pub also: Option<&'a Batch>,
 }
 
 /// Adds a session active at `at` to a batch, kept `ttl` after.
@@ -228,6 +230,7 @@ impl Store {
             facts,
             now,
             answer,
+            also: None,
         };
         for _ in 0..RETRIES {
             let loaded = self.load_step(key).await?;
@@ -262,6 +265,11 @@ impl Store {
         let id = session_key(key);
         if compare {
             batch.check(&id, loaded.version);
+        }
+        if let Some(also) = write.also {
+            batch.checks.extend(also.checks.iter().cloned());
+            batch.writes.extend(also.writes.iter().cloned());
+            batch.sync |= also.sync;
         }
         facts::record_into(&mut batch, write.facts);
         if let Some(answer) = write.answer {

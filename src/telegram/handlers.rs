@@ -195,19 +195,19 @@ pub(super) async fn on_press(
         reply_to: owner_command.map(|m| m.id),
         owner: Some(presser.id),
     };
-    match action {
+    match &action {
         Some(Action::HandoffConfirm { at }) => {
-            support::confirm(&out, &app, &query, &at, target).await;
+            support::confirm(&out, &app, &query, at, target).await;
             return Ok(());
         }
         Some(Action::CaseClose { case }) => {
-            support::person_closes(&out, &app, &query, case, target).await;
+            support::person_closes(&out, &app, &query, *case, target).await;
             return Ok(());
         }
         _ => {}
     }
     let who = speaker(chat.id, presser, thread, &receipt);
-    let replies = match conversation::handle(&app, &who, Event::Press(data)).await {
+    let replies = match conversation::handle(&app, &who, Event::Press(action.as_ref())).await {
         Ok(replies) => replies,
         Err(Failed { apology }) => {
             answer(&out, &query, Some(&apology)).await;
