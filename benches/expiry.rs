@@ -44,10 +44,10 @@ fn main() {
     println!("peak resident memory: {}", support::peak_memory());
 }
 
-fn show(counts: Counts) -> String {
+fn show((counts, reminders): (Counts, usize)) -> String {
     format!(
         "sessions {}, menus {}, reminders {}, other messages with buttons (owners kept 30 days) {}",
-        counts.sessions, counts.menus, counts.reminders, counts.notes
+        counts.sessions, counts.menus, reminders, counts.notes
     )
 }
 
@@ -138,7 +138,10 @@ async fn run() {
     api.wait_for("sendMessage", CONVERSATIONS as usize + reminders)
         .await;
     let filled = started.elapsed();
-    let before = store.counts().await.expect("counts");
+    let before = (
+        store.counts().await.expect("counts"),
+        store.reminder_count().await.expect("counts"),
+    );
     println!(
         "{CONVERSATIONS} conversations ({reminders} with reminders) in {:.1} s; stored: {}",
         filled.as_secs_f64(),
@@ -153,8 +156,11 @@ async fn run() {
     let mut paced_secs = 0;
     loop {
         settled.changed().await.expect("the scheduler runs");
-        let counts = store.counts().await.expect("counts");
-        if counts.sessions == 0 && counts.menus == 0 && counts.reminders == 0 {
+        let counts = (
+            store.counts().await.expect("counts"),
+            store.reminder_count().await.expect("counts"),
+        );
+        if counts.0.sessions == 0 && counts.0.menus == 0 && counts.1 == 0 {
             break;
         }
         // The scheduler paces closing in batches a few seconds apart: the
@@ -163,13 +169,16 @@ async fn run() {
         paced_secs += 5;
     }
     let took = closing.elapsed();
-    let after = store.counts().await.expect("counts");
+    let after = (
+        store.counts().await.expect("counts"),
+        store.reminder_count().await.expect("counts"),
+    );
     let edits = api.calls_of("editMessageText").len();
     println!(
         "after 25 h idle: {} (closed in {:.1} s of wall time, {:.0} sessions/s, with {paced_secs} s of pacing skipped on the clock; {edits} menu edits in all)",
         show(after),
         took.as_secs_f64(),
-        before.sessions as f64 / took.as_secs_f64()
+        before.0.sessions as f64 / took.as_secs_f64()
     );
     bot.stop().await;
     drop(store);

@@ -5,10 +5,9 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, DEFAULT_TIMEZONE};
 use crate::lang::Lang;
 use crate::metrics::Metrics;
-use crate::reminders::DEFAULT_TIMEZONE;
 use crate::store::Store;
 use crate::tree::Tree;
 use crate::tree::report::LoadError;

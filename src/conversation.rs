@@ -19,7 +19,9 @@ use crate::app::App;
 use crate::clock::Instant;
 use crate::engine::{Command, Event, Reply, Session};
 use crate::lang::Lang;
-use crate::store::{self, Answer, Batch, Loaded, Pending, SessionKey, StoreError};
+use crate::reminders::Pending;
+use crate::stats::store::{Waiting, later_into, later_key, record_into};
+use crate::store::{self, Answer, Batch, Keep, Loaded, SessionKey, StoreError};
 use crate::tree::{Tree, UiText};
 
 /// Who is talking, and where, as the adapter learnt it: the forum topic is
@@ -156,6 +158,13 @@ pub async fn handle(app: &App, who: &Speaker, event: Event<'_>) -> Result<Vec<Re
     ))
 }
 
+/// What keeps an idle session open: a pending reminder in its chat, or a
+/// next-day question waiting there.
+pub const KEEPS_OPEN: [Keep; 2] = [
+    Keep::Index(crate::reminders::store::chat_index),
+    Keep::Record(later_key),
+];
+
 /// How many times a step is taken when its session keeps changing.
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -191,7 +200,7 @@ async fn attempt_step(app: &App, step: &Step<'_>) -> Result<Vec<Reply>, Missed> 
     };
     let client_lang =
         Lang::from_language_code(who.language_code.as_deref(), app.settings.default_lang);
-    let loaded = (app.store.load_step(key).await)
+    let loaded = (app.store.load_step_with(key, &[later_key(key)]).await)
         .map_err(|e| failed("loading the session", e, client_lang))?;
     let session = match loaded.session.clone() {
         Some(session) => session,
@@ -271,7 +280,7 @@ async fn save(
                 wake = true;
             }
             Effect::AskLater(later) => {
-                store::later_into(&mut also, later);
+                later_into(&mut also, later);
                 wake = true;
             }
             Effect::Record(fact) => facts.push(fact.clone()),
@@ -285,9 +294,14 @@ async fn save(
             replies: serde_json::to_string(&decision.replies).ok()?,
         })
     });
+    record_into(&mut also, &facts);
+    // The person is back: a next-day question asked for them here before
+    // now is not asked.
+    if let Some(waiting) = loaded.with.first().cloned().flatten().and_then(Waiting::of) {
+        waiting.drop_if_asked_before(&mut also, key, step.now);
+    }
     let write = store::Write {
         remember_lang,
-        facts: &facts,
         now: step.now,
         answer: answer.as_ref(),
         also: Some(&also),

@@ -2,22 +2,29 @@
 
 pub mod app;
 pub mod callback;
+pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod console;
 pub mod conversation;
 pub mod engine;
 pub mod eval;
-pub mod handoff;
 pub mod lang;
 pub mod markup;
 pub mod metrics;
+pub mod open;
 pub mod redact;
 pub mod reminders;
 pub mod stats;
 pub mod store;
 pub mod telegram;
 pub mod tree;
+
+#[cfg(test)]
+#[path = "../tests/redis_server.rs"]
+mod redis_server;
+#[cfg(test)]
+mod suite;
 
 use std::path::Path;
 

@@ -13,7 +13,7 @@ use icp_sms_doctor::config::{self, Config};
 use icp_sms_doctor::redact::Redacting;
 use icp_sms_doctor::telegram::{self, StartError};
 use icp_sms_doctor::tree::graph::{self, Format};
-use icp_sms_doctor::{Lang, Tree, console, eval, load_tree, stats, store};
+use icp_sms_doctor::{Lang, Tree, console, eval, load_tree, open, stats};
 use teloxide::Bot;
 
 #[derive(Parser)]
@@ -239,7 +239,7 @@ fn main() -> ExitCode {
 /// The facts of the last `days` days from the store DATABASE_URL names.
 fn read_facts(days: u32) -> Result<Vec<icp_sms_doctor::stats::Fact>, String> {
     let url = config::process_env("DATABASE_URL").unwrap_or_default();
-    let store = store::url::open(&url)
+    let store = open::open(&url)
         .map_err(|e| format!("{e}; fix DATABASE_URL in .env or the environment"))?;
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
@@ -263,7 +263,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     let (Ok(bot_config), Ok(tree)) = (bot_config, tree.map_err(|e| report_dialogs(&e))) else {
         return ExitCode::from(2);
     };
-    let store = match store::url::open_for(
+    let store = match open::open_for(
         &bot_config.database_url,
         bot_config.settings.session_idle_secs,
     ) {

@@ -6,6 +6,9 @@
 
 pub mod parse;
 pub mod replies;
+pub mod store;
+
+pub use store::{Fresh, Pending};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -15,8 +18,7 @@ use crate::clock::Instant;
 use crate::lang::Lang;
 use crate::tree::{ReminderSettings, Tree, UiText};
 
-/// The default time zone times are shown in.
-pub const DEFAULT_TIMEZONE: Tz = chrono_tz::Asia::Shanghai;
+pub use crate::clock::DEFAULT_TIMEZONE;
 
 /// A reminder sent more than this long after it was due says it is late.
 pub const LATE_AFTER_SECS: i64 = 5 * 60;

@@ -5,6 +5,8 @@
 //! all. They are computed here from the facts of a period, the same way
 //! for every store.
 
+pub mod store;
+
 use std::collections::{BTreeMap, HashMap};
 
 use crate::clock::Instant;

@@ -1,30 +1,20 @@
 //! What the bot keeps between messages — sessions, the update inbox, reminders, cases, figures — written once on a small storage kernel that memory, an SQLite file or Redis provides.
 //!
 //! Each stored thing is a few records, index members or log values of the
-//! kernel (`kernel.rs`), laid out by the module that keeps it: sessions,
-//! languages, private chats and menu owners (`sessions.rs`, `menus.rs`),
-//! the inbox and heartbeats (`inbox.rs`), reminders (`reminders.rs`),
-//! cases (`cases.rs`), facts and next-day questions (`facts.rs`), the
-//! poller's lease and the shared budget (`leases.rs`). A write either
-//! happens whole or not at all. Sending a reminder is bracketed by a claim
-//! (pending → sending) and its removal: a reminder claimed by a process
-//! that died before removing it may have been sent, so it is never sent
-//! again. All times are UTC instants from the bot's clock.
+//! kernel (`kernel.rs`), laid out by the module that keeps it. Here:
+//! sessions, languages and private chats (`sessions.rs`), menu owners
+//! (`menus.rs`), the inbox and heartbeats (`inbox.rs`), the poller's lease
+//! and the shared budget (`leases.rs`). The features keep their own on the
+//! same kernel, in their own folders: reminders (`reminders/store.rs`),
+//! cases (`cases/store.rs`), facts and next-day questions
+//! (`stats/store.rs`). A write either happens whole or not at all. All
+//! times are UTC instants from the bot's clock.
 
-mod cases;
-mod facts;
 mod inbox;
 pub mod kernel;
 mod leases;
 mod menus;
-#[cfg(test)]
-#[path = "../tests/redis_server.rs"]
-pub(crate) mod redis_server;
-mod reminders;
 mod sessions;
-#[cfg(test)]
-mod suite;
-mod upgrade;
 pub mod url;
 
 use std::path::PathBuf;
@@ -61,11 +51,11 @@ impl SessionKey {
     }
 
     /// How the pair is written in keys and index members.
-    fn id(self) -> String {
+    pub(crate) fn id(self) -> String {
         format!("{}:{}", self.chat, self.user)
     }
 
-    fn parse(id: &str) -> Option<SessionKey> {
+    pub(crate) fn parse(id: &str) -> Option<SessionKey> {
         let (chat, user) = id.split_once(':')?;
         Some(SessionKey {
             chat: chat.parse().ok()?,
@@ -105,7 +95,6 @@ pub enum StoreError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
     pub sessions: usize,
-    pub reminders: usize,
     pub menus: usize,
     /// Other messages with buttons whose owner is remembered (for 30 days).
     pub notes: usize,
@@ -113,11 +102,17 @@ pub struct Counts {
 
 /// A read that is not about expiry: whatever is still stored counts
 /// (what has expired goes at the next prune, or by itself on Redis).
-const ANY_TIME: Instant = i64::MIN;
+pub(crate) const ANY_TIME: Instant = i64::MIN;
 
 /// How often a read-decide-write is taken again when another write came
 /// between its read and its write, before it gives up.
-const RETRIES: usize = 16;
+pub(crate) const RETRIES: usize = 16;
+
+/// How long a session is kept past its idle time in any case. A pending
+/// reminder (a window is a day long) or a next-day question (asked a day
+/// later, answered within a day) keeps a session open past its idle time;
+/// the session outlives them.
+const KEPT_PAST_IDLE_SECS: i64 = 4 * 24 * 3600;
 
 /// What the bot stores, on a kernel. Cloning it shares the kernel.
 #[derive(Clone)]
@@ -136,10 +131,7 @@ impl Store {
     pub fn new(kernel: Arc<dyn Kernel>, session_idle_secs: i64) -> Store {
         Store {
             kernel,
-            // A pending reminder (a window is a day long) or a next-day
-            // question (asked a day later, answered within a day) keeps a
-            // session open past its idle time; the session outlives them.
-            session_ttl: session_idle_secs.max(0) + crate::stats::LATER_SECS + 3 * 24 * 3600,
+            session_ttl: session_idle_secs.max(0) + KEPT_PAST_IDLE_SECS,
             leases: Arc::default(),
         }
     }
@@ -166,6 +158,11 @@ impl Store {
         &self.kernel
     }
 
+    /// How long a session outlives its last write in any case.
+    pub fn session_ttl(&self) -> i64 {
+        self.session_ttl
+    }
+
     /// Whether several processes may use the store at once (Redis): then
     /// each keeps a heartbeat, takes over what a stopped one left, and
     /// shares Telegram's limits through `budget`.
@@ -182,8 +179,6 @@ impl Store {
     pub async fn counts(&self) -> Result<Counts, StoreError> {
         Ok(Counts {
             sessions: self.kernel.count(sessions::BY_ACTIVITY).await?,
-            reminders: self.kernel.count(reminders::DUE).await?
-                + self.kernel.count(reminders::CLAIMED).await?,
             menus: self.kernel.count(menus::MENUS).await?,
             notes: self.kernel.count(menus::NOTES).await?,
         })
@@ -194,15 +189,14 @@ impl Store {
         self.kernel.count(sessions::BY_ACTIVITY).await
     }
 
-    /// Forgets what is past its retention: facts older than the longest
-    /// period the figures show, closed cases after 30 days, menu owners
-    /// after 30 days, next-day questions a day after they were due, inbox
-    /// ids after a day, private chats a year after the person last wrote.
-    /// Most of it expires by itself; this removes it for good. Returns
-    /// how many records, index members and facts went.
+    /// Forgets what is past its retention: menu owners after 30 days,
+    /// and every record past its expiry (closed cases after 30 days,
+    /// next-day questions a day after they were due, inbox ids after a
+    /// day, private chats a year after the person last wrote). Most of it
+    /// expires by itself; this removes it for good. Returns how many
+    /// records and index members went. (Facts: `Store::prune_facts`.)
     pub async fn prune(&self, now: Instant) -> Result<usize, StoreError> {
         let mut batch = Batch::new(now);
-        facts::prune(&mut batch, now);
         menus::prune(&mut batch, now);
         let trimmed = self.kernel.commit(batch).await?;
         Ok(trimmed + self.kernel.sweep(now).await?)
@@ -210,7 +204,7 @@ impl Store {
 
     /// One record, decoded; `None` when absent. A record that cannot be
     /// read is an error, not a silent absence.
-    async fn read<T: DeserializeOwned>(
+    pub(crate) async fn read<T: DeserializeOwned>(
         &self,
         key: &str,
         now: Instant,
@@ -223,7 +217,7 @@ impl Store {
     /// (it adds to the batch, or returns `None` to write nothing), and
     /// commits on the condition that the record did not change meanwhile;
     /// if it did, reads and decides again.
-    async fn update<T, R>(
+    pub(crate) async fn update<T, R>(
         &self,
         key: &str,
         now: Instant,
@@ -253,26 +247,26 @@ impl Store {
 }
 
 /// A stored value as JSON.
-fn encode<T: Serialize>(value: &T) -> String {
+pub(crate) fn encode<T: Serialize>(value: &T) -> String {
     // The stored types are plain structs of strings and numbers, which
     // always serialize.
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn decode<T: DeserializeOwned>(record: Record) -> Result<(T, u64), StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(record: Record) -> Result<(T, u64), StoreError> {
     Ok((serde_json::from_str(&record.value)?, record.version))
 }
 
 /// When something kept `secs` after `at` expires: it is still there at
 /// `at + secs`, gone a second later.
-fn kept_until(at: Instant, secs: i64) -> Instant {
+pub(crate) fn kept_until(at: Instant, secs: i64) -> Instant {
     at.saturating_add(secs).saturating_add(1)
 }
 
-pub use crate::stats::Later;
-pub use facts::later_into;
 pub use inbox::{Answer, Entry, INBOX_RETENTION_SECS};
 pub use menus::{MENU_RETENTION_SECS, Posted};
 
-pub use reminders::{Fresh, Pending};
-pub use sessions::{IdleSession, Loaded, PRIVATE_CHAT_RETENTION_SECS, Write};
+pub(crate) use inbox::entry_into;
+pub(crate) use menus::owner_into;
+pub use sessions::{IdleSession, Keep, Loaded, PRIVATE_CHAT_RETENTION_SECS, Write};
+pub(crate) use sessions::{lang_into, private_into, session_into};

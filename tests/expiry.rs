@@ -48,7 +48,8 @@ async fn idle_sessions_end_with_their_menu_edited_and_their_rows_deleted() {
         scene.advance(22 * HOUR).await;
         scene.advance(60).await;
         let counts = store.counts().await.expect("counts");
-        assert_eq!((counts.sessions, counts.reminders, counts.menus), (0, 0, 0));
+        let reminders = store.reminder_count().await.expect("counts");
+        assert_eq!((counts.sessions, reminders, counts.menus), (0, 0, 0));
         let eves = api.bot_messages(eve);
         let ended_en = markup::to_html(tree().ui().text(UiText::SessionEnded, Lang::En));
         assert_eq!(text_of(&eves[0]), ended_en);

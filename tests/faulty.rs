@@ -189,7 +189,7 @@ impl Kernel for Faulty {
                 });
                 if let Some(chat) = key {
                     let key = SessionKey { chat, user };
-                    self.inner.save(key, &theirs, true, &[], batch.now).await?;
+                    self.inner.save(key, &theirs, true, batch.now).await?;
                 }
             }
         }

@@ -585,7 +585,7 @@ async fn a_staff_answer_to_a_person_who_blocked_the_bot_goes_to_the_group_they_a
             user: BOB.id,
         };
         let blank = icp_sms_doctor::engine::Session::new(Lang::Zh);
-        store.save(private, &blank, false, &[], 0).await.unwrap();
+        store.save(private, &blank, false, 0).await.unwrap();
         assert!(store.has_private_chat(BOB.id).await.unwrap());
         api.fail_next(
             "sendMessage",

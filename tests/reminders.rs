@@ -267,7 +267,7 @@ async fn reminders_set_before_a_restart_are_sent_once_after_it() {
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
         scene.advance(10 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
-        assert_eq!(store.counts().await.expect("counts").reminders, 0);
+        assert_eq!(store.reminder_count().await.expect("counts"), 0);
         scene.stop().await;
     })
     .await;
@@ -343,7 +343,7 @@ async fn a_reminder_due_while_down_comes_late_and_a_closed_window_gets_one_note(
             sent_with(&api, BOB.id as i64, UiText::ReminderLate).len(),
             1
         );
-        assert_eq!(store.counts().await.expect("counts").reminders, 0);
+        assert_eq!(store.reminder_count().await.expect("counts"), 0);
         scene.stop().await;
     })
     .await;
@@ -399,7 +399,7 @@ async fn reminders_are_listed_and_cancelled_and_verified_stops_the_rest() {
         );
         scene.advance(12 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
-        assert_eq!(store.counts().await.expect("counts").reminders, 0);
+        assert_eq!(store.reminder_count().await.expect("counts"), 0);
         scene.stop().await;
     })
     .await;
@@ -780,7 +780,7 @@ async fn a_reminder_whose_reply_was_lost_is_not_sent_again() {
         scene.advance(60).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
         // Only the plan's later reminder is left, and it still comes.
-        assert_eq!(store.counts().await.expect("counts").reminders, 1);
+        assert_eq!(store.reminder_count().await.expect("counts"), 1);
         scene.advance(10 * HOUR).await;
         assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
         scene.stop().await;
@@ -807,7 +807,7 @@ async fn forged_reminder_buttons_set_nothing_and_claim_nothing() {
         let shown = api.message(chat, id_of(&menu));
         press_then(&api, &ALICE, &shown, "a:2", 0, 0).await;
         api.wait_for("answerCallbackQuery", 2).await;
-        assert_eq!(store.counts().await.unwrap().reminders, 0);
+        assert_eq!(store.reminder_count().await.unwrap(), 0);
         // Bob's plan, pressed by Alice: verified, but nothing cancelled.
         remind_privately(&api, &BOB, 0).await;
         let plan = store.pending_reminders(None, BOB.id).await.unwrap()[0].plan;

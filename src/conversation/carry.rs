@@ -63,15 +63,7 @@ pub(super) async fn carry_from_group(app: &App, key: SessionKey, payload: &str) 
     // Written only if no step changed the private session meanwhile.
     if let Err(e) = app
         .store
-        .save_answering(
-            key,
-            &session,
-            false,
-            &[],
-            app.clock.now(),
-            None,
-            Some(version),
-        )
+        .save_answering(key, &session, false, app.clock.now(), None, Some(version))
         .await
     {
         log::error!(

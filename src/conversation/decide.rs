@@ -12,9 +12,8 @@ use crate::callback::Action;
 use crate::clock::Instant;
 use crate::engine::{Command, Event, Reply, Session, arrival_question, button, render, step};
 use crate::lang::Lang;
-use crate::reminders::{self, Kind, NewReminder, Reminder};
+use crate::reminders::{self, Kind, NewReminder, Pending, Reminder};
 use crate::stats::{Fact, FactKind, LATER_SECS, Later};
-use crate::store::Pending;
 use crate::tree::router::has_personal_data;
 use crate::tree::{NodeKind, RemindKind, Tree, UiButton, UiText};
 

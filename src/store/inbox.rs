@@ -93,7 +93,7 @@ fn beat_key(owner: &str) -> String {
 
 /// Adds an entry recorded at `at` to a batch: open with its update (and
 /// the replies its step gave, if any), or done at `done`.
-pub(super) fn entry_into(
+pub(crate) fn entry_into(
     batch: &mut Batch,
     id: i64,
     body: Option<String>,

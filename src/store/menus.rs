@@ -49,7 +49,7 @@ pub(super) fn prune(batch: &mut Batch, now: Instant) {
 }
 
 /// Adds to `batch` that `owner` posted `message` at `at`.
-pub(super) fn owner_into(
+pub(crate) fn owner_into(
     batch: &mut Batch,
     chat: i64,
     message: i32,

@@ -8,14 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kernel::{Batch, Span};
-use super::{
-    ANY_TIME, RETRIES, SessionKey, Store, StoreError, decode, encode, facts, inbox, kept_until,
-};
+use super::kernel::{Batch, Record, Span};
+use super::{ANY_TIME, RETRIES, SessionKey, Store, StoreError, decode, encode, inbox, kept_until};
 use crate::clock::Instant;
 use crate::engine::Session;
 use crate::lang::Lang;
-use crate::stats::Fact;
 
 /// The index of sessions by their last activity.
 pub(super) const BY_ACTIVITY: &str = "sessions";
@@ -60,8 +57,8 @@ pub struct Loaded {
     pub session: Option<Session>,
     /// The version every write changes: 0 when none is stored.
     pub version: u64,
-    /// The next-day question waiting for the person there, if any.
-    later: Option<facts::Waiting>,
+    /// The records read with it, as `load_step_with` was asked.
+    pub with: Vec<Option<Record>>,
     /// When the person was last seen in their private chat, if this is
     /// it and they were.
     seen: Option<Instant>,
@@ -89,7 +86,6 @@ pub struct Write<'a> {
     /// Also keep the session's language as the person's, for their
     /// future sessions.
     pub remember_lang: bool,
-    pub facts: &'a [Fact],
     pub now: Instant,
     /// The inbox entry the step answers, with its replies.
     pub answer: Option<&'a inbox::Answer>,
@@ -98,7 +94,7 @@ pub struct Write<'a> {
 }
 
 /// Adds a session active at `at` to a batch, kept `ttl` after.
-pub(super) fn session_into(
+pub(crate) fn session_into(
     batch: &mut Batch,
     key: SessionKey,
     session: Session,
@@ -116,17 +112,25 @@ pub(super) fn session_into(
 }
 
 /// Adds a person's language to a batch.
-pub(super) fn lang_into(batch: &mut Batch, user: u64, lang: Lang) {
+pub(crate) fn lang_into(batch: &mut Batch, user: u64, lang: Lang) {
     batch.put(lang_key(user), encode(&lang));
 }
 
 /// Adds a private chat the person last wrote in at `at` to a batch.
-pub(super) fn private_into(batch: &mut Batch, user: u64, at: Instant) {
+pub(crate) fn private_into(batch: &mut Batch, user: u64, at: Instant) {
     batch.put_until(
         private_key(user),
         at.to_string(),
         Some(kept_until(at, PRIVATE_CHAT_RETENTION_SECS)),
     );
+}
+
+/// What keeps an idle session open, named by the feature that keeps it
+/// beside the session: a record, or an index with members.
+#[derive(Debug, Clone, Copy)]
+pub enum Keep {
+    Record(fn(SessionKey) -> String),
+    Index(fn(SessionKey) -> String),
 }
 
 /// A session with no position and no history holds nothing worth a row.
@@ -140,12 +144,23 @@ impl Store {
     }
 
     /// What a step reads, in one round trip: the session with its
-    /// version, and the next-day question it may answer.
+    /// version.
     pub async fn load_step(&self, key: SessionKey) -> Result<Loaded, StoreError> {
-        let mut keys = vec![session_key(key), facts::later_key(key)];
+        self.load_step_with(key, &[]).await
+    }
+
+    /// `load_step`, with the records under `with` read in the same round
+    /// trip (what a feature keeps beside the session).
+    pub async fn load_step_with(
+        &self,
+        key: SessionKey,
+        with: &[String],
+    ) -> Result<Loaded, StoreError> {
+        let mut keys = vec![session_key(key)];
         if key.is_private() {
             keys.push(private_key(key.user));
         }
+        keys.extend(with.iter().cloned());
         let mut got = self.kernel.get(&keys, ANY_TIME).await?.into_iter();
         let mut indexed = None;
         let (session, version) = match got.next().flatten() {
@@ -171,12 +186,14 @@ impl Store {
                 }
             }
         };
-        let later = got.next().flatten().and_then(facts::Waiting::of);
-        let seen = got.next().flatten().and_then(|r| r.value.parse().ok());
+        let seen = match key.is_private() {
+            true => got.next().flatten().and_then(|r| r.value.parse().ok()),
+            false => None,
+        };
         Ok(Loaded {
             session,
             version,
-            later,
+            with: got.collect(),
             seen,
             indexed,
         })
@@ -194,19 +211,16 @@ impl Store {
 
     /// Writes the session (a blank one deletes it) as active at `now`
     /// and, with `remember_lang`, the person's language for their future
-    /// sessions, and records `facts` — all or nothing. A session in a
-    /// private chat also records that the person has started the bot
-    /// there. The person is back: a next-day question asked for them in
-    /// this chat before `now` is dropped.
+    /// sessions — all or nothing. A session in a private chat also records
+    /// that the person has started the bot there.
     pub async fn save(
         &self,
         key: SessionKey,
         session: &Session,
         remember_lang: bool,
-        facts: &[Fact],
         now: Instant,
     ) -> Result<(), StoreError> {
-        self.save_answering(key, session, remember_lang, facts, now, None, None)
+        self.save_answering(key, session, remember_lang, now, None, None)
             .await
     }
 
@@ -214,20 +228,17 @@ impl Store {
     /// with `expected`, only if the stored session still has that version
     /// (else `Conflict`). Two round trips: a step reads with `load_step`
     /// and writes with `save_step`, one each.
-    #[allow(clippy::too_many_arguments)]
     pub async fn save_answering(
         &self,
         key: SessionKey,
         session: &Session,
         remember_lang: bool,
-        facts: &[Fact],
         now: Instant,
         answer: Option<&inbox::Answer>,
         expected: Option<u64>,
     ) -> Result<(), StoreError> {
         let write = Write {
             remember_lang,
-            facts,
             now,
             answer,
             also: None,
@@ -271,12 +282,8 @@ impl Store {
             batch.writes.extend(also.writes.iter().cloned());
             batch.sync |= also.sync;
         }
-        facts::record_into(&mut batch, write.facts);
         if let Some(answer) = write.answer {
             inbox::answer_into(&mut batch, answer, now);
-        }
-        if let Some(later) = &loaded.later {
-            later.drop_if_asked_before(&mut batch, key, now);
         }
         if is_blank(session) {
             batch.delete(&id).unindex(BY_ACTIVITY, key.id());
@@ -324,13 +331,14 @@ impl Store {
         self.kernel.commit(batch).await.map(drop)
     }
 
-    /// Sessions last active at or before `before` with no pending reminder
-    /// and no next-day question in their chat, oldest first, at most
-    /// `limit`. Those passed over are looked past, a page at a time.
+    /// Sessions last active at or before `before` that nothing in `keeps`
+    /// holds open, oldest first, at most `limit`. Those passed over are
+    /// looked past, a page at a time.
     pub async fn idle_sessions(
         &self,
         before: Instant,
         limit: usize,
+        keeps: &[Keep],
     ) -> Result<Vec<IdleSession>, StoreError> {
         let mut idle = Vec::new();
         let page = limit.max(1) * 2;
@@ -345,15 +353,23 @@ impl Store {
                 .iter()
                 .filter_map(|(m, _)| SessionKey::parse(m))
                 .collect();
-            let mut wanted = Vec::with_capacity(keys.len() * 2);
+            let records: Vec<_> = keeps
+                .iter()
+                .filter_map(|k| match k {
+                    Keep::Record(name) => Some(name),
+                    Keep::Index(_) => None,
+                })
+                .collect();
+            let per_key = 1 + records.len();
+            let mut wanted = Vec::with_capacity(keys.len() * per_key);
             for key in &keys {
                 wanted.push(session_key(*key));
-                wanted.push(facts::later_key(*key));
+                wanted.extend(records.iter().map(|name| name(*key)));
             }
             let got = self.kernel.get(&wanted, ANY_TIME).await?;
             let mut stale = Batch::new(ANY_TIME);
-            for (key, rows) in keys.iter().zip(got.chunks(2)) {
-                let [session, later] = rows else {
+            for (key, rows) in keys.iter().zip(got.chunks(per_key)) {
+                let [session, held @ ..] = rows else {
                     continue;
                 };
                 let Some(Ok((stored, _))) = session.clone().map(decode::<Stored>) else {
@@ -363,10 +379,10 @@ impl Store {
                     }
                     continue;
                 };
-                if later.is_some() || stored.at > before || idle.len() >= limit {
+                if held.iter().any(Option::is_some) || stored.at > before || idle.len() >= limit {
                     continue;
                 }
-                if self.has_reminders(*key).await? {
+                if self.holds_index(*key, keeps).await? {
                     continue;
                 }
                 idle.push(IdleSession {
@@ -385,6 +401,18 @@ impl Store {
             offset += page;
         }
         Ok(idle)
+    }
+
+    /// Whether an index in `keeps` has members for the session.
+    async fn holds_index(&self, key: SessionKey, keeps: &[Keep]) -> Result<bool, StoreError> {
+        for keep in keeps {
+            if let Keep::Index(name) = keep
+                && self.kernel.count(&name(key)).await? > 0
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Deletes an idle session and its menu records, unless it was active

@@ -1,13 +1,9 @@
-//! `DATABASE_URL`: which store a URL names, checked without side effects, then opened.
+//! `DATABASE_URL`: which store a URL names, checked without side effects (`crate::open` opens it).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use super::kernel::Kernel;
-use super::kernel::memory::MemoryKernel;
-use super::kernel::redis::{RedisKernel, redacted};
-use super::kernel::sqlite::SqliteKernel;
-use super::{DEFAULT_SESSION_IDLE_SECS, DEFAULT_URL, Store, StoreError};
+use super::kernel::redis::redacted;
+use super::{DEFAULT_URL, StoreError};
 
 /// A store a `DATABASE_URL` names.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,48 +55,4 @@ pub fn parse(url: &str) -> Result<Location, StoreError> {
         return Err(StoreError::Unsupported(url.to_string()));
     }
     Ok(Location::Sqlite(Path::new(path).to_path_buf()))
-}
-
-/// Opens the store a `DATABASE_URL` names, with sessions closed after the
-/// default idle time.
-pub fn open(url: &str) -> Result<Store, StoreError> {
-    open_for(url, DEFAULT_SESSION_IDLE_SECS)
-}
-
-/// Opens the store a `DATABASE_URL` names. Sessions idle for
-/// `session_idle_secs` are closed by the scheduler, and are forgotten a
-/// few days after that in any case. Nothing is connected yet: a Redis
-/// that is down fails the first calls, not the opening.
-pub fn open_for(url: &str, session_idle_secs: i64) -> Result<Store, StoreError> {
-    let kernel: Arc<dyn Kernel> = match parse(url)? {
-        Location::Memory => Arc::new(MemoryKernel::default()),
-        Location::Sqlite(path) => {
-            let store = Store::new(Arc::new(SqliteKernel::open(&path)?), session_idle_secs);
-            store.upgrade_sqlite(&path)?;
-            return Ok(store);
-        }
-        Location::Redis(url) => Arc::new(RedisKernel::open(&url)?),
-    };
-    Ok(Store::new(kernel, session_idle_secs))
-}
-
-impl Store {
-    /// A store on an SQLite file, with the default idle time.
-    pub fn sqlite(path: &Path) -> Result<Store, StoreError> {
-        let store = Store::new(
-            Arc::new(SqliteKernel::open(path)?),
-            DEFAULT_SESSION_IDLE_SECS,
-        );
-        store.upgrade_sqlite(path)?;
-        Ok(store)
-    }
-
-    /// A store on Redis, with the default idle time; nothing is connected
-    /// until the first call.
-    pub fn redis(url: &str) -> Result<Store, StoreError> {
-        Ok(Store::new(
-            Arc::new(RedisKernel::open(url)?),
-            DEFAULT_SESSION_IDLE_SECS,
-        ))
-    }
 }

@@ -27,12 +27,16 @@ pub fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>) -> ax
     let metrics = move || async move {
         let figures = &app.metrics;
         figures.queued.set(queued() as i64);
-        match tokio::time::timeout(STORE_WAIT, app.store.counts()).await {
-            Ok(Ok(counts)) => {
+        let counts = async { Ok((app.store.counts().await?, app.store.reminder_count().await?)) };
+        match tokio::time::timeout(STORE_WAIT, counts).await {
+            Ok(Ok((counts, reminders))) => {
                 figures.sessions.set(counts.sessions as i64);
-                figures.reminders_pending.set(counts.reminders as i64);
+                figures.reminders_pending.set(reminders as i64);
             }
-            Ok(Err(e)) => log::warn!("metrics: the store's counts could not be read: {e}"),
+            Ok(Err(e)) => {
+                let e: crate::store::StoreError = e;
+                log::warn!("metrics: the store's counts could not be read: {e}")
+            }
             Err(_) => log::warn!("metrics: the store's counts took over {STORE_WAIT:?}"),
         }
         (

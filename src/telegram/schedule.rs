@@ -212,7 +212,7 @@ async fn pass(
 
     let more_later = ask_later(bot, app, now).await?;
     if now >= state.pruned_at + PRUNE_SECS {
-        let gone = store.prune(now).await?;
+        let gone = store.prune(now).await? + store.prune_facts(now).await?;
         if gone > 0 {
             log::info!("scheduler: {gone} row(s) past their retention forgotten");
         }
@@ -220,7 +220,11 @@ async fn pass(
     }
 
     let idle = store
-        .idle_sessions(now - app.settings.session_idle_secs, CLOSE_BATCH)
+        .idle_sessions(
+            now - app.settings.session_idle_secs,
+            CLOSE_BATCH,
+            &crate::conversation::KEEPS_OPEN,
+        )
         .await?;
     let more_idle = idle.len() == CLOSE_BATCH;
     // Each row goes first, so a menu is only ever closed for a session

@@ -21,9 +21,9 @@ use super::send::{NO_PREVIEW, Outbox, Paced, Target, answer, answer_soon, delive
 mod relay;
 use crate::app::App;
 use crate::callback::Action;
+use crate::cases::{self, Case, NewCase, Opened};
 use crate::conversation;
 use crate::engine::Reply;
-use crate::handoff::{self, Case, NewCase, Opened};
 use crate::lang::Lang;
 use crate::markup;
 use crate::stats::{Fact, FactKind};
@@ -324,7 +324,7 @@ pub(super) async fn confirm(
         lang: session.lang,
         node: at.to_string(),
         place,
-        summary: handoff::summary(&tree, &session, at, staff_lang),
+        summary: cases::summary(&tree, &session, at, staff_lang),
     };
     let now = app.clock.now();
     // The person's answer, in place of the consent question: a text of

@@ -7,8 +7,8 @@ use teloxide::types::{ChatId, MessageKind, User};
 
 use super::{post, tell_person, tell_staff};
 use crate::app::App;
+use crate::cases::Case;
 use crate::engine::Reply;
-use crate::handoff::Case;
 use crate::markup;
 use crate::telegram::pacer::Priority;
 use crate::telegram::send::{Outbox, Target, deliver};

@@ -9,10 +9,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::{RedisKernel, redacted};
+use crate::redis_server::RedisServer;
 use crate::store::StoreError;
 use crate::store::kernel::contract::within;
 use crate::store::kernel::{Batch, Kernel, Span, Window};
-use crate::store::redis_server::RedisServer;
 
 crate::store::kernel::contract::cases!(optional: RedisServer::start().map(|server| {
     let kernel = RedisKernel::open_with_prefix(&server.url(), "test:").unwrap();

@@ -8,10 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kernel::Batch;
-use super::{ANY_TIME, RETRIES, Store, StoreError, encode, kept_until};
+use super::{CLOSED_RETENTION_SECS, Case, NewCase, Opened};
 use crate::clock::Instant;
-use crate::handoff::{CLOSED_RETENTION_SECS, Case, NewCase, Opened};
+use crate::store::{ANY_TIME, Batch, RETRIES, Store, StoreError, encode, kept_until};
 
 /// A case as stored.
 #[derive(Serialize, Deserialize)]
@@ -47,7 +46,7 @@ impl Filed {
 
 /// Adds a case to a batch: the case, the person's open case while it is
 /// open, and the messages and topic that point to it.
-pub(super) fn case_into(
+pub(crate) fn case_into(
     batch: &mut Batch,
     case: Case,
     closed_at: Option<Instant>,
@@ -88,7 +87,7 @@ impl Store {
 
     /// A case id a record holds.
     async fn case_id(&self, key: String) -> Result<Option<i64>, StoreError> {
-        let got = self.kernel.get(&[key], ANY_TIME).await?;
+        let got = self.kernel().get(&[key], ANY_TIME).await?;
         Ok(got[0].as_ref().and_then(|r| r.value.parse().ok()))
     }
 
@@ -116,7 +115,7 @@ impl Store {
         for _ in 0..RETRIES {
             let open = open_key(new.user);
             let got = self
-                .kernel
+                .kernel()
                 .get(std::slice::from_ref(&open), ANY_TIME)
                 .await?;
             let version = got[0].as_ref().map_or(0, |r| r.version);
@@ -126,7 +125,7 @@ impl Store {
             {
                 return Ok(Opened::Existing(filed.case));
             }
-            let id = self.kernel.next_id("case").await?;
+            let id = self.kernel().next_id("case").await?;
             let filed = Filed {
                 case: Case {
                     id,
@@ -151,7 +150,7 @@ impl Store {
             let mut batch = Batch::new(ANY_TIME);
             batch.check(&open, version).put(&open, id.to_string());
             filed.file_into(&mut batch);
-            match self.kernel.commit(batch).await {
+            match self.kernel().commit(batch).await {
                 Ok(_) => return Ok(Opened::New(filed.case)),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e),

@@ -6,10 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kernel::{Batch, Record, Span};
-use super::{ANY_TIME, SessionKey, Store, StoreError, decode, encode, kept_until};
+use super::{Fact, LATER_SECS, Later, MAX_DAYS};
 use crate::clock::Instant;
-use crate::stats::{Fact, LATER_SECS, Later, MAX_DAYS};
+use crate::store::kernel::{Record, Span};
+use crate::store::{ANY_TIME, Batch, SessionKey, Store, StoreError, decode, encode, kept_until};
 
 const FACTS: &str = "facts";
 const LATER_DUE: &str = "later_due";
@@ -23,19 +23,19 @@ struct Question {
     asked: bool,
 }
 
-pub(super) fn later_key(key: SessionKey) -> String {
+pub fn later_key(key: SessionKey) -> String {
     format!("later:{}", key.id())
 }
 
 /// A question a step found waiting for the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Waiting {
+pub struct Waiting {
     version: u64,
     asked_at: Instant,
 }
 
 impl Waiting {
-    pub(super) fn of(record: Record) -> Option<Waiting> {
+    pub fn of(record: Record) -> Option<Waiting> {
         let (question, version) = decode::<Question>(record).ok()?;
         Some(Waiting {
             version,
@@ -46,7 +46,7 @@ impl Waiting {
     /// The person is back: a question asked for before `now` is dropped
     /// (one asked for in this very step is not), if it is still the one
     /// the step read.
-    pub(super) fn drop_if_asked_before(&self, batch: &mut Batch, key: SessionKey, now: Instant) {
+    pub fn drop_if_asked_before(&self, batch: &mut Batch, key: SessionKey, now: Instant) {
         if self.asked_at < now {
             let id = later_key(key);
             batch
@@ -58,19 +58,19 @@ impl Waiting {
 }
 
 /// Adds facts to a batch.
-pub(super) fn record_into(batch: &mut Batch, facts: &[Fact]) {
+pub fn record_into(batch: &mut Batch, facts: &[Fact]) {
     for fact in facts {
         batch.append(FACTS, fact.at, encode(fact));
     }
 }
 
 /// Forgets facts older than the longest period the figures show.
-pub(super) fn prune(batch: &mut Batch, now: Instant) {
+fn prune(batch: &mut Batch, now: Instant) {
     batch.cut(FACTS, now - i64::from(MAX_DAYS) * 24 * 3600);
 }
 
 /// Adds a next-day question to a batch, in place of an earlier one.
-pub(super) fn question_into(batch: &mut Batch, later: &Later, asked_at: Instant, asked: bool) {
+pub(crate) fn question_into(batch: &mut Batch, later: &Later, asked_at: Instant, asked: bool) {
     let key = SessionKey {
         chat: later.chat,
         user: later.user,
@@ -96,6 +96,14 @@ pub fn later_into(batch: &mut Batch, later: &Later) {
 }
 
 impl Store {
+    /// Forgets facts older than the longest period the figures show;
+    /// returns how many went.
+    pub async fn prune_facts(&self, now: Instant) -> Result<usize, StoreError> {
+        let mut batch = Batch::new(now);
+        prune(&mut batch, now);
+        self.kernel().commit(batch).await
+    }
+
     /// Records facts for the figures.
     pub async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
         let mut batch = Batch::new(ANY_TIME);
@@ -103,13 +111,13 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        self.kernel.commit(batch).await.map(drop)
+        self.kernel().commit(batch).await.map(drop)
     }
 
     /// The facts recorded at or after `since`. One that cannot be read is
     /// left out, and said so in the log.
     pub async fn facts(&self, since: Instant) -> Result<Vec<Fact>, StoreError> {
-        let values = self.kernel.read_log(FACTS, since).await?;
+        let values = self.kernel().read_log(FACTS, since).await?;
         Ok(values
             .iter()
             .filter_map(|v| match serde_json::from_str(v) {
@@ -128,16 +136,19 @@ impl Store {
     pub async fn ask_later(&self, later: &Later) -> Result<(), StoreError> {
         let mut batch = Batch::new(ANY_TIME);
         later_into(&mut batch, later);
-        self.kernel.commit(batch).await.map(drop)
+        self.kernel().commit(batch).await.map(drop)
     }
 
     /// Next-day questions due at `now` and not yet asked, at most `limit`.
     pub async fn due_later(&self, now: Instant, limit: usize) -> Result<Vec<Later>, StoreError> {
-        let members = self.kernel.range(LATER_DUE, Span::upto(now, limit)).await?;
+        let members = self
+            .kernel()
+            .range(LATER_DUE, Span::upto(now, limit))
+            .await?;
         let keys: Vec<String> = members.iter().map(|(m, _)| format!("later:{m}")).collect();
         let mut due = Vec::new();
         for record in self
-            .kernel
+            .kernel()
             .get(&keys, ANY_TIME)
             .await?
             .into_iter()

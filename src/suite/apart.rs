@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use super::{TempDb, at, on, redis_store, window, within};
+use crate::conversation::KEEPS_OPEN;
 use crate::lang::Lang;
+use crate::open::open;
+use crate::redis_server::RedisServer;
 use crate::reminders::NewReminder;
 use crate::store::kernel::redis::RedisKernel;
 use crate::store::kernel::sqlite::SqliteKernel;
-use crate::store::redis_server::RedisServer;
-use crate::store::url::open;
 use crate::store::{Answer, Entry, Rates, SessionKey, Store, StoreError};
 
 /// Telegram's limits as a test sets them.
@@ -47,7 +48,6 @@ async fn inbox_takeover(store: &Store) {
             SessionKey { chat: 2, user: 2 },
             &at("menu", Lang::Zh),
             false,
-            &[],
             120,
             Some(&answer),
             None,
@@ -100,7 +100,7 @@ async fn claims_race(a: &Store, b: &Store) {
         assert_eq!(b.recover_claimed(200).await.unwrap(), 0);
         a.finish_reminders(&ids).await.unwrap();
     }
-    assert_eq!(a.counts().await.unwrap().reminders, 0);
+    assert_eq!(a.reminder_count().await.unwrap(), 0);
 }
 
 /// A store others may share, with a second process's handle on it.
@@ -225,7 +225,7 @@ async fn fails(store: &Store) {
         bound("load", store.load(key).await.map(drop));
         bound(
             "save",
-            store.save(key, &at("menu", Lang::Zh), false, &[], 1).await,
+            store.save(key, &at("menu", Lang::Zh), false, 1).await,
         );
         bound(
             "inbox_put",
@@ -233,7 +233,10 @@ async fn fails(store: &Store) {
         );
         bound("inbox_open", store.inbox_open("p", 1).await.map(drop));
         bound("counts", store.counts().await.map(drop));
-        bound("idle", store.idle_sessions(1, 1).await.map(drop));
+        bound(
+            "idle",
+            store.idle_sessions(1, 1, &KEEPS_OPEN).await.map(drop),
+        );
         bound("claim", store.claim_reminders(&[1], "p", 1).await.map(drop));
         bound("poller", store.hold_poller().await);
         let rates = rates(1, 1, (1, 1), 1000);
@@ -273,7 +276,7 @@ async fn redis_calls_succeed_again_once_redis_is_back() {
     };
     within(async {
         let mut tries = 0;
-        while let Err(e) = store.save(key, &at("menu", Lang::Zh), false, &[], 1).await {
+        while let Err(e) = store.save(key, &at("menu", Lang::Zh), false, 1).await {
             tries += 1;
             assert!(tries < 20, "still failing: {e}");
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -315,7 +318,7 @@ async fn sqlite_sessions_survive_reopening_the_file() {
         {
             let store = on(SqliteKernel::open(&db.0).unwrap());
             store
-                .save(key, &at("mismatch", Lang::En), true, &[], 1)
+                .save(key, &at("mismatch", Lang::En), true, 1)
                 .await
                 .unwrap();
         }
@@ -342,7 +345,7 @@ async fn sqlite_a_write_waits_out_another_process_lock() {
             SessionKey { chat: 2, user: 2 },
         );
         store
-            .save(theirs, &at("reset", Lang::Zh), false, &[], 1)
+            .save(theirs, &at("reset", Lang::Zh), false, 1)
             .await
             .unwrap();
         let other = rusqlite::Connection::open(&db.0).unwrap();
@@ -353,11 +356,7 @@ async fn sqlite_a_write_waits_out_another_process_lock() {
         );
         let writer = {
             let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .save(mine, &at("timeout", Lang::En), false, &[], 2)
-                    .await
-            })
+            tokio::spawn(async move { store.save(mine, &at("timeout", Lang::En), false, 2).await })
         };
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!writer.is_finished(), "the write did not wait for the lock");
@@ -450,7 +449,7 @@ async fn sqlite_an_old_file_is_brought_over_whole() {
                 [(40, 39, Some(3))],
                 "opening {opening}"
             );
-            assert_eq!(store.counts().await.unwrap().reminders, 2);
+            assert_eq!(store.reminder_count().await.unwrap(), 2);
             let facts = store.facts(0).await.unwrap();
             assert_eq!(facts.len(), 1, "brought over once, opening {opening}");
             assert_eq!(facts[0].detail, "menu");

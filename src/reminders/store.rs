@@ -1,4 +1,4 @@
-//! Reminders: set as plans, listed and cancelled by their person, claimed before they are sent and removed after, so none is sent twice.
+//! Reminders as stored: set as plans, listed and cancelled by their person, claimed before they are sent and removed after, so none is sent twice.
 //!
 //! A reminder is the record `rem:<id>`, with its claim once a process is
 //! sending it. The index `due` holds the ids pending by when they fall
@@ -7,13 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kernel::{Batch, Span};
-use super::{ANY_TIME, RETRIES, SessionKey, Store, StoreError, decode, encode};
+use super::{NewReminder, Reminder};
 use crate::clock::Instant;
-use crate::reminders::{NewReminder, Reminder};
+use crate::store::kernel::Span;
+use crate::store::{ANY_TIME, Batch, RETRIES, SessionKey, Store, StoreError, decode, encode};
 
-pub(super) const DUE: &str = "due";
-pub(super) const CLAIMED: &str = "claimed";
+const DUE: &str = "due";
+const CLAIMED: &str = "claimed";
 
 /// The most reminders looked at in one call.
 const MOST: usize = 100_000;
@@ -41,12 +41,12 @@ fn person_index(user: u64) -> String {
     format!("rems:{user}")
 }
 
-pub(super) fn chat_index(key: SessionKey) -> String {
+pub fn chat_index(key: SessionKey) -> String {
     format!("rems:{}", key.id())
 }
 
 /// Adds a reminder to a batch, pending or claimed by `owner` until `until`.
-pub(super) fn reminder_into(
+pub(crate) fn reminder_into(
     batch: &mut Batch,
     reminder: Reminder,
     claim: Option<(String, Instant)>,
@@ -167,7 +167,7 @@ impl Store {
     /// The reminders of an index (or the ids given), with their versions.
     async fn held(&self, ids: &[i64]) -> Result<Vec<(Held, u64)>, StoreError> {
         let keys: Vec<String> = ids.iter().map(|id| reminder_key(*id)).collect();
-        let rows = self.kernel.get(&keys, ANY_TIME).await?;
+        let rows = self.kernel().get(&keys, ANY_TIME).await?;
         let mut held = Vec::with_capacity(rows.len());
         for record in rows.into_iter().flatten() {
             held.push(decode(record)?);
@@ -176,7 +176,7 @@ impl Store {
     }
 
     async fn ids_in(&self, index: &str, span: Span) -> Result<Vec<i64>, StoreError> {
-        let members = self.kernel.range(index, span).await?;
+        let members = self.kernel().range(index, span).await?;
         Ok(members.iter().filter_map(|(m, _)| m.parse().ok()).collect())
     }
 
@@ -206,7 +206,7 @@ impl Store {
 
     /// A new plan's id, never reused.
     pub async fn new_plan(&self) -> Result<i64, StoreError> {
-        self.kernel.next_id("reminder").await
+        self.kernel().next_id("reminder").await
     }
 
     /// New reminders of `plan`, each given its id, ready to be added to a
@@ -214,7 +214,7 @@ impl Store {
     pub async fn fresh(&self, plan: i64, new: &[NewReminder]) -> Result<Fresh, StoreError> {
         let mut made = Vec::with_capacity(new.len());
         for n in new {
-            made.push(stored(self.kernel.next_id("reminder").await?, plan, n));
+            made.push(stored(self.kernel().next_id("reminder").await?, plan, n));
         }
         Ok(Fresh(made))
     }
@@ -238,7 +238,7 @@ impl Store {
             if batch.is_empty() {
                 return Ok(0);
             }
-            match self.kernel.commit(batch).await {
+            match self.kernel().commit(batch).await {
                 Ok(_) => return Ok(count),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e),
@@ -312,7 +312,7 @@ impl Store {
 
     /// The earliest time a pending reminder falls due.
     pub async fn next_due(&self) -> Result<Option<Instant>, StoreError> {
-        let first = self.kernel.range(DUE, Span::all(1)).await?;
+        let first = self.kernel().range(DUE, Span::all(1)).await?;
         Ok(first.first().map(|(_, due)| *due))
     }
 
@@ -340,7 +340,7 @@ impl Store {
             });
             hold_into(&mut batch, &h);
         }
-        match self.kernel.commit(batch).await {
+        match self.kernel().commit(batch).await {
             Ok(_) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e),
@@ -357,7 +357,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        self.kernel.commit(batch).await.map(drop)
+        self.kernel().commit(batch).await.map(drop)
     }
 
     /// Removes claimed reminders: they were sent, or are no longer wanted.
@@ -369,7 +369,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        self.kernel.commit(batch).await.map(drop)
+        self.kernel().commit(batch).await.map(drop)
     }
 
     /// Removes reminders whose claim ran out before `now` unfinished: the
@@ -390,7 +390,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(0);
         }
-        match self.kernel.commit(batch).await {
+        match self.kernel().commit(batch).await {
             Ok(_) => Ok(count),
             // A claim changed meanwhile (released, finished or renewed):
             // the next pass looks again.
@@ -399,9 +399,8 @@ impl Store {
         }
     }
 
-    /// Whether the person has any reminder in the chat, pending or being
-    /// sent.
-    pub(super) async fn has_reminders(&self, key: SessionKey) -> Result<bool, StoreError> {
-        Ok(self.kernel.count(&chat_index(key)).await? > 0)
+    /// How many reminders are stored, pending or being sent.
+    pub async fn reminder_count(&self) -> Result<usize, StoreError> {
+        Ok(self.kernel().count(DUE).await? + self.kernel().count(CLAIMED).await?)
     }
 }

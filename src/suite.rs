@@ -1,24 +1,26 @@
-//! One test suite for everything stored, run on every kernel: memory, a fresh SQLite file, and a fresh `redis-server` (when one is installed).
+//! One test suite for everything stored — the store's own things and the features' (reminders, cases, facts) — run on every kernel: memory, a fresh SQLite file, and a fresh `redis-server` (when one is installed).
 
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::kernel::redis::RedisKernel;
-use super::kernel::sqlite::SqliteKernel;
-use super::kernel::{Batch, Kernel};
-use super::redis_server::RedisServer;
-use super::{
-    Answer, Entry, INBOX_RETENTION_SECS, Later, MENU_RETENTION_SECS, PRIVATE_CHAT_RETENTION_SECS,
-    Posted, SessionKey, Store, StoreError,
-};
+use crate::cases::{CLOSED_RETENTION_SECS, NewCase, Opened};
 use crate::clock::Instant;
+use crate::conversation::KEEPS_OPEN;
 use crate::engine::Session;
-use crate::handoff::{CLOSED_RETENTION_SECS, NewCase, Opened};
 use crate::lang::Lang;
+use crate::redis_server::RedisServer;
 use crate::reminders::{Kind, NewReminder};
-use crate::stats::{Fact, FactKind, LATER_SECS, MAX_DAYS};
+use crate::stats::store::{Waiting, later_key};
+use crate::stats::{Fact, FactKind, LATER_SECS, Later, MAX_DAYS};
+use crate::store::kernel::redis::RedisKernel;
+use crate::store::kernel::sqlite::SqliteKernel;
+use crate::store::kernel::{Batch, Kernel};
+use crate::store::{
+    Answer, Entry, INBOX_RETENTION_SECS, MENU_RETENTION_SECS, PRIVATE_CHAT_RETENTION_SECS, Posted,
+    SessionKey, Store, StoreError, Write,
+};
 
 mod apart;
 
@@ -68,7 +70,7 @@ async fn sessions(store: &Store) {
     };
     assert_eq!(store.load(key).await.unwrap(), None);
     store
-        .save(key, &at("timeout", Lang::En), false, &[], 100)
+        .save(key, &at("timeout", Lang::En), false, 100)
         .await
         .unwrap();
     assert_eq!(
@@ -77,7 +79,7 @@ async fn sessions(store: &Store) {
     );
     assert_eq!(store.person_lang(7).await.unwrap(), None);
     store
-        .save(key, &at("reset", Lang::Zh), true, &[], 100)
+        .save(key, &at("reset", Lang::Zh), true, 100)
         .await
         .unwrap();
     assert_eq!(store.person_lang(7).await.unwrap(), Some(Lang::Zh));
@@ -88,7 +90,7 @@ async fn sessions(store: &Store) {
         user: 8,
     };
     store
-        .save(other, &at("menu", Lang::Zh), false, &[], 100)
+        .save(other, &at("menu", Lang::Zh), false, 100)
         .await
         .unwrap();
     assert_eq!(store.session_count().await.unwrap(), 2);
@@ -106,7 +108,7 @@ async fn sessions(store: &Store) {
     assert_eq!(store.menu_owner(-100, 56).await.unwrap(), Some(8));
     // A blank session removes the row.
     store
-        .save(key, &Session::new(Lang::Zh), false, &[], 100)
+        .save(key, &Session::new(Lang::Zh), false, 100)
         .await
         .unwrap();
     assert_eq!(store.load(key).await.unwrap(), None);
@@ -179,7 +181,7 @@ async fn reminders(store: &Store) {
     let pending = store.pending_reminders(Some(-5), 7).await.unwrap();
     assert_eq!((pending.len(), pending[0].plan), (1, newest));
     assert_eq!(store.cancel_reminders(-5, 7).await.unwrap(), 1);
-    assert_eq!(store.counts().await.unwrap().reminders, 0);
+    assert_eq!(store.reminder_count().await.unwrap(), 0);
 }
 
 /// Idle sessions: found, closed unless active again, with their menus.
@@ -188,7 +190,7 @@ async fn expiry(store: &Store) {
     let busy = SessionKey { chat: -9, user: 4 };
     let waiting = SessionKey { chat: -9, user: 5 };
     store
-        .save(quiet, &at("timeout", Lang::En), false, &[], 100)
+        .save(quiet, &at("timeout", Lang::En), false, 100)
         .await
         .unwrap();
     store
@@ -205,11 +207,11 @@ async fn expiry(store: &Store) {
         .await
         .unwrap();
     store
-        .save(busy, &at("timeout", Lang::Zh), false, &[], 100)
+        .save(busy, &at("timeout", Lang::Zh), false, 100)
         .await
         .unwrap();
     store
-        .save(waiting, &at("to_new_sms", Lang::Zh), false, &[], 100)
+        .save(waiting, &at("to_new_sms", Lang::Zh), false, 100)
         .await
         .unwrap();
     store
@@ -219,7 +221,7 @@ async fn expiry(store: &Store) {
     // The person in their private chat is known to have started the bot.
     assert!(store.has_private_chat(3).await.unwrap());
     assert!(!store.has_private_chat(4).await.unwrap());
-    let idle = store.idle_sessions(100, 10).await.unwrap();
+    let idle = store.idle_sessions(100, 10, &KEEPS_OPEN).await.unwrap();
     let keys: Vec<SessionKey> = idle.iter().map(|i| i.key).collect();
     assert_eq!(keys.len(), 2, "a pending reminder keeps a session alive");
     assert!(keys.contains(&quiet) && keys.contains(&busy));
@@ -227,7 +229,7 @@ async fn expiry(store: &Store) {
     assert_eq!((quiet_idle.menu, quiet_idle.lang), (Some(41), Lang::En));
     // Activity after the scan keeps the session.
     store
-        .save(busy, &at("reset", Lang::Zh), false, &[], 150)
+        .save(busy, &at("reset", Lang::Zh), false, 150)
         .await
         .unwrap();
     assert!(!store.expire_session(busy, 100).await.unwrap());
@@ -313,16 +315,21 @@ async fn cases(store: &Store) {
 async fn facts(store: &Store) {
     let key = SessionKey { chat: 7, user: 7 };
     let step = Fact::new(1000, FactKind::Step, 42, "timeout", Lang::En).with_detail("menu");
+    let mut also = Batch::new(1000);
+    crate::stats::store::record_into(&mut also, std::slice::from_ref(&step));
+    let write = Write {
+        remember_lang: false,
+        now: 1000,
+        answer: None,
+        also: Some(&also),
+    };
+    let loaded = store.load_step(key).await.unwrap();
+    let session = at("timeout", Lang::En);
     store
-        .save(
-            key,
-            &at("timeout", Lang::En),
-            false,
-            std::slice::from_ref(&step),
-            1000,
-        )
+        .save_step(key, &session, &write, &loaded, true)
         .await
         .unwrap();
+    assert_eq!(store.load(key).await.unwrap(), Some(session));
     let solved = Fact::new(2000, FactKind::Solved, 42, "to_console", Lang::Zh);
     store.record(std::slice::from_ref(&solved)).await.unwrap();
     assert_eq!(
@@ -331,9 +338,9 @@ async fn facts(store: &Store) {
     );
     assert_eq!(store.facts(1500).await.unwrap(), vec![solved.clone()]);
     let kept = 1000 + i64::from(MAX_DAYS) * 24 * 3600;
-    store.prune(kept).await.unwrap();
+    store.prune_facts(kept).await.unwrap();
     assert_eq!(store.facts(0).await.unwrap().len(), 2);
-    store.prune(kept + 1).await.unwrap();
+    store.prune_facts(kept + 1).await.unwrap();
     assert_eq!(store.facts(0).await.unwrap(), vec![solved]);
 }
 
@@ -354,7 +361,7 @@ async fn later(store: &Store) {
     store.ask_later(&question).await.unwrap();
     // The step that asked saves at the same time: the question stays.
     store
-        .save(key, &at("out_of_checks", Lang::Zh), false, &[], 1000)
+        .save(key, &at("out_of_checks", Lang::Zh), false, 1000)
         .await
         .unwrap();
     assert_eq!(
@@ -369,16 +376,45 @@ async fn later(store: &Store) {
     assert!(!store.take_later(7, 7).await.unwrap(), "asked once");
     assert_eq!(store.due_later(i64::MAX, 10).await.unwrap(), vec![]);
     // Asked and unanswered, it keeps the session open, for a day.
-    let idle = store.idle_sessions(i64::MAX, 10).await.unwrap();
+    let idle = store
+        .idle_sessions(i64::MAX, 10, &KEEPS_OPEN)
+        .await
+        .unwrap();
     assert!(idle.iter().all(|i| i.key != key), "{idle:?}");
     store.prune(1000 + 2 * LATER_SECS - 1).await.unwrap();
-    assert!(store.idle_sessions(i64::MAX, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .idle_sessions(i64::MAX, 10, &KEEPS_OPEN)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store.prune(1000 + 2 * LATER_SECS + 1).await.unwrap();
-    assert_eq!(store.idle_sessions(i64::MAX, 10).await.unwrap().len(), 1);
-    // Asked again, then the person is back: nothing to ask.
+    assert_eq!(
+        store
+            .idle_sessions(i64::MAX, 10, &KEEPS_OPEN)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Asked again, then the person is back: a step reads the question
+    // with the session and drops it in the same write.
     store.ask_later(&question).await.unwrap();
+    let loaded = store.load_step_with(key, &[later_key(key)]).await.unwrap();
+    let waiting = loaded.with[0].clone().and_then(Waiting::of);
+    let mut also = Batch::new(1001);
+    waiting
+        .expect("the question is read with the session")
+        .drop_if_asked_before(&mut also, key, 1001);
+    let write = Write {
+        remember_lang: false,
+        now: 1001,
+        answer: None,
+        also: Some(&also),
+    };
     store
-        .save(key, &at("timeout", Lang::Zh), false, &[], 1001)
+        .save_step(key, &at("timeout", Lang::Zh), &write, &loaded, true)
         .await
         .unwrap();
     assert_eq!(store.due_later(i64::MAX, 10).await.unwrap(), vec![]);
@@ -436,7 +472,6 @@ async fn inbox(store: &Store) {
             key,
             &at("nr_wait", Lang::Zh),
             false,
-            &[],
             1001,
             Some(&answer),
             None,
@@ -478,7 +513,7 @@ async fn versions(store: &Store) {
     let key = SessionKey { chat: -5, user: 9 };
     let cas = |session: Session, expected: u64, now: Instant| async move {
         store
-            .save_answering(key, &session, false, &[], now, None, Some(expected))
+            .save_answering(key, &session, false, now, None, Some(expected))
             .await
     };
     assert_eq!(store.load_versioned(key).await.unwrap(), (None, 0));
@@ -509,7 +544,7 @@ async fn versions(store: &Store) {
     );
     // A write without a version is always made.
     store
-        .save(key, &at("reset", Lang::Zh), false, &[], 6)
+        .save(key, &at("reset", Lang::Zh), false, 6)
         .await
         .unwrap();
     let (_, third) = store.load_versioned(key).await.unwrap();
@@ -523,7 +558,7 @@ async fn private_chats_pruned(store: &Store) {
             user,
         };
         store
-            .save(key, &at("menu", Lang::Zh), false, &[], now)
+            .save(key, &at("menu", Lang::Zh), false, now)
             .await
             .unwrap();
     };
@@ -551,12 +586,18 @@ async fn idle_by_the_last_step(store: &Store) {
     let key = SessionKey { chat: 4, user: 4 };
     for now in [100, 200, 300] {
         store
-            .save(key, &at("timeout", Lang::Zh), false, &[], now)
+            .save(key, &at("timeout", Lang::Zh), false, now)
             .await
             .unwrap();
     }
-    assert!(store.idle_sessions(299, 10).await.unwrap().is_empty());
-    let idle = store.idle_sessions(300, 10).await.unwrap();
+    assert!(
+        store
+            .idle_sessions(299, 10, &KEEPS_OPEN)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let idle = store.idle_sessions(300, 10, &KEEPS_OPEN).await.unwrap();
     assert_eq!(
         idle.iter()
             .map(|i| (i.key, i.updated_at))
@@ -565,10 +606,16 @@ async fn idle_by_the_last_step(store: &Store) {
     );
     // An hour later the place moves with the step.
     store
-        .save(key, &at("timeout", Lang::Zh), false, &[], 3_900)
+        .save(key, &at("timeout", Lang::Zh), false, 3_900)
         .await
         .unwrap();
-    assert!(store.idle_sessions(3_899, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .idle_sessions(3_899, 10, &KEEPS_OPEN)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         !store.expire_session(key, 300).await.unwrap(),
         "active since"

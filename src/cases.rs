@@ -5,6 +5,8 @@
 //! link to them, and nothing they typed. Telegram is not known here: the
 //! adapter posts the case and relays the messages.
 
+pub mod store;
+
 use crate::clock::Instant;
 use crate::engine::{Session, path_lines};
 use crate::lang::Lang;
