@@ -7,14 +7,13 @@
 
 use std::sync::Arc;
 
-use teloxide::prelude::*;
-use teloxide::types::{ChatId, MessageId, ParseMode, ThreadId};
+use teloxide::types::{ChatId, MessageId, ThreadId};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::pacer::Priority;
-use super::send::{NO_PREVIEW, Outbox, Paced, keyboard};
+use super::send::{Gone, Outbox, Outgoing, Shown, keyboard};
 use crate::app::App;
 use crate::clock::Instant;
 use crate::engine::Reply;
@@ -488,43 +487,17 @@ async fn post(
     html: &str,
     reply: &Reply,
 ) -> Result<Delivered, RequestError> {
-    let markup = keyboard(reply);
-    let mut ticket = bot.pacer.submit(chat.0, Priority::Background, None);
-    let sent = Outbox::paced(&mut ticket, false, || {
-        let mut request = bot
-            .bot
-            .send_message(chat, html)
-            .parse_mode(ParseMode::Html)
-            .link_preview_options(NO_PREVIEW.clone());
-        if let Some(thread) = thread {
-            request = request.message_thread_id(thread);
-        }
-        if let Some(markup) = &markup {
-            request = request.reply_markup(markup.clone());
-        }
-        request.into_future()
-    })
-    .await?;
-    drop(ticket);
-    let sent = match sent {
-        Paced::Done(sent) => sent,
-        Paced::Superseded | Paced::ShutDown => return Ok(Delivered::NotSent),
+    let ticket = bot.pacer.submit(chat.0, Priority::Background, None);
+    let message = Outgoing {
+        thread,
+        keyboard: keyboard(reply),
+        owner: Some((reminder.user, Posted::Note)),
+        ..Outgoing::html(chat, html.to_string())
     };
-    if markup.is_some()
-        && let Err(e) = app
-            .store
-            .remember_menu(
-                chat.0,
-                sent.id.0,
-                reminder.user,
-                Posted::Note,
-                app.clock.now(),
-            )
-            .await
-    {
-        log::error!("chat {chat}: recording a reminder's owner failed: {e}");
+    match bot.put(app, ticket, message).await? {
+        Shown::Sent(_) | Shown::Edited => Ok(Delivered::Sent),
+        Shown::Superseded | Shown::ShutDown => Ok(Delivered::NotSent),
     }
-    Ok(Delivered::Sent)
 }
 
 pub(super) fn cannot_reach_person(e: &RequestError) -> bool {
@@ -569,22 +542,16 @@ async fn end_menu(bot: &Outbox, app: &App, session: &IdleSession) {
     };
     let text = markup::to_html(app.tree().ui().text(UiText::SessionEnded, session.lang));
     let chat = ChatId(session.key.chat);
-    let mut ticket = bot.pacer.submit(chat.0, Priority::Background, Some(menu));
-    let result = Outbox::paced(&mut ticket, true, || {
-        bot.bot
-            .edit_message_text(chat, MessageId(menu), text.clone())
-            .parse_mode(ParseMode::Html)
-            .into_future()
-    })
-    .await;
-    match result {
-        Ok(Paced::Done(_) | Paced::Superseded) => {}
-        Ok(Paced::ShutDown) => log::warn!("chat {chat}: shutting down; an idle menu stays open"),
-        Err(RequestError::Api(
-            ApiError::MessageNotModified
-            | ApiError::MessageCantBeEdited
-            | ApiError::MessageToEditNotFound,
-        )) => {}
+    let ticket = bot.pacer.submit(chat.0, Priority::Background, Some(menu));
+    let ended = Outgoing {
+        edit: Some((MessageId(menu), Gone::Leave)),
+        ..Outgoing::html(chat, text)
+    };
+    match bot.put(app, ticket, ended).await {
+        Ok(Shown::ShutDown) => log::warn!("chat {chat}: shutting down; an idle menu stays open"),
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
+        Err(RequestError::Api(ApiError::MessageCantBeEdited | ApiError::MessageToEditNotFound)) => {
+        }
         Err(e) => log::warn!("chat {chat}: closing an idle session's menu failed: {e}"),
     }
 }

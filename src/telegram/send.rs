@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use teloxide::prelude::*;
 use teloxide::types::{
-    CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions,
-    MaybeInaccessibleMessage, MessageId, ParseMode, ReplyParameters, ThreadId, UserId,
+    CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
+    LinkPreviewOptions, MaybeInaccessibleMessage, MessageId, ParseMode, ReplyParameters, ThreadId,
+    UserId,
 };
 use teloxide::{ApiError, RequestError};
 
@@ -109,7 +110,7 @@ impl Outbox {
     /// lane and goes again first, however often it comes; a network error
     /// is tried again (for a send only when no connection was made, so a
     /// message never goes out twice).
-    pub(super) async fn paced<T, F, Fut>(
+    async fn paced<T, F, Fut>(
         ticket: &mut Ticket,
         idempotent: bool,
         mut request: F,
@@ -292,107 +293,215 @@ pub(super) fn deliver_link(
 }
 
 /// Makes one step's request; logs, once, a reply given up.
-async fn show(out: &Outbox, app: &App, target: Target, mut step: Step) {
-    if let Some(message) = step.edit {
-        let result = Outbox::paced(&mut step.ticket, true, || {
-            let mut request = out
+async fn show(out: &Outbox, app: &App, target: Target, step: Step) {
+    let message = Outgoing {
+        chat: target.chat,
+        thread: target.thread,
+        reply_to: target.reply_to,
+        body: Body::Html(step.html),
+        keyboard: step.keyboard,
+        edit: step.edit.map(|m| (m, Gone::SendAnew)),
+        owner: target.owner.map(|o| (o.0, step.posted)),
+    };
+    let chat = target.chat;
+    match out.put(app, step.ticket, message).await {
+        Ok(Shown::Sent(_) | Shown::Edited) => {}
+        Ok(Shown::Superseded) => log::debug!("chat {chat}: a newer message took this one's place"),
+        Ok(Shown::ShutDown) => log::warn!("chat {chat}: shutting down; a reply was not shown"),
+        Err(e) => {
+            app.metrics.given_up.inc();
+            log::warn!("chat {chat}: a reply could not be shown and is given up: {e}");
+        }
+    }
+}
+
+/// What the one sender sends: a text, or a file.
+pub(super) enum Body {
+    /// Telegram's HTML.
+    Html(String),
+    Document {
+        name: String,
+        bytes: Vec<u8>,
+    },
+}
+
+/// What becomes of an edit whose message can no longer be changed (too
+/// old, or deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gone {
+    /// Sent as a new message, in the same place in the lane: a menu.
+    SendAnew,
+    /// Left as it is.
+    Leave,
+}
+
+/// One message for the one sender: where it goes, what it says, and whose
+/// its buttons are.
+pub(super) struct Outgoing {
+    pub(super) chat: ChatId,
+    pub(super) thread: Option<ThreadId>,
+    /// The message it answers (which marks a group menu as its author's).
+    pub(super) reply_to: Option<MessageId>,
+    pub(super) body: Body,
+    pub(super) keyboard: Option<InlineKeyboardMarkup>,
+    /// The message to change in place instead of sending, and what to do
+    /// when it can no longer be changed.
+    pub(super) edit: Option<(MessageId, Gone)>,
+    /// Whose buttons a sent message carries, and what kind of message it
+    /// is: recorded once it is sent, so a press on it is known to be theirs.
+    pub(super) owner: Option<(u64, Posted)>,
+}
+
+impl Outgoing {
+    /// A text to `chat`, with nothing else.
+    pub(super) fn html(chat: ChatId, html: String) -> Outgoing {
+        Outgoing {
+            chat,
+            thread: None,
+            reply_to: None,
+            body: Body::Html(html),
+            keyboard: None,
+            edit: None,
+            owner: None,
+        }
+    }
+}
+
+/// How a message was shown, short of an error from Telegram.
+#[derive(Debug)]
+pub(super) enum Shown {
+    Sent(Box<Message>),
+    Edited,
+    /// A newer edit of the same message went out in its place.
+    Superseded,
+    /// The bot shut down before its turn came.
+    ShutDown,
+}
+
+impl Outbox {
+    /// The one way a message reaches Telegram: sent, or changed in place,
+    /// in `ticket`'s turn (paced, a 429 waited out, a network error tried
+    /// again — a send only when no connection was made), and, carrying
+    /// buttons, recorded as its owner's once sent.
+    pub(super) async fn put(
+        &self,
+        app: &App,
+        mut ticket: Ticket,
+        message: Outgoing,
+    ) -> Result<Shown, RequestError> {
+        if let Some((id, gone)) = message.edit {
+            match self.edit(&mut ticket, &message, id).await {
+                Err(RequestError::Api(
+                    ApiError::MessageCantBeEdited | ApiError::MessageToEditNotFound,
+                )) if gone == Gone::SendAnew => {
+                    log::info!(
+                        "chat {}: message {} can no longer be edited; sent anew",
+                        message.chat,
+                        id.0
+                    );
+                    ticket.again_as_send();
+                }
+                Err(RequestError::Api(ApiError::MessageNotModified)) => return Ok(Shown::Edited),
+                done => return done,
+            }
+        }
+        let sent = self.send(&mut ticket, &message).await;
+        // The chat's lane is free for its next message; a stop still
+        // waits until the owner is recorded.
+        let _recording = self.pacer.hold();
+        drop(ticket);
+        if let (Ok(Shown::Sent(sent)), Some((owner, posted)), Some(_)) =
+            (&sent, message.owner, &message.keyboard)
+            && let Err(e) = app
+                .store
+                .remember_menu(message.chat.0, sent.id.0, owner, posted, app.clock.now())
+                .await
+        {
+            log::error!(
+                "chat {}: recording a menu's owner failed: {e}",
+                message.chat
+            );
+        }
+        sent
+    }
+
+    async fn edit(
+        &self,
+        ticket: &mut Ticket,
+        message: &Outgoing,
+        id: MessageId,
+    ) -> Result<Shown, RequestError> {
+        let Body::Html(html) = &message.body else {
+            return Ok(Shown::Edited);
+        };
+        let edited = Outbox::paced(ticket, true, || {
+            let mut request = self
                 .bot
-                .edit_message_text(target.chat, message, step.html.clone())
+                .edit_message_text(message.chat, id, html.clone())
                 .parse_mode(ParseMode::Html)
                 .link_preview_options(NO_PREVIEW.clone());
-            if let Some(keyboard) = &step.keyboard {
+            if let Some(keyboard) = &message.keyboard {
                 request = request.reply_markup(keyboard.clone());
             }
             request.into_future()
         })
-        .await;
-        match result {
-            Ok(Paced::Done(_) | Paced::Superseded)
-            | Err(RequestError::Api(ApiError::MessageNotModified)) => return,
-            Ok(Paced::ShutDown) => {
-                log::warn!("chat {}: shutting down; an edit was not made", target.chat);
-                return;
-            }
-            Err(RequestError::Api(
-                ApiError::MessageCantBeEdited | ApiError::MessageToEditNotFound,
-            )) => {
-                // Too old or deleted: the reply comes as a new message, in
-                // the same place in the lane.
-                log::info!(
-                    "chat {}: menu {} can no longer be edited; sending the reply anew",
-                    target.chat,
-                    message.0
-                );
-                step.ticket.again_as_send();
-            }
-            Err(e) => {
-                app.metrics.given_up.inc();
-                log::warn!(
-                    "chat {}: a reply could not be shown and is given up: {e}",
-                    target.chat
-                );
-                return;
-            }
-        }
+        .await?;
+        Ok(match edited {
+            Paced::Done(_) => Shown::Edited,
+            Paced::Superseded => Shown::Superseded,
+            Paced::ShutDown => Shown::ShutDown,
+        })
     }
-    let sent = Outbox::paced(&mut step.ticket, false, || {
-        let mut request = out
-            .bot
-            .send_message(target.chat, step.html.clone())
-            .parse_mode(ParseMode::Html)
-            .link_preview_options(NO_PREVIEW.clone());
-        if let Some(thread) = target.thread {
-            request = request.message_thread_id(thread);
-        }
-        if let Some(id) = target.reply_to {
-            request = request.reply_parameters(ReplyParameters {
-                allow_sending_without_reply: Some(true),
-                ..ReplyParameters::new(id)
-            });
-        }
-        if let Some(keyboard) = &step.keyboard {
-            request = request.reply_markup(keyboard.clone());
-        }
-        request.into_future()
-    })
-    .await;
-    // The chat's lane is free for its next message; a stop still waits
-    // until the menu's owner is recorded.
-    let _recording = out.pacer.hold();
-    drop(step.ticket);
-    match sent {
-        Ok(Paced::Done(sent)) => {
-            if let (Some(owner), Some(_)) = (target.owner, &step.keyboard)
-                && let Err(e) = app
-                    .store
-                    .remember_menu(
-                        target.chat.0,
-                        sent.id.0,
-                        owner.0,
-                        step.posted,
-                        app.clock.now(),
-                    )
-                    .await
-            {
-                log::error!("chat {}: recording a menu's owner failed: {e}", target.chat);
+
+    async fn send(&self, ticket: &mut Ticket, message: &Outgoing) -> Result<Shown, RequestError> {
+        let reply = message.reply_to.map(|id| ReplyParameters {
+            allow_sending_without_reply: Some(true),
+            ..ReplyParameters::new(id)
+        });
+        let sent = match &message.body {
+            Body::Html(html) => {
+                Outbox::paced(ticket, false, || {
+                    let mut request = self
+                        .bot
+                        .send_message(message.chat, html.clone())
+                        .parse_mode(ParseMode::Html)
+                        .link_preview_options(NO_PREVIEW.clone());
+                    if let Some(thread) = message.thread {
+                        request = request.message_thread_id(thread);
+                    }
+                    if let Some(reply) = &reply {
+                        request = request.reply_parameters(reply.clone());
+                    }
+                    if let Some(keyboard) = &message.keyboard {
+                        request = request.reply_markup(keyboard.clone());
+                    }
+                    request.into_future()
+                })
+                .await?
             }
-        }
-        Ok(Paced::Superseded) => {
-            log::debug!(
-                "chat {}: a newer message took this one's place",
-                target.chat
-            );
-        }
-        Ok(Paced::ShutDown) => {
-            log::warn!("chat {}: shutting down; a reply was not sent", target.chat);
-        }
-        Err(e) => {
-            app.metrics.given_up.inc();
-            log::warn!(
-                "chat {}: a reply could not be sent and is given up: {e}",
-                target.chat
-            )
-        }
+            Body::Document { name, bytes } => {
+                Outbox::paced(ticket, false, || {
+                    let file = InputFile::memory(bytes.clone()).file_name(name.clone());
+                    let mut request = self.bot.send_document(message.chat, file);
+                    if let Some(thread) = message.thread {
+                        request = request.message_thread_id(thread);
+                    }
+                    if let Some(reply) = &reply {
+                        request = request.reply_parameters(reply.clone());
+                    }
+                    if let Some(keyboard) = &message.keyboard {
+                        request = request.reply_markup(keyboard.clone());
+                    }
+                    request.into_future()
+                })
+                .await?
+            }
+        };
+        Ok(match sent {
+            Paced::Done(sent) => Shown::Sent(Box::new(sent)),
+            Paced::Superseded => Shown::Superseded,
+            Paced::ShutDown => Shown::ShutDown,
+        })
     }
 }
 

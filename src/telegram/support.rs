@@ -11,12 +11,12 @@ use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{
     ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, MessageId,
-    ParseMode, ReplyParameters, ThreadId, User,
+    ThreadId, User,
 };
 
 use super::pacer::Priority;
 use super::schedule::cannot_reach_person;
-use super::send::{NO_PREVIEW, Outbox, Paced, Target, answer, answer_soon, deliver};
+use super::send::{Gone, Outbox, Outgoing, Shown, Target, answer, answer_soon, deliver};
 
 mod relay;
 use crate::app::App;
@@ -31,16 +31,17 @@ use crate::store::Posted;
 use crate::tree::{UiButton, UiText};
 pub(super) use relay::{from_person, from_staff, open_case_for};
 
-/// Sends one HTML message through the pacer; the message, if it went out.
+/// Sends one HTML message; the message, if it went out.
 async fn post(
     out: &Outbox,
+    app: &App,
     chat: ChatId,
     thread: Option<ThreadId>,
     reply_to: Option<MessageId>,
     html: &str,
     keyboard: Option<InlineKeyboardMarkup>,
 ) -> Option<Message> {
-    match send(out, chat, thread, reply_to, html, keyboard).await {
+    match send(out, app, chat, thread, reply_to, html, keyboard).await {
         Ok(message) => Some(message),
         Err(Some(e)) => {
             log::warn!("chat {chat}: a support message could not be sent: {e}");
@@ -50,40 +51,26 @@ async fn post(
     }
 }
 
-/// Sends one HTML message through the pacer; Telegram's refusal, or
-/// nothing when the bot stopped first.
+/// Sends one HTML message; Telegram's refusal, or nothing when the bot
+/// stopped first.
 async fn send(
     out: &Outbox,
+    app: &App,
     chat: ChatId,
     thread: Option<ThreadId>,
     reply_to: Option<MessageId>,
     html: &str,
     keyboard: Option<InlineKeyboardMarkup>,
 ) -> Result<Message, Option<RequestError>> {
-    let mut ticket = out.pacer.submit(chat.0, Priority::Person, None);
-    let sent = Outbox::paced(&mut ticket, false, || {
-        let mut request = out
-            .bot
-            .send_message(chat, html.to_string())
-            .parse_mode(ParseMode::Html)
-            .link_preview_options(NO_PREVIEW.clone());
-        if let Some(thread) = thread {
-            request = request.message_thread_id(thread);
-        }
-        if let Some(id) = reply_to {
-            request = request.reply_parameters(ReplyParameters {
-                allow_sending_without_reply: Some(true),
-                ..ReplyParameters::new(id)
-            });
-        }
-        if let Some(keyboard) = &keyboard {
-            request = request.reply_markup(keyboard.clone());
-        }
-        request.into_future()
-    })
-    .await;
-    match sent {
-        Ok(Paced::Done(message)) => Ok(message),
+    let ticket = out.pacer.submit(chat.0, Priority::Person, None);
+    let message = Outgoing {
+        thread,
+        reply_to,
+        keyboard,
+        ..Outgoing::html(chat, html.to_string())
+    };
+    match out.put(app, ticket, message).await {
+        Ok(Shown::Sent(message)) => Ok(*message),
         Ok(_) => Err(None),
         Err(e) => Err(Some(e)),
     }
@@ -92,25 +79,19 @@ async fn send(
 /// Changes a case's message in the staff chat.
 async fn edit(
     out: &Outbox,
+    app: &App,
     chat: ChatId,
     message: MessageId,
     html: &str,
     keyboard: Option<InlineKeyboardMarkup>,
 ) {
-    let mut ticket = out.pacer.submit(chat.0, Priority::Person, Some(message.0));
-    let edited = Outbox::paced(&mut ticket, true, || {
-        let mut request = out
-            .bot
-            .edit_message_text(chat, message, html.to_string())
-            .parse_mode(ParseMode::Html)
-            .link_preview_options(NO_PREVIEW.clone());
-        if let Some(keyboard) = &keyboard {
-            request = request.reply_markup(keyboard.clone());
-        }
-        request.into_future()
-    })
-    .await;
-    if let Err(e) = edited {
+    let ticket = out.pacer.submit(chat.0, Priority::Person, Some(message.0));
+    let change = Outgoing {
+        keyboard,
+        edit: Some((message, Gone::Leave)),
+        ..Outgoing::html(chat, html.to_string())
+    };
+    if let Err(e) = out.put(app, ticket, change).await {
         log::warn!("chat {chat}: a case message could not be changed: {e}");
     }
 }
@@ -204,7 +185,7 @@ async fn tell_person(out: &Outbox, app: &App, case: &Case, html: &str, closable:
         // Only a private chat that is closed for good (the bot blocked)
         // sends the answer to the group: after any other failure it may
         // have arrived, and a private answer must not also go public.
-        match send(out, own, None, None, html, keyboard.clone()).await {
+        match send(out, app, own, None, None, html, keyboard.clone()).await {
             Ok(_) => return true,
             Err(Some(e)) if cannot_reach_person(&e) && case.chat != own.0 => {
                 log::info!(
@@ -228,7 +209,7 @@ async fn tell_person(out: &Outbox, app: &App, case: &Case, html: &str, closable:
     }
     let thread = case.thread.map(|t| ThreadId(MessageId(t)));
     let html = format!("{}\n{html}", person_html(case));
-    let sent = post(out, ChatId(case.chat), thread, None, &html, keyboard).await;
+    let sent = post(out, app, ChatId(case.chat), thread, None, &html, keyboard).await;
     let delivered = sent.is_some();
     // In a group, only the person may press its button.
     if let Some(sent) = sent.filter(|_| closable)
@@ -257,7 +238,7 @@ async fn tell_staff(out: &Outbox, app: &App, case: &Case, html: &str) -> bool {
     };
     let thread = case.topic.map(|t| ThreadId(MessageId(t)));
     let reply_to = case.post.map(MessageId);
-    let Some(sent) = post(out, staff, thread, reply_to, html, None).await else {
+    let Some(sent) = post(out, app, staff, thread, reply_to, html, None).await else {
         return false;
     };
     if let Err(e) = app
@@ -419,7 +400,7 @@ async fn post_case(out: &Outbox, app: &App, staff: ChatId, case: &Case) -> bool 
     }
     let html = header_html(app, case, None);
     let keyboard = staff_keyboard(app, case);
-    let Some(sent) = post(out, staff, topic, None, &html, Some(keyboard)).await else {
+    let Some(sent) = post(out, app, staff, topic, None, &html, Some(keyboard)).await else {
         return false;
     };
     let store = &app.store;
@@ -488,6 +469,7 @@ pub(super) async fn on_staff_press(
             let keyboard = staff_keyboard(app, &case);
             edit(
                 out,
+                app,
                 staff,
                 post,
                 &header_html(app, &case, Some(&status)),
@@ -503,6 +485,7 @@ pub(super) async fn on_staff_press(
         if let Some(post) = post {
             edit(
                 out,
+                app,
                 staff,
                 post,
                 &header_html(app, &case, Some(&status)),
@@ -553,6 +536,7 @@ pub(super) async fn person_closes(
     if let (Some(staff), Some(post)) = (app.settings.support_chat.map(ChatId), case.post) {
         edit(
             out,
+            app,
             staff,
             MessageId(post),
             &header_html(app, &case, Some(&markup::to_html(note))),

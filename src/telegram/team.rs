@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use teloxide::prelude::*;
-use teloxide::types::{InputFile, User};
+use teloxide::types::User;
 
 use super::pacer::Priority;
-use super::send::{Outbox, Paced, Target, deliver};
+use super::send::{Body, Outbox, Outgoing, Shown, Target, deliver};
 use crate::app::App;
 use crate::conversation;
 use crate::engine::Reply;
@@ -72,7 +72,7 @@ pub(super) async fn answer(
         return;
     }
     let Some(arg) = stats else {
-        send_graph(out, target, render(&tree, Format::Svg, lang, None)).await;
+        send_graph(out, app, target, render(&tree, Format::Svg, lang, None)).await;
         return;
     };
     let Some(days) = days(arg) else {
@@ -93,19 +93,18 @@ pub(super) async fn answer(
 }
 
 /// Sends the picture of the tree as an SVG document.
-async fn send_graph(out: &Outbox, target: Target, svg: String) {
-    let mut ticket = out.pacer.submit(target.chat.0, Priority::Person, None);
-    let sent = Outbox::paced(&mut ticket, false, || {
-        let file = InputFile::memory(svg.clone().into_bytes()).file_name("icp-sms-doctor-tree.svg");
-        let mut request = out.bot.send_document(target.chat, file);
-        if let Some(thread) = target.thread {
-            request = request.message_thread_id(thread);
-        }
-        request.into_future()
-    })
-    .await;
-    match sent {
-        Ok(Paced::Done(_)) => log::info!("chat {}: the tree sent as a picture", target.chat),
+async fn send_graph(out: &Outbox, app: &App, target: Target, svg: String) {
+    let ticket = out.pacer.submit(target.chat.0, Priority::Person, None);
+    let document = Outgoing {
+        thread: target.thread,
+        body: Body::Document {
+            name: "icp-sms-doctor-tree.svg".to_string(),
+            bytes: svg.into_bytes(),
+        },
+        ..Outgoing::html(target.chat, String::new())
+    };
+    match out.put(app, ticket, document).await {
+        Ok(Shown::Sent(_)) => log::info!("chat {}: the tree sent as a picture", target.chat),
         Ok(_) => {}
         Err(e) => log::warn!("chat {}: the picture could not be sent: {e}", target.chat),
     }

@@ -85,7 +85,7 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     let note = |which: UiText| {
         let html = markup::to_html(tree.ui().text(which, staff_lang));
         async move {
-            if let Some(sent) = post(out, staff, thread, Some(msg.id), &html, None).await
+            if let Some(sent) = post(out, app, staff, thread, Some(msg.id), &html, None).await
                 && let Err(e) = app
                     .store
                     .link_case_message(staff.0, sent.id.0, case_id)
