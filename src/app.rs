@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
 
 use crate::clock::{Clock, DEFAULT_TIMEZONE};
+use crate::engine::Reply;
 use crate::lang::Lang;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -112,4 +113,45 @@ impl App {
         *self.tree.write().unwrap_or_else(|e| e.into_inner()) = tree.clone();
         Ok(tree)
     }
+}
+
+/// Someone written to outside a conversation (a reminder, a next-day
+/// question): where they asked, and how a group addresses them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The chat they asked in.
+    pub chat: i64,
+    pub user: u64,
+    pub name: String,
+    /// The forum topic they asked in.
+    pub thread: Option<i32>,
+}
+
+/// How a message written outside a conversation fared.
+#[derive(Debug)]
+pub enum Delivery {
+    Sent,
+    /// Refused for good (the bot blocked, removed from the group…).
+    Undeliverable(String),
+    /// The connection broke after the request went out: it may have
+    /// arrived, so it counts as sent.
+    MaybeSent(String),
+    /// A passing failure: it was not sent.
+    TryAgain(String),
+    /// Not sent because the bot is shutting down.
+    Postponed,
+}
+
+/// How the features reach a person outside a conversation; the Telegram
+/// adapter provides it.
+pub trait Reach: Clone + Send + Sync + 'static {
+    /// Sends `reply` to the person's private chat when `private` (they
+    /// have one with the bot) or when they asked there, else to the group
+    /// they asked in, mentioning them; a message never goes out twice.
+    fn deliver(
+        &self,
+        to: &Recipient,
+        reply: &Reply,
+        private: bool,
+    ) -> impl std::future::Future<Output = Delivery> + Send;
 }

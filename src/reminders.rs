@@ -4,6 +4,7 @@
 //! so the same code serves the bot and the tests with a hand-moved clock.
 //! `parse` reads typed arrival times; `replies` builds the messages.
 
+pub mod courier;
 pub mod parse;
 pub mod replies;
 pub mod store;
@@ -68,6 +69,12 @@ pub struct Reminder {
     pub deadline: Option<Instant>,
     /// The forum topic it was asked in, for delivery to the group.
     pub thread: Option<i32>,
+    /// The conversation it was set in (0 for one set before this was
+    /// kept), and the node whose menu set it: for the figures.
+    #[serde(default)]
+    pub conv: u64,
+    #[serde(default)]
+    pub node: String,
 }
 
 /// A reminder to be stored; the store gives it its id and plan.
@@ -81,6 +88,8 @@ pub struct NewReminder {
     pub due_at: Instant,
     pub deadline: Option<Instant>,
     pub thread: Option<i32>,
+    pub conv: u64,
+    pub node: String,
 }
 
 /// When a verification window closes and when its reminders fall.

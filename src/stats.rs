@@ -5,6 +5,7 @@
 //! all. They are computed here from the facts of a period, the same way
 //! for every store.
 
+pub mod later;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};

@@ -125,6 +125,8 @@ fn window(chat: i64, user: u64, due_at: Instant) -> NewReminder {
         due_at,
         deadline: Some(due_at + 7200),
         thread: None,
+        conv: 0,
+        node: String::new(),
     }
 }
 

@@ -356,6 +356,8 @@ async fn a_reminder_due_while_both_instances_run_is_sent_once() {
                 due_at: due,
                 deadline: None,
                 thread: None,
+                conv: 0,
+                node: String::new(),
             };
             store
                 .set_reminders(ALICE.id as i64, ALICE.id, &[reminder])

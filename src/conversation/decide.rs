@@ -303,7 +303,7 @@ fn new_code(
         .get(at)
         .filter(|n| matches!(tree.node(*n).remind, Some((RemindKind::NewCode, _))))?;
     let due = ctx.now + i64::from(tree.ui().reminders().new_code_wait_minutes) * 60;
-    let reminder = new_reminder(ctx.who, lang, Kind::NewCode, due, None);
+    let reminder = new_reminder(ctx.who, session, at, Kind::NewCode, due, None);
     effects.push(Effect::Cancel(Which::All));
     effects.push(Effect::Remind {
         plan: seen.plan,
@@ -447,27 +447,25 @@ fn set_window(
             tree, lang, tz, deadline,
         )];
     };
+    // Where the question was asked, else where the person stands.
+    let at = session
+        .asking
+        .as_deref()
+        .or(session.node.as_deref())
+        .unwrap_or(crate::tree::ROOT_ID);
     let new: Vec<NewReminder> = window
         .dues
         .iter()
-        .map(|due| new_reminder(ctx.who, lang, Kind::Window, *due, Some(window.deadline)))
+        .map(|due| {
+            let deadline = Some(window.deadline);
+            new_reminder(ctx.who, session, at, Kind::Window, *due, deadline)
+        })
         .collect();
     effects.push(Effect::Cancel(Which::All));
     let plan = (!new.is_empty()).then_some(seen.plan);
     if !new.is_empty() {
-        // Where the question was asked, else where the person stands.
-        let at = session
-            .asking
-            .as_deref()
-            .or(session.node.as_deref())
-            .unwrap_or(crate::tree::ROOT_ID);
-        effects.push(Effect::Record(Fact::new(
-            ctx.now,
-            FactKind::ReminderSet,
-            session.conv,
-            at,
-            lang,
-        )));
+        let fact = Fact::new(ctx.now, FactKind::ReminderSet, session.conv, at, lang);
+        effects.push(Effect::Record(fact));
         effects.push(Effect::Remind {
             plan: seen.plan,
             reminders: new,
@@ -484,9 +482,11 @@ fn set_window(
     )]
 }
 
+/// A reminder for the speaker, set in `session` from the menu of `at`.
 fn new_reminder(
     who: &Speaker,
-    lang: Lang,
+    session: &Session,
+    at: &str,
     kind: Kind,
     due_at: Instant,
     deadline: Option<Instant>,
@@ -495,11 +495,13 @@ fn new_reminder(
         chat: who.key.chat,
         user: who.key.user,
         name: who.name.clone(),
-        lang,
+        lang: session.lang,
         kind,
         due_at,
         deadline,
         thread: who.thread,
+        conv: session.conv,
+        node: at.to_string(),
     }
 }
 
@@ -558,6 +560,8 @@ mod tests {
                     due_at: NOW + 3600,
                     deadline: None,
                     thread: None,
+                    conv: 5,
+                    node: "to_new_sms".to_string(),
                 };
                 (reminder, 1)
             })

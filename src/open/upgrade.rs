@@ -190,6 +190,9 @@ fn reminders(old: &Connection, batch: &mut Batch) -> Result<usize, StoreError> {
             due_at: row.get(7)?,
             deadline: row.get(8)?,
             thread: row.get(9)?,
+            // Not kept before: the figures count these without a place.
+            conv: 0,
+            node: String::new(),
         };
         // A claim with no end (from before claims had one) ran out long
         // ago: recovered at the first pass, never sent twice.

@@ -232,26 +232,3 @@ fn timeout_button(tree: &Tree, lang: Lang) -> Button {
         },
     )
 }
-
-/// The next-day question: did it get solved after all, at the end where
-/// the checks stopped?
-pub fn later_question(tree: &Tree, later: &crate::stats::Later) -> Reply {
-    let ui = tree.ui();
-    let lang = later.lang;
-    let end = tree
-        .get(&later.node)
-        .and_then(|n| tree.node(n).brief.as_ref())
-        .map_or(later.node.as_str(), |b| b.get(lang));
-    let answer = |solved| Action::LaterAnswer {
-        solved,
-        at: later.node.clone(),
-    };
-    Reply {
-        node: None,
-        text: ui.text(UiText::LaterQuestion, lang).replace("{end}", end),
-        buttons: vec![vec![
-            button(ui.button(UiButton::LaterYes, lang), answer(true)),
-            button(ui.button(UiButton::LaterNo, lang), answer(false)),
-        ]],
-    }
-}

@@ -101,6 +101,8 @@ fn stored(id: i64, plan: i64, n: &NewReminder) -> Reminder {
         due_at: n.due_at,
         deadline: n.deadline,
         thread: n.thread,
+        conv: n.conv,
+        node: n.node.clone(),
     }
 }
 

@@ -85,6 +85,8 @@ async fn claims_race(a: &Store, b: &Store) {
     for round in 0..20 {
         let new = NewReminder {
             thread: Some(3),
+            conv: 0,
+            node: String::new(),
             ..window(-5, 7, 100)
         };
         a.set_reminders(-5, 7, &[new.clone(), new]).await.unwrap();
