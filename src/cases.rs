@@ -5,6 +5,7 @@
 //! link to them, and nothing they typed. Telegram is not known here: the
 //! adapter posts the case and relays the messages.
 
+pub mod open;
 pub mod store;
 
 use crate::clock::Instant;

@@ -5,6 +5,7 @@
 //! menus edited in place; `schedule` sends reminders and closes idle
 //! conversations through the same `send` and `retry`.
 
+mod cases;
 mod classify;
 mod handlers;
 mod health;
@@ -15,7 +16,6 @@ pub mod pacer;
 mod retry;
 pub mod schedule;
 mod send;
-mod support;
 pub mod team;
 pub mod webhook;
 

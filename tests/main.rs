@@ -9,6 +9,7 @@ mod support;
 
 mod binary;
 mod bot;
+mod cases;
 mod categories;
 mod chaos;
 mod console;
@@ -18,7 +19,6 @@ mod expiry;
 mod faults;
 mod fuzz;
 mod graph;
-mod handoff;
 mod inbox;
 mod instances;
 mod loader;

@@ -9,7 +9,7 @@ use super::classify::{Incoming, classify};
 use super::inbox::Receipt;
 use super::pacer::Priority;
 use super::send::{Outbox, Target, answer, answer_soon, deliver, deliver_link};
-use super::{support, team};
+use super::{cases, team};
 use crate::app::App;
 use crate::callback::Action;
 use crate::conversation::{self, Failed, Speaker};
@@ -63,7 +63,7 @@ pub(super) async fn on_message(
             _ => false,
         };
         if !team_command {
-            support::from_staff(&out, &app, &msg).await;
+            cases::from_staff(&out, &app, &msg).await;
             return Ok(());
         }
     }
@@ -110,14 +110,14 @@ pub(super) async fn on_message(
         }
         // While a case is open, what the person writes goes to the team.
         Event::Text(_) | Event::GroupText(_) | Event::NonText => {
-            if let Some(case) = support::open_case_for(&app, msg.chat.id, user).await {
+            if let Some(case) = cases::open_case_for(&app, msg.chat.id, user).await {
                 let text = match event {
                     Event::Text(text) | Event::GroupText(text) => Some(text),
                     _ => None,
                 };
                 // A photo's caption is passed on, the photo is not.
                 let with_media = text.is_some() && msg.text().is_none();
-                support::from_person(&out, &app, &case, text, with_media, target).await;
+                cases::from_person(&out, &app, &case, text, with_media, target).await;
                 return Ok(());
             }
         }
@@ -170,7 +170,7 @@ pub(super) async fn on_press(
     if app.settings.support_chat == Some(chat.id.0)
         && let Some(action @ (Action::CaseTake { .. } | Action::CaseClose { .. })) = action.clone()
     {
-        support::on_staff_press(&out, &app, &query, action).await;
+        cases::on_staff_press(&out, &app, &query, action).await;
         return Ok(());
     }
     let original = menu.regular_message();
@@ -197,11 +197,11 @@ pub(super) async fn on_press(
     };
     match &action {
         Some(Action::HandoffConfirm { at }) => {
-            support::confirm(&out, &app, &query, at, target).await;
+            cases::confirm(&out, &app, &query, at, target).await;
             return Ok(());
         }
         Some(Action::CaseClose { case }) => {
-            support::person_closes(&out, &app, &query, *case, target).await;
+            cases::person_closes(&out, &app, &query, *case, target).await;
             return Ok(());
         }
         _ => {}

@@ -21,13 +21,14 @@ use super::send::{Gone, Outbox, Outgoing, Shown, Target, answer, answer_soon, de
 mod relay;
 use crate::app::App;
 use crate::callback::Action;
-use crate::cases::{self, Case, NewCase, Opened};
+use crate::cases::open::{Asker, Staff};
+use crate::cases::{self, Case};
 use crate::conversation;
 use crate::engine::Reply;
 use crate::lang::Lang;
 use crate::markup;
 use crate::stats::{Fact, FactKind};
-use crate::store::Posted;
+use crate::store::{Posted, SessionKey};
 use crate::tree::{UiButton, UiText};
 pub(super) use relay::{from_person, from_staff, open_case_for};
 
@@ -166,22 +167,13 @@ fn close_keyboard(app: &App, lang: Lang, case: i64) -> InlineKeyboardMarkup {
     )]])
 }
 
-/// Whether the person has started the bot in private (a store failure
-/// counts as no: the group is the way that does not depend on it).
-async fn has_private_chat(app: &App, user: u64) -> bool {
-    app.store.has_private_chat(user).await.unwrap_or_else(|e| {
-        log::error!("user {user}: reading the private chat failed: {e}");
-        false
-    })
-}
-
 /// Sends the person `html`: in their private chat if they have one with
 /// the bot, else (or if that fails, as when they blocked the bot) in the
 /// group they asked in, mentioning them. Whether it went out.
 async fn tell_person(out: &Outbox, app: &App, case: &Case, html: &str, closable: bool) -> bool {
     let own = ChatId(case.user as i64);
     let keyboard = closable.then(|| close_keyboard(app, case.lang, case.id));
-    if has_private_chat(app, case.user).await {
+    if cases::open::has_private_chat(app, case.user).await {
         // Only a private chat that is closed for good (the bot blocked)
         // sends the answer to the group: after any other failure it may
         // have arrived, and a private answer must not also go public.
@@ -261,111 +253,52 @@ pub(super) async fn confirm(
     target: Target,
 ) {
     let user = &query.from;
-    let chat = target.chat;
-    let tree = app.tree();
     let lang = conversation::person_lang(app, user.id.0, user.language_code.as_deref()).await;
-    let ui = tree.ui();
-    let key = crate::store::SessionKey {
-        chat: chat.0,
+    let key = SessionKey {
+        chat: target.chat.0,
         user: user.id.0,
     };
-    let session = match app.store.load(key).await {
+    let session = match cases::open::consented(app, key, at).await {
         Ok(session) => session,
-        Err(e) => {
-            log::error!(
-                "chat {chat} user {}: loading the session failed: {e}",
-                user.id
-            );
-            answer(out, query, Some(ui.text(UiText::StoreError, lang))).await;
+        Err(note) => {
+            answer(out, query, Some(app.tree().ui().text(note, lang))).await;
             return;
         }
     };
-    let (Some(staff), Some(session)) = (app.settings.support_chat.map(ChatId), session) else {
-        answer(out, query, Some(ui.text(UiText::MenuOutdated, lang))).await;
-        return;
-    };
-    // Consent covers where the person stood when they gave it.
-    if session.node.as_deref() != Some(at) {
-        answer(out, query, Some(ui.text(UiText::MenuOutdated, lang))).await;
-        return;
-    }
     answer_soon(out, &query.id);
-    let staff_lang = app.settings.default_lang;
-    let place = match query.message.as_ref().map(MaybeInaccessibleMessage::chat) {
-        Some(c) if c.is_private() => ui.text(UiText::CasePrivate, staff_lang).to_string(),
-        Some(c) => format!("{} ({})", c.title().unwrap_or("group"), c.id),
-        None => chat.to_string(),
-    };
-    let new = NewCase {
-        user: user.id.0,
-        chat: chat.0,
+    let chat = query.message.as_ref().map(MaybeInaccessibleMessage::chat);
+    let asker = Asker {
+        key,
         thread: target.thread.map(|t| t.0.0),
         name: user.full_name(),
         username: user.username.clone(),
-        lang: session.lang,
-        node: at.to_string(),
-        place,
-        summary: cases::summary(&tree, &session, at, staff_lang),
+        group: chat
+            .filter(|c| !c.is_private())
+            .map(|c| c.title().unwrap_or("group").to_string()),
     };
-    let now = app.clock.now();
-    // The person's answer, in place of the consent question: a text of
-    // `ui.toml` (with the case's number), and, while a case is open, the
-    // button that ends it.
-    let tell = |text: UiText, case: Option<i64>| {
-        let number = case.map(|c| c.to_string()).unwrap_or_default();
-        let reply = Reply {
-            node: None,
-            text: ui.text(text, lang).replace("{case}", &number),
-            buttons: case
-                .map(|case| {
-                    vec![vec![crate::engine::button(
-                        ui.button(UiButton::CaseCloseMine, lang),
-                        Action::CaseClose { case },
-                    )]]
-                })
-                .unwrap_or_default(),
-        };
-        let menu = query.message.as_ref();
-        deliver(out, app, target, menu, &[reply], Priority::Person);
+    let staff = StaffChat {
+        out: out.clone(),
+        app: Arc::clone(app),
     };
-    let case = match app.store.open_case(&new, now).await {
-        Ok(Opened::New(case)) => case,
-        Ok(Opened::Existing(case)) => {
-            tell(UiText::HandoffExisting, Some(case.id));
-            return;
+    let told = cases::open::open(&staff, app, &asker, &session, at).await;
+    let reply = cases::open::reply(app, lang, told);
+    let menu = query.message.as_ref();
+    deliver(out, app, target, menu, &[reply], Priority::Person);
+}
+
+/// The staff chat, as a case is posted to it.
+struct StaffChat {
+    out: Outbox,
+    app: Arc<App>,
+}
+
+impl Staff for StaffChat {
+    async fn post_case(&self, case: &Case) -> bool {
+        match self.app.settings.support_chat {
+            Some(staff) => post_case(&self.out, &self.app, ChatId(staff), case).await,
+            None => false,
         }
-        Err(e) => {
-            log::error!("user {}: opening a case failed: {e}", user.id);
-            tell(UiText::StoreError, None);
-            return;
-        }
-    };
-    let posted = post_case(out, app, staff, &case).await;
-    if !posted {
-        if let Err(e) = app.store.close_case(case.id, now).await {
-            log::error!("case {}: closing an unposted case failed: {e}", case.id);
-        }
-        tell(UiText::HandoffFailed, None);
-        return;
     }
-    log::info!(
-        "case {}: opened for user {} from chat {chat}",
-        case.id,
-        user.id
-    );
-    let fact = Fact::new(now, FactKind::HandoffOpened, session.conv, at, session.lang);
-    if let Err(e) = app.store.record(&[fact]).await {
-        log::error!("case {}: recording the fact failed: {e}", case.id);
-    }
-    // Where the team's answers will come, as `tell_person` decides it.
-    let opened = if chat.is_user() {
-        UiText::HandoffOpened
-    } else if has_private_chat(app, user.id.0).await {
-        UiText::HandoffOpenedGroupPrivate
-    } else {
-        UiText::HandoffOpenedGroup
-    };
-    tell(opened, Some(case.id));
 }
 
 /// Posts a new case to the staff chat, in a topic of its own in a forum;
