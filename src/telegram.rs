@@ -41,7 +41,7 @@ use crate::conversation;
 use crate::engine::Reply;
 use crate::lang::Lang;
 use crate::tree::{Tree, UiCommand, UiText};
-use handlers::{HandlerError, on_message, on_press};
+use handlers::{HandlerError, Route};
 use inbox::{Inbox, Recorded};
 use intake::{Admit, FloodLimits, Intake};
 use keeper::{Keeper, beat};
@@ -656,6 +656,11 @@ pub async fn register_commands<R: Requester>(bot: &R, tree: &Tree) -> Result<(),
 
 /// The update handler tree: messages and button presses; everything else
 /// (edits, channel posts, reactions, member updates…) is left alone.
+/// The branch for messages routed to `route`.
+fn when(route: Route) -> UpdateHandler<HandlerError> {
+    dptree::filter(move |routed: Route| routed == route)
+}
+
 pub fn schema() -> UpdateHandler<HandlerError> {
     dptree::entry()
         // A worker took the update up: its place in the queue is free.
@@ -667,6 +672,36 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         })
         // The update is done once whatever it causes has been delivered.
         .map(|update: Update, inbox: Arc<Inbox>| inbox.receipt(i64::from(update.id.0)))
-        .branch(Update::filter_message().endpoint(on_message))
-        .branch(Update::filter_callback_query().endpoint(on_press))
+        .branch(
+            Update::filter_message()
+                .map(handlers::route)
+                .branch(when(Route::Staff).endpoint(handlers::on_staff))
+                .branch(when(Route::AnonymousAdmin).endpoint(handlers::on_anonymous_admin))
+                .branch(
+                    dptree::filter_map(|route: Route| match route {
+                        Route::Team(ask) => Some(ask),
+                        _ => None,
+                    })
+                    .endpoint(handlers::on_team),
+                )
+                .branch(
+                    when(Route::Words)
+                        .filter_map_async(handlers::open_case)
+                        .endpoint(handlers::on_case_words),
+                )
+                .branch(
+                    dptree::filter(|route: Route| matches!(route, Route::Words | Route::Command))
+                        .endpoint(handlers::on_message),
+                )
+                // Not for the bot: done, with nothing to deliver.
+                .endpoint(|| async { Ok(()) }),
+        )
+        .branch(
+            Update::filter_callback_query()
+                .map(handlers::pressed)
+                .branch(
+                    dptree::filter_map(handlers::staff_press).endpoint(handlers::on_staff_press),
+                )
+                .endpoint(handlers::on_press),
+        )
 }

@@ -12,6 +12,7 @@ use super::send::{Outbox, Target, answer, answer_soon, deliver, deliver_link};
 use super::{cases, team};
 use crate::app::App;
 use crate::callback::Action;
+use crate::cases::Case;
 use crate::conversation::{self, Failed, Speaker};
 use crate::engine::{Command, Event, Reply};
 use crate::store::SessionKey;
@@ -39,11 +40,159 @@ fn speaker(
     }
 }
 
-/// /stats or /graph.
-fn is_team_command(event: &Event<'_>) -> bool {
-    matches!(event, Event::Command(Command::Stats(_) | Command::Graph))
+/// Where a message goes, decided once at the door (`schema` branches on
+/// it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Route {
+    /// Not for the bot: a service message, another bot's command, text in
+    /// a group that is not addressed to the bot.
+    Ignore,
+    /// In the staff chat, and not a team command: about a case, or left
+    /// alone.
+    Staff,
+    /// A command of ours from an anonymous group admin, who has no person
+    /// to key a session by.
+    AnonymousAdmin,
+    /// /stats (with its argument) or /graph, for the team.
+    Team(TeamAsk),
+    /// What a person wrote or sent: to their open case if they have one,
+    /// else to the conversation.
+    Words,
+    /// Any other command of ours, for the conversation.
+    Command,
 }
 
+/// A team command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum TeamAsk {
+    Stats(Option<String>),
+    Graph,
+}
+
+/// The event a message is, if it is for the bot: a command addressed by
+/// mention ("@bot /diagnose") is the command.
+fn event_of<'a>(incoming: &'a Incoming<'a>) -> Option<Event<'a>> {
+    match incoming {
+        Incoming::Event(event) => Some(*event),
+        Incoming::GroupText(text) if text.trim_start().starts_with('/') => {
+            Some(Event::from_line(text))
+        }
+        Incoming::GroupText(text) => Some(Event::GroupText(text)),
+        Incoming::AnonymousAdmin => None,
+    }
+}
+
+/// Where `msg` goes.
+pub(super) fn route(msg: Message, me: Me, app: Arc<App>) -> Route {
+    let incoming = classify(&msg, &me.user);
+    let event = incoming.as_ref().and_then(event_of);
+    let team = match event {
+        Some(Event::Command(Command::Stats(arg))) => Some(TeamAsk::Stats(arg.map(str::to_string))),
+        Some(Event::Command(Command::Graph)) => Some(TeamAsk::Graph),
+        _ => None,
+    };
+    // In the staff chat, the team's commands are answered; anything else
+    // that is about a case goes to its person, and the rest is left alone.
+    if app.settings.support_chat == Some(msg.chat.id.0) && team.is_none() {
+        return Route::Staff;
+    }
+    match (&incoming, event, team) {
+        (None, ..) => Route::Ignore,
+        (Some(Incoming::AnonymousAdmin), ..) => Route::AnonymousAdmin,
+        _ if msg.from.is_none() => Route::Ignore,
+        (_, _, Some(team)) => Route::Team(team),
+        (_, Some(Event::Text(_) | Event::GroupText(_) | Event::NonText), _) => Route::Words,
+        (_, Some(_), _) => Route::Command,
+        (_, None, _) => Route::Ignore,
+    }
+}
+
+/// Where the answer to `msg` goes: in groups, under it, which marks the
+/// menu as its author's.
+fn target_of(msg: &Message) -> Target {
+    let mut target = Target::of(msg);
+    target.owner = msg.from.as_ref().map(|u| u.id);
+    if !msg.chat.is_private() {
+        target.reply_to = Some(msg.id);
+    }
+    target
+}
+
+/// A message in the staff chat.
+pub(super) async fn on_staff(
+    out: Outbox,
+    msg: Message,
+    app: Arc<App>,
+    receipt: Receipt,
+) -> HandlerResult {
+    cases::from_staff(&out.answering(&receipt), &app, &msg).await;
+    Ok(())
+}
+
+/// An anonymous admin is told how to get a conversation of their own.
+pub(super) async fn on_anonymous_admin(
+    out: Outbox,
+    msg: Message,
+    app: Arc<App>,
+    receipt: Receipt,
+) -> HandlerResult {
+    let tree = app.tree();
+    let text = tree
+        .ui()
+        .text(UiText::AnonymousAdmin, app.settings.default_lang);
+    let out = out.answering(&receipt);
+    let reply = [Reply::plain(text)];
+    deliver(&out, &app, target_of(&msg), None, &reply, Priority::Person);
+    Ok(())
+}
+
+/// /stats or /graph.
+pub(super) async fn on_team(
+    out: Outbox,
+    msg: Message,
+    app: Arc<App>,
+    receipt: Receipt,
+    ask: TeamAsk,
+) -> HandlerResult {
+    let (out, target) = (out.answering(&receipt), target_of(&msg));
+    let Some(user) = msg.from.as_ref() else {
+        return Ok(());
+    };
+    let stats = match &ask {
+        TeamAsk::Stats(arg) => Some(arg.as_deref()),
+        TeamAsk::Graph => None,
+    };
+    team::answer(&out, &app, target, user, stats).await;
+    Ok(())
+}
+
+/// The open case of whoever wrote `msg`, if they have one.
+pub(super) async fn open_case(msg: Message, app: Arc<App>) -> Option<Case> {
+    cases::open_case_for(&app, msg.chat.id, msg.from.as_ref()?).await
+}
+
+/// While a case is open, what the person writes goes to the team.
+pub(super) async fn on_case_words(
+    out: Outbox,
+    msg: Message,
+    me: Me,
+    app: Arc<App>,
+    receipt: Receipt,
+    case: Case,
+) -> HandlerResult {
+    let incoming = classify(&msg, &me.user);
+    let text = match incoming.as_ref().and_then(event_of) {
+        Some(Event::Text(text) | Event::GroupText(text)) => Some(text),
+        _ => None,
+    };
+    // A photo's caption is passed on, the photo is not.
+    let with_media = text.is_some() && msg.text().is_none();
+    let (out, target) = (out.answering(&receipt), target_of(&msg));
+    cases::from_person(&out, &app, &case, text, with_media, target).await;
+    Ok(())
+}
+
+/// A person's message to the conversation.
 pub(super) async fn on_message(
     out: Outbox,
     msg: Message,
@@ -54,75 +203,11 @@ pub(super) async fn on_message(
     // Whatever this message causes holds its receipt until delivered.
     let out = out.answering(&receipt);
     let incoming = classify(&msg, &me.user);
-    // In the staff chat, the team's commands are answered; anything else
-    // that is about a case goes to its person, and the rest is left alone.
-    if app.settings.support_chat == Some(msg.chat.id.0) {
-        let team_command = match &incoming {
-            Some(Incoming::Event(event)) => is_team_command(event),
-            Some(Incoming::GroupText(text)) => is_team_command(&Event::from_line(text)),
-            _ => false,
-        };
-        if !team_command {
-            cases::from_staff(&out, &app, &msg).await;
-            return Ok(());
-        }
-    }
-    let Some(incoming) = incoming else {
+    let (Some(event), Some(user)) = (incoming.as_ref().and_then(event_of), msg.from.as_ref())
+    else {
         return Ok(());
     };
-    let mut target = Target::of(&msg);
-    target.owner = msg.from.as_ref().map(|u| u.id);
-    if !msg.chat.is_private() {
-        target.reply_to = Some(msg.id);
-    }
-    let event = match &incoming {
-        Incoming::Event(event) => *event,
-        // "@bot /diagnose" is the command, addressed by mention.
-        Incoming::GroupText(text) if text.trim_start().starts_with('/') => Event::from_line(text),
-        Incoming::GroupText(text) => Event::GroupText(text),
-        Incoming::AnonymousAdmin => {
-            let tree = app.tree();
-            let text = tree
-                .ui()
-                .text(UiText::AnonymousAdmin, app.settings.default_lang);
-            deliver(
-                &out,
-                &app,
-                target,
-                None,
-                &[Reply::plain(text)],
-                Priority::Person,
-            );
-            return Ok(());
-        }
-    };
-    let Some(user) = msg.from.as_ref() else {
-        return Ok(());
-    };
-    match event {
-        Event::Command(Command::Stats(arg)) => {
-            team::answer(&out, &app, target, user, Some(arg)).await;
-            return Ok(());
-        }
-        Event::Command(Command::Graph) => {
-            team::answer(&out, &app, target, user, None).await;
-            return Ok(());
-        }
-        // While a case is open, what the person writes goes to the team.
-        Event::Text(_) | Event::GroupText(_) | Event::NonText => {
-            if let Some(case) = cases::open_case_for(&app, msg.chat.id, user).await {
-                let text = match event {
-                    Event::Text(text) | Event::GroupText(text) => Some(text),
-                    _ => None,
-                };
-                // A photo's caption is passed on, the photo is not.
-                let with_media = text.is_some() && msg.text().is_none();
-                cases::from_person(&out, &app, &case, text, with_media, target).await;
-                return Ok(());
-            }
-        }
-        _ => {}
-    }
+    let target = target_of(&msg);
     let who = speaker(msg.chat.id, user, target.thread, &receipt);
     let replies = match conversation::handle(&app, &who, event).await {
         Ok(replies) => replies,
@@ -151,28 +236,57 @@ pub(super) async fn on_message(
     Ok(())
 }
 
+/// A press's button data, read once at the door: `None` for data that
+/// names no action of ours.
+#[derive(Debug, Clone)]
+pub(super) struct Pressed(pub(super) Option<Action>);
+
+pub(super) fn pressed(query: CallbackQuery) -> Pressed {
+    Pressed(query.data.as_deref().and_then(Action::parse))
+}
+
+/// The staff's buttons on a case, pressed in the staff chat.
+pub(super) fn staff_press(query: CallbackQuery, app: Arc<App>, pressed: Pressed) -> Option<Action> {
+    let chat = query.message.as_ref()?.chat().id;
+    match pressed.0? {
+        action @ (Action::CaseTake { .. } | Action::CaseClose { .. })
+            if app.settings.support_chat == Some(chat.0) =>
+        {
+            Some(action)
+        }
+        _ => None,
+    }
+}
+
+/// A press on a case's button in the staff chat.
+pub(super) async fn on_staff_press(
+    out: Outbox,
+    query: CallbackQuery,
+    app: Arc<App>,
+    receipt: Receipt,
+    action: Action,
+) -> HandlerResult {
+    cases::on_staff_press(&out.answering(&receipt), &app, &query, action).await;
+    Ok(())
+}
+
+/// A press on a menu of the conversation (or on the person's own case
+/// buttons).
 pub(super) async fn on_press(
     out: Outbox,
     query: CallbackQuery,
     me: Me,
     app: Arc<App>,
     receipt: Receipt,
+    Pressed(action): Pressed,
 ) -> HandlerResult {
     let out = out.answering(&receipt);
-    let (Some(data), Some(menu)) = (query.data.as_deref(), query.message.as_ref()) else {
+    let (Some(_), Some(menu)) = (query.data.as_deref(), query.message.as_ref()) else {
         answer(&out, &query, None).await;
         return Ok(());
     };
     let presser = &query.from;
     let chat = menu.chat();
-    let action = Action::parse(data);
-    // The staff's buttons on a case: for members of the staff chat.
-    if app.settings.support_chat == Some(chat.id.0)
-        && let Some(action @ (Action::CaseTake { .. } | Action::CaseClose { .. })) = action.clone()
-    {
-        cases::on_staff_press(&out, &app, &query, action).await;
-        return Ok(());
-    }
     let original = menu.regular_message();
     let owner_command = original.and_then(|m| m.reply_to_message());
     let owner = if chat.is_private() {
