@@ -5,8 +5,8 @@
 //! link to them, and nothing they typed. Telegram is not known here: the
 //! adapter posts the case and relays the messages.
 
-pub mod open;
-pub mod store;
+pub(crate) mod open;
+pub(crate) mod store;
 
 use crate::clock::Instant;
 use crate::engine::{Session, path_lines};
@@ -15,7 +15,7 @@ use crate::stats::{categories_by_node, category_name};
 use crate::tree::Tree;
 
 /// How long a closed case (and the links of its messages) is kept.
-pub const CLOSED_RETENTION_SECS: i64 = 30 * 24 * 3600;
+pub(crate) const CLOSED_RETENTION_SECS: i64 = 30 * 24 * 3600;
 
 /// A case to open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub enum Opened {
 
 /// The person's way through the dialogue for the staff: the category,
 /// where they stand, and each answer chosen, in the staff's language.
-pub fn summary(tree: &Tree, session: &Session, at: &str, staff: Lang) -> String {
+pub(crate) fn summary(tree: &Tree, session: &Session, at: &str, staff: Lang) -> String {
     let ui = tree.ui();
     let categories = categories_by_node(tree);
     let title = |id: &str| -> String {

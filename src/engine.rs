@@ -363,46 +363,52 @@ fn run_command(tree: &Tree, session: &mut Session, command: Command<'_>) -> Vec<
     }
 }
 
+/// An answer taken: from the node whose menu held the button to `to`.
+fn go(tree: &Tree, session: &mut Session, from: String, to: &str, nth: u8) -> Vec<Reply> {
+    let (Some(from_id), Some(to_id)) = (tree.get(&from), tree.get(to)) else {
+        return vec![out_of_date(tree, session)];
+    };
+    let leads_there = match &tree.node(from_id).kind {
+        NodeKind::Question(choices) => {
+            choices.iter().filter(|c| c.target == to_id).count() > usize::from(nth)
+        }
+        NodeKind::End { not_solved } => *not_solved == Some(to_id) && nth == 0,
+    };
+    if !leads_there {
+        return vec![out_of_date(tree, session)];
+    }
+    // A button of an older message may be pressed while the session stands
+    // elsewhere: retrace the history to that message's node.
+    if session.node.as_deref() != Some(from.as_str()) {
+        let keep = session.history.iter().position(|h| *h == from).unwrap_or(0);
+        session.truncate_steps(keep);
+    }
+    session.push_step(from, nth);
+    session.set(tree, to_id);
+    vec![render(tree, session, to_id)]
+}
+
+/// Back from `from`, the node the session stands at, to the step before.
+fn back(tree: &Tree, session: &mut Session, from: &str) -> Vec<Reply> {
+    // The entry menu has no Back button, so such data was made up.
+    let current = session.node.as_deref() == Some(from);
+    if from == tree.node(tree.root()).id || !current || tree.get(from).is_none() {
+        return vec![out_of_date(tree, session)];
+    }
+    let previous = session.pop_step().and_then(|id| tree.get(&id));
+    let to = previous.unwrap_or_else(|| {
+        session.clear_steps();
+        tree.root()
+    });
+    session.set(tree, to);
+    vec![render(tree, session, to)]
+}
+
 fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
     let ui = tree.ui();
     match action {
-        Action::Go { from, to, nth } => {
-            let (Some(from_id), Some(to_id)) = (tree.get(&from), tree.get(&to)) else {
-                return vec![out_of_date(tree, session)];
-            };
-            let leads_there = match &tree.node(from_id).kind {
-                NodeKind::Question(choices) => {
-                    choices.iter().filter(|c| c.target == to_id).count() > usize::from(nth)
-                }
-                NodeKind::End { not_solved } => *not_solved == Some(to_id) && nth == 0,
-            };
-            if !leads_there {
-                return vec![out_of_date(tree, session)];
-            }
-            // A button of an older message may be pressed while the session
-            // stands elsewhere: retrace the history to that message's node.
-            if session.node.as_deref() != Some(from.as_str()) {
-                let keep = session.history.iter().position(|h| *h == from).unwrap_or(0);
-                session.truncate_steps(keep);
-            }
-            session.push_step(from, nth);
-            session.set(tree, to_id);
-            vec![render(tree, session, to_id)]
-        }
-        Action::Back { from } => {
-            // The entry menu has no Back button, so such data was made up.
-            let current = session.node.as_deref() == Some(from.as_str());
-            if from == tree.node(tree.root()).id || !current || tree.get(&from).is_none() {
-                return vec![out_of_date(tree, session)];
-            }
-            let previous = session.pop_step().and_then(|id| tree.get(&id));
-            let to = previous.unwrap_or_else(|| {
-                session.clear_steps();
-                tree.root()
-            });
-            session.set(tree, to);
-            vec![render(tree, session, to)]
-        }
+        Action::Go { from, to, nth } => go(tree, session, from, &to, nth),
+        Action::Back { from } => back(tree, session, &from),
         Action::Restart => {
             session.clear_steps();
             session.set(tree, tree.root());

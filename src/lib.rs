@@ -1,8 +1,14 @@
 //! icp-sms-doctor: a support bot for the SMS verification step (短信核验) of mainland-China ICP filings.
+//!
+//! Modules are public where the binary, the tests or the benches use them;
+//! an item a module keeps for the crate is `pub(crate)` (`unreachable_pub`
+//! holds it to that).
+
+#![warn(unreachable_pub)]
 
 pub mod app;
 pub mod callback;
-pub mod cases;
+pub(crate) mod cases;
 pub mod clock;
 pub mod config;
 pub mod console;
@@ -11,7 +17,7 @@ pub mod engine;
 pub mod eval;
 pub mod lang;
 pub mod markup;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod open;
 pub mod redact;
 pub mod reminders;

@@ -4,10 +4,10 @@
 //! so the same code serves the bot and the tests with a hand-moved clock.
 //! `parse` reads typed arrival times; `replies` builds the messages.
 
-pub mod courier;
+pub(crate) mod courier;
 pub mod parse;
-pub mod replies;
-pub mod store;
+pub(crate) mod replies;
+pub(crate) mod store;
 
 pub use store::{Fresh, Pending};
 

@@ -5,8 +5,8 @@
 //! all. They are computed here from the facts of a period, the same way
 //! for every store.
 
-pub mod later;
-pub mod store;
+pub(crate) mod later;
+pub(crate) mod store;
 
 use std::collections::{BTreeMap, HashMap};
 

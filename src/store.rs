@@ -15,7 +15,7 @@ pub mod kernel;
 mod leases;
 mod menus;
 mod sessions;
-pub mod url;
+pub(crate) mod url;
 
 use std::path::PathBuf;
 use std::sync::Arc;

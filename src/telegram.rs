@@ -14,10 +14,10 @@ pub mod intake;
 mod keeper;
 pub mod pacer;
 mod retry;
-pub mod schedule;
+pub(crate) mod schedule;
 mod send;
-pub mod team;
-pub mod webhook;
+pub(crate) mod team;
+pub(crate) mod webhook;
 
 use std::future::Future;
 use std::ops::ControlFlow;

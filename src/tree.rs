@@ -4,13 +4,13 @@
 //! folder, so once a `Tree` exists every lookup through it succeeds.
 
 pub mod graph;
-pub mod id;
+pub(crate) mod id;
 pub mod load;
 mod raw;
 pub mod report;
 pub mod router;
 mod routes;
-pub mod ui;
+pub(crate) mod ui;
 
 use std::collections::HashMap;
 

@@ -19,7 +19,7 @@ const READY_WITHIN: Duration = Duration::from_secs(5);
 const TRIES: usize = 3;
 
 /// A running `redis-server`, killed and waited for when dropped.
-pub struct RedisServer {
+pub(crate) struct RedisServer {
     child: Child,
     port: u16,
     dir: PathBuf,
@@ -29,7 +29,7 @@ impl RedisServer {
     /// Starts a server, or `None` (having said so on stderr) when
     /// `redis-server` is not installed. Panics if it is installed and does
     /// not start, or is missing on CI.
-    pub fn start() -> Option<RedisServer> {
+    pub(crate) fn start() -> Option<RedisServer> {
         for _ in 0..TRIES {
             if let Some(started) = Self::try_on(free_port()) {
                 return started;
@@ -39,7 +39,7 @@ impl RedisServer {
     }
 
     /// `start`, on `port`. Panics if it does not answer there.
-    pub fn start_on(port: u16) -> Option<RedisServer> {
+    pub(crate) fn start_on(port: u16) -> Option<RedisServer> {
         Self::try_on(port).unwrap_or_else(|| {
             panic!("redis-server did not answer on port {port} within {READY_WITHIN:?}")
         })
@@ -78,7 +78,7 @@ impl RedisServer {
     }
 
     /// The URL of its database 0.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 

@@ -13,14 +13,14 @@ use crate::store::SessionKey;
 use crate::tree::{UiButton, UiText};
 
 /// The staff's side of a case, which the adapter provides.
-pub trait Staff {
+pub(crate) trait Staff {
     /// Posts a new case to the staff chat; whether it went out.
     fn post_case(&self, case: &Case) -> impl std::future::Future<Output = bool> + Send;
 }
 
 /// Who asks for a person, and where, as the adapter learnt it.
 #[derive(Debug, Clone)]
-pub struct Asker {
+pub(crate) struct Asker {
     pub key: SessionKey,
     /// The forum topic they asked in.
     pub thread: Option<i32>,
@@ -34,7 +34,7 @@ pub struct Asker {
 /// The person's answer to their consent: a text of `ui.toml`, and the
 /// case it is about while that case is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Told {
+pub(crate) struct Told {
     pub text: UiText,
     pub case: Option<i64>,
 }
@@ -42,7 +42,7 @@ pub struct Told {
 /// What consent given at `at` covers: the session of someone standing
 /// there, with a team to hand the case to. Otherwise the note for the
 /// press (the menu is out of date, or the store failed).
-pub async fn consented(app: &App, key: SessionKey, at: &str) -> Result<Session, UiText> {
+pub(crate) async fn consented(app: &App, key: SessionKey, at: &str) -> Result<Session, UiText> {
     let session = match app.store.load(key).await {
         Ok(session) => session,
         Err(e) => {
@@ -68,7 +68,7 @@ pub async fn consented(app: &App, key: SessionKey, at: &str) -> Result<Session, 
 /// Opens the case of `asker`, who consented at `at`, and posts it to the
 /// team: one open case at a time, and a case the team never saw is closed
 /// at once.
-pub async fn open(
+pub(crate) async fn open(
     staff: &impl Staff,
     app: &App,
     asker: &Asker,
@@ -115,7 +115,7 @@ pub async fn open(
 
 /// Whether the person has started the bot in private (a store failure
 /// counts as no: the group is the way that does not depend on it).
-pub async fn has_private_chat(app: &App, user: u64) -> bool {
+pub(crate) async fn has_private_chat(app: &App, user: u64) -> bool {
     app.store.has_private_chat(user).await.unwrap_or_else(|e| {
         log::error!("user {user}: reading the private chat failed: {e}");
         false
@@ -151,7 +151,7 @@ fn new_case(app: &App, asker: &Asker, session: &Session, at: &str) -> NewCase {
 /// The person's answer, in place of the consent question, in `lang`: the
 /// text with the case's number and, while the case is open, the button
 /// that ends it.
-pub fn reply(app: &App, lang: Lang, told: Told) -> Reply {
+pub(crate) fn reply(app: &App, lang: Lang, told: Told) -> Reply {
     let tree = app.tree();
     let ui = tree.ui();
     let number = told.case.map(|c| c.to_string()).unwrap_or_default();

@@ -61,7 +61,7 @@ pub(super) enum Which {
 }
 
 impl Which {
-    pub fn picks(self, reminder: &Reminder) -> bool {
+    pub(super) fn picks(self, reminder: &Reminder) -> bool {
         match self {
             Which::All => true,
             Which::Plan(plan) => reminder.plan == plan,

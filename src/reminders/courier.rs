@@ -16,7 +16,7 @@ use crate::store::StoreError;
 
 /// At most this many plans per round; with more due, the next round
 /// follows at once.
-pub const BATCH: usize = 100;
+pub(crate) const BATCH: usize = 100;
 
 /// How long a claim on a reminder lasts: far longer than sending one takes,
 /// even waiting out Telegram's limits. Only a claim that ran out (its
@@ -28,7 +28,7 @@ const RECOVER_SECS: i64 = 3600;
 
 /// What a round found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Round {
+pub(crate) struct Round {
     /// More were due than one round sends.
     pub more: bool,
     /// A send failed for now: the next round should wait a little.
@@ -37,7 +37,7 @@ pub struct Round {
 
 /// The sender of reminders, with what one round leaves for the next.
 #[derive(Debug, Default)]
-pub struct Courier {
+pub(crate) struct Courier {
     /// Who this process is, on the reminders it claims.
     owner: String,
     /// When claims left by a stopped process were last cleared.
@@ -52,7 +52,7 @@ pub struct Courier {
 }
 
 impl Courier {
-    pub fn new(owner: String) -> Courier {
+    pub(crate) fn new(owner: String) -> Courier {
         Courier {
             owner,
             ..Courier::default()
@@ -62,7 +62,7 @@ impl Courier {
     /// Sends the plans due at `now`, side by side, so one waiting for a
     /// busy chat does not hold up the others (the adapter keeps them all
     /// within Telegram's limits, behind people's own answers).
-    pub async fn round<R: Reach>(
+    pub(crate) async fn round<R: Reach>(
         &mut self,
         reach: &R,
         app: &Arc<App>,
@@ -219,7 +219,7 @@ impl Courier {
 }
 
 /// Whom a reminder goes to.
-pub fn recipient(reminder: &Reminder) -> Recipient {
+pub(crate) fn recipient(reminder: &Reminder) -> Recipient {
     Recipient {
         chat: reminder.chat,
         user: reminder.user,

@@ -13,7 +13,7 @@ use crate::tree::{Tree, UiButton, UiText};
 
 /// The answer to setting window reminders: the deadline, the time left, and
 /// when they will fall.
-pub fn window_set_reply(
+pub(crate) fn window_set_reply(
     tree: &Tree,
     lang: Lang,
     tz: Tz,
@@ -56,7 +56,7 @@ pub fn window_set_reply(
 
 /// The answer when the window of the given arrival has already closed: a
 /// way into the timeout branch.
-pub fn already_closed_reply(tree: &Tree, lang: Lang, tz: Tz, deadline: Instant) -> Reply {
+pub(crate) fn already_closed_reply(tree: &Tree, lang: Lang, tz: Tz, deadline: Instant) -> Reply {
     Reply {
         node: None,
         text: tree
@@ -68,7 +68,13 @@ pub fn already_closed_reply(tree: &Tree, lang: Lang, tz: Tz, deadline: Instant) 
 }
 
 /// The answer to setting the new-code reminder.
-pub fn new_code_set_reply(tree: &Tree, lang: Lang, tz: Tz, plan: i64, due: Instant) -> Reply {
+pub(crate) fn new_code_set_reply(
+    tree: &Tree,
+    lang: Lang,
+    tz: Tz,
+    plan: i64,
+    due: Instant,
+) -> Reply {
     Reply {
         node: None,
         text: tree
@@ -83,7 +89,7 @@ pub fn new_code_set_reply(tree: &Tree, lang: Lang, tz: Tz, plan: i64, due: Insta
 }
 
 /// A due reminder as sent: `late` when it goes out well after its time.
-pub fn reminder_reply(tree: &Tree, tz: Tz, now: Instant, reminder: &Reminder) -> Reply {
+pub(crate) fn reminder_reply(tree: &Tree, tz: Tz, now: Instant, reminder: &Reminder) -> Reply {
     let ui = tree.ui();
     let lang = reminder.lang;
     let mut reply = match (reminder.kind, reminder.deadline) {
@@ -120,7 +126,7 @@ pub fn reminder_reply(tree: &Tree, tz: Tz, now: Instant, reminder: &Reminder) ->
 
 /// The one note that replaces reminders whose window closed while the bot
 /// was away.
-pub fn window_closed_reply(tree: &Tree, tz: Tz, reminder: &Reminder) -> Reply {
+pub(crate) fn window_closed_reply(tree: &Tree, tz: Tz, reminder: &Reminder) -> Reply {
     let lang = reminder.lang;
     let deadline = reminder.deadline.unwrap_or(reminder.due_at);
     Reply {
@@ -134,7 +140,7 @@ pub fn window_closed_reply(tree: &Tree, tz: Tz, reminder: &Reminder) -> Reply {
 }
 
 /// The person's pending reminders in a chat, one cancel button per plan.
-pub fn list_reply(tree: &Tree, lang: Lang, tz: Tz, pending: &[Reminder]) -> Reply {
+pub(crate) fn list_reply(tree: &Tree, lang: Lang, tz: Tz, pending: &[Reminder]) -> Reply {
     let ui = tree.ui();
     if pending.is_empty() {
         return Reply::plain(ui.text(UiText::RemindersNone, lang));
@@ -184,7 +190,7 @@ pub fn list_reply(tree: &Tree, lang: Lang, tz: Tz, pending: &[Reminder]) -> Repl
 }
 
 /// After /reset, with reminders pending: keep them or cancel them.
-pub fn reset_ask_reply(tree: &Tree, lang: Lang, count: usize) -> Reply {
+pub(crate) fn reset_ask_reply(tree: &Tree, lang: Lang, count: usize) -> Reply {
     let ui = tree.ui();
     Reply {
         node: None,

@@ -41,7 +41,7 @@ fn person_index(user: u64) -> String {
     format!("rems:{user}")
 }
 
-pub fn chat_index(key: SessionKey) -> String {
+pub(crate) fn chat_index(key: SessionKey) -> String {
     format!("rems:{}", key.id())
 }
 

@@ -15,7 +15,11 @@ const BATCH: usize = 100;
 /// Asks the next-day questions due at `now`, each once, where a reminder
 /// would go: privately if possible, else in the group with a mention.
 /// Returns whether more are due.
-pub async fn ask_due<R: Reach>(reach: &R, app: &App, now: Instant) -> Result<bool, StoreError> {
+pub(crate) async fn ask_due<R: Reach>(
+    reach: &R,
+    app: &App,
+    now: Instant,
+) -> Result<bool, StoreError> {
     let due = app.store.due_later(now, BATCH).await?;
     let more = due.len() == BATCH;
     for later in due {
@@ -48,7 +52,7 @@ pub async fn ask_due<R: Reach>(reach: &R, app: &App, now: Instant) -> Result<boo
 
 /// The next-day question: did it get solved after all, at the end where
 /// the checks stopped?
-pub fn question(tree: &Tree, later: &Later) -> Reply {
+pub(crate) fn question(tree: &Tree, later: &Later) -> Reply {
     let ui = tree.ui();
     let lang = later.lang;
     let end = tree

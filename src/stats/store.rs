@@ -23,19 +23,19 @@ struct Question {
     asked: bool,
 }
 
-pub fn later_key(key: SessionKey) -> String {
+pub(crate) fn later_key(key: SessionKey) -> String {
     format!("later:{}", key.id())
 }
 
 /// A question a step found waiting for the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Waiting {
+pub(crate) struct Waiting {
     version: u64,
     asked_at: Instant,
 }
 
 impl Waiting {
-    pub fn of(record: Record) -> Option<Waiting> {
+    pub(crate) fn of(record: Record) -> Option<Waiting> {
         let (question, version) = decode::<Question>(record).ok()?;
         Some(Waiting {
             version,
@@ -46,7 +46,7 @@ impl Waiting {
     /// The person is back: a question asked for before `now` is dropped
     /// (one asked for in this very step is not), if it is still the one
     /// the step read.
-    pub fn drop_if_asked_before(&self, batch: &mut Batch, key: SessionKey, now: Instant) {
+    pub(crate) fn drop_if_asked_before(&self, batch: &mut Batch, key: SessionKey, now: Instant) {
         if self.asked_at < now {
             let id = later_key(key);
             batch
@@ -58,7 +58,7 @@ impl Waiting {
 }
 
 /// Adds facts to a batch.
-pub fn record_into(batch: &mut Batch, facts: &[Fact]) {
+pub(crate) fn record_into(batch: &mut Batch, facts: &[Fact]) {
     for fact in facts {
         batch.append(FACTS, fact.at, encode(fact));
     }
@@ -91,7 +91,7 @@ pub(crate) fn question_into(batch: &mut Batch, later: &Later, asked_at: Instant,
 
 /// Adds to a batch a question to ask the person again at `later.due_at`
 /// whether their problem got solved, in place of an earlier one.
-pub fn later_into(batch: &mut Batch, later: &Later) {
+pub(crate) fn later_into(batch: &mut Batch, later: &Later) {
     question_into(batch, later, later.due_at - LATER_SECS, false);
 }
 

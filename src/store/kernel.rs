@@ -21,10 +21,10 @@
 //! Times are the bot's clock (seconds), so tests can move it by hand;
 //! only the windows count on the kernel's own clock.
 
-pub mod memory;
-pub mod redis;
-pub mod sqlite;
-pub mod timed;
+pub(crate) mod memory;
+pub(crate) mod redis;
+pub(crate) mod sqlite;
+pub(crate) mod timed;
 
 #[cfg(test)]
 pub(crate) mod contract;

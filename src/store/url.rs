@@ -7,7 +7,7 @@ use super::{DEFAULT_URL, StoreError};
 
 /// A store a `DATABASE_URL` names.
 #[derive(Clone, PartialEq, Eq)]
-pub enum Location {
+pub(crate) enum Location {
     Memory,
     Sqlite(PathBuf),
     /// A `redis://` or `rediss://` URL, which may hold a password.
@@ -28,7 +28,7 @@ impl std::fmt::Debug for Location {
 /// Reads a `DATABASE_URL` (empty for the default file) without touching
 /// the disk or the network, so a configuration check can report it beside
 /// other problems.
-pub fn parse(url: &str) -> Result<Location, StoreError> {
+pub(crate) fn parse(url: &str) -> Result<Location, StoreError> {
     let url = url.trim();
     if url.is_empty() {
         return parse(DEFAULT_URL);

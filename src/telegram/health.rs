@@ -14,7 +14,7 @@ const STORE_WAIT: Duration = Duration::from_secs(2);
 
 /// `GET /healthz` and `GET /metrics`; `queued` reads the outbound queue's
 /// depth at each scrape.
-pub fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>) -> axum::Router {
+pub(super) fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>) -> axum::Router {
     let health = {
         let app = Arc::clone(&app);
         move || async move {
@@ -64,7 +64,7 @@ async fn healthy(app: &App) -> Result<(), String> {
 }
 
 /// Serves `router` on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
+pub(super) async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
     if let Err(e) = axum::serve(listener, router).await {
         log::error!("the HTTP listener stopped: {e}");
     }

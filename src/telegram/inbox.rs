@@ -29,7 +29,7 @@ enum Mark {
 }
 
 /// The inbox of one running bot.
-pub struct Inbox {
+pub(super) struct Inbox {
     app: Arc<App>,
     marks: mpsc::UnboundedSender<Mark>,
     /// The replies saved before a crash for entries handled again.
@@ -43,7 +43,7 @@ pub struct Inbox {
 /// Held by everything an update causes (its handler, the deliveries it
 /// queues); when the last holder lets go, the update is done.
 #[derive(Clone)]
-pub struct Receipt(Arc<Held>);
+pub(super) struct Receipt(Arc<Held>);
 
 struct Held {
     id: i64,
@@ -65,7 +65,7 @@ impl Drop for Held {
 
 impl Receipt {
     /// What the conversation needs to know to answer this update once.
-    pub fn answering(&self) -> Answering {
+    pub(super) fn answering(&self) -> Answering {
         let saved = self
             .0
             .inbox
@@ -81,7 +81,7 @@ impl Receipt {
 }
 
 /// How the door treats an update it fetched.
-pub enum Recorded {
+pub(super) enum Recorded {
     /// Recorded now: go on.
     New,
     /// Recorded before: Telegram sent it again; skip it.
@@ -95,7 +95,7 @@ pub enum Recorded {
 
 impl Inbox {
     /// Starts the writer of done marks.
-    pub fn start(app: Arc<App>) -> Arc<Inbox> {
+    pub(super) fn start(app: Arc<App>) -> Arc<Inbox> {
         let (marks, receiver) = mpsc::unbounded_channel();
         let inbox = Arc::new(Inbox {
             app: Arc::clone(&app),
@@ -110,7 +110,7 @@ impl Inbox {
 
     /// An inbox for updates fed by hand, never recorded: nothing is
     /// marked done in the store, as nothing there is theirs.
-    pub fn unrecorded(app: Arc<App>) -> Arc<Inbox> {
+    pub(super) fn unrecorded(app: Arc<App>) -> Arc<Inbox> {
         let (marks, _) = mpsc::unbounded_channel();
         Arc::new(Inbox {
             app,
@@ -122,7 +122,7 @@ impl Inbox {
     }
 
     /// A receipt for update `id`.
-    pub fn receipt(self: &Arc<Self>, id: i64) -> Receipt {
+    pub(super) fn receipt(self: &Arc<Self>, id: i64) -> Receipt {
         self.held.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Receipt(Arc::new(Held {
             id,
@@ -131,7 +131,7 @@ impl Inbox {
     }
 
     /// Records an update before its offset is confirmed.
-    pub async fn record(&self, update: &Update) -> Recorded {
+    pub(super) async fn record(&self, update: &Update) -> Recorded {
         let id = i64::from(update.id.0);
         let body = match serde_json::to_string(update) {
             Ok(body) => body,
@@ -156,13 +156,13 @@ impl Inbox {
     }
 
     /// Marks an update done at once: it needs no handling.
-    pub fn done(&self, id: i64) {
+    pub(super) fn done(&self, id: i64) {
         let _ = self.marks.send(Mark::Done(id));
     }
 
     /// The updates a crash left open, to be handled first, in order; the
     /// replies saved for those whose step was taken are kept for them.
-    pub async fn reopen(&self) -> Vec<Update> {
+    pub(super) async fn reopen(&self) -> Vec<Update> {
         let store = &self.app.store;
         let entries = match store
             .inbox_open(&self.app.instance, self.app.clock.now())
@@ -214,7 +214,7 @@ impl Inbox {
     /// they held), or until `deadline`; then writes the done marks. An
     /// update marked done only after the process ended would be answered
     /// again after the restart.
-    pub async fn settle(&self, deadline: tokio::time::Instant) {
+    pub(super) async fn settle(&self, deadline: tokio::time::Instant) {
         use std::sync::atomic::Ordering;
         loop {
             let released = self.released.notified();
@@ -233,7 +233,7 @@ impl Inbox {
     }
 
     /// Waits until every done mark sent so far is written.
-    pub async fn flush(&self) {
+    pub(super) async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.marks.send(Mark::Flush(tx)).is_ok() {
             let _ = rx.await;

@@ -39,32 +39,32 @@ const SWEEP_SECS: i64 = 5 * 60;
 const RETRY_SECS: i64 = 30;
 
 /// The running scheduler.
-pub struct Handle {
+pub(crate) struct Handle {
     stop: watch::Sender<bool>,
     settled: watch::Receiver<Instant>,
     task: JoinHandle<()>,
 }
 
 impl Handle {
-    pub fn settled(&self) -> watch::Receiver<Instant> {
+    pub(crate) fn settled(&self) -> watch::Receiver<Instant> {
         self.settled.clone()
     }
 
     /// Lets the pass under way finish, then ends.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop.send_replace(true);
         if let Err(e) = self.task.await {
             log::error!("the scheduler task failed: {e}");
         }
     }
 
-    pub fn abort(self) {
+    pub(crate) fn abort(self) {
         self.task.abort();
     }
 }
 
 /// Starts the scheduler.
-pub fn spawn(bot: Outbox, app: Arc<App>) -> Handle {
+pub(crate) fn spawn(bot: Outbox, app: Arc<App>) -> Handle {
     let (stop, stopped) = watch::channel(false);
     let (settled_tx, settled) = watch::channel(Instant::MIN);
     let task = tokio::spawn(run(bot, app, stopped, settled_tx));

@@ -24,7 +24,7 @@ use crate::store::Posted;
 /// How the bot reaches Telegram: the client, and the pacer every message
 /// sent or changed goes through.
 #[derive(Clone)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     pub(super) bot: Bot,
     pub(super) pacer: Pacer,
     /// The longest a group member's answer may wait in the group's lane

@@ -30,7 +30,7 @@ async fn is_team(out: &Outbox, app: &App, chat: ChatId, user: &User) -> bool {
 
 /// The number of days a /stats argument asks for: the default without
 /// one, and within 1 to the longest period kept.
-pub fn days(arg: Option<&str>) -> Option<u32> {
+pub(crate) fn days(arg: Option<&str>) -> Option<u32> {
     match arg {
         None => Some(DEFAULT_DAYS),
         Some(arg) => arg

@@ -195,7 +195,7 @@ catalogue! {
 }
 
 /// Telegram's limit for a command's description.
-pub const MAX_COMMAND_DESCRIPTION: usize = 256;
+pub(crate) const MAX_COMMAND_DESCRIPTION: usize = 256;
 
 /// The checked texts and labels of `ui.toml`.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use crate::store::StoreError;
 
 /// Everything in one map per kind, under one lock.
 #[derive(Default)]
-pub struct MemoryKernel {
+pub(crate) struct MemoryKernel {
     inner: Mutex<Inner>,
 }
 

@@ -37,14 +37,14 @@ use tokio::sync::OnceCell;
 use super::{Batch, Kernel, Record, Span, Window};
 use crate::clock::Instant;
 use crate::store::StoreError;
-pub use connection::redacted;
+pub(crate) use connection::redacted;
 
 /// The prefix of every key, unless the kernel is opened with another.
-pub const DEFAULT_PREFIX: &str = "icp:";
+pub(crate) const DEFAULT_PREFIX: &str = "icp:";
 
 /// The kernel's handle on Redis. Cloning it shares the connection.
 #[derive(Clone)]
-pub struct RedisKernel {
+pub(crate) struct RedisKernel {
     shared: Arc<Shared>,
     keys: Arc<Keys>,
 }
@@ -134,12 +134,12 @@ fn score(stored: f64) -> i64 {
 impl RedisKernel {
     /// A kernel on the Redis a `redis://` or `rediss://` URL names;
     /// nothing is connected until the first call.
-    pub fn open(url: &str) -> Result<Self, StoreError> {
+    pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
         Self::open_with_prefix(url, DEFAULT_PREFIX)
     }
 
     /// `open`, with every key under `prefix` instead of the default.
-    pub fn open_with_prefix(url: &str, prefix: &str) -> Result<Self, StoreError> {
+    pub(crate) fn open_with_prefix(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)
             .map_err(|_| StoreError::Unsupported(redacted(url).into_owned()))?;
         let info = client.get_connection_info();

@@ -39,7 +39,7 @@ use calls::{BUSY_WAIT, Calls, panicked};
 /// The kernel on one SQLite file. Cloning the handle shares the file, the
 /// hold on it and the windows.
 #[derive(Clone)]
-pub struct SqliteKernel {
+pub(crate) struct SqliteKernel {
     path: PathBuf,
     calls: Calls,
     /// The lock that makes this process the file's only user, once held.
@@ -50,7 +50,7 @@ pub struct SqliteKernel {
 impl SqliteKernel {
     /// Opens (creating if needed, with its folder) the database file and
     /// starts the thread that checkpoints it.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Db::open(path)?;
         Ok(SqliteKernel {
             path: path.to_path_buf(),

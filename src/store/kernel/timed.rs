@@ -15,13 +15,13 @@ pub type Timing = Arc<dyn Fn(&'static str, Duration) + Send + Sync>;
 
 /// A kernel whose every call is timed; what it answers is the inner
 /// kernel's, unchanged.
-pub struct Timed {
+pub(crate) struct Timed {
     inner: Arc<dyn Kernel>,
     timing: Timing,
 }
 
 impl Timed {
-    pub fn new(inner: Arc<dyn Kernel>, timing: Timing) -> Timed {
+    pub(crate) fn new(inner: Arc<dyn Kernel>, timing: Timing) -> Timed {
         Timed { inner, timing }
     }
 

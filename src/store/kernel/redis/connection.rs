@@ -93,7 +93,7 @@ fn failed(e: redis::RedisError) -> StoreError {
 }
 
 /// The URL with its password, if any, replaced by `***`: for messages.
-pub fn redacted(url: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn redacted(url: &str) -> std::borrow::Cow<'_, str> {
     let Some(start) = url.find("://").map(|i| i + 3) else {
         return url.into();
     };
