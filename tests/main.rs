@@ -14,6 +14,7 @@ mod categories;
 mod chaos;
 mod console;
 mod delivery;
+mod docs;
 mod engine;
 mod expiry;
 mod faults;
