@@ -242,21 +242,39 @@ impl Db {
     }
 
     fn get(&mut self, keys: &[String], now: Instant) -> Result<Vec<Option<Record>>, StoreError> {
-        if let [key] = keys {
-            return Ok(vec![live(&self.conn, key, now)?]);
+        match keys {
+            [] => return Ok(Vec::new()),
+            [key] => return Ok(vec![live(&self.conn, key, now)?]),
+            _ => {}
         }
         // Several keys in one statement, so that they come from one state
-        // of the file even if another process writes to it.
-        let marks = vec!["?"; keys.len()].join(", ");
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT key, value, version FROM records
-             WHERE key IN ({marks}) AND (expires IS NULL OR expires > ?)"
-        ))?;
+        // of the file even if another process writes to it. A step's few
+        // keys are a lookup each, joined by UNION ALL: `key IN (…)` builds
+        // a temporary tree of the keys on every call, which costs more
+        // than the lookups themselves when there are only a few.
+        let sql = if keys.len() <= FEW_KEYS {
+            (0..keys.len())
+                .map(|i| {
+                    format!(
+                        "SELECT key, value, version FROM records
+                         WHERE key = ?{} AND (expires IS NULL OR expires > ?1)",
+                        i + 2
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
+        } else {
+            let marks: Vec<String> = (0..keys.len()).map(|i| format!("?{}", i + 2)).collect();
+            format!(
+                "SELECT key, value, version FROM records
+                 WHERE key IN ({}) AND (expires IS NULL OR expires > ?1)",
+                marks.join(", ")
+            )
+        };
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut found = HashMap::with_capacity(keys.len());
-        let params = keys
-            .iter()
-            .map(|k| k as &dyn rusqlite::ToSql)
-            .chain(std::iter::once(&now as &dyn rusqlite::ToSql));
+        let params = std::iter::once(&now as &dyn rusqlite::ToSql)
+            .chain(keys.iter().map(|k| k as &dyn rusqlite::ToSql));
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             let key: String = row.get(0)?;
@@ -283,7 +301,7 @@ impl Db {
         };
         let tx = self.conn.transaction_with_behavior(behavior)?;
         for (key, version) in &batch.checks {
-            let found = live(&tx, key, batch.now)?.map_or(0, |r| r.version);
+            let found = live_version(&tx, key, batch.now)?.unwrap_or(0);
             if found != *version {
                 return Err(StoreError::Conflict);
             }
@@ -390,6 +408,19 @@ fn live(conn: &Connection, key: &str, now: Instant) -> rusqlite::Result<Option<R
     .optional()
 }
 
+/// Up to this many keys are read as a lookup each in one statement.
+const FEW_KEYS: usize = 4;
+
+/// The version of the record under `key`, unless it is absent or has
+/// expired by `now` (its value is not read).
+fn live_version(conn: &Connection, key: &str, now: Instant) -> rusqlite::Result<Option<u64>> {
+    conn.prepare_cached(
+        "SELECT version FROM records WHERE key = ?1 AND (expires IS NULL OR expires > ?2)",
+    )?
+    .query_row(params![key, now], |row| row.get(0))
+    .optional()
+}
+
 /// Makes one write of a batch; how many records, index members or log
 /// values it removed (counted for deletions, trims and cuts alone).
 fn apply(
@@ -416,11 +447,16 @@ fn apply(
         }
         Write::Delete { key } => {
             // An expired record is removed too, but was already absent: it
-            // does not count.
+            // does not count. (Read, then deleted: a `RETURNING` clause
+            // would open a temporary tree for every deletion.)
             let gone: Option<Option<Instant>> = conn
-                .prepare_cached("DELETE FROM records WHERE key = ?1 RETURNING expires")?
+                .prepare_cached("SELECT expires FROM records WHERE key = ?1")?
                 .query_row(params![key], |row| row.get(0))
                 .optional()?;
+            if gone.is_some() {
+                conn.prepare_cached("DELETE FROM records WHERE key = ?1")?
+                    .execute(params![key])?;
+            }
             Ok(usize::from(
                 gone.is_some_and(|expires| expires.is_none_or(|at| at > now)),
             ))
