@@ -456,7 +456,7 @@ async fn walk_group(api: FakeApi, who: Person, deadline: Instant) -> Walk {
             .filter(|c| c.ok && c.method == "sendmessage" && c.body["chat_id"] == GROUP)
             .find(|c| {
                 c.body["reply_parameters"]["message_id"] == command
-                    || (c.at >= start && is_link(&c.body))
+                    || (c.at.into_std() >= start && is_link(&c.body))
             })
             .map(|c| (c.sent_id, c.body.clone()))
     };
@@ -491,7 +491,11 @@ async fn walk_group(api: FakeApi, who: Person, deadline: Instant) -> Walk {
         let offered = |calls: &[Call]| {
             calls
                 .iter()
-                .find(|c| c.ok && c.method == "sendmessage" && c.at >= start && is_link(&c.body))
+                .find(|c| {
+                    c.ok && c.method == "sendmessage"
+                        && c.at.into_std() >= start
+                        && is_link(&c.body)
+                })
                 .map(|c| c.body.clone())
         };
         if !until(&api, deadline, |c| {

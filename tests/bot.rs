@@ -445,7 +445,8 @@ async fn replies_in_a_forum_topic_stay_in_the_topic() {
     .await;
 }
 
-#[tokio::test]
+/// On a paused clock: the second's wait passes once the bot is idle.
+#[tokio::test(start_paused = true)]
 async fn a_429_on_send_message_is_waited_out_and_the_message_delivered() {
     within(async {
         let scene = Scene::start(memory()).await;
@@ -469,7 +470,8 @@ async fn a_429_on_send_message_is_waited_out_and_the_message_delivered() {
     .await;
 }
 
-#[tokio::test]
+/// On a paused clock: the second's wait passes once the bot is idle.
+#[tokio::test(start_paused = true)]
 async fn a_429_on_an_edit_is_waited_out_too() {
     within(async {
         let scene = Scene::start(memory()).await;

@@ -17,6 +17,12 @@ use crate::bot::{ALICE, BOB, EVE, GROUP};
 use crate::fake_api::{BOT_USERNAME, Call, FakeApi, FakeLimits, Person, supergroup};
 use crate::scene::{Scene, data_to, memory, options, shows, within};
 
+// The tests that wait out a 429 (Telegram's waits are whole seconds) run
+// on a paused tokio clock: the bot, the fake API and their timers share the
+// test's runtime, so a wait passes as soon as nothing else is left to do,
+// in the same order as on the wall clock, and the times the fake records
+// are on the same clock.
+
 fn too_many(secs: u64) -> Value {
     json!({
         "ok": false,
@@ -38,7 +44,7 @@ async fn open_menu(api: &FakeApi, person: &Person) -> Value {
     api.last_bot_message(person.id as i64)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_storm_of_429s_on_sends_and_edits_delivers_every_reply_once_and_in_order() {
     within(async {
         let scene = Scene::start(memory()).await;
@@ -76,7 +82,7 @@ async fn a_storm_of_429s_on_sends_and_edits_delivers_every_reply_once_and_in_ord
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn presses_made_while_the_chat_waits_out_a_429_give_one_edit_of_where_they_lead() {
     within(async {
         let scene = Scene::start(memory()).await;
@@ -108,7 +114,7 @@ async fn presses_made_while_the_chat_waits_out_a_429_give_one_edit_of_where_they
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_press_is_answered_at_once_even_while_its_chat_waits() {
     within(async {
         let scene = Scene::start(memory()).await;
@@ -183,7 +189,7 @@ async fn a_deleted_menu_gets_its_answer_as_a_new_message() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn replies_still_queued_at_stop_go_out_before_the_bot_exits() {
     within(async {
         let scene = Scene::start(memory()).await;
@@ -325,7 +331,7 @@ async fn a_flooding_member_is_told_once_and_ignored_while_others_are_served() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn in_a_busy_group_a_member_is_offered_the_private_chat_and_goes_on_there() {
     within(async {
         let scene = Scene::paced(

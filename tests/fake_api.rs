@@ -5,7 +5,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::IntoFuture;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The tokio clock, so a test that pauses time sees Telegram's windows pass
+// as the bot does; unpaused, it is the system's monotonic clock.
+use tokio::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;

@@ -8,10 +8,17 @@ use crate::bot::{ALICE, BOB, EVE};
 use crate::scene::{Scene, data_to, memory, shows, within};
 use crate::support::real_tree;
 
+// The tests that wait (teloxide sleeps 10 s after any 5xx, the retry
+// policy pauses between tries, a hung request waits out the client's
+// timeout, an outage lasts six seconds) run on a paused tokio clock: the
+// bot, the fake API and their timers share the test's runtime, so each
+// wait passes as soon as nothing else is left to do, in the same order as
+// on the wall clock, and every request still goes over loopback.
+
 const BAD_GATEWAY_PAGE: &str = "<html><head><title>502 Bad Gateway</title></head>\
     <body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>";
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn server_failures_and_proxy_pages_are_waited_out_and_each_reply_arrives_once() {
     within(async {
         let tree = real_tree();
@@ -71,7 +78,7 @@ async fn a_send_carried_out_whose_answer_was_lost_is_not_sent_again() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn replies_held_up_by_a_refusing_bot_api_arrive_once_when_it_is_back() {
     within(async {
         let tree = real_tree();
@@ -98,7 +105,7 @@ async fn replies_held_up_by_a_refusing_bot_api_arrive_once_when_it_is_back() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_edit_whose_fate_is_unknown_is_made_again_and_shown_once() {
     within(async {
         let tree = real_tree();

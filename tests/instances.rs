@@ -36,12 +36,28 @@ struct Cluster {
     listens: Vec<SocketAddr>,
     children: Vec<Option<Child>>,
     logs: Vec<PathBuf>,
+    /// INSTANCE_LEASE_SECS: how long a process counts as alive after its
+    /// latest heartbeat.
+    lease: u32,
 }
+
+/// The lease of the instances that are not killed: long enough that a
+/// busy machine never lets a live instance's heartbeat run out.
+const LEASE_SECS: u32 = 6;
 
 impl Cluster {
     /// Starts Redis, the forwarder and two instances (the first registers
     /// the webhook); None when no redis-server is installed (outside CI).
     async fn start(name: &str, before: impl AsyncFnOnce(&Store)) -> Option<Cluster> {
+        Cluster::with_lease(name, LEASE_SECS, before).await
+    }
+
+    /// As `start`, with instances whose heartbeat lasts `lease` seconds.
+    async fn with_lease(
+        name: &str,
+        lease: u32,
+        before: impl AsyncFnOnce(&Store),
+    ) -> Option<Cluster> {
         let redis = RedisServer::start()?;
         before(&store_of(&redis)).await;
         let api = FakeApi::start().await;
@@ -54,6 +70,7 @@ impl Cluster {
             listens,
             children: Vec::new(),
             logs: Vec::new(),
+            lease,
         };
         for i in 0..2 {
             let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{i}.log"));
@@ -79,11 +96,21 @@ impl Cluster {
             .env("WEBHOOK_LISTEN", self.listens[i].to_string())
             .env("WEBHOOK_SECRET", SECRET)
             .env("WEBHOOK_REGISTER", if i == 0 { "true" } else { "false" })
-            .env("INSTANCE_LEASE_SECS", "6")
+            .env("INSTANCE_LEASE_SECS", self.lease.to_string())
             // One person sends two dozen updates in seconds here; flood
             // control (per instance) would rightly drop some.
             .env("FLOOD_BURST", "1000")
             .env("FLOOD_PER_MINUTE", "1000")
+            // Telegram's pacing far above the tests' traffic, as in every
+            // in-process scene: at the real three messages per three
+            // seconds a private chat gets, the two dozen replies of a walk
+            // took some twenty seconds of waiting. The shared budget on
+            // Redis is still taken from for every reply; the pacer's
+            // waiting has its own tests (delivery.rs).
+            .env("PACE_PER_SECOND", "100000")
+            .env("PACE_PRIVATE_BURST", "100000")
+            .env("PACE_GROUP_PER_SECOND", "100000")
+            .env("PACE_GROUP_PER_MINUTE", "100000")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -405,7 +432,9 @@ async fn a_reminder_due_while_both_instances_run_is_sent_once() {
 #[tokio::test]
 async fn an_instance_killed_mid_conversation_leaves_the_rest_to_the_other() {
     within(async {
-        let Some(mut cluster) = Cluster::start("killed", async |_| {}).await else {
+        // The shortest lease the binary accepts: the killed instance's
+        // heartbeat runs out three seconds after its last beat.
+        let Some(mut cluster) = Cluster::with_lease("killed", 3, async |_| {}).await else {
             return;
         };
         let (api, store) = (cluster.api.clone(), cluster.store());
@@ -432,7 +461,7 @@ async fn an_instance_killed_mid_conversation_leaves_the_rest_to_the_other() {
         let killed = kill_9(cluster.children[0].take().expect("running")).await;
         assert!(!killed.status.success());
         api.unstall("editMessageText");
-        // Its heartbeat runs out (6 s): the other instance shows the saved
+        // Its heartbeat runs out (3 s): the other instance shows the saved
         // replies, without taking the step again.
         let edits = api.wait_for("editMessageText", 2).await;
         assert_eq!(edits[1].body["message_id"], menu["message_id"]);
@@ -487,19 +516,35 @@ async fn a_rolling_restart_of_both_instances_loses_and_repeats_nothing() {
         };
         let api = cluster.api.clone();
         // Two people walk the path three times over while each instance in
-        // turn is stopped with SIGTERM and started again.
+        // turn is stopped with SIGTERM and started again. The walks no
+        // longer crawl at Telegram's pace, so they are held, not slowed,
+        // to keep both restarts in mid-conversation: while `restarted`
+        // restarts are done, a person makes at most `HELD_AT[restarted]`
+        // updates. Each restart begins with updates still to come, which
+        // keep coming while it is under way (up to the next hold).
+        const HELD_AT: [usize; 2] = [8, 16];
+        let (restarted, holds) = tokio::sync::watch::channel(0usize);
         let walk = |person: &'static Person| {
             let api = api.clone();
+            let mut holds = holds.clone();
             async move {
                 let chat = person.id as i64;
                 let mut made = 0;
                 for _ in 0..3 {
-                    api.send_as(person, &person.private_chat(), "/diagnose", None);
-                    made += 1;
-                    api.wait_replies(chat, made).await;
-                    for data in PATH {
-                        let menu = api.last_bot_message(chat);
-                        api.press(person, &menu, data);
+                    for data in std::iter::once(None).chain(PATH.map(Some)) {
+                        holds
+                            .wait_for(|done| HELD_AT.get(*done).is_none_or(|at| made < *at))
+                            .await
+                            .expect("the restarts are under way");
+                        match data {
+                            None => {
+                                api.send_as(person, &person.private_chat(), "/diagnose", None);
+                            }
+                            Some(data) => {
+                                let menu = api.last_bot_message(chat);
+                                api.press(person, &menu, data);
+                            }
+                        }
                         made += 1;
                         api.wait_replies(chat, made).await;
                     }
@@ -525,6 +570,7 @@ async fn a_rolling_restart_of_both_instances_loses_and_repeats_nothing() {
                 assert!(out.status.success(), "instance {i}: {}", cluster.log(i));
                 cluster.launch(i).await;
                 eprintln!("instance {i} back after {} replies", answered_now());
+                restarted.send_modify(|done| *done += 1);
             }
         };
         let (alice, bob, ()) = tokio::join!(walk(&ALICE), walk(&BOB), restarts);
