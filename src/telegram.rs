@@ -120,6 +120,10 @@ pub struct Running {
     stopping: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
+/// How long past the grace period the dispatcher may take to end once the
+/// queue is closed, before it is stopped.
+const DISPATCHER_MARGIN: Duration = Duration::from_secs(2);
+
 impl Running {
     /// The time of the scheduler's latest completed pass: reminders due
     /// then have been sent, and sessions idle then closed.
@@ -140,7 +144,9 @@ impl Running {
         }
     }
 
-    /// Stops polling, lets updates in flight finish, and returns when done.
+    /// Stops polling, lets updates in flight finish, and returns when done,
+    /// within the grace period (and a moment for the queue closed at its
+    /// end to release the handlers waiting on it).
     pub async fn stop(mut self) {
         if let Some(stopping) = &self.stopping {
             stopping.store(true, std::sync::atomic::Ordering::Release);
@@ -173,8 +179,20 @@ impl Running {
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                 }
             }
-            if let Err(e) = self.handle.await {
-                log::error!("the dispatcher task failed: {e}");
+            // Bounded like the rest of the stop: a handler that never ends
+            // must not keep the process from exiting. What it was handling
+            // stays open in the inbox and is handled at the next start.
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left + DISPATCHER_MARGIN, &mut self.handle).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::error!("the dispatcher task failed: {e}"),
+                Err(_) => {
+                    log::warn!(
+                        "the dispatcher did not stop within the grace period; \
+                         the updates it was handling are handled again at the next start"
+                    );
+                    self.handle.abort();
+                }
             }
         };
         let mut keeper = self.keeper.take();
