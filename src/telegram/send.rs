@@ -458,41 +458,39 @@ impl Outbox {
             allow_sending_without_reply: Some(true),
             ..ReplyParameters::new(id)
         });
+        // Where a message goes and what it carries besides its body, the
+        // same for a text and a file (their requests are different types).
+        macro_rules! placed {
+            ($request:expr) => {{
+                let mut request = $request;
+                if let Some(thread) = message.thread {
+                    request = request.message_thread_id(thread);
+                }
+                if let Some(reply) = &reply {
+                    request = request.reply_parameters(reply.clone());
+                }
+                if let Some(keyboard) = &message.keyboard {
+                    request = request.reply_markup(keyboard.clone());
+                }
+                request.into_future()
+            }};
+        }
         let sent = match &message.body {
             Body::Html(html) => {
                 Outbox::paced(ticket, false, || {
-                    let mut request = self
-                        .bot
-                        .send_message(message.chat, html.clone())
-                        .parse_mode(ParseMode::Html)
-                        .link_preview_options(NO_PREVIEW.clone());
-                    if let Some(thread) = message.thread {
-                        request = request.message_thread_id(thread);
-                    }
-                    if let Some(reply) = &reply {
-                        request = request.reply_parameters(reply.clone());
-                    }
-                    if let Some(keyboard) = &message.keyboard {
-                        request = request.reply_markup(keyboard.clone());
-                    }
-                    request.into_future()
+                    placed!(
+                        self.bot
+                            .send_message(message.chat, html.clone())
+                            .parse_mode(ParseMode::Html)
+                            .link_preview_options(NO_PREVIEW.clone())
+                    )
                 })
                 .await?
             }
             Body::Document { name, bytes } => {
                 Outbox::paced(ticket, false, || {
                     let file = InputFile::memory(bytes.clone()).file_name(name.clone());
-                    let mut request = self.bot.send_document(message.chat, file);
-                    if let Some(thread) = message.thread {
-                        request = request.message_thread_id(thread);
-                    }
-                    if let Some(reply) = &reply {
-                        request = request.reply_parameters(reply.clone());
-                    }
-                    if let Some(keyboard) = &message.keyboard {
-                        request = request.reply_markup(keyboard.clone());
-                    }
-                    request.into_future()
+                    placed!(self.bot.send_document(message.chat, file))
                 })
                 .await?
             }
