@@ -1,9 +1,11 @@
-//! One person's event turned into new state and replies: the session loaded and saved, reminders set and cancelled, the engine stepped.
+//! One person's event turned into new state and replies: what the step needs read, the step decided, and everything it changes written at once.
 //!
-//! The engine decides the dialogue; this module decides everything that
-//! needs the store or the clock — reminder questions and typed times,
-//! /reset's question about pending reminders, the lists — and nothing here
-//! knows Telegram. An adapter only turns an update into an `Event` and a
+//! The engine decides the dialogue; `decide` decides the rest of a step —
+//! reminder questions and typed times, /reset's question about pending
+//! reminders, the lists, the next-day question, the handoff's consent —
+//! from what the runner here read, and returns its effects; the runner
+//! writes them with the session in one batch. Nothing here knows
+//! Telegram: an adapter only turns an update into an `Event` and a
 //! `Speaker`, and the replies into messages.
 
 mod around;
