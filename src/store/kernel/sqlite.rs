@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Batch, Kernel, Record, Span, Window, Write};
 use crate::clock::Instant;
@@ -294,12 +294,7 @@ impl Db {
         // A batch that writes takes the write lock first: one that took it
         // only after its checks could find another process had written
         // meanwhile, and fail where waiting would have done.
-        let behavior = if batch.writes.is_empty() {
-            TransactionBehavior::Deferred
-        } else {
-            TransactionBehavior::Immediate
-        };
-        let tx = self.conn.transaction_with_behavior(behavior)?;
+        let tx = Tx::begin(&self.conn, !batch.writes.is_empty())?;
         for (key, version) in &batch.checks {
             let found = live_version(&tx, key, batch.now)?.unwrap_or(0);
             if found != *version {
@@ -406,6 +401,48 @@ fn live(conn: &Connection, key: &str, now: Instant) -> rusqlite::Result<Option<R
         })
     })
     .optional()
+}
+
+/// A transaction whose BEGIN, COMMIT and ROLLBACK are cached statements,
+/// parsed once per connection rather than on every commit; dropped
+/// without `commit`, it rolls back.
+struct Tx<'a> {
+    conn: &'a Connection,
+    open: bool,
+}
+
+impl<'a> Tx<'a> {
+    /// Begins one; `write` takes the write lock at once.
+    fn begin(conn: &'a Connection, write: bool) -> rusqlite::Result<Tx<'a>> {
+        let begin = if write { "BEGIN IMMEDIATE" } else { "BEGIN" };
+        conn.prepare_cached(begin)?.execute([])?;
+        Ok(Tx { conn, open: true })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            let rolled = self.conn.prepare_cached("ROLLBACK");
+            if let Err(e) = rolled.and_then(|mut s| s.execute([])) {
+                log::error!("store: rolling a transaction back failed: {e}");
+            }
+        }
+    }
 }
 
 /// Up to this many keys are read as a lookup each in one statement.
