@@ -166,6 +166,19 @@ impl RedisKernel {
 /// A record's fields as `HMGET` gives them: value, version, expiry.
 type Fields = (Option<String>, Option<String>, Option<String>);
 
+/// Several records' fields, in the order of their keys.
+static GET: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local out = {}
+        for i, key in ipairs(KEYS) do
+            out[i] = redis.call('HMGET', key, 'v', 'n', 'x')
+        end
+        return out
+        ",
+    )
+});
+
 /// The record `fields` hold, if it is there and alive at `now`.
 fn record(key: &str, fields: Fields, now: Instant) -> Result<Option<Record>, StoreError> {
     let malformed = || StoreError::Redis(format!("the record {key:?} is malformed"));
@@ -192,15 +205,23 @@ impl Kernel for RedisKernel {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for key in keys {
+        // One key is one command; several are one script, one command
+        // for Redis to take in rather than one per key.
+        let rows: Vec<Fields> = if let [key] = keys {
+            let mut pipe = redis::pipe();
             pipe.cmd("HMGET")
                 .arg(self.keys.record(key))
                 .arg("v")
                 .arg("n")
                 .arg("x");
-        }
-        let rows: Vec<Fields> = self.shared.pipeline(&pipe).await?;
+            self.shared.pipeline(&pipe).await?
+        } else {
+            let mut invocation = GET.prepare_invoke();
+            for key in keys {
+                invocation.key(self.keys.record(key));
+            }
+            self.shared.eval(&invocation).await?
+        };
         if rows.len() != keys.len() {
             return Err(StoreError::Redis(format!(
                 "{} records asked for, {} given",
