@@ -446,6 +446,45 @@ async fn menus_pruned(store: &Store) {
     assert_eq!(store.menu_owner(-100, 3).await.unwrap(), Some(8));
 }
 
+/// Updates recorded together: each new one once (an id given twice is a
+/// repeat the second time), one recorded before a repeat, and all of them
+/// open until done.
+async fn inbox_together(store: &Store) {
+    assert!(
+        store
+            .inbox_put(20, "{\"update_id\":20}", "p", 1000)
+            .await
+            .unwrap()
+    );
+    let entries = [
+        (21, "{\"update_id\":21}"),
+        (20, "{\"update_id\":20}"),
+        (22, "{\"update_id\":22}"),
+        (21, "{\"update_id\":21}"),
+    ];
+    let new = store.inbox_put_many(&entries, "p", 1001).await.unwrap();
+    assert_eq!(new, [true, false, true, false]);
+    let open: Vec<i64> = store
+        .inbox_open("q", 2000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(open, [20, 21, 22]);
+    // Nothing new: nothing written, every one a repeat.
+    let again = store
+        .inbox_put_many(&entries[..2], "p", 1002)
+        .await
+        .unwrap();
+    assert_eq!(again, [false, false]);
+    let one = store
+        .inbox_put_many(&[(23, "{}")], "p", 1003)
+        .await
+        .unwrap();
+    assert_eq!(one, [true]);
+}
+
 /// Updates are recorded once, their replies saved with the step, and what
 /// a process ("p") left open found by the next one ("q").
 async fn inbox(store: &Store) {
@@ -704,6 +743,7 @@ every_backend!(
     later,
     menus_pruned,
     inbox,
+    inbox_together,
     private_chats_pruned,
     versions,
     unreadable,

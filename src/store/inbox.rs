@@ -126,6 +126,26 @@ pub(super) fn answer_into(batch: &mut Batch, answer: &Answer, now: Instant) {
     );
 }
 
+/// Adds to a batch update `id` recorded by `owner` at `now`, open, on the
+/// condition that it was not recorded before.
+fn recorded_into(batch: &mut Batch, id: i64, body: &str, owner: &str, now: Instant) {
+    let stored = Stored {
+        body: Some(body.to_string()),
+        owner: owner.to_string(),
+        at: now,
+        done: None,
+    };
+    let key = entry_key(id);
+    batch
+        .check(&key, 0)
+        .put_until(
+            &key,
+            stored.encode(),
+            Some(kept_until(now, INBOX_RETENTION_SECS)),
+        )
+        .index(OPEN, id.to_string(), id);
+}
+
 impl Store {
     /// Records an update in the inbox before it is handled, as being
     /// handled by `owner` (this process); false if its id was recorded
@@ -137,25 +157,51 @@ impl Store {
         owner: &str,
         now: Instant,
     ) -> Result<bool, StoreError> {
-        let stored = Stored {
-            body: Some(body.to_string()),
-            owner: owner.to_string(),
-            at: now,
-            done: None,
-        };
-        let key = entry_key(id);
         let mut batch = Batch::new(now);
-        batch
-            .check(&key, 0)
-            .put_until(
-                &key,
-                stored.encode(),
-                Some(kept_until(now, INBOX_RETENTION_SECS)),
-            )
-            .index(OPEN, id.to_string(), id);
+        recorded_into(&mut batch, id, body, owner, now);
         match self.kernel.commit(batch).await {
             Ok(_) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `inbox_put` of several updates in one write: whether each was new.
+    /// An id given twice is new the first time only. Should another
+    /// process record one of them meanwhile, each is recorded on its own.
+    pub async fn inbox_put_many(
+        &self,
+        entries: &[(i64, &str)],
+        owner: &str,
+        now: Instant,
+    ) -> Result<Vec<bool>, StoreError> {
+        if let [(id, body)] = entries {
+            return Ok(vec![self.inbox_put(*id, body, owner, now).await?]);
+        }
+        let keys: Vec<String> = entries.iter().map(|(id, _)| entry_key(*id)).collect();
+        let found = self.kernel.get(&keys, now).await?;
+        let mut new = Vec::with_capacity(entries.len());
+        let mut seen = std::collections::HashSet::new();
+        let mut batch = Batch::new(now);
+        for ((id, body), record) in entries.iter().zip(&found) {
+            let is_new = record.is_none() && seen.insert(*id);
+            new.push(is_new);
+            if is_new {
+                recorded_into(&mut batch, *id, body, owner, now);
+            }
+        }
+        if batch.is_empty() {
+            return Ok(new);
+        }
+        match self.kernel.commit(batch).await {
+            Ok(_) => Ok(new),
+            Err(StoreError::Conflict) => {
+                let mut each = Vec::with_capacity(entries.len());
+                for ((id, body), was_new) in entries.iter().zip(new) {
+                    each.push(was_new && self.inbox_put(*id, body, owner, now).await?);
+                }
+                Ok(each)
+            }
             Err(e) => Err(e),
         }
     }

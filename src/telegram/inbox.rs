@@ -32,6 +32,9 @@ enum Mark {
 pub(super) struct Inbox {
     app: Arc<App>,
     marks: mpsc::UnboundedSender<Mark>,
+    /// Updates posted to the webhook, recorded together when they arrive
+    /// together.
+    puts: mpsc::UnboundedSender<Put>,
     /// The replies saved before a crash for entries handled again.
     saved: Mutex<HashMap<i64, Vec<Reply>>>,
     /// Receipts still held: updates whose answers are not all delivered.
@@ -97,9 +100,12 @@ impl Inbox {
     /// Starts the writer of done marks.
     pub(super) fn start(app: Arc<App>) -> Arc<Inbox> {
         let (marks, receiver) = mpsc::unbounded_channel();
+        let (puts, put_receiver) = mpsc::unbounded_channel();
+        tokio::spawn(write_puts(Arc::clone(&app), put_receiver));
         let inbox = Arc::new(Inbox {
             app: Arc::clone(&app),
             marks,
+            puts,
             saved: Mutex::new(HashMap::new()),
             held: std::sync::atomic::AtomicUsize::new(0),
             released: tokio::sync::Notify::new(),
@@ -112,9 +118,11 @@ impl Inbox {
     /// marked done in the store, as nothing there is theirs.
     pub(super) fn unrecorded(app: Arc<App>) -> Arc<Inbox> {
         let (marks, _) = mpsc::unbounded_channel();
+        let (puts, _) = mpsc::unbounded_channel();
         Arc::new(Inbox {
             app,
             marks,
+            puts,
             saved: Mutex::new(HashMap::new()),
             held: std::sync::atomic::AtomicUsize::new(0),
             released: tokio::sync::Notify::new(),
@@ -152,6 +160,32 @@ impl Inbox {
                 log::error!("update {id}: recording it in the inbox failed: {e}");
                 Recorded::Unrecorded
             }
+        }
+    }
+
+    /// `record`, for updates that arrive side by side (webhook posts):
+    /// those waiting together are recorded in one write.
+    pub(super) async fn record_together(&self, update: &Update) -> Recorded {
+        let id = i64::from(update.id.0);
+        let body = match serde_json::to_string(update) {
+            Ok(body) => body,
+            Err(e) => {
+                log::warn!("update {id}: cannot be recorded ({e})");
+                return Recorded::Unrecorded;
+            }
+        };
+        let (reply, recorded) = oneshot::channel();
+        if self.puts.send(Put { id, body, reply }).is_err() {
+            return Recorded::Unrecorded;
+        }
+        match recorded.await {
+            Ok(Ok(true)) => Recorded::New,
+            Ok(Ok(false)) => Recorded::Repeat,
+            Ok(Err(e)) => {
+                log::error!("update {id}: recording it in the inbox failed: {e}");
+                Recorded::Unrecorded
+            }
+            Err(_) => Recorded::Unrecorded,
         }
     }
 
@@ -237,6 +271,46 @@ impl Inbox {
         let (tx, rx) = oneshot::channel();
         if self.marks.send(Mark::Flush(tx)).is_ok() {
             let _ = rx.await;
+        }
+    }
+}
+
+/// An update to record, and who waits for the answer.
+struct Put {
+    id: i64,
+    body: String,
+    reply: oneshot::Sender<Result<bool, String>>,
+}
+
+/// The most updates recorded in one write.
+const PUTS_AT_ONCE: usize = 256;
+
+/// Records updates in groups: whatever arrived while the last write was
+/// made goes in the next, and each is answered once its group is written.
+async fn write_puts(app: Arc<App>, mut receiver: mpsc::UnboundedReceiver<Put>) {
+    while let Some(first) = receiver.recv().await {
+        let mut group = vec![first];
+        while group.len() < PUTS_AT_ONCE {
+            match receiver.try_recv() {
+                Ok(put) => group.push(put),
+                Err(_) => break,
+            }
+        }
+        let entries: Vec<(i64, &str)> = group.iter().map(|p| (p.id, p.body.as_str())).collect();
+        let now = app.clock.now();
+        let written = app.store.inbox_put_many(&entries, &app.instance, now).await;
+        match written {
+            Ok(new) => {
+                for (put, new) in group.into_iter().zip(new) {
+                    let _ = put.reply.send(Ok(new));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for put in group {
+                    let _ = put.reply.send(Err(e.clone()));
+                }
+            }
         }
     }
 }

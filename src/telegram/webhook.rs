@@ -167,7 +167,7 @@ async fn admit(hook: &Hook, update: Update) -> StatusCode {
         // Full for too long, or the dispatcher is gone (stopping).
         _ => return StatusCode::SERVICE_UNAVAILABLE,
     };
-    match hook.inbox.record(&update).await {
+    match hook.inbox.record_together(&update).await {
         Recorded::New => {
             permit.send(update);
             StatusCode::OK
