@@ -140,51 +140,26 @@ impl Inbox {
 
     /// Records an update before its offset is confirmed.
     pub(super) async fn record(&self, update: &Update) -> Recorded {
-        let id = i64::from(update.id.0);
-        let body = match serde_json::to_string(update) {
-            Ok(body) => body,
-            Err(e) => {
-                log::warn!("update {id}: cannot be recorded ({e})");
-                return Recorded::Unrecorded;
-            }
+        let Some((id, body)) = body_of(update) else {
+            return Recorded::Unrecorded;
         };
-        match self
-            .app
-            .store
-            .inbox_put(id, &body, &self.app.instance, self.app.clock.now())
-            .await
-        {
-            Ok(true) => Recorded::New,
-            Ok(false) => Recorded::Repeat,
-            Err(e) => {
-                log::error!("update {id}: recording it in the inbox failed: {e}");
-                Recorded::Unrecorded
-            }
-        }
+        let (app, now) = (&self.app, self.app.clock.now());
+        let put = app.store.inbox_put(id, &body, &app.instance, now).await;
+        recorded(id, put.map_err(|e| e.to_string()))
     }
 
     /// `record`, for updates that arrive side by side (webhook posts):
     /// those waiting together are recorded in one write.
     pub(super) async fn record_together(&self, update: &Update) -> Recorded {
-        let id = i64::from(update.id.0);
-        let body = match serde_json::to_string(update) {
-            Ok(body) => body,
-            Err(e) => {
-                log::warn!("update {id}: cannot be recorded ({e})");
-                return Recorded::Unrecorded;
-            }
+        let Some((id, body)) = body_of(update) else {
+            return Recorded::Unrecorded;
         };
-        let (reply, recorded) = oneshot::channel();
+        let (reply, written) = oneshot::channel();
         if self.puts.send(Put { id, body, reply }).is_err() {
             return Recorded::Unrecorded;
         }
-        match recorded.await {
-            Ok(Ok(true)) => Recorded::New,
-            Ok(Ok(false)) => Recorded::Repeat,
-            Ok(Err(e)) => {
-                log::error!("update {id}: recording it in the inbox failed: {e}");
-                Recorded::Unrecorded
-            }
+        match written.await {
+            Ok(put) => recorded(id, put),
             Err(_) => Recorded::Unrecorded,
         }
     }
@@ -271,6 +246,31 @@ impl Inbox {
         let (tx, rx) = oneshot::channel();
         if self.marks.send(Mark::Flush(tx)).is_ok() {
             let _ = rx.await;
+        }
+    }
+}
+
+/// An update's id and its body as recorded; `None`, said in the log, for
+/// one that cannot be written out.
+fn body_of(update: &Update) -> Option<(i64, String)> {
+    let id = i64::from(update.id.0);
+    match serde_json::to_string(update) {
+        Ok(body) => Some((id, body)),
+        Err(e) => {
+            log::warn!("update {id}: cannot be recorded ({e})");
+            None
+        }
+    }
+}
+
+/// What recording update `id` came to.
+fn recorded(id: i64, put: Result<bool, String>) -> Recorded {
+    match put {
+        Ok(true) => Recorded::New,
+        Ok(false) => Recorded::Repeat,
+        Err(e) => {
+            log::error!("update {id}: recording it in the inbox failed: {e}");
+            Recorded::Unrecorded
         }
     }
 }
