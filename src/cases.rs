@@ -3,7 +3,8 @@
 //! A case carries what the person chose in the dialogue — the answers,
 //! the end reached, the language and the category — with their name and a
 //! link to them, and nothing they typed. Telegram is not known here: the
-//! adapter posts the case and relays the messages.
+//! adapter posts the case and relays the messages. `open` decides opening
+//! a case; `store` keeps cases on the kernel.
 
 pub(crate) mod open;
 pub(crate) mod store;

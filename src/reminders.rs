@@ -1,8 +1,10 @@
 //! Reminders as data: what is kept, when a verification window's reminders fall, and how times are shown.
 //!
-//! Everything here is pure: "now" and the time zone come in as arguments,
-//! so the same code serves the bot and the tests with a hand-moved clock.
-//! `parse` reads typed arrival times; `replies` builds the messages.
+//! The reminders wing. This file and `parse` (typed arrival times) and
+//! `replies` (the messages) are pure: "now" and the time zone come in as
+//! arguments, so the same code serves the bot and the tests with a
+//! hand-moved clock. `store` keeps reminders on the kernel; `courier`
+//! sends them when they fall due.
 
 pub(crate) mod courier;
 pub mod parse;

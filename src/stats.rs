@@ -3,7 +3,8 @@
 //! A fact names a node, a conversation (a number drawn when it starts,
 //! never a person) and the language, so the figures hold no user id at
 //! all. They are computed here from the facts of a period, the same way
-//! for every store.
+//! for every store. `store` keeps the facts and the next-day questions on
+//! the kernel; `later` asks those questions when they fall due.
 
 pub(crate) mod later;
 pub(crate) mod store;
