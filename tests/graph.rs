@@ -1,4 +1,4 @@
-//! The dialogue as a picture: a small tree drawn in full in each format, the README's chart and docs/tree.svg kept in step with the real tree, and the `graph` command.
+//! The dialogue as a picture: a small tree drawn in full in each format, docs/dialogue.md's chart and docs/tree.svg kept in step with the real tree, and the `graph` command.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -284,16 +284,16 @@ fn between_markers<'t>(text: &'t str, name: &str) -> &'t str {
 }
 
 #[test]
-fn the_readme_chart_is_the_real_tree() {
-    let readme = crate_file("README.md");
-    let block = between_markers(&readme, "tree");
+fn the_docs_chart_is_the_real_tree() {
+    let doc = crate_file("docs/dialogue.md");
+    let block = between_markers(&doc, "tree");
     let chart = block
         .strip_prefix("```mermaid\n")
         .and_then(|b| b.strip_suffix("```\n"))
         .expect("a ```mermaid block between the markers");
     assert!(
         chart == render(&real_tree(), Format::Mermaid, Lang::En, None),
-        "README.md's chart is out of date: replace the lines of the ```mermaid block \
+        "docs/dialogue.md's chart is out of date: replace the lines of the ```mermaid block \
          between <!-- tree:begin --> and <!-- tree:end --> with the output of \
          `cargo run -q -- graph dialogs --lang en`"
     );
