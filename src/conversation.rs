@@ -306,10 +306,10 @@ async fn save(
         remember_lang,
         now: step.now,
         answer: answer.as_ref(),
-        also: Some(&also),
+        also,
     };
     let next = &decision.session;
-    app.store.save_step(key, next, &write, loaded, true).await?;
+    app.store.save_step(key, next, write, loaded, true).await?;
     if wake {
         app.wake.notify_one();
     }

@@ -323,12 +323,12 @@ async fn facts(store: &Store) {
         remember_lang: false,
         now: 1000,
         answer: None,
-        also: Some(&also),
+        also,
     };
     let loaded = store.load_step(key).await.unwrap();
     let session = at("timeout", Lang::En);
     store
-        .save_step(key, &session, &write, &loaded, true)
+        .save_step(key, &session, write, &loaded, true)
         .await
         .unwrap();
     assert_eq!(store.load(key).await.unwrap(), Some(session));
@@ -413,10 +413,10 @@ async fn later(store: &Store) {
         remember_lang: false,
         now: 1001,
         answer: None,
-        also: Some(&also),
+        also,
     };
     store
-        .save_step(key, &at("timeout", Lang::Zh), &write, &loaded, true)
+        .save_step(key, &at("timeout", Lang::Zh), write, &loaded, true)
         .await
         .unwrap();
     assert_eq!(store.due_later(i64::MAX, 10).await.unwrap(), vec![]);

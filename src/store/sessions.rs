@@ -89,8 +89,9 @@ pub struct Write<'a> {
     pub now: Instant,
     /// The inbox entry the step answers, with its replies.
     pub answer: Option<&'a inbox::Answer>,
-    /// What else the step changes, written with the session or not at all.
-    pub also: Option<&'a Batch>,
+    /// What else the step changes, written with the session or not at
+    /// all (its checks too); its own time is not used.
+    pub also: Batch,
 }
 
 /// Adds a session active at `at` to a batch, kept `ttl` after.
@@ -237,18 +238,18 @@ impl Store {
         answer: Option<&inbox::Answer>,
         expected: Option<u64>,
     ) -> Result<(), StoreError> {
-        let write = Write {
-            remember_lang,
-            now,
-            answer,
-            also: None,
-        };
         for _ in 0..RETRIES {
             let loaded = self.load_step(key).await?;
             if expected.is_some_and(|v| v != loaded.version) {
                 return Err(StoreError::Conflict);
             }
-            match self.save_step(key, session, &write, &loaded, true).await {
+            let write = Write {
+                remember_lang,
+                now,
+                answer,
+                also: Batch::default(),
+            };
+            match self.save_step(key, session, write, &loaded, true).await {
                 Err(StoreError::Conflict) if expected.is_none() => continue,
                 done => return done,
             }
@@ -267,20 +268,17 @@ impl Store {
         &self,
         key: SessionKey,
         session: &Session,
-        write: &Write<'_>,
+        write: Write<'_>,
         loaded: &Loaded,
         compare: bool,
     ) -> Result<(), StoreError> {
         let now = write.now;
-        let mut batch = Batch::new(now);
+        // The step's other changes first, taken as they are (not copied).
+        let mut batch = write.also;
+        batch.now = now;
         let id = session_key(key);
         if compare {
             batch.check(&id, loaded.version);
-        }
-        if let Some(also) = write.also {
-            batch.checks.extend(also.checks.iter().cloned());
-            batch.writes.extend(also.writes.iter().cloned());
-            batch.sync |= also.sync;
         }
         if let Some(answer) = write.answer {
             inbox::answer_into(&mut batch, answer, now);
