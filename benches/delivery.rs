@@ -125,46 +125,72 @@ fn main() {
     });
 }
 
-/// Rounds of the lean run, the bots taking turns, so that both see the
-/// same machine; the medians and their ratio are printed after them.
-const LEAN_ROUNDS: usize = 5;
+/// Rounds of the lean run unless `BENCH_ROUNDS` says otherwise, the bots
+/// taking turns, so that all see the same machine; the medians and their
+/// ratios are printed after them.
+const LEAN_ROUNDS: usize = 3;
 
-/// CPU and memory per update, the limits lifted: each bot `LEAN_ROUNDS`
-/// times, in turns.
+/// CPU and memory per update (2,000 people × /diagnose and 4 presses) and
+/// the median wait for an answer when 500 people write at once, the
+/// limits lifted: each bot `LEAN_ROUNDS` times, in turns.
 async fn lean(bots: &[Bot]) {
-    let mut figures: Vec<(Bot, Figures)> = Vec::new();
-    for _ in 0..LEAN_ROUNDS {
+    let rounds = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(LEAN_ROUNDS);
+    let mut figures: Vec<(Bot, Figures, Figures)> = Vec::new();
+    for _ in 0..rounds {
         for &bot in bots {
-            let f = run(bot, Scenario::Lean { people: 300 }).await;
+            let lean = Scenario::Lean {
+                people: 2000,
+                presses: 4,
+            };
+            let f = run(bot, lean).await;
             report(&f);
-            figures.push((bot, f));
+            let b = run(bot, Scenario::Burst { people: 500 }).await;
+            report(&b);
+            figures.push((bot, f, b));
         }
     }
-    let median = |bot: Bot, of: &dyn Fn(&Figures) -> f64| {
+    let median = |bot: Bot, of: &dyn Fn(&Figures, &Figures) -> f64| {
         let mut v: Vec<f64> = figures
             .iter()
-            .filter(|(b, _)| *b == bot)
-            .map(|(_, f)| of(f))
+            .filter(|(b, ..)| *b == bot)
+            .map(|(_, f, b)| of(f, b))
             .collect();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    let cpu = |f: &Figures| f.cpu_per_update.as_secs_f64() * 1e6;
-    let rss = |f: &Figures| f.rss_kb as f64 / 1024.0;
-    let (dc, ec) = (median(Bot::Doctor, &cpu), median(Bot::Echo, &cpu));
-    let (dr, er) = (median(Bot::Doctor, &rss), median(Bot::Echo, &rss));
-    println!(
-        "lean, median of {LEAN_ROUNDS}: CPU µs/update doctor {dc:.0}, echo {ec:.0}, ratio {:.2}; peak RSS MB doctor {dr:.1}, echo {er:.1}, ratio {:.2}",
-        dc / ec,
-        dr / er
-    );
-    if bots.contains(&Bot::Before) {
-        let (bc, br) = (median(Bot::Before, &cpu), median(Bot::Before, &rss));
+    let cpu = |f: &Figures, _: &Figures| f.cpu_per_update.as_secs_f64() * 1e6;
+    let rss = |f: &Figures, _: &Figures| f.rss_kb as f64 / 1024.0;
+    let p50 = |_: &Figures, b: &Figures| percentile(&b.latencies, 0.5);
+    let line = |bot: Bot| (median(bot, &cpu), median(bot, &rss), median(bot, &p50));
+    let (ec, er, ep) = line(Bot::Echo);
+    println!("lean, medians of {rounds}: CPU µs/update, peak RSS MB, p50 ms of 500 at once");
+    println!("  echo    {ec:>6.0} {er:>7.1} {ep:>7.0}");
+    for bot in [Bot::Doctor, Bot::Before] {
+        if !bots.contains(&bot) {
+            continue;
+        }
+        let (c, r, p) = line(bot);
         println!(
-            "lean, median of {LEAN_ROUNDS}: before CPU µs/update {bc:.0}, peak RSS MB {br:.1}; doctor against before: CPU {:.2}, RSS {:.2}",
-            dc / bc,
-            dr / br
+            "  {:<7} {c:>6.0} {r:>7.1} {p:>7.0}   against echo: CPU {:.2}×, RSS {:.2}×, p50 {:.2}×",
+            format!("{bot:?}").to_lowercase(),
+            c / ec,
+            r / er,
+            p / ep
         );
+    }
+}
+
+/// The `p` quantile of `latencies`, in milliseconds.
+fn percentile(latencies: &[Duration], p: f64) -> f64 {
+    let mut lat = latencies.to_vec();
+    lat.sort();
+    if lat.is_empty() {
+        f64::NAN
+    } else {
+        lat[((lat.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
     }
 }
 
@@ -185,8 +211,12 @@ enum Scenario {
     /// People in private chats (/diagnose, two presses), with or without
     /// a group member sending 300 messages in 5 s meanwhile.
     Flood { people: u64, flooder: bool },
-    /// As `Private`, with the limits lifted: CPU and memory per update.
-    Lean { people: u64 },
+    /// People in private chats, each /diagnose then `presses` presses, the
+    /// limits lifted: CPU and memory per update.
+    Lean { people: u64, presses: usize },
+    /// People each sending /diagnose at the same moment, the limits
+    /// lifted: how long the answers take.
+    Burst { people: u64 },
     /// Distinct people each sending /diagnose once, the limits lifted, at
     /// a steady 2000 a second: memory as the number of people grows.
     People { people: u64 },
@@ -207,15 +237,7 @@ struct Figures {
 }
 
 fn report(f: &Figures) {
-    let mut lat = f.latencies.clone();
-    lat.sort();
-    let pct = |p: f64| {
-        if lat.is_empty() {
-            f64::NAN
-        } else {
-            lat[((lat.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
-        }
-    };
+    let pct = |p: f64| percentile(&f.latencies, p);
     let share = if f.paced == 0 {
         0.0
     } else {
@@ -353,17 +375,6 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// Carried-out message requests (sends and edits) in `chat`.
-fn delivered(calls: &[Call], chat: i64) -> usize {
-    calls
-        .iter()
-        .filter(|c| {
-            c.ok && (c.method == "sendmessage" || c.method == "editmessagetext")
-                && c.body["chat_id"] == chat
-        })
-        .count()
-}
-
 /// Whether a message sent carries a link button (the busy group's note).
 fn is_link(body: &Value) -> bool {
     body["reply_markup"]["inline_keyboard"][0][0]["url"].is_string()
@@ -409,11 +420,11 @@ async fn walk_private(
 ) -> Walk {
     let chat = who.id as i64;
     let mut walk = Walk::default();
-    let before = delivered(&api.calls(), chat);
+    let before = api.replies_in(chat);
     let start = Instant::now();
     api.send_as(&who, &who.private_chat(), opening, None);
     walk.sent += 1;
-    if !until(&api, deadline, |c| delivered(c, chat) > before).await {
+    if !replied(&api, deadline, chat, before + 1).await {
         return walk;
     }
     walk.latencies.push(start.elapsed());
@@ -425,12 +436,19 @@ async fn walk_private(
         let start = Instant::now();
         api.press(&who, &menu, &data);
         walk.sent += 1;
-        if !until(&api, deadline, |c| delivered(c, chat) > before + step + 1).await {
+        if !replied(&api, deadline, chat, before + step + 2).await {
             break;
         }
         walk.latencies.push(start.elapsed());
     }
     walk
+}
+
+/// Waits until `n` messages were sent or edited in `chat`, or `deadline`;
+/// false on the deadline.
+async fn replied(api: &FakeApi, deadline: Instant, chat: i64, n: usize) -> bool {
+    let wait = tokio::time::timeout_at(deadline.into(), api.wait_replies(chat, n));
+    wait.await.is_ok()
 }
 
 /// The `/start` line of a busy note's link.
@@ -519,7 +537,10 @@ async fn walk_group(api: FakeApi, who: Person, deadline: Instant) -> Walk {
 
 async fn run(bot: Bot, scenario: Scenario) -> Figures {
     let api = FakeApi::start().await;
-    let lifted = matches!(scenario, Scenario::Lean { .. } | Scenario::People { .. });
+    let lifted = matches!(
+        scenario,
+        Scenario::Lean { .. } | Scenario::Burst { .. } | Scenario::People { .. }
+    );
     if !lifted {
         api.enforce_limits(FakeLimits::default());
     }
@@ -543,7 +564,10 @@ async fn run(bot: Bot, scenario: Scenario) -> Figures {
                 "{people} private × 3{}",
                 if flooder { " + flooder" } else { "" }
             ),
-            Scenario::Lean { people } => format!("{people} private × 3, unlimited"),
+            Scenario::Lean { people, presses } => {
+                format!("{people} private × {}, unlimited", presses + 1)
+            }
+            Scenario::Burst { people } => format!("{people} at once × 1, unlimited"),
             Scenario::People { people } => format!("{people} people × 1, unlimited"),
         }
     );
@@ -555,14 +579,21 @@ async fn run(bot: Bot, scenario: Scenario) -> Figures {
             _ => Duration::from_secs(150),
         };
     let (sent, latencies, answered) = match scenario {
-        Scenario::Private { people } | Scenario::Lean { people } => {
+        Scenario::Private { people }
+        | Scenario::Lean { people, .. }
+        | Scenario::Burst { people } => {
+            let presses = match scenario {
+                Scenario::Lean { presses, .. } => presses,
+                Scenario::Burst { .. } => 0,
+                _ => 2,
+            };
             let walks: Vec<_> = (0..people)
                 .map(|i| {
                     tokio::spawn(walk_private(
                         api.clone(),
                         person(10_000 + i),
                         "/diagnose",
-                        2,
+                        presses,
                         deadline,
                     ))
                 })

@@ -542,57 +542,103 @@ fn door_stream<'a>(
         reopened,
     } = door;
     let (intake, out, app, inbox) = (&*intake, &*out, &*app, &*inbox);
-    let reopened = std::mem::take(reopened)
-        .into_iter()
-        .map(|u| (Ok(u), Origin::Recorded));
+    // What a crash left open goes first, as one group.
+    let reopened: Vec<Result<Update, RequestError>> =
+        std::mem::take(reopened).into_iter().map(Ok).collect();
+    let reopened = (!reopened.is_empty()).then_some((reopened, Origin::Recorded));
     let arriving = match source {
+        // The stream hands out a fetched batch item by item, at once, and
+        // makes the next request (which confirms the batch) only when it
+        // is polled after the batch's last item: what is ready together
+        // is one batch, recorded whole before the stream is polled again.
         Source::Polling(polling) => polling
             .as_stream()
-            .map(|item| (item, Origin::Polled))
+            .ready_chunks(BATCH_MOST)
+            .map(|items| (items, Origin::Polled))
             .boxed(),
         Source::Webhook { updates, flag, .. } => {
             futures::stream::poll_fn(move |cx| updates.poll_recv(cx))
-                .map(|update| (Ok(update), Origin::Recorded))
+                .map(|update| (vec![Ok(update)], Origin::Recorded))
                 .take_until(flag.clone())
                 .boxed()
         }
     };
     futures::stream::iter(reopened)
         .chain(arriving)
-        .then(move |(item, origin)| async move {
-            let update = match item {
-                Ok(update) => update,
-                Err(e) => return Some(Err(e)),
-            };
+        .then(move |(items, origin)| async move {
             let polled = origin == Origin::Polled;
-            if polled {
-                retry::answered();
+            // An update of a kind this bot cannot read is skipped unrecorded.
+            let readable = |u: &Update| !matches!(u.kind, teloxide::types::UpdateKind::Error(_));
+            let updates: Vec<&Update> = items
+                .iter()
+                .filter_map(|i| i.as_ref().ok())
+                .filter(|u| readable(u))
+                .collect();
+            let mut recorded = if polled {
+                inbox.record_all(&updates).await
+            } else {
+                Vec::new()
             }
-            let id = i64::from(update.id.0);
-            // Logged by id alone: teloxide would log it whole.
-            if let teloxide::types::UpdateKind::Error(_) = &update.kind {
-                log::warn!("update {id}: of a kind this bot cannot read; skipped");
-                return None;
+            .into_iter();
+            let mut passed = Vec::with_capacity(items.len());
+            for item in items {
+                let update = match item {
+                    Ok(update) => update,
+                    Err(e) => {
+                        passed.push(Err(e));
+                        continue;
+                    }
+                };
+                let repeat = readable(&update) && matches!(recorded.next(), Some(Recorded::Repeat));
+                if let Some(update) = at_door(intake, out, app, inbox, update, polled, repeat) {
+                    passed.push(Ok(update));
+                }
             }
-            if polled && matches!(inbox.record(&update).await, Recorded::Repeat) {
-                log::info!("update {id}: received before; skipped");
-                return None;
-            }
-            app.metrics.update(match &update.kind {
-                teloxide::types::UpdateKind::Message(_) => "message",
-                teloxide::types::UpdateKind::CallbackQuery(_) => "callback_query",
-                _ => "other",
-            });
-            let admitted = {
-                let mut intake = intake.lock().unwrap_or_else(|e| e.into_inner());
-                admit(&mut intake, out, app, &update)
-            };
-            if !admitted {
-                inbox.done(id);
-            }
-            admitted.then_some(Ok(update))
+            futures::stream::iter(passed)
         })
-        .filter_map(std::future::ready)
+        .flatten()
+}
+
+/// The most updates one getUpdates call returns (Telegram's cap).
+const BATCH_MOST: usize = 100;
+
+/// One update at the door, recorded already if it is to be: whether it
+/// goes on to the dispatcher.
+fn at_door(
+    intake: &std::sync::Mutex<Intake>,
+    out: &Outbox,
+    app: &Arc<App>,
+    inbox: &Inbox,
+    update: Update,
+    polled: bool,
+    repeat: bool,
+) -> Option<Update> {
+    if polled {
+        retry::answered();
+    }
+    let id = i64::from(update.id.0);
+    // Logged by id alone: teloxide would log it whole.
+    if let teloxide::types::UpdateKind::Error(_) = &update.kind {
+        log::warn!("update {id}: of a kind this bot cannot read; skipped");
+        return None;
+    }
+    if repeat {
+        log::info!("update {id}: received before; skipped");
+        return None;
+    }
+    app.metrics.update(match &update.kind {
+        teloxide::types::UpdateKind::Message(_) => "message",
+        teloxide::types::UpdateKind::CallbackQuery(_) => "callback_query",
+        _ => "other",
+    });
+    let admitted = {
+        let mut intake = intake.lock().unwrap_or_else(|e| e.into_inner());
+        admit(&mut intake, out, app, &update)
+    };
+    if !admitted {
+        inbox.done(id);
+    }
+    admitted.then_some(update)
 }
 
 /// Whether an update goes on to the dispatcher; a member over their pace

@@ -355,6 +355,12 @@ impl FakeApi {
         }
     }
 
+    /// How many messages were sent or edited in `chat` (carried out).
+    #[allow(dead_code)]
+    pub fn replies_in(&self, chat: i64) -> usize {
+        self.lock().replies.get(&chat).copied().unwrap_or(0)
+    }
+
     /// What each webhook post was finally answered, by update id, once
     /// at least `n` were.
     pub async fn webhook_answers(&self, n: usize) -> Vec<(i64, u16)> {

@@ -138,18 +138,40 @@ impl Inbox {
         }))
     }
 
-    /// Records an update before its offset is confirmed.
-    pub(super) async fn record(&self, update: &Update) -> Recorded {
-        let Some((id, body)) = body_of(update) else {
-            return Recorded::Unrecorded;
+    /// Records the updates of one fetched batch, in one write, before
+    /// their offset is confirmed: how each went, in their order.
+    pub(super) async fn record_all(&self, updates: &[&Update]) -> Vec<Recorded> {
+        let bodies: Vec<Option<(i64, String)>> = updates.iter().map(|u| body_of(u)).collect();
+        let entries: Vec<(i64, &str)> = bodies
+            .iter()
+            .flatten()
+            .map(|(id, body)| (*id, body.as_str()))
+            .collect();
+        let written = if entries.is_empty() {
+            Ok(Vec::new())
+        } else {
+            let (app, now) = (&self.app, self.app.clock.now());
+            let put = app.store.inbox_put_many(&entries, &app.instance, now);
+            put.await.map_err(|e| e.to_string())
         };
-        let (app, now) = (&self.app, self.app.clock.now());
-        let put = app.store.inbox_put(id, &body, &app.instance, now).await;
-        recorded(id, put.map_err(|e| e.to_string()))
+        let mut each = entries.iter().enumerate().map(|(i, _)| match &written {
+            Ok(new) => new
+                .get(i)
+                .copied()
+                .ok_or_else(|| "the store gave no answer for it".to_string()),
+            Err(e) => Err(e.clone()),
+        });
+        bodies
+            .iter()
+            .map(|body| match body {
+                Some((id, _)) => recorded(*id, each.next().unwrap_or(Ok(true))),
+                None => Recorded::Unrecorded,
+            })
+            .collect()
     }
 
-    /// `record`, for updates that arrive side by side (webhook posts):
-    /// those waiting together are recorded in one write.
+    /// `record_all` for updates that arrive one by one, side by side
+    /// (webhook posts): those waiting together are recorded in one write.
     pub(super) async fn record_together(&self, update: &Update) -> Recorded {
         let Some((id, body)) = body_of(update) else {
             return Recorded::Unrecorded;

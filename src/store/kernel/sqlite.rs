@@ -14,6 +14,14 @@
 //! out), sweeps, reads of whole logs, and the checkpoints that move the
 //! log into the file, made by a thread with a connection of its own.
 //!
+//! Batches that are written while another commit is under way wait for
+//! it, and are then written together in one transaction (a group
+//! commit): a transaction's cost is mostly its COMMIT, which writes every
+//! page it changed to the log, and pages that several batches change
+//! (the trees' upper levels, the inbox's newest entries) are written once
+//! for the group. Each batch of a group still has its own checks and its
+//! own answer, as if it had been committed alone, one after the other.
+//!
 //! One process serves a file (`hold`), so the windows a budget counts in
 //! are kept in that process's memory.
 
@@ -30,6 +38,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
 
 use super::{Batch, Kernel, Record, Span, Window, Write};
 use crate::clock::Instant;
@@ -45,6 +54,19 @@ pub(crate) struct SqliteKernel {
     /// The lock that makes this process the file's only user, once held.
     held: Arc<Mutex<Option<fs::File>>>,
     windows: Arc<Mutex<Windows>>,
+    queue: Arc<Mutex<Queue>>,
+}
+
+/// A batch waiting for its group's commit, and where its answer goes.
+type Waiting = (Batch, oneshot::Sender<Result<usize, StoreError>>);
+
+/// The batches waiting to be committed together.
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiting>,
+    /// Whether a task is committing what waits (the leader): the batches
+    /// left meanwhile join its next group.
+    leading: bool,
 }
 
 impl SqliteKernel {
@@ -57,6 +79,7 @@ impl SqliteKernel {
             calls: Calls::start(path, db)?,
             held: Arc::default(),
             windows: Arc::default(),
+            queue: Arc::default(),
         })
     }
 
@@ -76,6 +99,45 @@ impl SqliteKernel {
         // lock guards whole data.
         self.windows.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        // Taken for a push or a swap of the list alone.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commits the batches that wait, a group at a time, until none does.
+    /// It first lets the other tasks that are ready run, and again between
+    /// groups: under load they are the steps about to write, and their
+    /// batches join the group; alone, it goes on at once.
+    async fn lead(self) {
+        loop {
+            tokio::task::yield_now().await;
+            let group = {
+                let mut queue = self.queue();
+                if queue.waiting.is_empty() {
+                    queue.leading = false;
+                    return;
+                }
+                std::mem::take(&mut queue.waiting)
+            };
+            let (batches, answers): (Vec<Batch>, Vec<_>) = group.into_iter().unzip();
+            let each = match self.calls.now(|db| db.commit_group(&batches)) {
+                Ok(each) => each,
+                // The group could not be written whole (a write failed
+                // partway, say): each batch is written alone, and answered
+                // for itself.
+                Err(_) => batches
+                    .iter()
+                    .map(|batch| self.calls.now(|db| db.commit(batch)))
+                    .collect(),
+            };
+            for (answer, result) in answers.into_iter().zip(each) {
+                // A caller that stopped waiting has its batch written all
+                // the same, as a commit whose answer was lost would be.
+                let _ = answer.send(result);
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -86,10 +148,20 @@ impl Kernel for SqliteKernel {
 
     async fn commit(&self, batch: Batch) -> Result<usize, StoreError> {
         if batch.sync {
-            self.calls.apart(move |db| db.commit_synced(&batch)).await
-        } else {
-            self.calls.now(|db| db.commit(&batch))
+            return self.calls.apart(move |db| db.commit_synced(&batch)).await;
         }
+        let (answer, answered) = oneshot::channel();
+        let lead = {
+            let mut queue = self.queue();
+            queue.waiting.push((batch, answer));
+            !std::mem::replace(&mut queue.leading, true)
+        };
+        if lead {
+            // A task of its own: the leading goes on if this caller stops
+            // waiting.
+            tokio::spawn(self.clone().lead());
+        }
+        answered.await.unwrap_or_else(|_| Err(panicked()))
     }
 
     async fn range(&self, index: &str, span: Span) -> Result<Vec<(String, i64)>, StoreError> {
@@ -295,22 +367,45 @@ impl Db {
         // only after its checks could find another process had written
         // meanwhile, and fail where waiting would have done.
         let tx = Tx::begin(&self.conn, !batch.writes.is_empty())?;
-        for (key, version) in &batch.checks {
-            let found = live_version(&tx, key, batch.now)?.unwrap_or(0);
-            if found != *version {
-                return Err(StoreError::Conflict);
-            }
-        }
-        let mut removed = 0;
         let mut counters = (self.versions, self.appended);
-        for write in &batch.writes {
-            removed += apply(&tx, write, batch.now, &mut counters)?;
-        }
+        let removed = checked(&tx, batch, &mut counters)?;
         tx.commit()?;
         // Numbers of a batch that was rolled back are never kept, so none
         // is lost or given twice.
         (self.versions, self.appended) = counters;
         Ok(removed)
+    }
+
+    /// Commits several batches in one transaction, each checked and
+    /// written in turn as if committed alone: a batch whose check fails is
+    /// answered `Conflict` and writes nothing, and the others go on. An
+    /// error of the group (the file locked, a write that failed partway)
+    /// rolls all of it back.
+    fn commit_group(
+        &mut self,
+        batches: &[Batch],
+    ) -> Result<Vec<Result<usize, StoreError>>, StoreError> {
+        if let [batch] = batches {
+            return match self.commit(batch) {
+                // Made again by `Calls::now`, where it may wait.
+                Err(StoreError::Sqlite(e)) if calls::is_busy(&e) => Err(StoreError::Sqlite(e)),
+                done => Ok(vec![done]),
+            };
+        }
+        let writes = batches.iter().any(|b| !b.writes.is_empty());
+        let tx = Tx::begin(&self.conn, writes)?;
+        let mut counters = (self.versions, self.appended);
+        let mut each = Vec::with_capacity(batches.len());
+        for batch in batches {
+            each.push(match checked(&tx, batch, &mut counters) {
+                Err(StoreError::Conflict) => Err(StoreError::Conflict),
+                Err(e) => return Err(e),
+                Ok(removed) => Ok(removed),
+            });
+        }
+        tx.commit()?;
+        (self.versions, self.appended) = counters;
+        Ok(each)
     }
 
     /// Commits a batch that must be on disk when this returns, even
@@ -443,6 +538,23 @@ impl Drop for Tx<'_> {
             }
         }
     }
+}
+
+/// A batch's checks, then, if they hold, its writes, in a transaction
+/// begun by the caller; how many things its writes removed. A failed
+/// check returns before anything of the batch is written.
+fn checked(tx: &Tx<'_>, batch: &Batch, counters: &mut (u64, i64)) -> Result<usize, StoreError> {
+    for (key, version) in &batch.checks {
+        let found = live_version(tx, key, batch.now)?.unwrap_or(0);
+        if found != *version {
+            return Err(StoreError::Conflict);
+        }
+    }
+    let mut removed = 0;
+    for write in &batch.writes {
+        removed += apply(tx, write, batch.now, counters)?;
+    }
+    Ok(removed)
 }
 
 /// Up to this many keys are read as a lookup each in one statement.

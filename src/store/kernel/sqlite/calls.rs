@@ -140,7 +140,7 @@ impl Calls {
 /// How long a call waits for another process's lock on the file.
 pub(super) const BUSY_WAIT: Duration = Duration::from_secs(5);
 
-fn is_busy(e: &rusqlite::Error) -> bool {
+pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
