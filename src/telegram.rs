@@ -43,7 +43,7 @@ use crate::lang::Lang;
 use crate::tree::{Tree, UiCommand, UiText};
 use handlers::{HandlerError, Route};
 use inbox::{Inbox, Recorded};
-use intake::{Admit, FloodLimits, Intake};
+use intake::{Admit, FloodLimits, Intake, Said};
 use keeper::{Keeper, beat};
 use pacer::{Limits, Pacer, Priority};
 use send::{Outbox, Target, deliver};
@@ -648,7 +648,20 @@ fn admit(intake: &mut Intake, out: &Outbox, app: &Arc<App>, update: &Update) -> 
     let (Some(chat), Some(user)) = (update.chat(), update.from()) else {
         return true;
     };
-    let verdict = intake.admit(chat.id.0, user.id.0, tokio::time::Instant::now());
+    let now = tokio::time::Instant::now();
+    let verdict = intake.admit(chat.id.0, user.id.0, said_in(update), now);
+    if verdict == Admit::Repeat {
+        log::info!(
+            "chat {} user {}: the same again while its answer is fresh; answered once",
+            chat.id,
+            user.id
+        );
+        if let teloxide::types::UpdateKind::CallbackQuery(query) = &update.kind {
+            // The button stops spinning; the menu it changes is on its way.
+            send::answer_soon(out, &query.id);
+        }
+        return false;
+    }
     if verdict == Admit::Yes {
         // On only if its worker's queue has room: the dispatcher would
         // otherwise wait for it, and every other chat with it.
@@ -684,6 +697,38 @@ fn admit(intake: &mut Intake, out: &Outbox, app: &Arc<App>, update: &Update) -> 
         });
     }
     false
+}
+
+/// What an update in a group carries, for telling a repeat: a command,
+/// or a press of one button on one message. `None` for anything else, and
+/// in a private chat, where nobody else's answers wait behind a repeat.
+fn said_in(update: &Update) -> Option<Said> {
+    use std::hash::{Hash, Hasher};
+    use teloxide::types::UpdateKind;
+    let mut hasher = std::hash::DefaultHasher::new();
+    let fresh_for = match &update.kind {
+        UpdateKind::Message(m) if !m.chat.is_private() => {
+            let text = m.text()?.trim();
+            if !text.starts_with('/') {
+                return None;
+            }
+            text.hash(&mut hasher);
+            intake::REPEAT_COMMAND
+        }
+        UpdateKind::CallbackQuery(q) => {
+            let message = q.message.as_ref()?;
+            if message.chat().is_private() {
+                return None;
+            }
+            (message.id().0, q.data.as_deref()?).hash(&mut hasher);
+            intake::REPEAT_PRESS
+        }
+        _ => return None,
+    };
+    Some(Said {
+        what: hasher.finish(),
+        fresh_for,
+    })
 }
 
 /// The message an update is, or was pressed on, and its forum topic.

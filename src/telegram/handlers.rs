@@ -8,7 +8,7 @@ use teloxide::types::{Me, User};
 use super::classify::{Incoming, classify};
 use super::inbox::Receipt;
 use super::pacer::Priority;
-use super::send::{Outbox, Target, answer, answer_soon, deliver, deliver_link};
+use super::send::{Addressee, Gather, Outbox, Target, answer, answer_soon, deliver, deliver_link};
 use super::{cases, team};
 use crate::app::App;
 use crate::callback::Action;
@@ -339,18 +339,37 @@ pub(super) async fn on_press(
 }
 
 /// In a group whose lane is too long, the member's answer does not join
-/// the queue. The group is told once, ahead of the queue, that whoever is
-/// waiting can go on in private, with a button that opens each person's
-/// own conversation there (the link names the group; the person is who
-/// opens it).
+/// the queue. They are told so, ahead of the queue, in a note that names
+/// them and replies to their message, with a button that opens their own
+/// conversation in private (the link names the group; the person is who
+/// opens it). Members who write within a moment of each other share one
+/// note; each is told once in a while, never by a note sent before they
+/// wrote.
 fn offer_private(out: &Outbox, app: &Arc<App>, me: &Me, user: &User, target: Target) {
-    if !out.tell_busy(target.chat, target.thread) {
-        log::info!(
-            "chat {} user {}: busy group, told already; answer not queued",
-            target.chat,
-            user.id
-        );
-        return;
+    let who = Addressee {
+        id: user.id,
+        name: user.full_name(),
+        code: user.language_code.clone(),
+        message: target.reply_to,
+    };
+    match out.gather_busy(target.chat, target.thread, who) {
+        Gather::Told => {
+            log::info!(
+                "chat {} user {}: busy group, told them already; answer not queued",
+                target.chat,
+                user.id
+            );
+            return;
+        }
+        Gather::Joined => {
+            log::info!(
+                "chat {} user {}: busy group; named in the note about to go",
+                target.chat,
+                user.id
+            );
+            return;
+        }
+        Gather::First => {}
     }
     let payload = conversation::group_payload(target.chat.0);
     let Ok(url) = url::Url::parse(&format!("https://t.me/{}?start={payload}", me.username()))
@@ -362,13 +381,26 @@ fn offer_private(out: &Outbox, app: &Arc<App>, me: &Me, user: &User, target: Tar
         target.chat,
         user.id
     );
-    let (out, app, user) = (out.clone(), Arc::clone(app), user.clone());
+    let (out, app) = (out.clone(), Arc::clone(app));
     tokio::spawn(async move {
-        let code = user.language_code.as_deref();
-        let text = conversation::note(&app, user.id.0, code, UiText::BusyGroup).await;
-        let lang = conversation::person_lang(&app, user.id.0, code).await;
-        let tree = app.tree();
-        let label = tree.ui().button(UiButton::ContinuePrivately, lang);
-        deliver_link(&out, &app, target, &text, label, url);
+        // Those who write within the moment are named in the same note.
+        tokio::time::sleep(BUSY_GATHER).await;
+        loop {
+            let named = out.take_busy(target.chat, target.thread);
+            let Some(first) = named.first() else {
+                break;
+            };
+            let code = first.code.as_deref();
+            let text = conversation::note(&app, first.id.0, code, UiText::BusyGroup).await;
+            let lang = conversation::person_lang(&app, first.id.0, code).await;
+            let tree = app.tree();
+            let label = tree.ui().button(UiButton::ContinuePrivately, lang);
+            let reply_to = named.iter().rev().find_map(|w| w.message);
+            let target = Target { reply_to, ..target };
+            deliver_link(&out, &app, target, (&text, &named), label, url.clone());
+        }
     });
 }
+
+/// How long a busy note waits for others who write at the same moment.
+const BUSY_GATHER: std::time::Duration = std::time::Duration::from_millis(700);

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -40,15 +41,51 @@ pub enum Admit {
     Warn,
     /// Over the pace again: drop it silently.
     No,
+    /// The same as what the member sent just before, whose answer is on
+    /// its way or has just come: that answer is theirs, this adds none.
+    Repeat,
 }
 
 struct Member {
     tokens: f64,
     at: Instant,
     warned: bool,
+    /// When the member was last told to slow down.
+    noted: Option<Instant>,
+    /// What the member last sent that was let through, and when.
+    last: Option<(Said, Instant)>,
 }
 
-/// Every member's pace, forgotten once they are back to a full burst.
+/// What an update carries, for telling a repeat of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Said {
+    /// A hash of it.
+    pub what: u64,
+    /// How long the same again counts as a repeat.
+    pub fresh_for: Duration,
+}
+
+/// How long the same command from a member of a group counts as a
+/// repeat: its first answer stands in the group for all to see.
+pub const REPEAT_COMMAND: Duration = Duration::from_secs(60);
+/// How long the same press does: a double tap's worth (the same button
+/// may well be pressed again once the menu has moved on and back).
+pub const REPEAT_PRESS: Duration = Duration::from_secs(3);
+/// A member of a group is told to slow down at most once in this long.
+const NOTE_IN_GROUP: Duration = Duration::from_secs(60);
+
+impl Member {
+    /// Whether the member is still remembered for a repeat or a note.
+    fn recent(&self, group: bool, now: Instant) -> bool {
+        let within = |at: Instant, span: Duration| now.saturating_duration_since(at) < span;
+        self.last
+            .is_some_and(|(said, at)| within(at, said.fresh_for))
+            || (group && self.noted.is_some_and(|at| within(at, NOTE_IN_GROUP)))
+    }
+}
+
+/// Every member's pace, forgotten once they are back to a full burst and
+/// nothing they sent lately is still remembered.
 pub struct Intake {
     limits: FloodLimits,
     members: HashMap<(i64, u64), Member>,
@@ -74,8 +111,9 @@ impl Intake {
         member.at = now;
     }
 
-    /// Whether `user`'s update in `chat` may go on.
-    pub fn admit(&mut self, chat: i64, user: u64, now: Instant) -> Admit {
+    /// Whether `user`'s update in `chat` may go on; `said` is what it
+    /// carries, if a repeat of it may be let go.
+    pub fn admit(&mut self, chat: i64, user: u64, said: Option<Said>, now: Instant) -> Admit {
         self.since_prune += 1;
         if self.since_prune >= PRUNE_EVERY {
             self.since_prune = 0;
@@ -83,34 +121,53 @@ impl Intake {
         }
         let limits = self.limits;
         let burst = f64::from(limits.burst.max(1));
+        let group = chat < 0;
         let member = self.members.entry((chat, user)).or_insert(Member {
             tokens: burst,
             at: now,
             warned: false,
+            noted: None,
+            last: None,
         });
         Self::refill(&limits, member, now);
         // Calmed down: half the burst is back.
         if member.warned && member.tokens >= burst / 2.0 {
             member.warned = false;
         }
-        if member.tokens >= 1.0 {
-            member.tokens -= 1.0;
-            Admit::Yes
-        } else if !member.warned {
+        if member.tokens < 1.0 {
+            let noted_lately = group
+                && member
+                    .noted
+                    .is_some_and(|at| now.saturating_duration_since(at) < NOTE_IN_GROUP);
+            if member.warned || noted_lately {
+                member.warned = true;
+                return Admit::No;
+            }
             member.warned = true;
-            Admit::Warn
-        } else {
-            Admit::No
+            member.noted = Some(now);
+            return Admit::Warn;
         }
+        member.tokens -= 1.0;
+        if let (Some(said), Some((last, at))) = (said, member.last)
+            && said == last
+            && now.saturating_duration_since(at) < said.fresh_for
+        {
+            return Admit::Repeat;
+        }
+        if let Some(said) = said {
+            member.last = Some((said, now));
+        }
+        Admit::Yes
     }
 
-    /// Forgets members whose burst is whole again: they are as new.
+    /// Forgets members whose burst is whole again and who sent nothing
+    /// lately that a repeat or a note is measured from: they are as new.
     fn prune(&mut self, now: Instant) {
         let limits = self.limits;
         let burst = f64::from(limits.burst.max(1));
-        self.members.retain(|_, member| {
+        self.members.retain(|(chat, _), member| {
             Self::refill(&limits, member, now);
-            member.tokens < burst
+            member.tokens < burst || member.recent(*chat < 0, now)
         });
     }
 
@@ -217,12 +274,12 @@ mod tests {
     fn a_burst_passes_then_one_note_then_silence() {
         let mut intake = Intake::new(LIMITS);
         let now = Instant::now();
-        let seen: Vec<Admit> = (0..9).map(|_| intake.admit(-1, 7, now)).collect();
+        let seen: Vec<Admit> = (0..9).map(|_| intake.admit(-1, 7, None, now)).collect();
         assert_eq!(seen[..5], [Admit::Yes; 5]);
         assert_eq!(seen[5], Admit::Warn);
         assert_eq!(seen[6..], [Admit::No; 3]);
         // Others in the same chat are not held back.
-        assert_eq!(intake.admit(-1, 8, now), Admit::Yes);
+        assert_eq!(intake.admit(-1, 8, None, now), Admit::Yes);
     }
 
     #[test]
@@ -230,18 +287,75 @@ mod tests {
         let mut intake = Intake::new(LIMITS);
         let start = Instant::now();
         for _ in 0..7 {
-            intake.admit(1, 1, start);
+            intake.admit(1, 1, None, start);
         }
         // One a second comes back.
         let later = start + Duration::from_secs(1);
-        assert_eq!(intake.admit(1, 1, later), Admit::Yes);
-        assert_eq!(intake.admit(1, 1, later), Admit::No);
+        assert_eq!(intake.admit(1, 1, None, later), Admit::Yes);
+        assert_eq!(intake.admit(1, 1, None, later), Admit::No);
         // Quiet long enough, a new flood gets a new note.
         let calm = later + Duration::from_secs(10);
         for _ in 0..5 {
-            assert_eq!(intake.admit(1, 1, calm), Admit::Yes);
+            assert_eq!(intake.admit(1, 1, None, calm), Admit::Yes);
         }
-        assert_eq!(intake.admit(1, 1, calm), Admit::Warn);
+        assert_eq!(intake.admit(1, 1, None, calm), Admit::Warn);
+    }
+
+    const COMMAND: Said = Said {
+        what: 7,
+        fresh_for: REPEAT_COMMAND,
+    };
+
+    #[test]
+    fn the_same_again_is_a_repeat_for_a_while() {
+        let mut intake = Intake::new(LIMITS);
+        let now = Instant::now();
+        assert_eq!(intake.admit(-1, 1, Some(COMMAND), now), Admit::Yes);
+        assert_eq!(intake.admit(-1, 1, Some(COMMAND), now), Admit::Repeat);
+        // Something else is no repeat, and is now what a repeat is of.
+        let other = Said { what: 8, ..COMMAND };
+        assert_eq!(intake.admit(-1, 1, Some(other), now), Admit::Yes);
+        assert_eq!(intake.admit(-1, 1, Some(COMMAND), now), Admit::Yes);
+        // What carries nothing to compare (a photo) never is one.
+        assert_eq!(intake.admit(-1, 1, None, now), Admit::Yes);
+        // A command's answer stands for a minute; a press's for a moment.
+        let a_while = now + REPEAT_PRESS;
+        assert_eq!(intake.admit(-1, 1, Some(COMMAND), a_while), Admit::Repeat);
+        let a_minute = now + REPEAT_COMMAND;
+        assert_eq!(intake.admit(-1, 1, Some(COMMAND), a_minute), Admit::Yes);
+        let press = Said {
+            what: 9,
+            fresh_for: REPEAT_PRESS,
+        };
+        assert_eq!(intake.admit(-1, 2, Some(press), now), Admit::Yes);
+        assert_eq!(intake.admit(-1, 2, Some(press), now), Admit::Repeat);
+        assert_eq!(intake.admit(-1, 2, Some(press), a_while), Admit::Yes);
+    }
+
+    #[test]
+    fn a_flooder_in_a_group_gets_one_answer_and_one_note_a_minute() {
+        let mut intake = Intake::new(LIMITS);
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        // Ten a second for two minutes, all the same command; quiet spells
+        // of a few seconds between bursts do not bring a second note.
+        for tenth in 0..1200u64 {
+            let now = start + Duration::from_millis(100 * tenth);
+            if (300..400).contains(&tenth) {
+                continue;
+            }
+            seen.push((tenth / 600, intake.admit(-1, 9, Some(COMMAND), now)));
+        }
+        for minute in 0..2 {
+            let of = |verdict: Admit| {
+                seen.iter()
+                    .filter(|(m, v)| *m == minute && *v == verdict)
+                    .count()
+            };
+            assert_eq!(of(Admit::Yes), 1, "minute {minute}: {seen:?}");
+            assert!(of(Admit::Warn) <= 1, "minute {minute}");
+        }
+        assert_eq!(seen.iter().filter(|(_, v)| *v == Admit::Warn).count(), 1);
     }
 
     #[test]
@@ -261,11 +375,11 @@ mod tests {
         let mut intake = Intake::new(LIMITS);
         let start = Instant::now();
         for user in 0..(PRUNE_EVERY as u64 - 1) {
-            intake.admit(1, user, start);
+            intake.admit(1, user, None, start);
         }
         assert_eq!(intake.remembered(), PRUNE_EVERY - 1);
         let later = start + Duration::from_secs(60);
-        intake.admit(2, 1, later);
+        intake.admit(2, 1, None, later);
         assert!(intake.remembered() <= 1, "{}", intake.remembered());
     }
 }

@@ -32,8 +32,8 @@ pub(crate) struct Outbox {
     pub(super) busy_wait: std::time::Duration,
     /// What waits in each worker's queue, counted at the door.
     pub(super) backlog: Arc<super::intake::Backlog>,
-    /// The busy groups (and forum topics) told so lately, and when.
-    pub(super) told_busy: Arc<std::sync::Mutex<std::collections::HashMap<Place, Instant>>>,
+    /// The members of busy groups waiting to be told so, and those told.
+    pub(super) busy: Arc<std::sync::Mutex<BusyNotes>>,
     /// The update whose answers this outbox carries, held until they are
     /// delivered.
     _receipt: Option<Receipt>,
@@ -42,8 +42,40 @@ pub(crate) struct Outbox {
 /// A chat, and the forum topic in it if any.
 type Place = (i64, Option<i32>);
 
-/// How long a group told once that it is busy is not told again.
+/// How long a member told that their group is busy is not told again.
 const TOLD_BUSY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The most members one busy note names; more wait for the next.
+const NAMED_MOST: usize = 20;
+
+/// A member of a busy group whose answer is not queued: the note that
+/// offers them the private chat names them and replies to their message.
+#[derive(Debug, Clone)]
+pub(super) struct Addressee {
+    pub(super) id: UserId,
+    pub(super) name: String,
+    pub(super) code: Option<String>,
+    pub(super) message: Option<MessageId>,
+}
+
+/// Busy notes: the members waiting for one in each place, and the members
+/// told lately.
+#[derive(Default)]
+pub(super) struct BusyNotes {
+    waiting: std::collections::HashMap<Place, Vec<Addressee>>,
+    told: std::collections::HashMap<(Place, u64), Instant>,
+}
+
+/// What became of a member who is to be told their group is busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gather {
+    /// The first waiting: whoever gathers them sends the note.
+    First,
+    /// Joins a note about to go.
+    Joined,
+    /// Told lately: nothing more.
+    Told,
+}
 
 impl Outbox {
     pub(super) fn new(bot: Bot, pacer: Pacer, busy_wait: std::time::Duration) -> Self {
@@ -55,7 +87,7 @@ impl Outbox {
                 super::WORKERS as usize,
                 super::WORKER_QUEUE,
             )),
-            told_busy: Arc::default(),
+            busy: Arc::default(),
             _receipt: None,
         }
     }
@@ -75,23 +107,51 @@ impl Outbox {
         chat.0 < 0 && self.pacer.expected_wait(chat.0) > self.busy_wait
     }
 
-    /// Whether the busy group should be told so now, in `thread` (the
-    /// forum topic, where members of a topic see it): once for everyone
-    /// waiting there, not again while the note is fresh.
-    pub(super) fn tell_busy(&self, chat: ChatId, thread: Option<ThreadId>) -> bool {
+    /// Adds `who` to the members to be told that the group (the forum
+    /// topic, in a forum) is busy; each is told in a note of their own
+    /// time, not by one sent before they wrote.
+    pub(super) fn gather_busy(
+        &self,
+        chat: ChatId,
+        thread: Option<ThreadId>,
+        who: Addressee,
+    ) -> Gather {
+        let place = (chat.0, thread.map(|t| t.0.0));
         let now = Instant::now();
-        let mut told = self
-            .told_busy
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        told.retain(|_, at| now - *at < TOLD_BUSY_FOR);
-        match told.entry((chat.0, thread.map(|t| t.0.0))) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(now);
-                true
-            }
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        busy.told.retain(|_, at| now - *at < TOLD_BUSY_FOR);
+        if busy.told.contains_key(&(place, who.id.0)) {
+            return Gather::Told;
         }
+        let waiting = busy.waiting.entry(place).or_default();
+        if waiting.iter().any(|w| w.id == who.id) {
+            return Gather::Joined;
+        }
+        waiting.push(who);
+        if waiting.len() == 1 {
+            Gather::First
+        } else {
+            Gather::Joined
+        }
+    }
+
+    /// The next members to name in a busy note (at most `NAMED_MOST`),
+    /// counted as told from now.
+    pub(super) fn take_busy(&self, chat: ChatId, thread: Option<ThreadId>) -> Vec<Addressee> {
+        let place = (chat.0, thread.map(|t| t.0.0));
+        let now = Instant::now();
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(waiting) = busy.waiting.get_mut(&place) else {
+            return Vec::new();
+        };
+        let taken: Vec<Addressee> = waiting.drain(..waiting.len().min(NAMED_MOST)).collect();
+        if waiting.is_empty() {
+            busy.waiting.remove(&place);
+        }
+        for who in &taken {
+            busy.told.insert((place, who.id.0), now);
+        }
+        taken
     }
 }
 
@@ -264,19 +324,35 @@ pub(super) fn deliver(
     });
 }
 
-/// Sends `text` with one button opening `url`, ahead of everything waiting
-/// in the chat's lane.
+/// Sends `text`, naming `named` (each a mention that notifies them), with
+/// one button opening `url`, ahead of everything waiting in the chat's
+/// lane.
 pub(super) fn deliver_link(
     out: &Outbox,
     app: &Arc<App>,
     target: Target,
-    text: &str,
+    (text, named): (&str, &[Addressee]),
     label: &str,
     url: url::Url,
 ) {
+    let mut html = markup::to_html(text);
+    let mentions: Vec<String> = named
+        .iter()
+        .map(|who| {
+            format!(
+                "<a href=\"tg://user?id={}\">{}</a>",
+                who.id.0,
+                markup::escape(&who.name)
+            )
+        })
+        .collect();
+    if !mentions.is_empty() {
+        html.push_str("\n\n");
+        html.push_str(&mentions.join(", "));
+    }
     let step = Step {
         ticket: out.pacer.submit_first(target.chat.0, Priority::Person),
-        html: markup::to_html(text),
+        html,
         keyboard: Some(InlineKeyboardMarkup::new([[InlineKeyboardButton::url(
             label.to_string(),
             url,
