@@ -128,3 +128,29 @@ async fn an_update_telegram_sends_again_is_answered_once() {
     })
     .await;
 }
+
+/// A batch of updates fetched together is recorded whole before the
+/// request that confirms it is made: killed then, the bot finds all of it
+/// at the next start.
+#[tokio::test]
+async fn a_fetched_batch_is_recorded_whole_before_it_is_confirmed() {
+    within(async {
+        let api = FakeApi::start().await;
+        let path = db_path("inbox-batch");
+        // Three updates waiting before the bot starts: its first request
+        // gets them in one batch. No answer can go out.
+        api.stall("sendMessage");
+        for text in ["/diagnose", "/help", "/lang en"] {
+            api.send_as(&ALICE, &ALICE.private_chat(), text, None);
+        }
+        let last = api.last_update_id();
+        let bot = launch(&api, &path);
+        api.wait_confirmed(last).await;
+        kill_9(bot).await;
+        let store = Store::sqlite(&path).unwrap();
+        let open = store.inbox_open("p", 2000).await.unwrap();
+        let ids: Vec<i64> = open.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [last - 2, last - 1, last]);
+    })
+    .await;
+}

@@ -67,6 +67,9 @@ struct Queue {
     /// Whether a task is committing what waits (the leader): the batches
     /// left meanwhile join its next group.
     leading: bool,
+    /// How many groups were committed, for the tests.
+    #[cfg(test)]
+    groups: usize,
 }
 
 impl SqliteKernel {
@@ -100,6 +103,12 @@ impl SqliteKernel {
         self.windows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How many groups were committed so far.
+    #[cfg(test)]
+    fn groups(&self) -> usize {
+        self.queue().groups
+    }
+
     fn queue(&self) -> MutexGuard<'_, Queue> {
         // Taken for a push or a swap of the list alone.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
@@ -113,6 +122,10 @@ impl SqliteKernel {
             if queue.waiting.is_empty() {
                 queue.leading = false;
                 return false;
+            }
+            #[cfg(test)]
+            {
+                queue.groups += 1;
             }
             std::mem::take(&mut queue.waiting)
         };

@@ -315,3 +315,73 @@ async fn sqlite_kernel_a_batch_waits_out_another_process_lock() {
     })
     .await;
 }
+
+/// Batches committed at the same moment are written in one transaction,
+/// each as if alone and in turn: a failed check fails its own batch only,
+/// and a batch that checks what an earlier one of the group wrote sees
+/// that write.
+#[tokio::test]
+async fn batches_committed_together_keep_their_own_checks_and_answers() {
+    within(async {
+        let file = TempFile::new("group");
+        let kernel = SqliteKernel::open(&file.0).unwrap();
+        let mut first = Batch::new(1);
+        first.put("held", "before");
+        kernel.commit(first).await.unwrap();
+        let held = kernel.get(&["held".to_string()], 1).await.unwrap()[0]
+            .clone()
+            .unwrap()
+            .version;
+        let mut batches = Vec::new();
+        for i in 0..5 {
+            let mut batch = Batch::new(1);
+            batch
+                .check(format!("new{i}"), 0)
+                .put(format!("new{i}"), "v");
+            batches.push(batch);
+        }
+        // A stale check: fails, and writes nothing.
+        let mut stale = Batch::new(1);
+        stale.check("held", held + 100).put("stale", "v");
+        batches.push(stale);
+        // Takes `held` from the version it had: the first to do so wins,
+        // the second sees the first's write and fails.
+        for n in 0..2 {
+            let mut take = Batch::new(1);
+            take.check("held", held)
+                .put("held", format!("taken by {n}"));
+            batches.push(take);
+        }
+        // On one thread, the first commit leads and lets the others queue:
+        // all eight go in one group.
+        let groups = kernel.groups();
+        let answers =
+            futures::future::join_all(batches.into_iter().map(|b| kernel.commit(b))).await;
+        assert_eq!(kernel.groups(), groups + 1);
+        let ok: Vec<bool> = answers.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, true, true, true, true, false, true, false]);
+        assert!(matches!(answers[5], Err(StoreError::Conflict)));
+        assert!(matches!(answers[7], Err(StoreError::Conflict)));
+        for i in 0..5 {
+            assert_eq!(
+                value(&kernel, &format!("new{i}")).await.as_deref(),
+                Some("v")
+            );
+        }
+        assert_eq!(value(&kernel, "stale").await, None);
+        assert_eq!(value(&kernel, "held").await.as_deref(), Some("taken by 0"));
+        // Every write of the group has a version of its own.
+        let keys: Vec<String> = (0..5).map(|i| format!("new{i}")).collect();
+        let mut versions: Vec<u64> = kernel
+            .get(&keys, 1)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().version)
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        assert_eq!(versions.len(), 5);
+    })
+    .await;
+}
