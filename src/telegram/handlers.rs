@@ -403,4 +403,4 @@ fn offer_private(out: &Outbox, app: &Arc<App>, me: &Me, user: &User, target: Tar
 }
 
 /// How long a busy note waits for others who write at the same moment.
-const BUSY_GATHER: std::time::Duration = std::time::Duration::from_millis(700);
+const BUSY_GATHER: std::time::Duration = std::time::Duration::from_millis(300);
