@@ -158,6 +158,8 @@ impl SqliteKernel {
 struct Leader {
     kernel: SqliteKernel,
     done: bool,
+    /// Whether this is the task the leading was handed on to.
+    handed: bool,
 }
 
 /// Groups a caller commits before it hands the leading on, so that its
@@ -202,16 +204,18 @@ impl Drop for Leader {
         }
         let kernel = self.kernel.clone();
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
+            Ok(runtime) if !self.handed => {
                 let next = Leader {
                     kernel,
                     done: false,
+                    handed: true,
                 };
                 runtime.spawn(next.lead(usize::MAX));
             }
-            // Outside a runtime nothing else can run meanwhile: what
-            // waits is committed here.
-            Err(_) => while kernel.commit_waiting() {},
+            // Outside a runtime, or the handed-on task dropped unfinished
+            // (its runtime is shutting down): what waits is committed here,
+            // rather than handed on again and again.
+            _ => while kernel.commit_waiting() {},
         }
     }
 }
@@ -236,6 +240,7 @@ impl Kernel for SqliteKernel {
             let leader = Leader {
                 kernel: self.clone(),
                 done: false,
+                handed: false,
             };
             leader.lead(LEAD_ROUNDS).await;
         }
