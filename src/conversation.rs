@@ -23,7 +23,7 @@ use crate::engine::{Command, Event, Reply, Session};
 use crate::lang::Lang;
 use crate::reminders::Pending;
 use crate::stats::store::{Waiting, later_into, later_key, record_into};
-use crate::store::{self, Answer, Batch, Keep, Loaded, SessionKey, StoreError};
+use crate::store::{self, Answer, Batch, Keep, Loaded, SessionKey, StoreError, missed_key};
 use crate::tree::{Tree, UiText};
 
 /// Who is talking, and where, as the adapter learnt it: the forum topic is
@@ -202,7 +202,10 @@ async fn attempt_step(app: &App, step: &Step<'_>) -> Result<Vec<Reply>, Missed> 
     };
     let client_lang =
         Lang::from_language_code(who.language_code.as_deref(), app.settings.default_lang);
-    let loaded = (app.store.load_step_with(key, &[later_key(key)]).await)
+    let loaded = (app
+        .store
+        .load_step_with(key, &[later_key(key), missed_key(key)])
+        .await)
         .map_err(|e| failed("loading the session", e, client_lang))?;
     let session = match loaded.session.clone() {
         Some(session) => session,
@@ -235,12 +238,29 @@ async fn attempt_step(app: &App, step: &Step<'_>) -> Result<Vec<Reply>, Missed> 
         .effects
         .extend(facts.into_iter().map(Effect::Record));
     around::offer_more(&ctx, &decision.session, &mut decision.replies);
+    // An earlier answer was given up on: this one says so first.
+    if missed(&loaded).is_some()
+        && let Some(first) = decision.replies.first_mut()
+    {
+        let note = tree.ui().text(UiText::ReplyMissed, decision.session.lang);
+        *first = std::mem::replace(first, Reply::plain("")).below(note);
+    }
     let remember_lang = decision.session.lang != lang_before;
     match save(app, step, &loaded, &seen, &decision, remember_lang).await {
         Ok(()) => Ok(decision.replies),
         Err(StoreError::Conflict) => Err(Missed::Conflict),
         Err(e) => Err(failed("saving the session", e, decision.session.lang)),
     }
+}
+
+/// The version of the record saying an answer to this person was given
+/// up on, if there is one (read with the session, after `later_key`).
+fn missed(loaded: &Loaded) -> Option<u64> {
+    loaded
+        .with
+        .get(1)
+        .and_then(Option::as_ref)
+        .map(|r| r.version)
 }
 
 /// Reads what a step needs before it is decided.
@@ -301,6 +321,13 @@ async fn save(
     // now is not asked.
     if let Some(waiting) = loaded.with.first().cloned().flatten().and_then(Waiting::of) {
         waiting.drop_if_asked_before(&mut also, key, step.now);
+    }
+    // Told now that an answer was missed: not again. Only if no newer
+    // answer was given up on meanwhile (else the step is taken again).
+    if let Some(version) = missed(loaded)
+        && !decision.replies.is_empty()
+    {
+        also.check(missed_key(key), version).delete(missed_key(key));
     }
     let write = store::Write {
         remember_lang,

@@ -198,7 +198,7 @@ impl Reply {
     }
 
     /// The same message with a short note above it.
-    fn below(self, note: &str) -> Reply {
+    pub(crate) fn below(self, note: &str) -> Reply {
         Reply {
             text: format!("{}\n\n{}", note.trim_end(), self.text),
             ..self

@@ -14,6 +14,7 @@ mod inbox;
 pub mod kernel;
 mod leases;
 mod menus;
+mod missed;
 mod sessions;
 pub(crate) mod url;
 
@@ -265,6 +266,7 @@ pub(crate) fn kept_until(at: Instant, secs: i64) -> Instant {
 
 pub use inbox::{Answer, Entry, INBOX_RETENTION_SECS};
 pub use menus::{MENU_RETENTION_SECS, Posted};
+pub(crate) use missed::missed_key;
 
 pub(crate) use inbox::entry_into;
 pub(crate) use menus::owner_into;

@@ -5,6 +5,7 @@
 //! menus edited in place; `schedule` sends reminders and closes idle
 //! conversations through the same `send` and `retry`.
 
+mod call;
 mod cases;
 mod classify;
 mod door;

@@ -385,13 +385,13 @@ fn reminders_outside_the_window_and_broken_time_patterns_are_reported() {
                 "{DIR}/bad_reminders/extra.toml:6: node \"extra\": remind = \"sometimes\" is neither \"window\" nor \"new_code\""
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:133: reminders.before_deadline_hours needs at least one value, each from 1 to below window_hours"
+                "{DIR}/bad_reminders/ui.toml:135: reminders.before_deadline_hours needs at least one value, each from 1 to below window_hours"
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:133: reminders.new_code_wait_minutes lies between 1 and 1440"
+                "{DIR}/bad_reminders/ui.toml:135: reminders.new_code_wait_minutes lies between 1 and 1440"
             ),
             format!(
-                "{DIR}/bad_reminders/ui.toml:139: reminders.time_format (zh) \"%m-%d %Q\" is not a valid strftime pattern"
+                "{DIR}/bad_reminders/ui.toml:141: reminders.time_format (zh) \"%m-%d %Q\" is not a valid strftime pattern"
             ),
         ]
         .join("\n")
@@ -404,13 +404,13 @@ fn console_wordings_must_name_a_text_and_keep_its_placeholders() {
         problems_of("bad_console"),
         [
             format!(
-                "{DIR}/bad_console/ui.toml:142: unknown key console.nonsense: it must name a text of [text]"
+                "{DIR}/bad_console/ui.toml:144: unknown key console.nonsense: it must name a text of [text]"
             ),
             format!(
-                "{DIR}/bad_console/ui.toml:143: console.unknown_command (zh) must contain {{command}}"
+                "{DIR}/bad_console/ui.toml:145: console.unknown_command (zh) must contain {{command}}"
             ),
             format!(
-                "{DIR}/bad_console/ui.toml:143: console.unknown_command (en) must contain {{command}}"
+                "{DIR}/bad_console/ui.toml:145: console.unknown_command (en) must contain {{command}}"
             ),
         ]
         .join("\n")

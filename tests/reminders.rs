@@ -764,25 +764,35 @@ async fn a_reminder_set_in_a_forum_topic_comes_back_to_it_and_is_listed_privatel
 }
 
 #[tokio::test]
-async fn a_reminder_whose_reply_was_lost_is_not_sent_again() {
+async fn a_reminder_whose_reply_was_lost_is_sent_again_marked_and_only_once() {
     within(async {
         let store = memory();
         let scene = Scene::with(store.clone(), Clock::manual(T0), Settings::default()).await;
         let api = scene.api.clone();
         remind_privately(&api, &ALICE, 0).await;
         // Telegram posts the reminder, but the connection breaks before
-        // its answer arrives: it may have been delivered, so it counts.
+        // its answer arrives: it may have been delivered, or not, so it
+        // goes once more, saying so.
         api.lose_next_reply("sendMessage");
         scene.advance(12 * HOUR).await;
         let chat = ALICE.id as i64;
-        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
+        let sent = sent_with(&api, chat, UiText::Reminder);
+        assert_eq!(sent.len(), 2);
+        let marker = markup::to_html(&ui_text(UiText::SentAgain));
+        assert!(!text_of(&sent[0]).starts_with(&marker));
+        assert!(
+            text_of(&sent[1]).starts_with(&marker),
+            "{}",
+            text_of(&sent[1])
+        );
+        // And it counts as sent: nothing more of it later.
         scene.advance(60).await;
         scene.advance(60).await;
-        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 1);
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
         // Only the plan's later reminder is left, and it still comes.
         assert_eq!(store.reminder_count().await.expect("counts"), 1);
         scene.advance(10 * HOUR).await;
-        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 2);
+        assert_eq!(sent_with(&api, chat, UiText::Reminder).len(), 3);
         scene.stop().await;
     })
     .await;

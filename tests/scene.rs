@@ -31,6 +31,14 @@ pub async fn within<T>(test: impl Future<Output = T>) -> T {
         .expect("the scenario finished within 60 s")
 }
 
+/// `within`, for a story on a paused clock longer than a minute (an
+/// outage of several minutes): `bound` is the test's own time.
+pub async fn within_paused<T>(bound: Duration, test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(bound, test)
+        .await
+        .unwrap_or_else(|_| panic!("the scenario finished within {bound:?} of its paused clock"))
+}
+
 /// Limits far above the tests' traffic, so Telegram's pacing does not slow
 /// them; the 429 scenarios check the waiting itself.
 pub fn options() -> Options {

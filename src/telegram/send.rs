@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use teloxide::payloads::{AnswerCallbackQuery, EditMessageText, SendMessage};
 use teloxide::prelude::*;
 use teloxide::types::{
     CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
@@ -13,13 +14,17 @@ use teloxide::{ApiError, RequestError};
 
 use tokio::time::Instant;
 
+use super::call::call;
 use super::inbox::Receipt;
 use super::pacer::{Pacer, Priority, Ticket, Turn};
-use super::retry::{PACED_ATTEMPTS, answered, failing, pause_before_retry, retrying};
+use super::retry::{
+    Next, WINDOW, answered, answering_press, failing, is_transient, is_uncertain, kind_of, next,
+};
 use crate::app::App;
 use crate::engine::Reply;
 use crate::markup;
 use crate::store::Posted;
+use crate::tree::UiText;
 
 /// How the bot reaches Telegram: the client, and the pacer every message
 /// sent or changed goes through.
@@ -167,9 +172,10 @@ pub(super) enum Paced<T> {
 
 impl Outbox {
     /// Makes one request in `ticket`'s turn: a 429 waits in the chat's
-    /// lane and goes again first, however often it comes; a network error
-    /// is tried again (for a send only when no connection was made, so a
-    /// message never goes out twice).
+    /// lane and goes again first, however often it comes; a transient
+    /// failure is tried again through the retry window (a send only when
+    /// no connection was made, so a message never goes out twice unasked:
+    /// one that may have arrived is returned for the caller to resolve).
     async fn paced<T, F, Fut>(
         ticket: &mut Ticket,
         idempotent: bool,
@@ -179,6 +185,7 @@ impl Outbox {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, RequestError>>,
     {
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             match ticket.turn().await {
@@ -209,12 +216,12 @@ impl Outbox {
                 continue;
             }
             attempt += 1;
-            match pause_before_retry(&error, attempt, idempotent) {
-                Some(pause) if attempt < PACED_ATTEMPTS => {
+            match next(&error, attempt, started.elapsed(), WINDOW, idempotent) {
+                Next::Again(pause) => {
                     failing(&error);
                     ticket.again(pause);
                 }
-                _ => return Err(error),
+                Next::Uncertain | Next::Expired | Next::Refused => return Err(error),
             }
         }
     }
@@ -387,8 +394,27 @@ async fn show(out: &Outbox, app: &App, target: Target, step: Step) {
         Err(e) => {
             app.metrics.given_up.inc();
             log::warn!("chat {chat}: a reply could not be shown and is given up: {e}");
+            // Lost on the way, not refused: the person hears of it at
+            // their next message instead of never.
+            if is_transient(&e)
+                && let Some(key) = person_of(target.chat, target.owner)
+                && let Err(e) = app.store.mark_missed(key, app.clock.now()).await
+            {
+                log::error!("chat {chat}: recording a reply given up failed: {e}");
+            }
         }
     }
+}
+
+/// Whose conversation a message in `chat` belongs to: the owner of a
+/// group's menu, or the person of a private chat.
+fn person_of(chat: ChatId, owner: Option<UserId>) -> Option<crate::store::SessionKey> {
+    let user = match owner {
+        Some(owner) => owner.0,
+        None if chat.0 > 0 => chat.0 as u64,
+        None => return None,
+    };
+    Some(crate::store::SessionKey { chat: chat.0, user })
 }
 
 /// What the one sender sends: a text, or a file.
@@ -481,7 +507,21 @@ impl Outbox {
                 done => return done,
             }
         }
-        let sent = self.send(&mut ticket, &message).await;
+        let sent = match self.send(&mut ticket, &message, None).await {
+            Err(e) if is_uncertain(&e) => {
+                // It may have arrived, or not: sent once more, saying so,
+                // rather than leaving the person with nothing.
+                log::warn!(
+                    "chat {}: a message may not have arrived ({}); sent again, marked",
+                    message.chat,
+                    kind_of(&e)
+                );
+                let marker = self.marker(app, &message).await;
+                ticket.again(std::time::Duration::ZERO);
+                self.send(&mut ticket, &message, marker.as_deref()).await
+            }
+            sent => sent,
+        };
         // The chat's lane is free for its next message; a stop still
         // waits until the owner is recorded.
         let _recording = self.pacer.hold();
@@ -511,15 +551,13 @@ impl Outbox {
             return Ok(Shown::Edited);
         };
         let edited = Outbox::paced(ticket, true, || {
-            let mut request = self
-                .bot
-                .edit_message_text(message.chat, id, html.clone())
+            let mut request = EditMessageText::new(message.chat, id, html.clone())
                 .parse_mode(ParseMode::Html)
                 .link_preview_options(NO_PREVIEW.clone());
             if let Some(keyboard) = &message.keyboard {
                 request = request.reply_markup(keyboard.clone());
             }
-            request.into_future()
+            call(&self.bot, request)
         })
         .await?;
         Ok(match edited {
@@ -529,7 +567,35 @@ impl Outbox {
         })
     }
 
-    async fn send(&self, ticket: &mut Ticket, message: &Outgoing) -> Result<Shown, RequestError> {
+    /// The line that marks a message sent again, in its person's
+    /// language, as HTML to put above it; `None` where it would not fit.
+    async fn marker(&self, app: &App, message: &Outgoing) -> Option<String> {
+        let Body::Html(html) = &message.body else {
+            return None;
+        };
+        let owner = message.owner.map(|(owner, _)| UserId(owner));
+        // The language of their conversation here, else theirs.
+        let lang = match person_of(message.chat, owner) {
+            Some(key) => match app.store.load(key).await {
+                Ok(Some(session)) => session.lang,
+                _ => crate::conversation::person_lang(app, key.user, None).await,
+            },
+            None => app.settings.default_lang,
+        };
+        let marker = markup::to_html(app.tree().ui().text(UiText::SentAgain, lang));
+        // Telegram counts the text without its tags; the HTML's own
+        // length is never less, so this cannot push it over the limit.
+        let units = |s: &str| s.encode_utf16().count();
+        (units(&marker) + 2 + units(html) <= markup::MAX_TEXT_CHARS).then(|| marker + "\n\n")
+    }
+
+    /// Sends `message`, with `marker` above its text when given.
+    async fn send(
+        &self,
+        ticket: &mut Ticket,
+        message: &Outgoing,
+        marker: Option<&str>,
+    ) -> Result<Shown, RequestError> {
         let reply = message.reply_to.map(|id| ReplyParameters {
             allow_sending_without_reply: Some(true),
             ..ReplyParameters::new(id)
@@ -548,25 +614,31 @@ impl Outbox {
                 if let Some(keyboard) = &message.keyboard {
                     request = request.reply_markup(keyboard.clone());
                 }
-                request.into_future()
+                request
             }};
         }
         let sent = match &message.body {
             Body::Html(html) => {
+                let html = match marker {
+                    Some(marker) => format!("{marker}{html}"),
+                    None => html.clone(),
+                };
                 Outbox::paced(ticket, false, || {
-                    placed!(
-                        self.bot
-                            .send_message(message.chat, html.clone())
+                    let request = placed!(
+                        SendMessage::new(message.chat, html.clone())
                             .parse_mode(ParseMode::Html)
                             .link_preview_options(NO_PREVIEW.clone())
-                    )
+                    );
+                    call(&self.bot, request)
                 })
                 .await?
             }
             Body::Document { name, bytes } => {
                 Outbox::paced(ticket, false, || {
                     let file = InputFile::memory(bytes.clone()).file_name(name.clone());
-                    placed!(self.bot.send_document(message.chat, file))
+                    // A file goes as multipart, through teloxide's own
+                    // client (which waits 10 s after a 5xx).
+                    placed!(self.bot.send_document(message.chat, file)).into_future()
                 })
                 .await?
             }
@@ -593,12 +665,12 @@ pub(super) fn answer_soon(out: &Outbox, id: &CallbackQueryId) {
 }
 
 async fn answer_id(out: &Outbox, id: &CallbackQueryId, alert: Option<&str>) {
-    let result = retrying(|| {
-        let mut request = out.bot.answer_callback_query(id.clone());
+    let result = answering_press(|| {
+        let mut request = AnswerCallbackQuery::new(id.clone());
         if let Some(text) = alert {
             request = request.text(text).show_alert(true);
         }
-        request.into_future()
+        call(&out.bot, request)
     })
     .await;
     if let Err(e) = result {

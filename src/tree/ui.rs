@@ -81,6 +81,8 @@ catalogue! {
     SlowDown = "slow_down" max 200,
     BusyGroup = "busy_group",
     StoreError = "store_error" max 200,
+    SentAgain = "sent_again",
+    ReplyMissed = "reply_missed",
     AnonymousAdmin = "anonymous_admin",
     RouteConfident = "route_confident" ["title"],
     RouteCandidates = "route_candidates",
