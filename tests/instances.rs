@@ -716,8 +716,8 @@ async fn after_redis_forgets_the_lease_one_process_polls_and_the_other_resumes_w
         })
         .await;
         let mut people = Vec::new();
-        for n in 0..3 {
-            people.push(newcomer(&api, n));
+        for _ in 0..3 {
+            people.push(newcomer(&api, people.len() as u64));
             api.wait_replies(*people.last().unwrap(), 1).await;
         }
 
@@ -748,14 +748,12 @@ async fn after_redis_forgets_the_lease_one_process_polls_and_the_other_resumes_w
         }
         let took_over = by(&api.polled(), "b")[0].began;
 
-        // Updates keep coming while the first steps down, and after.
+        // Updates keep coming while the first steps down, and after: 40
+        // in 4 s.
         let pushed_from = people.len() as u64;
-        for n in 0..20 {
-            people.push(newcomer(&api, pushed_from + n));
+        for _ in 0..40 {
+            people.push(newcomer(&api, people.len() as u64));
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        for chat in &people {
-            api.wait_replies(*chat, 1).await;
         }
         let polls = api.polled();
         let since = tokio::time::Instant::now() - took_over;
@@ -764,12 +762,43 @@ async fn after_redis_forgets_the_lease_one_process_polls_and_the_other_resumes_w
             .filter(|p| p.began > took_over)
             .collect();
         let conflicts = polls.iter().filter(|p| p.conflict).count();
+        let received = |who: &str| -> usize {
+            by(&polls, who)
+                .iter()
+                .filter(|p| p.began >= took_over)
+                .map(|p| p.updates.len())
+                .sum()
+        };
         eprintln!(
-            "in the {:.1} s since the second's first getUpdates: {} getUpdates by the first, {} by the second; {conflicts} answered 409 in all",
+            "in the {:.1} s since the second's first getUpdates: {} getUpdates by the first, {} by the second; {} answered 409 ({conflicts} in all); of the {} updates pushed, {} went to the first and {} to the second",
             since.as_secs_f64(),
             first_since.len(),
-            by(&polls, "b").len()
+            by(&polls, "b").len(),
+            polls
+                .iter()
+                .filter(|p| p.conflict && p.began >= took_over)
+                .count(),
+            people.len() as u64 - pushed_from,
+            received("a"),
+            received("b"),
         );
+        // Each answered, within 10 s.
+        let answering = async {
+            for chat in &people {
+                api.wait_replies(*chat, 1).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(10), answering)
+            .await
+            .is_err()
+        {
+            let unanswered = people.iter().filter(|c| api.replies_in(**c) == 0);
+            panic!(
+                "{} of {} updates unanswered after 10 s",
+                unanswered.count(),
+                people.len()
+            );
+        }
         // Stepped down at once, on the 409, with one line saying why.
         until(|| log_of(&first_log).contains(STEPPED_DOWN)).await;
         assert_eq!(log_of(&first_log).matches(STEPPED_DOWN).count(), 1);
@@ -805,8 +834,8 @@ async fn after_redis_forgets_the_lease_one_process_polls_and_the_other_resumes_w
             back.as_secs_f64()
         );
         assert_eq!(log_of(&first_log).matches(RESUMED).count(), 1);
-        for n in 0..3 {
-            people.push(newcomer(&api, 100 + n));
+        for _ in 0..3 {
+            people.push(newcomer(&api, people.len() as u64));
         }
         for chat in &people {
             api.wait_replies(*chat, 1).await;
