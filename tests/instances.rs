@@ -598,21 +598,24 @@ async fn a_rolling_restart_of_both_instances_loses_and_repeats_nothing() {
     .await;
 }
 
-/// The lease, in polling mode, of the processes that lose and take it.
-const POLLER_LEASE: u32 = 3;
-
-/// The bot in polling mode on `redis`, its log in `log`, its requests to
-/// the fake Bot API under the path `by`, so the fake tells its getUpdates
-/// from the other process's (the token is the same: Telegram's one
-/// getUpdates at a time is per bot).
-fn poller(api: &FakeApi, redis: &RedisServer, by: &str, log: &std::path::Path) -> Child {
+/// The bot in polling mode on `redis` with a lease of `lease` seconds,
+/// its log in `log`, its requests to the fake Bot API under the path
+/// `by`, so the fake tells its getUpdates from another process's (the
+/// token is the same: Telegram's one getUpdates at a time is per bot).
+fn poller(
+    api: &FakeApi,
+    redis: &RedisServer,
+    by: &str,
+    lease: u32,
+    log: &std::path::Path,
+) -> Child {
     let log = std::fs::File::create(log).expect("a log file");
     binary()
         .env("TELOXIDE_TOKEN", "123:secretsecret")
         // No slash at the end: teloxide adds one before the token.
         .env("TELOXIDE_API_URL", format!("{}{by}", api.url))
         .env("DATABASE_URL", redis.url())
-        .env("INSTANCE_LEASE_SECS", POLLER_LEASE.to_string())
+        .env("INSTANCE_LEASE_SECS", lease.to_string())
         .env("FLOOD_BURST", "1000")
         .env("FLOOD_PER_MINUTE", "1000")
         .env("PACE_PER_SECOND", "100000")
@@ -701,7 +704,9 @@ async fn after_redis_forgets_the_lease_one_process_polls_and_the_other_resumes_w
         let api = FakeApi::start().await;
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let first_log = dir.join("poller-first.log");
-        let mut running = Reaper(vec![poller(&api, &redis, "a", &first_log)]);
+        // The default lease: renewed every 10 s, so only the 409 can have
+        // the first step down at once.
+        let mut running = Reaper(vec![poller(&api, &redis, "a", 30, &first_log)]);
         let by = |polls: &[Polled], who: &str| {
             polls
                 .iter()
@@ -729,7 +734,7 @@ async fn after_redis_forgets_the_lease_one_process_polls_and_the_other_resumes_w
             assert!(attempt < 5, "the second took the lease within five tries");
             flush_all(&redis);
             second_log = dir.join(format!("poller-second-{attempt}.log"));
-            running.0.push(poller(&api, &redis, "b", &second_log));
+            running.0.push(poller(&api, &redis, "b", 3, &second_log));
             let mut exited = None;
             until(|| {
                 exited = running.0[1].try_wait().expect("the child");
@@ -818,7 +823,7 @@ async fn after_redis_forgets_the_lease_one_process_polls_and_the_other_resumes_w
         }
 
         // The second stops and gives the lease back: the first takes it
-        // and polls again, within a renewal (a third of the lease).
+        // and polls again, at its next try (every fifteenth of its lease).
         let out = terminate(running.0.pop().expect("the second")).await;
         assert!(out.status.success(), "{}", log_of(&second_log));
         let stopped = tokio::time::Instant::now();
@@ -853,6 +858,85 @@ async fn after_redis_forgets_the_lease_one_process_polls_and_the_other_resumes_w
             answered(&log_of(&first_log)),
             answered(&log_of(&second_log))
         );
+    })
+    .await;
+}
+
+/// The lease is written over by another process's token, and nobody else
+/// polls (no 409 comes): the poller finds it at its next renewal, within a
+/// third of its shortened lease, and asks for nothing more. An update that
+/// comes meanwhile waits, unconfirmed, for whoever holds the lease; once
+/// the lease is free again the poller takes it and answers it, once.
+#[tokio::test]
+async fn a_poller_that_finds_another_token_in_the_lease_stops_asking_until_it_is_free() {
+    within(async {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let api = FakeApi::start().await;
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("poller-taken.log");
+        const LEASE: u32 = 3;
+        let mut running = Reaper(vec![poller(&api, &redis, "a", LEASE, &log)]);
+        let polls = || api.polled();
+        until(|| !polls().is_empty()).await;
+        let before = newcomer(&api, 0);
+        api.wait_replies(before, 1).await;
+
+        let store = store_of(&redis);
+        let write = |value: Option<&str>| {
+            let now = icp_sms_doctor::clock::Clock::System.now();
+            let mut batch = icp_sms_doctor::store::Batch::new(now);
+            // The record `store/leases.rs` keeps the lease in.
+            match value {
+                Some(token) => batch.put_until("lease:poller", token, Some(now + 600)),
+                None => batch.delete("lease:poller"),
+            };
+            batch
+        };
+        store
+            .kernel()
+            .commit(write(Some("another process")))
+            .await
+            .expect("Redis answers");
+        let taken = tokio::time::Instant::now();
+        until(|| log_of(&log).contains(STEPPED_DOWN)).await;
+        let stepped = tokio::time::Instant::now();
+        // What comes now is not asked for.
+        let waiting = newcomer(&api, 1);
+        // Nothing asked for over a lease period and a half (the request
+        // in flight when it stepped down is left to end by itself).
+        let lease = Duration::from_secs(u64::from(LEASE));
+        tokio::time::sleep(lease + lease / 2).await;
+        let asked: Vec<Polled> = polls().into_iter().filter(|p| p.began > taken).collect();
+        eprintln!(
+            "the lease taken: {} getUpdates began after, the last {:.3} s after",
+            asked.len(),
+            asked
+                .last()
+                .map_or(0.0, |p| (p.began - taken).as_secs_f64())
+        );
+        // Within one lease period (at the next renewal, a third of it),
+        // and none since the line saying so.
+        assert!(asked.iter().all(|p| p.began < taken + lease), "{asked:#?}");
+        assert!(asked.iter().all(|p| p.began < stepped), "{asked:#?}");
+        assert_eq!(api.replies_in(waiting), 0);
+        assert_eq!(log_of(&log).matches(STEPPED_DOWN).count(), 1);
+
+        // Given back (as its holder's stop does): taken and polled again.
+        store
+            .kernel()
+            .commit(write(None))
+            .await
+            .expect("Redis answers");
+        api.wait_replies(waiting, 1).await;
+        assert_eq!(log_of(&log).matches(RESUMED).count(), 1);
+        let after = newcomer(&api, 2);
+        api.wait_replies(after, 1).await;
+        let out = terminate(running.0.pop().expect("running")).await;
+        assert!(out.status.success(), "{}", log_of(&log));
+        for chat in [before, waiting, after] {
+            assert_eq!(api.replies_in(chat), 1, "chat {chat}");
+        }
     })
     .await;
 }
