@@ -940,3 +940,35 @@ async fn a_poller_that_finds_another_token_in_the_lease_stops_asking_until_it_is
     })
     .await;
 }
+
+/// A poller that stepped down stops at once when asked: nothing waits on
+/// a request it will not make.
+#[tokio::test]
+async fn a_poller_that_stepped_down_stops_cleanly_when_asked() {
+    within(async {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let api = FakeApi::start().await;
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("poller-stopped.log");
+        let mut running = Reaper(vec![poller(&api, &redis, "a", 3, &log)]);
+        until(|| !api.polled().is_empty()).await;
+        let now = icp_sms_doctor::clock::Clock::System.now();
+        let mut batch = icp_sms_doctor::store::Batch::new(now);
+        batch.put_until("lease:poller", "another process", Some(now + 600));
+        store_of(&redis)
+            .kernel()
+            .commit(batch)
+            .await
+            .expect("Redis answers");
+        until(|| log_of(&log).contains(STEPPED_DOWN)).await;
+        let out = terminate(running.0.pop().expect("running")).await;
+        let log = log_of(&log);
+        assert!(out.status.success(), "{log}");
+        assert!(
+            !log.contains("did not stop within the grace period"),
+            "{log}"
+        );
+    })
+    .await;
+}
