@@ -298,7 +298,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
         // may serve one shared store; a store only one can use is held.
         let webhook = bot_config.options.webhook.is_some();
         if (!webhook || !store.is_shared())
-            && let Err(e) = store.hold_poller().await
+            && let Err(e) = store.hold_poller_for(bot_config.options.lease).await
         {
             eprintln!("{e}");
             return ExitCode::FAILURE;

@@ -29,7 +29,7 @@ pub use kernel::Batch;
 use kernel::{Kernel, Record};
 
 pub use kernel::timed::Timing;
-pub use leases::{Budget, Rates};
+pub use leases::{Budget, DEFAULT_POLLER_LEASE, Holding, PollerLease, Rates};
 
 /// The default idle time after which a conversation is closed: 24 hours.
 pub const DEFAULT_SESSION_IDLE_SECS: i64 = 24 * 3600;

@@ -69,8 +69,8 @@ pub struct Options {
     /// mode they share the webhook's listener).
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// With a shared store: how long this process counts as alive after
-    /// its latest heartbeat; what it took in is taken over by another
-    /// after that.
+    /// its latest heartbeat (what it took in is taken over by another
+    /// after that), and how long the poller's lease lasts unless renewed.
     pub lease: Duration,
 }
 
@@ -330,7 +330,10 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
                 Some(address) => Some(listen(address, health).await?),
                 None => None,
             };
-            (Source::Polling(polling), http, None)
+            // With a shared store, getUpdates only while the poller's
+            // lease is this process's.
+            let lease = app.store.poller_lease().await;
+            (Source::polling(polling, lease), http, None)
         }
         Some(hook) => {
             let intake = webhook::route(hook, inbox.clone());

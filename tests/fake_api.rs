@@ -41,6 +41,21 @@ pub struct Call {
     pub sent_id: Option<i64>,
 }
 
+/// One getUpdates call as it ran.
+#[derive(Debug, Clone)]
+pub struct Polled {
+    /// The path before the token in its URL (a test gives each process
+    /// its own, such as `http://127.0.0.1:port/a`), or empty.
+    pub by: String,
+    pub began: Instant,
+    /// When it was answered, or ended by another; `None` while it runs.
+    pub ended: Option<Instant>,
+    /// Ended by another getUpdates with the same token (answered 409).
+    pub conflict: bool,
+    /// The ids of the updates it returned.
+    pub updates: Vec<i64>,
+}
+
 /// Telegram's limits as the fake enforces them, when asked to: messages
 /// sent or edited, per bot and per chat, each window sliding.
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +195,12 @@ struct Inner {
     /// Members' statuses by (chat, user) (`member`, `creator`…); anyone
     /// else has `left`.
     members: HashMap<(i64, u64), &'static str>,
+    /// Every getUpdates call, in the order they came.
+    polled: Vec<Polled>,
+    /// The getUpdates in flight for each bot token (its place in `polled`,
+    /// and how to end it): as Telegram, one at a time, a newer one ending
+    /// the older with 409.
+    long_polls: HashMap<String, (usize, tokio::sync::oneshot::Sender<()>)>,
     /// The supergroups that are forums.
     forums: std::collections::HashSet<i64>,
     next_topic: i64,
@@ -219,8 +240,10 @@ impl FakeApi {
             polls: watch::channel(0).0,
             confirmed: watch::channel(0).0,
         });
+        // A path before the token tells processes apart.
         let app = Router::new()
             .route("/{token}/{method}", post(handle))
+            .route("/{by}/{token}/{method}", post(handle))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -642,6 +665,11 @@ impl FakeApi {
             .expect("the fake API lives");
     }
 
+    /// Every getUpdates call so far, in the order they came.
+    pub fn polled(&self) -> Vec<Polled> {
+        self.lock().polled.clone()
+    }
+
     /// How many getUpdates calls have come so far.
     pub fn poll_count(&self) -> usize {
         *self.shared.polls.borrow()
@@ -765,7 +793,7 @@ fn bad_request(description: &str) -> Response {
         .into_response()
 }
 
-async fn handle(state: State<Arc<Shared>>, path: Path<(String, String)>, body: Bytes) -> Response {
+async fn handle(state: State<Arc<Shared>>, path: Path<Vec<String>>, body: Bytes) -> Response {
     let closing = state.inner.lock().expect("fake API state").closing;
     let mut response = answer_call(state, path, body).await;
     if closing {
@@ -779,10 +807,15 @@ async fn handle(state: State<Arc<Shared>>, path: Path<(String, String)>, body: B
 
 async fn answer_call(
     State(shared): State<Arc<Shared>>,
-    Path((_token, method)): Path<(String, String)>,
+    Path(path): Path<Vec<String>>,
     body: Bytes,
 ) -> Response {
-    let method = method.to_ascii_lowercase();
+    // [by,] token, method.
+    let (by, token, method) = match path.as_slice() {
+        [by, token, method] => (by.clone(), token.clone(), method.to_ascii_lowercase()),
+        [token, method] => (String::new(), token.clone(), method.to_ascii_lowercase()),
+        _ => return bad_request("Not Found"),
+    };
     // A file upload comes as multipart form data: kept as text.
     let body: Value = if body.is_empty() {
         json!({})
@@ -799,7 +832,7 @@ async fn answer_call(
                 higher
             });
         }
-        return get_updates(&shared, &body).await;
+        return get_updates(&shared, &body, token, by).await;
     }
     // Half the latency before a call is carried out, half before its
     // answer: a bot killed meanwhile may or may not have had it done.
@@ -1059,14 +1092,57 @@ fn answer(inner: &mut Inner, method: &str, body: &Value) -> Response {
     }
 }
 
+/// Telegram's answer to a getUpdates that another one with the same token
+/// ended.
+fn conflict() -> Response {
+    (
+        StatusCode::CONFLICT,
+        axum::Json(json!({
+            "ok": false,
+            "error_code": 409,
+            "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+        })),
+    )
+        .into_response()
+}
+
 /// getUpdates as Telegram does it: an offset confirms (and forgets) every
 /// earlier update; with none waiting, the request is held up to its timeout.
-async fn get_updates(shared: &Shared, body: &Value) -> Response {
+/// One runs at a time per bot token: a newer one ends the one in flight,
+/// which returns no updates and 409.
+async fn get_updates(shared: &Shared, body: &Value, token: String, by: String) -> Response {
     let offset = body["offset"].as_i64().unwrap_or(0);
     let limit = body["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
     let timeout = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0).min(30));
-    let take = || {
+    let (me, mut ended) = {
         let mut inner = shared.inner.lock().expect("fake API state");
+        let (me, now) = (inner.polled.len(), Instant::now());
+        let (end, ended) = tokio::sync::oneshot::channel();
+        if let Some((older, end_older)) = inner.long_polls.insert(token.clone(), (me, end)) {
+            inner.polled[older].ended = Some(now);
+            inner.polled[older].conflict = true;
+            let _ = end_older.send(());
+        }
+        inner.polled.push(Polled {
+            by,
+            began: now,
+            ended: None,
+            conflict: false,
+            updates: Vec::new(),
+        });
+        (me, ended)
+    };
+    // `None` once a newer request ended this one; else the updates, and
+    // this request is done.
+    let take = |last: bool| {
+        let mut inner = shared.inner.lock().expect("fake API state");
+        if inner
+            .long_polls
+            .get(&token)
+            .is_none_or(|(current, _)| *current != me)
+        {
+            return None;
+        }
         while inner
             .updates
             .front()
@@ -1082,17 +1158,31 @@ async fn get_updates(shared: &Shared, body: &Value) -> Response {
         {
             let _ = outages.send(down);
         }
-        batch
+        if last || !batch.is_empty() {
+            inner.long_polls.remove(&token);
+            inner.polled[me].ended = Some(Instant::now());
+            inner.polled[me].updates = batch
+                .iter()
+                .filter_map(|u| u["update_id"].as_i64())
+                .collect();
+        }
+        Some(batch)
     };
     // Register interest before looking, so an update pushed in between
     // still wakes this poll.
     let arrived = shared.arrived.notified();
     tokio::pin!(arrived);
     arrived.as_mut().enable();
-    let mut updates = take();
-    if updates.is_empty() && !timeout.is_zero() {
-        let _ = tokio::time::timeout(timeout, arrived).await;
-        updates = take();
+    let mut updates = take(timeout.is_zero());
+    if updates.as_ref().is_some_and(Vec::is_empty) && !timeout.is_zero() {
+        tokio::select! {
+            _ = tokio::time::timeout(timeout, arrived) => {}
+            _ = &mut ended => {}
+        }
+        updates = take(true);
     }
-    ok(Value::Array(updates))
+    match updates {
+        Some(updates) => ok(Value::Array(updates)),
+        None => conflict(),
+    }
 }

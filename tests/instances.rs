@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::binary::{binary, kill_9, terminate};
 use crate::bot::{ALICE, BOB};
-use crate::fake_api::{FakeApi, Person};
+use crate::fake_api::{FakeApi, Person, Polled};
 use crate::faulty::Faulty;
 use crate::http::{Forwarder, get, post};
 use crate::scene::{Scene, memory, shows, within};
@@ -593,6 +593,381 @@ async fn a_rolling_restart_of_both_instances_loses_and_repeats_nothing() {
             alice + bob,
             handled(0),
             handled(1)
+        );
+    })
+    .await;
+}
+
+/// The bot in polling mode on `redis` with a lease of `lease` seconds,
+/// its log in `log`, its requests to the fake Bot API under the path
+/// `by`, so the fake tells its getUpdates from another process's (the
+/// token is the same: Telegram's one getUpdates at a time is per bot).
+fn poller(
+    api: &FakeApi,
+    redis: &RedisServer,
+    by: &str,
+    lease: u32,
+    log: &std::path::Path,
+) -> Child {
+    let log = std::fs::File::create(log).expect("a log file");
+    binary()
+        .env("TELOXIDE_TOKEN", "123:secretsecret")
+        // No slash at the end: teloxide adds one before the token.
+        .env("TELOXIDE_API_URL", format!("{}{by}", api.url))
+        .env("DATABASE_URL", redis.url())
+        .env("INSTANCE_LEASE_SECS", lease.to_string())
+        .env("FLOOD_BURST", "1000")
+        .env("FLOOD_PER_MINUTE", "1000")
+        .env("PACE_PER_SECOND", "100000")
+        .env("PACE_PRIVATE_BURST", "100000")
+        .env("PACE_GROUP_PER_SECOND", "100000")
+        .env("PACE_GROUP_PER_MINUTE", "100000")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// Redis forgets everything, as after a restart without persistence.
+fn flush_all(redis: &RedisServer) {
+    use std::io::{Read, Write};
+    let address = redis.url();
+    let address = address
+        .trim_start_matches("redis://")
+        .trim_end_matches("/0");
+    let mut stream = std::net::TcpStream::connect(address).expect("Redis answers");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("a timeout");
+    stream.write_all(b"FLUSHALL\r\n").expect("sent");
+    let mut answer = [0u8; 5];
+    stream.read_exact(&mut answer).expect("an answer");
+    assert_eq!(&answer, b"+OK\r\n");
+}
+
+/// Someone new writing /diagnose; their private chat is their id.
+fn newcomer(api: &FakeApi, n: u64) -> i64 {
+    let person = Person {
+        id: 70_000 + n,
+        name: "Newcomer",
+        language_code: "en",
+    };
+    api.send_as(&person, &person.private_chat(), "/diagnose", None);
+    person.id as i64
+}
+
+/// Processes killed when dropped, so a failed test leaves none behind.
+struct Reaper(Vec<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Samples `done` every 20 ms until it holds (the fake and the
+/// processes give no signal for what is looked at here).
+async fn until(mut done: impl FnMut() -> bool) {
+    while !done() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn log_of(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+const STEPPED_DOWN: &str = "stops polling Telegram";
+const RESUMED: &str = "polls Telegram again";
+
+/// Issue 30, item 4: one poller survives Redis losing its data. The first
+/// process polls; Redis is flushed, so the lease is gone, and a second
+/// process takes it at start. Its first getUpdates ends the first's with
+/// a 409, which has the first check the lease at once and step down: it
+/// asks nothing more while the second holds the lease, and polls again
+/// once the second stops.
+///
+/// Updates keep coming from the moment the second polls: each is answered
+/// once. (None come while the second starts: Redis forgot the first's
+/// heartbeat too, until its next beat, and what the first was handling
+/// then would count as left behind by a stopped process.)
+#[tokio::test]
+async fn after_redis_forgets_the_lease_one_process_polls_and_the_other_resumes_when_free() {
+    within(async {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let api = FakeApi::start().await;
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let first_log = dir.join("poller-first.log");
+        // The default lease: renewed every 10 s, so only the 409 can have
+        // the first step down at once.
+        let mut running = Reaper(vec![poller(&api, &redis, "a", 30, &first_log)]);
+        let by = |polls: &[Polled], who: &str| {
+            polls
+                .iter()
+                .filter(|p| p.by == who)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        until(|| {
+            let exited = running.0[0].try_wait().expect("the child");
+            assert!(exited.is_none(), "{}", log_of(&first_log));
+            !by(&api.polled(), "a").is_empty()
+        })
+        .await;
+        let mut people = Vec::new();
+        for _ in 0..3 {
+            people.push(newcomer(&api, people.len() as u64));
+            api.wait_replies(*people.last().unwrap(), 1).await;
+        }
+
+        // Redis forgets; the second process takes the free lease at
+        // start. Should the first renew it in between, the second is
+        // refused, and it is tried again.
+        let mut second_log = dir.join("poller-second.log");
+        for attempt in 0.. {
+            assert!(attempt < 5, "the second took the lease within five tries");
+            flush_all(&redis);
+            second_log = dir.join(format!("poller-second-{attempt}.log"));
+            running.0.push(poller(&api, &redis, "b", 3, &second_log));
+            let mut exited = None;
+            until(|| {
+                exited = running.0[1].try_wait().expect("the child");
+                exited.is_some() || !by(&api.polled(), "b").is_empty()
+            })
+            .await;
+            if exited.is_none() {
+                break;
+            }
+            assert!(
+                log_of(&second_log).contains("another process is already running the bot"),
+                "{}",
+                log_of(&second_log)
+            );
+            running.0.pop();
+        }
+        let took_over = by(&api.polled(), "b")[0].began;
+
+        // Updates keep coming while the first steps down, and after: 40
+        // in 4 s.
+        let pushed_from = people.len() as u64;
+        for _ in 0..40 {
+            people.push(newcomer(&api, people.len() as u64));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let polls = api.polled();
+        let since = tokio::time::Instant::now() - took_over;
+        let first_since: Vec<Polled> = by(&polls, "a")
+            .into_iter()
+            .filter(|p| p.began > took_over)
+            .collect();
+        let conflicts = polls.iter().filter(|p| p.conflict).count();
+        let received = |who: &str| -> usize {
+            by(&polls, who)
+                .iter()
+                .filter(|p| p.began >= took_over)
+                .map(|p| p.updates.len())
+                .sum()
+        };
+        eprintln!(
+            "in the {:.1} s since the second's first getUpdates: {} getUpdates by the first, {} by the second; {} answered 409 ({conflicts} in all); of the {} updates pushed, {} went to the first and {} to the second",
+            since.as_secs_f64(),
+            first_since.len(),
+            by(&polls, "b").len(),
+            polls
+                .iter()
+                .filter(|p| p.conflict && p.began >= took_over)
+                .count(),
+            people.len() as u64 - pushed_from,
+            received("a"),
+            received("b"),
+        );
+        // Each answered, within 10 s.
+        let answering = async {
+            for chat in &people {
+                api.wait_replies(*chat, 1).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(10), answering)
+            .await
+            .is_err()
+        {
+            let unanswered = people.iter().filter(|c| api.replies_in(**c) == 0);
+            panic!(
+                "{} of {} updates unanswered after 10 s",
+                unanswered.count(),
+                people.len()
+            );
+        }
+        // Stepped down at once, on the 409, with one line saying why.
+        until(|| log_of(&first_log).contains(STEPPED_DOWN)).await;
+        assert_eq!(log_of(&first_log).matches(STEPPED_DOWN).count(), 1);
+        // While the second holds the lease, the first asks nothing: at
+        // most one request after the second's first (had the first's long
+        // poll ended just then), ended by the second's next.
+        assert!(first_since.len() <= 1, "{polls:#?}");
+        assert!(first_since.iter().all(|p| p.conflict), "{polls:#?}");
+        assert!(conflicts <= 3, "{polls:#?}");
+        // Never two at once: each getUpdates began after every earlier
+        // one ended (one ended by another ends when that one begins).
+        let mut sorted = polls.clone();
+        sorted.sort_by_key(|p| p.began);
+        for pair in sorted.windows(2) {
+            let ended = pair[0].ended.unwrap_or(pair[1].began);
+            assert!(ended <= pair[1].began, "{pair:#?}");
+        }
+
+        // The second stops and gives the lease back: the first takes it
+        // and polls again, at its next try (every fifteenth of its lease).
+        let out = terminate(running.0.pop().expect("the second")).await;
+        assert!(out.status.success(), "{}", log_of(&second_log));
+        let stopped = tokio::time::Instant::now();
+        until(|| by(&api.polled(), "a").iter().any(|p| p.began > stopped)).await;
+        let back = by(&api.polled(), "a")
+            .iter()
+            .find(|p| p.began > stopped)
+            .expect("a poll")
+            .began
+            - stopped;
+        eprintln!(
+            "the first polls again {:.3} s after the second stopped",
+            back.as_secs_f64()
+        );
+        assert_eq!(log_of(&first_log).matches(RESUMED).count(), 1);
+        for _ in 0..3 {
+            people.push(newcomer(&api, people.len() as u64));
+        }
+        for chat in &people {
+            api.wait_replies(*chat, 1).await;
+        }
+        let out = terminate(running.0.pop().expect("the first")).await;
+        assert!(out.status.success(), "{}", log_of(&first_log));
+        // Each update answered once: one menu each, none twice.
+        for chat in &people {
+            assert_eq!(api.replies_in(*chat), 1, "chat {chat}");
+        }
+        let answered = |log: &str| log.matches(" -> ").count();
+        eprintln!(
+            "{} updates, each answered once: {} by the first, {} by the second",
+            people.len(),
+            answered(&log_of(&first_log)),
+            answered(&log_of(&second_log))
+        );
+    })
+    .await;
+}
+
+/// The lease is written over by another process's token, and nobody else
+/// polls (no 409 comes): the poller finds it at its next renewal, within a
+/// third of its shortened lease, and asks for nothing more. An update that
+/// comes meanwhile waits, unconfirmed, for whoever holds the lease; once
+/// the lease is free again the poller takes it and answers it, once.
+#[tokio::test]
+async fn a_poller_that_finds_another_token_in_the_lease_stops_asking_until_it_is_free() {
+    within(async {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let api = FakeApi::start().await;
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("poller-taken.log");
+        const LEASE: u32 = 3;
+        let mut running = Reaper(vec![poller(&api, &redis, "a", LEASE, &log)]);
+        let polls = || api.polled();
+        until(|| !polls().is_empty()).await;
+        let before = newcomer(&api, 0);
+        api.wait_replies(before, 1).await;
+
+        let store = store_of(&redis);
+        let write = |value: Option<&str>| {
+            let now = icp_sms_doctor::clock::Clock::System.now();
+            let mut batch = icp_sms_doctor::store::Batch::new(now);
+            // The record `store/leases.rs` keeps the lease in.
+            match value {
+                Some(token) => batch.put_until("lease:poller", token, Some(now + 600)),
+                None => batch.delete("lease:poller"),
+            };
+            batch
+        };
+        store
+            .kernel()
+            .commit(write(Some("another process")))
+            .await
+            .expect("Redis answers");
+        let taken = tokio::time::Instant::now();
+        until(|| log_of(&log).contains(STEPPED_DOWN)).await;
+        let stepped = tokio::time::Instant::now();
+        // What comes now is not asked for.
+        let waiting = newcomer(&api, 1);
+        // Nothing asked for over a lease period and a half (the request
+        // in flight when it stepped down is left to end by itself).
+        let lease = Duration::from_secs(u64::from(LEASE));
+        tokio::time::sleep(lease + lease / 2).await;
+        let asked: Vec<Polled> = polls().into_iter().filter(|p| p.began > taken).collect();
+        eprintln!(
+            "the lease taken: {} getUpdates began after, the last {:.3} s after",
+            asked.len(),
+            asked
+                .last()
+                .map_or(0.0, |p| (p.began - taken).as_secs_f64())
+        );
+        // Within one lease period (at the next renewal, a third of it),
+        // and none since the line saying so.
+        assert!(asked.iter().all(|p| p.began < taken + lease), "{asked:#?}");
+        assert!(asked.iter().all(|p| p.began < stepped), "{asked:#?}");
+        assert_eq!(api.replies_in(waiting), 0);
+        assert_eq!(log_of(&log).matches(STEPPED_DOWN).count(), 1);
+
+        // Given back (as its holder's stop does): taken and polled again.
+        store
+            .kernel()
+            .commit(write(None))
+            .await
+            .expect("Redis answers");
+        api.wait_replies(waiting, 1).await;
+        assert_eq!(log_of(&log).matches(RESUMED).count(), 1);
+        let after = newcomer(&api, 2);
+        api.wait_replies(after, 1).await;
+        let out = terminate(running.0.pop().expect("running")).await;
+        assert!(out.status.success(), "{}", log_of(&log));
+        for chat in [before, waiting, after] {
+            assert_eq!(api.replies_in(chat), 1, "chat {chat}");
+        }
+    })
+    .await;
+}
+
+/// A poller that stepped down stops at once when asked: nothing waits on
+/// a request it will not make.
+#[tokio::test]
+async fn a_poller_that_stepped_down_stops_cleanly_when_asked() {
+    within(async {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let api = FakeApi::start().await;
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("poller-stopped.log");
+        let mut running = Reaper(vec![poller(&api, &redis, "a", 3, &log)]);
+        until(|| !api.polled().is_empty()).await;
+        let now = icp_sms_doctor::clock::Clock::System.now();
+        let mut batch = icp_sms_doctor::store::Batch::new(now);
+        batch.put_until("lease:poller", "another process", Some(now + 600));
+        store_of(&redis)
+            .kernel()
+            .commit(batch)
+            .await
+            .expect("Redis answers");
+        until(|| log_of(&log).contains(STEPPED_DOWN)).await;
+        let out = terminate(running.0.pop().expect("running")).await;
+        let log = log_of(&log);
+        assert!(out.status.success(), "{log}");
+        assert!(
+            !log.contains("did not stop within the grace period"),
+            "{log}"
         );
     })
     .await;

@@ -1,4 +1,6 @@
-//! The door for updates: each polled batch recorded in the inbox whole before it is confirmed, repeats and unreadable kinds skipped, and updates beyond a member's pace dropped before the dispatcher sees them.
+//! The door for updates: polling only while this process holds the poller's lease, each polled batch recorded in the inbox whole before it is confirmed, repeats and unreadable kinds skipped, and updates beyond a member's pace dropped before the dispatcher sees them.
+
+mod gate;
 
 use std::sync::Arc;
 
@@ -15,17 +17,37 @@ use super::{lane_of, retry};
 use crate::app::App;
 use crate::conversation;
 use crate::engine::Reply;
+use crate::store::PollerLease;
 use crate::tree::UiText;
 
 /// Where updates come from.
 pub(super) enum Source {
-    Polling(Polling<Bot>),
+    /// Long polling, with the poller's lease where the store is shared:
+    /// getUpdates only while it is held.
+    Polling {
+        polling: Polling<Bot>,
+        lease: Option<PollerLease>,
+        stop: teloxide::stop::StopToken,
+        flag: teloxide::stop::StopFlag,
+    },
     /// Posted to the webhook, recorded in the inbox already.
     Webhook {
         updates: tokio::sync::mpsc::Receiver<Update>,
         stop: teloxide::stop::StopToken,
         flag: teloxide::stop::StopFlag,
     },
+}
+
+impl Source {
+    pub(super) fn polling(polling: Polling<Bot>, lease: Option<PollerLease>) -> Source {
+        let (stop, flag) = teloxide::stop::mk_stop_token();
+        Source::Polling {
+            polling,
+            lease,
+            stop,
+            flag,
+        }
+    }
 }
 
 /// How an update reached the door.
@@ -57,12 +79,11 @@ impl Door {
             self,
             door_stream,
             |door: &mut Door| match &mut door.source {
-                Source::Polling(polling) => polling.stop_token(),
-                Source::Webhook { stop, .. } => stop.clone(),
+                Source::Polling { stop, .. } | Source::Webhook { stop, .. } => stop.clone(),
             },
             Some(
                 |door: &mut Door, hint: &mut dyn Iterator<Item = AllowedUpdate>| {
-                    if let Source::Polling(polling) = &mut door.source {
+                    if let Source::Polling { polling, .. } = &mut door.source {
                         polling.hint_allowed_updates(hint)
                     }
                 },
@@ -93,11 +114,20 @@ fn door_stream<'a>(
         // makes the next request (which confirms the batch) only when it
         // is polled after the batch's last item: what is ready together
         // is one batch, recorded whole before the stream is polled again.
-        Source::Polling(polling) => polling
-            .as_stream()
-            .ready_chunks(BATCH_MOST)
-            .map(|items| (items, Origin::Polled))
-            .boxed(),
+        // The gate passes the dispatcher's stop on to the teloxide stream.
+        Source::Polling {
+            polling,
+            lease,
+            flag,
+            ..
+        } => {
+            let inner_stop = polling.stop_token();
+            let inner = Box::pin(polling.as_stream());
+            gate::gated(inner, lease.clone(), flag.clone(), inner_stop)
+                .ready_chunks(BATCH_MOST)
+                .map(|items| (items, Origin::Polled))
+                .boxed()
+        }
         Source::Webhook { updates, flag, .. } => {
             futures::stream::poll_fn(move |cx| updates.poll_recv(cx))
                 .map(|update| (vec![Ok(update)], Origin::Recorded))
