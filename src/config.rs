@@ -14,7 +14,7 @@ use crate::lang::Lang;
 use crate::reminders::DEFAULT_TIMEZONE;
 use crate::telegram::intake::FloodLimits;
 use crate::telegram::pacer::Limits;
-use crate::telegram::{Options, Webhook};
+use crate::telegram::{HttpLimits, Options, Webhook};
 
 /// The longest idle time allowed: 30 days, as long as menu owners are
 /// remembered, so an expiring session still finds its menu to close.
@@ -127,12 +127,22 @@ fn number(
 
 /// The delivery settings: `PACE_PER_SECOND`, `PACE_PRIVATE_BURST`,
 /// `PACE_GROUP_PER_SECOND`, `PACE_GROUP_PER_MINUTE`, `FLOOD_BURST`,
-/// `FLOOD_PER_MINUTE`, `BUSY_GROUP_WAIT_SECS` and `SHUTDOWN_GRACE_SECS`.
+/// `FLOOD_PER_MINUTE`, `BUSY_GROUP_WAIT_SECS` and `SHUTDOWN_GRACE_SECS`;
+/// the HTTP listener's `HTTP_MAX_CONNECTIONS` and `HTTP_*_TIMEOUT_SECS`.
 fn options(env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<ConfigError>) -> Options {
     let defaults = Options::default();
-    let (limits, flood) = (defaults.limits, defaults.flood);
+    let (limits, flood, http) = (defaults.limits, defaults.flood, defaults.http);
     const MANY: u32 = 1_000_000;
     let mut n = |key, default, range| number(env, key, default, range, problems);
+    let mut secs = |key, default: Duration, max| {
+        Duration::from_secs(u64::from(n(key, default.as_secs() as u32, (1, max))))
+    };
+    let http = HttpLimits {
+        header_timeout: secs("HTTP_HEADER_TIMEOUT_SECS", http.header_timeout, 600),
+        idle_timeout: secs("HTTP_IDLE_TIMEOUT_SECS", http.idle_timeout, 3600),
+        body_timeout: secs("HTTP_BODY_TIMEOUT_SECS", http.body_timeout, 600),
+        max_connections: n("HTTP_MAX_CONNECTIONS", http.max_connections, (1, MANY)),
+    };
     Options {
         limits: Limits {
             per_second: n("PACE_PER_SECOND", limits.per_second, (1, MANY)),
@@ -162,6 +172,7 @@ fn options(env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<ConfigError>
         ))),
         webhook: webhook(env, problems),
         metrics_listen: address(env, "METRICS_LISTEN", problems),
+        http,
         ..defaults
     }
 }
