@@ -408,6 +408,55 @@ mod tests {
     }
 
     #[test]
+    fn the_http_listeners_limits_are_read_and_a_bad_one_named() {
+        let (config, _) = Config::read(None, None, &env(&[]));
+        let defaults = config
+            .bot(&env(&[("TELOXIDE_TOKEN", "1:a")]))
+            .expect("valid")
+            .options
+            .http;
+        assert_eq!(defaults, HttpLimits::default());
+        assert_eq!(defaults.max_connections, 1024);
+        let set = config
+            .bot(&env(&[
+                ("TELOXIDE_TOKEN", "1:a"),
+                ("HTTP_MAX_CONNECTIONS", "50"),
+                ("HTTP_HEADER_TIMEOUT_SECS", "3"),
+                ("HTTP_IDLE_TIMEOUT_SECS", "120"),
+                ("HTTP_BODY_TIMEOUT_SECS", "7"),
+            ]))
+            .expect("valid")
+            .options
+            .http;
+        assert_eq!(
+            set,
+            HttpLimits {
+                max_connections: 50,
+                header_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(120),
+                body_timeout: Duration::from_secs(7),
+            }
+        );
+        let bad = config
+            .bot(&env(&[
+                ("TELOXIDE_TOKEN", "1:a"),
+                ("HTTP_MAX_CONNECTIONS", "0"),
+                ("HTTP_HEADER_TIMEOUT_SECS", "0"),
+                ("HTTP_IDLE_TIMEOUT_SECS", "an hour"),
+            ]))
+            .expect_err("refused");
+        let named: Vec<String> = bad.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            named,
+            [
+                "HTTP_HEADER_TIMEOUT_SECS must be a whole number from 1 to 600, not \"0\"; fix it in .env or the environment",
+                "HTTP_IDLE_TIMEOUT_SECS must be a whole number from 1 to 3600, not \"an hour\"; fix it in .env or the environment",
+                "HTTP_MAX_CONNECTIONS must be a whole number from 1 to 1000000, not \"0\"; fix it in .env or the environment",
+            ]
+        );
+    }
+
+    #[test]
     fn blank_values_count_as_unset() {
         let env = env(&[("DIALOGS_DIR", "  "), ("DEFAULT_LANG", "")]);
         let (config, problems) = Config::read(None, None, &env);
