@@ -80,6 +80,15 @@ const RESERVE_LIFETIME: Duration = Duration::from_secs(5);
 /// the runtime's own.
 pub(super) const FILES_MARGIN: u64 = 128;
 
+/// The largest request head taken: a larger one is answered 431.
+const MAX_HEAD: usize = 32 * 1024;
+
+/// About the most a connection buffers of what it was sent and has not
+/// been handled yet. Bodies pass through in pieces, so it does not limit
+/// them; with `MAX_HEAD` it keeps slow or idle connections at the cap
+/// from holding more than some 64 MB together.
+const READ_BUFFER: usize = 64 * 1024;
+
 /// The fewest connections worth serving: with an open-files limit that
 /// leaves room for fewer, the bot does not start.
 pub(super) const MIN_CONNECTIONS: u64 = 16;
@@ -589,7 +598,10 @@ async fn connection<S>(
     };
     let mut http = hyper::server::conn::http1::Builder::new();
     // The watchdog below keeps the header timeout, not hyper.
-    http.keep_alive(timing.keep_alive).header_read_timeout(None);
+    http.keep_alive(timing.keep_alive)
+        .header_read_timeout(None)
+        .max_header_size(MAX_HEAD)
+        .max_buf_size(READ_BUFFER);
     let served = http.serve_connection(io, service);
     let mut served = std::pin::pin!(served);
     let end = timing.lifetime.map(|lifetime| opened + lifetime);

@@ -196,6 +196,38 @@ async fn the_header_timeout_of_a_later_request_counts_from_its_first_byte() {
     .await;
 }
 
+/// A head over 32 KB is refused 431 and the connection closed; a body
+/// larger than the read buffer passes through whole.
+#[tokio::test(start_paused = true)]
+async fn a_huge_head_is_refused_and_a_large_body_served() {
+    within(async {
+        let mut served = serve_one(router(), ordinary(10, 30, 10));
+        let client = &mut served.client;
+        let body = "x".repeat(3 * READ_BUFFER);
+        let post = format!(
+            "POST /hook HTTP/1.1\r\nHost: bot\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        client.write_all(post.as_bytes()).await.unwrap();
+        assert_eq!(
+            response(client).await,
+            (200, format!("{} bytes\n", body.len()))
+        );
+        let (mut reader, mut writer) = tokio::io::split(served.client);
+        let huge = format!(
+            "GET /healthz HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+            "y".repeat(MAX_HEAD)
+        );
+        let sending = tokio::spawn(async move {
+            let _ = writer.write_all(huge.as_bytes()).await;
+        });
+        assert_eq!(response(&mut reader).await.0, 431);
+        assert!(closed(&mut reader).await.is_empty());
+        sending.await.unwrap();
+    })
+    .await;
+}
+
 /// A body that does not arrive within the body timeout of its head is
 /// refused and the connection closed; one that does is served.
 #[tokio::test(start_paused = true)]
