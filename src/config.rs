@@ -14,7 +14,7 @@ use crate::lang::Lang;
 use crate::reminders::DEFAULT_TIMEZONE;
 use crate::telegram::intake::FloodLimits;
 use crate::telegram::pacer::Limits;
-use crate::telegram::{Options, Webhook};
+use crate::telegram::{HttpLimits, Options, Webhook};
 
 /// The longest idle time allowed: 30 days, as long as menu owners are
 /// remembered, so an expiring session still finds its menu to close.
@@ -127,12 +127,22 @@ fn number(
 
 /// The delivery settings: `PACE_PER_SECOND`, `PACE_PRIVATE_BURST`,
 /// `PACE_GROUP_PER_SECOND`, `PACE_GROUP_PER_MINUTE`, `FLOOD_BURST`,
-/// `FLOOD_PER_MINUTE`, `BUSY_GROUP_WAIT_SECS` and `SHUTDOWN_GRACE_SECS`.
+/// `FLOOD_PER_MINUTE`, `BUSY_GROUP_WAIT_SECS` and `SHUTDOWN_GRACE_SECS`;
+/// the HTTP listener's `HTTP_MAX_CONNECTIONS` and `HTTP_*_TIMEOUT_SECS`.
 fn options(env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<ConfigError>) -> Options {
     let defaults = Options::default();
-    let (limits, flood) = (defaults.limits, defaults.flood);
+    let (limits, flood, http) = (defaults.limits, defaults.flood, defaults.http);
     const MANY: u32 = 1_000_000;
     let mut n = |key, default, range| number(env, key, default, range, problems);
+    let mut secs = |key, default: Duration, max| {
+        Duration::from_secs(u64::from(n(key, default.as_secs() as u32, (1, max))))
+    };
+    let http = HttpLimits {
+        header_timeout: secs("HTTP_HEADER_TIMEOUT_SECS", http.header_timeout, 600),
+        idle_timeout: secs("HTTP_IDLE_TIMEOUT_SECS", http.idle_timeout, 3600),
+        body_timeout: secs("HTTP_BODY_TIMEOUT_SECS", http.body_timeout, 600),
+        max_connections: n("HTTP_MAX_CONNECTIONS", http.max_connections, (1, MANY)),
+    };
     Options {
         limits: Limits {
             per_second: n("PACE_PER_SECOND", limits.per_second, (1, MANY)),
@@ -162,6 +172,7 @@ fn options(env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<ConfigError>
         ))),
         webhook: webhook(env, problems),
         metrics_listen: address(env, "METRICS_LISTEN", problems),
+        http,
         ..defaults
     }
 }
@@ -393,6 +404,55 @@ mod tests {
         assert_eq!(
             problems[0].to_string(),
             "PACE_PER_SECOND must be a whole number from 1 to 1000000, not \"0\"; fix it in .env or the environment"
+        );
+    }
+
+    #[test]
+    fn the_http_listeners_limits_are_read_and_a_bad_one_named() {
+        let (config, _) = Config::read(None, None, &env(&[]));
+        let defaults = config
+            .bot(&env(&[("TELOXIDE_TOKEN", "1:a")]))
+            .expect("valid")
+            .options
+            .http;
+        assert_eq!(defaults, HttpLimits::default());
+        assert_eq!(defaults.max_connections, 1024);
+        let set = config
+            .bot(&env(&[
+                ("TELOXIDE_TOKEN", "1:a"),
+                ("HTTP_MAX_CONNECTIONS", "50"),
+                ("HTTP_HEADER_TIMEOUT_SECS", "3"),
+                ("HTTP_IDLE_TIMEOUT_SECS", "120"),
+                ("HTTP_BODY_TIMEOUT_SECS", "7"),
+            ]))
+            .expect("valid")
+            .options
+            .http;
+        assert_eq!(
+            set,
+            HttpLimits {
+                max_connections: 50,
+                header_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(120),
+                body_timeout: Duration::from_secs(7),
+            }
+        );
+        let bad = config
+            .bot(&env(&[
+                ("TELOXIDE_TOKEN", "1:a"),
+                ("HTTP_MAX_CONNECTIONS", "0"),
+                ("HTTP_HEADER_TIMEOUT_SECS", "0"),
+                ("HTTP_IDLE_TIMEOUT_SECS", "an hour"),
+            ]))
+            .expect_err("refused");
+        let named: Vec<String> = bad.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            named,
+            [
+                "HTTP_HEADER_TIMEOUT_SECS must be a whole number from 1 to 600, not \"0\"; fix it in .env or the environment",
+                "HTTP_IDLE_TIMEOUT_SECS must be a whole number from 1 to 3600, not \"an hour\"; fix it in .env or the environment",
+                "HTTP_MAX_CONNECTIONS must be a whole number from 1 to 1000000, not \"0\"; fix it in .env or the environment",
+            ]
         );
     }
 

@@ -317,6 +317,11 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
                 eprintln!("{e}; check it in .env or the environment");
                 return ExitCode::from(2);
             }
+            // Restarting won't help: the limit is the unit's or the shell's.
+            Err(e @ StartError::OpenFiles { .. }) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;

@@ -14,6 +14,7 @@ mod health;
 mod inbox;
 pub mod intake;
 mod keeper;
+mod listener;
 pub mod pacer;
 mod retry;
 pub(crate) mod schedule;
@@ -45,6 +46,8 @@ use handlers::{HandlerError, Route};
 use inbox::Inbox;
 use intake::{FloodLimits, Intake};
 use keeper::{Keeper, beat};
+pub use listener::HttpLimits;
+use listener::Routes;
 use pacer::{Limits, Pacer};
 use send::Outbox;
 pub use webhook::Webhook;
@@ -72,6 +75,8 @@ pub struct Options {
     /// its latest heartbeat (what it took in is taken over by another
     /// after that), and how long the poller's lease lasts unless renewed.
     pub lease: Duration,
+    /// The HTTP listener's timeouts and cap on connections.
+    pub http: HttpLimits,
 }
 
 impl Default for Options {
@@ -85,6 +90,7 @@ impl Default for Options {
             webhook: None,
             metrics_listen: None,
             lease: Duration::from_secs(30),
+            http: HttpLimits::default(),
         }
     }
 }
@@ -99,6 +105,14 @@ pub enum StartError {
     Listen(std::net::SocketAddr, std::io::Error),
     #[error("Telegram refused the webhook {0}: {1}")]
     Webhook(String, RequestError),
+    #[error(
+        "the open-files limit is {limit}, too low to serve HTTP: HTTP_MAX_CONNECTIONS={wanted} needs {needed}; raise LimitNOFILE in the systemd unit (or ulimit -n), or lower HTTP_MAX_CONNECTIONS"
+    )]
+    OpenFiles {
+        limit: u64,
+        wanted: u32,
+        needed: u64,
+    },
 }
 
 /// A bot that is polling for updates, and its scheduler.
@@ -283,6 +297,13 @@ fn lane_of(chat: ChatId, user: Option<UserId>) -> u16 {
 /// Checks the token, registers the command menu, and starts taking
 /// updates: by polling, or on the webhook.
 pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running, StartError> {
+    // Before anything else: an open-files limit too low to serve HTTP
+    // stops the start.
+    let http_cap = if options.webhook.is_some() || options.metrics_listen.is_some() {
+        listener::cap_for(&options.http)?
+    } else {
+        0
+    };
     // Every message sent or changed goes through the pacer; other requests
     // (getMe, answering presses, the command menu) go straight out.
     let pacer = Pacer::spawn(options.limits);
@@ -327,7 +348,13 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
                 .await
                 .build();
             let http = match options.metrics_listen {
-                Some(address) => Some(listen(address, health).await?),
+                Some(address) => {
+                    let routes = Routes {
+                        all: health.clone(),
+                        health,
+                    };
+                    Some(listener::listen(address, routes, options.http, http_cap).await?)
+                }
                 None => None,
             };
             // With a shared store, getUpdates only while the poller's
@@ -337,7 +364,11 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         }
         Some(hook) => {
             let intake = webhook::route(hook, inbox.clone());
-            let http = listen(hook.listen, intake.router.merge(health)).await?;
+            let routes = Routes {
+                all: intake.router.merge(health.clone()),
+                health,
+            };
+            let http = listener::listen(hook.listen, routes, options.http, http_cap).await?;
             if hook.register {
                 webhook::register(&bot, hook)
                     .await
@@ -411,18 +442,6 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         keeper,
         stopping,
     })
-}
-
-/// Serves `router` on `address`, from now until the task is aborted.
-async fn listen(
-    address: std::net::SocketAddr,
-    router: axum::Router,
-) -> Result<JoinHandle<()>, StartError> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|e| StartError::Listen(address, e))?;
-    log::info!("listening on {address}");
-    Ok(tokio::spawn(health::serve(listener, router)))
 }
 
 /// Asks the Bot API who the bot is, which also checks the token.

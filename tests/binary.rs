@@ -28,6 +28,10 @@ pub(crate) fn binary() -> std::process::Command {
         .env("WEBHOOK_REGISTER", "")
         .env("METRICS_LISTEN", "")
         .env("INSTANCE_LEASE_SECS", "")
+        .env("HTTP_MAX_CONNECTIONS", "")
+        .env("HTTP_HEADER_TIMEOUT_SECS", "")
+        .env("HTTP_IDLE_TIMEOUT_SECS", "")
+        .env("HTTP_BODY_TIMEOUT_SECS", "")
         .stdin(std::process::Stdio::null());
     command
 }
@@ -124,6 +128,8 @@ async fn an_unknown_time_zone_or_idle_time_exits_2_naming_the_variable() {
             ("SESSION_IDLE_HOURS", "0"),
             ("SESSION_IDLE_HOURS", "721"),
             ("SESSION_IDLE_HOURS", "a day"),
+            ("HTTP_MAX_CONNECTIONS", "0"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "forever"),
         ] {
             let out = output_with(&[("TELOXIDE_TOKEN", "1:T"), (key, value)]).await;
             assert_eq!(out.status.code(), Some(2), "{key}={value}");

@@ -22,6 +22,7 @@ mod fuzz;
 mod graph;
 mod inbox;
 mod instances;
+mod listener;
 mod loader;
 mod properties;
 mod reload;

@@ -62,10 +62,3 @@ async fn healthy(app: &App) -> Result<(), String> {
         Err(_) => Err(format!("the store did not answer within {STORE_WAIT:?}")),
     }
 }
-
-/// Serves `router` on `listener` until the process ends.
-pub(super) async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
-    if let Err(e) = axum::serve(listener, router).await {
-        log::error!("the HTTP listener stopped: {e}");
-    }
-}
