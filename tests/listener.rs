@@ -245,6 +245,15 @@ fn set_soft_open_files(pid: u32, soft: usize) -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// The lowest descriptor number process `pid` has not open.
+fn lowest_free_descriptor(pid: u32) -> usize {
+    let open: std::collections::HashSet<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the bot's descriptors")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|n| !open.contains(n)).expect("a free number")
+}
+
 /// Out of file descriptors (the soft limit lowered under the running bot
 /// with prlimit): accepting fails, is paused between tries instead of
 /// spinning, and is logged once; when the limit is back, the connections
@@ -262,9 +271,10 @@ async fn accepts_failing_for_want_of_files_pause_and_are_logged_once() {
         let mut log = Log::of(&mut child);
         log.wait_for("started as").await;
         assert_eq!(get(listen, "/healthz").await.unwrap().0, 200);
-        // Below the descriptors it holds beside the standard ones: none
-        // can be opened, even if one of those closes meanwhile.
-        if !set_soft_open_files(pid, 8) {
+        // At the lowest descriptor number it has free: the kernel hands
+        // out the lowest free number, so none can be opened unless one
+        // below closes meanwhile.
+        if !set_soft_open_files(pid, lowest_free_descriptor(pid)) {
             eprintln!("prlimit is not available: the test is skipped");
             let _ = terminate(child).await;
             return;
