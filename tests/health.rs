@@ -32,10 +32,29 @@ async fn until_healthz(listen: SocketAddr, want: u16) -> (String, Duration) {
     }
 }
 
+/// A bot process, killed if the test fails before stopping it.
+struct Bot(Option<Child>);
+
+impl Bot {
+    /// Stops it as systemd does, and waits for its end.
+    async fn stop(mut self) -> std::process::Output {
+        terminate(self.0.take().expect("running")).await
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The bot as a process on `database`, polling the fake API, serving
 /// /healthz on `listen`.
-fn launch(api: &FakeApi, database: &str, listen: SocketAddr) -> Child {
-    binary()
+fn launch(api: &FakeApi, database: &str, listen: SocketAddr) -> Bot {
+    let child = binary()
         .env("TELOXIDE_TOKEN", "123:secretsecret")
         .env("TELOXIDE_API_URL", api.url.as_str())
         .env("DATABASE_URL", database)
@@ -43,7 +62,8 @@ fn launch(api: &FakeApi, database: &str, listen: SocketAddr) -> Child {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("the binary starts")
+        .expect("the binary starts");
+    Bot(Some(child))
 }
 
 /// What a body may never hold: the token, a person's id or name.
@@ -64,7 +84,7 @@ async fn healthz_says_503_while_redis_refuses_writes_and_200_once_it_takes_them(
     within(async {
         let api = FakeApi::start().await;
         let listen = free_address();
-        let child = launch(&api, &redis.url(), listen);
+        let bot = launch(&api, &redis.url(), listen);
         api.wait_polling().await;
         let (body, _) = until_healthz(listen, 200).await;
         assert_eq!(body.trim(), "ok");
@@ -97,7 +117,7 @@ async fn healthz_says_503_while_redis_refuses_writes_and_200_once_it_takes_them(
         eprintln!("Redis: /healthz 200 again {took:?} after the limit was lifted");
         assert!(took < PROBE_EVERY * 5, "recovered only after {took:?}");
 
-        let out = terminate(child).await;
+        let out = bot.stop().await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("a write was refused"), "{stderr}");
         assert!(stderr.contains("writes are taken again"), "{stderr}");
@@ -178,7 +198,7 @@ async fn healthz_says_503_while_the_disk_is_full_and_200_once_there_is_room() {
         let api = FakeApi::start().await;
         let listen = free_address();
         let database = disk.0.join("data").join("sessions.db");
-        let child = launch(&api, &format!("sqlite://{}", database.display()), listen);
+        let bot = launch(&api, &format!("sqlite://{}", database.display()), listen);
         api.wait_polling().await;
         until_healthz(listen, 200).await;
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
@@ -207,16 +227,28 @@ async fn healthz_says_503_while_the_disk_is_full_and_200_once_there_is_room() {
         assert!(body.contains("the store refuses writes"), "{body}");
         assert!(body.contains("full"), "{body}");
         assert_private(&body);
-        // And it stays so while the disk is full, the probe trying again.
-        tokio::time::sleep(PROBE_EVERY * 2).await;
-        assert_eq!(get(listen, "/healthz").await.unwrap().0, 503);
+        // And it stays so while the disk is full and people write, the
+        // probe trying again whenever the bot has written nothing lately.
+        let mut statuses = Vec::new();
+        for i in 0..20u64 {
+            let person = Person {
+                id: 6_000_000 + i,
+                name: "Someone",
+                language_code: "en",
+            };
+            api.send_as(&person, &person.private_chat(), "/diagnose", None);
+            tokio::time::sleep(PROBE_EVERY / 10).await;
+            statuses.push(get(listen, "/healthz").await.unwrap().0);
+        }
+        eprintln!("SQLite, the disk full, people writing: {statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
 
         std::fs::remove_file(&filler).expect("room made");
         let (body, took) = until_healthz(listen, 200).await;
         assert_eq!(body.trim(), "ok");
         eprintln!("SQLite: /healthz 200 again {took:?} after room was made");
         assert!(took < PROBE_EVERY * 5, "recovered only after {took:?}");
-        let out = terminate(child).await;
+        let out = bot.stop().await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         assert!(stderr.contains("a write was refused"), "{stderr}");
@@ -281,7 +313,7 @@ async fn an_open_data_folder_is_closed_up_and_a_hard_link_is_no_way_round_the_lo
         let database = data.join("sessions.db");
 
         let api = FakeApi::start().await;
-        let first = crate::binary::launch(&api, &database);
+        let first = Bot(Some(crate::binary::launch(&api, &database)));
         api.wait_polling().await;
         let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o700, "{mode:o}");
@@ -303,7 +335,7 @@ async fn an_open_data_folder_is_closed_up_and_a_hard_link_is_no_way_round_the_lo
         // The first goes on, alone.
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
         api.wait_for("sendMessage", 1).await;
-        let out = terminate(first).await;
+        let out = first.stop().await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         assert!(stderr.contains("it is now 0700"), "{stderr}");

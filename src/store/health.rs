@@ -1,20 +1,23 @@
-//! Whether the store takes writes: the outcome of every write the bot makes, and a small probe written when nothing says.
+//! Whether the store takes writes: the outcome of every write the bot makes, and a small probe written when the bot has written nothing lately.
 //!
 //! A store can answer reads while it refuses every write: a full disk, a
 //! read-only file, a Redis at its `maxmemory` with `noeviction`. A read
 //! alone would call that healthy. So every commit goes through `Watched`,
-//! which notes whether it was taken; the latest outcome is the store's
-//! state. A failed write makes the store unhealthy until a write is taken
-//! again, and /healthz, where nothing else has written for a while, writes
-//! one record itself (`PROBE_KEY`, kept a minute), at most once every
-//! `PROBE_EVERY` however often it is scraped. So a store that takes
-//! writes again is seen to within a second or two.
+//! which notes whether it was taken. The bot's own writes say first: while
+//! the latest of them is under `FRESH` old, what it said is the store's
+//! state, a refusal until one is taken again. When the bot has written
+//! nothing for that long, /healthz writes one record itself (`PROBE_KEY`,
+//! kept a minute), at most once every `PROBE_EVERY` however often it is
+//! scraped, and that says. So a store that takes writes again is seen to
+//! within about two seconds, whether the bot is busy or idle, and a probe
+//! that happens to fit where the bot's writes do not (the last free bytes
+//! of a full disk) does not hide the bot's failures while they go on.
 //!
 //! A write that only removes (a deletion, a trim) is no proof: Redis takes
 //! those at its memory limit while it refuses anything that adds. Only a
 //! write that adds (a record, an index member, a log value, a sequence's
-//! next number) clears a failure. A lost check (`Conflict`) is neither:
-//! the store answered, and wrote nothing.
+//! next number) counts. A lost check (`Conflict`) is neither: the store
+//! answered, and wrote nothing.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -36,6 +39,10 @@ const PROBE_KEPT_SECS: i64 = 60;
 /// The least time between two probes, however often /healthz is asked.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// How long the bot's latest write speaks for the store, before a probe
+/// is asked instead.
+const FRESH: Duration = Duration::from_secs(1);
+
 /// What the store's writes have said lately. Clones of a store share it.
 #[derive(Default)]
 pub(crate) struct Writes {
@@ -44,66 +51,95 @@ pub(crate) struct Writes {
 
 #[derive(Default)]
 struct State {
-    /// Why the latest write that adds something failed, unless one was
-    /// taken since.
-    refused: Option<String>,
-    /// When any write that adds was last taken or refused.
-    heard: Option<Stopwatch>,
-    /// When the probe was last started.
+    /// The bot's latest write that adds something, taken or refused.
+    bot: Option<Outcome>,
+    /// The latest probe's.
+    probe: Option<Outcome>,
+    /// When the latest probe was started.
     probed: Option<Stopwatch>,
+    /// Whether writes were last said to be refused, for the log.
+    refusing: bool,
+}
+
+/// A write's outcome: when, and why it was refused, if it was.
+#[derive(Clone)]
+struct Outcome {
+    at: Stopwatch,
+    refused: Option<String>,
+}
+
+impl State {
+    /// Why writes are refused at `now`, if they are: the bot's latest
+    /// write while it is fresh, else the latest of it and the probe.
+    fn verdict(&self, now: Stopwatch) -> Option<&str> {
+        let latest = match (&self.bot, &self.probe) {
+            (Some(bot), _) if now.saturating_duration_since(bot.at) < FRESH => Some(bot),
+            (Some(bot), Some(probe)) => Some(if probe.at >= bot.at { probe } else { bot }),
+            (bot, probe) => bot.as_ref().or(probe.as_ref()),
+        };
+        latest.and_then(|outcome| outcome.refused.as_deref())
+    }
 }
 
 impl Writes {
     fn state(&self) -> MutexGuard<'_, State> {
-        // Each change is one assignment: a poisoned lock guards whole data.
+        // Each change is whole before the lock is let go: a poisoned lock
+        // guards whole data.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Notes a write's outcome, and logs when the store starts or stops
-    /// refusing writes.
-    fn note(&self, outcome: Result<(), &StoreError>) {
+    /// Notes a write's outcome, the probe's or the bot's, and logs when
+    /// the store starts or stops refusing writes.
+    fn note(&self, probe: bool, outcome: Result<(), &StoreError>) {
+        let now = Stopwatch::now();
         let mut state = self.state();
-        state.heard = Some(Stopwatch::now());
-        match outcome {
-            Ok(()) => {
-                if state.refused.take().is_some() {
-                    log::info!("store: writes are taken again");
-                }
-            }
-            Err(e) => {
-                let why = e.to_string();
-                if state.refused.is_none() {
-                    log::warn!(
-                        "store: a write was refused ({why}); /healthz answers 503 until one is taken"
-                    );
-                }
-                state.refused = Some(why);
-            }
+        let noted = Outcome {
+            at: now,
+            refused: outcome.err().map(ToString::to_string),
+        };
+        if probe {
+            state.probe = Some(noted);
+        } else {
+            state.bot = Some(noted);
         }
+        let refused = state.verdict(now).map(str::to_string);
+        match &refused {
+            Some(why) if !state.refusing => {
+                log::warn!(
+                    "store: a write was refused ({why}); /healthz answers 503 while writes are"
+                );
+            }
+            None if state.refusing => log::info!("store: writes are taken again"),
+            _ => {}
+        }
+        state.refusing = refused.is_some();
     }
 
-    /// Whether a probe should be written now: nothing has been heard of
-    /// writes for `PROBE_EVERY` and no probe was started within it. It
-    /// counts as started when this says yes, so that scrapes at once
-    /// make one probe between them.
+    /// Whether a probe should be written at `now`: the bot has written
+    /// nothing for `FRESH`, and no probe was started within
+    /// `PROBE_EVERY`. It counts as started when this says yes, so that
+    /// scrapes at once make one probe between them.
     fn probe_due(&self, now: Stopwatch) -> bool {
         let mut state = self.state();
-        let recent =
-            |at: Option<Stopwatch>| at.is_some_and(|at| now.duration_since(at) < PROBE_EVERY);
-        // A refusal is not taken on trust for long: the probe looks again,
-        // however many of the bot's writes keep failing meanwhile.
-        let heard = state.refused.is_none() && recent(state.heard);
-        if heard || recent(state.probed) {
+        let within = |at: Option<Stopwatch>, span| {
+            at.is_some_and(|at| now.saturating_duration_since(at) < span)
+        };
+        if within(state.bot.as_ref().map(|b| b.at), FRESH) || within(state.probed, PROBE_EVERY) {
             return false;
         }
         state.probed = Some(now);
         true
     }
 
-    /// Why writes are refused, if the latest one was.
-    fn refused(&self) -> Option<String> {
-        self.state().refused.clone()
+    /// Why writes are refused at `now`, if they are.
+    fn refused(&self, now: Stopwatch) -> Option<String> {
+        self.state().verdict(now).map(str::to_string)
     }
+}
+
+/// Whether a batch is the probe's.
+fn is_probe(batch: &Batch) -> bool {
+    matches!(batch.writes.as_slice(), [Write::Put { key, .. }] if key == PROBE_KEY)
 }
 
 /// Whether a batch adds anything: only such a write shows the store takes
@@ -137,12 +173,12 @@ impl Kernel for Watched {
     }
 
     async fn commit(&self, batch: Batch) -> Result<usize, StoreError> {
-        let adds = adds(&batch);
+        let (adds, probe) = (adds(&batch), is_probe(&batch));
         let done = self.inner.commit(batch).await;
         match &done {
             Err(StoreError::Conflict) => {}
-            Err(e) => self.writes.note(Err(e)),
-            Ok(_) if adds => self.writes.note(Ok(())),
+            Err(e) => self.writes.note(probe, Err(e)),
+            Ok(_) if adds => self.writes.note(probe, Ok(())),
             Ok(_) => {}
         }
         done
@@ -162,7 +198,7 @@ impl Kernel for Watched {
 
     async fn next_id(&self, seq: &str) -> Result<i64, StoreError> {
         let done = self.inner.next_id(seq).await;
-        self.writes.note(done.as_ref().map(|_| ()));
+        self.writes.note(false, done.as_ref().map(|_| ()));
         done
     }
 
@@ -188,10 +224,9 @@ impl Kernel for Watched {
 }
 
 impl Store {
-    /// Whether the store takes writes: `Err` with the reason while the
-    /// latest write was refused. When no write was heard of for
-    /// `PROBE_EVERY` (or the latest was refused), a small record is
-    /// written first, at most once every `PROBE_EVERY`.
+    /// Whether the store takes writes: `Err` with the reason while they
+    /// are refused. When the bot has written nothing for a second, a small
+    /// record is written first, at most once every `PROBE_EVERY`.
     pub async fn writable(&self, now: Instant) -> Result<(), String> {
         if self.writes.probe_due(Stopwatch::now()) {
             let mut probe = Batch::new(now);
@@ -200,10 +235,10 @@ impl Store {
                 now.to_string(),
                 Some(kept_until(now, PROBE_KEPT_SECS)),
             );
-            // Its outcome is noted as any write's.
+            // Its outcome is noted by `Watched`, as the probe's.
             let _ = self.kernel.commit(probe).await;
         }
-        match self.writes.refused() {
+        match self.writes.refused(Stopwatch::now()) {
             None => Ok(()),
             Some(why) => Err(why),
         }
@@ -214,40 +249,57 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn refused() -> StoreError {
+    fn full() -> StoreError {
         StoreError::Unavailable("disk full".into())
     }
 
-    #[test]
-    fn a_refused_write_holds_until_a_write_that_adds_is_taken() {
+    const WHY: &str = "the store is unavailable: disk full";
+
+    #[tokio::test(start_paused = true)]
+    async fn the_bots_latest_write_says_while_fresh_then_the_latest_of_it_and_the_probe() {
         let writes = Writes::default();
-        assert_eq!(writes.refused(), None);
-        writes.note(Err(&refused()));
-        assert_eq!(
-            writes.refused().as_deref(),
-            Some("the store is unavailable: disk full")
-        );
-        writes.note(Ok(()));
-        assert_eq!(writes.refused(), None);
+        assert_eq!(writes.refused(Stopwatch::now()), None);
+        writes.note(false, Err(&full()));
+        assert_eq!(writes.refused(Stopwatch::now()).as_deref(), Some(WHY));
+        // A probe that fits where the bot's write did not does not speak
+        // over it while it is fresh.
+        writes.note(true, Ok(()));
+        assert_eq!(writes.refused(Stopwatch::now()).as_deref(), Some(WHY));
+        // The bot's next write, taken, does.
+        writes.note(false, Ok(()));
+        assert_eq!(writes.refused(Stopwatch::now()), None);
+        // Once the bot's latest write is stale, the later probe says.
+        writes.note(false, Err(&full()));
+        tokio::time::advance(FRESH / 2).await;
+        writes.note(true, Ok(()));
+        assert_eq!(writes.refused(Stopwatch::now()).as_deref(), Some(WHY));
+        tokio::time::advance(FRESH).await;
+        assert_eq!(writes.refused(Stopwatch::now()), None);
+        writes.note(true, Err(&full()));
+        assert_eq!(writes.refused(Stopwatch::now()).as_deref(), Some(WHY));
     }
 
-    #[test]
-    fn probes_are_spaced_and_skipped_while_writes_are_heard_of() {
+    #[tokio::test(start_paused = true)]
+    async fn probes_are_spaced_and_only_while_the_bot_writes_nothing() {
         let writes = Writes::default();
         let start = Stopwatch::now();
         // Nothing heard yet: probe, and not again within PROBE_EVERY.
         assert!(writes.probe_due(start));
         assert!(!writes.probe_due(start + PROBE_EVERY / 2));
         assert!(writes.probe_due(start + PROBE_EVERY));
-        // A refusal does not stop the probes: they are how a store that
-        // takes writes again is seen.
-        writes.note(Err(&refused()));
-        assert!(writes.probe_due(start + PROBE_EVERY * 2));
-        assert!(!writes.probe_due(start + PROBE_EVERY * 2 + PROBE_EVERY / 2));
+        // The bot's own writes, taken or refused, say for FRESH: no probe
+        // meanwhile.
+        let writes = Writes::default();
+        writes.note(false, Err(&full()));
+        let noted = Stopwatch::now();
+        assert!(!writes.probe_due(noted + FRESH / 2));
+        assert!(writes.probe_due(noted + FRESH));
+        writes.note(false, Ok(()));
+        assert!(!writes.probe_due(Stopwatch::now() + FRESH / 2));
     }
 
     #[test]
-    fn only_a_write_that_adds_counts() {
+    fn only_a_write_that_adds_counts_and_the_probe_is_told_apart() {
         let mut batch = Batch::new(0);
         batch.delete("a").trim("i", 5).cut("l", 5);
         assert!(!adds(&batch));
@@ -255,5 +307,8 @@ mod tests {
         assert!(adds(&batch));
         assert!(adds(Batch::new(0).put("k", "v")));
         assert!(adds(Batch::new(0).append("l", 1, "v")));
+        assert!(is_probe(Batch::new(0).put(PROBE_KEY, "1")));
+        assert!(!is_probe(Batch::new(0).put("k", "1")));
+        assert!(!is_probe(Batch::new(0).put(PROBE_KEY, "1").put("k", "1")));
     }
 }
