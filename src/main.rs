@@ -263,11 +263,17 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     let (Ok(bot_config), Ok(tree)) = (bot_config, tree.map_err(|e| report_dialogs(&e))) else {
         return ExitCode::from(2);
     };
-    let store = match open::open_for(
+    // An SQLite file is held from here on: a second bot on it, by any
+    // path, is refused before it reads or writes anything of it.
+    let store = match open::open_to_run(
         &bot_config.database_url,
         bot_config.settings.session_idle_secs,
     ) {
         Ok(store) => store,
+        Err(e @ icp_sms_doctor::store::StoreError::InUse(_)) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             eprintln!("{e}; fix DATABASE_URL in .env or the environment");
             return ExitCode::from(2);

@@ -23,10 +23,28 @@ pub fn open(url: &str) -> Result<Store, StoreError> {
 /// few days after that in any case. Nothing is connected yet: a Redis
 /// that is down fails the first calls, not the opening.
 pub fn open_for(url: &str, session_idle_secs: i64) -> Result<Store, StoreError> {
+    opened(url, session_idle_secs, false)
+}
+
+/// `open_for`, for the bot to run on: an SQLite file is held (locked
+/// for this process alone) before SQLite reads or writes anything of it,
+/// so a second bot on the same file, by whatever path, is refused with
+/// `StoreError::InUse` before it touches it. Other stores are held, where
+/// they need it, by `Store::hold_poller`.
+pub fn open_to_run(url: &str, session_idle_secs: i64) -> Result<Store, StoreError> {
+    opened(url, session_idle_secs, true)
+}
+
+fn opened(url: &str, session_idle_secs: i64, held: bool) -> Result<Store, StoreError> {
     let kernel: Arc<dyn Kernel> = match parse(url)? {
         Location::Memory => Arc::new(MemoryKernel::default()),
         Location::Sqlite(path) => {
-            let store = Store::new(Arc::new(SqliteKernel::open(&path)?), session_idle_secs);
+            let kernel = if held {
+                SqliteKernel::open_held(&path)?
+            } else {
+                SqliteKernel::open(&path)?
+            };
+            let store = Store::new(Arc::new(kernel), session_idle_secs);
             upgrade::upgrade_sqlite(&store, &path)?;
             return Ok(store);
         }

@@ -10,6 +10,7 @@
 //! (`stats/store.rs`). A write either happens whole or not at all. All
 //! times are UTC instants from the bot's clock.
 
+mod health;
 mod inbox;
 pub mod kernel;
 mod leases;
@@ -28,6 +29,7 @@ use crate::clock::Instant;
 pub use kernel::Batch;
 use kernel::{Kernel, Record};
 
+pub use health::PROBE_EVERY;
 pub use kernel::timed::Timing;
 pub use leases::{Budget, DEFAULT_POLLER_LEASE, Holding, PollerLease, Rates};
 
@@ -74,6 +76,14 @@ pub enum StoreError {
     #[error("cannot create the folder {path}: {source}")]
     Folder {
         path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database's folder {path} lets other users in (mode {mode:04o}) and cannot be made 0700 ({source}): chmod 700 it, or move the database"
+    )]
+    Exposed {
+        path: PathBuf,
+        mode: u32,
         source: std::io::Error,
     },
     #[error(
@@ -124,16 +134,22 @@ pub struct Store {
     /// open past that (a pending reminder, a next-day question).
     session_ttl: i64,
     leases: Arc<leases::Leases>,
+    /// What the latest writes said: whether the store takes them.
+    writes: Arc<health::Writes>,
 }
 
 impl Store {
     /// A store on `kernel`, whose sessions are closed by the scheduler
     /// after `session_idle_secs` idle.
     pub fn new(kernel: Arc<dyn Kernel>, session_idle_secs: i64) -> Store {
+        // Every write is noted, so the store's health is what its writes
+        // last said (`health.rs`).
+        let writes = Arc::<health::Writes>::default();
         Store {
-            kernel,
+            kernel: Arc::new(health::Watched::new(kernel, Arc::clone(&writes))),
             session_ttl: session_idle_secs.max(0) + KEPT_PAST_IDLE_SECS,
             leases: Arc::default(),
+            writes,
         }
     }
 

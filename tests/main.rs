@@ -20,6 +20,7 @@ mod expiry;
 mod faults;
 mod fuzz;
 mod graph;
+mod health;
 mod inbox;
 mod instances;
 mod listener;

@@ -1,4 +1,4 @@
-//! The HTTP routes an operator reads: `GET /healthz` (does the store answer?) and `GET /metrics` (Prometheus text).
+//! The HTTP routes an operator reads: `GET /healthz` (does the store answer, and take writes?) and `GET /metrics` (Prometheus text).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,12 +53,24 @@ pub(super) fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>
         .route("/metrics", get(metrics))
 }
 
-/// Whether the store answers, within `STORE_WAIT`.
+/// Whether the store answers and takes writes, within `STORE_WAIT`: a
+/// read, then what the latest write said (a small probe is written when
+/// nothing has been written lately, `Store::writable`). The reason given
+/// is the store's error, redacted as a log line is: it names no person.
 async fn healthy(app: &App) -> Result<(), String> {
     let probe = crate::store::SessionKey { chat: 0, user: 0 };
-    match tokio::time::timeout(STORE_WAIT, app.store.load(probe)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("the store fails: {e}")),
+    let checks = async {
+        if let Err(e) = app.store.load(probe).await {
+            return Err(format!("the store fails: {e}"));
+        }
+        app.store
+            .writable(app.clock.now())
+            .await
+            .map_err(|why| format!("the store refuses writes: {why}"))
+    };
+    match tokio::time::timeout(STORE_WAIT, checks).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(crate::redact::redact(&why, &[]).into_owned()),
         Err(_) => Err(format!("the store did not answer within {STORE_WAIT:?}")),
     }
 }

@@ -51,14 +51,28 @@ use group::Queue;
 #[derive(Clone)]
 pub(crate) struct SqliteKernel {
     path: PathBuf,
+    /// Declared before `held`: when the last handle goes, the connections
+    /// close before the locked files do (see `Held`).
     calls: Calls,
-    /// The lock that makes this process the file's only user, once held.
-    held: Arc<Mutex<Option<fs::File>>>,
+    /// The locks that make this process the file's only user, once held.
+    held: Arc<Mutex<Option<Held>>>,
     windows: Arc<Mutex<Windows>>,
     queue: Arc<Mutex<Queue>>,
 }
 
 impl SqliteKernel {
+    /// `open`, held (`Kernel::hold`) before SQLite opens the file: a
+    /// second bot on it is refused before it reads or writes anything of
+    /// it, which matters when it reaches the file by another name (a hard
+    /// link), as SQLite names the file's log after the name it was given.
+    pub(crate) fn open_held(path: &Path) -> Result<Self, StoreError> {
+        prepare(path)?;
+        let held = Held::take(path)?;
+        let kernel = Self::open(path)?;
+        *kernel.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(held);
+        Ok(kernel)
+    }
+
     /// Opens (creating if needed, with its folder) the database file and
     /// starts the thread that checkpoints it.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
@@ -133,38 +147,77 @@ impl Kernel for SqliteKernel {
 
     async fn hold(&self) -> Result<(), StoreError> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.is_some() {
-            return Ok(());
+        if held.is_none() {
+            *held = Some(Held::take(&self.path)?);
         }
-        // The side file is the one the SQLite store before the kernel
-        // locked, so a bot of either kind refuses to share a file with one
-        // of the other.
-        let path = PathBuf::from(format!("{}.poller", self.path.display()));
-        let file = {
-            let mut options = fs::OpenOptions::new();
-            options.create(true).truncate(false).write(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options.open(&path)
-        }
-        .map_err(|source| StoreError::Folder {
-            path: path.clone(),
-            source,
-        })?;
-        // The operating system lets go of the lock when the process ends,
-        // however it ends: a killed bot never blocks its successor.
-        match file.try_lock() {
-            Ok(()) => {
-                *held = Some(file);
-                Ok(())
-            }
-            Err(fs::TryLockError::WouldBlock) => Err(StoreError::InUse(self.path.clone())),
-            Err(fs::TryLockError::Error(source)) => Err(StoreError::Folder { path, source }),
-        }
+        Ok(())
     }
 
     fn describe(&self) -> String {
         format!("SQLite file {}", self.path.display())
+    }
+}
+
+/// The files locked while this process holds the database. The operating
+/// system lets go of the locks when the process ends, however it ends: a
+/// killed bot never blocks its successor.
+///
+/// The database file is open here beside SQLite's own handles on it, and
+/// closing any handle on a file lets go of the `fcntl` locks the process
+/// holds on it: SQLite's. So it is closed only after the connections are
+/// (the kernel's fields drop in order), never while they are in use.
+struct Held {
+    _database: fs::File,
+    _poller: fs::File,
+}
+
+impl Held {
+    /// Locks the database file at `path` (which exists) and its side file
+    /// for this process, or fails with `InUse` when another holds either.
+    fn take(path: &Path) -> Result<Held, StoreError> {
+        // The database file itself is locked, so the lock goes with the
+        // file, not with the name it was opened by: a second process that
+        // reaches it by another path (a hard link, a symlink, another
+        // mount of the folder) finds it locked too. The lock is `flock`'s,
+        // which SQLite's own locks (`fcntl`'s) neither see nor disturb.
+        let database = fs::File::open(path).map_err(|source| StoreError::Folder {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        lock(&database, path, path)?;
+        // The side file is the one the SQLite store before the kernel
+        // locked (by path alone), so a bot of either kind refuses to share
+        // a file with one of the other.
+        let side = PathBuf::from(format!("{}.poller", path.display()));
+        let poller = {
+            let mut options = fs::OpenOptions::new();
+            options.create(true).truncate(false).write(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&side)
+        }
+        .map_err(|source| StoreError::Folder {
+            path: side.clone(),
+            source,
+        })?;
+        lock(&poller, &side, path)?;
+        Ok(Held {
+            _database: database,
+            _poller: poller,
+        })
+    }
+}
+
+/// Takes `file`'s lock without waiting: `InUse` (naming the `database`)
+/// when another process holds it.
+fn lock(file: &fs::File, path: &Path, database: &Path) -> Result<(), StoreError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::InUse(database.to_path_buf())),
+        Err(fs::TryLockError::Error(source)) => Err(StoreError::Folder {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -223,14 +276,7 @@ const SCHEMA: &str = "
 impl Db {
     /// Opens (creating if needed, with its folder) the database file.
     fn open(path: &Path) -> Result<Self, StoreError> {
-        let folder_error = |dir: &Path| {
-            let path = dir.to_path_buf();
-            move |source| StoreError::Folder { path, source }
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            private_folder(dir).map_err(folder_error(dir))?;
-        }
-        private_files(path).map_err(folder_error(path))?;
+        prepare(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_WAIT)?;
         conn.execute_batch(SCHEMA)?;
@@ -652,14 +698,66 @@ impl Windows {
     }
 }
 
+/// Makes the database's folder and files private (creating the folder and
+/// an empty file if needed), before SQLite opens the file.
+fn prepare(path: &Path) -> Result<(), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_folder(dir)?;
+    }
+    private_files(path).map_err(|source| StoreError::Folder {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Creates the kernel's folder (and those above it) readable by the bot's
-/// user alone, whatever the umask; a folder that exists is left as it is.
-fn private_folder(dir: &Path) -> std::io::Result<()> {
+/// user alone, whatever the umask. A folder that exists and lets others in
+/// is closed up to 0700, with a line in the log, unless it is a shared
+/// folder (the sticky bit, as on /tmp), which is not the bot's to close:
+/// then the log says so and the folder stays as it is (the files in it are
+/// 0600 in any case). A folder the bot may not change (another user's)
+/// fails the opening, saying so.
+fn private_folder(dir: &Path) -> Result<(), StoreError> {
+    let folder_error = |source| StoreError::Folder {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+    builder.create(dir).map_err(folder_error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir)
+            .map_err(folder_error)?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 == 0 {
+            return Ok(());
+        }
+        if mode & 0o1000 != 0 {
+            log::warn!(
+                "store: the database's folder {} is shared (mode {mode:04o}) and is left so; give the database a folder of its own",
+                dir.display()
+            );
+            return Ok(());
+        }
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| {
+            StoreError::Exposed {
+                path: dir.to_path_buf(),
+                mode,
+                source,
+            }
+        })?;
+        log::warn!(
+            "store: the database's folder {} let others in (mode {mode:04o}); it is now 0700",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// The database file and its journal files, readable and writable by the
