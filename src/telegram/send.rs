@@ -508,7 +508,8 @@ impl Outbox {
             }
         }
         let sent = match self.send(&mut ticket, &message, None).await {
-            Err(e) if is_uncertain(&e) => {
+            // A text: a file sent twice would carry no word of why.
+            Err(e) if is_uncertain(&e) && matches!(message.body, Body::Html(_)) => {
                 // It may have arrived, or not: sent once more, saying so,
                 // rather than leaving the person with nothing.
                 log::warn!(
