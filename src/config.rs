@@ -34,9 +34,9 @@ pub enum ConfigError {
     )]
     MalformedToken,
     #[error(
-        "TIMEZONE is not a time zone name (such as Asia/Shanghai or UTC); fix it in .env or the environment"
+        "TIMEZONE is {0:?}, which is not a time zone name (such as Asia/Shanghai or UTC); fix it in .env or the environment"
     )]
-    Timezone,
+    Timezone(String),
     #[error(
         "SESSION_IDLE_HOURS must be a whole number of hours from 1 to {MAX_IDLE_HOURS}; fix it in .env or the environment"
     )]
@@ -54,7 +54,7 @@ pub enum ConfigError {
     #[error("{0}; fix DATABASE_URL in .env or the environment")]
     DatabaseUrl(String),
     #[error(
-        "WEBHOOK_URL must be the http(s) address Telegram posts to, such as https://bot.example.com/telegram, not {0:?}; fix it in .env or the environment"
+        "WEBHOOK_URL must be the https address Telegram posts to, such as https://bot.example.com/telegram, not {0:?} (Telegram posts to https only; http is for a loopback address, as a local Bot API server uses); fix it in .env or the environment"
     )]
     WebhookUrl(String),
     #[error(
@@ -192,6 +192,16 @@ fn address(
         .ok()
 }
 
+/// Whether a URL names this machine: localhost or a loopback address.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// Webhook mode, when `WEBHOOK_URL` is set: with `WEBHOOK_LISTEN`,
 /// `WEBHOOK_SECRET` and `WEBHOOK_REGISTER`.
 fn webhook(
@@ -200,7 +210,10 @@ fn webhook(
 ) -> Option<Webhook> {
     let raw = value(env, "WEBHOOK_URL")?;
     let url = match url::Url::parse(&raw) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Ok(url) if url.scheme() == "https" && url.host().is_some() => Some(url),
+        // A local Bot API server (or a test's) may post over plain HTTP
+        // to this machine; Telegram itself never does.
+        Ok(url) if url.scheme() == "http" && is_loopback(&url) => Some(url),
         _ => {
             problems.push(ConfigError::WebhookUrl(raw));
             None
@@ -298,13 +311,12 @@ impl Config {
         if let Err(e) = crate::store::url::parse(&database_url) {
             problems.push(ConfigError::DatabaseUrl(e.to_string()));
         }
-        let timezone = match value(env, "TIMEZONE").map(|v| v.parse::<chrono_tz::Tz>()) {
+        let timezone = match value(env, "TIMEZONE") {
             None => DEFAULT_TIMEZONE,
-            Some(Ok(tz)) => tz,
-            Some(Err(_)) => {
-                problems.push(ConfigError::Timezone);
+            Some(name) => name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+                problems.push(ConfigError::Timezone(name));
                 DEFAULT_TIMEZONE
-            }
+            }),
         };
         let session_idle_secs = match value(env, "SESSION_IDLE_HOURS").map(|v| v.parse::<u32>()) {
             None => DEFAULT_SESSION_IDLE_SECS,
@@ -485,7 +497,7 @@ mod tests {
             ),
             (
                 env(&[("TELOXIDE_TOKEN", "1:a"), ("TIMEZONE", "Mars/Olympus")]),
-                ConfigError::Timezone,
+                ConfigError::Timezone("Mars/Olympus".into()),
             ),
             (
                 env(&[("TELOXIDE_TOKEN", "1:a"), ("SESSION_IDLE_HOURS", "0")]),
@@ -596,6 +608,13 @@ mod tests {
             (
                 vec![("WEBHOOK_URL", "bot.example.com"), ("WEBHOOK_SECRET", "x")],
                 ConfigError::WebhookUrl("bot.example.com".into()),
+            ),
+            (
+                vec![
+                    ("WEBHOOK_URL", "http://bot.example.com/tg"),
+                    ("WEBHOOK_SECRET", "x"),
+                ],
+                ConfigError::WebhookUrl("http://bot.example.com/tg".into()),
             ),
             (
                 vec![

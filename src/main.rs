@@ -162,10 +162,7 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
                 .and_then(|text| eval::parse(&tree, &text));
             match samples {
-                Ok(samples) => {
-                    print!("{}", eval::evaluate(&tree, &samples));
-                    ExitCode::SUCCESS
-                }
+                Ok(samples) => emit(&eval::evaluate(&tree, &samples).to_string()),
                 Err(e) => {
                     eprintln!("{}: {e}", file.display());
                     ExitCode::from(2)
@@ -177,16 +174,16 @@ fn main() -> ExitCode {
             let Some(tree) = load_or_report(dir.as_deref()) else {
                 return ExitCode::from(2);
             };
-            println!(
-                "{}: OK, {} nodes ({} ends)",
+            let mut out = format!(
+                "{}: OK, {} nodes ({} ends)\n",
                 dir.map_or("built-in dialogs".to_string(), |d| d.display().to_string()),
                 tree.len(),
                 tree.end_count()
             );
             if map {
-                print!("{}", tree.map(config.default_lang));
+                out.push_str(&tree.map(config.default_lang));
             }
-            ExitCode::SUCCESS
+            emit(&out)
         }
         Command::Graph {
             dir,
@@ -211,8 +208,7 @@ fn main() -> ExitCode {
             } else {
                 None
             };
-            print!("{}", graph::render(&tree, format, lang, usage.as_ref()));
-            ExitCode::SUCCESS
+            emit(&graph::render(&tree, format, lang, usage.as_ref()))
         }
         Command::Stats { days, lang } => {
             let Some(tree) = load_or_report(dialogs_dir) else {
@@ -220,13 +216,10 @@ fn main() -> ExitCode {
             };
             let lang = lang.unwrap_or(config.default_lang);
             match read_facts(days) {
-                Ok(facts) => {
-                    println!(
-                        "{}",
-                        stats::Figures::of(&tree, &facts, days).render(&tree, lang)
-                    );
-                    ExitCode::SUCCESS
-                }
+                Ok(facts) => emit(&format!(
+                    "{}\n",
+                    stats::Figures::of(&tree, &facts, days).render(&tree, lang)
+                )),
                 Err(e) => {
                     eprintln!("{e}");
                     ExitCode::from(2)
@@ -509,4 +502,23 @@ fn report_dialogs(problems: &icp_sms_doctor::LoadError) {
         "{} problem(s) in the dialogs; nothing served.",
         problems.0.len()
     );
+}
+
+/// Writes a command's output to stdout. A reader that stops early (`|
+/// head`) is no failure: the rest is dropped and the exit is quiet;
+/// another write error is reported.
+fn emit(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("the output could not be written: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -90,6 +90,10 @@ pub enum StoreError {
         "DATABASE_URL {0:?} is not supported: use sqlite://<file>, a file path, memory, or redis://host:port/db (rediss:// for TLS)"
     )]
     Unsupported(String),
+    #[error(
+        "DATABASE_URL {0:?}: {1}. Use memory, a file path (data/sessions.db, sqlite:///var/lib/bot/sessions.db), or redis://host:port/db (rediss:// for TLS)"
+    )]
+    BadUrl(String, String),
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
     #[error(

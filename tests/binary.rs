@@ -426,3 +426,28 @@ async fn second_bot_refused(database: &str) {
     let _ = next.kill();
     let _ = finish(next).await;
 }
+
+/// A reader that stops early (`graph | head`) ends the output quietly:
+/// no panic, no error, exit 0. The picture (some 76 KB) is more than a
+/// pipe holds, so its writer meets the closed pipe.
+#[test]
+fn output_cut_short_by_its_reader_ends_quietly() {
+    for args in [&["graph", "--format", "svg"][..], &["check", "--map"][..]] {
+        let mut child = binary()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        // The reader takes one line, as `head -1` would, and goes.
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("a first line");
+        drop(stdout);
+        let out = child.wait_with_output().expect("the binary ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!first.is_empty());
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

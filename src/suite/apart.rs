@@ -385,10 +385,15 @@ fn urls_pick_the_store() {
             .describe()
             .ends_with("(TLS)")
     );
-    let Err(StoreError::Unsupported(shown)) = open("mysql://root:secret@localhost/db") else {
+    let Err(e) = open("mysql://root:secret@localhost/db") else {
         panic!("only sqlite, memory and redis URLs open");
     };
+    let shown = e.to_string();
     assert!(!shown.contains("secret"), "{shown}");
+    assert!(
+        shown.contains("mysql: is not a store this bot knows"),
+        "{shown}"
+    );
     let db = TempDb::new("url");
     let store = open(&format!("sqlite://{}", db.0.display())).unwrap();
     assert!(store.describe().contains("url.db"));
