@@ -299,7 +299,12 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
         if (!webhook || !store.is_shared())
             && let Err(e) = store.hold_poller_for(bot_config.options.lease).await
         {
-            eprintln!("{e}");
+            // Exit 1 either way: another process may stop, and a store
+            // that cannot be reached now may be back by the next start.
+            match e {
+                icp_sms_doctor::store::StoreError::InUse(_) => eprintln!("{e}"),
+                e => eprintln!("{e} ({}); the next start tries again", store.describe()),
+            }
             return ExitCode::FAILURE;
         }
         let (nodes, store_name) = (tree.len(), store.describe());

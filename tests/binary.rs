@@ -142,6 +142,35 @@ async fn an_unknown_time_zone_or_idle_time_exits_2_naming_the_variable() {
 }
 
 #[tokio::test]
+async fn a_mistyped_store_exits_2_naming_it_and_an_unreachable_one_exits_1_naming_it() {
+    within(async {
+        for url in [
+            "redis:/127.0.0.1:6379",
+            "mem",
+            "mysql://root:hunter2@db/bot",
+        ] {
+            let out = output_with(&[("TELOXIDE_TOKEN", "1:T"), ("DATABASE_URL", url)]).await;
+            assert_eq!(out.status.code(), Some(2), "{url}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with("DATABASE_URL"), "{stderr}");
+            assert!(!stderr.contains("hunter2"), "{stderr}");
+        }
+        // Nothing listens on port 1: the store is down, not mistyped.
+        let out = output_with(&[
+            ("TELOXIDE_TOKEN", "1:T"),
+            ("DATABASE_URL", "redis://127.0.0.1:1/0"),
+        ])
+        .await;
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn webhook_mode_without_a_good_secret_exits_2_naming_it() {
     within(async {
         for secret in ["", "has spaces", "ümlaut"] {
