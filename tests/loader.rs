@@ -455,3 +455,25 @@ fn check_map_lists_every_node_with_its_kind_title_and_targets() {
     );
     assert_eq!(line_of("extra"), "extra end Other not solved → menu");
 }
+
+#[test]
+fn check_names_the_node_a_mistyped_goto_most_likely_meant() {
+    let dir = crate::support::copy_of_dialogs("mistyped-goto");
+    let file = dir.join("not_received.toml");
+    let text = std::fs::read_to_string(&file).expect("the dialogue");
+    let typo = text.replacen("goto = \"nr_resend\"", "goto = \"nr_resnd\"", 1);
+    assert_ne!(typo, text);
+    std::fs::write(&file, typo).expect("written");
+    let out = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
+        .arg("check")
+        .arg(&dir)
+        .env("DIALOGS_DIR", "")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("goto \"nr_resnd\" names no node; did you mean \"nr_resend\"?"),
+        "{stderr}"
+    );
+}

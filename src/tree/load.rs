@@ -526,11 +526,15 @@ fn check_node(
     let resolve = |report: &mut Report, target: &Spanned<String>, what: &str| {
         let found = by_id.get(target.get_ref().as_str()).copied();
         if found.is_none() && complete {
+            let wanted = target.get_ref();
+            let hint = nearest(wanted, by_id.keys().map(String::as_str))
+                .map(|near| format!("; did you mean \"{near}\"?"))
+                .unwrap_or_default();
             report.add(
                 p.file,
                 target.span().start,
                 Some(id),
-                format!("{what} \"{}\" names no node", target.get_ref()),
+                format!("{what} \"{wanted}\" names no node{hint}"),
             );
         }
         found
@@ -719,9 +723,32 @@ fn check_node(
     }
 }
 
+/// The id among `ids` nearest to `wanted`, when it is near enough to be
+/// what was meant: a letter or two off, or swapped (a third of the
+/// length at most); the first in order among equals.
+fn nearest<'a>(wanted: &str, ids: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let most = (wanted.chars().count() / 3).max(1);
+    ids.map(|id| (strsim::damerau_levenshtein(wanted, id), id))
+        .filter(|(distance, _)| *distance <= most)
+        .min()
+        .map(|(_, id)| id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dangling_id_a_letter_or_two_off_is_matched_to_the_id_meant() {
+        let ids = ["not_received", "nr_resend", "timeout", "mismatch", "menu"];
+        let near = |wanted| nearest(wanted, ids.iter().copied());
+        assert_eq!(near("not_recieved"), Some("not_received"));
+        assert_eq!(near("nr_resnd"), Some("nr_resend"));
+        assert_eq!(near("timout"), Some("timeout"));
+        assert_eq!(near("mneu"), Some("menu"));
+        assert_eq!(near("nowhere"), None);
+        assert_eq!(near("x"), None);
+    }
 
     #[test]
     fn the_embedded_dialogs_load() {
