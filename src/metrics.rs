@@ -6,10 +6,13 @@
 
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 /// One label, such as `kind="message"`.
@@ -42,14 +45,25 @@ pub struct Metrics {
     pub reminders_sent: Counter,
 }
 
+/// A store call's bounds, in seconds: 50 µs to 2.5 s, written as
+/// numbers a person reads (not 0.00015000000000000001).
+const STORE_BUCKETS: [f64; 15] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5,
+];
+
 fn store_histogram() -> Histogram {
-    // 50 µs to about 3 s.
-    Histogram::new(exponential_buckets(0.00005, 3.0, 11))
+    Histogram::new(STORE_BUCKETS)
 }
+
+/// The kinds of update counted, each shown from the start (at 0).
+const UPDATE_KINDS: [&str; 3] = ["message", "callback_query", "other"];
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("icp_sms_doctor");
+        // Named in full here: the process's own figures carry the names
+        // every Prometheus client gives them, without the bot's prefix.
+        let mut registry = Registry::default();
         let metrics = Metrics {
             updates: Family::default(),
             replies: Counter::default(),
@@ -63,50 +77,59 @@ impl Default for Metrics {
             registry: Registry::default(),
         };
         registry.register(
-            "updates",
+            "icp_sms_doctor_updates",
             "Updates taken in, by kind, repeats skipped",
             metrics.updates.clone(),
         );
         registry.register(
-            "replies_sent",
+            "icp_sms_doctor_replies_sent",
             "Messages sent and edits made",
             metrics.replies.clone(),
         );
         registry.register(
-            "requests_429",
+            "icp_sms_doctor_requests_429",
             "Requests Telegram answered with 429 Too Many Requests",
             metrics.too_many.clone(),
         );
         registry.register(
-            "replies_given_up",
+            "icp_sms_doctor_replies_given_up",
             "Replies that could not be delivered and were given up",
             metrics.given_up.clone(),
         );
         registry.register(
-            "queue_depth",
+            "icp_sms_doctor_queue_depth",
             "Messages waiting in the outbound queue or out",
             metrics.queued.clone(),
         );
         registry.register(
-            "store_call_seconds",
+            "icp_sms_doctor_store_call_seconds",
             "How long each store call took",
             metrics.store_calls.clone(),
         );
         registry.register(
-            "sessions_stored",
+            "icp_sms_doctor_sessions_stored",
             "Conversations stored",
             metrics.sessions.clone(),
         );
         registry.register(
-            "reminders_pending",
+            "icp_sms_doctor_reminders_pending",
             "Reminders waiting to be sent",
             metrics.reminders_pending.clone(),
         );
         registry.register(
-            "reminders_sent",
+            "icp_sms_doctor_reminders_sent",
             "Reminders sent",
             metrics.reminders_sent.clone(),
         );
+        registry.register(
+            "icp_sms_doctor_build",
+            "The running build",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register_collector(Box::new(Process));
+        for kind in UPDATE_KINDS {
+            drop(metrics.updates.get_or_create(&[("kind", kind)]));
+        }
         Metrics {
             registry,
             ..metrics
@@ -134,5 +157,141 @@ impl Metrics {
             log::error!("metrics: encoding failed: {e}");
         }
         text
+    }
+}
+
+/// The process's own figures, read from `/proc` at each scrape (Linux;
+/// elsewhere left out): CPU time, resident memory, open files and when
+/// it started.
+#[derive(Debug)]
+struct Process;
+
+/// Clock ticks a second in `/proc/self/stat` (USER_HZ, 100 on Linux).
+const TICKS: f64 = 100.0;
+
+impl Collector for Process {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(figures) = ProcessFigures::read() else {
+            return Ok(());
+        };
+        let cpu = ConstCounter::new(figures.cpu_seconds);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "User and system CPU time spent, in seconds",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        for (name, help, value) in [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory, in bytes",
+                figures.resident_bytes,
+            ),
+            (
+                "process_open_fds",
+                "Open file descriptors",
+                figures.open_fds,
+            ),
+            (
+                "process_start_time_seconds",
+                "When the process started, in seconds since the Unix epoch",
+                figures.start_time,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `/proc` says of this process.
+struct ProcessFigures {
+    cpu_seconds: f64,
+    resident_bytes: f64,
+    open_fds: f64,
+    start_time: f64,
+}
+
+impl ProcessFigures {
+    fn read() -> Option<ProcessFigures> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The fields after the command's name, which may hold spaces and
+        // parentheses: field 3 (state) onwards.
+        let after = stat.get(stat.rfind(')')? + 2..)?;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3)?.parse::<f64>().ok();
+        let cpu_seconds = (field(14)? + field(15)?) / TICKS;
+        let started_ticks = field(22)?;
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let resident_kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        let boot: f64 = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as f64;
+        Some(ProcessFigures {
+            cpu_seconds,
+            resident_bytes: resident_kb * 1024.0,
+            open_fds,
+            start_time: boot + started_ticks / TICKS,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_figure_is_there_from_the_start_with_clean_bounds() {
+        let text = Metrics::default().encode();
+        for kind in UPDATE_KINDS {
+            assert!(
+                text.contains(&format!(
+                    "icp_sms_doctor_updates_total{{kind=\"{kind}\"}} 0"
+                )),
+                "{text}"
+            );
+        }
+        for counter in [
+            "replies_sent",
+            "requests_429",
+            "replies_given_up",
+            "reminders_sent",
+        ] {
+            assert!(
+                text.contains(&format!("icp_sms_doctor_{counter}_total 0")),
+                "{text}"
+            );
+        }
+        assert!(text.contains(&format!(
+            "icp_sms_doctor_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )));
+        for process in [
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+            "process_open_fds ",
+            "process_start_time_seconds ",
+        ] {
+            assert!(text.contains(process), "{process}: {text}");
+        }
+        let metrics = Metrics::default();
+        metrics.store_call("get", Duration::from_micros(70));
+        let text = metrics.encode();
+        assert!(text.contains("le=\"0.00025\""), "{text}");
+        assert!(!text.contains("0000000001"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
     }
 }

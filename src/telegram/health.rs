@@ -42,7 +42,8 @@ pub(super) fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>
         (
             [(
                 header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
+                // What prometheus-client writes: OpenMetrics text.
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
             )],
             figures.encode(),
         )
