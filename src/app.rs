@@ -86,7 +86,9 @@ impl App {
         // Every store call is timed for /metrics.
         let metrics = Arc::new(Metrics::default());
         let timing = Arc::clone(&metrics);
-        let store = store.timed(Arc::new(move |call, took| timing.store_call(call, took)));
+        let store = store.timed(Arc::new(move |call, took, failed| {
+            timing.store_call(call, took, failed)
+        }));
         App {
             tree: RwLock::new(tree),
             store,

@@ -412,7 +412,9 @@ async fn reload_on_hangup(mut hangups: Hangups, app: Arc<App>, bot: Bot, dir: Op
             );
             continue;
         };
-        match app.reload(dir) {
+        let reloaded = app.reload(dir);
+        app.metrics.reload(reloaded.is_ok());
+        match reloaded {
             Ok(tree) => {
                 log::info!(
                     "dialogs reloaded from {}: {} nodes",

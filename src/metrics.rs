@@ -43,7 +43,26 @@ pub struct Metrics {
     pub reminders_pending: Gauge,
     /// Reminders sent.
     pub reminders_sent: Counter,
+    /// Updates not handled again, by why: received before (Telegram sent
+    /// it again), or a person repeating themselves while the answer is
+    /// fresh.
+    pub skipped: Family<Label, Counter>,
+    /// Webhook posts refused for want of the right secret.
+    pub refused_posts: Counter,
+    /// Dialogue reloads (SIGHUP), by outcome: ok or failed.
+    pub reloads: Family<Label, Counter>,
+    /// Store calls that failed (a lost race excepted), by call.
+    pub store_errors: Family<Label, Counter>,
 }
+
+/// Why an update was skipped, each shown from the start.
+pub(crate) const RECEIVED_BEFORE: &str = "received_before";
+pub(crate) const REPEATED: &str = "repeated_by_person";
+
+/// The store's calls, as `store_call_seconds` and `store_errors` name them.
+const STORE_CALLS: [&str; 9] = [
+    "get", "commit", "range", "count", "read_log", "next_id", "sweep", "take", "hold",
+];
 
 /// A store call's bounds, in seconds: 50 µs to 2.5 s, written as
 /// numbers a person reads (not 0.00015000000000000001).
@@ -74,6 +93,10 @@ impl Default for Metrics {
             sessions: Gauge::default(),
             reminders_pending: Gauge::default(),
             reminders_sent: Counter::default(),
+            skipped: Family::default(),
+            refused_posts: Counter::default(),
+            reloads: Family::default(),
+            store_errors: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -122,6 +145,26 @@ impl Default for Metrics {
             metrics.reminders_sent.clone(),
         );
         registry.register(
+            "icp_sms_doctor_updates_skipped",
+            "Updates not handled again: received before, or repeated by a person while the answer is fresh",
+            metrics.skipped.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_webhook_posts_refused",
+            "Webhook posts refused for want of the right secret",
+            metrics.refused_posts.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_reloads",
+            "Dialogue reloads (SIGHUP), by outcome",
+            metrics.reloads.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_store_errors",
+            "Store calls that failed, by call",
+            metrics.store_errors.clone(),
+        );
+        registry.register(
             "icp_sms_doctor_build",
             "The running build",
             Info::new([("version", env!("CARGO_PKG_VERSION"))]),
@@ -129,6 +172,15 @@ impl Default for Metrics {
         registry.register_collector(Box::new(Process));
         for kind in UPDATE_KINDS {
             drop(metrics.updates.get_or_create(&[("kind", kind)]));
+        }
+        for why in [RECEIVED_BEFORE, REPEATED] {
+            drop(metrics.skipped.get_or_create(&[("why", why)]));
+        }
+        for outcome in ["ok", "failed"] {
+            drop(metrics.reloads.get_or_create(&[("outcome", outcome)]));
+        }
+        for call in STORE_CALLS {
+            drop(metrics.store_errors.get_or_create(&[("call", call)]));
         }
         Metrics {
             registry,
@@ -143,11 +195,25 @@ impl Metrics {
         self.updates.get_or_create(&[("kind", kind)]).inc();
     }
 
-    /// Records how long a store call took.
-    pub fn store_call(&self, call: &'static str, took: Duration) {
+    /// Records how long a store call took, and whether it failed.
+    pub fn store_call(&self, call: &'static str, took: Duration, failed: bool) {
         self.store_calls
             .get_or_create(&[("call", call)])
             .observe(took.as_secs_f64());
+        if failed {
+            self.store_errors.get_or_create(&[("call", call)]).inc();
+        }
+    }
+
+    /// Counts an update skipped, and why.
+    pub fn skip(&self, why: &'static str) {
+        self.skipped.get_or_create(&[("why", why)]).inc();
+    }
+
+    /// Counts a reload of the dialogue.
+    pub fn reload(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.reloads.get_or_create(&[("outcome", outcome)]).inc();
     }
 
     /// The figures in Prometheus's text format.
@@ -288,8 +354,13 @@ mod tests {
             assert!(text.contains(process), "{process}: {text}");
         }
         let metrics = Metrics::default();
-        metrics.store_call("get", Duration::from_micros(70));
+        metrics.store_call("get", Duration::from_micros(70), false);
+        metrics.store_call("commit", Duration::from_millis(3), true);
+        metrics.reload(false);
         let text = metrics.encode();
+        assert!(text.contains("icp_sms_doctor_store_errors_total{call=\"commit\"} 1"));
+        assert!(text.contains("icp_sms_doctor_store_errors_total{call=\"get\"} 0"));
+        assert!(text.contains("icp_sms_doctor_reloads_total{outcome=\"failed\"} 1"));
         assert!(text.contains("le=\"0.00025\""), "{text}");
         assert!(!text.contains("0000000001"), "{text}");
         assert!(text.ends_with("# EOF\n"));

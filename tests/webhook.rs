@@ -127,6 +127,11 @@ async fn webhook_posts_without_the_secret_are_refused_and_the_rest_answered_once
             "icp_sms_doctor_sessions_stored 1",
             "icp_sms_doctor_reminders_pending 0",
             "icp_sms_doctor_store_call_seconds_count{call=\"commit\"}",
+            // The three forged posts, and the one posted again.
+            "icp_sms_doctor_webhook_posts_refused_total 3",
+            "icp_sms_doctor_updates_skipped_total{why=\"received_before\"} 1",
+            "icp_sms_doctor_store_errors_total{call=\"commit\"} 0",
+            "icp_sms_doctor_reloads_total{outcome=\"failed\"} 0",
         ] {
             assert!(figures.contains(line), "{line} in\n{figures}");
         }

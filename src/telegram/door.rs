@@ -196,6 +196,7 @@ fn at_door(
     }
     if repeat {
         log::info!("update {id}: received before; skipped");
+        app.metrics.skip(crate::metrics::RECEIVED_BEFORE);
         return None;
     }
     app.metrics.update(match &update.kind {
@@ -223,6 +224,7 @@ fn admit(intake: &mut Intake, out: &Outbox, app: &Arc<App>, update: &Update) -> 
     let now = tokio::time::Instant::now();
     let verdict = intake.admit(chat.id.0, user.id.0, said_in(update), now);
     if verdict == Admit::Repeat {
+        app.metrics.skip(crate::metrics::REPEATED);
         log::info!(
             "chat {} user {}: the same again while its answer is fresh; answered once",
             chat.id,

@@ -97,6 +97,11 @@ pub(super) enum Recorded {
 }
 
 impl Inbox {
+    /// Where the bot's figures are counted.
+    pub(super) fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.app.metrics
+    }
+
     /// Starts the writer of done marks.
     pub(super) fn start(app: Arc<App>) -> Arc<Inbox> {
         let (marks, receiver) = mpsc::unbounded_channel();

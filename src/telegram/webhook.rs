@@ -118,6 +118,7 @@ async fn take(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> Stat
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if !same_secret(given, hook.secret.as_bytes()) {
+        hook.inbox.metrics().refused_posts.inc();
         let refused = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
         if refused.is_power_of_two() {
             log::warn!("webhook: {refused} post(s) without the right secret refused so far");
@@ -174,6 +175,7 @@ async fn admit(hook: &Hook, update: Update) -> StatusCode {
         }
         Recorded::Repeat => {
             log::info!("update {id}: received before; skipped");
+            hook.inbox.metrics().skip(crate::metrics::RECEIVED_BEFORE);
             StatusCode::OK
         }
         Recorded::Unrecorded => StatusCode::SERVICE_UNAVAILABLE,

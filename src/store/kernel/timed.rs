@@ -10,8 +10,8 @@ use super::{Batch, Kernel, Record, Span, Window};
 use crate::clock::Instant;
 use crate::store::StoreError;
 
-/// Where a call's name and duration go.
-pub type Timing = Arc<dyn Fn(&'static str, Duration) + Send + Sync>;
+/// Where a call's name, its duration and whether it failed go.
+pub type Timing = Arc<dyn Fn(&'static str, Duration, bool) + Send + Sync>;
 
 /// A kernel whose every call is timed; what it answers is the inner
 /// kernel's, unchanged.
@@ -25,10 +25,16 @@ impl Timed {
         Timed { inner, timing }
     }
 
-    async fn time<T>(&self, call: &'static str, work: impl Future<Output = T>) -> T {
+    async fn time<T>(
+        &self,
+        call: &'static str,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let started = Stopwatch::now();
         let result = work.await;
-        (self.timing)(call, started.elapsed());
+        // A lost race is the store working as meant, not failing.
+        let failed = matches!(&result, Err(e) if !matches!(e, StoreError::Conflict));
+        (self.timing)(call, started.elapsed(), failed);
         result
     }
 }
