@@ -251,12 +251,12 @@ impl Collector for Process {
             (
                 "process_resident_memory_bytes",
                 "Resident memory, in bytes",
-                figures.resident_bytes,
+                Some(figures.resident_bytes),
             ),
             (
                 "process_open_fds",
                 "Open file descriptors",
-                figures.open_fds,
+                Some(figures.open_fds),
             ),
             (
                 "process_start_time_seconds",
@@ -264,6 +264,9 @@ impl Collector for Process {
                 figures.start_time,
             ),
         ] {
+            let Some(value) = value else {
+                continue;
+            };
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
@@ -276,7 +279,9 @@ struct ProcessFigures {
     cpu_seconds: f64,
     resident_bytes: f64,
     open_fds: f64,
-    start_time: f64,
+    /// Left out where the boot time cannot be read (the unit's
+    /// `ProcSubset=pid` hides `/proc/stat`).
+    start_time: Option<f64>,
 }
 
 impl ProcessFigures {
@@ -298,19 +303,19 @@ impl ProcessFigures {
             .trim()
             .parse()
             .ok()?;
-        let boot: f64 = std::fs::read_to_string("/proc/stat")
-            .ok()?
-            .lines()
-            .find_map(|l| l.strip_prefix("btime "))?
-            .trim()
-            .parse()
-            .ok()?;
+        let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|stat| {
+            stat.lines()
+                .find_map(|l| l.strip_prefix("btime "))?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        });
         let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as f64;
         Some(ProcessFigures {
             cpu_seconds,
             resident_bytes: resident_kb * 1024.0,
             open_fds,
-            start_time: boot + started_ticks / TICKS,
+            start_time: boot.map(|boot| boot + started_ticks / TICKS),
         })
     }
 }

@@ -480,3 +480,47 @@ fn output_cut_short_by_its_reader_ends_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// The service unit in `deploy/` is one systemd accepts, and locks the
+/// bot in: `systemd-analyze` rates its exposure at most 2.0 (where
+/// systemd-analyze is installed; said and skipped where not).
+#[test]
+fn the_service_unit_verifies_and_exposes_little() {
+    let analyze = |args: &[&str]| {
+        std::process::Command::new("systemd-analyze")
+            .args(args)
+            .output()
+    };
+    if analyze(&["--version"]).is_err() {
+        eprintln!("systemd-analyze is not installed: the unit is not checked");
+        return;
+    }
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/icp-sms-doctor.service"
+    ))
+    .expect("the unit");
+    // As installed, but running this build: verify checks the command.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unit");
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let path = dir.join("icp-sms-doctor.service");
+    let here = unit.replace(
+        "ExecStart=/usr/local/bin/icp-sms-doctor",
+        &format!("ExecStart={}", env!("CARGO_BIN_EXE_icp-sms-doctor")),
+    );
+    assert_ne!(here, unit, "the unit starts /usr/local/bin/icp-sms-doctor");
+    std::fs::write(&path, here).expect("written");
+    let path = path.to_str().expect("a UTF-8 path");
+    let verified = analyze(&["verify", path]).expect("systemd-analyze runs");
+    assert!(
+        verified.status.success() && verified.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    // The threshold is on a scale of 100: 20 is an exposure of 2.0.
+    let rated = analyze(&["security", "--offline=true", "--threshold=20", path])
+        .expect("systemd-analyze runs");
+    let report = String::from_utf8_lossy(&rated.stdout);
+    assert!(rated.status.success(), "{report}");
+    assert!(report.contains("Overall exposure level"), "{report}");
+}
