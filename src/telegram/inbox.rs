@@ -41,6 +41,9 @@ pub(super) struct Inbox {
     held: std::sync::atomic::AtomicUsize,
     /// Signalled when a receipt is let go.
     released: tokio::sync::Notify,
+    /// Reading what was left open fails (the store is down): said once,
+    /// and once more when it reads again.
+    unreadable: std::sync::atomic::AtomicBool,
 }
 
 /// Held by everything an update causes (its handler, the deliveries it
@@ -112,6 +115,7 @@ impl Inbox {
             marks,
             puts,
             saved: Mutex::new(HashMap::new()),
+            unreadable: std::sync::atomic::AtomicBool::new(false),
             held: std::sync::atomic::AtomicUsize::new(0),
             released: tokio::sync::Notify::new(),
         });
@@ -129,6 +133,7 @@ impl Inbox {
             marks,
             puts,
             saved: Mutex::new(HashMap::new()),
+            unreadable: std::sync::atomic::AtomicBool::new(false),
             held: std::sync::atomic::AtomicUsize::new(0),
             released: tokio::sync::Notify::new(),
         })
@@ -204,9 +209,24 @@ impl Inbox {
             .inbox_open(&self.app.instance, self.app.clock.now())
             .await
         {
-            Ok(entries) => entries,
+            Ok(entries) => {
+                if self
+                    .unreadable
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    log::warn!("the inbox can be read again: updates left open are taken up");
+                }
+                entries
+            }
             Err(e) => {
-                log::error!("reading the inbox failed: {e}; what a crash left is not handled");
+                if !self
+                    .unreadable
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    log::warn!(
+                        "the inbox cannot be read ({e}); updates left open by a stop or a crash wait until it can, and nothing is lost"
+                    );
+                }
                 return Vec::new();
             }
         };
