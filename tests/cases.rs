@@ -606,3 +606,42 @@ async fn a_staff_answer_to_a_person_who_blocked_the_bot_goes_to_the_group_they_a
     })
     .await;
 }
+
+/// `/id` tells anyone the chat's id and their own, for setting up
+/// SUPPORT_CHAT_ID and ADMIN_IDS: before either is set, in private, in a
+/// group (addressed to the bot, as any command of ours there), and in
+/// the staff chat itself.
+#[tokio::test]
+async fn id_tells_the_chat_and_the_sender_their_ids_for_setting_up() {
+    within(async {
+        let tree = real_tree();
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        let id_text = |chat: i64, user: u64, lang| {
+            markup::fill(
+                tree.ui().text(UiText::ChatIds, lang),
+                &[("chat", &chat.to_string()), ("user", &user.to_string())],
+            )
+        };
+        api.send_as(&BOB, &BOB.private_chat(), "/id", None);
+        sent_to(
+            &api,
+            BOB.id as i64,
+            &id_text(BOB.id as i64, BOB.id, Lang::Zh),
+        )
+        .await;
+        let group = supergroup(GROUP, false);
+        api.send_as(&EVE, &group, "/id@icp_doctor_bot", None);
+        let answer = sent_to(&api, GROUP, &id_text(GROUP, EVE.id, Lang::En)).await;
+        assert!(text_of(&answer).contains("SUPPORT_CHAT_ID"));
+        scene.stop().await;
+        // Once the staff chat is set, /id still answers there.
+        let scene = Scene::with(memory(), Clock::System, staffed()).await;
+        let api = scene.api.clone();
+        let staff = supergroup(STAFF, true);
+        api.send_as(&ALICE, &staff, "/id@icp_doctor_bot", None);
+        sent_to(&api, STAFF, &id_text(STAFF, ALICE.id, Lang::Zh)).await;
+        scene.stop().await;
+    })
+    .await;
+}

@@ -67,6 +67,10 @@ pub(super) enum Route {
 pub(super) enum TeamAsk {
     Stats(Option<String>),
     Graph,
+    /// `/id`: this chat's id and the sender's, for setting up
+    /// `SUPPORT_CHAT_ID` and `ADMIN_IDS`; answered to anyone (it tells
+    /// them only what their own client knows).
+    Ids,
 }
 
 /// The event a message is, if it is for the bot: a command addressed by
@@ -89,6 +93,7 @@ pub(super) fn route(msg: Message, me: Me, app: Arc<App>) -> Route {
     let team = match event {
         Some(Event::Command(Command::Stats(arg))) => Some(TeamAsk::Stats(arg.map(str::to_string))),
         Some(Event::Command(Command::Graph)) => Some(TeamAsk::Graph),
+        Some(Event::Command(Command::Unknown("id"))) => Some(TeamAsk::Ids),
         _ => None,
     };
     // In the staff chat, the team's commands are answered; anything else
@@ -161,6 +166,24 @@ pub(super) async fn on_team(
     let stats = match &ask {
         TeamAsk::Stats(arg) => Some(arg.as_deref()),
         TeamAsk::Graph => None,
+        TeamAsk::Ids => {
+            let lang =
+                conversation::person_lang(&app, user.id.0, user.language_code.as_deref()).await;
+            let (chat, who) = (msg.chat.id.0.to_string(), user.id.0.to_string());
+            let text = crate::markup::fill(
+                app.tree().ui().text(UiText::ChatIds, lang),
+                &[("chat", &chat), ("user", &who)],
+            );
+            deliver(
+                &out,
+                &app,
+                target,
+                None,
+                &[Reply::plain(text)],
+                Priority::Person,
+            );
+            return Ok(());
+        }
     };
     team::answer(&out, &app, target, user, stats).await;
     Ok(())

@@ -114,6 +114,7 @@ catalogue! {
     RemindersConsole = "reminders_console",
     Duration = "duration" ["hours", "minutes"],
     TeamOnly = "team_only",
+    ChatIds = "chat_ids" ["chat", "user"],
     StatsDays = "stats_days" ["max"],
     Stats = "stats" ["days", "started", "categories", "entries", "ended", "ends", "later", "left", "reminders_set", "reminders_sent", "opened", "closed"],
     StatsNoCategory = "stats_no_category",
