@@ -167,13 +167,10 @@ pub(super) async fn on_team(
         TeamAsk::Stats(arg) => Some(arg.as_deref()),
         TeamAsk::Graph => None,
         TeamAsk::Ids => {
-            let lang =
-                conversation::person_lang(&app, user.id.0, user.language_code.as_deref()).await;
+            let code = user.language_code.as_deref();
+            let template = conversation::note(&app, user.id.0, code, UiText::ChatIds).await;
             let (chat, who) = (msg.chat.id.0.to_string(), user.id.0.to_string());
-            let text = crate::markup::fill(
-                app.tree().ui().text(UiText::ChatIds, lang),
-                &[("chat", &chat), ("user", &who)],
-            );
+            let text = crate::markup::fill(&template, &[("chat", &chat), ("user", &who)]);
             deliver(
                 &out,
                 &app,
