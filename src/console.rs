@@ -21,7 +21,7 @@ use crate::markup;
 use crate::store::SessionKey;
 use crate::tree::{Tree, UiText};
 
-/// The key that goes back a step on every page.
+/// The key that goes back a step, on every page that has one to go back to.
 pub const BACK_KEY: &str = "0";
 
 /// The key that starts over on every page.
@@ -204,11 +204,16 @@ impl Screen {
         writeln!(output, "{}", self.printed_keys)
     }
 
-    fn data_for(&self, key: &str) -> Option<&str> {
-        self.keys
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, data)| data.as_str())
+    /// The button data a key stands for. `00` starts over on every page,
+    /// also on one that shows no such button (the question of when the SMS
+    /// arrived): the header promises it.
+    fn data_for(&self, key: &str) -> Option<String> {
+        let shown = self.keys.iter().find(|(k, _)| k == key);
+        match shown {
+            Some((_, data)) => Some(data.clone()),
+            None if key == RESTART_KEY && self.page.is_some() => Some(Action::Restart.encode()),
+            None => None,
+        }
     }
 }
 
@@ -218,8 +223,9 @@ fn is_key(line: &str) -> bool {
 }
 
 /// The interactive console: it opens on the entry menu; each page is
-/// printed with its options keyed (`0` Back and `00` Start over on every
-/// page); the person types a key, a /command or text. An empty line is
+/// printed with its options keyed (`0` Back where there is a step back,
+/// `00` Start over on every page); the person types a key, a /command or
+/// text. An empty line is
 /// ignored, and a key that is not on screen gets one line and the keys.
 pub fn run_interactive(
     tree: &Tree,
@@ -248,7 +254,7 @@ pub fn run_interactive(
             continue;
         }
         let replies = if is_key(typed) {
-            match screen.data_for(typed).map(str::to_string) {
+            match screen.data_for(typed) {
                 Some(data) => console.step(Event::Press(Action::parse(&data).as_ref())),
                 None => {
                     let tree = console.tree();

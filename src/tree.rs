@@ -262,11 +262,13 @@ impl Tree {
             } else {
                 "→"
             };
-            out.push_str(&format!(
-                "{:width$}  {kind:8}  {title}  {arrow} {}\n",
-                node.id,
-                targets.join(", ")
-            ));
+            // The last end leads nowhere on: nothing after its title.
+            let onward = if targets.is_empty() {
+                String::new()
+            } else {
+                format!("  {arrow} {}", targets.join(", "))
+            };
+            out.push_str(&format!("{:width$}  {kind:8}  {title}{onward}\n", node.id));
         }
         out
     }

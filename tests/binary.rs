@@ -224,7 +224,12 @@ async fn sigterm_stops_the_running_bot_gracefully() {
         let out = terminate(child).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
-        assert!(stderr.contains("started as @icp_doctor_bot"), "{stderr}");
+        // The start-up line is the one the README quotes.
+        let quoted = crate::docs::readme_start_line("icp_doctor_bot", &path.display().to_string());
+        assert!(
+            stderr.contains(&quoted),
+            "README says {quoted:?}; the log: {stderr}"
+        );
         assert!(stderr.contains("shutting down"), "{stderr}");
         assert!(!stderr.contains("secretsecret"), "{stderr}");
         // The session reached the file before the process ended.

@@ -249,6 +249,34 @@ fn reminders_are_worked_out_in_the_console_and_said_not_to_be_sent() {
 }
 
 #[test]
+fn start_over_works_on_pages_that_show_no_such_key() {
+    let tree = real_tree();
+    let ui = tree.for_console();
+    let ui = ui.ui();
+    let menu = tree.node(tree.root()).text.get(Lang::En);
+    // The question of when the SMS arrived shows `0` alone; `00` still
+    // starts over, as the console's header says.
+    let mut out = Vec::new();
+    let input = "/start to_new_sms\n3\n00\n";
+    run_interactive(&tree, Lang::En, Cursor::new(input), &mut out).expect("runs");
+    let out = String::from_utf8(out).expect("utf-8");
+    let (_, after_ask) = out
+        .split_once(
+            ui.text(UiText::RemindAsk, Lang::En)
+                .lines()
+                .next()
+                .expect("a line"),
+        )
+        .expect("the arrival question");
+    let (ask_page, after) = after_ask.split_once("\n> ").expect("a prompt");
+    assert!(
+        ask_page.contains("[0]") && !ask_page.contains("[00]"),
+        "{ask_page}"
+    );
+    assert!(after.starts_with(menu), "00 did not start over: {after}");
+}
+
+#[test]
 fn the_interactive_binary_survives_invalid_utf8_and_ends_at_eof() {
     let out = run_binary(
         &["console", "--lang", "en"],

@@ -1,7 +1,6 @@
-//! The dialogue as a picture: a small tree drawn in full in each format, docs/dialogue.md's chart and docs/tree.svg kept in step with the real tree, and the `graph` command.
+//! The dialogue as a picture: a small tree drawn in full in each format, and the `graph` command (docs/dialogue.md's chart and docs/tree.svg are held to the real tree in `docs.rs`).
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::Command;
 
 use icp_sms_doctor::lang::Lang;
@@ -15,11 +14,6 @@ use crate::support::{load_over_base, real_tree};
 /// reach, the triage behind "not sure", and texts each format escapes.
 fn small_tree() -> Tree {
     load_over_base("tests/fixtures/graph").unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn crate_file(path: &str) -> String {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
 const SMALL_MERMAID: &str = r##"flowchart TD
@@ -272,40 +266,6 @@ fn the_same_tree_always_gives_the_same_text() {
         let second = render(&tree, format, Lang::En, Some(&some_usage()));
         assert!(first == second, "{format:?} differs from run to run");
     }
-}
-
-/// The lines between `<!-- {name}:begin -->` and `<!-- {name}:end -->`.
-fn between_markers<'t>(text: &'t str, name: &str) -> &'t str {
-    let begin = format!("<!-- {name}:begin -->\n");
-    let end = format!("<!-- {name}:end -->");
-    let start = text.find(&begin).expect("the begin marker") + begin.len();
-    let stop = text[start..].find(&end).expect("the end marker") + start;
-    &text[start..stop]
-}
-
-#[test]
-fn the_docs_chart_is_the_real_tree() {
-    let doc = crate_file("docs/dialogue.md");
-    let block = between_markers(&doc, "tree");
-    let chart = block
-        .strip_prefix("```mermaid\n")
-        .and_then(|b| b.strip_suffix("```\n"))
-        .expect("a ```mermaid block between the markers");
-    assert!(
-        chart == render(&real_tree(), Format::Mermaid, Lang::En, None),
-        "docs/dialogue.md's chart is out of date: replace the lines of the ```mermaid block \
-         between <!-- tree:begin --> and <!-- tree:end --> with the output of \
-         `cargo run -q -- graph dialogs --lang en`"
-    );
-}
-
-#[test]
-fn docs_tree_svg_is_the_real_tree() {
-    assert!(
-        crate_file("docs/tree.svg") == render(&real_tree(), Format::Svg, Lang::Zh, None),
-        "docs/tree.svg is out of date: regenerate it with \
-         `cargo run -q -- graph dialogs --format svg --lang zh > docs/tree.svg`"
-    );
 }
 
 fn graph_command(args: &[&str]) -> std::process::Output {
