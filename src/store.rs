@@ -106,6 +106,15 @@ pub enum StoreError {
     Conflict,
 }
 
+impl StoreError {
+    /// Whether this is the store being out of reach, which the store's
+    /// health logs once when it starts and once when it ends: the callers
+    /// that would otherwise log it at every try leave it to that.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
 /// How many of each kind of thing the store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {

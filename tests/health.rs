@@ -125,6 +125,92 @@ async fn healthz_says_503_while_redis_refuses_writes_and_200_once_it_takes_them(
     .await;
 }
 
+/// Redis stopped under a bot in webhook mode, then started again on the
+/// same port: `/healthz` says 503 while it is gone and 200 within about two
+/// seconds of its return; a post meanwhile is answered 503 (Telegram sends
+/// it again); and the log says so once when the outage starts and once
+/// when it ends, however many calls failed in between.
+#[tokio::test]
+async fn a_redis_outage_is_logged_once_each_way_and_healthz_recovers_at_once() {
+    let Some(redis) = crate::redis_server::RedisServer::start() else {
+        return;
+    };
+    let url = redis.url();
+    let port: u16 = url
+        .trim_start_matches("redis://127.0.0.1:")
+        .trim_end_matches("/0")
+        .parse()
+        .expect("the port");
+    within(async move {
+        let api = FakeApi::start().await;
+        let listen = free_address();
+        let child = binary()
+            .env("TELOXIDE_TOKEN", "123:secretsecret")
+            .env("TELOXIDE_API_URL", api.url.as_str())
+            .env("DATABASE_URL", &url)
+            .env("WEBHOOK_URL", format!("http://{listen}/tg/hook"))
+            .env("WEBHOOK_LISTEN", listen.to_string())
+            .env("WEBHOOK_SECRET", "s3cret")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let bot = Bot(Some(child));
+        let (body, _) = until_healthz(listen, 200).await;
+        assert_eq!(body.trim(), "ok");
+
+        drop(redis);
+        let (body, took) = until_healthz(listen, 503).await;
+        eprintln!("Redis gone: /healthz 503 after {took:?}: {body:?}");
+        assert_private(&body);
+        let update = serde_json::json!({
+            "update_id": 7001,
+            "message": {
+                "message_id": 1, "date": 0,
+                "chat": {"id": ALICE.id, "type": "private", "first_name": ALICE.name},
+                "from": {"id": ALICE.id, "is_bot": false, "first_name": ALICE.name},
+                "text": "/diagnose"
+            }
+        });
+        let status = crate::http::post(listen, "/tg/hook", Some("s3cret"), &update.to_string())
+            .await
+            .expect("the post is answered");
+        assert_eq!(status, 503, "a post the store cannot record");
+        // Several probes fail while it stays away.
+        let away = Instant::now();
+        while away.elapsed() < PROBE_EVERY * 3 {
+            assert_eq!(get(listen, "/healthz").await.unwrap().0, 503);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let back = crate::redis_server::RedisServer::start_on(port).expect("redis-server");
+        let (body, took) = until_healthz(listen, 200).await;
+        assert_eq!(body.trim(), "ok");
+        eprintln!("Redis back: /healthz 200 after {took:?}");
+        assert!(took < PROBE_EVERY * 5, "recovered only after {took:?}");
+        // The post Telegram sends again is taken.
+        let status = crate::http::post(listen, "/tg/hook", Some("s3cret"), &update.to_string())
+            .await
+            .expect("the post is answered");
+        assert_eq!(status, 200);
+        api.wait_for("sendMessage", 1).await;
+
+        let out = bot.stop().await;
+        drop(back);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{stderr}");
+        let lines = |needle: &str| stderr.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(lines("a write was refused"), 1, "{stderr}");
+        assert_eq!(lines("writes are taken again"), 1, "{stderr}");
+        let warnings = stderr
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .count();
+        assert_eq!(warnings, 1, "one line for the outage: {stderr}");
+    })
+    .await;
+}
+
 /// A tmpfs mounted for one test, unmounted (lazily, whatever still has a
 /// file open there) and removed when dropped.
 struct Tmpfs(PathBuf);

@@ -316,7 +316,10 @@ fn recorded(id: i64, put: Result<bool, String>) -> Recorded {
         Ok(true) => Recorded::New,
         Ok(false) => Recorded::Repeat,
         Err(e) => {
-            log::error!("update {id}: recording it in the inbox failed: {e}");
+            // The store's health has already said, once, that writes fail
+            // and why; one line per update Telegram sends again would bury
+            // it.
+            log::debug!("update {id}: recording it in the inbox failed: {e}");
             Recorded::Unrecorded
         }
     }

@@ -19,6 +19,10 @@ pub(super) async fn beat(app: &App, lease: Duration) -> bool {
     let until = app.clock.now() + lease.as_secs() as i64;
     match app.store.heartbeat(&app.instance, until).await {
         Ok(()) => true,
+        Err(e) if e.is_outage() => {
+            log::debug!("the heartbeat could not be written: {e}");
+            false
+        }
         Err(e) => {
             log::warn!("the heartbeat could not be written: {e}");
             false

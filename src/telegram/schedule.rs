@@ -100,6 +100,10 @@ async fn run(
         let now = app.clock.now();
         let next = match pass(&bot, &app, now, &mut state).await {
             Ok(next) => next,
+            Err(e) if e.is_outage() => {
+                log::debug!("scheduler: the store failed ({e}); trying again in {RETRY_SECS} s");
+                now + RETRY_SECS
+            }
             Err(e) => {
                 log::error!("scheduler: the store failed ({e}); trying again in {RETRY_SECS} s");
                 now + RETRY_SECS
