@@ -99,8 +99,8 @@ impl Default for Options {
 pub enum StartError {
     #[error("Telegram refused the token (TELOXIDE_TOKEN): {0}")]
     Unauthorized(RequestError),
-    #[error("cannot reach the Bot API: {0}")]
-    Unreachable(RequestError),
+    #[error("cannot reach the Bot API at {0}: {1}; the next start tries again")]
+    Unreachable(String, RequestError),
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
     #[error("Telegram refused the webhook {0}: {1}")]
@@ -448,7 +448,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
 async fn who_am_i(bot: &Bot) -> Result<Me, StartError> {
     bot.get_me().await.map_err(|e| match e {
         RequestError::Api(ApiError::InvalidToken) => StartError::Unauthorized(e),
-        e => StartError::Unreachable(e),
+        e => StartError::Unreachable(bot.api_url().to_string(), e),
     })
 }
 

@@ -190,6 +190,30 @@ async fn webhook_mode_without_a_good_secret_exits_2_naming_it() {
     .await;
 }
 
+/// Telegram out of reach at start may pass by itself: status 1 (systemd
+/// starts the bot again), one line naming the address and never the token.
+#[tokio::test]
+async fn a_bot_api_out_of_reach_at_start_exits_1_naming_it() {
+    within(async {
+        let closed = crate::webhook::free_address();
+        let api_url = format!("http://{closed}/");
+        let out = output_with(&[
+            ("TELOXIDE_TOKEN", "123:secretsecret"),
+            ("TELOXIDE_API_URL", &api_url),
+        ])
+        .await;
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("cannot reach the Bot API at {api_url}")),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(!stderr.contains("secretsecret"), "{stderr}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_token_telegram_refuses_exits_2_with_one_clear_line() {
     within(async {
