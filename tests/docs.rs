@@ -228,12 +228,12 @@ fn region_span(text: &str, name: &str) -> Option<std::ops::Range<usize>> {
     Some(start..stop)
 }
 
-/// Every marker name in a text, to find markers no generator knows.
+/// Every marker name in a text (a line of its own), to find markers no
+/// generator knows.
 fn marker_names(text: &str) -> BTreeSet<String> {
-    text.match_indices("<!-- ")
-        .filter_map(|(at, _)| {
-            let rest = &text[at + 5..];
-            let name = rest.split_once(":begin -->")?.0;
+    text.lines()
+        .filter_map(|line| {
+            let name = line.strip_prefix("<!-- ")?.strip_suffix(":begin -->")?;
             (!name.contains(char::is_whitespace)).then(|| name.to_string())
         })
         .collect()
@@ -563,4 +563,19 @@ pub(crate) fn readme_start_line(bot: &str, database: &str) -> String {
     let line = readme[start + 1..].split('`').next().expect("its end");
     line.replace("@your_bot", &format!("@{bot}"))
         .replace("data/sessions.db", database)
+}
+
+#[test]
+fn the_rust_version_the_readme_asks_for_is_cargo_tomls() {
+    let manifest = crate_file("Cargo.toml");
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("Cargo.toml declares rust-version")
+        .trim_matches('"');
+    let claim = format!("Needs Rust {version} or newer");
+    assert!(
+        prose("README.md").contains(&claim),
+        "the README should say {claim:?}, as Cargo.toml's rust-version"
+    );
 }
