@@ -346,8 +346,9 @@ fn the_summary_lists_the_answers_chosen_on_the_way() {
     chat.tap("Not solved");
     assert_eq!(chat.at(), Some("mismatch"));
     assert!(
-        chat.text()
-            .starts_with("Compare the details - Not received\n- Not solved\n\nNext time\n\nChannels"),
+        chat.text().starts_with(
+            "Compare the details - Not received\n- Not solved\n\nNext time\n\nChannels"
+        ),
         "{}",
         chat.text()
     );

@@ -344,7 +344,9 @@ fn the_summary_names_the_answer_chosen_where_two_answers_lead_to_one_node() {
     }
     let text = &last[0].text;
     assert!(
-        text.contains("- When the SMS arrived: I can't remember\n- Tried \"Verify now\": not solved"),
+        text.contains(
+            "- When the SMS arrived: I can't remember\n- Tried \"Verify now\": not solved"
+        ),
         "{text}"
     );
     assert!(!text.contains("Less than 24 hours ago"), "{text}");

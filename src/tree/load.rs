@@ -330,7 +330,11 @@ fn check_presses(report: &mut Report, p: &Parsed, tree: &Tree, id: NodeId) {
                 Lang::En => raw.get_ref().en.as_ref(),
             }
             .map_or(raw.span().start, |v| v.span().start);
-            let labels: Vec<&str> = menu.iter().flatten().map(|b| b.label.get(ui, lang)).collect();
+            let labels: Vec<&str> = menu
+                .iter()
+                .flatten()
+                .map(|b| b.label.get(ui, lang))
+                .collect();
             for named in pressed(text.get(lang), lang) {
                 let offered = names_one_of(named, labels.iter().copied());
                 let page = lang == Lang::Zh && is_page_name(named, text.get(Lang::En));

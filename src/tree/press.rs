@@ -155,7 +155,10 @@ mod tests {
 
     #[test]
     fn a_page_name_is_quoted_the_same_in_english() {
-        assert!(is_page_name("短信核验", "click 「短信核验」 on the home page"));
+        assert!(is_page_name(
+            "短信核验",
+            "click 「短信核验」 on the home page"
+        ));
         assert!(!is_page_name("短信核验", "click \"verify\""));
     }
 }

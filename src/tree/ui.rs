@@ -317,7 +317,10 @@ fn check_closing(report: &mut Report, file: usize, table: &RawTable) {
         // A missing one is reported with the other missing texts.
         return;
     };
-    for (lang, value) in [(Lang::Zh, &closing.get_ref().zh), (Lang::En, &closing.get_ref().en)] {
+    for (lang, value) in [
+        (Lang::Zh, &closing.get_ref().zh),
+        (Lang::En, &closing.get_ref().en),
+    ] {
         let Some(value) = value else { continue };
         let len = value.get_ref().trim().chars().count();
         if len > MAX_CLOSING_CHARS {
