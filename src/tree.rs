@@ -6,6 +6,7 @@
 pub mod graph;
 pub(crate) mod id;
 pub mod load;
+mod press;
 mod raw;
 pub mod report;
 pub mod router;
@@ -202,7 +203,9 @@ impl Tree {
 
     /// The message text of a node before placeholders are filled: what a
     /// reminder it offers assumes follows its text, and an end carries the
-    /// official channels and the safety line below its steps.
+    /// closing advice, the official channels and the safety line below its
+    /// steps: every end, so someone who reads one and leaves has seen the
+    /// advice too, not only someone who presses "solved".
     pub fn body(&self, id: NodeId, lang: Lang) -> String {
         let node = self.node(id);
         let mut body = node.text.get(lang).trim_end().to_string();
@@ -211,7 +214,7 @@ impl Tree {
             body.push_str(assumes.get(lang).trim_end());
         }
         if let NodeKind::End { .. } = node.kind {
-            for text in [UiText::Channels, UiText::Safety] {
+            for text in [UiText::Closing, UiText::Channels, UiText::Safety] {
                 body.push_str("\n\n");
                 body.push_str(self.ui.text(text, lang).trim_end());
             }

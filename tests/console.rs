@@ -161,13 +161,13 @@ fn back_and_start_over_keep_their_keys_on_every_page() {
     let keys = "  [0] 返回   [00] 重来\n";
     assert!(
         out.contains(&format!(
-            "检查信号\n\n渠道\n\n安全\n  [1] 解决   [2] 未解决\n{keys}"
+            "检查信号\n\n下次\n\n渠道\n\n安全\n  [1] 解决   [2] 未解决\n{keys}"
         )),
         "{out}"
     );
     assert!(
         out.contains(&format!(
-            "核对信息 - 不匹配\n\n渠道\n\n安全\n  [1] 解决   [2] 未解决\n{keys}"
+            "核对信息 - 不匹配\n\n下次\n\n渠道\n\n安全\n  [1] 解决   [2] 未解决\n{keys}"
         )),
         "{out}"
     );
@@ -309,9 +309,9 @@ fn a_broken_dialogs_folder_stops_the_console_with_status_2() {
 fn the_english_console_walks_to_an_end_and_back_with_the_fixed_keys() {
     let tree = real_tree();
     let mut out = Vec::new();
-    // The SMS never arrived → not sure it was submitted (an end), back,
-    // then start over.
-    let input = "2\n3\n0\n00\n";
+    // The SMS never arrived → not sure it was passed on (an end, the
+    // fourth answer), back, then start over.
+    let input = "2\n4\n0\n00\n";
     run_interactive(&tree, Lang::En, Cursor::new(input), &mut out).expect("runs");
     let out = String::from_utf8(out).expect("utf-8");
     let ui = tree.ui();

@@ -46,7 +46,7 @@ fn an_answer_leads_to_its_node_and_an_end_offers_solved_not_solved_back_and_star
     chat.say("/diagnose");
     chat.tap("Timeout");
     assert_eq!(chat.at(), Some("timeout"));
-    assert_eq!(chat.text(), "Resubmit\n\nChannels\n\nSafety");
+    assert_eq!(chat.text(), "Resubmit\n\nNext time\n\nChannels\n\nSafety");
     assert_eq!(
         labels(&chat),
         [["Solved", "Not solved"], ["Back", "Restart"]]
@@ -346,8 +346,9 @@ fn the_summary_lists_the_answers_chosen_on_the_way() {
     chat.tap("Not solved");
     assert_eq!(chat.at(), Some("mismatch"));
     assert!(
-        chat.text()
-            .starts_with("Compare the details - Not received\n- Not solved\n\nChannels"),
+        chat.text().starts_with(
+            "Compare the details - Not received\n- Not solved\n\nNext time\n\nChannels"
+        ),
         "{}",
         chat.text()
     );
@@ -359,7 +360,7 @@ fn the_summary_says_so_when_nothing_was_chosen() {
     let mut chat = Chat::new(&tree, Lang::Zh);
     chat.say("/start mismatch");
     assert!(
-        chat.text().starts_with("核对信息 无\n\n渠道"),
+        chat.text().starts_with("核对信息 无\n\n下次\n\n渠道"),
         "{}",
         chat.text()
     );

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::tree::{NodeKind, UiText};
 
 use crate::support::{base_tree, load_case, problems_of};
 
@@ -148,6 +149,58 @@ fn go_markers_become_the_labels_of_the_buttons_they_name() {
 }
 
 #[test]
+fn a_text_may_tell_people_to_press_only_a_button_its_node_offers() {
+    // Accepted in the fixture: a page's own words quoted alike in both
+    // languages (点「短信核验」, click 「短信核验」), "solved", "not solved"
+    // named with {go:…}, and the reminder's button without its emoji.
+    assert_eq!(
+        problems_of("press_without_button"),
+        [
+            format!(
+                "{DIR}/press_without_button/extra.toml:8: node \"extra\": assumes (en) tells people to press \"Remind me soon\", but no button of this node's menu says that"
+            ),
+            format!(
+                "{DIR}/press_without_button/extra.toml:9: node \"extra\": text (zh) tells people to press 「重新来过」, but no button of this node's menu says that"
+            ),
+            format!(
+                "{DIR}/press_without_button/extra.toml:10: node \"extra\": text (en) tells people to press \"Start again\", but no button of this node's menu says that"
+            ),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn a_ui_text_may_tell_people_to_press_only_a_label_of_the_button_table() {
+    // 点「已核验」 is the "verified" label; 点「短信核验」 a page's words.
+    assert_eq!(
+        problems_of("ui_press_without_button"),
+        format!(
+            "{DIR}/ui_press_without_button/ui.toml:35: text.remind_set (en) tells people to press \"Done\", but no label of [button] says that"
+        )
+    );
+}
+
+#[test]
+fn every_end_carries_the_closing_advice_which_must_stay_short() {
+    let tree = base_tree();
+    for (id, node) in tree.nodes() {
+        for lang in Lang::ALL {
+            let body = tree.body(id, lang);
+            let closing = tree.ui().text(UiText::Closing, lang);
+            let is_end = matches!(node.kind, NodeKind::End { .. });
+            assert_eq!(body.contains(closing), is_end, "{} {lang}", node.id);
+        }
+    }
+    assert_eq!(
+        problems_of("closing_too_long"),
+        format!(
+            "{DIR}/closing_too_long/ui.toml:149: text.closing (en) is 346 characters, over 300: every end carries it, so keep it to a line or two"
+        )
+    );
+}
+
+#[test]
 fn a_reminder_must_say_what_its_timing_assumes() {
     assert_eq!(
         problems_of("remind_without_assumes"),
@@ -211,7 +264,7 @@ fn a_text_over_4096_characters_with_the_reminders_is_reported() {
     assert_eq!(
         problems_of("text_too_long"),
         format!(
-            "{DIR}/text_too_long/extra.toml:2: node \"extra\": zh text is 4098 characters with the channels and safety line, over Telegram's 4096"
+            "{DIR}/text_too_long/extra.toml:2: node \"extra\": zh text is 4102 characters with the closing advice, channels and safety line, over Telegram's 4096"
         )
     );
 }

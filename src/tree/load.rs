@@ -9,6 +9,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
+use super::press::{is_page_name, names_one_of, pressed, quoted};
 use super::raw::{RawNode, RawNodeFile, RawRoutes, RawUi};
 use super::report::{LoadError, Problem, Report, Source, check_text};
 use super::router::Router;
@@ -287,16 +288,69 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
                     offset,
                     Some(&node.id),
                     format!(
-                        "{lang} text is {len} characters with the channels and safety line, over Telegram's {MAX_TEXT_CHARS}"
+                        "{lang} text is {len} characters with the closing advice, channels and safety line, over Telegram's {MAX_TEXT_CHARS}"
                     ),
                 );
             }
         }
+        check_presses(&mut report, p, &tree, id);
     }
     if report.problems.is_empty() {
         Ok(tree)
     } else {
         Err(report.finish())
+    }
+}
+
+/// Checks that every button a node's text (or what its reminder assumes)
+/// tells people to press — 点「X」, press "X" — is on the node's menu:
+/// an answer, "not solved" (both best named with `{go:…}`), "solved", the
+/// reminder's button, "back" or "start over". In Chinese a page's own
+/// words, quoted the same in the English text (点「短信核验」, click
+/// 「短信核验」), are the MIIT site's buttons, not the bot's.
+fn check_presses(report: &mut Report, p: &Parsed, tree: &Tree, id: NodeId) {
+    let node = tree.node(id);
+    let ui = tree.ui();
+    let menu = tree.menu(id);
+    let texts = [
+        ("text", Some(&node.text), p.raw.text.as_ref()),
+        (
+            "assumes",
+            node.remind.as_ref().map(|(_, a)| a),
+            p.raw.assumes.as_ref(),
+        ),
+    ];
+    for (what, text, raw) in texts {
+        let (Some(text), Some(raw)) = (text, raw) else {
+            continue;
+        };
+        for lang in Lang::ALL {
+            let offset = match lang {
+                Lang::Zh => raw.get_ref().zh.as_ref(),
+                Lang::En => raw.get_ref().en.as_ref(),
+            }
+            .map_or(raw.span().start, |v| v.span().start);
+            let labels: Vec<&str> = menu
+                .iter()
+                .flatten()
+                .map(|b| b.label.get(ui, lang))
+                .collect();
+            for named in pressed(text.get(lang), lang) {
+                let offered = names_one_of(named, labels.iter().copied());
+                let page = lang == Lang::Zh && is_page_name(named, text.get(Lang::En));
+                if !offered && !page {
+                    report.add(
+                        p.file,
+                        offset,
+                        Some(&node.id),
+                        format!(
+                            "{what} ({lang}) tells people to press {}, but no button of this node's menu says that",
+                            quoted(named, lang)
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use toml::Spanned;
 
+use super::press::{is_page_name, names_one_of, pressed, quoted};
 use super::raw::{RawReminders, RawTable, RawUi};
 use super::report::{Report, check_text};
 use crate::lang::{Lang, Localized};
@@ -62,6 +63,7 @@ catalogue! {
     Help = "help",
     Channels = "channels",
     Safety = "safety",
+    Closing = "closing",
     Solved = "solved",
     ResetDone = "reset_done",
     MenuOutdated = "menu_outdated",
@@ -286,6 +288,13 @@ pub(super) fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<
             None
         }
     };
+    // Problems of these two leave the catalogue usable, so the nodes are
+    // still checked against it.
+    check_closing(report, file, &raw.text);
+    if let Some(buttons) = &buttons {
+        check_presses(report, file, "text", &raw.text, buttons);
+        check_presses(report, file, "console", &raw.console, buttons);
+    }
     Some(Ui {
         texts: texts?,
         buttons: buttons?,
@@ -293,6 +302,73 @@ pub(super) fn check_ui(report: &mut Report, file: usize, raw: &RawUi) -> Option<
         console: console?,
         reminders: reminders?,
     })
+}
+
+/// The longest closing advice, in characters. Every end carries it below
+/// its steps, so it is a line or two, not the full advice.
+const MAX_CLOSING_CHARS: usize = 300;
+
+/// Checks that `text.closing`, added to every end, stays short.
+fn check_closing(report: &mut Report, file: usize, table: &RawTable) {
+    let Some(closing) = table
+        .as_ref()
+        .and_then(|t| t.get_ref().get(UiText::Closing.key()))
+    else {
+        // A missing one is reported with the other missing texts.
+        return;
+    };
+    for (lang, value) in [
+        (Lang::Zh, &closing.get_ref().zh),
+        (Lang::En, &closing.get_ref().en),
+    ] {
+        let Some(value) = value else { continue };
+        let len = value.get_ref().trim().chars().count();
+        if len > MAX_CLOSING_CHARS {
+            report.add(
+                file,
+                value.span().start,
+                None,
+                format!(
+                    "text.closing ({lang}) is {len} characters, over {MAX_CLOSING_CHARS}: every end carries it, so keep it to a line or two"
+                ),
+            );
+        }
+    }
+}
+
+/// Checks that every button a text of `table` tells people to press
+/// (点「X」, press "X") is a label of `[button]` in the same language, or,
+/// in Chinese, a page's own words quoted the same in the English text.
+fn check_presses(
+    report: &mut Report,
+    file: usize,
+    name: &str,
+    table: &RawTable,
+    buttons: &[Localized],
+) {
+    let Some(table) = table else { return };
+    for (key, text) in table.get_ref() {
+        let raw = text.get_ref();
+        let en = raw.en.as_ref().map_or("", |v| v.get_ref().as_str());
+        for (lang, value) in [(Lang::Zh, &raw.zh), (Lang::En, &raw.en)] {
+            let Some(value) = value else { continue };
+            for named in pressed(value.get_ref(), lang) {
+                let offered = names_one_of(named, buttons.iter().map(|b| b.get(lang)));
+                let page = lang == Lang::Zh && is_page_name(named, en);
+                if !offered && !page {
+                    report.add(
+                        file,
+                        value.span().start,
+                        None,
+                        format!(
+                            "{name}.{key} ({lang}) tells people to press {}, but no label of [button] says that",
+                            quoted(named, lang)
+                        ),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Checks `[console]`: each key names a text of `[text]`, and its console
