@@ -10,7 +10,7 @@ use axum::routing::get;
 use crate::app::App;
 
 /// How long /healthz and /metrics wait for the store.
-const STORE_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const STORE_WAIT: Duration = Duration::from_secs(2);
 
 /// `GET /healthz` and `GET /metrics`; `queued` reads the outbound queue's
 /// depth at each scrape.
