@@ -98,7 +98,6 @@ impl Claims {
 
     /// Claims over `text` in place of the file `file` (for the checker's
     /// own test).
-    #[cfg(test)]
     fn over(file: &'static str, text: &str) -> Claims {
         let mut claims = Claims::new();
         claims.texts.insert(file, normalise(text));
@@ -141,13 +140,19 @@ impl Claims {
             .iter()
             .map(|(value, source)| format!("{value} (from `{source}`)"))
             .collect();
-        // What the file says where the phrase's own words are.
+        // What the file says where the phrase's own words are: those of
+        // its words found least often (and the longest of those), so the
+        // excerpts show the place rather than every "Default:".
         let words = pieces
             .iter()
             .map(|piece| normalise(piece))
-            .max_by_key(|piece| piece.chars().count())
+            .filter(|piece| piece.chars().count() >= 4)
+            .map(|piece| (text.matches(piece.as_str()).count(), piece))
+            .filter(|(found, _)| *found > 0)
+            .min_by_key(|(found, piece)| (*found, std::cmp::Reverse(piece.len())))
+            .map(|(_, piece)| piece)
             .unwrap_or_default();
-        let seen: Vec<String> = if words.chars().count() < 4 {
+        let seen: Vec<String> = if words.is_empty() {
             Vec::new()
         } else {
             text.match_indices(&words)
@@ -156,10 +161,9 @@ impl Claims {
                 .collect()
         };
         let instead = if seen.is_empty() {
-            format!(
-                "the file has not the phrase's words {words:?} either: find where it states this \
-                 figure and rewrite the claim in src/doc_claims.rs to the new wording"
-            )
+            "the phrase's own words are not in the file either: find where it states this \
+             figure and rewrite the claim in src/doc_claims.rs to its new wording"
+                .to_string()
         } else {
             format!(
                 "the file has: {}\n  \
@@ -230,31 +234,14 @@ macro_rules! claims {
 /// A number as the docs spell it out: words up to twenty and a few round
 /// tens, digits otherwise.
 fn words(n: u64) -> String {
-    const SMALL: [&str; 21] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-    ];
+    const SMALL: &str = "zero one two three four five six seven eight nine ten eleven twelve \
+                         thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty";
     match n {
-        0..=20 => SMALL[n as usize].to_string(),
+        0..=20 => SMALL
+            .split(' ')
+            .nth(n as usize)
+            .unwrap_or_default()
+            .to_string(),
         30 => "thirty".into(),
         40 => "forty".into(),
         50 => "fifty".into(),
@@ -385,6 +372,7 @@ fn mode(mode: u32) -> String {
 
 // What the code computes the figures from.
 
+/// An environment of these variables alone, as `Config` reads one.
 fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
     move |key| {
         pairs
@@ -438,6 +426,7 @@ fn variables_read() -> BTreeSet<String> {
     asked.into_inner()
 }
 
+/// The dialogue compiled in, as the bot runs it.
 fn tree() -> Tree {
     crate::load_tree(None).expect("the built-in dialogue loads")
 }
@@ -485,6 +474,8 @@ fn readme_figures_are_the_codes() {
         "store: SQLite file {}; dialogs: built in, {} nodes"
             => store::DEFAULT_URL.trim_start_matches("sqlite://"), tree.len();
         "seems to hold a {}-digit code" => crate::tree::router::CODE_DIGITS;
+        "an unclear one offers the two or {} likeliest branches"
+            => words(crate::tree::router::MOST_OFFERED as u64);
         "then only its id remains, for {}" => span_i(store::INBOX_RETENTION_SECS);
         "not on a configuration error (exit status {})" => config::EXIT_CONFIG;
         "The unit sets `UMask={}`" => unit_setting(&c, "UMask");
@@ -579,6 +570,8 @@ fn operations_figures_are_the_codes() {
     let buckets = crate::metrics::STORE_BUCKETS;
     claims! { c, OPERATIONS;
         "latency bounds from {} to {}" => bound(buckets[0]), bound(buckets[buckets.len() - 1]);
+        "(served as `{}`, which Prometheus reads)"
+            => crate::telegram::health::METRICS_TYPE.trim_end_matches("; charset=utf-8");
         "a second one on the same Redis exits with status {}" => config::EXIT_AGAIN;
         "the poller's lease takes up to `INSTANCE_LEASE_SECS` ({} s) to lapse" => secs(lease);
         "so the restarted process may exit {} once or twice" => config::EXIT_AGAIN;
@@ -607,6 +600,7 @@ fn operations_figures_are_the_codes() {
     let cap = http.max_connections;
     let fitted = |limit: u64| listener::fit(cap, Some(limit)).ok();
     claims! { c, OPERATIONS;
+        "systemd's default soft limit is {}" => SYSTEMD_SOFT_LIMIT;
         "`the open-files limit is {}, too low for HTTP_MAX_CONNECTIONS={}"
             => SYSTEMD_SOFT_LIMIT, cap;
         "(it needs {}): at most {} HTTP connections are served"

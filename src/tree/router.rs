@@ -381,7 +381,7 @@ impl Router {
         let mut categories: Vec<NodeId> = Vec::new();
         for s in &scores.routes {
             let route = &self.routes[s.route];
-            if s.score < t.candidates || offered.len() == 3 {
+            if s.score < t.candidates || offered.len() == MOST_OFFERED {
                 break;
             }
             if !categories.contains(&route.category) {
@@ -519,6 +519,9 @@ fn keyword_grams(text: &str) -> Vec<Gram> {
     }
     out
 }
+
+/// The most routes offered when none is clear enough to take directly.
+pub(crate) const MOST_OFFERED: usize = 3;
 
 /// How many digits a verification code has.
 pub(crate) const CODE_DIGITS: usize = 6;
