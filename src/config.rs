@@ -16,11 +16,40 @@ use crate::telegram::intake::FloodLimits;
 use crate::telegram::pacer::Limits;
 use crate::telegram::{HttpLimits, Options, Webhook};
 
+/// The shortest idle time allowed, in hours.
+pub const MIN_IDLE_HOURS: u32 = 1;
+
 /// The longest idle time allowed: 30 days, as long as menu owners are
 /// remembered, so an expiring session still finds its menu to close.
 pub const MAX_IDLE_HOURS: u32 = 30 * 24;
 
-/// A configuration problem; the program exits with status 2 on any.
+/// `INSTANCE_LEASE_SECS`'s bounds: at least 3 s, as the lease's record
+/// expires in whole seconds; at most 10 minutes.
+pub(crate) const LEASE_SECS: (u32, u32) = (3, 600);
+
+/// The longest `WEBHOOK_SECRET` Telegram takes.
+pub(crate) const MAX_SECRET_LEN: usize = 256;
+
+/// The exit status for a configuration problem: the service unit does not
+/// restart the bot after it (`RestartPreventExitStatus`), as the same
+/// configuration would fail the same way.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// The exit status for a problem a later start may not have (another bot
+/// holds the store, the store cannot be reached): the service unit starts
+/// the bot again.
+pub const EXIT_AGAIN: u8 = 1;
+
+/// The log filter when `RUST_LOG` is unset, for the bot: it reports its
+/// start and its steps. teloxide's poller would add a line for each failed
+/// poll to the bot's own one per outage.
+pub(crate) const LOG_BOT: &str = "info,teloxide::update_listeners::polling=warn";
+
+/// The log filter when `RUST_LOG` is unset, for the other commands: the
+/// console and `check` speak on stdout and log only trouble.
+pub(crate) const LOG_OTHERS: &str = "warn";
+
+/// A configuration problem; the program exits with `EXIT_CONFIG` on any.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("DEFAULT_LANG is {0:?}, which is not zh or en; fix it in .env or the environment")]
@@ -38,7 +67,7 @@ pub enum ConfigError {
     )]
     Timezone(String),
     #[error(
-        "SESSION_IDLE_HOURS must be a whole number of hours from 1 to {MAX_IDLE_HOURS}; fix it in .env or the environment"
+        "SESSION_IDLE_HOURS must be a whole number of hours from {MIN_IDLE_HOURS} to {MAX_IDLE_HOURS}; fix it in .env or the environment"
     )]
     IdleHours,
     #[error(
@@ -62,7 +91,7 @@ pub enum ConfigError {
     )]
     Listen(&'static str, String),
     #[error(
-        "WEBHOOK_SECRET must be set in webhook mode (WEBHOOK_URL is set) to 1 to 256 characters of A-Z, a-z, 0-9, _ and -; fix it in .env or the environment"
+        "WEBHOOK_SECRET must be set in webhook mode (WEBHOOK_URL is set) to 1 to {MAX_SECRET_LEN} characters of A-Z, a-z, 0-9, _ and -; fix it in .env or the environment"
     )]
     WebhookSecret,
     #[error("WEBHOOK_REGISTER must be true or false, not {0:?}; fix it in .env or the environment")]
@@ -168,7 +197,7 @@ fn options(env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<ConfigError>
         lease: Duration::from_secs(u64::from(n(
             "INSTANCE_LEASE_SECS",
             defaults.lease.as_secs() as u32,
-            (3, 600),
+            LEASE_SECS,
         ))),
         webhook: webhook(env, problems),
         metrics_listen: address(env, "METRICS_LISTEN", problems),
@@ -224,7 +253,7 @@ fn webhook(
         Some(_) => address(env, "WEBHOOK_LISTEN", problems),
     };
     let secret = value(env, "WEBHOOK_SECRET").filter(|s| {
-        (1..=256).contains(&s.len())
+        (1..=MAX_SECRET_LEN).contains(&s.len())
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     });
@@ -253,6 +282,12 @@ fn value(env: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<String> {
     env(key)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
+}
+
+/// The log filter: `RUST_LOG` if set, else `LOG_BOT` for the bot
+/// (`bot`) and `LOG_OTHERS` for the other commands.
+pub fn log_filter(env: &dyn Fn(&str) -> Option<String>, bot: bool) -> String {
+    value(env, "RUST_LOG").unwrap_or_else(|| if bot { LOG_BOT } else { LOG_OTHERS }.to_string())
 }
 
 /// The process environment, as `Config::read` takes it.
@@ -320,7 +355,9 @@ impl Config {
         };
         let session_idle_secs = match value(env, "SESSION_IDLE_HOURS").map(|v| v.parse::<u32>()) {
             None => DEFAULT_SESSION_IDLE_SECS,
-            Some(Ok(hours)) if (1..=MAX_IDLE_HOURS).contains(&hours) => i64::from(hours) * 3600,
+            Some(Ok(hours)) if (MIN_IDLE_HOURS..=MAX_IDLE_HOURS).contains(&hours) => {
+                i64::from(hours) * 3600
+            }
             Some(_) => {
                 problems.push(ConfigError::IdleHours);
                 DEFAULT_SESSION_IDLE_SECS

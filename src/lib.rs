@@ -27,6 +27,8 @@ pub mod telegram;
 pub mod tree;
 
 #[cfg(test)]
+mod doc_claims;
+#[cfg(test)]
 #[path = "../tests/redis_server.rs"]
 mod redis_server;
 #[cfg(test)]

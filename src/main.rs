@@ -105,21 +105,9 @@ fn main() -> ExitCode {
         for problem in &problems {
             eprintln!("{problem}");
         }
-        return ExitCode::from(2);
+        return ExitCode::from(config::EXIT_CONFIG);
     }
-    // The bot reports its start and its steps; the console and `check`
-    // speak on stdout and log only trouble.
-    let default_filter = if matches!(command, Command::Run) {
-        // teloxide's poller would add a line for each failed poll to the
-        // bot's own one per outage.
-        "info,teloxide::update_listeners::polling=warn"
-    } else {
-        "warn"
-    };
-    let filter = config::process_env("RUST_LOG")
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default_filter.to_string());
+    let filter = config::log_filter(&config::process_env, matches!(command, Command::Run));
     // Every line passes the redacting layer: whatever a library writes,
     // no token, message text or personal number reaches the log.
     let logger = pretty_env_logger::formatted_timed_builder()
@@ -135,7 +123,7 @@ fn main() -> ExitCode {
         Command::Run => run_bot(&config, problems),
         Command::Console { lang, json } => {
             let Some(tree) = load_or_report(dialogs_dir) else {
-                return ExitCode::from(2);
+                return ExitCode::from(config::EXIT_CONFIG);
             };
             let lang = lang.unwrap_or(config.default_lang);
             let (stdin, stdout) = (io::stdin().lock(), io::stdout().lock());
@@ -156,7 +144,7 @@ fn main() -> ExitCode {
         }
         Command::Eval { file } => {
             let Some(tree) = load_or_report(dialogs_dir) else {
-                return ExitCode::from(2);
+                return ExitCode::from(config::EXIT_CONFIG);
             };
             let samples = std::fs::read_to_string(&file)
                 .map_err(|e| e.to_string())
@@ -165,14 +153,14 @@ fn main() -> ExitCode {
                 Ok(samples) => emit(&eval::evaluate(&tree, &samples).to_string()),
                 Err(e) => {
                     eprintln!("{}: {e}", file.display());
-                    ExitCode::from(2)
+                    ExitCode::from(config::EXIT_CONFIG)
                 }
             }
         }
         Command::Check { dir, map } => {
             let dir = dir.or(config.dialogs_dir);
             let Some(tree) = load_or_report(dir.as_deref()) else {
-                return ExitCode::from(2);
+                return ExitCode::from(config::EXIT_CONFIG);
             };
             let mut out = format!(
                 "{}: OK, {} nodes ({} ends)\n",
@@ -194,7 +182,7 @@ fn main() -> ExitCode {
         } => {
             let dir = dir.or(config.dialogs_dir);
             let Some(tree) = load_or_report(dir.as_deref()) else {
-                return ExitCode::from(2);
+                return ExitCode::from(config::EXIT_CONFIG);
             };
             let lang = lang.unwrap_or(config.default_lang);
             let usage = if with_stats {
@@ -202,7 +190,7 @@ fn main() -> ExitCode {
                     Ok(facts) => Some(stats::usage(&facts)),
                     Err(e) => {
                         eprintln!("{e}");
-                        return ExitCode::from(2);
+                        return ExitCode::from(config::EXIT_CONFIG);
                     }
                 }
             } else {
@@ -212,7 +200,7 @@ fn main() -> ExitCode {
         }
         Command::Stats { days, lang } => {
             let Some(tree) = load_or_report(dialogs_dir) else {
-                return ExitCode::from(2);
+                return ExitCode::from(config::EXIT_CONFIG);
             };
             let lang = lang.unwrap_or(config.default_lang);
             match read_facts(days) {
@@ -222,7 +210,7 @@ fn main() -> ExitCode {
                 )),
                 Err(e) => {
                     eprintln!("{e}");
-                    ExitCode::from(2)
+                    ExitCode::from(config::EXIT_CONFIG)
                 }
             }
         }
@@ -243,7 +231,8 @@ fn read_facts(days: u32) -> Result<Vec<icp_sms_doctor::stats::Fact>, String> {
 }
 
 /// Runs the bot. Every configuration problem — the environment's and the
-/// dialogue's — is reported at once, one line each, before exit status 2.
+/// dialogue's — is reported at once, one line each, before exiting with
+/// `EXIT_CONFIG`.
 fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode {
     let bot_config = config
         .bot(&config::process_env)
@@ -254,7 +243,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
         eprintln!("{problem}");
     }
     let (Ok(bot_config), Ok(tree)) = (bot_config, tree.map_err(|e| report_dialogs(&e))) else {
-        return ExitCode::from(2);
+        return ExitCode::from(config::EXIT_CONFIG);
     };
     // An SQLite file is held from here on: a second bot on it, by any
     // path, is refused before it reads or writes anything of it.
@@ -265,11 +254,11 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
         Ok(store) => store,
         Err(e @ icp_sms_doctor::store::StoreError::InUse(_)) => {
             eprintln!("{e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(config::EXIT_AGAIN);
         }
         Err(e) => {
             eprintln!("{e}; fix DATABASE_URL in .env or the environment");
-            return ExitCode::from(2);
+            return ExitCode::from(config::EXIT_CONFIG);
         }
     };
     // One process polls Telegram per store: a second one would take the
@@ -305,7 +294,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
                 icp_sms_doctor::store::StoreError::InUse(_) => eprintln!("{e}"),
                 e => eprintln!("{e} ({}); the next start tries again", store.describe()),
             }
-            return ExitCode::FAILURE;
+            return ExitCode::from(config::EXIT_AGAIN);
         }
         let (nodes, store_name) = (tree.len(), store.describe());
         let (timezone, idle_secs) = (settings.timezone, settings.session_idle_secs);
@@ -319,12 +308,12 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
             Ok(running) => running,
             Err(e @ StartError::Unauthorized(_)) => {
                 eprintln!("{e}; check it in .env or the environment");
-                return ExitCode::from(2);
+                return ExitCode::from(config::EXIT_CONFIG);
             }
             // Restarting won't help: the limit is the unit's or the shell's.
             Err(e @ StartError::OpenFiles { .. }) => {
                 eprintln!("{e}");
-                return ExitCode::from(2);
+                return ExitCode::from(config::EXIT_CONFIG);
             }
             Err(e) => {
                 eprintln!("{e}");

@@ -66,7 +66,7 @@ const STORE_CALLS: [&str; 9] = [
 
 /// A store call's bounds, in seconds: 50 µs to 2.5 s, written as
 /// numbers a person reads (not 0.00015000000000000001).
-const STORE_BUCKETS: [f64; 15] = [
+pub(crate) const STORE_BUCKETS: [f64; 15] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5,
 ];

@@ -10,12 +10,12 @@
 //! (`stats/store.rs`). A write either happens whole or not at all. All
 //! times are UTC instants from the bot's clock.
 
-mod health;
+pub(crate) mod health;
 mod inbox;
 pub mod kernel;
-mod leases;
+pub(crate) mod leases;
 mod menus;
-mod missed;
+pub(crate) mod missed;
 mod sessions;
 pub(crate) mod url;
 
@@ -136,7 +136,7 @@ pub(crate) const RETRIES: usize = 16;
 /// reminder (a window is a day long) or a next-day question (asked a day
 /// later, answered within a day) keeps a session open past its idle time;
 /// the session outlives them.
-const KEPT_PAST_IDLE_SECS: i64 = 4 * 24 * 3600;
+pub(crate) const KEPT_PAST_IDLE_SECS: i64 = 4 * 24 * 3600;
 
 /// What the bot stores, on a kernel. Cloning it shares the kernel.
 #[derive(Clone)]

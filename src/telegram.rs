@@ -10,15 +10,15 @@ mod cases;
 mod classify;
 mod door;
 mod handlers;
-mod health;
+pub(crate) mod health;
 mod inbox;
 pub mod intake;
-mod keeper;
-mod listener;
+pub(crate) mod keeper;
+pub(crate) mod listener;
 pub mod pacer;
-mod retry;
+pub(crate) mod retry;
 pub(crate) mod schedule;
-mod send;
+pub(crate) mod send;
 pub(crate) mod team;
 pub(crate) mod webhook;
 
@@ -279,12 +279,12 @@ impl Running {
 /// same one, in order, and the number of workers stays fixed however many
 /// people write (the dispatcher would otherwise keep one per person it has
 /// seen busy at once).
-const WORKERS: u64 = 64;
+pub(crate) const WORKERS: u64 = 64;
 
 /// The updates each worker may hold waiting. Each slot is the size of an
 /// update (about 750 bytes) and is allocated in blocks of 32 as it is first
 /// used: 64 × 16 keeps them near 1.5 MB, where 256 × 64 took 18 MB.
-const WORKER_QUEUE: usize = 16;
+pub(crate) const WORKER_QUEUE: usize = 16;
 
 /// The worker for (chat, person).
 fn lane_of(chat: ChatId, user: Option<UserId>) -> u16 {

@@ -34,14 +34,14 @@ use crate::clock::Instant;
 pub(crate) const PROBE_KEY: &str = "health:probe";
 
 /// How long the probe's record is kept, in seconds.
-const PROBE_KEPT_SECS: i64 = 60;
+pub(crate) const PROBE_KEPT_SECS: i64 = 60;
 
 /// The least time between two probes, however often /healthz is asked.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// How long the bot's latest write speaks for the store, before a probe
 /// is asked instead.
-const FRESH: Duration = Duration::from_secs(1);
+pub(crate) const FRESH: Duration = Duration::from_secs(1);
 
 /// What the store's writes have said lately. Clones of a store share it.
 #[derive(Default)]

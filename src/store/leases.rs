@@ -60,6 +60,17 @@ fn token() -> String {
     format!("{}-{nanos}-{:016x}", std::process::id(), hasher.finish())
 }
 
+/// The lease is renewed every `RENEW_PARTS`th of its period.
+pub(crate) const RENEW_PARTS: u32 = 3;
+
+/// A check that found the lease this process's is trusted until a
+/// `TRUST_MARGIN_PARTS`th of the period before the lease could run out.
+pub(crate) const TRUST_MARGIN_PARTS: u32 = 3;
+
+/// A failed check is tried again, and a process that stepped down tries to
+/// take the lease, every `RETRY_PARTS`th of the period.
+pub(crate) const RETRY_PARTS: u32 = 15;
+
 /// The lease's timings, from its period.
 #[derive(Debug, Clone, Copy)]
 struct Term {
@@ -81,23 +92,24 @@ impl Term {
 
     /// How often the lease is renewed.
     fn renew(self) -> Duration {
-        self.period / 3
+        self.period / RENEW_PARTS
     }
 
     /// How long a check that found the lease this process's is trusted,
-    /// from the moment the check began: a third less than the period. The
-    /// record's expiry is counted in whole seconds (so it may come up to a
-    /// second early) on each process's own clock (so clocks that differ
-    /// by a little must not matter).
+    /// from the moment the check began: less than the period by a
+    /// `TRUST_MARGIN_PARTS`th of it. The record's expiry is counted in
+    /// whole seconds (so it may come up to a second early) on each
+    /// process's own clock (so clocks that differ by a little must not
+    /// matter).
     fn trust(self) -> Duration {
-        self.period - self.period / 3
+        self.period - self.period / TRUST_MARGIN_PARTS
     }
 
     /// How soon a check that failed is tried again, and how often a
     /// process that stepped down tries to take the lease: a successor
     /// polls soon after the holder gives the lease back.
     fn retry(self) -> Duration {
-        (self.period / 15).max(Duration::from_millis(100))
+        (self.period / RETRY_PARTS).max(Duration::from_millis(100))
     }
 }
 

@@ -6,7 +6,7 @@ use crate::clock::Instant;
 
 /// How long a missed answer is remembered: a person back after a week
 /// starts afresh anyway.
-const MISSED_RETENTION_SECS: i64 = 7 * 24 * 3600;
+pub(crate) const MISSED_RETENTION_SECS: i64 = 7 * 24 * 3600;
 
 /// The record that says an answer to `key` was given up on.
 pub(crate) fn missed_key(key: SessionKey) -> String {

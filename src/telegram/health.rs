@@ -10,7 +10,11 @@ use axum::routing::get;
 use crate::app::App;
 
 /// How long /healthz and /metrics wait for the store.
-const STORE_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const STORE_WAIT: Duration = Duration::from_secs(2);
+
+/// What `GET /metrics` is served as: what prometheus-client writes,
+/// OpenMetrics text.
+pub(crate) const METRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `GET /healthz` and `GET /metrics`; `queued` reads the outbound queue's
 /// depth at each scrape.
@@ -39,15 +43,7 @@ pub(super) fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>
             }
             Err(_) => log::warn!("metrics: the store's counts took over {STORE_WAIT:?}"),
         }
-        (
-            [(
-                header::CONTENT_TYPE,
-                // What prometheus-client writes: OpenMetrics text.
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            figures.encode(),
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, METRICS_TYPE)], figures.encode()).into_response()
     };
     axum::Router::new()
         .route("/healthz", get(health))

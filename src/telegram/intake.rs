@@ -72,7 +72,7 @@ pub const REPEAT_COMMAND: Duration = Duration::from_secs(60);
 /// may well be pressed again once the menu has moved on and back).
 pub const REPEAT_PRESS: Duration = Duration::from_secs(3);
 /// A member of a group is told to slow down at most once in this long.
-const NOTE_IN_GROUP: Duration = Duration::from_secs(60);
+pub(crate) const NOTE_IN_GROUP: Duration = Duration::from_secs(60);
 
 impl Member {
     /// Whether the member is still remembered for a repeat or a note.

@@ -30,6 +30,11 @@ pub(super) async fn beat(app: &App, lease: Duration) -> bool {
     }
 }
 
+/// The heartbeat is written `BEATS_PER_LEASE` times a lease, and what a
+/// stopped process left is looked for as often: a process that stopped
+/// cleanly has its work taken over within that part of the lease.
+pub(crate) const BEATS_PER_LEASE: u32 = 3;
+
 /// With a shared store, the tasks that keep this process known as alive
 /// and take over what a stopped process left.
 pub(super) struct Keeper {
@@ -47,7 +52,7 @@ impl Keeper {
         deps: DependencyMap,
         lease: Duration,
     ) -> Keeper {
-        let every = (lease / 3).max(Duration::from_millis(100));
+        let every = (lease / BEATS_PER_LEASE).max(Duration::from_millis(100));
         let heart = {
             let app = Arc::clone(&app);
             tokio::spawn(async move {

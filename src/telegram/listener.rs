@@ -66,22 +66,22 @@ impl Default for HttpLimits {
 }
 
 /// Connections kept, past the cap, for `GET /healthz` and `GET /metrics`.
-pub(super) const RESERVE: u32 = 16;
+pub(crate) const RESERVE: u32 = 16;
 
 /// How long a reserve connection may take to send its request…
-const RESERVE_HEADER: Duration = Duration::from_secs(1);
+pub(crate) const RESERVE_HEADER: Duration = Duration::from_secs(1);
 
 /// …and how long it may stay open in all: /healthz waits up to 2 s for
 /// the store.
-const RESERVE_LIFETIME: Duration = Duration::from_secs(5);
+pub(crate) const RESERVE_LIFETIME: Duration = Duration::from_secs(5);
 
 /// Open files kept, beside the listener's, for the rest of the process:
 /// the store's files or connections, the Bot API's connections, the log,
 /// the runtime's own.
-pub(super) const FILES_MARGIN: u64 = 128;
+pub(crate) const FILES_MARGIN: u64 = 128;
 
 /// The largest request head taken: a larger one is answered 431.
-const MAX_HEAD: usize = 32 * 1024;
+pub(crate) const MAX_HEAD: usize = 32 * 1024;
 
 /// About the most a connection buffers of what it was sent and has not
 /// been handled yet. Bodies pass through in pieces, so it does not limit
@@ -91,25 +91,34 @@ const READ_BUFFER: usize = 64 * 1024;
 
 /// The fewest connections worth serving: with an open-files limit that
 /// leaves room for fewer, the bot does not start.
-pub(super) const MIN_CONNECTIONS: u64 = 16;
+pub(crate) const MIN_CONNECTIONS: u64 = 16;
+
+/// The `Retry-After` a reserve connection gives with its 503, in seconds.
+pub(crate) const RESERVE_RETRY_AFTER_SECS: u32 = 1;
+
+/// The cap counts as having room again, and its episode ends in the log,
+/// once a `ROOM_AGAIN`th of it is free: a cap hovering at its limit is not
+/// logged on and off.
+pub(crate) const ROOM_AGAIN: u64 = 10;
 
 /// How often, while the cap is reached, the listener looks whether it has
 /// room again.
 const ROOM_CHECK: Duration = Duration::from_secs(1);
 
 /// The pauses after a failed accept: doubled each time, up to the second.
-const ACCEPT_PAUSE: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+pub(crate) const ACCEPT_PAUSE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(1));
 
 /// The open files `cap` connections need, with the reserve and the
 /// margin.
-pub(super) fn files_needed(cap: u32) -> u64 {
+pub(crate) fn files_needed(cap: u32) -> u64 {
     u64::from(cap) + u64::from(RESERVE) + FILES_MARGIN
 }
 
 /// The cap to serve with: `wanted`, or less if the open-files limit
 /// (`None`: unknown or unlimited) leaves room for less; an error if it
 /// leaves room for fewer than `MIN_CONNECTIONS`.
-pub(super) fn fit(wanted: u32, limit: Option<u64>) -> Result<u32, StartError> {
+pub(crate) fn fit(wanted: u32, limit: Option<u64>) -> Result<u32, StartError> {
     let Some(limit) = limit else {
         return Ok(wanted);
     };
@@ -233,7 +242,10 @@ impl Plan {
 async fn busy() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, "1")],
+        [(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(RESERVE_RETRY_AFTER_SECS),
+        )],
         "too many connections: only /healthz and /metrics are served now\n",
     )
         .into_response()
@@ -360,11 +372,10 @@ impl Full {
     }
 
     /// With `free` ordinary connections free: the line to log if that
-    /// ends the episode. It ends once a tenth of the cap is free, so a
-    /// cap hovering at its limit is not logged on and off.
+    /// ends the episode (`ROOM_AGAIN`).
     fn look(&mut self, free: usize) -> Option<String> {
         let since = self.since?;
-        if (free as u64) < (u64::from(self.cap) / 10).max(1) {
+        if (free as u64) < (u64::from(self.cap) / ROOM_AGAIN).max(1) {
             return None;
         }
         let line = format!(

@@ -18,7 +18,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 mod ticket;
-mod window;
+pub(crate) mod window;
 
 use crate::metrics::Metrics;
 use crate::store::Budget;

@@ -11,19 +11,19 @@ use tokio::time::Instant;
 /// How long a reply is tried through transient failures before it is
 /// given up on: an outage of the Bot API (or of the network to it) up to
 /// this long delays replies but loses none.
-pub(super) const WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// How long a button press's answer is tried: after that the person's
 /// client has long stopped waiting for it, and Telegram refuses answers
 /// to old presses.
-const PRESS_WINDOW: Duration = Duration::from_secs(30);
+pub(crate) const PRESS_WINDOW: Duration = Duration::from_secs(30);
 
 /// The first pause between two tries; each further one is twice the last.
-const FIRST_PAUSE: Duration = Duration::from_millis(250);
+pub(crate) const FIRST_PAUSE: Duration = Duration::from_millis(250);
 
 /// The longest pause between two tries: once the Bot API is back, a
 /// reply waits at most this long to go.
-const MAX_PAUSE: Duration = Duration::from_secs(10);
+pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(10);
 
 /// The longest wait a 429 may impose before the request is given up on.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);

@@ -36,7 +36,7 @@ const CLOSE_PAUSE_SECS: i64 = 5;
 const SWEEP_SECS: i64 = 5 * 60;
 
 /// After a failure (the store down, Telegram unreachable), the next try.
-const RETRY_SECS: i64 = 30;
+pub(crate) const RETRY_SECS: i64 = 30;
 
 /// The running scheduler.
 pub(crate) struct Handle {
@@ -84,7 +84,7 @@ struct State {
 }
 
 /// How often what is past its retention is forgotten.
-const PRUNE_SECS: i64 = 3600;
+pub(crate) const PRUNE_SECS: i64 = 3600;
 
 async fn run(
     bot: Outbox,

@@ -48,10 +48,10 @@ pub(crate) struct Outbox {
 type Place = (i64, Option<i32>);
 
 /// How long a member told that their group is busy is not told again.
-const TOLD_BUSY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+pub(crate) const TOLD_BUSY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The most members one busy note names; more wait for the next.
-const NAMED_MOST: usize = 20;
+pub(crate) const NAMED_MOST: usize = 20;
 
 /// A member of a busy group whose answer is not queued: the note that
 /// offers them the private chat names them and replies to their message.

@@ -155,7 +155,7 @@ async fn take(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> Stat
 
 /// How long a post waits for room in the queue before it is answered 503
 /// (Telegram sends it again later, perhaps to another instance).
-const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Records the update and queues it for the dispatcher: 200 once both are
 /// done, or for a repeat; 503 when either cannot be, so Telegram sends it

@@ -438,7 +438,7 @@ fn raw_targets(raw: &RawNode) -> impl Iterator<Item = &str> {
 }
 
 /// The longest brief, in characters: it starts a line of the summary.
-const MAX_BRIEF_CHARS: usize = 40;
+pub(crate) const MAX_BRIEF_CHARS: usize = 40;
 
 /// Words in a node's text that send people to another part of the tree.
 /// A text says where to go with `{go:<node id>}` instead, which the loader

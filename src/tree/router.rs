@@ -381,7 +381,7 @@ impl Router {
         let mut categories: Vec<NodeId> = Vec::new();
         for s in &scores.routes {
             let route = &self.routes[s.route];
-            if s.score < t.candidates || offered.len() == 3 {
+            if s.score < t.candidates || offered.len() == MOST_OFFERED {
                 break;
             }
             if !categories.contains(&route.category) {
@@ -520,6 +520,12 @@ fn keyword_grams(text: &str) -> Vec<Gram> {
     out
 }
 
+/// The most routes offered when none is clear enough to take directly.
+pub(crate) const MOST_OFFERED: usize = 3;
+
+/// How many digits a verification code has.
+pub(crate) const CODE_DIGITS: usize = 6;
+
 /// Whether a text seems to hold personal data: a 6-digit code, a mainland
 /// mobile number, or an ID number. Spaces and dashes inside a number are
 /// read through, and full-width digits count.
@@ -571,7 +577,7 @@ pub fn personal_data(text: &str) -> impl Iterator<Item = std::ops::Range<usize>>
             let id_check_letter = chars.get(j).is_some_and(|c| matches!(c.1, 'x' | 'X'));
             let bytes = digits.as_bytes();
             let personal = match digits.len() {
-                6 => true,
+                CODE_DIGITS => true,
                 11 => bytes[0] == b'1' && (b'3'..=b'9').contains(&bytes[1]),
                 15 | 18 => true,
                 17 => id_check_letter,

@@ -422,7 +422,7 @@ fn check_console(
 }
 
 /// The most "it arrived N hours ago" answers offered, so they fit one menu.
-const MAX_ARRIVAL_CHOICES: usize = 6;
+pub(crate) const MAX_ARRIVAL_CHOICES: usize = 6;
 
 /// Checks `[reminders]`: every reminder falls inside the window, and the
 /// time patterns are ones strftime knows.

@@ -25,7 +25,7 @@
 //! One process serves a file (`hold`), so the windows a budget counts in
 //! are kept in that process's memory.
 
-mod calls;
+pub(crate) mod calls;
 mod group;
 #[cfg(test)]
 mod tests;
@@ -193,7 +193,7 @@ impl Held {
             let mut options = fs::OpenOptions::new();
             options.create(true).truncate(false).write(true);
             #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
             options.open(&side)
         }
         .map_err(|source| StoreError::Folder {
@@ -710,6 +710,13 @@ fn prepare(path: &Path) -> Result<(), StoreError> {
     })
 }
 
+/// The database's folder: its owner's alone.
+pub(crate) const FOLDER_MODE: u32 = 0o700;
+
+/// The database file, the side file and SQLite's journal files: readable
+/// and writable by their owner alone.
+pub(crate) const FILE_MODE: u32 = 0o600;
+
 /// Creates the kernel's folder (and those above it) readable by the bot's
 /// user alone, whatever the umask. A folder that exists and lets others in
 /// is closed up to 0700, with a line in the log, unless it is a shared
@@ -725,7 +732,7 @@ fn private_folder(dir: &Path) -> Result<(), StoreError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, FOLDER_MODE);
     builder.create(dir).map_err(folder_error)?;
     #[cfg(unix)]
     {
@@ -745,7 +752,7 @@ fn private_folder(dir: &Path) -> Result<(), StoreError> {
             );
             return Ok(());
         }
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| {
+        fs::set_permissions(dir, fs::Permissions::from_mode(FOLDER_MODE)).map_err(|source| {
             StoreError::Exposed {
                 path: dir.to_path_buf(),
                 mode,
@@ -753,7 +760,7 @@ fn private_folder(dir: &Path) -> Result<(), StoreError> {
             }
         })?;
         log::warn!(
-            "store: the database's folder {} let others in (mode {mode:04o}); it is now 0700",
+            "store: the database's folder {} let others in (mode {mode:04o}); it is now {FOLDER_MODE:04o}",
             dir.display()
         );
     }
@@ -771,12 +778,12 @@ fn private_files(path: &Path) -> std::io::Result<()> {
         fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .mode(0o600)
+            .mode(FILE_MODE)
             .open(path)?;
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let file = PathBuf::from(format!("{}{suffix}", path.display()));
             if file.exists() {
-                fs::set_permissions(&file, fs::Permissions::from_mode(0o600))?;
+                fs::set_permissions(&file, fs::Permissions::from_mode(FILE_MODE))?;
             }
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The span is kept longer than Telegram's by 1/MARGIN of it, 2%.
-const MARGIN: u32 = 50;
+pub(crate) const MARGIN: u32 = 50;
 
 /// At most `max` requests in any `span`. A request counts from when it is
 /// let go until its answer is back, and for a span after that: Telegram

@@ -12,7 +12,7 @@ use super::Db;
 use crate::store::StoreError;
 
 /// How often the log is moved into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// The connection, shared by the kernel's handles. Cloning it shares it.
 #[derive(Clone)]
