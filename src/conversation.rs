@@ -316,7 +316,7 @@ async fn save(
             replies: serde_json::to_string(&decision.replies).ok()?,
         })
     });
-    record_into(&mut also, &facts);
+    record_into(&mut also, step.tree.version(), &facts);
     // The person is back: a next-day question asked for them here before
     // now is not asked.
     if let Some(waiting) = loaded.with.first().cloned().flatten().and_then(Waiting::of) {

@@ -668,7 +668,9 @@ fn behaviour_figures_are_the_codes() {
             => days(store::MENU_RETENTION_SECS);
         "closed cases are forgotten after {} days" => days(cases::CLOSED_RETENTION_SECS);
         "{} later the bot asks once" => span_i(stats::LATER_SECS);
-        "`/stats [days]` (default {}, at most {})" => stats::DEFAULT_DAYS, stats::MAX_DAYS;
+        "`/stats [days] [version]` (default {} days, at most {})" => stats::DEFAULT_DAYS, stats::MAX_DAYS;
+        "salmon and red as it passes 0, {}%, {}% and {}%"
+            => crate::tree::graph::HEAT[1].0, crate::tree::graph::HEAT[2].0, crate::tree::graph::HEAT[3].0;
         "with no user id, kept {} days" => stats::MAX_DAYS;
     }
     // Asked `LATER_SECS` after "ask me tomorrow", kept `LATER_SECS` after

@@ -79,6 +79,10 @@ enum Command {
         #[arg(long, default_value_t = stats::DEFAULT_DAYS,
               value_parser = clap::value_parser!(u32).range(1..=i64::from(stats::MAX_DAYS)))]
         days: u32,
+        /// With --stats, the dialogue version whose figures to draw
+        /// (default: the one drawn; `none` for facts from before versions).
+        #[arg(long, value_name = "VERSION")]
+        dialogue: Option<String>,
     },
     /// Print the team's figures from the store (DATABASE_URL): conversations
     /// by category and entry, ends reached, resolution rate per end, where
@@ -91,6 +95,10 @@ enum Command {
         /// The language of the figures (default: DEFAULT_LANG).
         #[arg(long)]
         lang: Option<Lang>,
+        /// The dialogue version whose figures to show (default: the one
+        /// loaded; `none` for facts from before versions).
+        #[arg(long, value_name = "VERSION")]
+        dialogue: Option<String>,
     },
 }
 
@@ -179,6 +187,7 @@ fn main() -> ExitCode {
             lang,
             stats: with_stats,
             days,
+            dialogue,
         } => {
             let dir = dir.or(config.dialogs_dir);
             let Some(tree) = load_or_report(dir.as_deref()) else {
@@ -187,7 +196,10 @@ fn main() -> ExitCode {
             let lang = lang.unwrap_or(config.default_lang);
             let usage = if with_stats {
                 match read_facts(days) {
-                    Ok(facts) => Some(stats::usage(&facts)),
+                    Ok(facts) => {
+                        let version = dialogue.as_deref().unwrap_or(tree.version());
+                        Some(stats::usage(&tree, &stats::of_version(&facts, version)))
+                    }
                     Err(e) => {
                         eprintln!("{e}");
                         return ExitCode::from(config::EXIT_CONFIG);
@@ -198,7 +210,11 @@ fn main() -> ExitCode {
             };
             emit(&graph::render(&tree, format, lang, usage.as_ref()))
         }
-        Command::Stats { days, lang } => {
+        Command::Stats {
+            days,
+            lang,
+            dialogue,
+        } => {
             let Some(tree) = load_or_report(dialogs_dir) else {
                 return ExitCode::from(config::EXIT_CONFIG);
             };
@@ -206,7 +222,13 @@ fn main() -> ExitCode {
             match read_facts(days) {
                 Ok(facts) => emit(&format!(
                     "{}\n",
-                    stats::Figures::of(&tree, &facts, days).render(&tree, lang)
+                    stats::Figures::of_version(
+                        &tree,
+                        &facts,
+                        days,
+                        dialogue.as_deref().unwrap_or(tree.version())
+                    )
+                    .render(&tree, lang)
                 )),
                 Err(e) => {
                     eprintln!("{e}");

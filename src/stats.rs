@@ -103,6 +103,10 @@ pub struct Fact {
     /// The entry of a start, the node an answer was taken from.
     pub detail: String,
     pub lang: Lang,
+    /// The dialogue's version (`Tree::version`) when it happened, set as
+    /// the fact is recorded; empty for facts from before versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
 }
 
 impl Fact {
@@ -114,6 +118,7 @@ impl Fact {
             node: node.to_string(),
             detail: String::new(),
             lang,
+            version: String::new(),
         }
     }
 
@@ -200,6 +205,63 @@ pub struct Figures {
     pub reminders_sent: u64,
     pub handoffs_opened: u64,
     pub handoffs_closed: u64,
+    /// Per node: conversations that reached it, stopped there, and said
+    /// solved after it.
+    pub nodes: BTreeMap<String, NodeFigures>,
+    /// The dialogue version these figures are of, when chosen
+    /// (`of_version`), and the other versions of the period with how many
+    /// facts each, most first.
+    pub version: Option<String>,
+    pub other_versions: Vec<(String, usize)>,
+}
+
+/// What people did at one node, counted in conversations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeFigures {
+    /// Conversations that reached the node.
+    pub reached: u64,
+    /// Conversations not marked solved whose last step was here.
+    pub left: u64,
+    /// Conversations that reached it and said "solved" afterwards (at it
+    /// or at an end further on).
+    pub solved_after: u64,
+}
+
+/// How the facts of before versions are named, in the figures and when
+/// asking for them.
+pub const NO_VERSION: &str = "none";
+
+/// The version a fact is listed under.
+fn version_name(fact: &Fact) -> &str {
+    if fact.version.is_empty() {
+        NO_VERSION
+    } else {
+        &fact.version
+    }
+}
+
+/// The dialogue versions `facts` were recorded in, with how many facts
+/// each, most first.
+pub fn versions(facts: &[Fact]) -> Vec<(String, usize)> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for fact in facts {
+        *counts.entry(version_name(fact)).or_default() += 1;
+    }
+    let mut counts: Vec<(String, usize)> = counts
+        .into_iter()
+        .map(|(v, n)| (v.to_string(), n))
+        .collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}
+
+/// The facts of one dialogue version (`NO_VERSION` for those of before).
+pub fn of_version(facts: &[Fact], version: &str) -> Vec<Fact> {
+    facts
+        .iter()
+        .filter(|f| version_name(f) == version)
+        .cloned()
+        .collect()
 }
 
 /// How many "left at" nodes the figures list.
@@ -221,6 +283,10 @@ impl Figures {
             last: Option<String>,
             solved: bool,
             ended: bool,
+            /// The nodes it reached, in order, each once.
+            visited: Vec<String>,
+            /// How many of `visited` came before its last "solved".
+            solved_after: usize,
         }
         let mut convs: BTreeMap<u64, Conv> = BTreeMap::new();
         let mut ordered: Vec<&Fact> = facts.iter().collect();
@@ -243,8 +309,14 @@ impl Figures {
                 if conv.category.is_none() {
                     conv.category = category_of(tree, &categories, &fact.node);
                 }
+                if !fact.node.is_empty() && !conv.visited.contains(&fact.node) {
+                    conv.visited.push(fact.node.clone());
+                }
                 match fact.kind {
-                    FactKind::Solved => conv.solved = true,
+                    FactKind::Solved => {
+                        conv.solved = true;
+                        conv.solved_after = conv.visited.len();
+                    }
                     FactKind::Reached => conv.ended = true,
                     _ => {}
                 }
@@ -280,12 +352,32 @@ impl Figures {
                 && let Some(last) = &conv.last
             {
                 *left.entry(last.clone()).or_default() += 1;
+                figures.nodes.entry(last.clone()).or_default().left += 1;
+            }
+            for (i, node) in conv.visited.iter().enumerate() {
+                let counts = figures.nodes.entry(node.clone()).or_default();
+                counts.reached += 1;
+                if i < conv.solved_after {
+                    counts.solved_after += 1;
+                }
             }
         }
         let mut left: Vec<(String, u64)> = left.into_iter().collect();
         left.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         left.truncate(LEFT_SHOWN);
         figures.left = left;
+        figures
+    }
+
+    /// The figures of the dialogue `version` among `facts` (those of the
+    /// period), naming the period's other versions.
+    pub fn of_version(tree: &Tree, facts: &[Fact], days: u32, version: &str) -> Figures {
+        let mut figures = Figures::of(tree, &of_version(facts, version), days);
+        figures.version = Some(version.to_string());
+        figures.other_versions = versions(facts)
+            .into_iter()
+            .filter(|(v, _)| v != version)
+            .collect();
         figures
     }
 
@@ -383,14 +475,74 @@ impl Figures {
             ("closed", self.handoffs_closed.to_string()),
         ];
         let values: Vec<(&str, &str)> = figures.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        crate::markup::fill(ui.text(UiText::Stats, lang), &values)
+        let mut out = String::new();
+        if let Some(version) = &self.version {
+            let mut line =
+                crate::markup::fill(ui.text(UiText::StatsVersion, lang), &[("version", version)]);
+            if !self.other_versions.is_empty() {
+                let others: Vec<String> = self
+                    .other_versions
+                    .iter()
+                    .map(|(v, n)| format!("{v} ×{n}"))
+                    .collect();
+                line.push_str(&crate::markup::fill(
+                    ui.text(UiText::StatsVersionsOther, lang),
+                    &[("versions", &others.join(", "))],
+                ));
+            }
+            out.push_str(&line);
+            out.push_str("\n\n");
+        }
+        out.push_str(&crate::markup::fill(ui.text(UiText::Stats, lang), &values));
+        // Each node reached, the most reached first, in the tree's order
+        // among equals.
+        let order: HashMap<&str, usize> = tree
+            .nodes()
+            .enumerate()
+            .map(|(i, (_, node))| (node.id.as_str(), i))
+            .collect();
+        let mut nodes: Vec<(usize, &String, &NodeFigures)> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.reached > 0)
+            .map(|(id, n)| (order.get(id.as_str()).copied().unwrap_or(usize::MAX), id, n))
+            .collect();
+        nodes.sort_by(|a, b| b.2.reached.cmp(&a.2.reached).then(a.0.cmp(&b.0)));
+        let nodes: Vec<String> = nodes
+            .into_iter()
+            .map(|(_, id, n)| {
+                format!(
+                    "- {}: {} / {} / {}",
+                    title(id),
+                    n.reached,
+                    n.left,
+                    n.solved_after
+                )
+            })
+            .collect();
+        out.push_str("\n\n");
+        out.push_str(&crate::markup::fill(
+            ui.text(UiText::StatsNodes, lang),
+            &[("nodes", &or_none(nodes))],
+        ));
+        out
     }
 }
 
 /// How often each answer was taken and each end answered, for the
 /// picture of the tree.
-pub fn usage(facts: &[Fact]) -> crate::tree::graph::Usage {
+pub fn usage(tree: &Tree, facts: &[Fact]) -> crate::tree::graph::Usage {
     let mut usage = crate::tree::graph::Usage::default();
+    for (node, n) in Figures::of(tree, facts, 0).nodes {
+        usage.nodes.insert(
+            node,
+            crate::tree::graph::NodeUse {
+                reached: n.reached,
+                left: n.left,
+                solved_after: n.solved_after,
+            },
+        );
+    }
     for fact in facts {
         match fact.kind {
             FactKind::Step => {

@@ -312,13 +312,15 @@ async fn cases(store: &Store) {
     );
 }
 
-/// Facts are kept with every field, read by time, recorded with a
-/// session in one write, and pruned after the longest period.
+/// Facts are kept with every field, the dialogue's version included, read
+/// by time, recorded with a session in one write, and pruned after the
+/// longest period.
 async fn facts(store: &Store) {
     let key = SessionKey { chat: 7, user: 7 };
-    let step = Fact::new(1000, FactKind::Step, 42, "timeout", Lang::En).with_detail("menu");
+    let mut step = Fact::new(1000, FactKind::Step, 42, "timeout", Lang::En).with_detail("menu");
     let mut also = Batch::new(1000);
-    crate::stats::store::record_into(&mut also, std::slice::from_ref(&step));
+    crate::stats::store::record_into(&mut also, "v1", std::slice::from_ref(&step));
+    step.version = "v1".to_string();
     let write = Write {
         remember_lang: false,
         now: 1000,
@@ -332,8 +334,12 @@ async fn facts(store: &Store) {
         .await
         .unwrap();
     assert_eq!(store.load(key).await.unwrap(), Some(session));
-    let solved = Fact::new(2000, FactKind::Solved, 42, "to_console", Lang::Zh);
-    store.record(std::slice::from_ref(&solved)).await.unwrap();
+    let mut solved = Fact::new(2000, FactKind::Solved, 42, "to_console", Lang::Zh);
+    store
+        .record("v2", std::slice::from_ref(&solved))
+        .await
+        .unwrap();
+    solved.version = "v2".to_string();
     assert_eq!(
         store.facts(0).await.unwrap(),
         vec![step.clone(), solved.clone()]

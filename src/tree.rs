@@ -109,6 +109,8 @@ pub struct Tree {
     after_window: NodeId,
     ui: Ui,
     router: Router,
+    /// Which dialogue this is: see `version`.
+    version: String,
 }
 
 impl Tree {
@@ -128,6 +130,14 @@ impl Tree {
 
     pub fn ui(&self) -> &Ui {
         &self.ui
+    }
+
+    /// The dialogue's version: a hash of the files it was loaded from (their
+    /// names and texts, not their folder), so the built-in dialogue and a
+    /// `DIALOGS_DIR` copy of it agree, and any edit makes a new one. Every
+    /// fact recorded for the figures carries it.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// The same dialogue as the terminal console speaks it (see

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::tree::Tree;
-use icp_sms_doctor::tree::graph::{Format, Usage, render};
+use icp_sms_doctor::tree::graph::{Format, NodeUse, Usage, render};
 
 use crate::support::{load_over_base, real_tree};
 
@@ -99,6 +99,17 @@ fn a_small_tree_as_dot() {
 
 fn some_usage() -> Usage {
     let edge = |from: &str, to: &str, n: u64| ((from.to_string(), to.to_string()), n);
+    let node = |id: &str, reached: u64, left: u64| {
+        let solved_after = reached - left;
+        (
+            id.to_string(),
+            NodeUse {
+                reached,
+                left,
+                solved_after,
+            },
+        )
+    };
     Usage {
         edges: HashMap::from([
             edge("menu", "timeout", 12),
@@ -116,34 +127,47 @@ fn some_usage() -> Usage {
             ("mismatch".to_string(), (0, 2)),
             ("gone".to_string(), (1, 1)),
         ]),
+        nodes: HashMap::from([
+            node("menu", 15, 0),
+            node("timeout", 12, 0),
+            node("unsure", 3, 3),
+            node("resubmit", 7, 1),
+            node("wait", 5, 0),
+            node("mismatch", 2, 2),
+            node("contact", 1, 0),
+        ]),
     }
 }
 
 #[test]
-fn with_usage_each_end_shows_its_rate_and_each_way_how_often_it_was_taken() {
+fn with_usage_each_node_shows_what_people_did_and_each_edge_its_answer_and_count() {
+    // Each box says how many reached it and stopped there, and is filled by
+    // that share (green none, orange under a quarter, red half or more,
+    // white-grey nobody came); each end adds its rate; each edge names
+    // its answer (two answers to one node, both) and how often it was taken.
     let expected = r##"flowchart TD
-    n_menu{{"Which one?<br/>(menu)"}}:::neutral
-    n_timeout["After the timeout<br/>(timeout)"]:::cat_timeout
-    n_not_received(["Not received<br/>(not_received)<br/>no answers yet"]):::cat_not_received
-    n_mismatch(["Mismatch<br/>(mismatch)<br/>solved 0/2 (0%)"]):::cat_mismatch
-    n_reset(["Reset<br/>(reset)<br/>no answers yet"]):::cat_reset
-    n_unsure["A text from #quot;12381#quot;?<br/>(unsure)"]:::neutral
-    n_resubmit(["Resubmit<br/>(resubmit)<br/>solved 3/4 (75%)"]):::cat_timeout
-    n_wait(["Wait<br/>(wait)<br/>solved 5/5 (100%)"]):::cat_timeout
-    n_contact(["Tell the provider<br/>(contact)<br/>no answers yet"]):::cat_not_received
-    n_unsure_code(["Type the #lt;code#gt; #amp; #quot;C:\x#quot; into…<br/>(unsure_code)<br/>no answers yet"]):::neutral
-    n_menu -->|"×12"| n_timeout
-    n_menu -->|"×0"| n_not_received
-    n_menu -->|"×0"| n_mismatch
-    n_menu -->|"×0"| n_reset
-    n_menu -->|"×3"| n_unsure
-    n_timeout -->|"×7"| n_resubmit
-    n_timeout -->|"×5"| n_wait
+    n_menu{{"Which one?<br/>(menu)<br/>reached 15 · stopped here 0"}}:::neutral
+    n_timeout["After the timeout<br/>(timeout)<br/>reached 12 · stopped here 0"]:::cat_timeout
+    n_not_received(["Not received<br/>(not_received)<br/>reached 0 · stopped here 0<br/>no answers yet"]):::cat_not_received
+    n_mismatch(["Mismatch<br/>(mismatch)<br/>reached 2 · stopped here 2<br/>solved 0/2 (0%)"]):::cat_mismatch
+    n_reset(["Reset<br/>(reset)<br/>reached 0 · stopped here 0<br/>no answers yet"]):::cat_reset
+    n_unsure["A text from #quot;12381#quot;?<br/>(unsure)<br/>reached 3 · stopped here 3"]:::neutral
+    n_resubmit(["Resubmit<br/>(resubmit)<br/>reached 7 · stopped here 1<br/>solved 3/4 (75%)"]):::cat_timeout
+    n_wait(["Wait<br/>(wait)<br/>reached 5 · stopped here 0<br/>solved 5/5 (100%)"]):::cat_timeout
+    n_contact(["Tell the provider<br/>(contact)<br/>reached 1 · stopped here 0<br/>no answers yet"]):::cat_not_received
+    n_unsure_code(["Type the #lt;code#gt; #amp; #quot;C:\x#quot; into…<br/>(unsure_code)<br/>reached 0 · stopped here 0<br/>no answers yet"]):::neutral
+    n_menu -->|"Timeout ×12"| n_timeout
+    n_menu -->|"Not received ×0"| n_not_received
+    n_menu -->|"Mismatch ×0"| n_mismatch
+    n_menu -->|"Reset ×0"| n_reset
+    n_menu -->|"Not sure ×3"| n_unsure
+    n_timeout -->|"Not yet / Don't know ×7"| n_resubmit
+    n_timeout -->|"Yes ×5"| n_wait
     n_not_received -.->|"Not solved ×0"| n_contact
     n_mismatch -.->|"Not solved ×0"| n_reset
     n_reset -.->|"Not solved ×2"| n_menu
-    n_unsure -->|"×0"| n_unsure_code
-    n_unsure -->|"×0"| n_not_received
+    n_unsure -->|"Yes ×0"| n_unsure_code
+    n_unsure -->|"No ×0"| n_not_received
     n_resubmit -.->|"Not solved ×1"| n_contact
     n_wait -.->|"Not solved ×0"| n_contact
     n_unsure_code -.->|"Not solved ×0"| n_mismatch
@@ -153,6 +177,16 @@ fn with_usage_each_end_shows_its_rate_and_each_way_how_often_it_was_taken() {
     classDef cat_mismatch fill:#fef3c7,stroke:#b45309,color:#000000
     classDef cat_reset fill:#fce7f3,stroke:#be185d,color:#000000
     style n_menu stroke-width:4px
+    style n_menu fill:#e8f5e9
+    style n_timeout fill:#e8f5e9
+    style n_not_received fill:#fafafa
+    style n_mismatch fill:#ef9a9a
+    style n_reset fill:#fafafa
+    style n_unsure fill:#ef9a9a
+    style n_resubmit fill:#ffe0b2
+    style n_wait fill:#e8f5e9
+    style n_contact fill:#e8f5e9
+    style n_unsure_code fill:#fafafa
 "##;
     assert_eq!(
         render(
@@ -169,7 +203,7 @@ fn with_usage_each_end_shows_its_rate_and_each_way_how_often_it_was_taken() {
 fn with_usage_in_dot_the_rate_is_a_line_of_the_label_and_the_count_the_edge_label() {
     let dot = render(&small_tree(), Format::Dot, Lang::En, Some(&some_usage()));
     assert!(
-        dot.contains(r#""resubmit" [label="Resubmit\n(resubmit)\nsolved 3/4 (75%)", "#),
+        dot.contains(r##""resubmit" [label="Resubmit\n(resubmit)\nreached 7 · stopped here 1\nsolved 3/4 (75%)", fillcolor="#ffe0b2", "##),
         "{dot}"
     );
     assert!(
@@ -177,9 +211,22 @@ fn with_usage_in_dot_the_rate_is_a_line_of_the_label_and_the_count_the_edge_labe
         "{dot}"
     );
     assert!(
-        dot.contains(r#""menu" -> "timeout" [label="×12"];"#),
+        dot.contains(r#""menu" -> "timeout" [label="Timeout ×12"];"#),
         "{dot}"
     );
+}
+
+#[test]
+fn the_svg_uses_no_svg_2_paint_so_every_renderer_draws_the_arrowheads() {
+    let svg = render(&small_tree(), Format::Svg, Lang::En, Some(&some_usage()));
+    assert!(!svg.contains("context-stroke"), "{svg}");
+    assert!(
+        svg.contains(r##"<polygon points="0 0, 10 3.5, 0 7" fill="#424242""##),
+        "{svg}"
+    );
+    // The answers and counts are on the edges, the heat in the boxes.
+    assert!(svg.contains("Timeout ×12"), "{svg}");
+    assert!(svg.contains("#ffe0b2"), "{svg}");
 }
 
 #[test]
@@ -191,11 +238,11 @@ fn labels_are_in_the_language_asked_for() {
         Some(&some_usage()),
     );
     assert!(
-        mermaid.contains(r#"n_timeout["超时之后<br/>(timeout)"]"#),
+        mermaid.contains(r#"n_timeout["超时之后<br/>(timeout)<br/>到达 12 · 停在这里 0"]"#),
         "{mermaid}"
     );
     assert!(
-        mermaid.contains(r#"n_resubmit(["重新提交<br/>(resubmit)<br/>已解决 3/4 (75%)"])"#),
+        mermaid.contains(r#"n_resubmit(["重新提交<br/>(resubmit)<br/>到达 7 · 停在这里 1<br/>已解决 3/4 (75%)"])"#),
         "{mermaid}"
     );
     assert!(
@@ -203,7 +250,11 @@ fn labels_are_in_the_language_asked_for() {
         "{mermaid}"
     );
     assert!(
-        mermaid.contains(r#"n_unsure_code(["在工信部备案系统首页的「短信核验」里输入6位验证码、手机号和…<br/>(unsure_code)<br/>尚无回答"])"#),
+        mermaid.contains(r#"n_timeout -->|"还没有 / 不知道 ×7"| n_resubmit"#),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains(r#"n_unsure_code(["在工信部备案系统首页的「短信核验」里输入6位验证码、手机号和…<br/>(unsure_code)<br/>到达 0 · 停在这里 0<br/>尚无回答"])"#),
         "{mermaid}"
     );
 }

@@ -530,3 +530,25 @@ fn check_names_the_node_a_mistyped_goto_most_likely_meant() {
         "{stderr}"
     );
 }
+
+/// The dialogue's version names what was loaded, not where from: the
+/// built-in dialogs and a folder holding the same files agree, and any
+/// edit, however small, makes another.
+#[test]
+fn the_dialogue_version_follows_the_files_not_their_folder() {
+    use icp_sms_doctor::tree::load::{embedded, load, read_dir};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built_in = load(&embedded()).expect("the built-in dialogs load");
+    let folder = load(&read_dir(&root.join("dialogs")).expect("dialogs/")).expect("they load");
+    assert_eq!(built_in.version(), folder.version());
+    assert_eq!(built_in.version().len(), 12);
+    assert!(built_in.version().bytes().all(|b| b.is_ascii_hexdigit()));
+    let mut edited = embedded();
+    let ui = edited
+        .iter_mut()
+        .find(|s| s.path.ends_with("/ui.toml"))
+        .expect("ui.toml");
+    ui.text.push_str("\n# a comment\n");
+    let edited = load(&edited).expect("still loads");
+    assert_ne!(edited.version(), built_in.version());
+}

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use icp_sms_doctor::clock::Clock;
 use icp_sms_doctor::lang::Lang;
-use icp_sms_doctor::stats::{Fact, FactKind, Figures, usage};
+use icp_sms_doctor::stats::{Fact, FactKind, Figures, NodeFigures, usage};
 use icp_sms_doctor::store::Store;
 use icp_sms_doctor::tree::graph::{Format, render};
 
@@ -57,7 +57,13 @@ Where conversations not marked solved stopped:
 - The problem (menu): 1
 
 Reminders (set / delivered): 1 / 1
-Handoffs (opened / closed): 1 / 0";
+Handoffs (opened / closed): 1 / 0
+
+Per node (reached / stopped there / solved after):
+- The problem (menu): 2 / 1 / 1
+- Where the application stands (not_received): 2 / 0 / 1
+- Application status (nr_not_submitted): 2 / 0 / 1
+- Contact the provider (contact_provider): 1 / 1 / 0";
 
 #[test]
 fn the_figures_of_a_scripted_set_of_conversations() {
@@ -66,6 +72,25 @@ fn the_figures_of_a_scripted_set_of_conversations() {
     assert_eq!(figures.conversations(), 3);
     assert_eq!(figures.reached_end, 2);
     assert_eq!(figures.ends["nr_not_submitted"], (1, 1));
+    // Conversation 1 went menu → not_received → nr_not_submitted and said
+    // solved; 2 went on past "not solved" to contact_provider and stopped;
+    // 3 stopped at the menu.
+    assert_eq!(
+        figures.nodes["menu"],
+        NodeFigures {
+            reached: 2,
+            left: 1,
+            solved_after: 1
+        }
+    );
+    assert_eq!(
+        figures.nodes["contact_provider"],
+        NodeFigures {
+            reached: 1,
+            left: 1,
+            solved_after: 0
+        }
+    );
     assert_eq!(figures.render(&tree, Lang::En), expected(&tree));
 }
 
@@ -80,6 +105,7 @@ fn expected(tree: &icp_sms_doctor::Tree) -> String {
             .map_or(id.to_string(), |b| b.get(Lang::En).to_string())
     };
     SCRIPTED_EN
+        .replace("Where the application stands", &brief("not_received"))
         .replace("Application status", &brief("nr_not_submitted"))
         .replace("Contact the provider", &brief("contact_provider"))
         .replace("The problem", &brief("menu"))
@@ -103,11 +129,14 @@ async fn the_stats_command_prints_the_figures_from_the_store() {
     let now = Clock::System.now();
     within(async {
         let store = Store::sqlite(&path).unwrap();
-        store.record(&scripted(now - 3600)).await.unwrap();
+        store
+            .record(real_tree().version(), &scripted(now - 3600))
+            .await
+            .unwrap();
         // A fact older than the period is left out.
         let old = Fact::new(now - 8 * 24 * 3600, FactKind::Started, 9, "menu", Lang::Zh)
             .with_detail("command");
-        store.record(&[old]).await.unwrap();
+        store.record(real_tree().version(), &[old]).await.unwrap();
     })
     .await;
     let tree = real_tree();
@@ -116,7 +145,11 @@ async fn the_stats_command_prints_the_figures_from_the_store() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!("{}\n", expected(&tree))
+        format!(
+            "Dialogue version {}\n\n{}\n",
+            tree.version(),
+            expected(&tree)
+        )
     );
     let refused = command(&["stats", "--days", "0"], &path);
     assert_eq!(refused.status.code(), Some(2));
@@ -129,7 +162,7 @@ async fn graph_stats_draws_the_rates_and_counts_from_the_store() {
     let facts = scripted(now - 60);
     within(async {
         let store = Store::sqlite(&path).unwrap();
-        store.record(&facts).await.unwrap();
+        store.record(real_tree().version(), &facts).await.unwrap();
     })
     .await;
     let out = command(&["graph", "--stats", "--lang", "en"], &path);
@@ -138,8 +171,79 @@ async fn graph_stats_draws_the_rates_and_counts_from_the_store() {
     let tree = real_tree();
     assert_eq!(
         drawn,
-        render(&tree, Format::Mermaid, Lang::En, Some(&usage(&facts)))
+        render(
+            &tree,
+            Format::Mermaid,
+            Lang::En,
+            Some(&usage(&tree, &facts))
+        )
     );
     assert!(drawn.contains("solved 1/2 (50%)"), "{drawn}");
     assert!(drawn.contains("×2"), "{drawn}");
+}
+
+/// Facts of two dialogue versions: the figures are the loaded one's unless
+/// another is asked for, and name the other with its count; `none` picks
+/// facts from before versions.
+#[tokio::test]
+async fn the_figures_are_of_one_dialogue_version_and_name_the_others() {
+    let path = db_path("stats-versions");
+    let now = Clock::System.now();
+    let tree = real_tree();
+    within(async {
+        let store = Store::sqlite(&path).unwrap();
+        store
+            .record(tree.version(), &scripted(now - 3600))
+            .await
+            .unwrap();
+        let before =
+            Fact::new(now - 60, FactKind::Started, 8, "menu", Lang::Zh).with_detail("link");
+        store
+            .record("0123456789ab", &[before.clone()])
+            .await
+            .unwrap();
+        store.record("", &[before]).await.unwrap();
+    })
+    .await;
+    let current = command(&["stats", "--lang", "en"], &path);
+    let text = String::from_utf8_lossy(&current.stdout);
+    assert!(
+        text.starts_with(&format!(
+            "Dialogue version {}; also recorded in this period: 0123456789ab ×1, none ×1",
+            tree.version()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Conversations started: 3\n"), "{text}");
+    let other = command(
+        &["stats", "--lang", "en", "--dialogue", "0123456789ab"],
+        &path,
+    );
+    let text = String::from_utf8_lossy(&other.stdout);
+    assert!(
+        text.starts_with("Dialogue version 0123456789ab; also recorded in this period: "),
+        "{text}"
+    );
+    assert!(text.contains("Conversations started: 1\n"), "{text}");
+    assert!(text.contains("deep link 1"), "{text}");
+    let none = command(&["stats", "--lang", "en", "--dialogue", "none"], &path);
+    let text = String::from_utf8_lossy(&none.stdout);
+    assert!(text.contains("Conversations started: 1\n"), "{text}");
+    // The picture takes the same choice.
+    let drawn = command(
+        &[
+            "graph",
+            "--stats",
+            "--lang",
+            "en",
+            "--dialogue",
+            "0123456789ab",
+        ],
+        &path,
+    );
+    let drawn = String::from_utf8_lossy(&drawn.stdout);
+    assert!(
+        drawn.contains("(menu)<br/>reached 1 · stopped here 1"),
+        "{drawn}"
+    );
 }

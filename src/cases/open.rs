@@ -98,7 +98,7 @@ pub(crate) async fn open(
         asker.key.chat
     );
     let fact = Fact::new(now, FactKind::HandoffOpened, session.conv, at, session.lang);
-    if let Err(e) = app.store.record(&[fact]).await {
+    if let Err(e) = app.store.record(app.tree().version(), &[fact]).await {
         log::error!("case {}: recording the fact failed: {e}", case.id);
     }
     // Where the team's answers will come: privately when the person has

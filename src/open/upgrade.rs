@@ -223,9 +223,11 @@ fn facts(old: &Connection, batch: &mut Batch) -> Result<usize, StoreError> {
             node: row.get(3)?,
             detail: row.get(4)?,
             lang: lang.parse::<Lang>().unwrap_or_default(),
+            version: String::new(),
         });
     }
-    crate::stats::store::record_into(batch, &all);
+    // Facts from before versions carry none.
+    crate::stats::store::record_into(batch, "", &all);
     Ok(all.len())
 }
 

@@ -184,7 +184,7 @@ impl Courier {
                     &latest.node,
                     latest.lang,
                 );
-                if let Err(e) = app.store.record(&[fact]).await {
+                if let Err(e) = app.store.record(app.tree().version(), &[fact]).await {
                     log::error!("scheduler: recording a delivered reminder failed: {e}");
                 }
             }

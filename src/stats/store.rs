@@ -57,10 +57,15 @@ impl Waiting {
     }
 }
 
-/// Adds facts to a batch.
-pub(crate) fn record_into(batch: &mut Batch, facts: &[Fact]) {
+/// Adds facts to a batch, each marked with the dialogue `version` they
+/// happened in.
+pub(crate) fn record_into(batch: &mut Batch, version: &str, facts: &[Fact]) {
     for fact in facts {
-        batch.append(FACTS, fact.at, encode(fact));
+        let fact = Fact {
+            version: version.to_string(),
+            ..fact.clone()
+        };
+        batch.append(FACTS, fact.at, encode(&fact));
     }
 }
 
@@ -104,10 +109,11 @@ impl Store {
         self.kernel().commit(batch).await
     }
 
-    /// Records facts for the figures.
-    pub async fn record(&self, facts: &[Fact]) -> Result<(), StoreError> {
+    /// Records facts for the figures, as happening in the dialogue
+    /// `version`.
+    pub async fn record(&self, version: &str, facts: &[Fact]) -> Result<(), StoreError> {
         let mut batch = Batch::new(ANY_TIME);
-        record_into(&mut batch, facts);
+        record_into(&mut batch, version, facts);
         if batch.is_empty() {
             return Ok(());
         }

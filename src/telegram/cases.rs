@@ -516,7 +516,7 @@ async fn changed(
 async fn closed(out: &Outbox, app: &App, case: &Case, now: crate::clock::Instant) {
     log::info!("case {}: closed", case.id);
     let fact = Fact::new(now, FactKind::HandoffClosed, 0, &case.node, case.lang);
-    if let Err(e) = app.store.record(&[fact]).await {
+    if let Err(e) = app.store.record(app.tree().version(), &[fact]).await {
         log::error!("case {}: recording the fact failed: {e}", case.id);
     }
     if let (Some(staff), Some(topic)) = (app.settings.support_chat, case.topic) {

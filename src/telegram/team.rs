@@ -10,7 +10,7 @@ use super::send::{Body, Outbox, Outgoing, Shown, Target, deliver};
 use crate::app::App;
 use crate::conversation;
 use crate::engine::Reply;
-use crate::stats::{DEFAULT_DAYS, Figures, MAX_DAYS};
+use crate::stats::{DEFAULT_DAYS, Figures, MAX_DAYS, NO_VERSION};
 use crate::tree::UiText;
 use crate::tree::graph::{Format, render};
 
@@ -28,16 +28,31 @@ async fn is_team(out: &Outbox, app: &App, chat: ChatId, user: &User) -> bool {
     }
 }
 
-/// The number of days a /stats argument asks for: the default without
-/// one, and within 1 to the longest period kept.
-pub(crate) fn days(arg: Option<&str>) -> Option<u32> {
-    match arg {
-        None => Some(DEFAULT_DAYS),
-        Some(arg) => arg
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|d| (1..=MAX_DAYS).contains(d)),
+/// `/stats [days] [version]`: the period (default 7 days) and the
+/// dialogue version asked for, if any (a version alone keeps the default
+/// period); `None` when either does not parse.
+pub(crate) fn stats_args(arg: Option<&str>) -> Option<(u32, Option<String>)> {
+    let words: Vec<&str> = arg
+        .map(|a| a.split_whitespace().collect())
+        .unwrap_or_default();
+    let is_version = |w: &str| {
+        w == NO_VERSION
+            || (!w.is_empty() && w.len() <= 16 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let day_count = |w: &str| w.parse::<u32>().ok().filter(|d| (1..=MAX_DAYS).contains(d));
+    match words.as_slice() {
+        [] => Some((DEFAULT_DAYS, None)),
+        [one] => match day_count(one) {
+            Some(days) => Some((days, None)),
+            None if is_version(one) && one.parse::<u32>().is_err() => {
+                Some((DEFAULT_DAYS, Some((*one).to_string())))
+            }
+            None => None,
+        },
+        [days, version] if is_version(version) => {
+            Some((day_count(days)?, Some((*version).to_string())))
+        }
+        _ => None,
     }
 }
 
@@ -75,7 +90,7 @@ pub(super) async fn answer(
         send_graph(out, app, target, render(&tree, Format::Svg, lang, None)).await;
         return;
     };
-    let Some(days) = days(arg) else {
+    let Some((days, version)) = stats_args(arg) else {
         say(tree
             .ui()
             .text(UiText::StatsDays, lang)
@@ -84,7 +99,10 @@ pub(super) async fn answer(
     };
     let since = app.clock.now() - i64::from(days) * 24 * 3600;
     match app.store.facts(since).await {
-        Ok(facts) => say(Figures::of(&tree, &facts, days).render(&tree, lang)),
+        Ok(facts) => {
+            let version = version.as_deref().unwrap_or(tree.version());
+            say(Figures::of_version(&tree, &facts, days, version).render(&tree, lang));
+        }
         Err(e) => {
             log::error!("reading the figures failed: {e}");
             say(tree.ui().text(UiText::StoreError, lang).to_string());
@@ -107,5 +125,31 @@ async fn send_graph(out: &Outbox, app: &App, target: Target, svg: String) {
         Ok(Shown::Sent(_)) => log::info!("chat {}: the tree sent as a picture", target.chat),
         Ok(_) => {}
         Err(e) => log::warn!("chat {}: the picture could not be sent: {e}", target.chat),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stats_args;
+
+    #[test]
+    fn stats_takes_days_then_a_version_and_refuses_anything_else() {
+        assert_eq!(stats_args(None), Some((7, None)));
+        assert_eq!(stats_args(Some("30")), Some((30, None)));
+        assert_eq!(
+            stats_args(Some("30 0123456789ab")),
+            Some((30, Some("0123456789ab".to_string())))
+        );
+        assert_eq!(
+            stats_args(Some("0123456789ab")),
+            Some((7, Some("0123456789ab".to_string())))
+        );
+        assert_eq!(
+            stats_args(Some("7 none")),
+            Some((7, Some("none".to_string())))
+        );
+        for bad in ["0", "367", "abc xyz", "7 8 9", "7 not-a-version", "-1"] {
+            assert_eq!(stats_args(Some(bad)), None, "{bad}");
+        }
     }
 }

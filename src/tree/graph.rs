@@ -40,6 +40,19 @@ pub struct Usage {
     pub edges: HashMap<(String, String), u64>,
     /// Per end node id: how many said solved, and how many not solved.
     pub ends: HashMap<String, (u64, u64)>,
+    /// Per node id: what people did there.
+    pub nodes: HashMap<String, NodeUse>,
+}
+
+/// What people did at one node, counted in conversations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeUse {
+    /// Conversations that reached it.
+    pub reached: u64,
+    /// Conversations not marked solved that stopped there.
+    pub left: u64,
+    /// Conversations that reached it and said solved afterwards.
+    pub solved_after: u64,
 }
 
 /// Draws `tree` in `format`, its labels in `lang`, annotated with `usage`
@@ -52,6 +65,9 @@ pub fn render(tree: &Tree, format: Format, lang: Lang, usage: Option<&Usage>) ->
         Format::Svg => picture.svg(),
     }
 }
+
+/// The colour of the edges, their arrowheads and labels.
+const EDGE: &str = "#424242";
 
 /// The longest title cut from a node's text, in characters.
 const TITLE_CHARS: usize = 30;
@@ -127,11 +143,52 @@ impl Group {
 #[derive(Debug)]
 struct Shape {
     id: String,
-    /// The title, the id in brackets, and for an end given usage its rate.
+    /// The title, the id in brackets, and given usage what people did
+    /// there (and for an end its rate).
     lines: Vec<String>,
     kind: Kind,
     group: Group,
+    /// Given usage, the fill that says how many stopped here.
+    heat: Option<&'static str>,
 }
+
+impl Shape {
+    /// The box's colours: its category's, its fill the heat's if any.
+    fn colours(&self) -> Colours {
+        let Colours { fill, stroke } = self.group.colours();
+        Colours {
+            fill: self.heat.unwrap_or(fill),
+            stroke,
+        }
+    }
+}
+
+/// The fills of a drawing with usage, by the share of the conversations
+/// that reached a node and stopped there without saying solved: none,
+/// under a tenth, a quarter, a half, and more. A node nobody reached is
+/// `UNREACHED`.
+pub(crate) const HEAT: [(u64, &str); 5] = [
+    (0, "#e8f5e9"),
+    (10, "#fff9c4"),
+    (25, "#ffe0b2"),
+    (50, "#ffab91"),
+    (100, "#ef9a9a"),
+];
+const UNREACHED: &str = "#fafafa";
+
+/// The fill for a node `reached` times and left `left` times.
+fn heat(reached: u64, left: u64) -> &'static str {
+    if reached == 0 {
+        return UNREACHED;
+    }
+    let percent = left.saturating_mul(100) / reached;
+    HEAT.iter()
+        .find(|(below, _)| percent < *below || (*below == 0 && percent == 0))
+        .map_or(HEAT[HEAT.len() - 1].1, |(_, fill)| fill)
+}
+
+/// The longest answer shown on an edge, in characters.
+const ANSWER_CHARS: usize = 24;
 
 /// One way on from a node to another.
 #[derive(Debug)]
@@ -156,6 +213,8 @@ struct Picture {
 struct Words {
     solved: &'static str,
     no_answers: &'static str,
+    reached: &'static str,
+    stopped: &'static str,
 }
 
 impl Words {
@@ -164,12 +223,21 @@ impl Words {
             Lang::Zh => Words {
                 solved: "已解决",
                 no_answers: "尚无回答",
+                reached: "到达",
+                stopped: "停在这里",
             },
             Lang::En => Words {
                 solved: "solved",
                 no_answers: "no answers yet",
+                reached: "reached",
+                stopped: "stopped here",
             },
         }
+    }
+
+    /// `reached 12 · stopped here 3`.
+    fn flow(&self, reached: u64, left: u64) -> String {
+        format!("{} {reached} · {} {left}", self.reached, self.stopped)
     }
 
     /// `solved 3/4 (75%)`, the percentage rounded to the nearest whole.
@@ -204,15 +272,23 @@ impl Picture {
                     Kind::Question
                 };
                 let mut lines = vec![title(tree, id, lang), format!("({})", node.id)];
-                if let (Kind::End, Some(usage)) = (kind, usage) {
-                    let (solved, not_solved) = usage.ends.get(&node.id).copied().unwrap_or((0, 0));
-                    lines.push(words.rate(solved, not_solved));
+                let mut heat_fill = None;
+                if let Some(usage) = usage {
+                    let here = usage.nodes.get(&node.id).copied().unwrap_or_default();
+                    lines.push(words.flow(here.reached, here.left));
+                    heat_fill = Some(heat(here.reached, here.left));
+                    if kind == Kind::End {
+                        let (solved, not_solved) =
+                            usage.ends.get(&node.id).copied().unwrap_or((0, 0));
+                        lines.push(words.rate(solved, not_solved));
+                    }
                 }
                 Shape {
                     id: node.id.clone(),
                     lines,
                     kind,
                     group: groups[id.0],
+                    heat: heat_fill,
                 }
             })
             .collect();
@@ -220,6 +296,8 @@ impl Picture {
         let mut lines = Vec::new();
         for &from in &order {
             for (to, dashed) in ways_on(tree, from) {
+                // Given usage, every edge names its answer and how often it
+                // was taken.
                 let taken = usage.map(|u| {
                     let key = (tree.node(from).id.clone(), tree.node(to).id.clone());
                     format!("×{}", u.edges.get(&key).copied().unwrap_or(0))
@@ -227,7 +305,10 @@ impl Picture {
                 let label = match (dashed, taken) {
                     (true, Some(taken)) => Some(format!("{not_solved} {taken}")),
                     (true, None) => Some(not_solved.to_string()),
-                    (false, taken) => taken,
+                    (false, Some(taken)) => {
+                        Some(format!("{} {taken}", answers(tree, from, to, lang)))
+                    }
+                    (false, None) => None,
                 };
                 lines.push(Line {
                     from: position[from.0],
@@ -297,6 +378,11 @@ impl Picture {
         if let Some(entry) = self.shapes.iter().find(|s| s.kind == Kind::Entry) {
             let _ = writeln!(out, "    style n_{} stroke-width:4px", entry.id);
         }
+        for shape in &self.shapes {
+            if let Some(fill) = shape.heat {
+                let _ = writeln!(out, "    style n_{} fill:{fill}", shape.id);
+            }
+        }
         out
     }
 
@@ -312,7 +398,7 @@ impl Picture {
                 .map(|l| dot_escape(l))
                 .collect::<Vec<_>>()
                 .join("\\n");
-            let Colours { fill, stroke } = shape.group.colours();
+            let Colours { fill, stroke } = shape.colours();
             let form = match shape.kind {
                 Kind::Entry => ", penwidth=3",
                 Kind::Question => "",
@@ -360,7 +446,7 @@ impl Picture {
             .shapes
             .iter()
             .map(|shape| {
-                let Colours { fill, stroke } = shape.group.colours();
+                let Colours { fill, stroke } = shape.colours();
                 let (line_width, rounded) = match shape.kind {
                     Kind::Entry => (4, 0),
                     Kind::Question => (1, 0),
@@ -382,7 +468,7 @@ impl Picture {
             })
             .collect();
         for line in &self.lines {
-            let look = StyleAttr::new(Color::fast("#424242"), 1, None, 0, FONT_SIZE);
+            let look = StyleAttr::new(Color::fast(EDGE), 1, None, 0, FONT_SIZE);
             let style = if line.dashed {
                 LineStyleKind::Dashed
             } else {
@@ -402,12 +488,17 @@ impl Picture {
         let mut writer = SVGWriter::new();
         graph.do_it(false, false, false, &mut writer);
         // A white canvas first, so that the edges and their labels, drawn
-        // in dark grey, stay readable where the page behind is dark.
-        let image = writer.finalize().replacen(
-            "</defs>",
-            "</defs>\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
-            1,
-        );
+        // in dark grey, stay readable where the page behind is dark. The
+        // arrowheads take the edges' colour by name: `context-stroke` is
+        // SVG 2, which rsvg-convert and ImageMagick draw black or not at all.
+        let image = writer
+            .finalize()
+            .replacen(
+                "</defs>",
+                "</defs>\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
+                1,
+            )
+            .replace("fill=\"context-stroke\"", &format!("fill=\"{EDGE}\""));
         // Its writer indents and spaces out every element; without the
         // blank lines and trailing spaces the file is a fifth smaller.
         let mut svg = String::new();
@@ -436,6 +527,19 @@ impl Picture {
             .chain((0..self.categories.len()).map(Group::Category))
             .filter(|g| self.shapes.iter().any(|s| s.group == *g))
             .collect()
+    }
+}
+
+/// The answers of `from` that lead to `to`, cut short, joined.
+fn answers(tree: &Tree, from: NodeId, to: NodeId, lang: Lang) -> String {
+    match &tree.node(from).kind {
+        NodeKind::Question(choices) => choices
+            .iter()
+            .filter(|c| c.target == to)
+            .map(|c| cut(&one_line(c.label.get(lang)), ANSWER_CHARS))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        NodeKind::End { .. } => String::new(),
     }
 }
 

@@ -88,6 +88,36 @@ struct Parsed {
     raw: RawNode,
 }
 
+/// The length of a dialogue's version, in hex digits.
+const VERSION_DIGITS: usize = 12;
+
+/// A hash of the files' names (without their folder) and texts, in name
+/// order: FNV-1a, which stays the same across builds and platforms.
+fn version_of(sources: &[Source]) -> String {
+    let mut files: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|s| {
+            let name = s.path.rsplit(['/', '\\']).next().unwrap_or(&s.path);
+            (name, s.text.as_str())
+        })
+        .collect();
+    files.sort_unstable();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for (name, text) in files {
+        eat(name.as_bytes());
+        eat(&[0]);
+        eat(text.as_bytes());
+        eat(&[0]);
+    }
+    format!("{hash:016x}")[..VERSION_DIGITS].to_string()
+}
+
 /// Checks `sources` and builds the tree, or reports every problem found.
 pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     let mut report = Report {
@@ -260,6 +290,7 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
         after_window,
         ui,
         router: Router::build(router),
+        version: version_of(sources),
     };
 
     // Limits that depend on the assembled messages and buttons.
