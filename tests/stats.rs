@@ -199,7 +199,7 @@ async fn the_figures_are_of_one_dialogue_version_and_name_the_others() {
         let before =
             Fact::new(now - 60, FactKind::Started, 8, "menu", Lang::Zh).with_detail("link");
         store
-            .record("0123456789ab", &[before.clone()])
+            .record("0123456789ab", std::slice::from_ref(&before))
             .await
             .unwrap();
         store.record("", &[before]).await.unwrap();
