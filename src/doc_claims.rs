@@ -509,6 +509,11 @@ fn operations_figures_are_the_codes() {
         secs => format!("every {}", span_i(secs)),
     };
     claims! { c, OPERATIONS;
+        "per node of the loaded dialogue, over the last {} days" => stats::DEFAULT_DAYS;
+        "read from the store at most once a {}"
+            => span(crate::metrics::NODES_FRESH.as_secs()).trim_start_matches("a ").to_string();
+    }
+    claims! { c, OPERATIONS;
         "recognised by its id (kept {})" => span_i(store::INBOX_RETENTION_SECS);
         "Each update id is recorded (kept {})" => span_i(store::INBOX_RETENTION_SECS);
         "the request is tried again after {} ms, then after pauses" => millis(retry::FIRST_PAUSE);

@@ -53,7 +53,23 @@ pub struct Metrics {
     pub reloads: Family<Label, Counter>,
     /// Store calls that failed (a lost race excepted), by call.
     pub store_errors: Family<Label, Counter>,
+    /// Per node of one dialogue version, over the figures' default period:
+    /// conversations that reached it, stopped there, and said solved after
+    /// it. Read from the store's facts (`nodes`), so store-wide.
+    pub node_reached: Family<NodeLabels, Gauge>,
+    pub node_left: Family<NodeLabels, Gauge>,
+    pub node_solved_after: Family<NodeLabels, Gauge>,
+    /// Which version the node figures are of, and when they were read.
+    pub nodes_read: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
+
+/// A node's labels: its id and the dialogue version.
+pub(crate) type NodeLabels = Vec<(&'static str, String)>;
+
+/// How long node figures read from the store are served before they are
+/// read again: reading a week of facts at every scrape would cost the
+/// store more than the figures are worth.
+pub(crate) const NODES_FRESH: Duration = Duration::from_secs(60);
 
 /// Why an update was skipped, each shown from the start.
 pub(crate) const RECEIVED_BEFORE: &str = "received_before";
@@ -97,6 +113,10 @@ impl Default for Metrics {
             refused_posts: Counter::default(),
             reloads: Family::default(),
             store_errors: Family::default(),
+            node_reached: Family::default(),
+            node_left: Family::default(),
+            node_solved_after: Family::default(),
+            nodes_read: std::sync::Mutex::new(None),
             registry: Registry::default(),
         };
         registry.register(
@@ -165,6 +185,21 @@ impl Default for Metrics {
             metrics.store_errors.clone(),
         );
         registry.register(
+            "icp_sms_doctor_node_reached",
+            "Conversations that reached a node, over the figures' default period (store-wide)",
+            metrics.node_reached.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_node_left",
+            "Conversations not marked solved that stopped at a node, over the figures' default period (store-wide)",
+            metrics.node_left.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_node_solved_after",
+            "Conversations that reached a node and said solved after it, over the figures' default period (store-wide)",
+            metrics.node_solved_after.clone(),
+        );
+        registry.register(
             "icp_sms_doctor_build",
             "The running build",
             Info::new([("version", env!("CARGO_PKG_VERSION"))]),
@@ -214,6 +249,24 @@ impl Metrics {
     pub fn reload(&self, ok: bool) {
         let outcome = if ok { "ok" } else { "failed" };
         self.reloads.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// Puts the node figures of dialogue `version` in place of whatever
+    /// was there: one series per node reached, labelled with the version.
+    pub fn set_nodes(&self, version: &str, nodes: &[(String, [u64; 3])]) {
+        for family in [&self.node_reached, &self.node_left, &self.node_solved_after] {
+            family.clear();
+        }
+        for (node, [reached, left, solved_after]) in nodes {
+            let labels = vec![("node", node.clone()), ("version", version.to_string())];
+            self.node_reached
+                .get_or_create(&labels)
+                .set(*reached as i64);
+            self.node_left.get_or_create(&labels).set(*left as i64);
+            self.node_solved_after
+                .get_or_create(&labels)
+                .set(*solved_after as i64);
+        }
     }
 
     /// The figures in Prometheus's text format.

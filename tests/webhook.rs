@@ -135,6 +135,19 @@ async fn webhook_posts_without_the_secret_are_refused_and_the_rest_answered_once
         ] {
             assert!(figures.contains(line), "{line} in\n{figures}");
         }
+        // The figures per node, of the loaded dialogue's version: Alice
+        // reached the menu and not_received.
+        let version = crate::support::real_tree().version().to_string();
+        let reached =
+            format!("icp_sms_doctor_node_reached{{node=\"not_received\",version=\"{version}\"}} 1");
+        assert!(figures.contains(&reached), "{reached} in\n{figures}");
+        // Those of another version, on request: none recorded.
+        let (_, other) = get(listen, "/metrics?dialogue=none").await.unwrap();
+        assert!(!other.contains("icp_sms_doctor_node_reached{"), "{other}");
+        assert!(
+            other.contains("icp_sms_doctor_replies_sent_total 3"),
+            "{other}"
+        );
         scene.stop().await;
         // Everything taken in was done, and marked so before the stop ended.
         assert!(store.inbox_open("any", 0).await.unwrap().is_empty());

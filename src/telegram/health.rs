@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::app::App;
+use crate::metrics::NODES_FRESH;
+use crate::stats;
 
 /// How long /healthz and /metrics wait for the store.
 pub(crate) const STORE_WAIT: Duration = Duration::from_secs(2);
@@ -28,9 +30,10 @@ pub(super) fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>
             }
         }
     };
-    let metrics = move || async move {
+    let metrics = move |uri: Uri| async move {
         let figures = &app.metrics;
         figures.queued.set(queued() as i64);
+        node_figures(&app, dialogue_asked(&uri)).await;
         let counts = async { Ok((app.store.counts().await?, app.store.reminder_count().await?)) };
         match tokio::time::timeout(STORE_WAIT, counts).await {
             Ok(Ok((counts, reminders))) => {
@@ -48,6 +51,62 @@ pub(super) fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>
     axum::Router::new()
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
+}
+
+/// The dialogue version `GET /metrics?dialogue=<version>` asks the node
+/// figures of, if any: hex digits or `none`, anything else ignored.
+fn dialogue_asked(uri: &Uri) -> Option<String> {
+    let value = uri
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("dialogue="))?;
+    let valid = value == stats::NO_VERSION
+        || (!value.is_empty() && value.len() <= 16 && value.bytes().all(|b| b.is_ascii_hexdigit()));
+    valid.then(|| value.to_string())
+}
+
+/// Reads the node figures of `version` (the loaded dialogue's unless
+/// another is asked for) from the last `DEFAULT_DAYS` of facts, unless
+/// those of the same version were read less than `NODES_FRESH` ago.
+async fn node_figures(app: &App, version: Option<String>) {
+    let tree = app.tree();
+    let version = version.unwrap_or_else(|| tree.version().to_string());
+    {
+        let read = app
+            .metrics
+            .nodes_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((v, at)) = read.as_ref()
+            && *v == version
+            && at.elapsed() < NODES_FRESH
+        {
+            return;
+        }
+    }
+    let since = app.clock.now() - i64::from(stats::DEFAULT_DAYS) * 24 * 3600;
+    let facts = match tokio::time::timeout(STORE_WAIT, app.store.facts(since)).await {
+        Ok(Ok(facts)) => facts,
+        Ok(Err(e)) => {
+            log::warn!("metrics: the facts could not be read: {e}");
+            return;
+        }
+        Err(_) => {
+            log::warn!("metrics: the facts took over {STORE_WAIT:?}");
+            return;
+        }
+    };
+    let figures = stats::Figures::of(&tree, &stats::of_version(&facts, &version), 0);
+    let nodes: Vec<(String, [u64; 3])> = figures
+        .nodes
+        .into_iter()
+        .map(|(node, n)| (node, [n.reached, n.left, n.solved_after]))
+        .collect();
+    app.metrics.set_nodes(&version, &nodes);
+    *app.metrics
+        .nodes_read
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some((version, std::time::Instant::now()));
 }
 
 /// Whether the store answers and takes writes, within `STORE_WAIT`: a
