@@ -247,3 +247,132 @@ async fn the_figures_are_of_one_dialogue_version_and_name_the_others() {
         "{drawn}"
     );
 }
+
+/// A scripted run through the real binary on an SQLite file: two people
+/// walk the dialogue, the dialogue is edited and reloaded, a third walks
+/// it. The figures keep the two versions apart: by default those of the
+/// edited dialogue, on request those of before, each naming the other.
+/// `KEEP_STATS_RUN=<path>` keeps the database there, to draw it.
+#[tokio::test]
+async fn figures_of_a_run_before_and_after_a_dialogue_edit_stay_apart() {
+    use icp_sms_doctor::tree::load::{load, read_dir};
+
+    use crate::binary::{binary, terminate};
+    use crate::bot::{ALICE, BOB, EVE};
+    use crate::fake_api::FakeApi;
+    use crate::scene::data_to;
+    use crate::support::copy_of_dialogs;
+
+    let dir = copy_of_dialogs("stats-run");
+    let path = db_path("stats-run");
+    let version_of = |dir: &std::path::Path| {
+        load(&read_dir(dir).expect("the folder"))
+            .expect("it loads")
+            .version()
+            .to_string()
+    };
+    let before = version_of(&dir);
+    let after = within(async {
+        let api = FakeApi::start().await;
+        let mut child = binary()
+            .env("TELOXIDE_TOKEN", "123:secretsecret")
+            .env("TELOXIDE_API_URL", api.url.as_str())
+            .env("DIALOGS_DIR", &dir)
+            .env("DATABASE_URL", format!("sqlite://{}", path.display()))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        // The log, line by line, to know when the reload is done.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, mut log) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        api.wait_polling().await;
+        let mut sent = 0;
+        let mut edits = 0;
+        let mut walk = async |person: &crate::fake_api::Person, to: &str| {
+            api.send_as(person, &person.private_chat(), "/diagnose", None);
+            sent += 1;
+            api.wait_for("sendMessage", sent).await;
+            let menu = api.last_bot_message(person.id as i64);
+            api.press(person, &menu, &data_to(&menu, to));
+            edits += 1;
+            api.wait_for("editMessageText", edits).await;
+        };
+        walk(&ALICE, "not_received").await;
+        walk(&BOB, "timeout").await;
+
+        let menu_file = dir.join("menu.toml");
+        let text = std::fs::read_to_string(&menu_file).expect("menu.toml");
+        std::fs::write(&menu_file, format!("{text}\n# edited\n")).expect("edited");
+        let after = version_of(&dir);
+        let hup = std::process::Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(hup.success());
+        while let Some(line) = log.recv().await {
+            if line.contains("dialogs reloaded") {
+                break;
+            }
+        }
+        walk(&EVE, "mismatch").await;
+        let out = terminate(child).await;
+        assert!(out.status.success());
+        after
+    })
+    .await;
+    assert_ne!(before, after);
+
+    let stats = |version: Option<&str>| {
+        let mut args = vec!["stats", "--lang", "en"];
+        if let Some(v) = version {
+            args.extend(["--dialogue", v]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"))
+            .args(&args)
+            .env("DATABASE_URL", &path)
+            .env("DIALOGS_DIR", &dir)
+            .env("DEFAULT_LANG", "")
+            .env("RUST_LOG", "")
+            .output()
+            .expect("the binary runs");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let now = stats(None);
+    eprintln!("{now}");
+    assert!(
+        now.starts_with(&format!(
+            "Dialogue version {after}; also recorded in this period: {before} ×"
+        )),
+        "{now}"
+    );
+    assert!(now.contains("Conversations started: 1\n"), "{now}");
+    assert!(now.contains("(mismatch): 1 / 1 / 0"), "{now}");
+    let then = stats(Some(&before));
+    eprintln!("{then}");
+    assert!(
+        then.starts_with(&format!(
+            "Dialogue version {before}; also recorded in this period: {after} ×"
+        )),
+        "{then}"
+    );
+    assert!(then.contains("Conversations started: 2\n"), "{then}");
+    assert!(then.contains("(not_received): 1 / 1 / 0"), "{then}");
+    assert!(then.contains("(timeout): 1 / 1 / 0"), "{then}");
+    assert!(!then.contains("(mismatch)"), "{then}");
+    if let Some(keep) = std::env::var_os("KEEP_STATS_RUN") {
+        std::fs::copy(&path, keep).expect("kept");
+    }
+}
