@@ -84,6 +84,8 @@ pub(super) struct RawRoutes {
     pub(super) off_topic_keywords: Option<Spanned<RawLists>>,
     #[serde(default)]
     pub(super) route: Vec<Spanned<RawRoute>>,
+    /// Further labelled lines for the classifier, by category id or `none`.
+    pub(super) training: Option<Spanned<BTreeMap<String, Vec<String>>>>,
 }
 
 #[derive(Deserialize)]

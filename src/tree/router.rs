@@ -14,6 +14,9 @@ use std::collections::HashMap;
 use super::id::NodeId;
 use crate::lang::Localized;
 
+mod model;
+use model::Model;
+
 /// The score levels that decide between routing, offering candidates,
 /// and leaving a message alone.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,6 +52,12 @@ pub struct RouterData {
     /// otherwise sounds like a failure.
     pub off_topic_keywords: Vec<String>,
     pub routes: Vec<RouteData>,
+    /// The category entries, in the tree's order: the classifier's classes
+    /// (and "none" after them).
+    pub categories: Vec<NodeId>,
+    /// Further labelled lines for the classifier: a category, or `None`
+    /// for off topic.
+    pub training: Vec<(Option<NodeId>, String)>,
 }
 
 /// What to do with a message.
@@ -81,6 +90,11 @@ pub struct Scores {
     pub evidence: usize,
     /// Whether some keyword is contained whole.
     pub keyword_hit: bool,
+    /// The classifier's probability for each category (`None`: off topic),
+    /// likeliest first.
+    pub classes: Vec<(Option<NodeId>, f32)>,
+    /// Whether an off-topic keyword is contained whole.
+    pub off_topic_keyword: bool,
 }
 
 /// A message must share at least this many words or character pairs with
@@ -121,6 +135,10 @@ pub struct Router {
     keywords: Vec<Keyword>,
     /// The grams of each off-topic keyword, sorted and unique.
     off_topic_keywords: Vec<Vec<Gram>>,
+    /// The category of each class of `model`; the class after them is
+    /// "none".
+    categories: Vec<NodeId>,
+    model: Model,
 }
 
 impl Router {
@@ -136,6 +154,8 @@ impl Router {
             postings: HashMap::new(),
             keywords: Vec::new(),
             off_topic_keywords: Vec::new(),
+            categories: data.categories.clone(),
+            model: Model::train(&[], 0),
         };
         // Synonym keys are normalized like messages, so "核驗碼" and "核验码"
         // are one key; the canonical value then applies to both.
@@ -207,8 +227,38 @@ impl Router {
                 router.off_topic_keywords.push(grams);
             }
         }
+        router.model = router.train(&data);
         router.routes = data.routes;
         router
+    }
+
+    /// The classifier, learnt from every route's examples and keywords
+    /// (labelled with the route's category), the off-topic examples
+    /// ("none") and the extra labelled lines.
+    fn train(&self, data: &RouterData) -> Model {
+        let none = self.categories.len();
+        let class_of = |category: Option<NodeId>| match category {
+            Some(c) => self.categories.iter().position(|x| *x == c),
+            None => Some(none),
+        };
+        let mut lines: Vec<(Vec<Gram>, usize)> = Vec::new();
+        for route in &data.routes {
+            let Some(class) = class_of(Some(route.category)) else {
+                continue;
+            };
+            for text in route.examples.iter().chain(&route.keywords) {
+                lines.push((self.model_features(&self.normalize(text)), class));
+            }
+        }
+        for text in &data.off_topic {
+            lines.push((self.model_features(&self.normalize(text)), none));
+        }
+        for (category, text) in &data.training {
+            if let Some(class) = class_of(*category) {
+                lines.push((self.model_features(&self.normalize(text)), class));
+            }
+        }
+        Model::train(&lines, none + 1)
     }
 
     pub fn routes(&self) -> &[RouteData] {
@@ -283,6 +333,28 @@ impl Router {
         v
     }
 
+    /// What the classifier reads of a normalized text: its n-grams, and
+    /// one feature for each route with a keyword contained whole.
+    fn model_features(&self, normalized: &str) -> Vec<Gram> {
+        let mut features = model_grams(normalized);
+        if std::env::var_os("ROUTER_KW").is_some_and(|v| v == "0") {
+            return features;
+        }
+        let mut present = keyword_grams(normalized);
+        present.sort_unstable();
+        present.dedup();
+        for keyword in &self.keywords {
+            if keyword
+                .grams
+                .iter()
+                .all(|g| present.binary_search(g).is_ok())
+            {
+                features.push(hash(7, char::from_u32(keyword.route as u32).into_iter()));
+            }
+        }
+        features
+    }
+
     /// Every route's score for a message.
     pub fn score(&self, text: &str) -> Scores {
         let normalized = self.normalize(text);
@@ -330,11 +402,11 @@ impl Router {
             }
         }
         // An off-topic phrase contained whole outweighs any route.
-        if self
+        let off_topic_keyword = self
             .off_topic_keywords
             .iter()
-            .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()))
-        {
+            .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()));
+        if off_topic_keyword {
             off_topic = off_topic.max(1.0);
         }
         let mut routes: Vec<Score> = best
@@ -348,21 +420,75 @@ impl Router {
                 .total_cmp(&a.score)
                 .then(longest[b.route].cmp(&longest[a.route]))
         });
+        let probabilities = self.model.probabilities(&self.model_features(&normalized));
+        let mut classes: Vec<(Option<NodeId>, f32)> = probabilities
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (self.categories.get(i).copied(), *p))
+            .collect();
+        classes.sort_by(|a, b| b.1.total_cmp(&a.1));
         Scores {
             routes,
             off_topic,
             evidence,
             keyword_hit,
+            classes,
+            off_topic_keyword,
         }
     }
 
-    /// Where a message should go.
+    /// Where a message should go. The classifier picks the category (or
+    /// none); the similarity scores pick the node within it.
     pub fn route(&self, text: &str) -> Routing {
         let scores = self.score(text);
+        if std::env::var_os("ROUTER_METHOD").is_some_and(|m| m == "similarity") {
+            return self.route_by_similarity(&scores);
+        }
+        let t = self.thresholds;
+        let evident = scores.keyword_hit || scores.evidence >= MIN_EVIDENCE;
+        let Some(&(Some(top), p)) = scores.classes.first() else {
+            return Routing::Nothing;
+        };
+        if !evident || scores.off_topic_keyword || p < t.candidates {
+            return Routing::Nothing;
+        }
+        let runner_up = scores.classes.get(1).map_or(0.0, |c| c.1);
+        if p >= t.confident && p - runner_up >= t.margin {
+            return Routing::Confident(self.node_in(&scores, top));
+        }
+        // Not sure: the best node of each category likely enough, best
+        // first, stopping at "none".
+        let offered: Vec<NodeId> = scores
+            .classes
+            .iter()
+            .take_while(|(c, p)| c.is_some() && *p >= t.candidates)
+            .filter_map(|(c, _)| *c)
+            .take(3)
+            .map(|c| self.node_in(&scores, c))
+            .collect();
+        Routing::Candidates(offered)
+    }
+
+    /// The best-scoring route's node within a category, or the category's
+    /// own entry when no route of it scores.
+    fn node_in(&self, scores: &Scores, category: NodeId) -> NodeId {
+        scores
+            .routes
+            .iter()
+            .map(|s| &self.routes[s.route])
+            .find(|r| r.category == category)
+            .map_or(category, |r| r.node)
+    }
+
+    fn route_by_similarity(&self, scores: &Scores) -> Routing {
         let Some(top) = scores.routes.first().copied() else {
             return Routing::Nothing;
         };
-        let t = self.thresholds;
+        let t = Thresholds {
+            confident: 0.55,
+            candidates: 0.28,
+            margin: 0.08,
+        };
         let evident = scores.keyword_hit || scores.evidence >= MIN_EVIDENCE;
         if !evident || top.score < t.candidates || top.score <= scores.off_topic {
             return Routing::Nothing;
@@ -376,7 +502,6 @@ impl Router {
         if top.score >= t.confident && top.score - runner_up >= t.margin {
             return Routing::Confident(self.routes[top.route].node);
         }
-        // Offer the best route of each of the likeliest categories.
         let mut offered: Vec<NodeId> = Vec::new();
         let mut categories: Vec<NodeId> = Vec::new();
         for s in &scores.routes {
@@ -496,6 +621,46 @@ fn grams(text: &str) -> Vec<Gram> {
                     out.push(hash(4, w.iter().copied()));
                 }
             }
+        }
+    }
+    out
+}
+
+/// The grams the classifier reads: CJK characters, pairs and triples;
+/// words, pairs of words, and the character trigrams of every word.
+fn model_grams(text: &str) -> Vec<Gram> {
+    let mut out = Vec::new();
+    let mut previous_word: Option<Vec<char>> = None;
+    for (cjk, run) in runs(text) {
+        if cjk {
+            previous_word = None;
+            for (i, c) in run.iter().enumerate() {
+                out.push(hash(1, std::iter::once(*c)));
+                if let Some(next) = run.get(i + 1) {
+                    out.push(hash(2, [*c, *next].into_iter()));
+                }
+                if let Some(w) = run.get(i..i + 3) {
+                    out.push(hash(5, w.iter().copied()));
+                }
+            }
+        } else {
+            out.push(hash(3, run.iter().copied()));
+            if let Some(previous) = &previous_word {
+                out.push(hash(
+                    6,
+                    previous.iter().copied().chain([' ']).chain(run.iter().copied()),
+                ));
+            }
+            if run.len() >= 3 {
+                let padded: Vec<char> = std::iter::once('^')
+                    .chain(run.iter().copied())
+                    .chain(std::iter::once('$'))
+                    .collect();
+                for w in padded.windows(3) {
+                    out.push(hash(4, w.iter().copied()));
+                }
+            }
+            previous_word = Some(run);
         }
     }
     out

@@ -192,6 +192,28 @@ pub(super) fn check_routes(
             });
         }
     }
+    let mut training = Vec::new();
+    if let Some(lines) = &raw.training {
+        for (label, texts) in lines.get_ref() {
+            let category = if label == "none" {
+                None
+            } else {
+                match by_id.get(label.as_str()) {
+                    Some(id) if categories.contains(id) => Some(*id),
+                    _ => {
+                        report.add(
+                            file,
+                            lines.span().start,
+                            None,
+                            format!("training: {label:?} is neither a category nor none"),
+                        );
+                        continue;
+                    }
+                }
+            };
+            training.extend(texts.iter().map(|t| (category, t.clone())));
+        }
+    }
     (report.problems.len() == before).then_some(RouterData {
         thresholds: Thresholds {
             confident: t.confident,
@@ -203,5 +225,7 @@ pub(super) fn check_routes(
         off_topic,
         off_topic_keywords,
         routes,
+        categories: categories.to_vec(),
+        training,
     })
 }
