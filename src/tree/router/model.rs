@@ -78,22 +78,12 @@ impl Model {
                 }
             })
             .collect();
-        let hp: Vec<f32> = std::env::var("ROUTER_HP")
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        let (epochs, lr0, decay, l2) = if hp.len() == 4 {
-            (hp[0] as usize, hp[1], hp[2], hp[3])
-        } else {
-            (EPOCHS, LEARNING_RATE, DECAY, L2)
-        };
         let mut order: Vec<usize> = (0..data.len()).collect();
         let mut rng = SEED;
         let mut p = vec![0f32; classes];
-        for epoch in 0..epochs {
+        for epoch in 0..EPOCHS {
             shuffle(&mut order, &mut rng);
-            let rate = lr0 / (1.0 + decay * epoch as f32);
+            let rate = LEARNING_RATE / (1.0 + DECAY * epoch as f32);
             for &i in &order {
                 let (x, y) = &data[i];
                 model.logits(x, &mut p);
@@ -106,7 +96,7 @@ impl Model {
                     let w = &mut model.weights
                         [row as usize * classes..(row as usize + 1) * classes];
                     for (wk, gk) in w.iter_mut().zip(&p) {
-                        *wk -= rate * (gk * value + l2 * *wk);
+                        *wk -= rate * (gk * value + L2 * *wk);
                     }
                 }
                 for (b, gk) in model.bias.iter_mut().zip(&p) {
@@ -166,17 +156,6 @@ impl Model {
         self.logits(&x, &mut p);
         softmax(&mut p);
         p
-    }
-
-    /// How many of a line's distinct grams the training lines had.
-    pub(crate) fn known(&self, grams: &[Gram]) -> usize {
-        let mut sorted = grams.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        sorted
-            .iter()
-            .filter(|g| self.vocabulary.contains_key(g))
-            .count()
     }
 }
 
