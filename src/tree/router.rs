@@ -122,6 +122,33 @@ const SIMILARITY_WEIGHT: f32 = 1.0;
 
 type Gram = u64;
 
+/// Grams are hashes already: a map keyed by them only spreads the bits.
+#[derive(Default, Clone, Copy)]
+struct GramHasher(u64);
+
+impl std::hash::Hasher for GramHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+}
+
+/// A map keyed by characters, hashed as cheaply as grams.
+type CharMap<V> = HashMap<char, V, std::hash::BuildHasherDefault<GramHasher>>;
+
+/// A map keyed by grams.
+type GramMap<V> = HashMap<Gram, V, std::hash::BuildHasherDefault<GramHasher>>;
+
 /// Who an indexed example speaks for.
 #[derive(Debug, Clone, Copy)]
 enum Owner {
@@ -141,15 +168,15 @@ struct Keyword {
 pub struct Router {
     thresholds: Thresholds,
     /// Synonym keys by their first character, longest first.
-    synonyms: HashMap<char, Vec<(Vec<char>, String)>>,
-    traditional: HashMap<char, char>,
+    synonyms: CharMap<Vec<(Vec<char>, String)>>,
+    traditional: CharMap<char>,
     routes: Vec<RouteData>,
-    idf: HashMap<Gram, f32>,
+    idf: GramMap<f32>,
     /// The weight of a gram no example has.
     unseen_idf: f32,
     owners: Vec<Owner>,
     /// Gram → (example, weight in that example's unit vector).
-    postings: HashMap<Gram, Vec<(u32, f32)>>,
+    postings: GramMap<Vec<(u32, f32)>>,
     keywords: Vec<Keyword>,
     /// The grams of each off-topic keyword, sorted and unique.
     off_topic_keywords: Vec<Vec<Gram>>,
@@ -164,13 +191,13 @@ impl Router {
     pub fn build(data: RouterData) -> Router {
         let mut router = Router {
             thresholds: data.thresholds,
-            synonyms: HashMap::new(),
+            synonyms: CharMap::default(),
             traditional: data.traditional.iter().copied().collect(),
             routes: Vec::new(),
-            idf: HashMap::new(),
+            idf: GramMap::default(),
             unseen_idf: 0.0,
             owners: Vec::new(),
-            postings: HashMap::new(),
+            postings: GramMap::default(),
             keywords: Vec::new(),
             off_topic_keywords: Vec::new(),
             categories: data.categories.clone(),
@@ -208,7 +235,7 @@ impl Router {
         for example in &data.off_topic {
             documents.push((Owner::OffTopic, grams(&router.normalize(example))));
         }
-        let mut df: HashMap<Gram, u32> = HashMap::new();
+        let mut df: GramMap<u32> = GramMap::default();
         for (_, doc) in &documents {
             let mut seen: Vec<Gram> = doc.clone();
             seen.sort_unstable();
@@ -225,7 +252,7 @@ impl Router {
         router.unseen_idf = (n + 1.0).ln() + 1.0;
         for (i, (owner, doc)) in documents.iter().enumerate() {
             router.owners.push(*owner);
-            for (g, w) in router.vector(doc) {
+            for (g, w) in router.vector(doc.clone()) {
                 router.postings.entry(g).or_default().push((i as u32, w));
             }
         }
@@ -256,6 +283,13 @@ impl Router {
     /// (labelled with the route's category), the off-topic examples
     /// ("none") and the extra labelled lines.
     fn train(&self, data: &RouterData) -> Model {
+        let features = |text: &str| {
+            let normalized = self.normalize(text);
+            let mut present = keyword_grams(&normalized);
+            present.sort_unstable();
+            present.dedup();
+            self.model_features(&normalized, &present)
+        };
         let none = self.categories.len();
         let class_of = |category: Option<NodeId>| match category {
             Some(c) => self.categories.iter().position(|x| *x == c),
@@ -267,15 +301,15 @@ impl Router {
                 continue;
             };
             for text in route.examples.iter().chain(&route.keywords) {
-                lines.push((self.model_features(&self.normalize(text)), class));
+                lines.push((features(text), class));
             }
         }
         for text in &data.off_topic {
-            lines.push((self.model_features(&self.normalize(text)), none));
+            lines.push((features(text), none));
         }
         for (category, text) in &data.training {
             if let Some(class) = class_of(*category) {
-                lines.push((self.model_features(&self.normalize(text)), class));
+                lines.push((features(text), class));
             }
         }
         Model::train(&lines, none + 1)
@@ -296,7 +330,16 @@ impl Router {
                     _ => c,
                 };
                 let c = self.traditional.get(&c).copied().unwrap_or(c);
-                if c.is_alphanumeric() {
+                // CJK and ASCII first: the Unicode tables are slow.
+                if is_cjk(c) {
+                    c
+                } else if c.is_ascii() {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        ' '
+                    }
+                } else if c.is_alphanumeric() {
                     c.to_lowercase().next().unwrap_or(c)
                 } else {
                     ' '
@@ -332,18 +375,14 @@ impl Router {
     }
 
     /// A unit TF-IDF vector of the grams.
-    fn vector(&self, grams: &[Gram]) -> Vec<(Gram, f32)> {
-        let mut tf: HashMap<Gram, f32> = HashMap::with_capacity(grams.len());
-        for g in grams {
-            *tf.entry(*g).or_default() += 1.0;
+    fn vector(&self, mut sorted: Vec<Gram>) -> Vec<(Gram, f32)> {
+        sorted.sort_unstable();
+        let mut v: Vec<(Gram, f32)> = Vec::new();
+        for run in sorted.chunk_by(|a, b| a == b) {
+            let g = run[0];
+            let idf = self.idf.get(&g).copied().unwrap_or(self.unseen_idf);
+            v.push((g, (1.0 + (run.len() as f32).ln()) * idf));
         }
-        let mut v: Vec<(Gram, f32)> = tf
-            .into_iter()
-            .map(|(g, n)| {
-                let idf = self.idf.get(&g).copied().unwrap_or(self.unseen_idf);
-                (g, (1.0 + n.ln()) * idf)
-            })
-            .collect();
         let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
         if norm > 0.0 {
             for (_, w) in &mut v {
@@ -355,11 +394,9 @@ impl Router {
 
     /// What the classifier reads of a normalized text: its n-grams, and
     /// one feature for each route with a keyword contained whole.
-    fn model_features(&self, normalized: &str) -> Vec<Gram> {
+    /// `present` is the text's keyword grams, sorted and unique.
+    fn model_features(&self, normalized: &str, present: &[Gram]) -> Vec<Gram> {
         let mut features = model_grams(normalized);
-        let mut present = keyword_grams(normalized);
-        present.sort_unstable();
-        present.dedup();
         for keyword in &self.keywords {
             if keyword
                 .grams
@@ -380,19 +417,22 @@ impl Router {
     pub fn score(&self, text: &str) -> Scores {
         let normalized = self.normalize(text);
         let grams = grams(&normalized);
-        let query = self.vector(&grams);
+        let query = self.vector(grams);
         let mut best = vec![0f32; self.routes.len()];
         let mut off_topic = 0f32;
-        let mut dot: HashMap<u32, f32> = HashMap::new();
+        let mut dot = vec![0f32; self.owners.len()];
         for (g, w) in &query {
             if let Some(postings) = self.postings.get(g) {
                 for (doc, dw) in postings {
-                    *dot.entry(*doc).or_default() += w * dw;
+                    dot[*doc as usize] += w * dw;
                 }
             }
         }
-        for (doc, similarity) in dot {
-            match self.owners[doc as usize] {
+        for (doc, similarity) in dot.into_iter().enumerate() {
+            if similarity <= 0.0 {
+                continue;
+            }
+            match self.owners[doc] {
                 Owner::Route(r) => best[r] = best[r].max(similarity),
                 Owner::OffTopic => off_topic = off_topic.max(similarity),
             }
@@ -441,7 +481,9 @@ impl Router {
                 .total_cmp(&a.score)
                 .then(longest[b.route].cmp(&longest[a.route]))
         });
-        let probabilities = self.model.probabilities(&self.model_features(&normalized));
+        let probabilities = self
+            .model
+            .probabilities(self.model_features(&normalized, &present));
         let mut classes: Vec<(Option<NodeId>, f32)> = probabilities
             .iter()
             .enumerate()

@@ -10,9 +10,7 @@
 //! the lines, in an order shuffled by a fixed seed: the same data gives the
 //! same model, on every machine and every reload.
 
-use std::collections::HashMap;
-
-use super::Gram;
+use super::{Gram, GramMap};
 
 /// Passes over the training lines.
 const EPOCHS: usize = 30;
@@ -30,7 +28,7 @@ const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 pub(crate) struct Model {
     classes: usize,
     /// Gram → its row of `weights`.
-    vocabulary: HashMap<Gram, u32>,
+    vocabulary: GramMap<u32>,
     /// One row of `classes` weights per known gram.
     weights: Vec<f32>,
     bias: Vec<f32>,
@@ -44,7 +42,7 @@ impl Model {
     pub(crate) fn train(lines: &[(Vec<Gram>, usize)], classes: usize) -> Model {
         let mut model = Model {
             classes,
-            vocabulary: HashMap::new(),
+            vocabulary: GramMap::default(),
             weights: Vec::new(),
             bias: vec![0.0; classes],
         };
@@ -61,7 +59,7 @@ impl Model {
         let data: Vec<(Features, usize)> = lines
             .iter()
             .filter(|(_, class)| *class < classes)
-            .map(|(grams, class)| (model.features(grams), *class))
+            .map(|(grams, class)| (model.features(grams.clone()), *class))
             .collect();
         // Every class counts alike, however many lines it has.
         let mut counts = vec![0usize; classes];
@@ -109,8 +107,7 @@ impl Model {
 
     /// The known grams of a line with their values: `1 + ln(count)`, the
     /// whole (unknown grams included) scaled to unit length.
-    fn features(&self, grams: &[Gram]) -> Features {
-        let mut sorted = grams.to_vec();
+    fn features(&self, mut sorted: Vec<Gram>) -> Features {
         sorted.sort_unstable();
         let mut out: Features = Vec::new();
         let mut norm = 0f32;
@@ -147,7 +144,7 @@ impl Model {
     }
 
     /// Each class's probability for a line's grams.
-    pub(crate) fn probabilities(&self, grams: &[Gram]) -> Vec<f32> {
+    pub(crate) fn probabilities(&self, grams: Vec<Gram>) -> Vec<f32> {
         let mut p = vec![0f32; self.classes];
         if self.classes == 0 {
             return p;
@@ -203,17 +200,17 @@ mod tests {
         let a = Model::train(&lines, 2);
         let b = Model::train(&lines, 2);
         assert_eq!(a.weights, b.weights);
-        assert!(a.probabilities(&[1])[0] > 0.8);
-        assert!(a.probabilities(&[5])[1] > 0.8);
-        let unknown = a.probabilities(&[99]);
+        assert!(a.probabilities(vec![1])[0] > 0.8);
+        assert!(a.probabilities(vec![5])[1] > 0.8);
+        let unknown = a.probabilities(vec![99]);
         assert!((unknown[0] - 0.5).abs() < 0.2, "{unknown:?}");
     }
 
     #[test]
     fn no_lines_or_no_classes_give_no_panic() {
         let empty = Model::train(&[], 3);
-        assert_eq!(empty.probabilities(&[]).len(), 3);
+        assert_eq!(empty.probabilities(Vec::new()).len(), 3);
         let none = Model::train(&[line(&[1], 0)], 0);
-        assert!(none.probabilities(&[1]).is_empty());
+        assert!(none.probabilities(vec![1]).is_empty());
     }
 }
