@@ -543,6 +543,14 @@ fn the_counts_of_test_data_the_docs_give_are_the_counts() {
             "`tests/data/routing-heldout.tsv` ({} harder lines",
             labelled_lines("tests/data/routing-heldout.tsv")
         ),
+        format!(
+            "`tests/data/routing-tune.tsv` ({} lines",
+            labelled_lines("tests/data/routing-tune.tsv")
+        ),
+        format!(
+            "`tests/data/routing-heldout-2.tsv` ({} lines",
+            labelled_lines("tests/data/routing-heldout-2.tsv")
+        ),
         format!("and {payloads} real `Update` payloads"),
     ] {
         assert!(

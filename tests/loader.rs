@@ -420,7 +420,7 @@ fn router_data_is_checked_against_the_tree() {
     assert_eq!(
         problems_of("route_problems"),
         [
-            format!("{DIR}/route_problems/routes.toml:3: routing: confident, candidates and margin lie between 0 and 1, with candidates ≤ confident"),
+            format!("{DIR}/route_problems/routes.toml:3: routing: confident, candidates, margin and none_margin lie between 0 and 1, with candidates ≤ confident"),
             format!("{DIR}/route_problems/routes.toml:13: node \"nowhere\": route names no node"),
             format!("{DIR}/route_problems/routes.toml:19: node \"menu\": a route must lead into one of the categories"),
             format!("{DIR}/route_problems/routes.toml:21: node \"menu\": keywords needs at least one en entry"),

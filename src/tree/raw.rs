@@ -94,6 +94,7 @@ pub(super) struct RawThresholds {
     pub(super) confident: f32,
     pub(super) candidates: f32,
     pub(super) margin: f32,
+    pub(super) none_margin: f32,
 }
 
 #[derive(Deserialize, Default)]

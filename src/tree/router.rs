@@ -32,12 +32,16 @@ use model::Model;
 /// and leaving a message alone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
-    /// A route at least this good, and `margin` ahead of any other
-    /// category, is taken directly.
+    /// A category scoring at least this, and `margin` ahead of any other,
+    /// is taken directly.
     pub confident: f32,
-    /// Routes at least this good are offered as candidates.
+    /// Categories scoring at least this are offered as candidates; below
+    /// it, the message is left alone.
     pub candidates: f32,
     pub margin: f32,
+    /// How far the best category must lead "none" to be routed or offered
+    /// at all.
+    pub none_margin: f32,
 }
 
 /// One route as the loader checked it.
@@ -529,7 +533,7 @@ impl Router {
             .map_or(0.0, |c| c.1);
         // Off topic unless a category is likely enough and clearly ahead of
         // "none": a near miss is left alone rather than offered.
-        if !evident || scores.off_topic_keyword || p < t.candidates || p - none < t.margin {
+        if !evident || scores.off_topic_keyword || p < t.candidates || p - none < t.none_margin {
             return Routing::Nothing;
         }
         let runner_up = scores.classes.get(1).map_or(0.0, |c| c.1);
