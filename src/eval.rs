@@ -163,7 +163,11 @@ pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
             eval.misses.push(Miss {
                 line: sample.line,
                 expected: sample.label.clone(),
-                got: if choice { format!("{got} (as a choice)") } else { got },
+                got: if choice {
+                    format!("{got} (as a choice)")
+                } else {
+                    got
+                },
                 text: sample.text.clone(),
                 detail: detail.join(", "),
             });
@@ -240,7 +244,11 @@ impl fmt::Display for Evaluation {
             self.off_topic_routed
         )?;
         writeln!(f, "lines offered a choice: {}", self.offered_choice)?;
-        write!(f, "\nconfusion (rows expected, columns got):\n{}", self.matrix())?;
+        write!(
+            f,
+            "\nconfusion (rows expected, columns got):\n{}",
+            self.matrix()
+        )?;
         if !self.misses.is_empty() {
             writeln!(f, "\nmisses:")?;
             for miss in &self.misses {

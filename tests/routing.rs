@@ -56,7 +56,11 @@ fn the_independent_held_out_set_holds_the_figure_reached() {
     assert!(samples.len() >= 300);
     assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 60);
     let result = eval::evaluate(&tree, &samples);
-    assert!(result.accuracy() >= HELD_OUT_2_FLOOR, "{}", result.summary());
+    assert!(
+        result.accuracy() >= HELD_OUT_2_FLOOR,
+        "{}",
+        result.summary()
+    );
     assert!(
         result.off_topic_routed <= HELD_OUT_2_OFF_TOPIC,
         "{}",
@@ -191,28 +195,42 @@ fn slips_pinyin_and_timeout_words_are_read_through() {
 fn editing_the_training_lines_and_reloading_retrains() {
     // A made-up phrase the dialogs do not know is left alone; labelled in
     // a copy's [training], the reloaded router sends it to that category.
-    let phrase = "蓝色大象把码吃掉了";
+    // (Its character pairs must be known to the routes' examples too: a
+    // message sharing fewer than two with them is left alone.)
+    let phrase = "手机壳颜色变了";
     let before = real_tree();
     assert_eq!(before.router().route(phrase), Routing::Nothing);
     let dir = crate::support::copy_of_dialogs("retrain");
     let routes = std::fs::read_to_string(dir.join("routes.toml")).expect("routes.toml");
     let line = "\ntimeout = [\n";
     let at = routes.rfind(line).expect("the training's timeout lines") + line.len();
-    let extra: String = ["蓝色大象把码吃掉了", "大象吃掉了码", "蓝色大象又来了", "码被大象吃了"]
-        .iter()
-        .map(|t| format!("  \"{t}\",\n"))
-        .collect();
+    let extra: String = [
+        "手机壳颜色变了",
+        "手机壳的颜色又变了",
+        "颜色变了的手机壳",
+        "手机壳变颜色",
+    ]
+    .iter()
+    .map(|t| format!("  \"{t}\",\n"))
+    .collect();
     let routes = format!("{}{extra}{}", &routes[..at], &routes[at..]);
     std::fs::write(dir.join("routes.toml"), routes).expect("routes.toml written");
     let after = icp_sms_doctor::load_tree(Some(&dir)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        after.router().category(phrase).map(|c| after.node(c).id.clone()),
+        after
+            .router()
+            .category(phrase)
+            .map(|c| after.node(c).id.clone()),
         Some("timeout".to_string())
     );
     // The same data trains the same model.
     let again = icp_sms_doctor::load_tree(Some(&dir)).unwrap_or_else(|e| panic!("{e}"));
     for text in ["备案被退回了", "验证码一直收不到", phrase] {
-        assert_eq!(after.router().route(text), again.router().route(text), "{text}");
+        assert_eq!(
+            after.router().route(text),
+            again.router().route(text),
+            "{text}"
+        );
     }
 }
 

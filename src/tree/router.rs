@@ -695,7 +695,11 @@ fn model_grams(text: &str) -> Vec<Gram> {
             if let Some(previous) = &previous_word {
                 out.push(hash(
                     6,
-                    previous.iter().copied().chain([' ']).chain(run.iter().copied()),
+                    previous
+                        .iter()
+                        .copied()
+                        .chain([' '])
+                        .chain(run.iter().copied()),
                 ));
             }
             if run.len() >= 3 {

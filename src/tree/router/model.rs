@@ -91,8 +91,8 @@ impl Model {
                     *pk = (*pk - target) * class_weight[*y];
                 }
                 for &(row, value) in x {
-                    let w = &mut model.weights
-                        [row as usize * classes..(row as usize + 1) * classes];
+                    let w =
+                        &mut model.weights[row as usize * classes..(row as usize + 1) * classes];
                     for (wk, gk) in w.iter_mut().zip(&p) {
                         *wk -= rate * (gk * value + L2 * *wk);
                     }
