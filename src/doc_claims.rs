@@ -753,6 +753,10 @@ fn contributing_figures_are_the_codes() {
             => samples(&c, &tree, "tests/data/routing-eval.tsv");
         "`tests/data/routing-heldout.tsv` ({} harder lines"
             => samples(&c, &tree, "tests/data/routing-heldout.tsv");
+        "`tests/data/routing-heldout-2.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-heldout-2.tsv");
+        "`tests/data/routing-tune.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-tune.tsv");
     }
     c.finish();
 }

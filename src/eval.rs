@@ -1,8 +1,9 @@
-//! Measuring the free-text router against a labelled file: accuracy per category, off-topic lines routed, and every miss.
+//! Measuring the free-text router against a labelled file: accuracy per category, off-topic lines routed, a confusion matrix, and every miss.
 
 use std::fmt;
 
 use crate::tree::Tree;
+use crate::tree::router::Routing;
 
 /// The label of lines that belong to no category.
 pub const NONE: &str = "none";
@@ -72,6 +73,13 @@ pub struct Evaluation {
     pub correct: usize,
     /// Off-topic lines that were routed, directly or as candidates.
     pub off_topic_routed: usize,
+    /// Lines offered a choice of candidates rather than routed directly.
+    pub offered_choice: usize,
+    /// Rows: the expected label; columns: the label got; both in the order
+    /// of `per_label`.
+    pub confusion: Vec<Vec<usize>>,
+    /// For each expected label, how many of its lines got candidates.
+    pub choices: Vec<usize>,
     pub misses: Vec<Miss>,
 }
 
@@ -87,46 +95,79 @@ impl Evaluation {
 }
 
 /// Routes every sample: a category line is right when its best route
-/// lies in that category; an off-topic line is right when nothing is
-/// offered at all.
+/// lies in that category (routed directly, or first of the candidates);
+/// an off-topic line is right when nothing is offered at all.
 pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
     let router = tree.router();
+    let labels: Vec<String> = category_ids(tree)
+        .into_iter()
+        .chain([NONE])
+        .map(str::to_string)
+        .collect();
     let mut eval = Evaluation {
-        per_label: category_ids(tree)
-            .into_iter()
-            .chain([NONE])
-            .map(|l| (l.to_string(), 0, 0))
-            .collect(),
+        per_label: labels.iter().map(|l| (l.clone(), 0, 0)).collect(),
+        confusion: vec![vec![0; labels.len()]; labels.len()],
+        choices: vec![0; labels.len()],
         ..Evaluation::default()
     };
+    let category_of = |node| {
+        router
+            .routes()
+            .iter()
+            .find(|r| r.node == node)
+            .map_or(NONE.to_string(), |r| tree.node(r.category).id.clone())
+    };
     for sample in samples {
-        let got = router
-            .category(&sample.text)
-            .map_or(NONE.to_string(), |c| tree.node(c).id.clone());
+        let routing = router.route(&sample.text);
+        let (got, choice) = match &routing {
+            Routing::Confident(node) => (category_of(*node), false),
+            Routing::Candidates(nodes) => match nodes.first() {
+                Some(node) => (category_of(*node), true),
+                None => (NONE.to_string(), false),
+            },
+            Routing::Nothing => (NONE.to_string(), false),
+        };
         let routed = got != NONE;
         if sample.label == NONE && routed {
             eval.off_topic_routed += 1;
         }
         let right = got == sample.label;
         eval.total += 1;
+        eval.offered_choice += usize::from(choice);
+        let row = labels.iter().position(|l| *l == sample.label);
+        let column = labels.iter().position(|l| *l == got);
+        if let (Some(row), Some(column)) = (row, column) {
+            eval.confusion[row][column] += 1;
+            eval.choices[row] += usize::from(choice);
+        }
         if right {
             eval.correct += 1;
         } else {
             let scores = router.score(&sample.text);
             let mut detail: Vec<String> = scores
-                .routes
+                .classes
                 .iter()
                 .take(3)
-                .map(|s| {
-                    let node = router.routes()[s.route].node;
-                    format!("{} {:.2}", tree.node(node).id, s.score)
+                .map(|(c, p)| {
+                    let label = c.map_or(NONE, |c| tree.node(c).id.as_str());
+                    format!("{label} {p:.2}")
                 })
                 .collect();
-            detail.push(format!("off-topic {:.2}", scores.off_topic));
+            detail.extend(scores.routes.iter().take(2).map(|s| {
+                let node = router.routes()[s.route].node;
+                format!("node {} {:.2}", tree.node(node).id, s.score)
+            }));
+            if scores.off_topic_keyword {
+                detail.push("off-topic keyword".to_string());
+            }
             eval.misses.push(Miss {
                 line: sample.line,
                 expected: sample.label.clone(),
-                got,
+                got: if choice {
+                    format!("{got} (as a choice)")
+                } else {
+                    got
+                },
                 text: sample.text.clone(),
                 detail: detail.join(", "),
             });
@@ -137,6 +178,41 @@ pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
         }
     }
     eval
+}
+
+impl Evaluation {
+    /// One line: accuracy, off-topic lines routed, choices offered.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:.1}% ({}/{}), off-topic routed {}, offered a choice {}",
+            100.0 * self.accuracy(),
+            self.correct,
+            self.total,
+            self.off_topic_routed,
+            self.offered_choice
+        )
+    }
+
+    /// The confusion matrix as text: rows expected, columns got (`none`:
+    /// nothing offered), and how many of each row's lines were offered a
+    /// choice of candidates, counted in the column of the first candidate.
+    pub fn matrix(&self) -> String {
+        let labels: Vec<&str> = self.per_label.iter().map(|r| r.0.as_str()).collect();
+        let width = labels.iter().map(|l| l.len()).max().unwrap_or(4).max(8);
+        let mut out = format!("{:<width$}", "expected \\ got");
+        for l in &labels {
+            out.push_str(&format!(" {l:>width$}"));
+        }
+        out.push_str(&format!(" {:>width$}\n", "as choice"));
+        for (i, l) in labels.iter().enumerate() {
+            out.push_str(&format!("{l:<width$}"));
+            for n in &self.confusion[i] {
+                out.push_str(&format!(" {n:>width$}"));
+            }
+            out.push_str(&format!(" {:>width$}\n", self.choices[i]));
+        }
+        out
+    }
 }
 
 impl fmt::Display for Evaluation {
@@ -166,6 +242,12 @@ impl fmt::Display for Evaluation {
             f,
             "off-topic lines routed into a category: {}",
             self.off_topic_routed
+        )?;
+        writeln!(f, "lines offered a choice: {}", self.offered_choice)?;
+        write!(
+            f,
+            "\nconfusion (rows expected, columns got):\n{}",
+            self.matrix()
         )?;
         if !self.misses.is_empty() {
             writeln!(f, "\nmisses:")?;

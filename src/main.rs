@@ -46,11 +46,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure the free-text router on a labelled file (label<TAB>text per
-    /// line): accuracy per category, off-topic lines routed, every miss.
+    /// Measure the free-text router on labelled files (label<TAB>text per
+    /// line): per file, accuracy per category, off-topic lines routed, a
+    /// confusion matrix and every miss; then one summary line per file.
     Eval {
-        /// The labelled file, e.g. tests/data/routing-eval.tsv.
-        file: PathBuf,
+        /// The labelled files, e.g. tests/data/routing-tune.tsv
+        /// tests/data/routing-heldout-2.tsv.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Validate a dialogs folder, print every problem, exit 2 on any.
     Check {
@@ -150,20 +153,31 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Eval { file } => {
+        Command::Eval { files } => {
             let Some(tree) = load_or_report(dialogs_dir) else {
                 return ExitCode::from(config::EXIT_CONFIG);
             };
-            let samples = std::fs::read_to_string(&file)
-                .map_err(|e| e.to_string())
-                .and_then(|text| eval::parse(&tree, &text));
-            match samples {
-                Ok(samples) => emit(&eval::evaluate(&tree, &samples).to_string()),
-                Err(e) => {
-                    eprintln!("{}: {e}", file.display());
-                    ExitCode::from(config::EXIT_CONFIG)
+            let mut report = String::new();
+            let mut summary = String::new();
+            for file in &files {
+                let samples = std::fs::read_to_string(file)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| eval::parse(&tree, &text));
+                let samples = match samples {
+                    Ok(samples) => samples,
+                    Err(e) => {
+                        eprintln!("{}: {e}", file.display());
+                        return ExitCode::from(config::EXIT_CONFIG);
+                    }
+                };
+                let result = eval::evaluate(&tree, &samples);
+                if files.len() > 1 {
+                    report.push_str(&format!("== {} ==\n", file.display()));
                 }
+                report.push_str(&format!("{result}\n"));
+                summary.push_str(&format!("{}: {}\n", file.display(), result.summary()));
             }
+            emit(&format!("{report}summary:\n{summary}"))
         }
         Command::Check { dir, map } => {
             let dir = dir.or(config.dialogs_dir);

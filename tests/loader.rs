@@ -281,7 +281,7 @@ fn a_tree_without_categories_is_reported_at_the_entry_menu() {
     // With no category, no route has one to lead into.
     assert!(
         problems.contains(&format!(
-            "{DIR}/base/routes.toml:16: node \"timeout\": a route must lead into one of the categories"
+            "{DIR}/base/routes.toml:17: node \"timeout\": a route must lead into one of the categories"
         )),
         "{problems}"
     );
@@ -420,10 +420,10 @@ fn router_data_is_checked_against_the_tree() {
     assert_eq!(
         problems_of("route_problems"),
         [
-            format!("{DIR}/route_problems/routes.toml:3: routing: confident, candidates and margin lie between 0 and 1, with candidates ≤ confident"),
-            format!("{DIR}/route_problems/routes.toml:13: node \"nowhere\": route names no node"),
-            format!("{DIR}/route_problems/routes.toml:19: node \"menu\": a route must lead into one of the categories"),
-            format!("{DIR}/route_problems/routes.toml:21: node \"menu\": keywords needs at least one en entry"),
+            format!("{DIR}/route_problems/routes.toml:3: routing: confident, candidates, margin and none_margin lie between 0 and 1, with candidates ≤ confident"),
+            format!("{DIR}/route_problems/routes.toml:14: node \"nowhere\": route names no node"),
+            format!("{DIR}/route_problems/routes.toml:20: node \"menu\": a route must lead into one of the categories"),
+            format!("{DIR}/route_problems/routes.toml:22: node \"menu\": keywords needs at least one en entry"),
         ]
         .join("\n")
     );

@@ -44,6 +44,209 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
     assert_eq!(result.off_topic_routed, 0, "\n{result}");
 }
 
+/// Held out from every choice made for the router: written from the domain
+/// facts alone by someone who never saw `dialogs/routes.toml`, split at
+/// random from `routing-tune.tsv` before any router output existed, and
+/// never tuned on. On failure only the summary is shown, never the lines.
+#[test]
+fn the_independent_held_out_set_holds_the_figure_reached() {
+    let tree = real_tree();
+    let samples =
+        eval::parse(&tree, include_str!("data/routing-heldout-2.tsv")).expect("the set parses");
+    assert!(samples.len() >= 300);
+    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 60);
+    let result = eval::evaluate(&tree, &samples);
+    assert!(
+        result.accuracy() >= HELD_OUT_2_FLOOR,
+        "{}",
+        result.summary()
+    );
+    assert!(
+        result.off_topic_routed <= HELD_OUT_2_OFF_TOPIC,
+        "{}",
+        result.summary()
+    );
+}
+
+/// What the router reached on `routing-heldout-2.tsv` (89.7%, 286 of 319),
+/// rounded down, and the off-topic lines it routed there (9 of 66): short
+/// of the goal of 95% and none, held here so that it gets no worse (see
+/// dialogs/README.md).
+const HELD_OUT_2_FLOOR: f64 = 0.89;
+const HELD_OUT_2_OFF_TOPIC: usize = 9;
+
+#[test]
+fn the_tuning_sets_stay_learnt() {
+    // The classifier is trained on these lines: a drop means a change
+    // broke the training or the data, not a harder set.
+    let tree = real_tree();
+    for (name, text) in [
+        ("dev", include_str!("data/routing-dev.tsv")),
+        ("tune", include_str!("data/routing-tune.tsv")),
+    ] {
+        let samples = eval::parse(&tree, text).expect("the set parses");
+        let result = eval::evaluate(&tree, &samples);
+        assert!(result.accuracy() >= 0.98, "{name}: {}", result.summary());
+    }
+}
+
+fn first_categories(tree: &icp_sms_doctor::Tree, routing: &Routing) -> Vec<String> {
+    let nodes = match routing {
+        Routing::Confident(node) => vec![*node],
+        Routing::Candidates(nodes) => nodes.clone(),
+        Routing::Nothing => Vec::new(),
+    };
+    nodes
+        .iter()
+        .map(|n| {
+            let route = tree
+                .router()
+                .routes()
+                .iter()
+                .find(|r| r.node == *n)
+                .expect("a routed node has a route");
+            tree.node(route.category).id.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn a_bare_sent_back_is_ambiguous_and_gets_candidates() {
+    // An application is returned after a timeout and after too many wrong
+    // entries alike: without the reason, both are offered.
+    let tree = real_tree();
+    for text in ["备案被退回了", "退回了", "my filing was returned"] {
+        let got = tree.router().route(text);
+        assert!(matches!(got, Routing::Candidates(_)), "{text}: {got:?}");
+        let categories = first_categories(&tree, &got);
+        assert!(
+            categories.contains(&"timeout".to_string())
+                && categories.contains(&"reset".to_string()),
+            "{text}: {categories:?}"
+        );
+    }
+}
+
+/// Near misses: each kind is left alone, whatever it shares with a failure.
+fn left_alone(texts: &[&str]) {
+    let tree = real_tree();
+    for text in texts {
+        assert_eq!(tree.router().route(text), Routing::Nothing, "{text}");
+    }
+}
+
+#[test]
+fn cancelling_the_filing_record_is_left_alone() {
+    left_alone(&["请问怎么注销备案号", "备案注销以后还能重新备案吗"]);
+}
+
+#[test]
+fn the_public_security_filing_is_left_alone() {
+    left_alone(&["网站的公安备案怎么填", "公安网备的短信收不到"]);
+}
+
+#[test]
+fn domain_real_name_checks_are_left_alone() {
+    left_alone(&["域名实名认证没通过", "domain real-name verification failed"]);
+}
+
+#[test]
+fn calls_from_12381_about_fraud_are_left_alone() {
+    left_alone(&["12381打电话说我被骗了", "12381 phoned me about a fraud"]);
+}
+
+#[test]
+fn waiting_for_the_review_after_a_successful_verification_is_left_alone() {
+    left_alone(&[
+        "短信核验做完了，现在审核中，要等几天",
+        "verified it fine yesterday, the console still says reviewing",
+    ]);
+}
+
+#[test]
+fn how_long_the_provincial_review_takes_is_left_alone() {
+    left_alone(&[
+        "管局审核要几个工作日",
+        "how long does the MIIT review take after verifying",
+    ]);
+}
+
+#[test]
+fn slips_pinyin_and_timeout_words_are_read_through() {
+    let tree = real_tree();
+    let category = |text: &str| {
+        tree.router()
+            .category(text)
+            .map(|c| tree.node(c).id.clone())
+    };
+    for (text, expected) in [
+        ("短息一直收不到", "not_received"),
+        ("严正码没收到", "not_received"),
+        ("duanxin yizhi meishoudao", "not_received"),
+        ("和验短信逾期了", "timeout"),
+        ("短信验证过时效了怎么办", "timeout"),
+        ("yanzhengma chaoshi le", "timeout"),
+    ] {
+        assert_eq!(category(text).as_deref(), Some(expected), "{text}");
+    }
+}
+
+#[test]
+fn editing_the_training_lines_and_reloading_retrains() {
+    // A made-up phrase the dialogs do not know is left alone; labelled in
+    // a copy's [training], the reloaded router sends it to that category.
+    // (Its character pairs must be known to the routes' examples too: a
+    // message sharing fewer than two with them is left alone.)
+    let phrase = "手机壳颜色变了";
+    let before = real_tree();
+    assert_eq!(before.router().route(phrase), Routing::Nothing);
+    let dir = crate::support::copy_of_dialogs("retrain");
+    let routes = std::fs::read_to_string(dir.join("routes.toml")).expect("routes.toml");
+    let line = "\ntimeout = [\n";
+    let at = routes.rfind(line).expect("the training's timeout lines") + line.len();
+    let extra: String = [
+        "手机壳颜色变了",
+        "手机壳的颜色又变了",
+        "颜色变了的手机壳",
+        "手机壳变颜色",
+    ]
+    .iter()
+    .map(|t| format!("  \"{t}\",\n"))
+    .collect();
+    let routes = format!("{}{extra}{}", &routes[..at], &routes[at..]);
+    std::fs::write(dir.join("routes.toml"), routes).expect("routes.toml written");
+    let after = icp_sms_doctor::load_tree(Some(&dir)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        after
+            .router()
+            .category(phrase)
+            .map(|c| after.node(c).id.clone()),
+        Some("timeout".to_string())
+    );
+    // The same data trains the same model.
+    let again = icp_sms_doctor::load_tree(Some(&dir)).unwrap_or_else(|e| panic!("{e}"));
+    for text in ["备案被退回了", "验证码一直收不到", phrase] {
+        assert_eq!(
+            after.router().route(text),
+            again.router().route(text),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_never_panics_and_is_left_alone() {
+    let tree = real_tree();
+    let long = "验".repeat(100_000);
+    let junk: String = (0u32..5000)
+        .filter_map(|i| char::from_u32(i.wrapping_mul(2_654_435_761) % 0x11_0000))
+        .collect();
+    for text in ["", " ", "🙂🙂🙂", "\u{0}\u{1}\u{7f}", junk.as_str()] {
+        assert_eq!(tree.router().route(text), Routing::Nothing, "{text:?}");
+    }
+    let _ = tree.router().route(&long);
+}
+
 #[test]
 fn the_two_kinds_of_sent_back_are_told_apart_by_their_reason() {
     let tree = real_tree();

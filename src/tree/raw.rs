@@ -84,6 +84,8 @@ pub(super) struct RawRoutes {
     pub(super) off_topic_keywords: Option<Spanned<RawLists>>,
     #[serde(default)]
     pub(super) route: Vec<Spanned<RawRoute>>,
+    /// Further labelled lines for the classifier, by category id or `none`.
+    pub(super) training: Option<Spanned<BTreeMap<String, Vec<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +94,7 @@ pub(super) struct RawThresholds {
     pub(super) confident: f32,
     pub(super) candidates: f32,
     pub(super) margin: f32,
+    pub(super) none_margin: f32,
 }
 
 #[derive(Deserialize, Default)]

@@ -52,13 +52,14 @@ pub(super) fn check_routes(
     let t = raw.routing.get_ref();
     let t_at = raw.routing.span().start;
     let valid = |x: f32| x.is_finite() && (0.0..=1.0).contains(&x);
-    if !(valid(t.confident) && valid(t.candidates) && valid(t.margin)) || t.candidates > t.confident
+    if !(valid(t.confident) && valid(t.candidates) && valid(t.margin) && valid(t.none_margin))
+        || t.candidates > t.confident
     {
         report.add(
             file,
             t_at,
             None,
-            "routing: confident, candidates and margin lie between 0 and 1, with candidates ≤ confident"
+            "routing: confident, candidates, margin and none_margin lie between 0 and 1, with candidates ≤ confident"
                 .to_string(),
         );
     }
@@ -192,16 +193,41 @@ pub(super) fn check_routes(
             });
         }
     }
+    let mut training = Vec::new();
+    if let Some(lines) = &raw.training {
+        for (label, texts) in lines.get_ref() {
+            let category = if label == "none" {
+                None
+            } else {
+                match by_id.get(label.as_str()) {
+                    Some(id) if categories.contains(id) => Some(*id),
+                    _ => {
+                        report.add(
+                            file,
+                            lines.span().start,
+                            None,
+                            format!("training: {label:?} is neither a category nor none"),
+                        );
+                        continue;
+                    }
+                }
+            };
+            training.extend(texts.iter().map(|t| (category, t.clone())));
+        }
+    }
     (report.problems.len() == before).then_some(RouterData {
         thresholds: Thresholds {
             confident: t.confident,
             candidates: t.candidates,
             margin: t.margin,
+            none_margin: t.none_margin,
         },
         synonyms,
         traditional,
         off_topic,
         off_topic_keywords,
         routes,
+        categories: categories.to_vec(),
+        training,
     })
 }
