@@ -337,6 +337,9 @@ async fn save(
     };
     let next = &decision.session;
     app.store.save_step(key, next, write, loaded, true).await?;
+    for (stage, category) in around::funnel_of(step.tree, &facts) {
+        app.metrics.funnel.count(stage, &category);
+    }
     if wake {
         app.wake.notify_one();
     }

@@ -4,7 +4,8 @@ use super::decide::{Context, is_end};
 use crate::callback::Action;
 use crate::clock::Instant;
 use crate::engine::{Button, Command, Event, Reply, Session, button};
-use crate::stats::{Fact, FactKind, new_conversation};
+use crate::metrics::Stage;
+use crate::stats::{Fact, FactKind, categories_by_node, category_of, new_conversation};
 use crate::tree::{Tree, UiButton};
 
 /// Adds to an end's menu what the bot offers beyond the dialogue: a
@@ -111,4 +112,41 @@ pub(super) fn facts_of(
         facts.push(Fact::new(now, FactKind::Reached, conv, node, lang));
     }
     facts
+}
+
+/// The funnel stages a saved step's facts reach, each with its category
+/// (the category entry's node id, `-` for a node in none), for /metrics:
+/// a category entered (a conversation started inside it, or an answer
+/// taken into its entry from outside it), an end reached, solved, not
+/// solved. A start at the menu counts once a category is chosen.
+pub(super) fn funnel_of(tree: &Tree, facts: &[Fact]) -> Vec<(Stage, String)> {
+    let entry = |node: &str| tree.get(node).is_some_and(|n| tree.categories().contains(&n));
+    let counted = |f: &Fact| match f.kind {
+        FactKind::Started | FactKind::Reached | FactKind::Solved | FactKind::NotSolved => true,
+        FactKind::Step => entry(&f.node),
+        _ => false,
+    };
+    if !facts.iter().any(counted) {
+        return Vec::new();
+    }
+    let categories = categories_by_node(tree);
+    let category = |node: &str| category_of(tree, &categories, node);
+    let mut stages = Vec::new();
+    for fact in facts.iter().filter(|f| counted(f)) {
+        let stage = match fact.kind {
+            FactKind::Started => Stage::Started,
+            FactKind::Step if category(&fact.detail) != category(&fact.node) => Stage::Started,
+            FactKind::Reached => Stage::EndReached,
+            FactKind::Solved => Stage::Solved,
+            FactKind::NotSolved => Stage::NotSolved,
+            _ => continue,
+        };
+        match category(&fact.node) {
+            Some(category) => stages.push((stage, category)),
+            // A start at the menu: counted when a category is entered.
+            None if stage == Stage::Started => {}
+            None => stages.push((stage, "-".to_string())),
+        }
+    }
+    stages
 }
