@@ -120,7 +120,10 @@ pub(super) fn facts_of(
 /// taken into its entry from outside it), an end reached, solved, not
 /// solved. A start at the menu counts once a category is chosen.
 pub(super) fn funnel_of(tree: &Tree, facts: &[Fact]) -> Vec<(Stage, String)> {
-    let entry = |node: &str| tree.get(node).is_some_and(|n| tree.categories().contains(&n));
+    let entry = |node: &str| {
+        tree.get(node)
+            .is_some_and(|n| tree.categories().contains(&n))
+    };
     let counted = |f: &Fact| match f.kind {
         FactKind::Started | FactKind::Reached | FactKind::Solved | FactKind::NotSolved => true,
         FactKind::Step => entry(&f.node),
