@@ -272,8 +272,9 @@ type Category = [(&'static str, String); 1];
 /// A stage of the funnel a conversation goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// A category entered: from the menu, or started inside it (a deep
-    /// link, routed text).
+    /// A category entered: from outside every category (the menu, the
+    /// "not sure" questions), or started inside it (a deep link, routed
+    /// text).
     Started,
     /// An end shown.
     EndReached,
@@ -298,12 +299,12 @@ impl Funnel {
         for (name, help, family) in [
             (
                 "icp_sms_doctor_funnel_started",
-                "Conversations entering a category, from the menu or started inside it",
+                "Conversations entering a category from outside every category, or started inside it",
                 &self.started,
             ),
             (
                 "icp_sms_doctor_funnel_ends_reached",
-                "Ends shown, by category",
+                "Ends shown, by the category the conversation came through",
                 &self.ends,
             ),
             (
