@@ -85,6 +85,7 @@ impl App {
     pub fn new(tree: Arc<Tree>, store: Store, clock: Clock, settings: Settings) -> App {
         // Every store call is timed for /metrics.
         let metrics = Arc::new(Metrics::default());
+        show_categories(&metrics, &tree);
         let timing = Arc::clone(&metrics);
         let store = store.timed(Arc::new(move |call, took, failed| {
             timing.store_call(call, took, failed)
@@ -112,9 +113,17 @@ impl App {
     /// with a note, as for any out-of-date menu.
     pub fn reload(&self, dir: &Path) -> Result<Arc<Tree>, LoadError> {
         let tree = Arc::new(crate::load_tree(Some(dir))?);
+        show_categories(&self.metrics, &tree);
         *self.tree.write().unwrap_or_else(|e| e.into_inner()) = tree.clone();
         Ok(tree)
     }
+}
+
+/// The funnel in /metrics shows each of the dialogue's categories from
+/// the start, at 0.
+fn show_categories(metrics: &Metrics, tree: &Tree) {
+    let ids = tree.categories().iter().map(|c| tree.node(*c).id.as_str());
+    metrics.funnel.show(ids);
 }
 
 /// Someone written to outside a conversation (a reminder, a next-day

@@ -337,6 +337,10 @@ async fn save(
     };
     let next = &decision.session;
     app.store.save_step(key, next, write, loaded, true).await?;
+    let before = loaded.session.as_ref();
+    for (stage, category) in around::funnel_of(step.tree, before, next, &facts) {
+        app.metrics.funnel.count(stage, &category);
+    }
     if wake {
         app.wake.notify_one();
     }

@@ -32,6 +32,7 @@ const CONTRIBUTING: &str = "CONTRIBUTING.md";
 const DIALOGS: &str = "dialogs/README.md";
 const ENV_EXAMPLE: &str = ".env.example";
 const UNIT: &str = "deploy/icp-sms-doctor.service";
+const ALERTS: &str = "deploy/prometheus-alerts.yml";
 
 /// The claims checked so far, and those that failed.
 struct Claims {
@@ -449,6 +450,45 @@ fn samples(claims: &Claims, tree: &Tree, file: &str) -> usize {
         .len()
 }
 
+/// An alert rule's `expr` and `for`, as written in the rules file.
+fn alert_rule(claims: &Claims, alert: &str) -> (String, String) {
+    let text = std::fs::read_to_string(claims.root.join(ALERTS)).expect("the alert rules");
+    let rule: Vec<&str> = text
+        .split("- alert: ")
+        .find(|rule| rule.starts_with(&format!("{alert}\n")))
+        .unwrap_or_else(|| panic!("{ALERTS} has no {alert}"))
+        .lines()
+        .map(str::trim)
+        .collect();
+    let field = |name: &str| {
+        rule.iter()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("{ALERTS}: {alert} has no {name}"))
+            .to_string()
+    };
+    (field("expr"), field("for"))
+}
+
+/// The number an expression compares with after `after` (`> 3600`).
+fn after_in(expr: &str, after: &str) -> String {
+    let (_, rest) = expr
+        .split_once(after)
+        .unwrap_or_else(|| panic!("no {after:?} in {expr}"));
+    rest.trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect()
+}
+
+/// Minutes as a rule writes them (`10m`), in the docs' words.
+fn rule_minutes(written: &str) -> String {
+    let n: u64 = written
+        .trim_end_matches('m')
+        .parse()
+        .unwrap_or_else(|_| panic!("not minutes: {written}"));
+    format!("{} minutes", words(n))
+}
+
 /// The soft limit on open files systemd gives a service unless told
 /// otherwise: systemd's figure, which operations.md's example uses.
 const SYSTEMD_SOFT_LIMIT: u64 = 1024;
@@ -494,6 +534,32 @@ fn readme_figures_are_the_codes() {
             => console::BACK_KEY, console::RESTART_KEY;
         "`{}` goes back where a page shows it, and `{}` starts over on every page"
             => console::BACK_KEY, console::RESTART_KEY;
+    }
+    c.finish();
+}
+
+/// What operations.md says of the alert rules, held to the rules file.
+#[test]
+fn operations_alert_figures_are_the_rules() {
+    let mut c = Claims::new();
+    let (_, down_for) = alert_rule(&c, "IcpSmsDoctorDown");
+    let (quiet, _) = alert_rule(&c, "IcpSmsDoctorNoUpdates");
+    let (share, _) = alert_rule(&c, "IcpSmsDoctorTooMany429");
+    let (backlog, _) = alert_rule(&c, "IcpSmsDoctorInboxBacklogGrowing");
+    let (_, errors_for) = alert_rule(&c, "IcpSmsDoctorStoreErrors");
+    let (_, refused_for) = alert_rule(&c, "IcpSmsDoctorStoreRefusesWrites");
+    let (waiting, _) = alert_rule(&c, "IcpSmsDoctorCaseWaiting");
+    let share: f64 = after_in(&share, ") >").parse().expect("a share");
+    claims! { c, OPERATIONS;
+        "the bot down (`up` 0 for {})" => rule_minutes(&down_for);
+        "no updates for {} while it is up" => rule_minutes(&after_in(&quiet, "updates_total["));
+        "over {}% of requests answered 429" => share * 100.0;
+        "backlog over {} and rising over {};"
+            => after_in(&backlog, "inbox_backlog) >"),
+               rule_minutes(&after_in(&backlog, "inbox_backlog["));
+        "store calls failing for {};" => rule_minutes(&errors_for);
+        "(failed commits for {}:" => rule_minutes(&refused_for);
+        "has waited over {} s" => after_in(&waiting, "wait_seconds) >");
     }
     c.finish();
 }

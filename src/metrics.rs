@@ -61,6 +61,10 @@ pub struct Metrics {
     pub node_solved_after: Family<NodeLabels, Gauge>,
     /// Which version the node figures are of, and when they were read.
     pub nodes_read: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+    /// What waits in the store: the inbox's backlog, cases for the staff.
+    pub waiting: Waiting,
+    /// Conversations through the dialogue, by category.
+    pub funnel: Funnel,
 }
 
 /// A node's labels: its id and the dialogue version.
@@ -117,6 +121,8 @@ impl Default for Metrics {
             node_left: Family::default(),
             node_solved_after: Family::default(),
             nodes_read: std::sync::Mutex::new(None),
+            waiting: Waiting::default(),
+            funnel: Funnel::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -204,6 +210,8 @@ impl Default for Metrics {
             "The running build",
             Info::new([("version", env!("CARGO_PKG_VERSION"))]),
         );
+        metrics.waiting.register(&mut registry);
+        metrics.funnel.register(&mut registry);
         registry.register_collector(Box::new(Process));
         for kind in UPDATE_KINDS {
             drop(metrics.updates.get_or_create(&[("kind", kind)]));
@@ -276,6 +284,129 @@ impl Metrics {
             log::error!("metrics: encoding failed: {e}");
         }
         text
+    }
+}
+
+/// What waits in the store, read at each scrape. Store-wide: every
+/// instance sharing a store reports the same figures (take their `max`).
+#[derive(Default)]
+pub struct Waiting {
+    /// Updates recorded in the inbox and not yet done.
+    pub inbox: Gauge,
+    /// Open cases nobody on the staff has taken yet.
+    pub cases: Gauge,
+    /// How long the oldest of those has waited, in seconds (0 for none).
+    pub oldest_case_secs: Gauge,
+}
+
+impl Waiting {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "icp_sms_doctor_inbox_backlog",
+            "Updates recorded in the store's inbox and not yet done (store-wide)",
+            self.inbox.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_cases_waiting",
+            "Open cases not yet taken by the staff (store-wide)",
+            self.cases.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_cases_oldest_wait_seconds",
+            "How long the oldest open case not yet taken has waited, 0 for none (store-wide)",
+            self.oldest_case_secs.clone(),
+        );
+    }
+}
+
+/// A category's label: a category entry's node id (`-` for a node in none).
+type Category = [(&'static str, String); 1];
+
+/// A stage of the funnel a conversation goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// A category entered: from outside every category (the menu, the
+    /// "not sure" questions), or started inside it (a deep link, routed
+    /// text).
+    Started,
+    /// An end shown.
+    EndReached,
+    /// "Solved" pressed at an end.
+    Solved,
+    /// "Not solved" pressed at an end.
+    NotSolved,
+}
+
+/// Conversations through the dialogue, by category: this process's
+/// counters (take their `sum` across instances).
+#[derive(Default)]
+pub struct Funnel {
+    started: Family<Category, Counter>,
+    ends: Family<Category, Counter>,
+    solved: Family<Category, Counter>,
+    not_solved: Family<Category, Counter>,
+}
+
+impl Funnel {
+    fn register(&self, registry: &mut Registry) {
+        for (name, help, family) in [
+            (
+                "icp_sms_doctor_funnel_started",
+                "Conversations entering a category from outside every category, or started inside it",
+                &self.started,
+            ),
+            (
+                "icp_sms_doctor_funnel_ends_reached",
+                "Ends shown, by the category the conversation came through",
+                &self.ends,
+            ),
+            (
+                "icp_sms_doctor_funnel_solved",
+                "Solved pressed at an end, by category",
+                &self.solved,
+            ),
+            (
+                "icp_sms_doctor_funnel_not_solved",
+                "Not solved pressed at an end, by category",
+                &self.not_solved,
+            ),
+        ] {
+            registry.register(name, help, family.clone());
+        }
+    }
+
+    fn family(&self, stage: Stage) -> &Family<Category, Counter> {
+        match stage {
+            Stage::Started => &self.started,
+            Stage::EndReached => &self.ends,
+            Stage::Solved => &self.solved,
+            Stage::NotSolved => &self.not_solved,
+        }
+    }
+
+    /// Shows every stage of these categories from now on, at 0 until
+    /// counted: called with the dialogue's categories when it is loaded.
+    pub fn show<'a>(&self, categories: impl IntoIterator<Item = &'a str>) {
+        for category in categories {
+            for stage in [
+                Stage::Started,
+                Stage::EndReached,
+                Stage::Solved,
+                Stage::NotSolved,
+            ] {
+                drop(
+                    self.family(stage)
+                        .get_or_create(&[("category", category.to_string())]),
+                );
+            }
+        }
+    }
+
+    /// Counts a conversation reaching `stage` in `category`.
+    pub fn count(&self, stage: Stage, category: &str) {
+        self.family(stage)
+            .get_or_create(&[("category", category.to_string())])
+            .inc();
     }
 }
 
@@ -422,5 +553,40 @@ mod tests {
         assert!(text.contains("le=\"0.00025\""), "{text}");
         assert!(!text.contains("0000000001"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    /// What the operators' dashboard reads: the store's backlog and cases
+    /// waiting at 0 from the start, the funnel at 0 for every category
+    /// shown, and counted by stage and category.
+    #[test]
+    fn the_dashboards_figures_are_there_from_the_start_and_count() {
+        let metrics = Metrics::default();
+        metrics.funnel.show(["timeout", "not_received"]);
+        let text = metrics.encode();
+        for gauge in [
+            "icp_sms_doctor_inbox_backlog 0",
+            "icp_sms_doctor_cases_waiting 0",
+            "icp_sms_doctor_cases_oldest_wait_seconds 0",
+        ] {
+            assert!(text.contains(gauge), "{gauge}: {text}");
+        }
+        for stage in ["started", "ends_reached", "solved", "not_solved"] {
+            for category in ["timeout", "not_received"] {
+                let line =
+                    format!("icp_sms_doctor_funnel_{stage}_total{{category=\"{category}\"}} 0");
+                assert!(text.contains(&line), "{line}: {text}");
+            }
+        }
+        metrics.funnel.count(Stage::Solved, "timeout");
+        metrics.funnel.count(Stage::Solved, "timeout");
+        metrics.funnel.count(Stage::EndReached, "-");
+        metrics.waiting.oldest_case_secs.set(90);
+        let text = metrics.encode();
+        assert!(
+            text.contains("icp_sms_doctor_funnel_solved_total{category=\"timeout\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("icp_sms_doctor_funnel_ends_reached_total{category=\"-\"} 1"));
+        assert!(text.contains("icp_sms_doctor_cases_oldest_wait_seconds 90"));
     }
 }

@@ -312,6 +312,36 @@ async fn cases(store: &Store) {
     );
 }
 
+/// What /metrics reads of the store: the open cases nobody has taken
+/// (how many, and when the oldest was opened), and the inbox's entries
+/// not done.
+async fn waiting(store: &Store) {
+    assert_eq!(store.cases_waiting().await.unwrap(), (0, None));
+    let Opened::New(first) = store.open_case(&new_case(7, 7), 100).await.unwrap() else {
+        panic!("a new case");
+    };
+    let Opened::New(second) = store.open_case(&new_case(8, 8), 150).await.unwrap() else {
+        panic!("a new case");
+    };
+    assert_eq!(store.cases_waiting().await.unwrap(), (2, Some(100)));
+    // Asked again: still one case, waiting since it was opened.
+    store.open_case(&new_case(7, 7), 160).await.unwrap();
+    assert_eq!(store.cases_waiting().await.unwrap(), (2, Some(100)));
+    store.take_case(first.id, "Ann").await.unwrap().unwrap();
+    assert_eq!(store.cases_waiting().await.unwrap(), (1, Some(150)));
+    // Closed untaken (the person ended it): no longer waiting.
+    store.close_case(second.id, 170).await.unwrap().unwrap();
+    store.close_case(first.id, 180).await.unwrap().unwrap();
+    assert_eq!(store.cases_waiting().await.unwrap(), (0, None));
+
+    assert_eq!(store.inbox_backlog().await.unwrap(), 0);
+    assert!(store.inbox_put(30, "{}", "p", 1000).await.unwrap());
+    assert!(store.inbox_put(31, "{}", "p", 1000).await.unwrap());
+    assert_eq!(store.inbox_backlog().await.unwrap(), 2);
+    store.inbox_done(&[30], 1001).await.unwrap();
+    assert_eq!(store.inbox_backlog().await.unwrap(), 1);
+}
+
 /// Facts are kept with every field, the dialogue's version included, read
 /// by time, recorded with a session in one write, and pruned after the
 /// longest period.
@@ -745,6 +775,7 @@ every_backend!(
     reminders,
     expiry,
     cases,
+    waiting,
     facts,
     later,
     menus_pruned,

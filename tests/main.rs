@@ -13,6 +13,7 @@ mod cases;
 mod categories;
 mod chaos;
 mod console;
+mod dashboards;
 mod delivery;
 mod docs;
 mod engine;

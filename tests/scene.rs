@@ -112,7 +112,7 @@ impl Scene {
         Scene::with_options(tree, store, Clock::System, Settings::default(), options).await
     }
 
-    async fn with_options(
+    pub async fn with_options(
         tree: Arc<Tree>,
         store: Store,
         clock: Clock,

@@ -3,13 +3,16 @@
 //! A case is the record `case:<id>` with the messages linked to it; the
 //! person's open case is `case_open:<user>`, a linked message
 //! `case_msg:<chat>:<message>`, a forum topic's latest case
-//! `case_topic:<topic>`. A closed case and what points to it are kept 30
+//! `case_topic:<topic>`. The index `cases_waiting` holds the open cases
+//! nobody has taken, scored by when they were opened, for /metrics. A
+//! closed case and what points to it are kept 30
 //! days.
 
 use serde::{Deserialize, Serialize};
 
 use super::{CLOSED_RETENTION_SECS, Case, NewCase, Opened};
 use crate::clock::Instant;
+use crate::store::kernel::Span;
 use crate::store::{ANY_TIME, Batch, RETRIES, Store, StoreError, encode, kept_until};
 
 /// A case as stored.
@@ -54,6 +57,9 @@ pub(crate) fn case_into(
 ) {
     if !case.closed {
         batch.put(open_key(case.user), case.id.to_string());
+        if case.taken_by.is_none() {
+            batch.index(WAITING, case.id.to_string(), case.opened_at);
+        }
     }
     Filed {
         case,
@@ -62,6 +68,9 @@ pub(crate) fn case_into(
     }
     .file_into(batch);
 }
+
+/// The open cases not taken yet, scored by when they were opened.
+const WAITING: &str = "cases_waiting";
 
 fn case_key(id: i64) -> String {
     format!("case:{id}")
@@ -149,6 +158,7 @@ impl Store {
             };
             let mut batch = Batch::new(ANY_TIME);
             batch.check(&open, version).put(&open, id.to_string());
+            batch.index(WAITING, id.to_string(), now);
             filed.file_into(&mut batch);
             match self.kernel().commit(batch).await {
                 Ok(_) => return Ok(Opened::New(filed.case)),
@@ -222,11 +232,12 @@ impl Store {
     /// Marks an open case nobody has taken as taken by `by`; the case, if
     /// that happened.
     pub async fn take_case(&self, id: i64, by: &str) -> Result<Option<Case>, StoreError> {
-        self.change_case(id, ANY_TIME, |filed, _| {
+        self.change_case(id, ANY_TIME, |filed, batch| {
             if filed.case.closed || filed.case.taken_by.is_some() {
                 return None;
             }
             filed.case.taken_by = Some(by.to_string());
+            batch.unindex(WAITING, id.to_string());
             Some(())
         })
         .await
@@ -246,11 +257,20 @@ impl Store {
             }
             filed.case.closed = true;
             filed.closed_at = Some(now);
+            batch.unindex(WAITING, id.to_string());
             if still_open {
                 batch.delete(&open);
             }
             Some(())
         })
         .await
+    }
+
+    /// The open cases nobody has taken yet, for /metrics: how many, and
+    /// when the oldest was opened.
+    pub async fn cases_waiting(&self) -> Result<(usize, Option<Instant>), StoreError> {
+        let count = self.kernel().count(WAITING).await?;
+        let oldest = self.kernel().range(WAITING, Span::all(1)).await?;
+        Ok((count, oldest.first().map(|(_, opened)| *opened)))
     }
 }

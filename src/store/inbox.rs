@@ -309,6 +309,12 @@ impl Store {
         Ok(taken)
     }
 
+    /// How many updates are recorded and not done, for /metrics: those
+    /// in hand and those waiting, by every process sharing the store.
+    pub async fn inbox_backlog(&self) -> Result<usize, StoreError> {
+        self.kernel.count(OPEN).await
+    }
+
     /// Says that the process `owner` is alive until `until`: its inbox
     /// entries are not taken over before then. Kept a day past, as a
     /// process silent that long has nothing left in the inbox.

@@ -34,11 +34,24 @@ pub(super) fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>
         let figures = &app.metrics;
         figures.queued.set(queued() as i64);
         node_figures(&app, dialogue_asked(&uri)).await;
-        let counts = async { Ok((app.store.counts().await?, app.store.reminder_count().await?)) };
+        let counts = async {
+            let counts = app.store.counts().await?;
+            let reminders = app.store.reminder_count().await?;
+            let inbox = app.store.inbox_backlog().await?;
+            let cases = app.store.cases_waiting().await?;
+            Ok((counts, reminders, inbox, cases))
+        };
         match tokio::time::timeout(STORE_WAIT, counts).await {
-            Ok(Ok((counts, reminders))) => {
+            Ok(Ok((counts, reminders, inbox, (cases, oldest)))) => {
                 figures.sessions.set(counts.sessions as i64);
                 figures.reminders_pending.set(reminders as i64);
+                let waiting = &figures.waiting;
+                waiting.inbox.set(inbox as i64);
+                waiting.cases.set(cases as i64);
+                let now = app.clock.now();
+                waiting
+                    .oldest_case_secs
+                    .set(oldest.map_or(0, |opened| (now - opened).max(0)));
             }
             Ok(Err(e)) => {
                 let e: crate::store::StoreError = e;
