@@ -482,3 +482,23 @@ pub fn usage(facts: &[Fact]) -> crate::tree::graph::Usage {
     }
     usage
 }
+
+#[cfg(test)]
+mod wait_tests {
+    use super::*;
+
+    #[test]
+    fn the_median_wait_is_the_lower_middle_and_bad_details_are_skipped() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[300]), Some(300));
+        assert_eq!(median(&[900, 60, 300]), Some(300));
+        assert_eq!(median(&[900, 60]), Some(60));
+        let mut waits = Waits::default();
+        for detail in ["in:60", "out:7200", "in:x", "later:5", "", "out:30"] {
+            waits.add(detail);
+        }
+        assert_eq!(waits.inside, [60]);
+        assert_eq!(waits.outside, [7200, 30]);
+        assert_eq!(Waits::detail(false, -5), "out:0");
+    }
+}
