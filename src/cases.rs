@@ -35,6 +35,9 @@ pub struct NewCase {
     pub place: String,
     /// What goes to the staff chat: the path, already written out.
     pub summary: String,
+    /// Whether it is opened inside the provider's office hours (always,
+    /// when the profile gives none).
+    pub in_hours: bool,
 }
 
 /// A case as stored.
@@ -58,6 +61,17 @@ pub struct Case {
     pub post: Option<i32>,
     /// The case's forum topic in the staff chat, if it has one.
     pub topic: Option<i32>,
+    /// Whether it was opened inside the provider's office hours; cases
+    /// stored before there were hours count as inside.
+    #[serde(default = "inside")]
+    pub in_hours: bool,
+    /// When staff first answered the person: the first staff reply relayed.
+    #[serde(default)]
+    pub first_answer_at: Option<Instant>,
+}
+
+fn inside() -> bool {
+    true
 }
 
 /// What opening a case found.

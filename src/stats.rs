@@ -53,10 +53,14 @@ pub enum FactKind {
     HandoffOpened,
     /// A case closed, by either side.
     HandoffClosed,
+    /// Staff first answered a case; `detail` is `in:<seconds>` or
+    /// `out:<seconds>`: opened inside or outside office hours, and how long
+    /// it waited.
+    StaffAnswered,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 11] = [
+    pub const ALL: [FactKind; 12] = [
         FactKind::Started,
         FactKind::Step,
         FactKind::Reached,
@@ -68,6 +72,7 @@ impl FactKind {
         FactKind::ReminderSent,
         FactKind::HandoffOpened,
         FactKind::HandoffClosed,
+        FactKind::StaffAnswered,
     ];
 
     pub fn code(self) -> &'static str {
@@ -83,6 +88,7 @@ impl FactKind {
             FactKind::ReminderSent => "reminder_sent",
             FactKind::HandoffOpened => "handoff_opened",
             FactKind::HandoffClosed => "handoff_closed",
+            FactKind::StaffAnswered => "staff_answered",
         }
     }
 
@@ -213,6 +219,9 @@ pub struct Figures {
     /// facts each, most first.
     pub version: Option<String>,
     pub other_versions: Vec<(String, usize)>,
+    /// How long cases waited for the first staff answer, in seconds:
+    /// those opened inside office hours, and outside.
+    pub waits: Waits,
 }
 
 /// What people did at one node, counted in conversations.
@@ -262,6 +271,42 @@ pub fn of_version(facts: &[Fact], version: &str) -> Vec<Fact> {
         .filter(|f| version_name(f) == version)
         .cloned()
         .collect()
+}
+
+/// Waits for the first staff answer, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Waits {
+    pub inside: Vec<i64>,
+    pub outside: Vec<i64>,
+}
+
+impl Waits {
+    /// Reads a `StaffAnswered` fact's detail.
+    fn add(&mut self, detail: &str) {
+        let Some((when, secs)) = detail.split_once(':') else {
+            return;
+        };
+        let Ok(secs) = secs.parse::<i64>() else {
+            return;
+        };
+        match when {
+            "in" => self.inside.push(secs),
+            "out" => self.outside.push(secs),
+            _ => {}
+        }
+    }
+
+    /// The detail of a `StaffAnswered` fact.
+    pub fn detail(in_hours: bool, secs: i64) -> String {
+        format!("{}:{}", if in_hours { "in" } else { "out" }, secs.max(0))
+    }
+}
+
+/// The median of some waits (the lower of the middle two), if any.
+pub fn median(waits: &[i64]) -> Option<i64> {
+    let mut sorted = waits.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len().checked_sub(1)? / 2).copied()
 }
 
 /// How many "left at" nodes the figures list.
@@ -331,6 +376,7 @@ impl Figures {
                 FactKind::ReminderSent => figures.reminders_sent += 1,
                 FactKind::HandoffOpened => figures.handoffs_opened += 1,
                 FactKind::HandoffClosed => figures.handoffs_closed += 1,
+                FactKind::StaffAnswered => figures.waits.add(&fact.detail),
                 _ => {}
             }
         }
@@ -494,6 +540,8 @@ impl Figures {
             out.push_str("\n\n");
         }
         out.push_str(&crate::markup::fill(ui.text(UiText::Stats, lang), &values));
+        out.push('\n');
+        out.push_str(&self.render_waits(tree, lang));
         // Each node reached, the most reached first, in the tree's order
         // among equals.
         let order: HashMap<&str, usize> = tree
@@ -527,6 +575,35 @@ impl Figures {
         ));
         out
     }
+
+    /// The line of the waits for a first staff answer: median and count,
+    /// inside office hours and outside.
+    fn render_waits(&self, tree: &Tree, lang: Lang) -> String {
+        let ui = tree.ui();
+        let wait = |waits: &[i64]| match median(waits) {
+            Some(m) => crate::markup::fill(
+                ui.text(UiText::StatsWait, lang),
+                &[
+                    ("median", &wait_words(m, lang)),
+                    ("count", &waits.len().to_string()),
+                ],
+            ),
+            None => ui.text(UiText::StatsNone, lang).to_string(),
+        };
+        crate::markup::fill(
+            ui.text(UiText::StatsWaits, lang),
+            &[
+                ("inside", &wait(&self.waits.inside)),
+                ("outside", &wait(&self.waits.outside)),
+            ],
+        )
+    }
+}
+
+/// A wait in minutes (rounded up), in words.
+fn wait_words(secs: i64, lang: Lang) -> String {
+    let minutes = u32::try_from((secs + 59) / 60).unwrap_or(u32::MAX);
+    crate::tree::provider::minutes(minutes, lang)
 }
 
 /// How often each answer was taken and each end answered, for the
@@ -557,4 +634,24 @@ pub fn usage(tree: &Tree, facts: &[Fact]) -> crate::tree::graph::Usage {
         }
     }
     usage
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::*;
+
+    #[test]
+    fn the_median_wait_is_the_lower_middle_and_bad_details_are_skipped() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[300]), Some(300));
+        assert_eq!(median(&[900, 60, 300]), Some(300));
+        assert_eq!(median(&[900, 60]), Some(60));
+        let mut waits = Waits::default();
+        for detail in ["in:60", "out:7200", "in:x", "later:5", "", "out:30"] {
+            waits.add(detail);
+        }
+        assert_eq!(waits.inside, [60]);
+        assert_eq!(waits.outside, [7200, 30]);
+        assert_eq!(Waits::detail(false, -5), "out:0");
+    }
 }

@@ -254,6 +254,7 @@ fn new_case(user: u64, chat: i64) -> NewCase {
         node: "contact_provider".into(),
         place: "private".into(),
         summary: "- 遇到的情况：没收到短信".into(),
+        in_hours: true,
     }
 }
 
@@ -279,6 +280,14 @@ async fn cases(store: &Store) {
     );
     assert_eq!(store.case_of_message(-900, 56).await.unwrap(), None);
     assert_eq!(store.case_of_topic(501).await.unwrap(), Some(case.id));
+    // The first staff answer is noted once; later ones leave it.
+    let answered = store.first_answer(case.id, 150).await.unwrap().unwrap();
+    assert_eq!(answered.first_answer_at, Some(150));
+    assert_eq!(store.first_answer(case.id, 160).await.unwrap(), None);
+    assert_eq!(
+        store.case(case.id).await.unwrap().unwrap().first_answer_at,
+        Some(150)
+    );
     let taken = store.take_case(case.id, "Ann").await.unwrap().unwrap();
     assert_eq!(taken.taken_by.as_deref(), Some("Ann"));
     assert_eq!(

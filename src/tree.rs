@@ -4,9 +4,11 @@
 //! folder, so once a `Tree` exists every lookup through it succeeds.
 
 pub mod graph;
+pub mod hours;
 pub(crate) mod id;
 pub mod load;
 mod press;
+pub mod provider;
 mod raw;
 pub mod report;
 pub mod router;
@@ -16,6 +18,7 @@ pub(crate) mod ui;
 use std::collections::HashMap;
 
 pub use id::NodeId;
+pub use provider::Provider;
 pub use ui::{ReminderSettings, Ui, UiButton, UiCommand, UiText};
 
 use crate::callback::Action;
@@ -111,6 +114,8 @@ pub struct Tree {
     router: Router,
     /// Which dialogue this is: see `version`.
     version: String,
+    /// The provider the texts speak for, from `provider.toml`.
+    provider: Provider,
 }
 
 impl Tree {
@@ -147,6 +152,12 @@ impl Tree {
             ui: self.ui.for_console(),
             ..self.clone()
         }
+    }
+
+    /// The provider's profile: its fields are already in the texts; its
+    /// office hours and reply time are for the handoff.
+    pub fn provider(&self) -> &Provider {
+        &self.provider
     }
 
     pub fn router(&self) -> &Router {

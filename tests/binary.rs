@@ -1,6 +1,7 @@
 //! The binary itself as an operator runs it: configuration errors that exit 2 with one clear line, and a graceful SIGTERM.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -371,6 +372,130 @@ async fn sighup_reloads_an_edited_dialogue_and_refuses_a_broken_one() {
         assert!(
             menu_now(3).await.starts_with(new),
             "the running dialogue stays"
+        );
+
+        signal("-TERM");
+        let out = finish(child).await;
+        assert!(out.status.success());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sighup_picks_up_an_edited_provider_profile_and_keeps_it_over_a_broken_one() {
+    within(async {
+        let api = FakeApi::start().await;
+        let dir = copy_of_dialogs("reload-provider");
+        let profile = dir.join("provider.toml");
+        let mut child = binary()
+            .env("TELOXIDE_TOKEN", "123:secretsecret")
+            .env("TELOXIDE_API_URL", api.url.as_str())
+            .env("DIALOGS_DIR", &dir)
+            // Nine presses and commands in a row from one person: what is
+            // checked is the profile, not flood control or pacing.
+            .env("PACE_PRIVATE_BURST", "1000")
+            .env("FLOOD_BURST", "1000")
+            .env("FLOOD_PER_MINUTE", "1000")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, mut log) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let mut wait_for_log = async |needle: &str| {
+            while let Some(line) = log.recv().await {
+                seen.push(line.clone());
+                if line.contains(needle) {
+                    return;
+                }
+            }
+            panic!("the log ended without {needle:?}: {seen:#?}");
+        };
+        let pid = child.id().to_string();
+        let signal = |name: &str| {
+            let sent = std::process::Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .expect("kill runs");
+            assert!(sent.success());
+        };
+        // The resubmission end's first line, which names the provider:
+        // the `n`th walk there.
+        let resubmit_now = async |n: usize| {
+            // The `n`th message (sent or edited) starting with `start`.
+            let nth = async |start: &str| {
+                let calls = api
+                    .wait_until(|calls| {
+                        calls
+                            .iter()
+                            .filter(|c| {
+                                c.body["text"]
+                                    .as_str()
+                                    .is_some_and(|t| t.starts_with(start))
+                            })
+                            .count()
+                            >= n
+                    })
+                    .await;
+                calls
+                    .iter()
+                    .filter_map(|c| c.body["text"].as_str())
+                    .filter(|t| t.starts_with(start))
+                    .nth(n - 1)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let chat = ALICE.private_chat();
+            api.send_as(&ALICE, &chat, "/diagnose", None);
+            nth("你好，我们来排查").await;
+            let menu = api.last_bot_message(ALICE.id as i64);
+            api.press(&ALICE, &menu, "g:menu:timeout");
+            nth("验证超时是指").await;
+            let menu = api.last_bot_message(ALICE.id as i64);
+            api.press(&ALICE, &menu, "g:timeout:to_console");
+            let text = nth("重新提交请走").await;
+            text.lines().next().unwrap_or_default().to_string()
+        };
+
+        wait_for_log("started as").await;
+        assert_eq!(
+            resubmit_now(1).await,
+            "重新提交请走原接入商的渠道，也就是你的接入商，而不是另找一家重新申请："
+        );
+
+        let huawei = Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogs/providers/huawei.toml");
+        std::fs::copy(&huawei, &profile).expect("the example copied");
+        signal("-HUP");
+        wait_for_log("dialogs reloaded").await;
+        assert_eq!(
+            resubmit_now(2).await,
+            "重新提交请走原接入商的渠道，也就是华为云，而不是另找一家重新申请："
+        );
+
+        let edited = std::fs::read_to_string(&profile).expect("the profile");
+        std::fs::write(
+            &profile,
+            format!("{edited}console = \"http://console.example.com\"\n"),
+        )
+        .expect("broken");
+        signal("-HUP");
+        wait_for_log("dialogs not reloaded").await;
+        wait_for_log(
+            "provider.toml:7: console \"http://console.example.com\" is not an https:// address",
+        )
+        .await;
+        assert_eq!(
+            resubmit_now(3).await,
+            "重新提交请走原接入商的渠道，也就是华为云，而不是另找一家重新申请：",
+            "the running profile stays"
         );
 
         signal("-TERM");

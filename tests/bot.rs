@@ -324,7 +324,7 @@ async fn a_restart_with_the_same_sqlite_file_continues_from_a_pre_restart_button
         let menu = api.last_bot_message(ALICE.id as i64);
         api.press(&ALICE, &menu, &data_to(&menu, "timeout"));
         api.wait_for("editMessageText", 1).await;
-        api.press(&ALICE, &menu, "g:timeout:to_provider");
+        api.press(&ALICE, &menu, "g:timeout:to_console");
         api.wait_for("editMessageText", 2).await;
 
         // A new process: a new connection to the same file.

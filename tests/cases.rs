@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::bot::{ALICE, BOB, EVE, GROUP};
 use crate::fake_api::{FakeApi, Person, supergroup};
 use crate::scene::{Scene, data_of, data_to, db_path, labels, memory, text_of, within};
-use crate::support::real_tree;
+use crate::support::{real_tree, tree_with_profile};
 
 /// The staff chat.
 const STAFF: i64 = -100_900;
@@ -641,6 +641,102 @@ async fn id_tells_the_chat_and_the_sender_their_ids_for_setting_up() {
         let staff = supergroup(STAFF, true);
         api.send_as(&ALICE, &staff, "/id@icp_doctor_bot", None);
         sent_to(&api, STAFF, &id_text(STAFF, ALICE.id, Lang::Zh)).await;
+        scene.stop().await;
+    })
+    .await;
+}
+
+/// A provider with office hours and a reply time.
+const STAFFED_HOURS: &str = r#"
+name = { zh = "接入商甲", en = "Provider A" }
+hours = "Mon-Fri 09:00-18:00"
+time_zone = "Asia/Shanghai"
+reply_within = "2h"
+"#;
+
+/// Saturday 2024-01-13, 10:00 in Shanghai.
+const SATURDAY_10: i64 = 1_705_111_200;
+
+#[tokio::test]
+async fn outside_office_hours_a_person_hears_when_staff_are_back_and_the_waits_reach_the_figures() {
+    within(async {
+        let tree = std::sync::Arc::new(tree_with_profile(STAFFED_HOURS));
+        let ui = tree.ui().clone();
+        let store = memory();
+        let clock = Clock::manual(SATURDAY_10);
+        let scene = Scene::with_tree(tree.clone(), store.clone(), clock.clone(), staffed()).await;
+        let api = scene.api.clone();
+        api.set_member(STAFF, ANN.id, "member");
+
+        // Saturday: outside the hours. The case opens all the same, and
+        // Alice hears when staff are back, in the provider's time zone.
+        let alice = ALICE.id as i64;
+        let consent = ask_for_a_person(&api, &ALICE, &ALICE.private_chat()).await;
+        press_on(&api, &ALICE, &consent, ui.button(UiButton::HandoffConfirm, Lang::Zh));
+        let header = sent_to(&api, STAFF, "工单 #1").await;
+        let opened = ui
+            .text(UiText::HandoffOpened, Lang::Zh)
+            .replace("{case}", "1");
+        let told = sent_to(&api, alice, &opened).await;
+        let back = "现在不在工作时间，工作人员1月15日（周一）09:00（Asia/Shanghai）回来。";
+        assert!(text_of(&told).contains(back), "{}", text_of(&told));
+        assert!(!text_of(&told).contains("2小时"), "{}", text_of(&told));
+        let case = store.open_case_of(ALICE.id).await.unwrap().expect("opened");
+        assert!(!case.in_hours);
+        assert_eq!(case.first_answer_at, None);
+
+        // Monday 09:30: Ann answers; the first answer is noted once. (Her
+        // messages are handled in order, so once the second is relayed
+        // the first is noted.)
+        scene.advance(47 * 3600 + 30 * 60).await;
+        let monday = clock.now();
+        api.reply_as(&ANN, &header, "早上好，我来看看");
+        sent_to(&api, alice, "早上好，我来看看").await;
+        scene.advance(60).await;
+        api.reply_as(&ANN, &header, "还在吗？");
+        sent_to(&api, alice, "还在吗？").await;
+        let case = store.case(case.id).await.unwrap().unwrap();
+        assert_eq!(case.first_answer_at, Some(monday));
+
+        // Inside the hours Eve hears how soon staff usually answer.
+        let eve = EVE.id as i64;
+        let end = walk(&api, &EVE, &EVE.private_chat(), &["not_received", "nr_not_submitted"]).await;
+        press_on(&api, &EVE, &end, ui.button(UiButton::Handoff, Lang::En));
+        let consent = sent_to(&api, eve, ui.text(UiText::HandoffConsent, Lang::En)).await;
+        press_on(&api, &EVE, &consent, ui.button(UiButton::HandoffConfirm, Lang::En));
+        let header = sent_to(&api, STAFF, "工单 #2").await;
+        let opened = ui
+            .text(UiText::HandoffOpened, Lang::En)
+            .replace("{case}", "2");
+        let told = sent_to(&api, eve, &opened).await;
+        assert!(
+            text_of(&told).ends_with("\n\nStaff usually answer within 2 h."),
+            "{}",
+            text_of(&told)
+        );
+        scene.advance(10 * 60).await;
+        api.reply_as(&ANN, &header, "Hello, looking now");
+        sent_to(&api, eve, "Hello, looking now").await;
+        api.reply_as(&ANN, &header, "Found it");
+        sent_to(&api, eve, "Found it").await;
+
+        // The figures: one wait inside the hours, one outside.
+        let facts = store.facts(0).await.unwrap();
+        let waits: Vec<&str> = facts
+            .iter()
+            .filter(|f| f.kind == FactKind::StaffAnswered)
+            .map(|f| f.detail.as_str())
+            .collect();
+        assert_eq!(waits, ["out:171000", "in:600"]);
+        api.send_as(&EVE, &EVE.private_chat(), "/stats", None);
+        let figures = sent_to(&api, eve, "The last 7 days").await;
+        assert!(
+            text_of(&figures).contains(
+                "Handoffs (opened / closed): 2 / 0\nWait for the first staff answer (median, cases): opened inside office hours 10 min (1); outside them 47 h 30 min (1)\n"
+            ),
+            "{}",
+            text_of(&figures)
+        );
         scene.stop().await;
     })
     .await;

@@ -9,7 +9,7 @@ use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::tree::{UiButton, UiText};
 use serde_json::Value;
 
-use crate::support::{base_tree, real_tree, run_binary};
+use crate::support::{base_tree, copy_of_dialogs, real_tree, run_binary};
 
 fn json_session(lang: Lang, input: &str) -> Vec<Value> {
     let tree = real_tree();
@@ -357,5 +357,64 @@ fn the_arrival_question_is_answered_by_its_button_in_the_console() {
     assert!(
         out.contains(&format!("[1] {}", ui.button(UiButton::Verified, Lang::En))),
         "{out}"
+    );
+}
+
+/// The "contact your provider" end's text, as the binary's JSON console
+/// shows it in English with the dialogs of `dir` ("" for the built-in ones).
+fn contact_end(dir: &Path) -> String {
+    let input = [
+        r#"{"text":"/lang en"}"#,
+        r#"{"text":"/diagnose"}"#,
+        r#"{"press":"g:menu:timeout"}"#,
+        r#"{"press":"g:timeout:to_console"}"#,
+        r#"{"press":"g:to_console:contact_provider"}"#,
+    ]
+    .join("\n");
+    let out = run_binary(&["console", "--json"], dir, input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let last: Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(last["node"], "contact_provider", "{stdout}");
+    last["text"].as_str().expect("a text").to_string()
+}
+
+#[test]
+fn the_neutral_profile_speaks_of_your_access_provider_in_the_console() {
+    let text = contact_end(Path::new(""));
+    assert!(
+        text.starts_with(
+            "This needs your access provider to look at it from their side.\nOpen a ticket in their filing console"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("· Progress during review: your access provider's filing console, or a ticket there\n· MIIT public service line"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_example_profile_copied_in_names_the_provider_and_its_hotline_in_the_console() {
+    let dir = copy_of_dialogs("console-huawei");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogs/providers/huawei.toml"),
+        dir.join("provider.toml"),
+    )
+    .expect("the example copied");
+    let text = contact_end(&dir);
+    assert!(
+        text.starts_with(
+            "This needs Huawei Cloud to look at it from their side.\nFiling hotline: 4000955988, extension 5\nOpen a ticket"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("· Progress during review: Huawei Cloud's filing console, or a ticket there\n· Huawei Cloud filing hotline: 4000955988, extension 5\n"),
+        "{text}"
     );
 }

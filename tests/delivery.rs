@@ -389,10 +389,10 @@ async fn in_a_busy_group_a_member_is_offered_the_private_chat_and_goes_on_there(
         api.wait_for("sendMessage", 5).await;
         let private = api.last_bot_message(ALICE.id as i64);
         assert!(shows(&tree, &private, "timeout", Lang::Zh));
-        api.press(&ALICE, &private, "g:timeout:to_provider");
+        api.press(&ALICE, &private, "g:timeout:to_console");
         api.wait_for("editMessageText", 1).await;
         let on = api.last_bot_message(ALICE.id as i64);
-        assert!(shows(&tree, &on, "to_provider", Lang::Zh));
+        assert!(shows(&tree, &on, "to_console", Lang::Zh));
         scene.stop().await;
     })
     .await;

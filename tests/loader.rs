@@ -4,6 +4,8 @@
 use std::process::Command;
 
 use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::tree::load::load;
+use icp_sms_doctor::tree::report::Source;
 use icp_sms_doctor::tree::{NodeKind, UiText};
 
 use crate::support::{base_tree, load_case, problems_of};
@@ -551,4 +553,106 @@ fn the_dialogue_version_follows_the_files_not_their_folder() {
     ui.text.push_str("\n# a comment\n");
     let edited = load(&edited).expect("still loads");
     assert_ne!(edited.version(), built_in.version());
+}
+
+#[test]
+fn a_profile_without_a_language_is_refused() {
+    assert_eq!(
+        problems_of("provider_missing_language"),
+        format!(
+            "{DIR}/provider_missing_language/provider.toml:2: name is missing its en translation"
+        )
+    );
+}
+
+#[test]
+fn a_placeholder_that_names_nothing_is_reported_at_its_line() {
+    assert_eq!(
+        problems_of("provider_unknown_placeholder"),
+        [
+            format!("{DIR}/provider_unknown_placeholder/extra.toml:7: node \"extra\": text (zh) has {{provider.fax}}, which names nothing; the profile gives {{provider.name}}, {{provider.console}}, {{provider.ticket}}, {{provider.hotline}}, {{provider.escalation}}, {{provider.hours}}, {{provider.reply_within}}"),
+            format!("{DIR}/provider_unknown_placeholder/extra.toml:10: node \"extra\": text (en) has {{provder.fax}}, which names nothing; the profile gives {{provider.name}}, {{provider.console}}, {{provider.ticket}}, {{provider.hotline}}, {{provider.escalation}}, {{provider.hours}}, {{provider.reply_within}}"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn profile_addresses_are_https_only() {
+    assert_eq!(
+        problems_of("provider_http_url"),
+        [
+            format!("{DIR}/provider_http_url/provider.toml:2: console \"http://console.example.com/beian\" is not an https:// address"),
+            format!("{DIR}/provider_http_url/provider.toml:3: ticket \"not an address\" is not an address: relative URL without a base"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn office_hours_and_reply_times_that_do_not_parse_are_refused() {
+    assert_eq!(
+        problems_of("provider_bad_hours"),
+        [
+            format!("{DIR}/provider_bad_hours/provider.toml:2: hours \"Mon-Fri 9-18\": \"9-18\" is not a window such as 09:00-18:00 (write e.g. \"Mon-Fri 09:00-18:00\")"),
+            format!("{DIR}/provider_bad_hours/provider.toml:4: reply_within \"soon\" is not a time such as \"2h\", \"30m\" or \"1h30m\" (at most a week)"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn an_unknown_time_zone_is_refused() {
+    assert_eq!(
+        problems_of("provider_unknown_zone"),
+        format!(
+            "{DIR}/provider_unknown_zone/provider.toml:3: time_zone \"Asia/Beijing\" is not an IANA time zone such as \"Asia/Shanghai\""
+        )
+    );
+}
+
+#[test]
+fn an_optional_field_cannot_stand_in_a_numbered_step() {
+    // Its line goes when the profile leaves the field out: the steps
+    // would skip a number.
+    assert_eq!(
+        problems_of("provider_optional_step"),
+        [
+            format!("{DIR}/provider_optional_step/extra.toml:7: node \"extra\": text (zh): {{provider.hotline}} may be left out of the profile, which drops its line; put it on a line of its own, not a numbered step"),
+            format!("{DIR}/provider_optional_step/extra.toml:10: node \"extra\": text (en): {{provider.hotline}} may be left out of the profile, which drops its line; put it on a line of its own, not a numbered step"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn a_folder_without_a_profile_is_refused() {
+    let sources: Vec<Source> = ["extra.toml", "routes.toml", "tree.toml", "ui.toml"]
+        .iter()
+        .map(|name| Source {
+            path: format!("{DIR}/base/{name}"),
+            text: std::fs::read_to_string(format!("{DIR}/base/{name}")).expect("a fixture"),
+        })
+        .collect();
+    let report = load(&sources).expect_err("no profile").to_string();
+    assert_eq!(
+        report,
+        format!(
+            "{DIR}/base/provider.toml: missing: it names the provider the texts speak for (dialogs/providers/ holds examples)"
+        )
+    );
+}
+
+#[test]
+fn optional_fields_left_out_drop_their_lines_and_given_ones_fill_them() {
+    let tree = load_case("provider_fields").unwrap_or_else(|e| panic!("{e}"));
+    let extra = tree.get("extra").unwrap();
+    assert_eq!(
+        tree.node(extra).text.get(Lang::En),
+        "Provider B can help.\nConsole: https://console.example.com/beian\nHours: Mon–Fri 09:00–18:00 (Asia/Shanghai)\nAsk provider B."
+    );
+    assert_eq!(
+        tree.node(extra).text.get(Lang::Zh),
+        "接入商乙可以帮你。\n控制台：https://console.example.com/beian\n工作时间：周一至周五 09:00–18:00（Asia/Shanghai）\n问接入商乙。"
+    );
 }

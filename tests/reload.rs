@@ -45,7 +45,7 @@ async fn a_session_on_a_node_the_new_dialogue_lacks_gets_the_entry_menu_with_a_n
             std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reload-without-extra");
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("a folder");
-        for name in ["ui.toml", "routes.toml"] {
+        for name in ["ui.toml", "routes.toml", "provider.toml"] {
             fs::copy(fixtures().join("base").join(name), dir.join(name)).expect("copied");
         }
         let tree = fs::read_to_string(fixtures().join("base/tree.toml")).expect("tree.toml");

@@ -13,7 +13,8 @@ use crate::support::real_tree;
 
 /// Three conversations: one solved at an end, one that went on past
 /// "not solved" and stopped, one that stopped at the entry menu; and a
-/// reminder set and sent, a case opened, a next-day "solved after all".
+/// reminder set and sent, a case opened, a next-day "solved after all",
+/// and three first staff answers.
 fn scripted(at: i64) -> Vec<Fact> {
     use FactKind::*;
     let f = |kind, conv, node: &str, detail: &str| {
@@ -36,6 +37,11 @@ fn scripted(at: i64) -> Vec<Fact> {
         f(ReminderSent, 0, "", ""),
         f(HandoffOpened, 2, "contact_provider", ""),
         f(LaterSolved, 0, "contact_provider", ""),
+        // Staff first answered one case opened inside office hours after
+        // 10 minutes, two outside them after 50 minutes and 2 hours.
+        f(StaffAnswered, 0, "contact_provider", "in:600"),
+        f(StaffAnswered, 0, "contact_provider", "out:7200"),
+        f(StaffAnswered, 0, "contact_provider", "out:3000"),
     ]
 }
 
@@ -58,6 +64,7 @@ Where conversations not marked solved stopped:
 
 Reminders (set / delivered): 1 / 1
 Handoffs (opened / closed): 1 / 0
+Wait for the first staff answer (median, cases): opened inside office hours 10 min (1); outside them 50 min (2)
 
 Per node (reached / stopped there / solved after):
 - The problem (menu): 2 / 1 / 1

@@ -171,3 +171,30 @@ pub fn run_binary(args: &[&str], dialogs_dir: &Path, input: &[u8]) -> std::proce
         .expect("the binary finishes within 30 s")
         .expect("output collected")
 }
+
+/// The built-in dialogs with `dialogs/providers/<example>.toml` in place of
+/// `provider.toml`, as a provider would copy it.
+pub fn tree_with_provider(example: &str) -> Tree {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("dialogs/providers/{example}.toml"));
+    let profile = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    tree_with_profile(&profile)
+}
+
+/// The built-in dialogs with `profile` as `provider.toml`.
+pub fn tree_with_profile(profile: &str) -> Tree {
+    let sources: Vec<Source> = embedded()
+        .into_iter()
+        .map(|s| {
+            if s.path.ends_with("/provider.toml") {
+                Source {
+                    path: s.path,
+                    text: profile.to_string(),
+                }
+            } else {
+                s
+            }
+        })
+        .collect();
+    load(&sources).unwrap_or_else(|e| panic!("{profile}: {e}"))
+}

@@ -9,7 +9,7 @@ use icp_sms_doctor::lang::Lang;
 use icp_sms_doctor::tree::{NodeId, NodeKind, ROOT_ID, RemindKind, Tree, UiButton, UiText};
 use serde::Deserialize;
 
-use crate::support::real_tree;
+use crate::support::{real_tree, tree_with_provider};
 
 /// The four ways the SMS step fails, the real dialogue's categories: the
 /// tree marks them (`category = true`), the code does not.
@@ -306,8 +306,7 @@ fn the_contact_end_summarises_the_answers_chosen() {
     let mut last = Vec::new();
     for data in [
         "g:menu:timeout",
-        "g:timeout:to_provider",
-        "g:to_provider:to_console",
+        "g:timeout:to_console",
         "g:to_console:contact_provider",
     ] {
         let (next, replies) = step(&tree, session, Event::Press(Action::parse(data).as_ref()));
@@ -316,7 +315,7 @@ fn the_contact_end_summarises_the_answers_chosen() {
     }
     assert_eq!(last[0].node.as_deref(), Some("contact_provider"));
     let text = &last[0].text;
-    let expected = "- 遇到的情况：验证超时（已过24小时）\n- 超时后的进展：还没重新提交\n- 接入商：阿里云、腾讯云或其他\n- 已按「通过原接入商重新提交」处理，没有解决";
+    let expected = "- 遇到的情况：验证超时（已过24小时）\n- 超时后的进展：还没重新提交\n- 已按「通过原接入商重新提交」处理，没有解决";
     assert!(text.contains(expected), "{text}");
 }
 
@@ -640,4 +639,93 @@ fn every_node_has_a_brief_for_the_summary() {
         .map(|(_, n)| n.id.as_str())
         .collect();
     assert!(missing.is_empty(), "no brief: {missing:?}");
+}
+
+/// Every text of the dialogue in `lang`: nodes (text, what a reminder
+/// assumes, labels) and `ui.toml`'s texts.
+fn every_text(tree: &Tree, lang: Lang) -> Vec<String> {
+    let mut all: Vec<String> = tree
+        .nodes()
+        .map(|(id, node)| tree.body(id, lang) + &format!("{:?}", node.brief))
+        .collect();
+    all.extend(
+        UiText::ALL
+            .iter()
+            .map(|t| tree.ui().text(*t, lang).to_string()),
+    );
+    all
+}
+
+#[test]
+fn the_neutral_profile_names_no_cloud_and_speaks_of_your_access_provider() {
+    let tree = real_tree();
+    for lang in Lang::ALL {
+        for text in every_text(&tree, lang) {
+            for cloud in ["华为", "Huawei", "4000955988", "{provider."] {
+                assert!(!text.contains(cloud), "{cloud} in {text}");
+            }
+        }
+    }
+    let contact = tree.get("contact_provider").unwrap();
+    assert!(
+        tree.body(contact, Lang::Zh)
+            .starts_with("这种情况需要你的接入商从后台帮你查。\n在备案控制台提交工单"),
+        "{}",
+        tree.body(contact, Lang::Zh)
+    );
+    assert!(
+        tree.body(contact, Lang::En).starts_with(
+            "This needs your access provider to look at it from their side.\nOpen a ticket"
+        ),
+        "{}",
+        tree.body(contact, Lang::En)
+    );
+    // Capitalised where it starts a sentence.
+    let last = tree.get("out_of_checks").unwrap();
+    assert!(
+        tree.body(last, Lang::En)
+            .contains("\n1. Your access provider's filing console: open a ticket"),
+        "{}",
+        tree.body(last, Lang::En)
+    );
+}
+
+#[test]
+fn the_huawei_example_gives_its_hotline_where_a_timeout_is_resubmitted() {
+    // The hotline was a fact of the timeout category; it is the profile's now.
+    let tree = tree_with_provider("huawei");
+    for (lang, hotline) in [
+        (Lang::Zh, "拨打备案热线 4000955988 转5"),
+        (Lang::En, "call the filing hotline, 4000955988, extension 5"),
+    ] {
+        let said = subtree(&tree, "timeout")
+            .into_iter()
+            .any(|id| tree.node(id).text.get(lang).contains(hotline));
+        assert!(said, "{lang}: {hotline}");
+    }
+    let contact = tree.get("contact_provider").unwrap();
+    assert!(
+        tree.body(contact, Lang::Zh)
+            .starts_with("这种情况需要华为云从后台帮你查。\n备案热线：4000955988 转5\n"),
+        "{}",
+        tree.body(contact, Lang::Zh)
+    );
+}
+
+#[test]
+fn every_example_profile_loads_and_names_its_provider() {
+    for (example, zh, en) in [
+        ("aliyun", "阿里云", "Alibaba Cloud"),
+        ("tencent", "腾讯云", "Tencent Cloud"),
+        ("huawei", "华为云", "Huawei Cloud"),
+    ] {
+        let tree = tree_with_provider(example);
+        assert_eq!(tree.provider().name.get(Lang::Zh), zh);
+        assert_eq!(tree.provider().name.get(Lang::En), en);
+        let channels = tree.ui().text(UiText::Channels, Lang::En);
+        assert!(
+            channels.contains(&format!("Progress during review: {en}'s filing console")),
+            "{channels}"
+        );
+    }
 }

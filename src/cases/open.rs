@@ -6,11 +6,12 @@
 use super::{Case, NewCase, Opened, summary};
 use crate::app::App;
 use crate::callback::Action;
+use crate::clock::Instant;
 use crate::engine::{Reply, Session, button};
 use crate::lang::Lang;
 use crate::stats::{Fact, FactKind};
 use crate::store::SessionKey;
-use crate::tree::{UiButton, UiText};
+use crate::tree::{Provider, UiButton, UiText};
 
 /// The staff's side of a case, which the adapter provides.
 pub(crate) trait Staff {
@@ -37,6 +38,8 @@ pub(crate) struct Asker {
 pub(crate) struct Told {
     pub text: UiText,
     pub case: Option<i64>,
+    /// When a new case was opened, for what is said about staff hours.
+    pub opened_at: Option<Instant>,
 }
 
 /// What consent given at `at` covers: the session of someone standing
@@ -76,7 +79,7 @@ pub(crate) async fn open(
     at: &str,
 ) -> Told {
     let now = app.clock.now();
-    let new = new_case(app, asker, session, at);
+    let new = new_case(app, asker, session, at, now);
     let case = match app.store.open_case(&new, now).await {
         Ok(Opened::New(case)) => case,
         Ok(Opened::Existing(case)) => return told(UiText::HandoffExisting, Some(case.id)),
@@ -110,7 +113,39 @@ pub(crate) async fn open(
     } else {
         UiText::HandoffOpenedGroup
     };
-    told(opened, Some(case.id))
+    Told {
+        opened_at: Some(now),
+        ..told(opened, Some(case.id))
+    }
+}
+
+/// Whether staff are in at `at`: inside the profile's office hours, or
+/// always when it gives none.
+pub(crate) fn in_hours(provider: &Provider, at: Instant) -> bool {
+    provider.hours.as_ref().is_none_or(|h| h.is_open(at))
+}
+
+/// What a person whose case opened at `at` is told about staff hours, in
+/// `lang`: when staff are back, outside office hours; how soon they
+/// usually answer, inside them (when the profile says).
+pub(crate) fn hours_note(app: &App, at: Instant, lang: Lang) -> Option<String> {
+    let tree = app.tree();
+    let provider = tree.provider();
+    let ui = tree.ui();
+    if let Some(hours) = &provider.hours
+        && !hours.is_open(at)
+    {
+        let back = hours.next_open(at)?;
+        return Some(crate::markup::fill(
+            ui.text(UiText::HandoffAfterHours, lang),
+            &[("back", &hours.when(back, lang))],
+        ));
+    }
+    let within = provider.field("reply_within", lang)?;
+    Some(crate::markup::fill(
+        ui.text(UiText::HandoffReplyTime, lang),
+        &[("within", &within)],
+    ))
 }
 
 /// Whether the person has started the bot in private (a store failure
@@ -123,12 +158,16 @@ pub(crate) async fn has_private_chat(app: &App, user: u64) -> bool {
 }
 
 fn told(text: UiText, case: Option<i64>) -> Told {
-    Told { text, case }
+    Told {
+        text,
+        case,
+        opened_at: None,
+    }
 }
 
 /// The case as it goes to the team: what the person chose, never what
 /// they typed.
-fn new_case(app: &App, asker: &Asker, session: &Session, at: &str) -> NewCase {
+fn new_case(app: &App, asker: &Asker, session: &Session, at: &str, now: Instant) -> NewCase {
     let tree = app.tree();
     let staff_lang = app.settings.default_lang;
     let place = match &asker.group {
@@ -145,6 +184,7 @@ fn new_case(app: &App, asker: &Asker, session: &Session, at: &str) -> NewCase {
         node: at.to_string(),
         place,
         summary: summary(&tree, session, at, staff_lang),
+        in_hours: in_hours(tree.provider(), now),
     }
 }
 
@@ -159,9 +199,14 @@ pub(crate) fn reply(app: &App, lang: Lang, told: Told) -> Reply {
         let close = ui.button(UiButton::CaseCloseMine, lang);
         vec![vec![button(close, Action::CaseClose { case })]]
     });
+    let mut text = ui.text(told.text, lang).replace("{case}", &number);
+    if let Some(note) = told.opened_at.and_then(|at| hours_note(app, at, lang)) {
+        text.push_str("\n\n");
+        text.push_str(&note);
+    }
     Reply {
         node: None,
-        text: ui.text(told.text, lang).replace("{case}", &number),
+        text,
         buttons: buttons.unwrap_or_default(),
     }
 }

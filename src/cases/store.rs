@@ -152,6 +152,8 @@ impl Store {
                     closed: false,
                     post: None,
                     topic: None,
+                    in_hours: new.in_hours,
+                    first_answer_at: None,
                 },
                 closed_at: None,
                 links: Vec::new(),
@@ -238,6 +240,19 @@ impl Store {
             }
             filed.case.taken_by = Some(by.to_string());
             batch.unindex(WAITING, id.to_string());
+            Some(())
+        })
+        .await
+    }
+
+    /// Notes that staff answered the person at `now`, the first time only;
+    /// the case, if this was its first answer.
+    pub async fn first_answer(&self, id: i64, now: Instant) -> Result<Option<Case>, StoreError> {
+        self.change_case(id, ANY_TIME, |filed, _| {
+            if filed.case.first_answer_at.is_some() {
+                return None;
+            }
+            filed.case.first_answer_at = Some(now);
             Some(())
         })
         .await

@@ -283,6 +283,8 @@ fn cases(old: &Connection, batch: &mut Batch) -> Result<usize, StoreError> {
             post: row.get(12)?,
             topic: row.get(13)?,
             place: row.get(14)?,
+            in_hours: true,
+            first_answer_at: None,
         };
         let linked = links
             .query_map([case.id], |r| Ok((r.get(0)?, r.get(1)?)))?

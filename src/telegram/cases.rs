@@ -549,6 +549,8 @@ mod tests {
             closed: false,
             post: None,
             topic: None,
+            in_hours: true,
+            first_answer_at: None,
         };
         assert_eq!(
             person_html(&case),

@@ -10,7 +10,8 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::press::{is_page_name, names_one_of, pressed, quoted};
-use super::raw::{RawNode, RawNodeFile, RawRoutes, RawUi};
+use super::provider::{PROVIDER_FILE, Provider, check_provider, fill};
+use super::raw::{RawNode, RawNodeFile, RawRoutes, RawTable, RawText, RawUi};
 use super::report::{LoadError, Problem, Report, Source, check_text};
 use super::router::Router;
 use super::routes::check_routes;
@@ -127,6 +128,7 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     let mut parsed: Vec<Parsed> = Vec::new();
     let mut raw_ui: Option<(usize, RawUi)> = None;
     let mut raw_routes: Option<(usize, RawRoutes)> = None;
+    let mut provider_file: Option<usize> = None;
     for (file, source) in sources.iter().enumerate() {
         let name = Path::new(&source.path)
             .file_name()
@@ -136,6 +138,11 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
             UI_FILE => toml::from_str::<RawUi>(&source.text).map(|ui| raw_ui = Some((file, ui))),
             ROUTES_FILE => toml::from_str::<RawRoutes>(&source.text)
                 .map(|routes| raw_routes = Some((file, routes))),
+            // Parsed and checked on its own, below.
+            PROVIDER_FILE => {
+                provider_file = Some(file);
+                Ok(())
+            }
             _ => toml::from_str::<RawNodeFile>(&source.text).map(|f| {
                 parsed.extend(f.node.into_iter().map(|raw| Parsed { file, raw }));
             }),
@@ -151,6 +158,25 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     // them would be reported as missing, so cross-node checks wait until
     // every file parses.
     let complete = report.problems.is_empty();
+
+    // The provider's profile, then its fields written into every text, so
+    // what follows checks (and serves) the texts as people read them.
+    let provider = match provider_file {
+        Some(file) => check_provider(&mut report, file),
+        None => {
+            report.missing_file(
+                PROVIDER_FILE,
+                "it names the provider the texts speak for (dialogs/providers/ holds examples)",
+            );
+            None
+        }
+    };
+    for p in &mut parsed {
+        fill_node(&mut report, p, provider.as_ref());
+    }
+    if let Some((file, raw)) = &mut raw_ui {
+        fill_ui(&mut report, *file, raw, provider.as_ref());
+    }
 
     let ui = match &raw_ui {
         Some((file, raw)) => check_ui(&mut report, *file, raw),
@@ -282,6 +308,9 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     if !report.problems.is_empty() {
         return Err(report.finish());
     }
+    let Some(provider) = provider else {
+        return Err(report.finish());
+    };
     let tree = Tree {
         nodes,
         by_id,
@@ -291,6 +320,7 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
         ui,
         router: Router::build(router),
         version: version_of(sources),
+        provider,
     };
 
     // Limits that depend on the assembled messages and buttons.
@@ -330,6 +360,64 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
         Ok(tree)
     } else {
         Err(report.finish())
+    }
+}
+
+/// Writes the profile into both languages of one text.
+fn fill_text(
+    report: &mut Report,
+    file: usize,
+    node: Option<&str>,
+    what: &str,
+    text: Option<&mut Spanned<RawText>>,
+    provider: Option<&Provider>,
+) {
+    let Some(text) = text else { return };
+    let raw = text.get_mut();
+    for (lang, value) in [(Lang::Zh, raw.zh.as_mut()), (Lang::En, raw.en.as_mut())] {
+        if let Some(value) = value {
+            fill(report, file, node, what, value, lang, provider);
+        }
+    }
+}
+
+/// Writes the profile into a node's text, brief, labels and what its
+/// reminder assumes.
+fn fill_node(report: &mut Report, p: &mut Parsed, provider: Option<&Provider>) {
+    let id = p.raw.id.get_ref().clone();
+    let node = Some(id.as_str());
+    let raw = &mut p.raw;
+    fill_text(report, p.file, node, "text", raw.text.as_mut(), provider);
+    fill_text(report, p.file, node, "brief", raw.brief.as_mut(), provider);
+    fill_text(
+        report,
+        p.file,
+        node,
+        "assumes",
+        raw.assumes.as_mut(),
+        provider,
+    );
+    for (n, button) in raw.button.iter_mut().enumerate() {
+        let what = format!("button {}", n + 1);
+        let label = button.get_mut().label.as_mut();
+        fill_text(report, p.file, node, &what, label, provider);
+    }
+}
+
+/// Writes the profile into the texts and labels of `ui.toml`.
+fn fill_ui(report: &mut Report, file: usize, raw: &mut RawUi, provider: Option<&Provider>) {
+    let tables: [(&str, &mut RawTable); 4] = [
+        ("text", &mut raw.text),
+        ("button", &mut raw.button),
+        ("command", &mut raw.command),
+        ("console", &mut raw.console),
+    ];
+    for (name, table) in tables {
+        let Some(table) = table else { continue };
+        for (key, text) in table.get_mut().iter_mut() {
+            let what = format!("{name}.{key}");
+            fill_text(report, file, None, &what, Some(text), provider);
+        }
     }
 }
 

@@ -8,8 +8,10 @@ use teloxide::types::{ChatId, MessageKind, User};
 use super::{post, tell_person, tell_staff};
 use crate::app::App;
 use crate::cases::Case;
+use crate::clock::Instant;
 use crate::engine::Reply;
 use crate::markup;
+use crate::stats::{Fact, FactKind, Waits};
 use crate::telegram::pacer::Priority;
 use crate::telegram::send::{Outbox, Target, deliver};
 use crate::tree::UiText;
@@ -36,6 +38,8 @@ fn relayed(text: &str) -> String {
 pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) {
     let store = &app.store;
     let staff = msg.chat.id;
+    // When staff answered: as they wrote, not once delivery is done.
+    let now = app.clock.now();
     // Service messages (a pin, a topic renamed or closed) are nobody's
     // words; anonymous admins and bots have no name to answer as.
     if !matches!(msg.kind, MessageKind::Common(_)) {
@@ -109,6 +113,7 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     );
     if tell_person(out, app, &case, &html, true).await {
         log::info!("case {}: a staff reply relayed", case.id);
+        first_answer(app, &case, now).await;
     } else {
         log::warn!("case {}: a staff reply could not be delivered", case.id);
         note(UiText::RelayFailed).await;
@@ -189,6 +194,24 @@ pub(in crate::telegram) async fn from_person(
         notes.push(note(UiText::RelayTextOnly));
     }
     deliver(out, app, target, None, &notes, Priority::Person);
+}
+
+/// Notes the first staff answer on the case, and the wait for the
+/// figures: how long it took, and whether the case opened inside office
+/// hours.
+async fn first_answer(app: &App, case: &Case, now: Instant) {
+    match app.store.first_answer(case.id, now).await {
+        Ok(Some(case)) => {
+            let detail = Waits::detail(case.in_hours, now - case.opened_at);
+            let fact = Fact::new(now, FactKind::StaffAnswered, 0, &case.node, case.lang)
+                .with_detail(&detail);
+            if let Err(e) = app.store.record(app.tree().version(), &[fact]).await {
+                log::error!("case {}: recording the fact failed: {e}", case.id);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => log::error!("case {}: noting the first answer failed: {e}", case.id),
+    }
 }
 
 #[cfg(test)]
