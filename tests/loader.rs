@@ -656,3 +656,25 @@ fn optional_fields_left_out_drop_their_lines_and_given_ones_fill_them() {
         "接入商乙可以帮你。\n控制台：https://console.example.com/beian\n工作时间：周一至周五 09:00–18:00（Asia/Shanghai）\n问接入商乙。"
     );
 }
+
+/// A dialogs folder copied before profiles existed still loads, speaking
+/// for "your access provider" as the built-in dialogue does (its version
+/// is the built-in one's too); only a profile given and broken is refused.
+#[test]
+fn a_folder_from_before_profiles_gets_the_neutral_one() {
+    use icp_sms_doctor::tree::load::{embedded, load, read_dir};
+    let dir = crate::support::copy_of_dialogs("no-profile");
+    std::fs::remove_file(dir.join("provider.toml")).expect("the copy's profile");
+    let tree = load(&read_dir(&dir).expect("the folder is read")).expect("it loads");
+    let built_in = load(&embedded()).expect("the built-in dialogs");
+    assert_eq!(tree.version(), built_in.version());
+    let id = tree.get("contact_provider").expect("contact_provider");
+    assert!(
+        tree.node(id)
+            .text
+            .get(Lang::En)
+            .contains("your access provider"),
+        "{}",
+        tree.node(id).text.get(Lang::En)
+    );
+}

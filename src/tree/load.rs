@@ -76,11 +76,32 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Source>, LoadError> {
             }),
         }
     }
-    if problems.is_empty() {
-        Ok(sources)
-    } else {
-        Err(LoadError(problems))
+    if !problems.is_empty() {
+        return Err(LoadError(problems));
     }
+    // A folder copied before profiles existed speaks for no provider in
+    // particular: it gets the built-in, neutral profile, and says so,
+    // rather than refusing a dialogue that worked until now.
+    let has_profile = sources.iter().any(|s| {
+        Path::new(&s.path)
+            .file_name()
+            .is_some_and(|n| n == PROVIDER_FILE)
+    });
+    if !has_profile
+        && let Some(neutral) = embedded()
+            .into_iter()
+            .find(|s| s.path.ends_with(PROVIDER_FILE))
+    {
+        log::warn!(
+            "{} has no {PROVIDER_FILE}: the texts speak for \"your access provider\"; copy one from dialogs/providers/ and edit it to name yours",
+            dir.display()
+        );
+        sources.push(Source {
+            path: dir.join(PROVIDER_FILE).display().to_string(),
+            text: neutral.text,
+        });
+    }
+    Ok(sources)
 }
 
 /// A node as parsed, with where it came from.
