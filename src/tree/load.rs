@@ -93,7 +93,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Source>, LoadError> {
             .find(|s| s.path.ends_with(PROVIDER_FILE))
     {
         log::warn!(
-            "{} has no {PROVIDER_FILE}: the texts speak for \"your access provider\"; copy one from dialogs/providers/ and edit it to name yours",
+            "{} has no {PROVIDER_FILE}: the built-in neutral profile is used, naming no provider; copy one from dialogs/providers/ and edit it to name yours",
             dir.display()
         );
         sources.push(Source {
