@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::bot::ALICE;
 use crate::fake_api::FakeApi;
-use crate::scene::{db_path, within};
+use crate::scene::{Log, db_path, within};
 use crate::support::copy_of_dialogs;
 
 pub(crate) fn binary() -> std::process::Command {
@@ -59,6 +59,15 @@ pub(crate) fn launch(api: &FakeApi, path: &std::path::Path) -> std::process::Chi
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the binary starts")
+}
+
+/// Sends signal `name` (such as `-HUP`) to process `pid`.
+pub(crate) fn send_signal(pid: u32, name: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([name, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill {name} {pid}");
 }
 
 /// Kills the process at once, as a crash or an OOM killer would.
@@ -320,34 +329,9 @@ async fn sighup_reloads_an_edited_dialogue_and_refuses_a_broken_one() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("the binary starts");
-        // The log, line by line, as it is written.
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, mut log) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let mut wait_for_log = async |needle: &str| {
-            while let Some(line) = log.recv().await {
-                seen.push(line.clone());
-                if line.contains(needle) {
-                    return;
-                }
-            }
-            panic!("the log ended without {needle:?}: {seen:#?}");
-        };
-        let pid = child.id().to_string();
-        let signal = |name: &str| {
-            let sent = std::process::Command::new("kill")
-                .args([name, &pid])
-                .status()
-                .expect("kill runs");
-            assert!(sent.success());
-        };
+        let mut log = Log::of(&mut child);
+        let pid = child.id();
+        let signal = |name: &str| send_signal(pid, name);
         let menu_now = async |n: usize| {
             api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
             let sent = api.wait_for("sendMessage", n).await;
@@ -357,18 +341,18 @@ async fn sighup_reloads_an_edited_dialogue_and_refuses_a_broken_one() {
                 .to_string()
         };
 
-        wait_for_log("started as").await;
+        log.wait_for("started as").await;
         assert!(menu_now(1).await.starts_with(old));
 
         let new = "编辑后的入口菜单。";
         std::fs::write(&menu_file, original.replace(old, new)).expect("edited");
         signal("-HUP");
-        wait_for_log("dialogs reloaded").await;
+        log.wait_for("dialogs reloaded").await;
         assert!(menu_now(2).await.starts_with(new));
 
         std::fs::write(&menu_file, format!("{original}\n[[node\n")).expect("broken");
         signal("-HUP");
-        wait_for_log("dialogs not reloaded").await;
+        log.wait_for("dialogs not reloaded").await;
         assert!(
             menu_now(3).await.starts_with(new),
             "the running dialogue stays"
@@ -400,33 +384,9 @@ async fn sighup_picks_up_an_edited_provider_profile_and_keeps_it_over_a_broken_o
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("the binary starts");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, mut log) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let mut wait_for_log = async |needle: &str| {
-            while let Some(line) = log.recv().await {
-                seen.push(line.clone());
-                if line.contains(needle) {
-                    return;
-                }
-            }
-            panic!("the log ended without {needle:?}: {seen:#?}");
-        };
-        let pid = child.id().to_string();
-        let signal = |name: &str| {
-            let sent = std::process::Command::new("kill")
-                .args([name, &pid])
-                .status()
-                .expect("kill runs");
-            assert!(sent.success());
-        };
+        let mut log = Log::of(&mut child);
+        let pid = child.id();
+        let signal = |name: &str| send_signal(pid, name);
         // The resubmission end's first line, which names the provider:
         // the `n`th walk there.
         let resubmit_now = async |n: usize| {
@@ -465,7 +425,7 @@ async fn sighup_picks_up_an_edited_provider_profile_and_keeps_it_over_a_broken_o
             text.lines().next().unwrap_or_default().to_string()
         };
 
-        wait_for_log("started as").await;
+        log.wait_for("started as").await;
         assert_eq!(
             resubmit_now(1).await,
             "重新提交请走原接入商的渠道，也就是你的接入商，而不是另找一家重新申请："
@@ -474,7 +434,7 @@ async fn sighup_picks_up_an_edited_provider_profile_and_keeps_it_over_a_broken_o
         let huawei = Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogs/providers/huawei.toml");
         std::fs::copy(&huawei, &profile).expect("the example copied");
         signal("-HUP");
-        wait_for_log("dialogs reloaded").await;
+        log.wait_for("dialogs reloaded").await;
         assert_eq!(
             resubmit_now(2).await,
             "重新提交请走原接入商的渠道，也就是华为云，而不是另找一家重新申请："
@@ -487,8 +447,8 @@ async fn sighup_picks_up_an_edited_provider_profile_and_keeps_it_over_a_broken_o
         )
         .expect("broken");
         signal("-HUP");
-        wait_for_log("dialogs not reloaded").await;
-        wait_for_log(
+        log.wait_for("dialogs not reloaded").await;
+        log.wait_for(
             "provider.toml:7: console \"http://console.example.com\" is not an https:// address",
         )
         .await;

@@ -1,17 +1,14 @@
 //! The HTTP listener under siege, through the real binary under a lowered open-files limit: idle connections past the cap leave /healthz served and the webhook reached once they are closed, one log line each way; a limit too low lowers the cap or stops the start; accepts failing for want of file descriptors pause and are logged once.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-use tokio::sync::mpsc;
 
 use crate::binary::{binary, finish, terminate};
 use crate::bot::ALICE;
 use crate::fake_api::FakeApi;
 use crate::http::get;
-use crate::scene::within;
+use crate::scene::{Log, within};
 use crate::webhook::free_address;
 
 /// The binary, run by bash after `ulimit -n <files>` (soft and hard).
@@ -43,60 +40,6 @@ fn webhook(command: &mut Command, api: &FakeApi, listen: SocketAddr) {
         .env("WEBHOOK_URL", format!("http://{listen}/tg/hook"))
         .env("WEBHOOK_LISTEN", listen.to_string())
         .env("WEBHOOK_SECRET", "s3cret");
-}
-
-/// A running process's log, line by line as it is written.
-struct Log {
-    lines: mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Log {
-    fn of(child: &mut Child) -> Log {
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Log {
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `needle`, for at most 20 s.
-    async fn wait_for(&mut self, needle: &str) -> String {
-        let waiting = async {
-            while let Some(line) = self.lines.recv().await {
-                self.seen.push(line.clone());
-                if line.contains(needle) {
-                    return Some(line);
-                }
-            }
-            None
-        };
-        match tokio::time::timeout(Duration::from_secs(20), waiting).await {
-            Ok(Some(line)) => line,
-            _ => panic!("no line with {needle:?} in\n{}", self.seen.join("\n")),
-        }
-    }
-
-    /// Every line, once the process has ended.
-    async fn all(mut self) -> Vec<String> {
-        let rest = async {
-            while let Some(line) = self.lines.recv().await {
-                self.seen.push(line);
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), rest)
-            .await
-            .expect("the log ends with the process");
-        self.seen
-    }
 }
 
 fn count(lines: &[String], needle: &str) -> usize {

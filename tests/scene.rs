@@ -255,3 +255,59 @@ pub fn shows(tree: &Tree, message: &Value, id: &str, lang: icp_sms_doctor::lang:
     let first = icp_sms_doctor::markup::to_html(first);
     text_of(message).starts_with(&first)
 }
+
+/// A running process's log, line by line as it is written.
+pub struct Log {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Log {
+    pub fn of(child: &mut std::process::Child) -> Log {
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in
+                std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Log {
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle`, for at most 20 s.
+    pub async fn wait_for(&mut self, needle: &str) -> String {
+        let waiting = async {
+            while let Some(line) = self.lines.recv().await {
+                self.seen.push(line.clone());
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(Duration::from_secs(20), waiting).await {
+            Ok(Some(line)) => line,
+            _ => panic!("no line with {needle:?} in\n{}", self.seen.join("\n")),
+        }
+    }
+
+    /// Every line, once the process has ended.
+    pub async fn all(mut self) -> Vec<String> {
+        let rest = async {
+            while let Some(line) = self.lines.recv().await {
+                self.seen.push(line);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), rest)
+            .await
+            .expect("the log ends with the process");
+        self.seen
+    }
+}

@@ -290,20 +290,8 @@ async fn figures_of_a_run_before_and_after_a_dialogue_edit_stay_apart() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("the binary starts");
-        // The log, line by line, to know when the reload is done.
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, mut log) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        // The log, to know when the reload is done.
+        let mut log = crate::scene::Log::of(&mut child);
         api.wait_polling().await;
         let mut sent = 0;
         let mut edits = 0;
@@ -323,16 +311,8 @@ async fn figures_of_a_run_before_and_after_a_dialogue_edit_stay_apart() {
         let text = std::fs::read_to_string(&menu_file).expect("menu.toml");
         std::fs::write(&menu_file, format!("{text}\n# edited\n")).expect("edited");
         let after = version_of(&dir);
-        let hup = std::process::Command::new("kill")
-            .args(["-HUP", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(hup.success());
-        while let Some(line) = log.recv().await {
-            if line.contains("dialogs reloaded") {
-                break;
-            }
-        }
+        crate::binary::send_signal(child.id(), "-HUP");
+        log.wait_for("dialogs reloaded").await;
         walk(&EVE, "mismatch").await;
         let out = terminate(child).await;
         assert!(out.status.success());
