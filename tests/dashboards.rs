@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +13,6 @@ use icp_sms_doctor::telegram::Options;
 use icp_sms_doctor::tree::UiButton;
 use serde_json::Value;
 
-use crate::binary::{binary, terminate};
 use crate::bot::ALICE;
 use crate::fake_api::FakeApi;
 use crate::http::get;
@@ -65,37 +63,6 @@ fn exported_names(text: &str) -> BTreeSet<String> {
         }
     }
     names
-}
-
-/// The bot's binary, polling the fake API, serving /metrics on `listen`,
-/// killed if the test ends before stopping it.
-struct Bot(Option<Child>);
-
-impl Bot {
-    fn launch(api: &FakeApi, listen: SocketAddr) -> Bot {
-        let child = binary()
-            .env("TELOXIDE_TOKEN", "123:secretsecret")
-            .env("TELOXIDE_API_URL", api.url.as_str())
-            .env("METRICS_LISTEN", listen.to_string())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        Bot(Some(child))
-    }
-
-    async fn stop(mut self) -> std::process::Output {
-        terminate(self.0.take().expect("running")).await
-    }
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// Scrapes /metrics on `listen` until it holds every one of `lines`,
@@ -393,7 +360,7 @@ async fn the_dashboard_and_the_rules_name_only_what_the_bot_exports() {
         let ui = tree.ui();
         let api = FakeApi::start().await;
         let listen = free_address();
-        let bot = Bot::launch(&api, listen);
+        let bot = crate::health::launch(&api, "memory", listen);
         api.wait_polling().await;
 
         let chat = ALICE.private_chat();

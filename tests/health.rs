@@ -33,11 +33,11 @@ async fn until_healthz(listen: SocketAddr, want: u16) -> (String, Duration) {
 }
 
 /// A bot process, killed if the test fails before stopping it.
-struct Bot(Option<Child>);
+pub(crate) struct Bot(Option<Child>);
 
 impl Bot {
     /// Stops it as systemd does, and waits for its end.
-    async fn stop(mut self) -> std::process::Output {
+    pub(crate) async fn stop(mut self) -> std::process::Output {
         terminate(self.0.take().expect("running")).await
     }
 }
@@ -52,8 +52,8 @@ impl Drop for Bot {
 }
 
 /// The bot as a process on `database`, polling the fake API, serving
-/// /healthz on `listen`.
-fn launch(api: &FakeApi, database: &str, listen: SocketAddr) -> Bot {
+/// /healthz and /metrics on `listen`.
+pub(crate) fn launch(api: &FakeApi, database: &str, listen: SocketAddr) -> Bot {
     let child = binary()
         .env("TELOXIDE_TOKEN", "123:secretsecret")
         .env("TELOXIDE_API_URL", api.url.as_str())
