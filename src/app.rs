@@ -32,11 +32,17 @@ pub struct Settings {
     /// Whether "ask me tomorrow" is offered: only where a scheduler runs
     /// to ask (not in the console).
     pub asks_later: bool,
+    /// The waits before a case is pinged to the staff.
+    pub nudges: crate::cases::nudge::Waits,
+    /// How long after a case closed its person's next message reopens it;
+    /// `None`: never, it opens a new one.
+    pub reopen_secs: Option<i64>,
 }
 
 impl Default for Settings {
     /// Chinese, times in Asia/Shanghai, conversations closed after 24 idle
-    /// hours, no support chat, no admins, next-day questions asked.
+    /// hours, no support chat, no admins, next-day questions asked, the
+    /// desk's default waits.
     fn default() -> Self {
         Settings {
             default_lang: Lang::Zh,
@@ -45,6 +51,8 @@ impl Default for Settings {
             support_chat: None,
             admins: Vec::new(),
             asks_later: true,
+            nudges: crate::cases::nudge::Waits::default_waits(),
+            reopen_secs: crate::cases::minutes(crate::cases::DEFAULT_REOPEN_MINUTES),
         }
     }
 }

@@ -55,6 +55,8 @@ pub enum Action {
     CaseTake { case: i64 },
     /// Either side closes the case.
     CaseClose { case: i64 },
+    /// The person rates their closed case, 1 to 5.
+    CaseRate { case: i64, stars: u8 },
 }
 
 impl Action {
@@ -81,6 +83,7 @@ impl Action {
             Action::LaterAnswer { solved, at } => format!("n:{}:{at}", u8::from(*solved)),
             Action::CaseTake { case } => format!("y:{case}"),
             Action::CaseClose { case } => format!("z:{case}"),
+            Action::CaseRate { case, stars } => format!("e:{case}:{stars}"),
         }
     }
 
@@ -168,6 +171,14 @@ impl Action {
             "z" => Action::CaseClose {
                 case: canonical_number(rest).filter(|c| *c > 0)?,
             },
+            "e" => {
+                let (case, stars) = rest.split_once(':')?;
+                let stars = u8::try_from(canonical_number(stars)?).ok()?;
+                Action::CaseRate {
+                    case: canonical_number(case).filter(|c| *c > 0)?,
+                    stars: Some(stars).filter(|s| crate::cases::RATINGS.contains(s))?,
+                }
+            }
             _ => return None,
         };
         Some(action)
@@ -263,6 +274,11 @@ mod tests {
             },
             Action::CaseTake { case: 12 },
             Action::CaseClose { case: 3 },
+            Action::CaseRate { case: 3, stars: 1 },
+            Action::CaseRate {
+                case: i64::MAX,
+                stars: 5,
+            },
         ];
         for action in actions {
             assert_eq!(Action::parse(&action.encode()), Some(action));
@@ -317,6 +333,15 @@ mod tests {
             "n:1:",
             "n::nr_wait",
             "y:0",
+            "e:3",
+            "e:3:",
+            "e:3:0",
+            "e:3:6",
+            "e:3:05",
+            "e:0:4",
+            "e::4",
+            "e:3:4:1",
+            "e:3:256",
             "y:-1",
             "z:01",
             "z:",

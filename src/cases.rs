@@ -6,6 +6,7 @@
 //! adapter posts the case and relays the messages. `open` decides opening
 //! a case; `store` keeps cases on the kernel.
 
+pub(crate) mod nudge;
 pub(crate) mod open;
 pub(crate) mod store;
 
@@ -14,6 +15,22 @@ use crate::engine::{Session, path_lines};
 use crate::lang::Lang;
 use crate::stats::{categories_by_node, category_name};
 use crate::tree::Tree;
+
+/// The default waits, in minutes: before the staff chat is pinged about
+/// a case nobody answered, before whoever took a case is pinged about its
+/// person waiting, and how long after closing the person's next message
+/// reopens it.
+pub(crate) const DEFAULT_NUDGE_MINUTES: u32 = 30;
+pub(crate) const DEFAULT_IDLE_MINUTES: u32 = 60;
+pub(crate) const DEFAULT_REOPEN_MINUTES: u32 = 120;
+
+/// The longest of those waits, in minutes: a week.
+pub(crate) const MAX_DESK_MINUTES: u32 = 7 * 24 * 60;
+
+/// A wait in minutes as seconds; 0 is never.
+pub(crate) fn minutes(value: u32) -> Option<i64> {
+    (value > 0).then_some(i64::from(value) * 60)
+}
 
 /// How long a closed case (and the links of its messages) is kept.
 pub(crate) const CLOSED_RETENTION_SECS: i64 = 30 * 24 * 3600;
@@ -68,7 +85,89 @@ pub struct Case {
     /// When staff first answered the person: the first staff reply relayed.
     #[serde(default)]
     pub first_answer_at: Option<Instant>,
+    /// How the case stands at the desk: who answered last, nudges,
+    /// the rating; all empty for cases stored before there was a desk.
+    #[serde(default)]
+    pub desk: Desk,
 }
+
+/// A case's life at the support desk, beside what it was opened with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Desk {
+    /// The Telegram id of the staff member who took it, to ping them.
+    pub taken_by_id: Option<u64>,
+    /// When it was taken.
+    pub taken_at: Option<Instant>,
+    /// Staff answered last: the case waits for the person.
+    pub awaiting_person: bool,
+    /// When the person last wrote to the case (or opened or reopened it).
+    pub person_at: Option<Instant>,
+    /// When staff last answered the person.
+    pub staff_at: Option<Instant>,
+    /// The staff chat was pinged about a case nobody answered.
+    pub nudged: bool,
+    /// The person's last message that the one who took the case was
+    /// pinged about, so an idle case is pinged once per silence.
+    pub idle_nudged: Option<Instant>,
+    /// The person's rating, 1 to 5, given once.
+    pub rating: Option<u8>,
+    /// How often it was reopened.
+    pub reopened: u32,
+}
+
+/// Where a case stands, as the person and the staff are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Nobody has taken it yet.
+    Open,
+    /// A staff member took it and the person waits for them.
+    Taken,
+    /// Staff answered: it waits for the person.
+    Waiting,
+    Closed,
+}
+
+impl Status {
+    /// Its name in the webhook's events and the logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Taken => "taken",
+            Status::Waiting => "waiting",
+            Status::Closed => "closed",
+        }
+    }
+}
+
+impl Case {
+    pub fn status(&self) -> Status {
+        if self.closed {
+            Status::Closed
+        } else if self.desk.awaiting_person {
+            Status::Waiting
+        } else if self.taken_by.is_some() {
+            Status::Taken
+        } else {
+            Status::Open
+        }
+    }
+
+    /// When the person last wrote, or the case was opened.
+    pub fn person_last(&self) -> Instant {
+        self.desk.person_at.unwrap_or(self.opened_at)
+    }
+}
+
+/// Which side of a case wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Person,
+    Staff,
+}
+
+/// The lowest and highest rating.
+pub(crate) const RATINGS: std::ops::RangeInclusive<u8> = 1..=5;
 
 fn inside() -> bool {
     true

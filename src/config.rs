@@ -10,6 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::app::{DEFAULT_SESSION_IDLE_SECS, Settings};
+use crate::cases::{
+    DEFAULT_IDLE_MINUTES, DEFAULT_NUDGE_MINUTES, DEFAULT_REOPEN_MINUTES, MAX_DESK_MINUTES,
+};
 use crate::lang::Lang;
 use crate::reminders::DEFAULT_TIMEZONE;
 use crate::telegram::intake::FloodLimits;
@@ -389,6 +392,15 @@ impl Config {
             }
         };
         let options = options(env, &mut problems);
+        let mut desk = |key, default| {
+            let value = number(env, key, default, (0, MAX_DESK_MINUTES), &mut problems);
+            crate::cases::minutes(value)
+        };
+        let nudges = crate::cases::nudge::Waits {
+            unanswered: desk("CASE_NUDGE_MINUTES", DEFAULT_NUDGE_MINUTES),
+            idle: desk("CASE_IDLE_MINUTES", DEFAULT_IDLE_MINUTES),
+        };
+        let reopen_secs = desk("CASE_REOPEN_MINUTES", DEFAULT_REOPEN_MINUTES);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -404,6 +416,8 @@ impl Config {
                 support_chat,
                 admins,
                 asks_later: true,
+                nudges,
+                reopen_secs,
             },
         })
     }

@@ -57,10 +57,13 @@ pub enum FactKind {
     /// `out:<seconds>`: opened inside or outside office hours, and how long
     /// it waited.
     StaffAnswered,
+    /// The person rated their closed case; `node` is the end the case was
+    /// opened from, `detail` `<stars>:<staff>` (`-` when nobody took it).
+    CaseRated,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 12] = [
+    pub const ALL: [FactKind; 13] = [
         FactKind::Started,
         FactKind::Step,
         FactKind::Reached,
@@ -73,6 +76,7 @@ impl FactKind {
         FactKind::HandoffOpened,
         FactKind::HandoffClosed,
         FactKind::StaffAnswered,
+        FactKind::CaseRated,
     ];
 
     pub fn code(self) -> &'static str {
@@ -89,6 +93,7 @@ impl FactKind {
             FactKind::HandoffOpened => "handoff_opened",
             FactKind::HandoffClosed => "handoff_closed",
             FactKind::StaffAnswered => "staff_answered",
+            FactKind::CaseRated => "case_rated",
         }
     }
 
@@ -222,6 +227,51 @@ pub struct Figures {
     /// How long cases waited for the first staff answer, in seconds:
     /// those opened inside office hours, and outside.
     pub waits: Waits,
+    /// The ratings of closed cases, by the end a case was opened from and
+    /// by who took it (`-`: nobody).
+    pub ratings: Ratings,
+}
+
+/// Ratings of closed cases, 1 to 5.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ratings {
+    pub by_end: BTreeMap<String, Vec<u8>>,
+    pub by_staff: BTreeMap<String, Vec<u8>>,
+}
+
+impl Ratings {
+    /// Reads a `CaseRated` fact.
+    fn add(&mut self, end: &str, detail: &str) {
+        let Some((stars, staff)) = detail.split_once(':') else {
+            return;
+        };
+        let Some(stars) = stars
+            .parse::<u8>()
+            .ok()
+            .filter(|s| crate::cases::RATINGS.contains(s))
+        else {
+            return;
+        };
+        self.by_end.entry(end.to_string()).or_default().push(stars);
+        self.by_staff
+            .entry(staff.to_string())
+            .or_default()
+            .push(stars);
+    }
+
+    /// The lines of one breakdown, "- name: average / count", the most
+    /// rated first.
+    fn lines(of: &BTreeMap<String, Vec<u8>>, name: impl Fn(&str) -> String) -> Vec<String> {
+        let mut rows: Vec<(&String, &Vec<u8>)> = of.iter().collect();
+        rows.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+        rows.into_iter()
+            .map(|(key, stars)| {
+                let sum: u32 = stars.iter().map(|s| u32::from(*s)).sum();
+                let average = f64::from(sum) / stars.len() as f64;
+                format!("- {}: {average:.1} / {}", name(key), stars.len())
+            })
+            .collect()
+    }
 }
 
 /// What people did at one node, counted in conversations.
@@ -377,6 +427,7 @@ impl Figures {
                 FactKind::HandoffOpened => figures.handoffs_opened += 1,
                 FactKind::HandoffClosed => figures.handoffs_closed += 1,
                 FactKind::StaffAnswered => figures.waits.add(&fact.detail),
+                FactKind::CaseRated => figures.ratings.add(&fact.node, &fact.detail),
                 _ => {}
             }
         }
@@ -542,6 +593,26 @@ impl Figures {
         out.push_str(&crate::markup::fill(ui.text(UiText::Stats, lang), &values));
         out.push('\n');
         out.push_str(&self.render_waits(tree, lang));
+        out.push_str("\n\n");
+        out.push_str(&crate::markup::fill(
+            ui.text(UiText::StatsRatings, lang),
+            &[
+                (
+                    "ends",
+                    &or_none(Ratings::lines(&self.ratings.by_end, &title)),
+                ),
+                (
+                    "staff",
+                    &or_none(Ratings::lines(&self.ratings.by_staff, |s| {
+                        if s == "-" {
+                            ui.text(UiText::StatsNone, lang).to_string()
+                        } else {
+                            s.to_string()
+                        }
+                    })),
+                ),
+            ],
+        ));
         // Each node reached, the most reached first, in the tree's order
         // among equals.
         let order: HashMap<&str, usize> = tree

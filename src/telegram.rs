@@ -546,6 +546,12 @@ pub fn schema() -> UpdateHandler<HandlerError> {
                     .endpoint(handlers::on_team),
                 )
                 .branch(
+                    dptree::filter(|route: Route| {
+                        matches!(route, Route::MyCase | Route::StaffOnly)
+                    })
+                    .endpoint(handlers::on_desk),
+                )
+                .branch(
                     when(Route::Words)
                         .filter_map_async(handlers::open_case)
                         .endpoint(handlers::on_case_words),

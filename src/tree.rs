@@ -3,6 +3,7 @@
 //! `tree::load` builds a `Tree` from `dialogs/` and refuses a broken
 //! folder, so once a `Tree` exists every lookup through it succeeds.
 
+pub mod canned;
 pub mod graph;
 pub mod hours;
 pub(crate) mod id;
@@ -116,9 +117,16 @@ pub struct Tree {
     version: String,
     /// The provider the texts speak for, from `provider.toml`.
     provider: Provider,
+    /// The support team's canned replies by name, from `canned.toml`.
+    canned: std::collections::BTreeMap<String, Localized>,
 }
 
 impl Tree {
+    /// The support team's canned replies, by name.
+    pub fn canned(&self) -> &std::collections::BTreeMap<String, Localized> {
+        &self.canned
+    }
+
     pub fn root(&self) -> NodeId {
         self.root
     }

@@ -3,14 +3,15 @@
 //! A case is the record `case:<id>` with the messages linked to it; the
 //! person's open case is `case_open:<user>`, a linked message
 //! `case_msg:<chat>:<message>`, a forum topic's latest case
-//! `case_topic:<topic>`. The index `cases_waiting` holds the open cases
-//! nobody has taken, scored by when they were opened, for /metrics. A
-//! closed case and what points to it are kept 30
-//! days.
+//! `case_topic:<topic>`, the person's latest closed case (which their
+//! next message may reopen) `case_last:<user>`. The index `cases_waiting`
+//! holds the open cases nobody has taken, scored by when they were
+//! opened, for /metrics; `cases_active` holds every open case, for the
+//! nudges. A closed case and what points to it are kept 30 days.
 
 use serde::{Deserialize, Serialize};
 
-use super::{CLOSED_RETENTION_SECS, Case, NewCase, Opened};
+use super::{CLOSED_RETENTION_SECS, Case, NewCase, Opened, RATINGS, Side};
 use crate::clock::Instant;
 use crate::store::kernel::Span;
 use crate::store::{ANY_TIME, Batch, RETRIES, Store, StoreError, encode, kept_until};
@@ -57,6 +58,7 @@ pub(crate) fn case_into(
 ) {
     if !case.closed {
         batch.put(open_key(case.user), case.id.to_string());
+        batch.index(ACTIVE, case.id.to_string(), case.opened_at);
         if case.taken_by.is_none() {
             batch.index(WAITING, case.id.to_string(), case.opened_at);
         }
@@ -71,6 +73,27 @@ pub(crate) fn case_into(
 
 /// The open cases not taken yet, scored by when they were opened.
 const WAITING: &str = "cases_waiting";
+
+/// Every open case, scored by when it was opened.
+const ACTIVE: &str = "cases_active";
+
+/// At most this many open cases are looked at for nudges in one pass.
+pub(crate) const ACTIVE_SHOWN: usize = 500;
+
+/// What rating a case found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rated {
+    /// Recorded: the case as it now is.
+    Now(Case),
+    /// It was rated before.
+    Already,
+    /// Not this person's case, not closed, gone, or not a rating.
+    Refused,
+}
+
+fn last_key(user: u64) -> String {
+    format!("case_last:{user}")
+}
 
 fn case_key(id: i64) -> String {
     format!("case:{id}")
@@ -154,6 +177,10 @@ impl Store {
                     topic: None,
                     in_hours: new.in_hours,
                     first_answer_at: None,
+                    desk: super::Desk {
+                        person_at: Some(now),
+                        ..Default::default()
+                    },
                 },
                 closed_at: None,
                 links: Vec::new(),
@@ -161,6 +188,7 @@ impl Store {
             let mut batch = Batch::new(ANY_TIME);
             batch.check(&open, version).put(&open, id.to_string());
             batch.index(WAITING, id.to_string(), now);
+            batch.index(ACTIVE, id.to_string(), now);
             filed.file_into(&mut batch);
             match self.kernel().commit(batch).await {
                 Ok(_) => return Ok(Opened::New(filed.case)),
@@ -233,12 +261,20 @@ impl Store {
 
     /// Marks an open case nobody has taken as taken by `by`; the case, if
     /// that happened.
-    pub async fn take_case(&self, id: i64, by: &str) -> Result<Option<Case>, StoreError> {
+    pub async fn take_case(
+        &self,
+        id: i64,
+        by: &str,
+        by_id: u64,
+        now: Instant,
+    ) -> Result<Option<Case>, StoreError> {
         self.change_case(id, ANY_TIME, |filed, batch| {
             if filed.case.closed || filed.case.taken_by.is_some() {
                 return None;
             }
             filed.case.taken_by = Some(by.to_string());
+            filed.case.desk.taken_by_id = Some(by_id);
+            filed.case.desk.taken_at = Some(now);
             batch.unindex(WAITING, id.to_string());
             Some(())
         })
@@ -273,12 +309,160 @@ impl Store {
             filed.case.closed = true;
             filed.closed_at = Some(now);
             batch.unindex(WAITING, id.to_string());
+            batch.unindex(ACTIVE, id.to_string());
             if still_open {
                 batch.delete(&open);
+            }
+            batch.put_until(last_key(user), id.to_string(), filed.expires());
+            Some(())
+        })
+        .await
+    }
+
+    /// The person's latest closed case, with when it was closed, while it
+    /// is kept.
+    pub async fn last_closed_case(&self, user: u64) -> Result<Option<(Case, Instant)>, StoreError> {
+        let Some(id) = self.case_id(last_key(user)).await? else {
+            return Ok(None);
+        };
+        Ok(self.filed(id).await?.and_then(|(filed, _)| {
+            let closed_at = filed.closed_at?;
+            filed.case.closed.then_some((filed.case, closed_at))
+        }))
+    }
+
+    /// Opens a closed case again for its person, who wrote at `now`,
+    /// unless they have another case open meanwhile; the case, if it was
+    /// reopened.
+    pub async fn reopen_case(&self, id: i64, now: Instant) -> Result<Option<Case>, StoreError> {
+        let Some(case) = self.case(id).await? else {
+            return Ok(None);
+        };
+        let open = open_key(case.user);
+        for _ in 0..RETRIES {
+            let got = self
+                .kernel()
+                .get(std::slice::from_ref(&open), ANY_TIME)
+                .await?;
+            if got[0].is_some() {
+                return Ok(None);
+            }
+            let Some((mut filed, version)) = self.filed(id).await? else {
+                return Ok(None);
+            };
+            if !filed.case.closed {
+                return Ok(None);
+            }
+            let desk = &mut filed.case.desk;
+            desk.reopened += 1;
+            desk.person_at = Some(now);
+            desk.awaiting_person = false;
+            desk.nudged = false;
+            desk.idle_nudged = None;
+            filed.case.closed = false;
+            filed.closed_at = None;
+            let mut batch = Batch::new(ANY_TIME);
+            batch.check(&open, 0).check(case_key(id), version);
+            batch.delete(last_key(filed.case.user));
+            let Filed { case, links, .. } = filed;
+            case_into(&mut batch, case.clone(), None, links);
+            match self.kernel().commit(batch).await {
+                Ok(_) => return Ok(Some(case)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// Notes that one side wrote at `now`: the person's words leave the
+    /// case waiting for staff, a staff answer leaves it waiting for the
+    /// person. The case as it now is.
+    pub async fn case_written(
+        &self,
+        id: i64,
+        side: Side,
+        now: Instant,
+    ) -> Result<Option<Case>, StoreError> {
+        self.change_case(id, ANY_TIME, |filed, _| {
+            if filed.case.closed {
+                return None;
+            }
+            let desk = &mut filed.case.desk;
+            match side {
+                Side::Person => {
+                    desk.person_at = Some(now);
+                    desk.awaiting_person = false;
+                }
+                Side::Staff => {
+                    desk.staff_at = Some(now);
+                    desk.awaiting_person = true;
+                }
             }
             Some(())
         })
         .await
+    }
+
+    /// Records the person's rating of their closed case, once.
+    pub async fn rate_case(&self, id: i64, user: u64, stars: u8) -> Result<Rated, StoreError> {
+        if !RATINGS.contains(&stars) {
+            return Ok(Rated::Refused);
+        }
+        let before = match self.case(id).await? {
+            Some(case) if case.user == user && case.closed => case,
+            _ => return Ok(Rated::Refused),
+        };
+        if before.desk.rating.is_some() {
+            return Ok(Rated::Already);
+        }
+        let rated = self
+            .change_case(id, ANY_TIME, |filed, _| {
+                if !filed.case.closed || filed.case.desk.rating.is_some() {
+                    return None;
+                }
+                filed.case.desk.rating = Some(stars);
+                Some(())
+            })
+            .await?;
+        Ok(rated.map_or(Rated::Already, Rated::Now))
+    }
+
+    /// Marks a nudge about an open case as sent: `idle` names the
+    /// person's message an idle case was pinged about, else it is the
+    /// ping about a case nobody answered. Whether this call marked it, so
+    /// of several instances one pings.
+    pub async fn mark_nudged(&self, id: i64, idle: Option<Instant>) -> Result<bool, StoreError> {
+        let marked = self
+            .change_case(id, ANY_TIME, |filed, _| {
+                let desk = &mut filed.case.desk;
+                if filed.case.closed {
+                    return None;
+                }
+                match idle {
+                    Some(at) if desk.idle_nudged != Some(at) => desk.idle_nudged = Some(at),
+                    None if !desk.nudged => desk.nudged = true,
+                    _ => return None,
+                }
+                Some(())
+            })
+            .await?;
+        Ok(marked.is_some())
+    }
+
+    /// The open cases, oldest first, at most `ACTIVE_SHOWN`.
+    pub async fn active_cases(&self) -> Result<Vec<Case>, StoreError> {
+        let ids = self.kernel().range(ACTIVE, Span::all(ACTIVE_SHOWN)).await?;
+        let mut cases = Vec::with_capacity(ids.len());
+        for (id, _) in ids {
+            if let Ok(id) = id.parse()
+                && let Some(case) = self.case(id).await?
+                && !case.closed
+            {
+                cases.push(case);
+            }
+        }
+        Ok(cases)
     }
 
     /// The open cases nobody has taken yet, for /metrics: how many, and

@@ -285,6 +285,7 @@ fn cases(old: &Connection, batch: &mut Batch) -> Result<usize, StoreError> {
             place: row.get(14)?,
             in_hours: true,
             first_answer_at: None,
+            desk: Default::default(),
         };
         let linked = links
             .query_map([case.id], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -16,20 +16,22 @@ use teloxide::types::{
 
 use super::pacer::Priority;
 use super::schedule::cannot_reach_person;
-use super::send::{Gone, Outbox, Outgoing, Shown, Target, answer, answer_soon, deliver};
+use super::send::{Gone, Outbox, Outgoing, Shown, Target, answer, answer_soon, deliver, keyboard};
 
+mod desk;
 mod relay;
 use crate::app::App;
 use crate::callback::Action;
 use crate::cases::open::{Asker, Staff};
 use crate::cases::{self, Case};
 use crate::conversation;
-use crate::engine::Reply;
+use crate::engine::{Button, Reply};
 use crate::lang::Lang;
 use crate::markup;
 use crate::stats::{Fact, FactKind};
 use crate::store::{Posted, SessionKey};
 use crate::tree::{UiButton, UiText};
+pub(super) use desk::{my_case, rate, staff_chat};
 pub(super) use relay::{from_person, from_staff, open_case_for};
 
 /// Sends one HTML message; the message, if it went out.
@@ -158,21 +160,60 @@ fn staff_keyboard(app: &App, case: &Case) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([row])
 }
 
-/// The person's button to end the chat with the team.
-fn close_keyboard(app: &App, lang: Lang, case: i64) -> InlineKeyboardMarkup {
-    let tree = app.tree();
-    InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
-        tree.ui().button(UiButton::CaseCloseMine, lang),
-        Action::CaseClose { case }.encode(),
-    )]])
+/// The question after a case closed, with a button per score, 1 to 5;
+/// none for a case rated before (a reopened one).
+fn rating_ask(app: &App, case: &Case, lang: Lang) -> Option<Reply> {
+    if case.desk.rating.is_some() {
+        return None;
+    }
+    let buttons = cases::RATINGS
+        .map(|stars| Button {
+            label: format!("{stars} ★"),
+            data: Action::CaseRate {
+                case: case.id,
+                stars,
+            }
+            .encode(),
+        })
+        .collect();
+    Some(Reply {
+        node: None,
+        text: app.tree().ui().text(UiText::CaseRateAsk, lang).to_string(),
+        buttons: vec![buttons],
+    })
 }
 
-/// Sends the person `html`: in their private chat if they have one with
-/// the bot, else (or if that fails, as when they blocked the bot) in the
-/// group they asked in, mentioning them. Whether it went out.
-async fn tell_person(out: &Outbox, app: &App, case: &Case, html: &str, closable: bool) -> bool {
+/// The person's button to end the chat with the team.
+fn close_button(app: &App, lang: Lang, case: i64) -> Button {
+    Button {
+        label: app
+            .tree()
+            .ui()
+            .button(UiButton::CaseCloseMine, lang)
+            .to_string(),
+        data: Action::CaseClose { case }.encode(),
+    }
+}
+
+/// The person's keyboard while their case is open: the button to end it.
+fn close_keyboard(app: &App, lang: Lang, case: i64) -> InlineKeyboardMarkup {
+    let button = close_button(app, lang, case);
+    InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(button.label, button.data)]])
+}
+
+/// Sends the person `html`, with `keyboard`: in their private chat if
+/// they have one with the bot, else (or if that fails, as when they
+/// blocked the bot) in the group they asked in, mentioning them. Whether
+/// it went out.
+async fn tell_person(
+    out: &Outbox,
+    app: &App,
+    case: &Case,
+    html: &str,
+    keyboard: Option<InlineKeyboardMarkup>,
+) -> bool {
     let own = ChatId(case.user as i64);
-    let keyboard = closable.then(|| close_keyboard(app, case.lang, case.id));
+    let closable = keyboard.is_some();
     if cases::open::has_private_chat(app, case.user).await {
         // Only a private chat that is closed for good (the bot blocked)
         // sends the answer to the group: after any other failure it may
@@ -287,7 +328,7 @@ pub(super) async fn confirm(
 }
 
 /// The staff chat, as a case is posted to it.
-struct StaffChat {
+pub(super) struct StaffChat {
     out: Outbox,
     app: Arc<App>,
 }
@@ -298,6 +339,11 @@ impl Staff for StaffChat {
             Some(staff) => post_case(&self.out, &self.app, ChatId(staff), case).await,
             None => false,
         }
+    }
+
+    async fn nudge(&self, case: &Case, nudge: cases::nudge::Nudge) -> bool {
+        let html = desk::nudge_html(&self.app, case, nudge);
+        tell_staff(&self.out, &self.app, case, &html).await
     }
 }
 
@@ -379,7 +425,10 @@ pub(super) async fn on_staff_press(
     let by = query.from.full_name();
     let now = app.clock.now();
     let (id, changing, taken) = match action {
-        Action::CaseTake { case } => (case, app.store.take_case(case, &by).await, true),
+        Action::CaseTake { case } => {
+            let taking = app.store.take_case(case, &by, query.from.id.0, now);
+            (case, taking.await, true)
+        }
         Action::CaseClose { case } => (case, app.store.close_case(case, now).await, false),
         _ => return,
     };
@@ -411,7 +460,8 @@ pub(super) async fn on_staff_press(
             .await;
         }
         let told = with_staff(app, UiText::CaseTaken, case.lang, &by);
-        tell_person(out, app, &case, &told, true).await;
+        let keyboard = close_keyboard(app, case.lang, case.id);
+        tell_person(out, app, &case, &told, Some(keyboard)).await;
         log::info!("case {}: taken", case.id);
     } else {
         let status = with_staff(app, UiText::CaseClosedStaff, lang, &by);
@@ -426,8 +476,13 @@ pub(super) async fn on_staff_press(
             )
             .await;
         }
-        let told = markup::to_html(ui.text(UiText::CaseClosedByStaff, case.lang));
-        tell_person(out, app, &case, &told, false).await;
+        let mut told = markup::to_html(ui.text(UiText::CaseClosedByStaff, case.lang));
+        let ask = rating_ask(app, &case, case.lang);
+        if let Some(ask) = &ask {
+            told.push_str("\n\n");
+            told.push_str(&markup::to_html(&ask.text));
+        }
+        tell_person(out, app, &case, &told, ask.as_ref().and_then(keyboard)).await;
     }
 }
 
@@ -478,7 +533,12 @@ pub(super) async fn person_closes(
         .await;
     }
     tell_staff(out, app, &case, &markup::to_html(note)).await;
-    let done = Reply::plain(ui.text(UiText::CaseClosedDone, lang));
+    let mut done = Reply::plain(ui.text(UiText::CaseClosedDone, lang));
+    if let Some(ask) = rating_ask(app, &case, lang) {
+        done.text.push_str("\n\n");
+        done.text.push_str(&ask.text);
+        done.buttons = ask.buttons;
+    }
     deliver(
         out,
         app,
@@ -551,6 +611,7 @@ mod tests {
             topic: None,
             in_hours: true,
             first_answer_at: None,
+            desk: Default::default(),
         };
         assert_eq!(
             person_html(&case),

@@ -58,6 +58,11 @@ pub(super) enum Route {
     /// What a person wrote or sent: to their open case if they have one,
     /// else to the conversation.
     Words,
+    /// `/case`: how the person's case stands.
+    MyCase,
+    /// A staff command (`/reply`, `/send`, `/canned`) outside the staff
+    /// chat: told where it belongs.
+    StaffOnly,
     /// Any other command of ours, for the conversation.
     Command,
 }
@@ -106,6 +111,13 @@ pub(super) fn route(msg: Message, me: Me, app: Arc<App>) -> Route {
         (Some(Incoming::AnonymousAdmin), ..) => Route::AnonymousAdmin,
         _ if msg.from.is_none() => Route::Ignore,
         (_, _, Some(team)) => Route::Team(team),
+        (_, Some(Event::Command(Command::Unknown(word))), _) => {
+            match word.to_ascii_lowercase().as_str() {
+                "case" => Route::MyCase,
+                "reply" | "send" | "canned" => Route::StaffOnly,
+                _ => Route::Command,
+            }
+        }
         (_, Some(Event::Text(_) | Event::GroupText(_) | Event::NonText), _) => Route::Words,
         (_, Some(_), _) => Route::Command,
         (_, None, _) => Route::Ignore,
@@ -186,9 +198,38 @@ pub(super) async fn on_team(
     Ok(())
 }
 
-/// The open case of whoever wrote `msg`, if they have one.
+/// The open case of whoever wrote `msg`, if they have one; or the case
+/// they closed a moment ago, which text of theirs reopens.
 pub(super) async fn open_case(msg: Message, app: Arc<App>) -> Option<Case> {
-    cases::open_case_for(&app, msg.chat.id, msg.from.as_ref()?).await
+    let case = cases::open_case_for(&app, msg.chat.id, msg.from.as_ref()?).await?;
+    let words = msg
+        .text()
+        .or(msg.caption())
+        .is_some_and(|t| !t.trim().is_empty());
+    (!case.closed || words).then_some(case)
+}
+
+/// `/case`, or a staff command where it does not belong.
+pub(super) async fn on_desk(
+    out: Outbox,
+    msg: Message,
+    app: Arc<App>,
+    receipt: Receipt,
+    route: Route,
+) -> HandlerResult {
+    let (out, target) = (out.answering(&receipt), target_of(&msg));
+    if route == Route::MyCase {
+        cases::my_case(&out, &app, &msg, target).await;
+        return Ok(());
+    }
+    let Some(user) = msg.from.as_ref() else {
+        return Ok(());
+    };
+    let code = user.language_code.as_deref();
+    let text = conversation::note(&app, user.id.0, code, UiText::StaffOnly).await;
+    let reply = [Reply::plain(text)];
+    deliver(&out, &app, target, None, &reply, Priority::Person);
+    Ok(())
 }
 
 /// While a case is open, what the person writes goes to the team.
@@ -336,6 +377,10 @@ pub(super) async fn on_press(
         }
         Some(Action::CaseClose { case }) => {
             cases::person_closes(&out, &app, &query, *case, target).await;
+            return Ok(());
+        }
+        Some(Action::CaseRate { case, stars }) => {
+            cases::rate(&out, &app, &query, *case, *stars, target).await;
             return Ok(());
         }
         _ => {}

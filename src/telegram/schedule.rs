@@ -1,4 +1,4 @@
-//! The scheduler: runs the features' scheduled work — reminders, next-day questions — and closes conversations left idle.
+//! The scheduler: runs the features' scheduled work — reminders, next-day questions, pings about waiting cases — and closes conversations left idle.
 //!
 //! One task runs passes. A pass has the reminders' courier send what is
 //! due and the next-day questions asked (both decide in their own folders;
@@ -17,6 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::pacer::Priority;
 use super::send::{Gone, Outbox, Outgoing, Shown, keyboard};
 use crate::app::{App, Delivery, Reach, Recipient};
+use crate::cases::nudge;
 use crate::clock::Instant;
 use crate::engine::Reply;
 use crate::markup;
@@ -81,6 +82,8 @@ struct State {
     courier: Courier,
     /// When what is past its retention was last forgotten.
     pruned_at: Instant,
+    /// When the open cases are next looked at for pings.
+    nudges_at: Instant,
 }
 
 /// How often what is past its retention is forgotten.
@@ -95,6 +98,7 @@ async fn run(
     let mut state = State {
         courier: Courier::new(app.instance.clone()),
         pruned_at: Instant::MIN,
+        nudges_at: Instant::MIN,
     };
     loop {
         let now = app.clock.now();
@@ -144,6 +148,11 @@ async fn pass(
     }
 
     let more_idle = close_idle(bot, app, now).await?;
+    if now >= state.nudges_at {
+        let staff = super::cases::staff_chat(bot, app);
+        let next = nudge::round(&staff, app, now, SWEEP_SECS).await?;
+        state.nudges_at = next.unwrap_or(now + SWEEP_SECS);
+    }
 
     // A failed send (Telegram unreachable) pauses delivery rather than
     // hammering at it; more due, or more to close, follow soon.
@@ -158,6 +167,7 @@ async fn pass(
             .next_due()
             .await?
             .map_or(now + SWEEP_SECS, |due| due.min(now + SWEEP_SECS))
+            .min(state.nudges_at)
     };
     Ok(next.max(now))
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
+use super::canned::{CANNED_FILE, RawCanned, check_canned};
 use super::press::{is_page_name, names_one_of, pressed, quoted};
 use super::provider::{PROVIDER_FILE, Provider, check_provider, fill};
 use super::raw::{RawNode, RawNodeFile, RawRoutes, RawTable, RawText, RawUi};
@@ -150,6 +151,7 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     let mut raw_ui: Option<(usize, RawUi)> = None;
     let mut raw_routes: Option<(usize, RawRoutes)> = None;
     let mut provider_file: Option<usize> = None;
+    let mut raw_canned: Option<(usize, RawCanned)> = None;
     for (file, source) in sources.iter().enumerate() {
         let name = Path::new(&source.path)
             .file_name()
@@ -159,6 +161,8 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
             UI_FILE => toml::from_str::<RawUi>(&source.text).map(|ui| raw_ui = Some((file, ui))),
             ROUTES_FILE => toml::from_str::<RawRoutes>(&source.text)
                 .map(|routes| raw_routes = Some((file, routes))),
+            CANNED_FILE => toml::from_str::<RawCanned>(&source.text)
+                .map(|canned| raw_canned = Some((file, canned))),
             // Parsed and checked on its own, below.
             PROVIDER_FILE => {
                 provider_file = Some(file);
@@ -198,6 +202,25 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     if let Some((file, raw)) = &mut raw_ui {
         fill_ui(&mut report, *file, raw, provider.as_ref());
     }
+    let canned = match &mut raw_canned {
+        Some((file, raw)) => {
+            if let Some(table) = &mut raw.canned {
+                for (name, text) in table.get_mut().iter_mut() {
+                    let what = format!("canned.{name}");
+                    fill_text(
+                        &mut report,
+                        *file,
+                        None,
+                        &what,
+                        Some(text),
+                        provider.as_ref(),
+                    );
+                }
+            }
+            check_canned(&mut report, *file, raw)
+        }
+        None => Default::default(),
+    };
 
     let ui = match &raw_ui {
         Some((file, raw)) => check_ui(&mut report, *file, raw),
@@ -342,6 +365,7 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
         router: Router::build(router),
         version: version_of(sources),
         provider,
+        canned,
     };
 
     // Limits that depend on the assembled messages and buttons.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, MessageKind, User};
 
-use super::{post, tell_person, tell_staff};
+use super::{desk, post, tell_person, tell_staff};
 use crate::app::App;
-use crate::cases::Case;
+use crate::cases::{Case, Side};
 use crate::clock::Instant;
 use crate::engine::Reply;
 use crate::markup;
@@ -32,9 +32,37 @@ fn relayed(text: &str) -> String {
     html
 }
 
-/// A message in the staff chat: a reply to a case's message (or to
-/// anything the bot posted about it), or one in a case's topic, goes to
-/// the person. Anything else is left alone.
+/// A command of the staff's about a case, with what follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StaffCommand<'a> {
+    /// `/reply <text>`: the text to the person.
+    Reply(&'a str),
+    /// `/send <node>`: a step of the tree, with its buttons.
+    Send(&'a str),
+    /// `/canned [name]`: a canned reply, or the list of them.
+    Canned(&'a str),
+}
+
+/// Reads a staff command (`/reply@bot …` too); `None` for anything else.
+fn staff_command(text: &str) -> Option<StaffCommand<'_>> {
+    let rest = text.trim_start().strip_prefix('/')?;
+    let (word, arg) = rest
+        .split_once(char::is_whitespace)
+        .map_or((rest, ""), |(word, arg)| (word, arg.trim()));
+    let name = word.split_once('@').map_or(word, |(name, _)| name);
+    match name.to_ascii_lowercase().as_str() {
+        "reply" => Some(StaffCommand::Reply(arg)),
+        "send" => Some(StaffCommand::Send(arg)),
+        "canned" => Some(StaffCommand::Canned(arg)),
+        _ => None,
+    }
+}
+
+/// A message in the staff chat. What reaches the person is only ever
+/// asked for: a reply to one of the case's messages (its post, the
+/// person's words, the bot's notes) or a staff command in the case's
+/// topic. Anything else written in a topic is the team's own note and
+/// stays in the staff chat.
 pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &Message) {
     let store = &app.store;
     let staff = msg.chat.id;
@@ -50,9 +78,9 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     if msg.from.as_ref().is_none_or(|u| u.is_bot) && !as_staff_chat {
         return;
     }
-    let replied = msg.reply_to_message().map(|m| m.id.0);
+    let command = msg.text().and_then(staff_command);
     let mut case_id = None;
-    if let Some(replied) = replied {
+    if let Some(replied) = msg.reply_to_message().map(|m| m.id.0) {
         case_id = store
             .case_of_message(staff.0, replied)
             .await
@@ -62,6 +90,7 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
             });
     }
     if case_id.is_none()
+        && command.is_some()
         && msg.is_topic_message
         && let Some(thread) = msg.thread_id
     {
@@ -70,7 +99,27 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
             None
         });
     }
+    let tree = app.tree();
+    let staff_lang = app.settings.default_lang;
+    let thread = msg.thread_id.filter(|_| msg.is_topic_message);
+    // A note to the staff under their message, linked to the case like
+    // everything the bot posts about it, so a reply to the note reaches
+    // the case too.
+    let note = |html: String, case: Option<i64>| async move {
+        if let Some(sent) = post(out, app, staff, thread, Some(msg.id), &html, None).await
+            && let Some(case) = case
+            && let Err(e) = app.store.link_case_message(staff.0, sent.id.0, case).await
+        {
+            log::error!("case {case}: linking a message failed: {e}");
+        }
+    };
+    let say = |which: UiText| markup::to_html(tree.ui().text(which, staff_lang));
     let Some(case_id) = case_id else {
+        if command.is_some() {
+            note(say(UiText::StaffNoCase), None).await;
+        } else if msg.is_topic_message {
+            log::debug!("chat {staff}: a note in a topic, kept among the staff");
+        }
         return;
     };
     let case = match store.case(case_id).await {
@@ -78,64 +127,79 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
         Ok(None) => return,
         Err(e) => {
             log::error!("case {case_id}: reading it failed: {e}");
+            note(say(UiText::StoreError), None).await;
             return;
         }
     };
-    let tree = app.tree();
-    let staff_lang = app.settings.default_lang;
-    let thread = msg.thread_id.filter(|_| msg.is_topic_message);
-    // A note to the staff, linked to the case like everything the bot
-    // posts about it, so a reply to the note reaches the case too.
-    let note = |which: UiText| {
-        let html = markup::to_html(tree.ui().text(which, staff_lang));
-        async move {
-            if let Some(sent) = post(out, app, staff, thread, Some(msg.id), &html, None).await
-                && let Err(e) = app
-                    .store
-                    .link_case_message(staff.0, sent.id.0, case_id)
-                    .await
-            {
-                log::error!("case {case_id}: linking a message failed: {e}");
-            }
-        }
-    };
     if case.closed {
-        note(UiText::CaseAlreadyClosed).await;
+        note(say(UiText::CaseAlreadyClosed), Some(case.id)).await;
         return;
     }
-    let Some(text) = msg.text() else {
-        note(UiText::StaffTextOnly).await;
-        return;
+    let html = match command {
+        None => match msg.text() {
+            Some(text) => relayed(text),
+            None => {
+                note(say(UiText::StaffTextOnly), Some(case.id)).await;
+                return;
+            }
+        },
+        Some(StaffCommand::Reply("")) => {
+            note(say(UiText::StaffReplyUsage), Some(case.id)).await;
+            return;
+        }
+        Some(StaffCommand::Reply(text)) => relayed(text),
+        Some(StaffCommand::Canned(name)) => match desk::canned(app, &case, name) {
+            Ok(html) => html,
+            Err(answer) => {
+                note(answer, Some(case.id)).await;
+                return;
+            }
+        },
+        Some(StaffCommand::Send(node)) => {
+            let answer = desk::send_step(out, app, &case, node, now).await;
+            note(answer, Some(case.id)).await;
+            return;
+        }
     };
     let html = markup::fill(
         &markup::to_html(tree.ui().text(UiText::StaffReply, case.lang)),
-        &[("text", &relayed(text))],
+        &[("text", &html)],
     );
-    if tell_person(out, app, &case, &html, true).await {
+    let closable = super::close_keyboard(app, case.lang, case.id);
+    if tell_person(out, app, &case, &html, Some(closable)).await {
         log::info!("case {}: a staff reply relayed", case.id);
-        first_answer(app, &case, now).await;
+        staff_answered(app, &case, now).await;
     } else {
         log::warn!("case {}: a staff reply could not be delivered", case.id);
-        note(UiText::RelayFailed).await;
+        note(say(UiText::RelayFailed), Some(case.id)).await;
     }
 }
 
-/// The person's open case that text of theirs in `chat` goes to: any in
-/// their private chat, in a group the one they opened there.
+/// The person's case that text of theirs in `chat` goes to: their open
+/// case (any in their private chat, in a group the one they opened
+/// there), or else the one they closed within `CASE_REOPEN_MINUTES`,
+/// which their words reopen (it comes back closed).
 pub(in crate::telegram) async fn open_case_for(
     app: &App,
     chat: ChatId,
     user: &User,
 ) -> Option<Case> {
     app.settings.support_chat?;
-    let case = app
-        .store
-        .open_case_of(user.id.0)
-        .await
-        .unwrap_or_else(|e| {
-            log::error!("user {}: reading the open case failed: {e}", user.id);
-            None
-        })?;
+    let store = &app.store;
+    let found = match store.open_case_of(user.id.0).await {
+        Ok(None) => match app.settings.reopen_secs {
+            Some(window) => store.last_closed_case(user.id.0).await.map(|last| {
+                last.filter(|(_, closed_at)| app.clock.now() < closed_at.saturating_add(window))
+                    .map(|(case, _)| case)
+            }),
+            None => Ok(None),
+        },
+        found => found,
+    };
+    let case = found.unwrap_or_else(|e| {
+        log::error!("user {}: reading the open case failed: {e}", user.id);
+        None
+    })?;
     (chat.is_user() || case.chat == chat.0).then_some(case)
 }
 
@@ -176,13 +240,43 @@ pub(in crate::telegram) async fn from_person(
         );
         return;
     }
+    let now = app.clock.now();
+    let mut notes = Vec::new();
+    let reopened;
+    let case = if case.closed {
+        match desk::reopen(out, app, case, now).await {
+            Some(case) => {
+                notes.push(Reply::plain(markup::fill(
+                    ui.text(UiText::CaseReopened, case.lang),
+                    &[("case", &case.id.to_string())],
+                )));
+                reopened = case;
+                &reopened
+            }
+            None => {
+                deliver(
+                    out,
+                    app,
+                    target,
+                    None,
+                    &[note(UiText::StoreError)],
+                    Priority::Person,
+                );
+                return;
+            }
+        }
+    } else {
+        case
+    };
     let html = markup::fill(
         &markup::to_html(ui.text(UiText::PersonMessage, app.settings.default_lang)),
         &[("case", &case.id.to_string()), ("text", &relayed(text))],
     );
-    let mut notes = Vec::new();
     if tell_staff(out, app, case, &html).await {
         log::info!("case {}: a message from the person relayed", case.id);
+        if let Err(e) = app.store.case_written(case.id, Side::Person, now).await {
+            log::error!("case {}: noting the person's message failed: {e}", case.id);
+        }
     } else {
         log::warn!(
             "case {}: a message from the person could not be relayed",
@@ -196,10 +290,13 @@ pub(in crate::telegram) async fn from_person(
     deliver(out, app, target, None, &notes, Priority::Person);
 }
 
-/// Notes the first staff answer on the case, and the wait for the
-/// figures: how long it took, and whether the case opened inside office
-/// hours.
-async fn first_answer(app: &App, case: &Case, now: Instant) {
+/// Notes a staff answer: the case now waits for the person; the first
+/// answer also gives the wait for the figures (how long it took, and
+/// whether the case opened inside office hours).
+pub(super) async fn staff_answered(app: &App, case: &Case, now: Instant) {
+    if let Err(e) = app.store.case_written(case.id, Side::Staff, now).await {
+        log::error!("case {}: noting the staff answer failed: {e}", case.id);
+    }
     match app.store.first_answer(case.id, now).await {
         Ok(Some(case)) => {
             let detail = Waits::detail(case.in_hours, now - case.opened_at);
