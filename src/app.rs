@@ -13,6 +13,7 @@ use crate::store::Store;
 use crate::tree::Tree;
 use crate::tree::report::LoadError;
 
+pub use crate::cases::nudge::Waits as NudgeWaits;
 pub use crate::store::DEFAULT_SESSION_IDLE_SECS;
 
 /// How the conversations behave, as configured.
@@ -33,7 +34,7 @@ pub struct Settings {
     /// to ask (not in the console).
     pub asks_later: bool,
     /// The waits before a case is pinged to the staff.
-    pub nudges: crate::cases::nudge::Waits,
+    pub nudges: NudgeWaits,
     /// How long after a case closed its person's next message reopens it;
     /// `None`: never, it opens a new one.
     pub reopen_secs: Option<i64>,

@@ -593,26 +593,28 @@ impl Figures {
         out.push_str(&crate::markup::fill(ui.text(UiText::Stats, lang), &values));
         out.push('\n');
         out.push_str(&self.render_waits(tree, lang));
-        out.push_str("\n\n");
-        out.push_str(&crate::markup::fill(
-            ui.text(UiText::StatsRatings, lang),
-            &[
-                (
-                    "ends",
-                    &or_none(Ratings::lines(&self.ratings.by_end, &title)),
-                ),
-                (
-                    "staff",
-                    &or_none(Ratings::lines(&self.ratings.by_staff, |s| {
-                        if s == "-" {
-                            ui.text(UiText::StatsNone, lang).to_string()
-                        } else {
-                            s.to_string()
-                        }
-                    })),
-                ),
-            ],
-        ));
+        if !self.ratings.by_end.is_empty() {
+            out.push_str("\n\n");
+            out.push_str(&crate::markup::fill(
+                ui.text(UiText::StatsRatings, lang),
+                &[
+                    (
+                        "ends",
+                        &or_none(Ratings::lines(&self.ratings.by_end, &title)),
+                    ),
+                    (
+                        "staff",
+                        &or_none(Ratings::lines(&self.ratings.by_staff, |s| {
+                            if s == "-" {
+                                ui.text(UiText::StatsNone, lang).to_string()
+                            } else {
+                                s.to_string()
+                            }
+                        })),
+                    ),
+                ],
+            ));
+        }
         // Each node reached, the most reached first, in the tree's order
         // among equals.
         let order: HashMap<&str, usize> = tree

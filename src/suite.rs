@@ -288,10 +288,14 @@ async fn cases(store: &Store) {
         store.case(case.id).await.unwrap().unwrap().first_answer_at,
         Some(150)
     );
-    let taken = store.take_case(case.id, "Ann").await.unwrap().unwrap();
+    let taken = store
+        .take_case(case.id, "Ann", 8, 200)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(taken.taken_by.as_deref(), Some("Ann"));
     assert_eq!(
-        store.take_case(case.id, "Bob").await.unwrap(),
+        store.take_case(case.id, "Bob", 9, 200).await.unwrap(),
         None,
         "taken once"
     );
@@ -300,7 +304,7 @@ async fn cases(store: &Store) {
     let closed = store.close_case(case.id, 200).await.unwrap().unwrap();
     assert!(closed.closed);
     assert_eq!(store.close_case(case.id, 201).await.unwrap(), None);
-    assert_eq!(store.take_case(case.id, "Bob").await.unwrap(), None);
+    assert_eq!(store.take_case(case.id, "Bob", 9, 200).await.unwrap(), None);
     assert_eq!(store.open_case_of(7).await.unwrap(), None);
     // A closed case's topic still names it, so a late reply is answered.
     assert_eq!(store.case_of_topic(501).await.unwrap(), Some(case.id));
@@ -336,7 +340,11 @@ async fn waiting(store: &Store) {
     // Asked again: still one case, waiting since it was opened.
     store.open_case(&new_case(7, 7), 160).await.unwrap();
     assert_eq!(store.cases_waiting().await.unwrap(), (2, Some(100)));
-    store.take_case(first.id, "Ann").await.unwrap().unwrap();
+    store
+        .take_case(first.id, "Ann", 8, 200)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(store.cases_waiting().await.unwrap(), (1, Some(150)));
     // Closed untaken (the person ended it): no longer waiting.
     store.close_case(second.id, 170).await.unwrap().unwrap();

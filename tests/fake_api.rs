@@ -431,6 +431,16 @@ impl FakeApi {
         if let Some(thread) = thread {
             message["message_thread_id"] = json!(thread);
             message["is_topic_message"] = json!(true);
+            // As Telegram does: a message in a topic that replies to
+            // nothing replies to the topic's first, service message.
+            message["reply_to_message"] = json!({
+                "message_id": thread,
+                "date": 1_700_000_000,
+                "chat": chat,
+                "message_thread_id": thread,
+                "is_topic_message": true,
+                "forum_topic_created": { "name": "topic", "icon_color": 7_322_096 },
+            });
         }
         let chat_id = chat["id"].as_i64().expect("chat id");
         self.lock().messages.insert((chat_id, id), message.clone());
@@ -967,9 +977,11 @@ fn answer(inner: &mut Inner, method: &str, body: &Value) -> Response {
         "getwebhookinfo" => ok(json!({
             "url": "", "has_custom_certificate": false, "pending_update_count": 0
         })),
-        "deletewebhook" | "setmycommands" | "answercallbackquery" | "closeforumtopic" => {
-            ok(json!(true))
-        }
+        "deletewebhook"
+        | "setmycommands"
+        | "answercallbackquery"
+        | "closeforumtopic"
+        | "reopenforumtopic" => ok(json!(true)),
         "getchat" => {
             let Some(chat) = body["chat_id"].as_i64() else {
                 return bad_request("Bad Request: chat_id is required");

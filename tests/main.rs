@@ -15,6 +15,7 @@ mod chaos;
 mod console;
 mod dashboards;
 mod delivery;
+mod desk;
 mod docs;
 mod engine;
 mod expiry;

@@ -222,7 +222,10 @@ fn admit(intake: &mut Intake, out: &Outbox, app: &Arc<App>, update: &Update) -> 
         return true;
     };
     let now = tokio::time::Instant::now();
-    let verdict = intake.admit(chat.id.0, user.id.0, said_in(update), now);
+    // The staff chat's commands and presses are each an action on a case,
+    // meant as given: none is taken for a repeat.
+    let said = said_in(update).filter(|_| app.settings.support_chat != Some(chat.id.0));
+    let verdict = intake.admit(chat.id.0, user.id.0, said, now);
     if verdict == Admit::Repeat {
         app.metrics.skip(crate::metrics::REPEATED);
         log::info!(

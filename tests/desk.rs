@@ -1,0 +1,377 @@
+//! The desk around a case, end to end on the fake Bot API: statuses and /case, internal notes and /reply, /send and canned replies, the rating after close, reopening by the person's next words, and pings for cases that wait.
+
+use icp_sms_doctor::app::{NudgeWaits, Settings};
+use icp_sms_doctor::callback::Action;
+use icp_sms_doctor::clock::Clock;
+use icp_sms_doctor::lang::Lang;
+use icp_sms_doctor::markup;
+use icp_sms_doctor::stats::FactKind;
+use icp_sms_doctor::tree::{UiButton, UiText};
+use serde_json::Value;
+
+use crate::bot::{ALICE, BOB, EVE, GROUP};
+use crate::cases::{ANN, STAFF, alert, ask_for_a_person, head, press_on, sent_to, staffed};
+use crate::fake_api::{FakeApi, supergroup};
+use crate::scene::{Scene, data_of, labels, memory, text_of, within};
+use crate::support::real_tree;
+
+/// Monday 2027-01-04 10:00 in Shanghai.
+const MONDAY_10: i64 = 1_799_028_000;
+
+/// Messages of the bot's in `chat` whose text holds `needle`.
+fn count_in(api: &FakeApi, chat: i64, needle: &str) -> usize {
+    let needle = markup::to_html(needle);
+    api.calls_of("sendMessage")
+        .iter()
+        .filter(|c| c.ok && c.body["chat_id"].as_i64() == Some(chat))
+        .filter(|c| c.body["text"].as_str().is_some_and(|t| t.contains(&needle)))
+        .count()
+}
+
+/// Opens Alice's case from her private chat; the case's message in the
+/// (forum) staff chat and its topic.
+async fn open_alices_case(api: &FakeApi) -> (Value, i64) {
+    let ui = real_tree().ui().clone();
+    api.set_member(STAFF, ANN.id, "member");
+    api.make_forum(STAFF);
+    let consent = ask_for_a_person(api, &ALICE, &ALICE.private_chat()).await;
+    press_on(
+        api,
+        &ALICE,
+        &consent,
+        ui.button(UiButton::HandoffConfirm, Lang::Zh),
+    );
+    let header = sent_to(api, STAFF, "工单 #1").await;
+    let topic = header["message_thread_id"].as_i64().expect("a topic");
+    (header, topic)
+}
+
+#[tokio::test]
+async fn a_case_from_open_to_rated_as_the_person_and_the_staff_see_it() {
+    within(async {
+        let tree = real_tree();
+        let ui = tree.ui();
+        let store = memory();
+        let scene = Scene::with(store.clone(), Clock::manual(MONDAY_10), staffed()).await;
+        let api = scene.api.clone();
+        let alice = ALICE.id as i64;
+        let staff = supergroup(STAFF, true);
+        let (header, topic) = open_alices_case(&api).await;
+
+        // Open, nobody has it yet: /case says so, with the button to close.
+        api.send_as(&ALICE, &ALICE.private_chat(), "/case", None);
+        let status = head(ui.text(UiText::CaseStatusOpen, Lang::Zh), 5);
+        let status = sent_to(&api, alice, &status).await;
+        assert!(text_of(&status).contains("#1"));
+        assert_eq!(
+            Action::parse(&data_of(
+                &status,
+                ui.button(UiButton::CaseCloseMine, Lang::Zh)
+            )),
+            Some(Action::CaseClose { case: 1 })
+        );
+
+        // Ann takes it; /case names her.
+        press_on(&api, &ANN, &header, ui.button(UiButton::CaseTake, Lang::Zh));
+        sent_to(&api, alice, "Ann").await;
+        api.send_as(&ALICE, &ALICE.private_chat(), "/case", None);
+        let taken = ui.text(UiText::CaseStatusTaken, Lang::Zh);
+        let taken = taken.replace("{case}", "1").replace("{staff}", "Ann");
+        sent_to(&api, alice, &taken).await;
+
+        // A note in the topic stays there; a reply to the case's message
+        // reaches Alice, and the case then waits for her.
+        api.send_as(&ANN, &staff, "内部：她的号码可能是虚拟运营商", Some(topic));
+        api.reply_as(&ANN, &header, "请告诉我你用的是哪家运营商");
+        sent_to(&api, alice, "哪家运营商").await;
+        assert_eq!(count_in(&api, alice, "虚拟运营商"), 0, "a note reached her");
+        api.send_as(&ALICE, &ALICE.private_chat(), "/case", None);
+        let waiting = ui.text(UiText::CaseStatusWaiting, Lang::Zh);
+        let waiting = waiting.replace("{case}", "1").replace("{staff}", "Ann");
+        sent_to(&api, alice, &waiting).await;
+
+        // Her answer goes back to the topic.
+        api.send_as(&ALICE, &ALICE.private_chat(), "移动的，不是虚拟号", None);
+        let back = sent_to(&api, STAFF, "移动的").await;
+        assert_eq!(back["message_thread_id"].as_i64(), Some(topic));
+
+        // Canned replies: listed, an unknown one answered, one sent in
+        // Alice's language.
+        api.send_as(&ANN, &staff, "/canned", Some(topic));
+        let list = sent_to(&api, STAFF, "need_newest_code").await;
+        assert!(text_of(&list).contains("resend_limit"));
+        api.send_as(&ANN, &staff, "/canned newest", Some(topic));
+        let unknown = head(ui.text(UiText::StaffCannedUnknown, Lang::Zh), 4);
+        sent_to(&api, STAFF, &unknown).await;
+        api.send_as(&ANN, &staff, "/canned resend_limit", Some(topic));
+        let canned = tree.canned()["resend_limit"].get(Lang::Zh);
+        sent_to(&api, alice, &head(canned, 12)).await;
+
+        // /send: a step that does not exist gets close ones; one that does
+        // lands Alice there, with its buttons.
+        api.send_as(&ANN, &staff, "/send nr_resnd", Some(topic));
+        let near = sent_to(&api, STAFF, "nr_resnd").await;
+        assert!(text_of(&near).contains("nr_resend"), "{}", text_of(&near));
+        api.send_as(&ANN, &staff, "/send nr_resend", Some(topic));
+        sent_to(&api, STAFF, &head(ui.text(UiText::StaffSent, Lang::Zh), 3)).await;
+        sent_to(&api, alice, ui.text(UiText::CaseStepSent, Lang::Zh)).await;
+        let node = tree.node(tree.get("nr_resend").unwrap());
+        let step = sent_to(&api, alice, node.text.get(Lang::Zh).lines().next().unwrap()).await;
+        assert!(!labels(&step).is_empty(), "the step comes with its buttons");
+
+        // Ann closes; Alice is asked for a score, once.
+        let header = api.message(STAFF, header["message_id"].as_i64().unwrap());
+        press_on(
+            &api,
+            &ANN,
+            &header,
+            ui.button(UiButton::CaseClose, Lang::Zh),
+        );
+        let ask = sent_to(&api, alice, ui.text(UiText::CaseRateAsk, Lang::Zh)).await;
+        assert_eq!(labels(&ask), ["1 ★", "2 ★", "3 ★", "4 ★", "5 ★"]);
+        press_on(&api, &ALICE, &ask, "4 ★");
+        let thanks = ui.text(UiText::CaseRated, Lang::Zh).replace("{stars}", "4");
+        sent_to(&api, alice, &thanks).await;
+        let told = ui.text(UiText::CaseRatedStaff, Lang::Zh);
+        let told = told.replace("{case}", "1").replace("{stars}", "4");
+        sent_to(&api, STAFF, &told).await;
+        // The old question pressed again: rated already.
+        api.press(&ALICE, &ask, &data_of(&ask, "5 ★"));
+        assert_eq!(
+            alert(&api, 1).await,
+            ui.text(UiText::CaseRatedAlready, Lang::Zh)
+        );
+        let facts = store.facts(0).await.unwrap();
+        let rated: Vec<_> = facts
+            .iter()
+            .filter(|f| f.kind == FactKind::CaseRated)
+            .collect();
+        assert_eq!(rated.len(), 1);
+        assert_eq!(rated[0].detail, "4:Ann");
+        assert_eq!(rated[0].node, "nr_not_submitted");
+
+        // /stats shows it by the end and by who took the case.
+        api.send_as(&EVE, &EVE.private_chat(), "/stats", None);
+        let stats = sent_to(&api, EVE.id as i64, "Ann: 4.0 / 1").await;
+        assert!(text_of(&stats).contains("(nr_not_submitted): 4.0 / 1"));
+        scene.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn words_soon_after_closing_reopen_the_case_and_later_ones_do_not() {
+    within(async {
+        let ui = real_tree().ui().clone();
+        let clock = Clock::manual(MONDAY_10);
+        let scene = Scene::with(memory(), clock, staffed()).await;
+        let api = scene.api.clone();
+        let alice = ALICE.id as i64;
+        let (header, topic) = open_alices_case(&api).await;
+        press_on(
+            &api,
+            &ANN,
+            &header,
+            ui.button(UiButton::CaseClose, Lang::Zh),
+        );
+        sent_to(&api, alice, ui.text(UiText::CaseRateAsk, Lang::Zh)).await;
+
+        // An hour later she writes again: the same case, in the same topic.
+        scene.advance(3600).await;
+        api.send_as(&ALICE, &ALICE.private_chat(), "又提示验证码错误了", None);
+        let reopened = ui
+            .text(UiText::CaseReopened, Lang::Zh)
+            .replace("{case}", "1");
+        sent_to(&api, alice, &reopened).await;
+        let relayed = sent_to(&api, STAFF, "又提示验证码错误了").await;
+        assert_eq!(relayed["message_thread_id"].as_i64(), Some(topic));
+        let note = head(ui.text(UiText::CaseReopenedStaff, Lang::Zh), 6);
+        sent_to(&api, STAFF, &note).await;
+        let reopen = api.wait_for("reopenForumTopic", 1).await;
+        assert_eq!(reopen[0].body["message_thread_id"].as_i64(), Some(topic));
+        // Its message has its buttons back.
+        let header = api.message(STAFF, header["message_id"].as_i64().unwrap());
+        assert!(labels(&header).contains(&ui.button(UiButton::CaseClose, Lang::Zh).to_string()));
+        assert_eq!(api.calls_of("createForumTopic").len(), 1);
+
+        // Closed again a while later; past the window, her words go to the
+        // conversation.
+        scene.advance(600).await;
+        press_on(
+            &api,
+            &ANN,
+            &header,
+            ui.button(UiButton::CaseClose, Lang::Zh),
+        );
+        sent_to(
+            &api,
+            STAFF,
+            &head(ui.text(UiText::CaseClosedStaff, Lang::Zh), 3),
+        )
+        .await;
+        scene.advance(3 * 3600).await;
+        let staff_before = api.bot_messages(STAFF).len();
+        let to_alice = |calls: &[crate::fake_api::Call]| {
+            calls
+                .iter()
+                .filter(|c| c.method == "sendmessage" && c.body["chat_id"].as_i64() == Some(alice))
+                .count()
+        };
+        let alice_before = to_alice(&api.calls());
+        api.send_as(&ALICE, &ALICE.private_chat(), "收不到短信", None);
+        // The conversation answers her (the router's reading of her words).
+        api.watch_until(|calls| to_alice(calls) > alice_before)
+            .await;
+        let answer = api.bot_messages(alice).pop().unwrap();
+        assert!(!text_of(&answer).contains("#1"), "{}", text_of(&answer));
+        assert_eq!(api.bot_messages(STAFF).len(), staff_before);
+        assert_eq!(count_in(&api, alice, &reopened), 1);
+        scene.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_waiting_case_is_pinged_once_and_an_idle_one_to_whoever_took_it() {
+    within(async {
+        let ui = real_tree().ui().clone();
+        let settings = Settings {
+            nudges: NudgeWaits {
+                unanswered: Some(10 * 60),
+                idle: Some(30 * 60),
+            },
+            ..staffed()
+        };
+        let scene = Scene::with(memory(), Clock::manual(MONDAY_10), settings).await;
+        let api = scene.api.clone();
+        let (header, _) = open_alices_case(&api).await;
+        let pinged = |api: &FakeApi| count_in(api, STAFF, "还没有人回复");
+        scene.advance(9 * 60).await;
+        assert_eq!(pinged(&api), 0, "not before its wait");
+        scene.advance(2 * 60).await;
+        let nudge = sent_to(&api, STAFF, "还没有人回复").await;
+        assert!(text_of(&nudge).contains("#1"));
+        scene.advance(3600).await;
+        assert_eq!(pinged(&api), 1, "once");
+
+        // Taken, and Alice writes: after 30 min, Ann is pinged by mention.
+        press_on(&api, &ANN, &header, ui.button(UiButton::CaseTake, Lang::Zh));
+        sent_to(&api, ALICE.id as i64, "Ann").await;
+        api.send_as(&ALICE, &ALICE.private_chat(), "请问还要等多久", None);
+        sent_to(&api, STAFF, "请问还要等多久").await;
+        let idle = |api: &FakeApi| count_in(api, STAFF, "已经等你回复");
+        scene.advance(29 * 60).await;
+        assert_eq!(idle(&api), 0);
+        scene.advance(2 * 60).await;
+        sent_to(&api, STAFF, "已经等你回复").await;
+        let call = api
+            .calls_of("sendMessage")
+            .into_iter()
+            .rfind(|c| {
+                c.body["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("已经等你回复"))
+            })
+            .unwrap();
+        assert!(
+            call.body["text"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("tg://user?id={}", ANN.id))
+        );
+        // Once per silence; Ann's answer leaves the case waiting for Alice.
+        api.reply_as(&ANN, &header, "马上处理");
+        sent_to(&api, ALICE.id as i64, "马上处理").await;
+        scene.advance(3 * 3600).await;
+        assert_eq!(idle(&api), 1);
+        scene.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn staff_commands_and_scores_in_the_wrong_place_get_a_clear_answer() {
+    within(async {
+        let tree = real_tree();
+        let ui = tree.ui();
+        let scene = Scene::with(memory(), Clock::manual(MONDAY_10), staffed()).await;
+        let api = scene.api.clone();
+        let alice = ALICE.id as i64;
+        // /send from a person, in their own chat.
+        api.send_as(&ALICE, &ALICE.private_chat(), "/send nr_resend", None);
+        sent_to(&api, alice, ui.text(UiText::StaffOnly, Lang::Zh)).await;
+        // /case with no case.
+        api.send_as(&ALICE, &ALICE.private_chat(), "/case", None);
+        sent_to(&api, alice, ui.text(UiText::CaseNone, Lang::Zh)).await;
+
+        let (header, topic) = open_alices_case(&api).await;
+        let staff = supergroup(STAFF, true);
+        // A staff command about no case: outside any topic, replying to nothing.
+        api.send_as(&ANN, &staff, "/reply 你好", None);
+        sent_to(&api, STAFF, ui.text(UiText::StaffNoCase, Lang::Zh)).await;
+        // /reply with nothing to say; /send with no step.
+        api.send_as(&ANN, &staff, "/reply", Some(topic));
+        sent_to(
+            &api,
+            STAFF,
+            &head(ui.text(UiText::StaffReplyUsage, Lang::Zh), 8),
+        )
+        .await;
+        api.send_as(&ANN, &staff, "/send", Some(topic));
+        sent_to(
+            &api,
+            STAFF,
+            &head(ui.text(UiText::StaffSendUsage, Lang::Zh), 8),
+        )
+        .await;
+        // A forged score for a case still open, and made-up score data:
+        // refused, and nothing reaches the staff.
+        api.send_as(&ALICE, &ALICE.private_chat(), "/case", None);
+        let status = head(ui.text(UiText::CaseStatusOpen, Lang::Zh), 5);
+        let status = sent_to(&api, alice, &status).await;
+        api.press(
+            &ALICE,
+            &status,
+            &Action::CaseRate { case: 1, stars: 5 }.encode(),
+        );
+        assert_eq!(
+            alert(&api, 1).await,
+            ui.text(UiText::MenuOutdated, Lang::Zh)
+        );
+        let answered = api.calls_of("answerCallbackQuery").len();
+        api.press(&ALICE, &status, "e:1:9");
+        api.wait_for("answerCallbackQuery", answered + 1).await;
+        let rated = head(ui.text(UiText::CaseRatedStaff, Lang::Zh), 3);
+        assert_eq!(count_in(&api, STAFF, &rated), 0);
+
+        // In a group, another member's score buttons are not theirs.
+        press_on(
+            &api,
+            &ANN,
+            &header,
+            ui.button(UiButton::CaseClose, Lang::Zh),
+        );
+        sent_to(&api, alice, ui.text(UiText::CaseRateAsk, Lang::Zh)).await;
+        let group = supergroup(GROUP, false);
+        let consent = ask_for_a_person(&api, &BOB, &group).await;
+        press_on(
+            &api,
+            &BOB,
+            &consent,
+            ui.button(UiButton::HandoffConfirm, Lang::Zh),
+        );
+        let header = sent_to(&api, STAFF, "工单 #2").await;
+        press_on(
+            &api,
+            &ANN,
+            &header,
+            ui.button(UiButton::CaseClose, Lang::Zh),
+        );
+        let ask = sent_to(&api, GROUP, ui.text(UiText::CaseRateAsk, Lang::Zh)).await;
+        api.press(&ALICE, &ask, &data_of(&ask, "1 ★"));
+        assert_eq!(alert(&api, 2).await, ui.text(UiText::NotYourMenu, Lang::Zh));
+        assert_eq!(count_in(&api, STAFF, &rated), 0);
+        scene.stop().await;
+    })
+    .await;
+}
