@@ -451,7 +451,9 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
         | Action::Later { .. }
         | Action::LaterAnswer { .. }
         | Action::CaseTake { .. }
-        | Action::CaseClose { .. } => vec![out_of_date(tree, session)],
+        | Action::CaseClose { .. }
+        | Action::PhotoSend { .. }
+        | Action::PhotoDrop { .. } => vec![out_of_date(tree, session)],
         // Reminders are `conversation`'s, which takes every such button
         // that fits; one reaching here does not (made up, or for a menu
         // that no longer offers it).

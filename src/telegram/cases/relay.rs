@@ -103,6 +103,9 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
         note(UiText::CaseAlreadyClosed).await;
         return;
     }
+    if super::photos::from_staff(out, app, &case, msg, now, &note).await {
+        return;
+    }
     let Some(text) = msg.text() else {
         note(UiText::StaffTextOnly).await;
         return;
@@ -199,7 +202,7 @@ pub(in crate::telegram) async fn from_person(
 /// Notes the first staff answer on the case, and the wait for the
 /// figures: how long it took, and whether the case opened inside office
 /// hours.
-async fn first_answer(app: &App, case: &Case, now: Instant) {
+pub(super) async fn first_answer(app: &App, case: &Case, now: Instant) {
     match app.store.first_answer(case.id, now).await {
         Ok(Some(case)) => {
             let detail = Waits::detail(case.in_hours, now - case.opened_at);
