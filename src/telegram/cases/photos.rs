@@ -222,6 +222,22 @@ pub(in crate::telegram) async fn on_press(
             return;
         }
     };
+    // A closed case's screenshots were forgotten with it; one caught on
+    // its way is let go now.
+    if case.closed {
+        if let Err(e) = app.store.take_photo(case.id, photo, user.id.0, now).await {
+            log::error!("case {}: letting a screenshot go failed: {e}", case.id);
+        }
+        log::info!(
+            "case {}: screenshot {photo} not sent, the case is closed",
+            case.id
+        );
+        answer_soon(out, &query.id);
+        let reply = Reply::plain(ui.text(UiText::PhotoCaseClosed, lang));
+        let menu = query.message.as_ref();
+        deliver(out, app, target, menu, &[reply], Priority::Person);
+        return;
+    }
     let taken = match app.store.take_photo(case.id, photo, user.id.0, now).await {
         Ok(taken) => taken,
         Err(e) => {
@@ -235,13 +251,7 @@ pub(in crate::telegram) async fn on_press(
         answer(out, query, Some(alert(UiText::PhotoGone))).await;
         return;
     };
-    let done = if case.closed {
-        log::info!(
-            "case {}: screenshot {photo} not sent, the case is closed",
-            case.id
-        );
-        UiText::PhotoCaseClosed
-    } else if !send {
+    let done = if !send {
         log::info!(
             "case {}: screenshot {photo} discarded by the person",
             case.id
