@@ -57,6 +57,11 @@ pub enum Action {
     CaseClose { case: i64 },
     /// The person rates their closed case, 1 to 5.
     CaseRate { case: i64, stars: u8 },
+    /// The person lets the support team see their screenshot `photo`,
+    /// sent in the case `case`.
+    PhotoSend { case: i64, photo: i64 },
+    /// The person keeps that screenshot from the team: it is discarded.
+    PhotoDrop { case: i64, photo: i64 },
 }
 
 impl Action {
@@ -84,6 +89,8 @@ impl Action {
             Action::CaseTake { case } => format!("y:{case}"),
             Action::CaseClose { case } => format!("z:{case}"),
             Action::CaseRate { case, stars } => format!("e:{case}:{stars}"),
+            Action::PhotoSend { case, photo } => format!("ps:{case}:{photo}"),
+            Action::PhotoDrop { case, photo } => format!("pd:{case}:{photo}"),
         }
     }
 
@@ -177,6 +184,16 @@ impl Action {
                 Action::CaseRate {
                     case: canonical_number(case).filter(|c| *c > 0)?,
                     stars: Some(stars).filter(|s| crate::cases::RATINGS.contains(s))?,
+                }
+            }
+            "ps" | "pd" => {
+                let (case, photo) = rest.split_once(':')?;
+                let case = canonical_number(case).filter(|c| *c > 0)?;
+                let photo = canonical_number(photo).filter(|p| *p > 0)?;
+                if kind == "ps" {
+                    Action::PhotoSend { case, photo }
+                } else {
+                    Action::PhotoDrop { case, photo }
                 }
             }
             _ => return None,
@@ -354,5 +371,53 @@ mod tests {
     fn data_over_telegrams_limit_is_rejected() {
         let long = format!("b:{}", "a".repeat(MAX_DATA_BYTES));
         assert_eq!(Action::parse(&long), None);
+    }
+
+    #[test]
+    fn photo_buttons_fit_telegrams_limit_and_tampered_ones_are_refused() {
+        let largest = [
+            Action::PhotoSend {
+                case: i64::MAX,
+                photo: i64::MAX,
+            },
+            Action::PhotoDrop {
+                case: i64::MAX,
+                photo: i64::MAX,
+            },
+        ];
+        for action in largest {
+            assert!(action.encode().len() <= MAX_DATA_BYTES, "{action:?}");
+            assert_eq!(Action::parse(&action.encode()), Some(action));
+        }
+        let send = Action::PhotoSend { case: 3, photo: 17 };
+        assert_eq!(send.encode(), "ps:3:17");
+        assert_eq!(
+            Action::parse("pd:3:17"),
+            Some(Action::PhotoDrop { case: 3, photo: 17 })
+        );
+        for data in [
+            "ps",
+            "ps:",
+            "ps:3",
+            "ps:3:",
+            "ps::17",
+            "ps:0:17",
+            "ps:3:0",
+            "ps:03:17",
+            "ps:3:017",
+            "ps:-3:17",
+            "ps:3:-17",
+            "ps:3:17:1",
+            "ps:3:1x",
+            "ps:a:17",
+            "pd:3",
+            "pd:3:17:",
+            "px:3:17",
+            "PS:3:17",
+            "p:3:17",
+            "ps:3:99999999999999999999",
+        ] {
+            assert_eq!(Action::parse(data), None, "{data:?}");
+        }
     }
 }

@@ -4,10 +4,12 @@
 //! the end reached, the language and the category — with their name and a
 //! link to them, and nothing they typed. Telegram is not known here: the
 //! adapter posts the case and relays the messages. `open` decides opening
-//! a case; `store` keeps cases on the kernel.
+//! a case; `store` keeps cases on the kernel; `photos` keeps the
+//! screenshots waiting for the person's consent.
 
 pub(crate) mod nudge;
 pub(crate) mod open;
+pub(crate) mod photos;
 pub(crate) mod store;
 
 use crate::clock::Instant;

@@ -1186,3 +1186,21 @@ fn figures_are_written_as_the_docs_write_them() {
     assert_eq!(find_whole("a 10 b", "a 1"), None);
     assert_eq!(find_whole("a 1, b", "a 1"), Some(0));
 }
+
+#[test]
+fn screenshot_figures_are_the_codes() {
+    use crate::cases::photos::{MOST_PENDING, PENDING_SECS};
+    let mut c = Claims::new();
+    claims! { c, BEHAVIOUR;
+        "it waits {} at most, and closing the case discards it" => span_i(PENDING_SECS);
+        "a press after {}, or one on another person's screenshot" => span_i(PENDING_SECS);
+        "At most {} wait at once per case" => MOST_PENDING;
+    }
+    claims! { c, OPERATIONS;
+        "(its file id and redacted caption) goes {} after it was sent" => span_i(PENDING_SECS);
+    }
+    claims! { c, CONTRIBUTING;
+        "already hidden, for {} at most" => span_i(PENDING_SECS);
+    }
+    c.finish();
+}

@@ -452,7 +452,9 @@ fn press(tree: &Tree, session: &mut Session, action: Action) -> Vec<Reply> {
         | Action::LaterAnswer { .. }
         | Action::CaseTake { .. }
         | Action::CaseClose { .. }
-        | Action::CaseRate { .. } => vec![out_of_date(tree, session)],
+        | Action::CaseRate { .. }
+        | Action::PhotoSend { .. }
+        | Action::PhotoDrop { .. } => vec![out_of_date(tree, session)],
         // Reminders are `conversation`'s, which takes every such button
         // that fits; one reaching here does not (made up, or for a menu
         // that no longer offers it).

@@ -325,6 +325,94 @@ async fn cases(store: &Store) {
     );
 }
 
+/// A case's screenshots wait for the person's answer: each taken once
+/// and only by them, put back when it could not be sent, at most
+/// `MOST_PENDING` at a time, gone after `PENDING_SECS` or when the case
+/// closes.
+async fn case_photos(store: &Store) {
+    use crate::cases::photos::{Kept, MOST_PENDING, PENDING_SECS};
+    let Kept::Waiting(first) = store
+        .keep_photo(3, 7, "f1", Some("码 <redacted>"), 100)
+        .await
+        .unwrap()
+    else {
+        panic!("kept");
+    };
+    let Kept::Waiting(second) = store.keep_photo(3, 7, "f2", None, 200).await.unwrap() else {
+        panic!("kept");
+    };
+    assert_ne!(first, second);
+    let waiting = store.case_photos(3, 200).await.unwrap();
+    assert_eq!(waiting.len(), 2);
+    assert_eq!(waiting[0].caption.as_deref(), Some("码 <redacted>"));
+    // Another person, or another case, takes nothing.
+    assert_eq!(store.take_photo(3, first, 8, 300).await.unwrap(), None);
+    assert_eq!(store.take_photo(4, first, 7, 300).await.unwrap(), None);
+    let taken = store
+        .take_photo(3, first, 7, 300)
+        .await
+        .unwrap()
+        .expect("waiting");
+    assert_eq!(taken.file_id, "f1");
+    assert_eq!(
+        store.take_photo(3, first, 7, 301).await.unwrap(),
+        None,
+        "taken once"
+    );
+    // A send that failed puts it back, still due to go when it would have.
+    store.put_back_photo(3, taken.clone(), 302).await.unwrap();
+    assert_eq!(store.case_photos(3, 302).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .take_photo(3, first, 7, 100 + PENDING_SECS + 1)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .case_photos(3, 100 + PENDING_SECS + 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let last = store
+        .take_photo(3, second, 7, 200 + PENDING_SECS)
+        .await
+        .unwrap();
+    assert_eq!(last.map(|p| p.file_id).as_deref(), Some("f2"));
+    // At most so many wait at once.
+    for n in 0..MOST_PENDING {
+        let kept = store
+            .keep_photo(5, 7, &format!("g{n}"), None, 1000)
+            .await
+            .unwrap();
+        assert!(matches!(kept, Kept::Waiting(_)), "{n}");
+    }
+    assert_eq!(
+        store.keep_photo(5, 7, "over", None, 1000).await.unwrap(),
+        Kept::Full
+    );
+    // Closing the case forgets them all.
+    store.forget_case_photos(5).await.unwrap();
+    assert!(store.case_photos(5, 1000).await.unwrap().is_empty());
+    // Ids are never given twice, so an old prompt never picks a new one.
+    let Kept::Waiting(again) = store.keep_photo(5, 7, "h", None, 1001).await.unwrap() else {
+        panic!("kept");
+    };
+    assert!(again > second);
+    // What has expired goes at the next prune.
+    store.prune(1001 + PENDING_SECS + 1).await.unwrap();
+    assert!(
+        store
+            .case_photos(5, crate::store::ANY_TIME)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// What /metrics reads of the store: the open cases nobody has taken
 /// (how many, and when the oldest was opened), and the inbox's entries
 /// not done.
@@ -792,6 +880,7 @@ every_backend!(
     reminders,
     expiry,
     cases,
+    case_photos,
     waiting,
     facts,
     later,

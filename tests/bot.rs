@@ -637,6 +637,9 @@ async fn sixty_real_updates_neither_crash_the_bot_nor_draw_nonsense() {
             ui.text(UiText::MenuOutdated, Lang::En),
             ui.text(UiText::Welcome, Lang::Zh),
             ui.text(UiText::Welcome, Lang::En),
+            // A private photo: it went nowhere, said above the pointer.
+            ui.text(UiText::PhotoNoCase, Lang::Zh),
+            ui.text(UiText::PhotoNoCase, Lang::En),
         ];
         for call in api.calls() {
             match call.method.as_str() {

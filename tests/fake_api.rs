@@ -82,8 +82,9 @@ impl Default for FakeLimits {
 }
 
 /// The methods that post or change a message, which the limits count.
-const PACED: [&str; 4] = [
+const PACED: [&str; 5] = [
     "sendmessage",
+    "sendphoto",
     "editmessagetext",
     "editmessagereplymarkup",
     "deletemessage",
@@ -461,6 +462,30 @@ impl FakeApi {
             "reply_to_message": replied,
         });
         if let Some(thread) = replied["message_thread_id"].as_i64() {
+            message["message_thread_id"] = json!(thread);
+            message["is_topic_message"] = json!(true);
+        }
+        let chat_id = chat["id"].as_i64().expect("chat id");
+        self.lock().messages.insert((chat_id, id), message.clone());
+        self.push(json!({ "message": message }));
+        message
+    }
+
+    /// Queues a message from a person made of `fields` (a photo and its
+    /// caption, a document, `reply_to_message`…) and returns it as stored.
+    /// A reply in a forum topic is in that topic.
+    pub fn message_as(&self, person: &Person, chat: &Value, fields: Value) -> Value {
+        let id = self.message_id();
+        let mut message = json!({
+            "message_id": id,
+            "date": 1_700_000_000,
+            "chat": chat,
+            "from": person.user(),
+        });
+        for (key, value) in fields.as_object().expect("fields are an object") {
+            message[key] = value.clone();
+        }
+        if let Some(thread) = message["reply_to_message"]["message_thread_id"].as_i64() {
             message["message_thread_id"] = json!(thread);
             message["is_topic_message"] = json!(true);
         }
@@ -912,12 +937,13 @@ async fn answer_call(
             (None, None) => {
                 let response = answer(&mut inner, &method, &body);
                 if response.status().is_success() {
-                    let sent_id = (method == "sendmessage").then_some(inner.next_message_id);
+                    let sent = method == "sendmessage" || method == "sendphoto";
+                    let sent_id = sent.then_some(inner.next_message_id);
                     if let Some(call) = inner.calls.last_mut() {
                         call.ok = true;
                         call.sent_id = sent_id;
                     }
-                    if (method == "sendmessage" || method == "editmessagetext")
+                    if (sent || method == "editmessagetext")
                         && let Some(chat) = body["chat_id"].as_i64()
                     {
                         *inner.replies.entry(chat).or_default() += 1;
@@ -1043,6 +1069,52 @@ fn answer(inner: &mut Inner, method: &str, body: &Value) -> Response {
                 "from": bot_user(),
                 "document": { "file_id": "f", "file_unique_id": "u", "file_name": "tree.svg" },
             });
+            inner.messages.insert((chat, id), message.clone());
+            ok(message)
+        }
+        "sendphoto" => {
+            if let Some(problem) = off_spec("sendPhoto", body) {
+                return bad_request(&format!("Bad Request: {problem}"));
+            }
+            let Some(chat) = body["chat_id"].as_i64() else {
+                return bad_request("Bad Request: chat_id is required");
+            };
+            // Sent as JSON, a photo can only be a file id (or a URL).
+            let Some(file_id) = body["photo"].as_str() else {
+                return bad_request("Bad Request: photo must be a file_id string here");
+            };
+            let caption = body["caption"].as_str().unwrap_or_default();
+            let units = caption_units(caption, body["parse_mode"].as_str());
+            if units > 1024 {
+                return bad_request("Bad Request: message caption is too long");
+            }
+            inner.next_message_id += 1;
+            let id = inner.next_message_id;
+            let mut message = json!({
+                "message_id": id,
+                "date": 1_700_000_000,
+                "chat": chat_of(chat),
+                "from": bot_user(),
+                "photo": [{
+                    "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+                    "width": 1280, "height": 720,
+                }],
+            });
+            if !caption.is_empty() {
+                message["caption"] = json!(caption);
+            }
+            if let Some(thread) = body["message_thread_id"].as_i64() {
+                message["message_thread_id"] = json!(thread);
+                message["is_topic_message"] = json!(true);
+            }
+            if let Some(replied) = body["reply_parameters"]["message_id"].as_i64()
+                && let Some(original) = inner.messages.get(&(chat, replied))
+            {
+                message["reply_to_message"] = original.clone();
+            }
+            if !body["reply_markup"].is_null() {
+                message["reply_markup"] = body["reply_markup"].clone();
+            }
             inner.messages.insert((chat, id), message.clone());
             ok(message)
         }
@@ -1197,4 +1269,105 @@ async fn get_updates(shared: &Shared, body: &Value, token: String, by: String) -
         Some(updates) => ok(Value::Array(updates)),
         None => conflict(),
     }
+}
+
+/// The Bot API's description of its methods, as `../shared` holds it.
+fn spec() -> Option<&'static Value> {
+    static SPEC: std::sync::OnceLock<Option<Value>> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bot-api-spec.json");
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    })
+    .as_ref()
+}
+
+/// What is wrong with a JSON request for `method` by the Bot API's own
+/// description: a parameter it does not have, one of the wrong type, or
+/// one it requires missing. `None` when nothing is (or when the
+/// description is not at hand: the method's own checks still run).
+fn off_spec(method: &str, body: &Value) -> Option<String> {
+    let fields = spec()?["methods"][method]["fields"].as_array()?;
+    let object = body.as_object()?;
+    for (name, value) in object {
+        let Some(field) = fields.iter().find(|f| f["name"] == json!(name)) else {
+            return Some(format!("{method} has no parameter {name}"));
+        };
+        let types = field["types"].as_array().into_iter().flatten();
+        let fits = types.filter_map(Value::as_str).any(|t| match t {
+            "Integer" => value.is_i64() || value.is_u64(),
+            "Float" => value.is_number(),
+            "String" => value.is_string(),
+            "Boolean" => value.is_boolean(),
+            t if t.starts_with("Array of") => value.is_array(),
+            // An uploaded file comes as multipart, never as JSON.
+            "InputFile" => false,
+            _ => value.is_object(),
+        });
+        if !fits {
+            return Some(format!("{method}'s {name} has the wrong type"));
+        }
+    }
+    fields
+        .iter()
+        .filter(|f| f["required"] == json!(true))
+        .filter_map(|f| f["name"].as_str())
+        .find(|name| !object.contains_key(*name))
+        .map(|name| format!("{method} needs {name}"))
+}
+
+/// A caption's length as Telegram counts it, after its HTML is parsed:
+/// tags out, entities as the one character they stand for, in UTF-16
+/// units.
+fn caption_units(caption: &str, parse_mode: Option<&str>) -> usize {
+    if parse_mode != Some("HTML") {
+        return caption.encode_utf16().count();
+    }
+    let mut plain = String::new();
+    let mut rest = caption;
+    while let Some(open) = rest.find('<') {
+        plain.push_str(&rest[..open]);
+        rest = rest[open..].split_once('>').map_or("", |(_, after)| after);
+    }
+    plain.push_str(rest);
+    let plain = plain
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    plain.encode_utf16().count()
+}
+
+#[test]
+fn the_fake_refuses_a_send_photo_the_bot_api_would_not_take() {
+    if spec().is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "../shared/bot-api-spec.json is missing"
+        );
+        eprintln!("SKIPPED: ../shared/bot-api-spec.json is not here");
+        return;
+    }
+    let good = json!({"chat_id": -100, "photo": "AgAD", "caption": "<b>x</b>", "parse_mode": "HTML",
+        "message_thread_id": 5, "reply_parameters": {"message_id": 3}});
+    assert_eq!(off_spec("sendPhoto", &good), None);
+    let mut unknown = good.clone();
+    unknown["text"] = json!("x");
+    assert_eq!(
+        off_spec("sendPhoto", &unknown).as_deref(),
+        Some("sendPhoto has no parameter text")
+    );
+    let mut wrong = good.clone();
+    wrong["message_thread_id"] = json!("5");
+    assert_eq!(
+        off_spec("sendPhoto", &wrong).as_deref(),
+        Some("sendPhoto's message_thread_id has the wrong type")
+    );
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("photo");
+    assert_eq!(
+        off_spec("sendPhoto", &missing).as_deref(),
+        Some("sendPhoto needs photo")
+    );
+    assert_eq!(caption_units("<b>a&amp;b</b> 截图", Some("HTML")), 6);
 }

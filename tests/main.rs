@@ -27,6 +27,7 @@ mod inbox;
 mod instances;
 mod listener;
 mod loader;
+mod photos;
 mod properties;
 mod reload;
 mod reminders;

@@ -19,6 +19,7 @@ use super::schedule::cannot_reach_person;
 use super::send::{Gone, Outbox, Outgoing, Shown, Target, answer, answer_soon, deliver, keyboard};
 
 mod desk;
+pub(super) mod photos;
 mod relay;
 use crate::app::App;
 use crate::callback::Action;
@@ -575,6 +576,7 @@ async fn changed(
 /// so the staff see at a glance which cases are done.
 async fn closed(out: &Outbox, app: &App, case: &Case, now: crate::clock::Instant) {
     log::info!("case {}: closed", case.id);
+    photos::case_closed(app, case.id).await;
     let fact = Fact::new(now, FactKind::HandoffClosed, 0, &case.node, case.lang);
     if let Err(e) = app.store.record(app.tree().version(), &[fact]).await {
         log::error!("case {}: recording the fact failed: {e}", case.id);

@@ -241,14 +241,18 @@ pub(super) async fn on_case_words(
     receipt: Receipt,
     case: Case,
 ) -> HandlerResult {
+    let (out, target) = (out.answering(&receipt), target_of(&msg));
+    // A photo waits for the person's consent; other media are answered.
+    if cases::photos::from_person(&out, &app, &case, &msg, target).await {
+        return Ok(());
+    }
     let incoming = classify(&msg, &me.user);
     let text = match incoming.as_ref().and_then(event_of) {
         Some(Event::Text(text) | Event::GroupText(text)) => Some(text),
         _ => None,
     };
-    // A photo's caption is passed on, the photo is not.
+    // Another file's caption is passed on, the file is not.
     let with_media = text.is_some() && msg.text().is_none();
-    let (out, target) = (out.answering(&receipt), target_of(&msg));
     cases::from_person(&out, &app, &case, text, with_media, target).await;
     Ok(())
 }
@@ -274,6 +278,7 @@ pub(super) async fn on_message(
         Ok(replies) => replies,
         Err(Failed { apology }) => vec![Reply::plain(apology)],
     };
+    let replies = cases::photos::no_case(&app, &msg, replies).await;
     // Come over from a busy group: what still waits there for them is
     // not sent, they go on here.
     if let Event::Command(Command::Start(Some(payload))) = event
@@ -381,6 +386,10 @@ pub(super) async fn on_press(
         }
         Some(Action::CaseRate { case, stars }) => {
             cases::rate(&out, &app, &query, *case, *stars, target).await;
+            return Ok(());
+        }
+        Some(action @ (Action::PhotoSend { .. } | Action::PhotoDrop { .. })) => {
+            cases::photos::on_press(&out, &app, &query, action, target).await;
             return Ok(());
         }
         _ => {}

@@ -3,10 +3,10 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use teloxide::payloads::{AnswerCallbackQuery, EditMessageText, SendMessage};
+use teloxide::payloads::{AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto};
 use teloxide::prelude::*;
 use teloxide::types::{
-    CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
+    CallbackQueryId, ChatId, FileId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
     LinkPreviewOptions, MaybeInaccessibleMessage, MessageId, ParseMode, ReplyParameters, ThreadId,
     UserId,
 };
@@ -417,13 +417,20 @@ fn person_of(chat: ChatId, owner: Option<UserId>) -> Option<crate::store::Sessio
     Some(crate::store::SessionKey { chat: chat.0, user })
 }
 
-/// What the one sender sends: a text, or a file.
+/// What the one sender sends: a text, a file, or a photo already on
+/// Telegram's servers.
 pub(super) enum Body {
     /// Telegram's HTML.
     Html(String),
     Document {
         name: String,
         bytes: Vec<u8>,
+    },
+    /// A photo by its file id, sent on without downloading it, with a
+    /// caption in Telegram's HTML.
+    Photo {
+        file_id: String,
+        caption: Option<String>,
     },
 }
 
@@ -640,6 +647,18 @@ impl Outbox {
                     // A file goes as multipart, through teloxide's own
                     // client (which waits 10 s after a 5xx).
                     placed!(self.bot.send_document(message.chat, file)).into_future()
+                })
+                .await?
+            }
+            Body::Photo { file_id, caption } => {
+                Outbox::paced(ticket, false, || {
+                    let photo = InputFile::file_id(FileId(file_id.clone()));
+                    let mut request = SendPhoto::new(message.chat, photo);
+                    if let Some(caption) = caption {
+                        request = request.caption(caption.clone()).parse_mode(ParseMode::Html);
+                    }
+                    // A file id is a string: the request goes as JSON.
+                    call(&self.bot, placed!(request))
                 })
                 .await?
             }

@@ -184,6 +184,17 @@ catalogue! {
     StaffCannedUnknown = "staff_canned_unknown" ["name", "names"],
     StaffCannedNone = "staff_canned_none",
     StatsRatings = "stats_ratings" ["ends", "staff"],
+    PhotoConfirm = "photo_confirm",
+    PhotoCaption = "photo_caption" ["caption"],
+    PhotoSent = "photo_sent",
+    PhotoDropped = "photo_dropped",
+    PhotoCaseClosed = "photo_case_closed",
+    PhotoGone = "photo_gone" max 200,
+    PhotoNotSent = "photo_not_sent" max 200,
+    PhotoTooMany = "photo_too_many",
+    PhotoAsFile = "photo_as_file",
+    PhotoFromPerson = "photo_from_person" ["case"],
+    PhotoNoCase = "photo_no_case",
 }
 
 catalogue! {
@@ -215,6 +226,8 @@ catalogue! {
     AskLater = "ask_later",
     LaterYes = "later_yes",
     LaterNo = "later_no",
+    PhotoSend = "photo_send",
+    PhotoDrop = "photo_drop",
 }
 
 catalogue! {

@@ -135,6 +135,13 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
         note(say(UiText::CaseAlreadyClosed), Some(case.id)).await;
         return;
     }
+    if super::photos::from_staff(out, app, &case, msg, now, &|which| {
+        note(say(which), Some(case.id))
+    })
+    .await
+    {
+        return;
+    }
     let html = match command {
         None => match msg.text() {
             Some(text) => relayed(text),
