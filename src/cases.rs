@@ -26,6 +26,9 @@ pub(crate) const DEFAULT_NUDGE_MINUTES: u32 = 30;
 pub(crate) const DEFAULT_IDLE_MINUTES: u32 = 60;
 pub(crate) const DEFAULT_REOPEN_MINUTES: u32 = 120;
 
+/// How many close node ids a `/send` of an unknown one is answered with.
+pub(crate) const NEAR_SHOWN: usize = 3;
+
 /// The longest of those waits, in minutes: a week.
 pub(crate) const MAX_DESK_MINUTES: u32 = 7 * 24 * 60;
 

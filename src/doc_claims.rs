@@ -974,6 +974,9 @@ fn table_default(variable: &str) -> Option<String> {
         "ADMIN_IDS" => unset(bot.settings.admins.is_empty(), "—", || {
             value(format!("{:?}", bot.settings.admins))
         }),
+        "CASE_NUDGE_MINUTES" => value(desk_minutes(bot.settings.nudges.unanswered)),
+        "CASE_IDLE_MINUTES" => value(desk_minutes(bot.settings.nudges.idle)),
+        "CASE_REOPEN_MINUTES" => value(desk_minutes(bot.settings.reopen_secs)),
         _ => return None,
     })
 }
@@ -1185,6 +1188,37 @@ fn figures_are_written_as_the_docs_write_them() {
     assert_eq!(and_list(&["12 h".into(), "2 h".into()]), "12 h and 2 h");
     assert_eq!(find_whole("a 10 b", "a 1"), None);
     assert_eq!(find_whole("a 1, b", "a 1"), Some(0));
+}
+
+#[test]
+fn desk_figures_are_the_codes() {
+    let (_, bot) = parsed();
+    let settings = &bot.settings;
+    let (nudge, idle) = (settings.nudges.unanswered, settings.nudges.idle);
+    let reopen = settings.reopen_secs;
+    let mut c = Claims::new();
+    claims! { c, README;
+        "(0 turns each off; at most {})" => cases::MAX_DESK_MINUTES;
+    }
+    claims! { c, BEHAVIOUR;
+        "within `CASE_REOPEN_MINUTES` (default\n  {})" => desk_minutes(reopen);
+        "after `CASE_NUDGE_MINUTES` (default {})" => desk_minutes(nudge);
+        "by mention, after `CASE_IDLE_MINUTES`\n  (default {})" => desk_minutes(idle);
+        "1 to {} buttons under the closing message" => cases::RATINGS.end();
+        "answered with the {} closest ones" => words(cases::NEAR_SHOWN as u64);
+    }
+    claims! { c, ENV_EXAMPLE;
+        "(0 turns each off, at most {}, a week)" => cases::MAX_DESK_MINUTES;
+        "CASE_NUDGE_MINUTES (default {})" => desk_minutes(nudge);
+        "after CASE_IDLE_MINUTES (default {})" => desk_minutes(idle);
+        "CASE_REOPEN_MINUTES (default {})" => desk_minutes(reopen);
+    }
+    c.finish();
+}
+
+/// A desk wait as the docs give it, in minutes (0: off).
+fn desk_minutes(secs: Option<i64>) -> i64 {
+    secs.map_or(0, |s| s / 60)
 }
 
 #[test]

@@ -600,7 +600,7 @@ impl Figures {
                 &[
                     (
                         "ends",
-                        &or_none(Ratings::lines(&self.ratings.by_end, &title)),
+                        &or_none(Ratings::lines(&self.ratings.by_end, title)),
                     ),
                     (
                         "staff",

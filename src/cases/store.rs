@@ -84,7 +84,7 @@ pub(crate) const ACTIVE_SHOWN: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rated {
     /// Recorded: the case as it now is.
-    Now(Case),
+    Now(Box<Case>),
     /// It was rated before.
     Already,
     /// Not this person's case, not closed, gone, or not a rating.
@@ -425,7 +425,7 @@ impl Store {
                 Some(())
             })
             .await?;
-        Ok(rated.map_or(Rated::Already, Rated::Now))
+        Ok(rated.map_or(Rated::Already, |case| Rated::Now(Box::new(case))))
     }
 
     /// Marks a nudge about an open case as sent: `idle` names the

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::callback::Action;
 use crate::cases::nudge::Nudge;
 use crate::cases::store::Rated;
-use crate::cases::{Case, Status};
+use crate::cases::{Case, NEAR_SHOWN, Status};
 use crate::clock::Instant;
 use crate::conversation::{self, Speaker};
 use crate::engine::{Event, Reply};
@@ -89,7 +89,7 @@ pub(in crate::telegram) async fn rate(
     let tree = app.tree();
     let ui = tree.ui();
     let case = match app.store.rate_case(case_id, user.id.0, stars).await {
-        Ok(Rated::Now(case)) => case,
+        Ok(Rated::Now(case)) => *case,
         Ok(Rated::Already) => {
             answer(out, query, Some(ui.text(UiText::CaseRatedAlready, lang))).await;
             return;
@@ -203,9 +203,6 @@ pub(in crate::telegram) fn canned(app: &App, case: &Case, name: &str) -> Result<
         ))),
     }
 }
-
-/// How many close node ids an unknown one is answered with.
-const NEAR_SHOWN: usize = 3;
 
 /// `/send <node>`: the person lands at that step, with its buttons, in
 /// their language, where they talk with the bot (their private chat if
