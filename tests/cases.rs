@@ -51,10 +51,11 @@ pub(crate) fn press_on(api: &FakeApi, person: &Person, message: &Value, label: &
 /// returns the consent question.
 pub(crate) async fn ask_for_a_person(api: &FakeApi, person: &Person, chat: &Value) -> Value {
     let ui = real_tree().ui().clone();
+    let lang = person_lang(person);
     let end = walk(api, person, chat, &["not_received", "nr_not_submitted"]).await;
-    press_on(api, person, &end, ui.button(UiButton::Handoff, Lang::Zh));
+    press_on(api, person, &end, ui.button(UiButton::Handoff, lang));
     let id = chat["id"].as_i64().expect("chat id");
-    sent_to(api, id, ui.text(UiText::HandoffConsent, Lang::Zh)).await
+    sent_to(api, id, ui.text(UiText::HandoffConsent, lang)).await
 }
 
 /// How many messages the bot sent to `chat` beginning with `start`.
@@ -159,7 +160,7 @@ pub(crate) async fn walk(api: &FakeApi, person: &Person, chat: &Value, path: &[&
     menu
 }
 
-fn person_lang(person: &Person) -> Lang {
+pub(crate) fn person_lang(person: &Person) -> Lang {
     if person.language_code.starts_with("en") {
         Lang::En
     } else {

@@ -10,8 +10,10 @@ use icp_sms_doctor::tree::{UiButton, UiText};
 use serde_json::Value;
 
 use crate::bot::{ALICE, BOB, EVE, GROUP};
-use crate::cases::{ANN, STAFF, alert, ask_for_a_person, head, press_on, sent_to, staffed};
-use crate::fake_api::{FakeApi, supergroup};
+use crate::cases::{
+    ANN, STAFF, alert, ask_for_a_person, head, person_lang, press_on, sent_to, staffed,
+};
+use crate::fake_api::{FakeApi, Person, supergroup};
 use crate::scene::{Scene, data_of, labels, memory, text_of, within};
 use crate::support::real_tree;
 
@@ -28,133 +30,329 @@ fn count_in(api: &FakeApi, chat: i64, needle: &str) -> usize {
         .count()
 }
 
+/// An English speaker, not on the team.
+const CAROL: Person = Person {
+    id: 1004,
+    name: "Carol",
+    language_code: "en-GB",
+};
+
 /// Opens Alice's case from her private chat; the case's message in the
 /// (forum) staff chat and its topic.
 async fn open_alices_case(api: &FakeApi) -> (Value, i64) {
+    open_case_of(api, &ALICE).await
+}
+
+/// Opens `person`'s case from their private chat; the case's message in
+/// the (forum) staff chat and its topic.
+async fn open_case_of(api: &FakeApi, person: &Person) -> (Value, i64) {
     let ui = real_tree().ui().clone();
     api.set_member(STAFF, ANN.id, "member");
     api.make_forum(STAFF);
-    let consent = ask_for_a_person(api, &ALICE, &ALICE.private_chat()).await;
-    press_on(
-        api,
-        &ALICE,
-        &consent,
-        ui.button(UiButton::HandoffConfirm, Lang::Zh),
-    );
+    let consent = ask_for_a_person(api, person, &person.private_chat()).await;
+    let agree = ui.button(UiButton::HandoffConfirm, person_lang(person));
+    press_on(api, person, &consent, agree);
     let header = sent_to(api, STAFF, "工单 #1").await;
+    let opened = ui.text(UiText::HandoffOpened, person_lang(person));
+    sent_to(api, person.id as i64, &head(opened, 8)).await;
     let topic = header["message_thread_id"].as_i64().expect("a topic");
     (header, topic)
 }
 
+/// What was said in each chat, in order: what the test typed and
+/// pressed there, and what the bot sent or changed there (and, in the
+/// person's chat, the alerts their presses got).
+pub(crate) struct Transcript {
+    said: Vec<(usize, &'static str, String)>,
+    /// The calls before this one are not shown.
+    from: usize,
+}
+
+/// A message longer than this many lines is shown by its first line.
+const SHOWN_LINES: usize = 15;
+
+impl Transcript {
+    /// A transcript from now on.
+    fn new(api: &FakeApi) -> Self {
+        Transcript {
+            said: Vec::new(),
+            from: api.call_count(),
+        }
+    }
+
+    /// Notes something done in the chat `chat` (as `render` names it),
+    /// before the calls it causes.
+    fn did(&mut self, api: &FakeApi, chat: &'static str, line: String) {
+        self.said.push((api.call_count(), chat, line));
+    }
+
+    /// Each chat's exchange as plain text, a line a message: `chats` names
+    /// them by id, the person's first.
+    fn render(&self, api: &FakeApi, chats: &[(i64, &'static str)]) -> String {
+        let calls = api.calls();
+        let mut out = String::new();
+        for (n, (id, name)) in chats.iter().enumerate() {
+            out.push_str(&format!("{name}:\n"));
+            let mut said = self
+                .said
+                .iter()
+                .filter(|(_, chat, _)| chat == name)
+                .peekable();
+            for (i, call) in calls.iter().enumerate().skip(self.from) {
+                while let Some((_, _, line)) = said.next_if(|(at, _, _)| *at <= i) {
+                    out.push_str(&format!("  {line}\n"));
+                }
+                let text = call.body["text"].as_str();
+                let here = call.body["chat_id"].as_i64() == Some(*id);
+                match (call.method.as_str(), text) {
+                    _ if !call.ok => {}
+                    ("sendmessage", Some(text)) if here => {
+                        out.push_str(&format!("  bot: {}{}\n", plain(text), buttons(&call.body)));
+                    }
+                    ("editmessagetext", Some(text)) if here => {
+                        let text = plain(text);
+                        let first = text.lines().next().unwrap_or_default();
+                        out.push_str(&format!(
+                            "  bot (changes a message): {first} …{}\n",
+                            buttons(&call.body)
+                        ));
+                    }
+                    ("answercallbackquery", Some(text)) if n == 0 => {
+                        out.push_str(&format!("  bot (alert): {}\n", plain(text)));
+                    }
+                    _ => {}
+                }
+            }
+            for (_, _, line) in said {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// A message's HTML as its reader sees it: tags dropped, entities read,
+/// each line after the first indented.
+fn plain(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    let lines: Vec<&str> = text.trim().lines().collect();
+    if lines.len() > SHOWN_LINES {
+        return format!("{} … ({} more lines)", lines[0], lines.len() - 1);
+    }
+    lines.join("\n    ")
+}
+
+/// A message's buttons, ` [a] [b]`, if it has any.
+fn buttons(body: &Value) -> String {
+    let rows = body["reply_markup"]["inline_keyboard"].as_array();
+    let labels: Vec<String> = rows
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(|b| b["text"].as_str())
+        .map(|l| format!("[{l}]"))
+        .collect();
+    if labels.is_empty() {
+        String::new()
+    } else {
+        format!("\n    {}", labels.join(" "))
+    }
+}
+
+/// A case from open to rated, as `person` (in their language) and the
+/// staff chat see it; the exchange, written out.
+pub(crate) async fn case_from_open_to_rated(person: &Person) -> String {
+    let tree = real_tree();
+    let ui = tree.ui();
+    let lang = person_lang(person);
+    let store = memory();
+    let scene = Scene::with(store.clone(), Clock::manual(MONDAY_10), staffed()).await;
+    let api = scene.api.clone();
+    let me = person.id as i64;
+    let chat = person.private_chat();
+    let staff = supergroup(STAFF, true);
+    let (header, topic) = open_case_of(&api, person).await;
+    let mut log = Transcript::new(&api);
+    let (mine, staff_chat) = match lang {
+        Lang::Zh => ("Alice's private chat", "The staff chat, case #1's topic"),
+        Lang::En => ("Carol's private chat", "The staff chat, case #1's topic"),
+    };
+    let people = [(me, mine), (STAFF, staff_chat)];
+    let says = |log: &mut Transcript, text: &str| {
+        log.did(&api, mine, format!("{}: {text}", person.name));
+        api.send_as(person, &chat, text, None);
+    };
+    let staff_did = |log: &mut Transcript, line: &str| {
+        log.did(&api, staff_chat, format!("Ann: {line}"));
+    };
+
+    // Open, nobody has it yet: /case says so, with the button to close.
+    says(&mut log, "/case");
+    let status = head(ui.text(UiText::CaseStatusOpen, lang), 5);
+    let status = sent_to(&api, me, &status).await;
+    assert!(text_of(&status).contains("#1"));
+    assert_eq!(
+        Action::parse(&data_of(&status, ui.button(UiButton::CaseCloseMine, lang))),
+        Some(Action::CaseClose { case: 1 })
+    );
+
+    // Ann takes it; /case names her.
+    staff_did(
+        &mut log,
+        &format!("[{}]", ui.button(UiButton::CaseTake, Lang::Zh)),
+    );
+    press_on(&api, &ANN, &header, ui.button(UiButton::CaseTake, Lang::Zh));
+    sent_to(&api, me, "Ann").await;
+    says(&mut log, "/case");
+    let taken = ui.text(UiText::CaseStatusTaken, lang);
+    let taken = taken.replace("{case}", "1").replace("{staff}", "Ann");
+    sent_to(&api, me, &taken).await;
+
+    // A note in the topic stays there; a reply to the case's message
+    // reaches the person, and the case then waits for them.
+    let note = "内部：号码可能是虚拟运营商的";
+    staff_did(&mut log, note);
+    api.send_as(&ANN, &staff, note, Some(topic));
+    let asked = "请问你的手机号是哪家运营商的？";
+    staff_did(&mut log, &format!("(replying to the case) {asked}"));
+    api.reply_as(&ANN, &header, asked);
+    sent_to(&api, me, asked).await;
+    assert_eq!(count_in(&api, me, "虚拟运营商"), 0, "a note reached them");
+    says(&mut log, "/case");
+    let waiting = ui.text(UiText::CaseStatusWaiting, lang);
+    let waiting = waiting.replace("{case}", "1").replace("{staff}", "Ann");
+    sent_to(&api, me, &waiting).await;
+
+    // Their answer goes back to the topic.
+    let answer = "China Mobile, 中国移动";
+    says(&mut log, answer);
+    let back = sent_to(&api, STAFF, answer).await;
+    assert_eq!(back["message_thread_id"].as_i64(), Some(topic));
+
+    // Canned replies: listed, an unknown one answered, one sent in the
+    // person's language.
+    for typed in ["/canned", "/canned newest", "/canned resend_limit"] {
+        staff_did(&mut log, typed);
+        api.send_as(&ANN, &staff, typed, Some(topic));
+        let answered = match typed {
+            "/canned" => sent_to(&api, STAFF, "need_newest_code").await,
+            "/canned newest" => {
+                let unknown = head(ui.text(UiText::StaffCannedUnknown, Lang::Zh), 4);
+                sent_to(&api, STAFF, &unknown).await
+            }
+            _ => {
+                let canned = tree.canned()["resend_limit"].get(lang);
+                sent_to(&api, me, &head(canned, 12)).await
+            }
+        };
+        if typed == "/canned" {
+            assert!(text_of(&answered).contains("resend_limit"));
+        }
+    }
+
+    // /send: a step that does not exist gets close ones; one that does
+    // lands the person there, with its buttons, in their language.
+    staff_did(&mut log, "/send nr_resnd");
+    api.send_as(&ANN, &staff, "/send nr_resnd", Some(topic));
+    let near = sent_to(&api, STAFF, "nr_resnd").await;
+    assert!(text_of(&near).contains("nr_resend"), "{}", text_of(&near));
+    staff_did(&mut log, "/send nr_resend");
+    api.send_as(&ANN, &staff, "/send nr_resend", Some(topic));
+    sent_to(&api, STAFF, &head(ui.text(UiText::StaffSent, Lang::Zh), 3)).await;
+    sent_to(&api, me, ui.text(UiText::CaseStepSent, lang)).await;
+    let node = tree.node(tree.get("nr_resend").unwrap());
+    let step = sent_to(&api, me, node.text.get(lang).lines().next().unwrap()).await;
+    assert!(!labels(&step).is_empty(), "the step comes with its buttons");
+
+    // Ann closes; the person is asked for a score, once.
+    let header = api.message(STAFF, header["message_id"].as_i64().unwrap());
+    staff_did(
+        &mut log,
+        &format!("[{}]", ui.button(UiButton::CaseClose, Lang::Zh)),
+    );
+    press_on(
+        &api,
+        &ANN,
+        &header,
+        ui.button(UiButton::CaseClose, Lang::Zh),
+    );
+    let ask = sent_to(&api, me, ui.text(UiText::CaseRateAsk, lang)).await;
+    assert_eq!(labels(&ask), ["1 ★", "2 ★", "3 ★", "4 ★", "5 ★"]);
+    log.did(&api, mine, format!("{}: [4 ★]", person.name));
+    press_on(&api, person, &ask, "4 ★");
+    let thanks = ui.text(UiText::CaseRated, lang).replace("{stars}", "4");
+    sent_to(&api, me, &thanks).await;
+    let told = ui.text(UiText::CaseRatedStaff, Lang::Zh);
+    let told = told.replace("{case}", "1").replace("{stars}", "4");
+    sent_to(&api, STAFF, &told).await;
+    // The old question pressed again: rated already.
+    let again = format!("{}: [5 ★] (the same question again)", person.name);
+    log.did(&api, mine, again);
+    api.press(person, &ask, &data_of(&ask, "5 ★"));
+    assert_eq!(
+        alert(&api, 1).await,
+        ui.text(UiText::CaseRatedAlready, lang)
+    );
+    let facts = store.facts(0).await.unwrap();
+    let rated: Vec<_> = facts
+        .iter()
+        .filter(|f| f.kind == FactKind::CaseRated)
+        .collect();
+    assert_eq!(rated.len(), 1);
+    assert_eq!(rated[0].detail, "4:Ann");
+    assert_eq!(rated[0].node, "nr_not_submitted");
+
+    // /stats shows it by the end and by who took the case.
+    api.send_as(&EVE, &EVE.private_chat(), "/stats", None);
+    let stats = sent_to(&api, EVE.id as i64, "Ann: 4.0 / 1").await;
+    assert!(text_of(&stats).contains("(nr_not_submitted): 4.0 / 1"));
+    let transcript = log.render(&api, &people);
+    scene.stop().await;
+    transcript
+}
+
+/// The English exchange, for `docs/behaviour.md` (see `docs.rs`).
+pub(crate) fn transcript_for_docs() -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let transcript = runtime.block_on(within(case_from_open_to_rated(&CAROL)));
+    format!("```text\n{transcript}```\n")
+}
+
 #[tokio::test]
-async fn a_case_from_open_to_rated_as_the_person_and_the_staff_see_it() {
+async fn a_case_from_open_to_rated_as_the_person_and_the_staff_see_it_in_chinese() {
     within(async {
-        let tree = real_tree();
-        let ui = tree.ui();
-        let store = memory();
-        let scene = Scene::with(store.clone(), Clock::manual(MONDAY_10), staffed()).await;
-        let api = scene.api.clone();
-        let alice = ALICE.id as i64;
-        let staff = supergroup(STAFF, true);
-        let (header, topic) = open_alices_case(&api).await;
+        case_from_open_to_rated(&ALICE).await;
+    })
+    .await;
+}
 
-        // Open, nobody has it yet: /case says so, with the button to close.
-        api.send_as(&ALICE, &ALICE.private_chat(), "/case", None);
-        let status = head(ui.text(UiText::CaseStatusOpen, Lang::Zh), 5);
-        let status = sent_to(&api, alice, &status).await;
-        assert!(text_of(&status).contains("#1"));
-        assert_eq!(
-            Action::parse(&data_of(
-                &status,
-                ui.button(UiButton::CaseCloseMine, Lang::Zh)
-            )),
-            Some(Action::CaseClose { case: 1 })
+#[tokio::test]
+async fn a_case_from_open_to_rated_as_the_person_and_the_staff_see_it_in_english() {
+    within(async {
+        let transcript = case_from_open_to_rated(&CAROL).await;
+        assert!(transcript.contains("Carol → bot: /case"), "{transcript}");
+        assert!(
+            transcript.contains("bot → Carol: Your case #1"),
+            "{transcript}"
         );
-
-        // Ann takes it; /case names her.
-        press_on(&api, &ANN, &header, ui.button(UiButton::CaseTake, Lang::Zh));
-        sent_to(&api, alice, "Ann").await;
-        api.send_as(&ALICE, &ALICE.private_chat(), "/case", None);
-        let taken = ui.text(UiText::CaseStatusTaken, Lang::Zh);
-        let taken = taken.replace("{case}", "1").replace("{staff}", "Ann");
-        sent_to(&api, alice, &taken).await;
-
-        // A note in the topic stays there; a reply to the case's message
-        // reaches Alice, and the case then waits for her.
-        api.send_as(&ANN, &staff, "内部：她的号码可能是虚拟运营商", Some(topic));
-        api.reply_as(&ANN, &header, "请告诉我你用的是哪家运营商");
-        sent_to(&api, alice, "哪家运营商").await;
-        assert_eq!(count_in(&api, alice, "虚拟运营商"), 0, "a note reached her");
-        api.send_as(&ALICE, &ALICE.private_chat(), "/case", None);
-        let waiting = ui.text(UiText::CaseStatusWaiting, Lang::Zh);
-        let waiting = waiting.replace("{case}", "1").replace("{staff}", "Ann");
-        sent_to(&api, alice, &waiting).await;
-
-        // Her answer goes back to the topic.
-        api.send_as(&ALICE, &ALICE.private_chat(), "移动的，不是虚拟号", None);
-        let back = sent_to(&api, STAFF, "移动的").await;
-        assert_eq!(back["message_thread_id"].as_i64(), Some(topic));
-
-        // Canned replies: listed, an unknown one answered, one sent in
-        // Alice's language.
-        api.send_as(&ANN, &staff, "/canned", Some(topic));
-        let list = sent_to(&api, STAFF, "need_newest_code").await;
-        assert!(text_of(&list).contains("resend_limit"));
-        api.send_as(&ANN, &staff, "/canned newest", Some(topic));
-        let unknown = head(ui.text(UiText::StaffCannedUnknown, Lang::Zh), 4);
-        sent_to(&api, STAFF, &unknown).await;
-        api.send_as(&ANN, &staff, "/canned resend_limit", Some(topic));
-        let canned = tree.canned()["resend_limit"].get(Lang::Zh);
-        sent_to(&api, alice, &head(canned, 12)).await;
-
-        // /send: a step that does not exist gets close ones; one that does
-        // lands Alice there, with its buttons.
-        api.send_as(&ANN, &staff, "/send nr_resnd", Some(topic));
-        let near = sent_to(&api, STAFF, "nr_resnd").await;
-        assert!(text_of(&near).contains("nr_resend"), "{}", text_of(&near));
-        api.send_as(&ANN, &staff, "/send nr_resend", Some(topic));
-        sent_to(&api, STAFF, &head(ui.text(UiText::StaffSent, Lang::Zh), 3)).await;
-        sent_to(&api, alice, ui.text(UiText::CaseStepSent, Lang::Zh)).await;
-        let node = tree.node(tree.get("nr_resend").unwrap());
-        let step = sent_to(&api, alice, node.text.get(Lang::Zh).lines().next().unwrap()).await;
-        assert!(!labels(&step).is_empty(), "the step comes with its buttons");
-
-        // Ann closes; Alice is asked for a score, once.
-        let header = api.message(STAFF, header["message_id"].as_i64().unwrap());
-        press_on(
-            &api,
-            &ANN,
-            &header,
-            ui.button(UiButton::CaseClose, Lang::Zh),
-        );
-        let ask = sent_to(&api, alice, ui.text(UiText::CaseRateAsk, Lang::Zh)).await;
-        assert_eq!(labels(&ask), ["1 ★", "2 ★", "3 ★", "4 ★", "5 ★"]);
-        press_on(&api, &ALICE, &ask, "4 ★");
-        let thanks = ui.text(UiText::CaseRated, Lang::Zh).replace("{stars}", "4");
-        sent_to(&api, alice, &thanks).await;
-        let told = ui.text(UiText::CaseRatedStaff, Lang::Zh);
-        let told = told.replace("{case}", "1").replace("{stars}", "4");
-        sent_to(&api, STAFF, &told).await;
-        // The old question pressed again: rated already.
-        api.press(&ALICE, &ask, &data_of(&ask, "5 ★"));
-        assert_eq!(
-            alert(&api, 1).await,
-            ui.text(UiText::CaseRatedAlready, Lang::Zh)
-        );
-        let facts = store.facts(0).await.unwrap();
-        let rated: Vec<_> = facts
-            .iter()
-            .filter(|f| f.kind == FactKind::CaseRated)
-            .collect();
-        assert_eq!(rated.len(), 1);
-        assert_eq!(rated[0].detail, "4:Ann");
-        assert_eq!(rated[0].node, "nr_not_submitted");
-
-        // /stats shows it by the end and by who took the case.
-        api.send_as(&EVE, &EVE.private_chat(), "/stats", None);
-        let stats = sent_to(&api, EVE.id as i64, "Ann: 4.0 / 1").await;
-        assert!(text_of(&stats).contains("(nr_not_submitted): 4.0 / 1"));
-        scene.stop().await;
     })
     .await;
 }

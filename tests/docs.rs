@@ -218,6 +218,11 @@ const REGIONS: &[Region] = &[
         name: "json",
         make: json_console,
     },
+    Region {
+        file: "docs/behaviour.md",
+        name: "desk",
+        make: crate::desk::transcript_for_docs,
+    },
 ];
 
 /// The byte range between `<!-- {name}:begin -->\n` and `<!-- {name}:end -->`.
