@@ -4,10 +4,13 @@
 //! the end reached, the language and the category — with their name and a
 //! link to them, and nothing they typed. Telegram is not known here: the
 //! adapter posts the case and relays the messages. `open` decides opening
-//! a case; `store` keeps cases on the kernel.
+//! a case; `store` keeps cases on the kernel; `events` queues what happens
+//! to a case for the outgoing webhook, which `webhook` posts.
 
+pub(crate) mod events;
 pub(crate) mod open;
 pub(crate) mod store;
+pub(crate) mod webhook;
 
 use crate::clock::Instant;
 use crate::engine::{Session, path_lines};

@@ -16,10 +16,10 @@ use crate::scene::{Scene, data_of, data_to, db_path, labels, memory, text_of, wi
 use crate::support::{real_tree, tree_with_profile};
 
 /// The staff chat.
-const STAFF: i64 = -100_900;
+pub(crate) const STAFF: i64 = -100_900;
 
 /// A member of the support team.
-const ANN: Person = Person {
+pub(crate) const ANN: Person = Person {
     id: 2001,
     name: "Ann",
     language_code: "zh-hans",
@@ -28,7 +28,7 @@ const ANN: Person = Person {
 /// A phone number as someone might type it.
 const PHONE: &str = "13812345678";
 
-fn staffed() -> Settings {
+pub(crate) fn staffed() -> Settings {
     Settings {
         support_chat: Some(STAFF),
         admins: vec![EVE.id],
@@ -43,13 +43,13 @@ fn head(text: &str, n: usize) -> String {
 }
 
 /// Presses the button labelled `label` on `message` as `person`.
-fn press_on(api: &FakeApi, person: &Person, message: &Value, label: &str) {
+pub(crate) fn press_on(api: &FakeApi, person: &Person, message: &Value, label: &str) {
     api.press(person, message, &data_of(message, label));
 }
 
 /// Walks `person` in `chat` to an end and presses "talk to a person";
 /// returns the consent question.
-async fn ask_for_a_person(api: &FakeApi, person: &Person, chat: &Value) -> Value {
+pub(crate) async fn ask_for_a_person(api: &FakeApi, person: &Person, chat: &Value) -> Value {
     let ui = real_tree().ui().clone();
     let end = walk(api, person, chat, &["not_received", "nr_not_submitted"]).await;
     press_on(api, person, &end, ui.button(UiButton::Handoff, Lang::Zh));
@@ -73,7 +73,7 @@ fn sends_starting(api: &FakeApi, chat: i64, start: &str) -> usize {
 
 /// Waits until a message of the bot's in `chat` reads, as it stands now,
 /// with `needle` in its text, and returns it.
-async fn sent_to(api: &FakeApi, chat: i64, needle: &str) -> Value {
+pub(crate) async fn sent_to(api: &FakeApi, chat: i64, needle: &str) -> Value {
     let needle = markup::to_html(needle);
     loop {
         let seen = api.call_count();

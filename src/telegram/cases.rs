@@ -21,6 +21,7 @@ use super::send::{Gone, Outbox, Outgoing, Shown, Target, answer, answer_soon, de
 mod relay;
 use crate::app::App;
 use crate::callback::Action;
+use crate::cases::events::{CaseEvent, Kind, emit};
 use crate::cases::open::{Asker, Staff};
 use crate::cases::{self, Case};
 use crate::conversation;
@@ -392,6 +393,11 @@ pub(super) async fn on_staff_press(
         return;
     };
     answer_soon(out, &query.id);
+    emit(
+        app,
+        CaseEvent::new(if taken { Kind::Taken } else { Kind::Closed }, &case).by_staff(&by),
+    )
+    .await;
     if !taken {
         closed(out, app, &case, now).await;
     }
@@ -463,6 +469,7 @@ pub(super) async fn person_closes(
         return;
     };
     answer_soon(out, &query.id);
+    emit(app, CaseEvent::new(Kind::Closed, &case).by_person()).await;
     closed(out, app, &case, now).await;
     let staff_lang = app.settings.default_lang;
     let note = ui.text(UiText::CaseClosedByPerson, staff_lang);

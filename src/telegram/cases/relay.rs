@@ -8,6 +8,7 @@ use teloxide::types::{ChatId, MessageKind, User};
 use super::{post, tell_person, tell_staff};
 use crate::app::App;
 use crate::cases::Case;
+use crate::cases::events::{CaseEvent, Kind, emit};
 use crate::clock::Instant;
 use crate::engine::Reply;
 use crate::markup;
@@ -113,6 +114,16 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     );
     if tell_person(out, app, &case, &html, true).await {
         log::info!("case {}: a staff reply relayed", case.id);
+        emit(
+            app,
+            CaseEvent::new(Kind::Message, &case)
+                .by_staff(&msg.from.as_ref().filter(|u| !u.is_bot).map_or_else(
+                    || msg.chat.title().unwrap_or_default().to_string(),
+                    User::full_name,
+                ))
+                .text(text),
+        )
+        .await;
         first_answer(app, &case, now).await;
     } else {
         log::warn!("case {}: a staff reply could not be delivered", case.id);
@@ -183,6 +194,11 @@ pub(in crate::telegram) async fn from_person(
     let mut notes = Vec::new();
     if tell_staff(out, app, case, &html).await {
         log::info!("case {}: a message from the person relayed", case.id);
+        emit(
+            app,
+            CaseEvent::new(Kind::Message, case).by_person().text(text),
+        )
+        .await;
     } else {
         log::warn!(
             "case {}: a message from the person could not be relayed",
