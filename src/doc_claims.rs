@@ -908,6 +908,14 @@ fn case_webhook_figures_are_the_codes() {
     let first = secs(Duration::from_secs(FIRST_RETRY_SECS as u64));
     let most = minutes(Duration::from_secs(MAX_RETRY_SECS as u64));
     let hex = ring::hmac::HMAC_SHA256.digest_algorithm().output_len() * 2;
+    let codes: Vec<String> = cases::webhook::REFUSALS
+        .iter()
+        .map(u16::to_string)
+        .collect();
+    let refusals = match codes.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => codes.join(""),
+    };
     claims! { c, CASE_WEBHOOK;
         "`CASE_WEBHOOK_SECRET`: at least {} bytes" => secret;
         "a secret under {} bytes" => secret;
@@ -928,6 +936,7 @@ fn case_webhook_figures_are_the_codes() {
         "claimed in the store while it is posted, for {}," => span_i(LEASE_SECS);
         "are forgotten {} after they were queued" => span_i(KEPT_SECS);
         "for at most {} unless the webhook is removed" => span_i(GIVE_UP_SECS);
+        "**One event refused.** A {} refuses that event alone" => refusals;
     }
     claims! { c, OPERATIONS;
         "tried again after {} s, then after pauses that double up to {} minutes"

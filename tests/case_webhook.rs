@@ -209,7 +209,8 @@ async fn scene(store: Store, clock: Clock, url: url::Url) -> (Scene, SocketAddr)
 }
 
 /// Alice asks for a person and agrees; returns the case's message in the
-/// staff chat.
+/// staff chat once she is told the case is open (its event is queued by
+/// then).
 async fn open_case(scene: &Scene) -> Value {
     let ui = real_tree().ui().clone();
     let api = &scene.api;
@@ -220,7 +221,18 @@ async fn open_case(scene: &Scene) -> Value {
         &consent,
         ui.button(UiButton::HandoffConfirm, Lang::Zh),
     );
-    sent_to(api, STAFF, "工单 #").await
+    let header = sent_to(api, STAFF, "工单 #").await;
+    let opened = ui.text(UiText::HandoffOpened, Lang::Zh);
+    let number = header_number(&header);
+    sent_to(api, ALICE.id as i64, &opened.replace("{case}", &number)).await;
+    header
+}
+
+/// The case's number, as its message in the staff chat gives it.
+fn header_number(header: &Value) -> String {
+    let text = header["text"].as_str().unwrap_or_default();
+    let (_, after) = text.split_once('#').expect("a case number");
+    after.chars().take_while(char::is_ascii_digit).collect()
 }
 
 /// A counter or gauge of /metrics at `address`.
@@ -256,15 +268,20 @@ async fn a_case_from_open_to_close_reaches_the_receiver_signed_and_in_order() {
     within(async {
         let ui = real_tree().ui().clone();
         let receiver = Receiver::start(&[]).await;
-        let (scene, metrics) = scene(memory(), Clock::System, receiver.url()).await;
+        let (scene, metrics) = scene(memory(), Clock::manual(T0), receiver.url()).await;
         let api = scene.api.clone();
         let alice = ALICE.id as i64;
         let header = open_case(&scene).await;
-
+        // Each step's event reaches the receiver before the next step, so
+        // the order is the steps' (one person's steps are handled in turn,
+        // but the person's and the staff's side by side).
+        receiver.wait_for(1).await;
         api.reply_as(&ANN, &header, "请问申请提交到哪一步了？");
         sent_to(&api, alice, "请问申请提交到哪一步了？").await;
+        receiver.wait_for(2).await;
         api.send_as(&ALICE, &ALICE.private_chat(), "接入商说还在审核", None);
         sent_to(&api, STAFF, "接入商说还在审核").await;
+        receiver.wait_for(3).await;
         // What is not relayed is no event either.
         api.send_as(&ALICE, &ALICE.private_chat(), "手机号是 13812345678", None);
         sent_to(&api, alice, ui.text(UiText::RelayPersonalData, Lang::Zh)).await;
@@ -349,7 +366,8 @@ async fn a_case_from_open_to_close_reaches_the_receiver_signed_and_in_order() {
             serde_json::json!({"side": "staff", "by": "Ann"})
         );
 
-        settle(&scene, scene.clock.now()).await;
+        // A look begun after the last post: its answer has been read.
+        advance(&scene, 1).await;
         assert_eq!(
             figure(metrics, "icp_sms_doctor_case_events_posted_total").await,
             5.0
@@ -413,6 +431,40 @@ async fn a_receiver_answering_500_gets_the_same_event_until_it_takes_it() {
         assert_eq!(
             figure(metrics, "icp_sms_doctor_case_events_queued").await,
             0.0
+        );
+        scene.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_event_the_receiver_refuses_alone_does_not_hold_up_the_others() {
+    within(async {
+        let receiver = Receiver::start(&[Answer::Status(400)]).await;
+        let (scene, metrics) = scene(memory(), Clock::manual(T0), receiver.url()).await;
+        let header = open_case(&scene).await;
+        receiver.wait_for(1).await;
+        // Refused with 400: the next event goes at once, the refused one
+        // after its own pause.
+        scene.api.reply_as(&ANN, &header, "请稍等");
+        let hits = receiver.wait_for(2).await;
+        assert_eq!(hits[1].kind(), "case.message");
+        advance(&scene, 4).await;
+        assert_eq!(receiver.hits().len(), 2);
+        scene.clock.advance(1);
+        let hits = receiver.wait_for(3).await;
+        assert_eq!(
+            (hits[2].kind(), hits[2].id()),
+            (hits[0].kind(), hits[0].id())
+        );
+        settle(&scene, scene.clock.now()).await;
+        assert_eq!(
+            figure(metrics, "icp_sms_doctor_case_events_posted_total").await,
+            2.0
+        );
+        assert_eq!(
+            figure(metrics, "icp_sms_doctor_case_events_retried_total").await,
+            1.0
         );
         scene.stop().await;
     })
@@ -610,10 +662,10 @@ async fn the_docs_python_receiver_takes_signed_events_once_and_refuses_forged_on
         assert!(lines.recv().await.expect("a line").starts_with("listening"));
 
         let url: url::Url = format!("http://{address}/").parse().unwrap();
-        let (scene, metrics) = scene(memory(), Clock::System, url.clone()).await;
+        let (scene, metrics) = scene(memory(), Clock::manual(T0), url.clone()).await;
         open_case(&scene).await;
         assert_eq!(lines.recv().await.expect("a line"), "case.opened 1 open");
-        settle(&scene, scene.clock.now()).await;
+        advance(&scene, 1).await;
         assert_eq!(
             figure(metrics, "icp_sms_doctor_case_events_posted_total").await,
             1.0

@@ -9,7 +9,8 @@
 //! After one, the event is due again after its own pause (5 s, doubling to
 //! 10 minutes) and the courier posts nothing for as long, so a receiver
 //! that is down gets one try per pause, and the oldest event goes first
-//! when it is back. An event still failing a day after it was queued is
+//! when it is back; only an answer that refuses one event alone (a 400, a
+//! 422…) lets the others go on meanwhile. An event still failing a day after it was queued is
 //! given up, with an error in the log and a count in /metrics. Delivery is
 //! at least once: an event whose post was cut short (the process killed)
 //! is posted again once its claim lapses, and receivers dedupe by its id.
@@ -50,6 +51,21 @@ pub(crate) const ID_HEADER: &str = "X-Event-Id";
 
 /// The header with the event's type.
 pub(crate) const TYPE_HEADER: &str = "X-Event-Type";
+
+/// The answers that refuse one event and not the receiver's every one:
+/// a bad request, a conflict, a body too large, one it cannot process.
+/// The event is tried again on its own while the others go on; any other
+/// failure (a 401, 404 or 5xx, a timeout) would meet every event alike,
+/// and holds the queue.
+pub(crate) const REFUSALS: [u16; 4] = [400, 409, 413, 422];
+
+/// Why a post failed.
+#[derive(Debug)]
+struct Failure {
+    why: String,
+    /// The receiver answered and refused this event alone (`REFUSALS`).
+    refused: bool,
+}
 
 /// At most this many events are read per look at the queue; with more
 /// due, the next look follows at once.
@@ -243,8 +259,8 @@ impl Courier {
             }
             match self.post(&event).await {
                 Ok(()) => self.delivered(app, &event, now).await?,
-                Err(why) => {
-                    if let Some(next) = self.failed(app, &event, now, &why).await? {
+                Err(failure) => {
+                    if let Some(next) = self.failed(app, &event, now, &failure).await? {
                         return Ok(next);
                     }
                 }
@@ -258,7 +274,7 @@ impl Courier {
     }
 
     /// One post of an event: whether the receiver answered 2xx, or why not.
-    async fn post(&self, event: &Queued) -> Result<(), String> {
+    async fn post(&self, event: &Queued) -> Result<(), Failure> {
         let signature = sign(self.hook.secret.as_bytes(), event.body.as_bytes());
         let sent = self
             .client
@@ -271,15 +287,19 @@ impl Courier {
             .send()
             .await;
         // The address may hold a token: errors are told without it.
-        match sent {
-            Ok(answer) if answer.status().is_success() => Ok(()),
-            Ok(answer) => Err(format!("answered {}", answer.status())),
-            Err(e) if e.is_timeout() => Err(format!(
-                "no answer within {} s",
-                self.hook.timeout.as_secs_f64()
-            )),
-            Err(e) => Err(e.without_url().to_string()),
-        }
+        let (why, refused) = match sent {
+            Ok(answer) if answer.status().is_success() => return Ok(()),
+            Ok(answer) => (
+                format!("answered {}", answer.status()),
+                REFUSALS.contains(&answer.status().as_u16()),
+            ),
+            Err(e) if e.is_timeout() => (
+                format!("no answer within {} s", self.hook.timeout.as_secs_f64()),
+                false,
+            ),
+            Err(e) => (e.without_url().to_string(), false),
+        };
+        Err(Failure { why, refused })
     }
 
     /// An event the receiver took: removed from the queue.
@@ -305,19 +325,23 @@ impl Courier {
     }
 
     /// A failed try: the event is due again after its pause, and nothing
-    /// is posted for the receiver's pause (returned); or, a day after it
-    /// was queued, the event is given up and the next is tried at once
-    /// (`None`), so a long outage does not leave a backlog of old events.
+    /// is posted for the receiver's pause (returned). The next event is
+    /// tried at once (`None`) when the receiver refused this one alone,
+    /// and when this one is given up, a day after it was queued, so a long
+    /// outage does not leave a backlog of old events.
     async fn failed(
         &mut self,
         app: &App,
         event: &Queued,
         now: Instant,
-        why: &str,
+        failure: &Failure,
     ) -> Result<Option<Instant>, StoreError> {
-        self.failures = self.failures.saturating_add(1);
+        let why = &failure.why;
         let target = self.hook.target();
         let tries = event.tries + 1;
+        if !failure.refused {
+            self.failures = self.failures.saturating_add(1);
+        }
         if now - event.queued_at >= GIVE_UP_SECS {
             app.metrics.case_events.given_up.inc();
             log::error!(
@@ -335,6 +359,17 @@ impl Courier {
         app.store
             .retry_case_event(&event.id, &self.owner, now, again)
             .await?;
+        if failure.refused {
+            let (case, kind, wait) = (event.case, &event.kind, again - now);
+            let line = format!(
+                "case {case}: the case webhook at {target} refused its {kind} event ({why}); the others go on, this one is tried again in {wait} s"
+            );
+            match tries {
+                1 => log::warn!("{line}"),
+                _ => log::info!("{line}"),
+            }
+            return Ok(None);
+        }
         self.paused_until = now + retry_after(self.failures);
         let wait = self.paused_until - now;
         if self.failures == 1 {
