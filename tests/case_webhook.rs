@@ -93,8 +93,9 @@ impl Hit {
 #[derive(Default)]
 struct Seen {
     hits: Vec<Hit>,
-    /// Answers to give, in order; 200 once they run out.
+    /// Answers to give, in order; `otherwise` once they run out.
     script: VecDeque<Answer>,
+    otherwise: Option<u16>,
 }
 
 /// A webhook receiver on 127.0.0.1 that records every post and answers as
@@ -120,6 +121,7 @@ impl Receiver {
             seen: Arc::new(Mutex::new(Seen {
                 hits: Vec::new(),
                 script: script.iter().copied().collect(),
+                otherwise: None,
             })),
             count: watch::Sender::new(0),
             task: Arc::default(),
@@ -142,6 +144,11 @@ impl Receiver {
         if let Some(task) = self.task.lock().unwrap().take() {
             task.abort();
         }
+    }
+
+    /// Answers every post from now on with `status` (200 with `None`).
+    fn answer_all(&self, status: Option<u16>) {
+        self.seen.lock().unwrap().otherwise = status;
     }
 
     fn url(&self) -> url::Url {
@@ -173,7 +180,8 @@ async fn take(
     let answer = {
         let mut seen = receiver.seen.lock().unwrap();
         seen.hits.push(Hit { headers, body });
-        seen.script.pop_front().unwrap_or(Answer::Status(200))
+        let otherwise = Answer::Status(seen.otherwise.unwrap_or(200));
+        seen.script.pop_front().unwrap_or(otherwise)
     };
     receiver.count.send_modify(|n| *n += 1);
     let status = match answer {
@@ -431,6 +439,51 @@ async fn a_receiver_answering_500_gets_the_same_event_until_it_takes_it() {
         assert_eq!(
             figure(metrics, "icp_sms_doctor_case_events_queued").await,
             0.0
+        );
+        scene.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_event_still_failing_a_day_after_it_was_queued_is_given_up_and_counted() {
+    within(async {
+        let receiver = Receiver::start(&[]).await;
+        receiver.answer_all(Some(500));
+        let (scene, metrics) = scene(memory(), Clock::manual(T0), receiver.url()).await;
+        let header = open_case(&scene).await;
+        receiver.wait_for(1).await;
+        let given_up = "icp_sms_doctor_case_events_given_up_total";
+        // Tried all day, every ten minutes at most.
+        while scene.clock.now() < T0 + 24 * 3600 - 600 {
+            advance(&scene, 600).await;
+        }
+        assert_eq!(figure(metrics, given_up).await, 0.0);
+        assert_eq!(
+            figure(metrics, "icp_sms_doctor_case_events_queued").await,
+            1.0
+        );
+        let tries = receiver.hits().len();
+        assert!((140..=160).contains(&tries), "{tries} tries in a day");
+        // Past the day, the next failed try gives it up.
+        advance(&scene, 600).await;
+        advance(&scene, 600).await;
+        assert_eq!(figure(metrics, given_up).await, 1.0);
+        assert_eq!(
+            figure(metrics, "icp_sms_doctor_case_events_queued").await,
+            0.0
+        );
+        let hits = receiver.hits();
+        assert!(hits.iter().all(|h| h.kind() == "case.opened"));
+        // What comes next is posted as usual.
+        receiver.answer_all(None);
+        scene.api.reply_as(&ANN, &header, "抱歉久等");
+        let hits = receiver.wait_for(hits.len() + 1).await;
+        assert_eq!(hits.last().expect("a post").kind(), "case.message");
+        advance(&scene, 1).await;
+        assert_eq!(
+            figure(metrics, "icp_sms_doctor_case_events_posted_total").await,
+            1.0
         );
         scene.stop().await;
     })
