@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -38,12 +39,59 @@ pub struct Settings {
     /// How long after a case closed its person's next message reopens it;
     /// `None`: never, it opens a new one.
     pub reopen_secs: Option<i64>,
+    /// Where the cases' events are posted; without one, none are queued.
+    pub case_webhook: Option<CaseWebhook>,
+}
+
+/// How long one post of a case event may take, answer included, before
+/// it counts as failed and is tried again later.
+pub const CASE_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The outgoing webhook for case events (`CASE_WEBHOOK_URL`,
+/// `CASE_WEBHOOK_SECRET`): where they are posted and the secret each body
+/// is signed with. Its `Debug` shows neither the secret nor the address's
+/// path, which may hold a token of its own.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaseWebhook {
+    pub url: url::Url,
+    pub secret: String,
+    /// How long one post may take.
+    pub timeout: Duration,
+}
+
+impl CaseWebhook {
+    pub fn new(url: url::Url, secret: String) -> CaseWebhook {
+        CaseWebhook {
+            url,
+            secret,
+            timeout: CASE_WEBHOOK_TIMEOUT,
+        }
+    }
+
+    /// The address as logs show it: its scheme, host and port, nothing of
+    /// its path or query.
+    pub fn target(&self) -> String {
+        let host = self.url.host_str().unwrap_or("?");
+        match self.url.port() {
+            Some(port) => format!("{}://{host}:{port}", self.url.scheme()),
+            None => format!("{}://{host}", self.url.scheme()),
+        }
+    }
+}
+
+impl std::fmt::Debug for CaseWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaseWebhook")
+            .field("target", &self.target())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Settings {
     /// Chinese, times in Asia/Shanghai, conversations closed after 24 idle
     /// hours, no support chat, no admins, next-day questions asked, the
-    /// desk's default waits.
+    /// desk's default waits, no case webhook.
     fn default() -> Self {
         Settings {
             default_lang: Lang::Zh,
@@ -54,6 +102,7 @@ impl Default for Settings {
             asks_later: true,
             nudges: crate::cases::nudge::Waits::default_waits(),
             reopen_secs: crate::cases::minutes(crate::cases::DEFAULT_REOPEN_MINUTES),
+            case_webhook: None,
         }
     }
 }
@@ -83,6 +132,8 @@ pub struct App {
     pub settings: Settings,
     /// Wakes the scheduler when a reminder is set.
     pub(crate) wake: Notify,
+    /// Wakes the case webhook's courier when an event is queued.
+    pub(crate) case_events: Notify,
     /// Who this process is, on what it takes in a store other processes
     /// may share: inbox entries, reminder claims.
     pub instance: String,
@@ -106,6 +157,7 @@ impl App {
             clock,
             settings,
             wake: Notify::new(),
+            case_events: Notify::new(),
             instance: instance(),
         }
     }

@@ -5,12 +5,16 @@
 //! link to them, and nothing they typed. Telegram is not known here: the
 //! adapter posts the case and relays the messages. `open` decides opening
 //! a case; `store` keeps cases on the kernel; `photos` keeps the
-//! screenshots waiting for the person's consent.
+//! screenshots waiting for the person's consent; `nudge` pings the staff
+//! about cases that wait; `events` queues what happens to a case for the
+//! outgoing webhook, which `webhook` posts.
 
+pub(crate) mod events;
 pub(crate) mod nudge;
 pub(crate) mod open;
 pub(crate) mod photos;
 pub(crate) mod store;
+pub(crate) mod webhook;
 
 use crate::clock::Instant;
 use crate::engine::{Session, path_lines};

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
-use crate::app::{DEFAULT_SESSION_IDLE_SECS, Settings};
+use crate::app::{CaseWebhook, DEFAULT_SESSION_IDLE_SECS, Settings};
 use crate::cases::{
     DEFAULT_IDLE_MINUTES, DEFAULT_NUDGE_MINUTES, DEFAULT_REOPEN_MINUTES, MAX_DESK_MINUTES,
 };
@@ -32,6 +32,10 @@ pub(crate) const LEASE_SECS: (u32, u32) = (3, 600);
 
 /// The longest `WEBHOOK_SECRET` Telegram takes.
 pub(crate) const MAX_SECRET_LEN: usize = 256;
+
+/// The shortest `CASE_WEBHOOK_SECRET`, in bytes: a secret that short
+/// could be guessed from signed bodies.
+pub const MIN_CASE_WEBHOOK_SECRET: usize = 16;
 
 /// The exit status for a configuration problem: the service unit does not
 /// restart the bot after it (`RestartPreventExitStatus`), as the same
@@ -99,6 +103,14 @@ pub enum ConfigError {
     WebhookSecret,
     #[error("WEBHOOK_REGISTER must be true or false, not {0:?}; fix it in .env or the environment")]
     WebhookRegister(String),
+    #[error(
+        "CASE_WEBHOOK_URL must be the http:// or https:// address case events are posted to, such as https://desk.example.com/hooks/icp, not {0:?}; fix it in .env or the environment"
+    )]
+    CaseWebhookUrl(String),
+    #[error(
+        "CASE_WEBHOOK_SECRET must be set when CASE_WEBHOOK_URL is, to at least {MIN_CASE_WEBHOOK_SECRET} bytes (such as 64 random hex digits), to sign each post; fix it in .env or the environment"
+    )]
+    CaseWebhookSecret,
     #[error(
         "{key} must be a whole number from {min} to {max}, not {value:?}; fix it in .env or the environment"
     )]
@@ -280,6 +292,28 @@ fn webhook(
     })
 }
 
+/// The case webhook, when `CASE_WEBHOOK_URL` is set: an http(s) address,
+/// with `CASE_WEBHOOK_SECRET` of at least `MIN_CASE_WEBHOOK_SECRET` bytes.
+/// A secret without an address is left unused, as `WEBHOOK_SECRET` is.
+fn case_webhook(
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigError>,
+) -> Option<CaseWebhook> {
+    let raw = value(env, "CASE_WEBHOOK_URL")?;
+    let url = match url::Url::parse(&raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        _ => {
+            problems.push(ConfigError::CaseWebhookUrl(raw));
+            None
+        }
+    };
+    let secret = value(env, "CASE_WEBHOOK_SECRET").filter(|s| s.len() >= MIN_CASE_WEBHOOK_SECRET);
+    if secret.is_none() {
+        problems.push(ConfigError::CaseWebhookSecret);
+    }
+    Some(CaseWebhook::new(url?, secret?))
+}
+
 /// A variable's value through `env`, if it is set and not blank.
 fn value(env: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<String> {
     env(key)
@@ -391,6 +425,7 @@ impl Config {
                 })
             }
         };
+        let case_webhook = case_webhook(env, &mut problems);
         let options = options(env, &mut problems);
         let mut desk = |key, default| {
             let value = number(env, key, default, (0, MAX_DESK_MINUTES), &mut problems);
@@ -418,6 +453,7 @@ impl Config {
                 asks_later: true,
                 nudges,
                 reopen_secs,
+                case_webhook,
             },
         })
     }
@@ -689,6 +725,91 @@ mod tests {
             let pairs: &'static [(&'static str, &'static str)] = pairs.leak();
             assert_eq!(options(pairs).err(), Some(vec![expected]));
         }
+    }
+
+    #[test]
+    fn the_case_webhook_is_read_and_each_bad_value_named() {
+        let (config, _) = Config::read(None, None, &env(&[]));
+        let bot = |pairs: &'static [(&'static str, &'static str)]| config.bot(&env(pairs));
+        let none = bot(&[("TELOXIDE_TOKEN", "1:a")]).expect("valid");
+        assert_eq!(none.settings.case_webhook, None);
+        // A secret alone is left unused.
+        let alone = bot(&[
+            ("TELOXIDE_TOKEN", "1:a"),
+            ("CASE_WEBHOOK_SECRET", "0123456789abcdef"),
+        ])
+        .expect("valid");
+        assert_eq!(alone.settings.case_webhook, None);
+        let hook = bot(&[
+            ("TELOXIDE_TOKEN", "1:a"),
+            (
+                "CASE_WEBHOOK_URL",
+                "https://desk.example.com/hooks/icp?key=k3y",
+            ),
+            ("CASE_WEBHOOK_SECRET", "0123456789abcdef"),
+        ])
+        .expect("valid")
+        .settings
+        .case_webhook
+        .expect("configured");
+        assert_eq!(hook.url.path(), "/hooks/icp");
+        assert_eq!(hook.secret, "0123456789abcdef");
+        assert_eq!(hook.timeout, crate::app::CASE_WEBHOOK_TIMEOUT);
+        assert_eq!(hook.target(), "https://desk.example.com");
+        let shown = format!("{hook:?}");
+        assert!(
+            !shown.contains("0123456789abcdef") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        let plain = bot(&[
+            ("TELOXIDE_TOKEN", "1:a"),
+            ("CASE_WEBHOOK_URL", "http://10.0.0.5:8080/in"),
+            ("CASE_WEBHOOK_SECRET", "0123456789abcdef"),
+        ])
+        .expect("plain http is allowed, for a receiver on a private network");
+        assert_eq!(
+            plain.settings.case_webhook.expect("configured").target(),
+            "http://10.0.0.5:8080"
+        );
+        for (pairs, expected) in [
+            (
+                vec![("CASE_WEBHOOK_URL", "https://desk.example.com/")],
+                vec![ConfigError::CaseWebhookSecret],
+            ),
+            (
+                vec![
+                    ("CASE_WEBHOOK_URL", "https://desk.example.com/"),
+                    ("CASE_WEBHOOK_SECRET", "fifteen-bytes.."),
+                ],
+                vec![ConfigError::CaseWebhookSecret],
+            ),
+            (
+                vec![
+                    ("CASE_WEBHOOK_URL", "ftp://desk.example.com/"),
+                    ("CASE_WEBHOOK_SECRET", "0123456789abcdef"),
+                ],
+                vec![ConfigError::CaseWebhookUrl(
+                    "ftp://desk.example.com/".into(),
+                )],
+            ),
+            (
+                vec![("CASE_WEBHOOK_URL", "desk.example.com/hook")],
+                vec![
+                    ConfigError::CaseWebhookUrl("desk.example.com/hook".into()),
+                    ConfigError::CaseWebhookSecret,
+                ],
+            ),
+        ] {
+            let mut pairs = pairs;
+            pairs.push(("TELOXIDE_TOKEN", "1:a"));
+            let pairs: &'static [(&'static str, &'static str)] = pairs.leak();
+            assert_eq!(bot(pairs).err(), Some(expected));
+        }
+        assert!(
+            ConfigError::CaseWebhookSecret
+                .to_string()
+                .contains("at least 16 bytes")
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ const DIALOGS: &str = "dialogs/README.md";
 const ENV_EXAMPLE: &str = ".env.example";
 const UNIT: &str = "deploy/icp-sms-doctor.service";
 const ALERTS: &str = "deploy/prometheus-alerts.yml";
+const CASE_WEBHOOK: &str = "docs/case-webhook.md";
 
 /// The claims checked so far, and those that failed.
 struct Claims {
@@ -883,6 +884,75 @@ fn env_example_figures_are_the_codes() {
     c.finish();
 }
 
+/// How many tries a receiver that is down gets in its first hour: the
+/// first, then one per pause.
+fn tries_in_an_hour() -> u64 {
+    let (mut at, mut tries) = (0, 0);
+    while at < 3600 {
+        tries += 1;
+        at += cases::webhook::retry_after(tries);
+    }
+    u64::from(tries)
+}
+
+#[test]
+fn case_webhook_figures_are_the_codes() {
+    use cases::events::{MAX_TEXT_UNITS, SCHEMA};
+    use cases::webhook::{
+        FIRST_RETRY_SECS, GIVE_UP_SECS, ID_HEADER, LEASE_SECS, MAX_RETRY_SECS, SIGNATURE_HEADER,
+        TYPE_HEADER, queue::KEPT_SECS,
+    };
+    let mut c = Claims::new();
+    let secret = config::MIN_CASE_WEBHOOK_SECRET;
+    let timeout = crate::app::CASE_WEBHOOK_TIMEOUT;
+    let first = secs(Duration::from_secs(FIRST_RETRY_SECS as u64));
+    let most = minutes(Duration::from_secs(MAX_RETRY_SECS as u64));
+    let hex = ring::hmac::HMAC_SHA256.digest_algorithm().output_len() * 2;
+    let codes: Vec<String> = cases::webhook::REFUSALS
+        .iter()
+        .map(u16::to_string)
+        .collect();
+    let refusals = match codes.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => codes.join(""),
+    };
+    claims! { c, CASE_WEBHOOK;
+        "`CASE_WEBHOOK_SECRET`: at least {} bytes" => secret;
+        "a secret under {} bytes" => secret;
+        "the variable (exit status {})" => config::EXIT_CONFIG;
+        "| `{}` | `sha256=` and the lowercase hex" => SIGNATURE_HEADER;
+        "| `{}` | the event's id" => ID_HEADER;
+        "| `{}` | the event's type" => TYPE_HEADER;
+        "X-Signature-256: sha256=<{} hex digits>" => hex;
+        "| `schema` | the schema's version: {}." => SCHEMA;
+        "\"schema\": {}," => SCHEMA;
+        "A message's text is cut to {} UTF-16 units" => MAX_TEXT_UNITS;
+        "no answer within {} s, a redirect" => secs(timeout);
+        "`no answer within {} s`" => secs(timeout);
+        "tried again after {} s, then after pauses that double up to {} minutes"
+            => first, most;
+        "one try per pause ({} in its first hour down)" => tries_in_an_hour();
+        "An event still failing {} after it was queued" => span_i(GIVE_UP_SECS);
+        "claimed in the store while it is posted, for {}," => span_i(LEASE_SECS);
+        "are forgotten {} after they were queued" => span_i(KEPT_SECS);
+        "for at most {} unless the webhook is removed" => span_i(GIVE_UP_SECS);
+        "**One event refused.** A {} refuses that event alone" => refusals;
+    }
+    claims! { c, OPERATIONS;
+        "tried again after {} s, then after pauses that double up to {} minutes"
+            => first, most;
+        "An event still failing {} after it was queued" => span_i(GIVE_UP_SECS);
+        "posted again within {} of the start" => span_i(LEASE_SECS);
+    }
+    claims! { c, README;
+        "required with `CASE_WEBHOOK_URL`: at least {} bytes" => secret;
+    }
+    claims! { c, ENV_EXAMPLE;
+        "Required with CASE_WEBHOOK_URL: at least {} bytes" => secret;
+    }
+    c.finish();
+}
+
 /// A default as the README's table writes it: a value in backticks, or
 /// words for none.
 fn value(v: impl std::fmt::Display) -> String {
@@ -968,6 +1038,19 @@ fn table_default(variable: &str) -> Option<String> {
         "FLOOD_PER_MINUTE" => value(flood.per_minute),
         "BUSY_GROUP_WAIT_SECS" => in_secs(options.busy_wait),
         "SHUTDOWN_GRACE_SECS" => in_secs(options.grace),
+        "CASE_WEBHOOK_URL" => unset(bot.settings.case_webhook.is_none(), "—", || {
+            "(configured)".into()
+        }),
+        "CASE_WEBHOOK_SECRET" => {
+            let required = config
+                .bot(&env(&[
+                    ("TELOXIDE_TOKEN", "1:a"),
+                    ("CASE_WEBHOOK_URL", "https://desk.example.com/hook"),
+                ]))
+                .err()
+                == Some(vec![config::ConfigError::CaseWebhookSecret]);
+            unset(required, "—", || "(not required)".into())
+        }
         "SUPPORT_CHAT_ID" => unset(bot.settings.support_chat.is_none(), "—", || {
             value(bot.settings.support_chat.expect("set"))
         }),

@@ -125,7 +125,12 @@ fn main() -> ExitCode {
         .parse_filters(&filter)
         .build();
     let max_level = logger.filter();
-    let secrets = config::process_env("TELOXIDE_TOKEN").into_iter().collect();
+    // The case webhook's secret and address (whose path may hold a token
+    // of the receiver's) are never written either.
+    let secrets = ["TELOXIDE_TOKEN", "CASE_WEBHOOK_SECRET", "CASE_WEBHOOK_URL"]
+        .into_iter()
+        .filter_map(config::process_env)
+        .collect();
     if log::set_boxed_logger(Box::new(Redacting::new(Box::new(logger), secrets))).is_ok() {
         log::set_max_level(max_level);
     }

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub waiting: Waiting,
     /// Conversations through the dialogue, by category.
     pub funnel: Funnel,
+    /// The case webhook's deliveries.
+    pub case_events: CaseEvents,
 }
 
 /// A node's labels: its id and the dialogue version.
@@ -123,6 +125,7 @@ impl Default for Metrics {
             nodes_read: std::sync::Mutex::new(None),
             waiting: Waiting::default(),
             funnel: Funnel::default(),
+            case_events: CaseEvents::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -212,6 +215,7 @@ impl Default for Metrics {
         );
         metrics.waiting.register(&mut registry);
         metrics.funnel.register(&mut registry);
+        metrics.case_events.register(&mut registry);
         registry.register_collector(Box::new(Process));
         for kind in UPDATE_KINDS {
             drop(metrics.updates.get_or_create(&[("kind", kind)]));
@@ -315,6 +319,45 @@ impl Waiting {
             "icp_sms_doctor_cases_oldest_wait_seconds",
             "How long the oldest open case not yet taken has waited, 0 for none (store-wide)",
             self.oldest_case_secs.clone(),
+        );
+    }
+}
+
+/// The case webhook's deliveries (`cases/webhook.rs`), each from 0.
+#[derive(Default)]
+pub struct CaseEvents {
+    /// Events the receiver answered 2xx.
+    pub posted: Counter,
+    /// Failed tries, each followed by another later.
+    pub retried: Counter,
+    /// Events dropped: still failing a day after they were queued, or not
+    /// queued at all because the store failed.
+    pub given_up: Counter,
+    /// Events queued and not yet delivered, read at each scrape.
+    pub queued: Gauge,
+}
+
+impl CaseEvents {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "icp_sms_doctor_case_events_posted",
+            "Case events the case webhook's receiver took (answered 2xx)",
+            self.posted.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_case_events_retried",
+            "Posts of case events that failed and are tried again later",
+            self.retried.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_case_events_given_up",
+            "Case events dropped: still failing a day after they were queued, or never queued because the store failed",
+            self.given_up.clone(),
+        );
+        registry.register(
+            "icp_sms_doctor_case_events_queued",
+            "Case events queued for the case webhook and not yet delivered (store-wide)",
+            self.queued.clone(),
         );
     }
 }
@@ -564,6 +607,10 @@ mod tests {
         metrics.funnel.show(["timeout", "not_received"]);
         let text = metrics.encode();
         for gauge in [
+            "icp_sms_doctor_case_events_posted_total 0",
+            "icp_sms_doctor_case_events_retried_total 0",
+            "icp_sms_doctor_case_events_given_up_total 0",
+            "icp_sms_doctor_case_events_queued 0",
             "icp_sms_doctor_inbox_backlog 0",
             "icp_sms_doctor_cases_waiting 0",
             "icp_sms_doctor_cases_oldest_wait_seconds 0",

@@ -817,6 +817,105 @@ async fn unreadable(store: &Store) {
     assert_eq!(store.counts().await.unwrap().sessions, 0);
 }
 
+/// Case events wait for the webhook in the order they were queued; one is
+/// claimed by one process at a time, due again when its claim lapses or
+/// after a failed try, and forgotten a week after it was queued.
+async fn case_events(store: &Store) {
+    use crate::cases::events::{Kind, new_id};
+    use crate::cases::webhook::queue::KEPT_SECS;
+    let ids: Vec<String> = (0..3).map(|_| new_id()).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let body = format!("{{\"n\":{n}}}");
+        store
+            .queue_case_event(id, 7, Kind::Message, &body, 100)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.case_events_queued().await.unwrap(), 3);
+    assert_eq!(store.next_case_event().await.unwrap(), Some(100));
+    assert!(
+        store
+            .due_case_events(99, 50)
+            .await
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    let due = store.due_case_events(100, 50).await.unwrap();
+    let got: Vec<&str> = due.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!due.more);
+    let first = &due.events[0];
+    assert_eq!((first.case, first.kind.as_str()), (7, "case.message"));
+    assert_eq!((first.body.as_str(), first.tries), ("{\"n\":0}", 0));
+    // Two at most per look: the rest follow.
+    assert!(store.due_case_events(100, 2).await.unwrap().more);
+
+    // Claimed by one process, the others lose the race and do not see it.
+    assert!(store.claim_case_event(first, "a", 100, 160).await.unwrap());
+    assert!(!store.claim_case_event(first, "b", 100, 160).await.unwrap());
+    let due = store.due_case_events(100, 50).await.unwrap();
+    assert_eq!(due.events.len(), 2);
+    assert!(due.events.iter().all(|e| e.id != first.id));
+    // Given back after a failed try by the one that holds it, not by another.
+    store
+        .retry_case_event(&first.id, "b", 100, 105)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.due_case_events(150, 50).await.unwrap().events.len(),
+        2
+    );
+    store
+        .retry_case_event(&first.id, "a", 100, 105)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.due_case_events(104, 50).await.unwrap().events.len(),
+        2
+    );
+    let due = store.due_case_events(105, 50).await.unwrap();
+    assert_eq!(due.events.len(), 3);
+    assert_eq!(
+        (due.events[0].id.as_str(), due.events[0].tries),
+        (first.id.as_str(), 1)
+    );
+
+    // Delivered: gone.
+    store.remove_case_event(&first.id, 105).await.unwrap();
+    assert_eq!(store.case_events_queued().await.unwrap(), 2);
+
+    // A claim whose process died lapses, and the event is due again.
+    let second = due.events[1].clone();
+    assert!(
+        store
+            .claim_case_event(&second, "a", 105, 130)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.due_case_events(129, 50).await.unwrap().events.len(),
+        1
+    );
+    let due = store.due_case_events(131, 50).await.unwrap();
+    assert_eq!(due.events.len(), 2);
+    assert_eq!(due.events[0].id, second.id);
+    assert!(
+        store
+            .claim_case_event(&due.events[0], "b", 131, 190)
+            .await
+            .unwrap()
+    );
+
+    // A week on, what is left is forgotten.
+    let later = 100 + KEPT_SECS + 1;
+    let due = store.due_case_events(later, 50).await.unwrap();
+    assert!(due.events.is_empty());
+    assert_eq!(due.expired, 2);
+    assert_eq!(store.case_events_queued().await.unwrap(), 0);
+    assert_eq!(store.next_case_event().await.unwrap(), None);
+}
+
 /// Every test runs under this bound: a wedged store fails the test
 /// instead of hanging it.
 pub(crate) async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
@@ -891,4 +990,5 @@ every_backend!(
     versions,
     unreadable,
     idle_by_the_last_step,
+    case_events,
 );

@@ -132,6 +132,8 @@ pub struct Running {
     keeper: Option<Keeper>,
     /// Set when the bot stops, so the webhook refuses new posts.
     stopping: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The case webhook's courier, when one is configured.
+    case_events: Option<crate::cases::webhook::Handle>,
 }
 
 /// How long past the grace period the dispatcher may take to end once the
@@ -145,10 +147,19 @@ impl Running {
         self.scheduler.settled()
     }
 
+    /// The time of the case webhook courier's latest completed look at its
+    /// queue (events due then have been tried), when one is configured.
+    pub fn case_events_settled(&self) -> Option<watch::Receiver<Instant>> {
+        self.case_events.as_ref().map(|c| c.settled())
+    }
+
     /// Stops at once, as a crash would: nothing in flight is finished.
     pub fn abort(self) {
         self.handle.abort();
         self.scheduler.abort();
+        if let Some(courier) = self.case_events {
+            courier.abort();
+        }
         if let Some(keeper) = self.keeper {
             keeper.heart.abort();
             keeper.takeover.abort();
@@ -221,7 +232,16 @@ impl Running {
                 }
             }
         };
-        tokio::join!(self.scheduler.stop(), dispatcher, takeover);
+        // The case webhook's post under way finishes within the grace
+        // period; one cut short is posted again after the restart.
+        let courier = self.case_events.take();
+        let courier = async {
+            if let Some(courier) = courier {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                courier.stop(left).await;
+            }
+        };
+        tokio::join!(self.scheduler.stop(), dispatcher, takeover, courier);
         // Replies already queued go out first, within what is left.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let mut dropped = self.pacer.drain(left).await;
@@ -418,6 +438,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
     let token = dispatcher.shutdown_token();
+    let case_events = crate::cases::webhook::spawn(app.clone());
     let scheduler = schedule::spawn(out_for_scheduler, app_for_scheduler);
     let handle = tokio::spawn(async move {
         // An outage is logged when it starts and ends, not per poll.
@@ -441,6 +462,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         http,
         keeper,
         stopping,
+        case_events,
     })
 }
 

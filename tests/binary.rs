@@ -33,6 +33,8 @@ pub(crate) fn binary() -> std::process::Command {
         .env("HTTP_HEADER_TIMEOUT_SECS", "")
         .env("HTTP_IDLE_TIMEOUT_SECS", "")
         .env("HTTP_BODY_TIMEOUT_SECS", "")
+        .env("CASE_WEBHOOK_URL", "")
+        .env("CASE_WEBHOOK_SECRET", "")
         .stdin(std::process::Stdio::null());
     command
 }
@@ -194,6 +196,42 @@ async fn webhook_mode_without_a_good_secret_exits_2_naming_it() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
             assert!(stderr.starts_with("WEBHOOK_SECRET must be set"), "{stderr}");
+            assert!(secret.is_empty() || !stderr.contains(secret), "{stderr}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_case_webhook_without_a_good_secret_or_address_exits_2_naming_it() {
+    within(async {
+        for (url, secret, named) in [
+            (
+                "https://desk.example.com/hooks",
+                "",
+                "CASE_WEBHOOK_SECRET must be set",
+            ),
+            (
+                "https://desk.example.com/hooks",
+                "short-secret",
+                "CASE_WEBHOOK_SECRET must be set",
+            ),
+            (
+                "ftp://desk.example.com/",
+                "0123456789abcdef",
+                "CASE_WEBHOOK_URL must be",
+            ),
+        ] {
+            let out = output_with(&[
+                ("TELOXIDE_TOKEN", "1:T"),
+                ("CASE_WEBHOOK_URL", url),
+                ("CASE_WEBHOOK_SECRET", secret),
+            ])
+            .await;
+            assert_eq!(out.status.code(), Some(2), "{url} {secret:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with(named), "{stderr}");
             assert!(secret.is_empty() || !stderr.contains(secret), "{stderr}");
         }
     })
@@ -478,6 +516,12 @@ async fn the_debug_log_holds_no_typed_personal_data_nor_the_token() {
             // three seconds the last two waited; what is checked is the
             // log, not the pacing.
             .env("PACE_PRIVATE_BURST", "1000")
+            // A case webhook whose path holds the receiver's own token.
+            .env(
+                "CASE_WEBHOOK_URL",
+                "http://127.0.0.1:9/hooks/tok-3f9a27c1e8b64d05",
+            )
+            .env("CASE_WEBHOOK_SECRET", "hook-secret-5d1e9b7a2c")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -503,7 +547,13 @@ async fn the_debug_log_holds_no_typed_personal_data_nor_the_token() {
         // The log did speak at debug level, about this conversation.
         assert!(stderr.contains("DEBUG"), "{stderr}");
         assert!(stderr.contains(&format!("chat {}", ALICE.id)), "{stderr}");
+        assert!(
+            stderr.contains("case events are posted to http://127.0.0.1:9\n"),
+            "{stderr}"
+        );
         for secret in [
+            "tok-3f9a27c1e8b64d05",
+            "hook-secret-5d1e9b7a2c",
             "13812345678",
             "11010519491231002X",
             "246810",

@@ -26,6 +26,7 @@ const DOCS: &[&str] = &[
     "docs/operations.md",
     "docs/behaviour.md",
     "docs/dialogue.md",
+    "docs/case-webhook.md",
     "dialogs/README.md",
 ];
 

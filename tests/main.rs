@@ -9,6 +9,7 @@ mod support;
 
 mod binary;
 mod bot;
+mod case_webhook;
 mod cases;
 mod categories;
 mod chaos;

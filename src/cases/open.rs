@@ -3,6 +3,7 @@
 //! Posting to the staff chat is the adapter's (`Staff`); the decisions are
 //! here.
 
+use super::events::{CaseEvent, Kind, emit};
 use super::{Case, NewCase, Opened, summary};
 use crate::app::App;
 use crate::callback::Action;
@@ -107,6 +108,7 @@ pub(crate) async fn open(
         asker.key.user,
         asker.key.chat
     );
+    emit(app, CaseEvent::new(Kind::Opened, &case)).await;
     let fact = Fact::new(now, FactKind::HandoffOpened, session.conv, at, session.lang);
     if let Err(e) = app.store.record(app.tree().version(), &[fact]).await {
         log::error!("case {}: recording the fact failed: {e}", case.id);

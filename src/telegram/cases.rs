@@ -23,6 +23,7 @@ pub(super) mod photos;
 mod relay;
 use crate::app::App;
 use crate::callback::Action;
+use crate::cases::events::{CaseEvent, Kind, emit};
 use crate::cases::open::{Asker, Staff};
 use crate::cases::{self, Case};
 use crate::conversation;
@@ -442,6 +443,11 @@ pub(super) async fn on_staff_press(
         return;
     };
     answer_soon(out, &query.id);
+    emit(
+        app,
+        CaseEvent::new(if taken { Kind::Taken } else { Kind::Closed }, &case).by_staff(&by),
+    )
+    .await;
     if !taken {
         closed(out, app, &case, now).await;
     }
@@ -519,6 +525,7 @@ pub(super) async fn person_closes(
         return;
     };
     answer_soon(out, &query.id);
+    emit(app, CaseEvent::new(Kind::Closed, &case).by_person()).await;
     closed(out, app, &case, now).await;
     let staff_lang = app.settings.default_lang;
     let note = ui.text(UiText::CaseClosedByPerson, staff_lang);

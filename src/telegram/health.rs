@@ -39,10 +39,12 @@ pub(super) fn routes(app: Arc<App>, queued: Arc<dyn Fn() -> usize + Send + Sync>
             let reminders = app.store.reminder_count().await?;
             let inbox = app.store.inbox_backlog().await?;
             let cases = app.store.cases_waiting().await?;
-            Ok((counts, reminders, inbox, cases))
+            let events = app.store.case_events_queued().await?;
+            Ok((counts, reminders, inbox, cases, events))
         };
         match tokio::time::timeout(STORE_WAIT, counts).await {
-            Ok(Ok((counts, reminders, inbox, (cases, oldest)))) => {
+            Ok(Ok((counts, reminders, inbox, (cases, oldest), events))) => {
+                figures.case_events.queued.set(events as i64);
                 figures.sessions.set(counts.sessions as i64);
                 figures.reminders_pending.set(reminders as i64);
                 let waiting = &figures.waiting;

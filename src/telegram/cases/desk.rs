@@ -8,6 +8,7 @@ use teloxide::types::{ChatId, MessageId, ThreadId, UserId};
 use super::{StaffChat, close_button, edit, header_html, staff_keyboard, tell_staff};
 use crate::app::App;
 use crate::callback::Action;
+use crate::cases::events::{CaseEvent, Kind, emit};
 use crate::cases::nudge::Nudge;
 use crate::cases::store::Rated;
 use crate::cases::{Case, NEAR_SHOWN, Status};
@@ -106,6 +107,11 @@ pub(in crate::telegram) async fn rate(
     };
     answer_soon(out, &query.id);
     log::info!("case {}: rated {stars}", case.id);
+    emit(
+        app,
+        CaseEvent::new(Kind::Rated, &case).by_person().stars(stars),
+    )
+    .await;
     let now = app.clock.now();
     let detail = rating_detail(stars, case.taken_by.as_deref());
     let fact = Fact::new(now, FactKind::CaseRated, 0, &case.node, case.lang).with_detail(&detail);
@@ -154,6 +160,7 @@ pub(in crate::telegram) async fn reopen(
         }
     };
     log::info!("case {}: reopened by the person's message", case.id);
+    emit(app, CaseEvent::new(Kind::Reopened, &case).by_person()).await;
     let Some(staff) = app.settings.support_chat.map(ChatId) else {
         return Some(case);
     };
@@ -180,8 +187,9 @@ pub(in crate::telegram) async fn reopen(
     Some(case)
 }
 
-/// `/canned [name]`: the reply to send, as HTML in the person's language;
-/// or, for no name or an unknown one, what to tell the staff.
+/// `/canned [name]`: the reply to send, in the person's language (as
+/// `dialogs/` writes texts); or, for no name or an unknown one, what to
+/// tell the staff, as HTML.
 pub(in crate::telegram) fn canned(app: &App, case: &Case, name: &str) -> Result<String, String> {
     let tree = app.tree();
     let ui = tree.ui();
@@ -192,7 +200,7 @@ pub(in crate::telegram) fn canned(app: &App, case: &Case, name: &str) -> Result<
         return Err(markup::to_html(ui.text(UiText::StaffCannedNone, lang)));
     }
     match replies.get(name) {
-        Some(reply) => Ok(markup::to_html(reply.get(case.lang))),
+        Some(reply) => Ok(reply.get(case.lang).to_string()),
         None if name.is_empty() => Err(markup::to_html(&markup::fill(
             ui.text(UiText::StaffCannedList, lang),
             &[("names", &names)],
@@ -204,15 +212,15 @@ pub(in crate::telegram) fn canned(app: &App, case: &Case, name: &str) -> Result<
     }
 }
 
-/// `/send <node>`: the person lands at that step, with its buttons, in
-/// their language, where they talk with the bot (their private chat if
-/// they have one). What to tell the staff.
+/// `/send <node>`, from `by`: the person lands at that step, with its
+/// buttons, in their language, where they talk with the bot (their
+/// private chat if they have one). What to tell the staff.
 pub(in crate::telegram) async fn send_step(
     out: &Outbox,
     app: &Arc<App>,
     case: &Case,
     node: &str,
-    now: Instant,
+    (by, now): (&str, Instant),
 ) -> String {
     let tree = app.tree();
     let ui = tree.ui();
@@ -273,6 +281,8 @@ pub(in crate::telegram) async fn send_step(
     deliver(out, app, target, None, &replies, Priority::Person);
     log::info!("case {}: staff sent the step {node}", case.id);
     super::relay::staff_answered(app, case, now).await;
+    let event = CaseEvent::new(Kind::Message, case).by_staff(by);
+    emit(app, event.text(&format!("/send {node}"))).await;
     say(
         UiText::StaffSent,
         &[("node", node), ("lang", case.lang.code())],

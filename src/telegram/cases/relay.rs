@@ -7,6 +7,7 @@ use teloxide::types::{ChatId, MessageKind, User};
 
 use super::{desk, post, tell_person, tell_staff};
 use crate::app::App;
+use crate::cases::events::{CaseEvent, Kind, emit};
 use crate::cases::{Case, Side};
 use crate::clock::Instant;
 use crate::engine::Reply;
@@ -142,9 +143,10 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     {
         return;
     }
-    let html = match command {
+    // What reaches the person, as HTML and as said.
+    let (html, said) = match command {
         None => match msg.text() {
-            Some(text) => relayed(text),
+            Some(text) => (relayed(text), text.to_string()),
             None => {
                 note(say(UiText::StaffTextOnly), Some(case.id)).await;
                 return;
@@ -154,16 +156,16 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
             note(say(UiText::StaffReplyUsage), Some(case.id)).await;
             return;
         }
-        Some(StaffCommand::Reply(text)) => relayed(text),
+        Some(StaffCommand::Reply(text)) => (relayed(text), text.to_string()),
         Some(StaffCommand::Canned(name)) => match desk::canned(app, &case, name) {
-            Ok(html) => html,
+            Ok(reply) => (markup::to_html(&reply), reply),
             Err(answer) => {
                 note(answer, Some(case.id)).await;
                 return;
             }
         },
         Some(StaffCommand::Send(node)) => {
-            let answer = desk::send_step(out, app, &case, node, now).await;
+            let answer = desk::send_step(out, app, &case, node, (&staff_name(msg), now)).await;
             note(answer, Some(case.id)).await;
             return;
         }
@@ -176,10 +178,21 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     if tell_person(out, app, &case, &html, Some(closable)).await {
         log::info!("case {}: a staff reply relayed", case.id);
         staff_answered(app, &case, now).await;
+        let event = CaseEvent::new(Kind::Message, &case).by_staff(&staff_name(msg));
+        emit(app, event.text(&said)).await;
     } else {
         log::warn!("case {}: a staff reply could not be delivered", case.id);
         note(say(UiText::RelayFailed), Some(case.id)).await;
     }
+}
+
+/// Who wrote a staff message, as events name them: the member, or the
+/// staff chat's title for an anonymous admin.
+pub(super) fn staff_name(msg: &Message) -> String {
+    msg.from.as_ref().filter(|u| !u.is_bot).map_or_else(
+        || msg.chat.title().unwrap_or_default().to_string(),
+        User::full_name,
+    )
 }
 
 /// The person's case that text of theirs in `chat` goes to: their open
@@ -284,6 +297,11 @@ pub(in crate::telegram) async fn from_person(
         if let Err(e) = app.store.case_written(case.id, Side::Person, now).await {
             log::error!("case {}: noting the person's message failed: {e}", case.id);
         }
+        emit(
+            app,
+            CaseEvent::new(Kind::Message, case).by_person().text(text),
+        )
+        .await;
     } else {
         log::warn!(
             "case {}: a message from the person could not be relayed",
