@@ -110,12 +110,8 @@ impl Transcript {
                         out.push_str(&format!("  bot: {}{}\n", plain(text), buttons(&call.body)));
                     }
                     ("editmessagetext", Some(text)) if here => {
-                        let text = plain(text);
-                        let first = text.lines().next().unwrap_or_default();
-                        out.push_str(&format!(
-                            "  bot (changes a message): {first} …{}\n",
-                            buttons(&call.body)
-                        ));
+                        let (text, keys) = (plain(text), buttons(&call.body));
+                        out.push_str(&format!("  bot (changes its message): {text}{keys}\n"));
                     }
                     ("answercallbackquery", Some(text)) if n == 0 => {
                         out.push_str(&format!("  bot (alert): {}\n", plain(text)));
@@ -186,7 +182,9 @@ pub(crate) async fn case_from_open_to_rated(person: &Person) -> String {
     let me = person.id as i64;
     let chat = person.private_chat();
     let staff = supergroup(STAFF, true);
-    let (header, topic) = open_case_of(&api, person).await;
+    api.set_member(STAFF, ANN.id, "member");
+    api.make_forum(STAFF);
+    let consent = ask_for_a_person(&api, person, &chat).await;
     let mut log = Transcript::new(&api);
     let (mine, staff_chat) = match lang {
         Lang::Zh => ("Alice's private chat", "The staff chat, case #1's topic"),
@@ -200,6 +198,14 @@ pub(crate) async fn case_from_open_to_rated(person: &Person) -> String {
     let staff_did = |log: &mut Transcript, line: &str| {
         log.did(&api, staff_chat, format!("Ann: {line}"));
     };
+
+    // Consent given: the case reaches the staff chat, in a topic.
+    let agree = ui.button(UiButton::HandoffConfirm, lang);
+    log.did(&api, mine, format!("{}: [{agree}]", person.name));
+    press_on(&api, person, &consent, agree);
+    let header = sent_to(&api, STAFF, "工单 #1").await;
+    let topic = header["message_thread_id"].as_i64().expect("a topic");
+    sent_to(&api, me, &head(ui.text(UiText::HandoffOpened, lang), 8)).await;
 
     // Open, nobody has it yet: /case says so, with the button to close.
     says(&mut log, "/case");
@@ -348,11 +354,9 @@ async fn a_case_from_open_to_rated_as_the_person_and_the_staff_see_it_in_chinese
 async fn a_case_from_open_to_rated_as_the_person_and_the_staff_see_it_in_english() {
     within(async {
         let transcript = case_from_open_to_rated(&CAROL).await;
-        assert!(transcript.contains("Carol → bot: /case"), "{transcript}");
-        assert!(
-            transcript.contains("bot → Carol: Your case #1"),
-            "{transcript}"
-        );
+        assert!(transcript.contains("  Carol: /case\n"), "{transcript}");
+        assert!(transcript.contains("  bot: Your case #1"), "{transcript}");
+        assert!(transcript.contains("  bot: 工单 #1\n"), "{transcript}");
     })
     .await;
 }
