@@ -27,7 +27,7 @@ use crate::support::real_tree;
 use crate::webhook::free_address;
 
 /// The secret the bot signs with.
-const SECRET: &str = "a-secret-of-32-bytes-for-tests!!";
+pub(crate) const SECRET: &str = "a-secret-of-32-bytes-for-tests!!";
 
 /// The signature header's value for `body` signed with `secret`.
 fn signature(secret: &str, body: &[u8]) -> String {
@@ -56,7 +56,7 @@ fn verifies(secret: &str, body: &[u8], header: &str) -> bool {
 
 /// How the receiver answers one post.
 #[derive(Debug, Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     Status(u16),
     /// Never: the post hangs until the bot gives up on it.
     Hang,
@@ -64,7 +64,7 @@ enum Answer {
 
 /// One post as the receiver saw it.
 #[derive(Debug, Clone)]
-struct Hit {
+pub(crate) struct Hit {
     headers: HeaderMap,
     body: Bytes,
 }
@@ -77,7 +77,7 @@ impl Hit {
             .unwrap_or_default()
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 
@@ -85,7 +85,7 @@ impl Hit {
         self.json()["id"].as_str().expect("an id").to_string()
     }
 
-    fn kind(&self) -> String {
+    pub(crate) fn kind(&self) -> String {
         self.json()["type"].as_str().expect("a type").to_string()
     }
 }
@@ -102,7 +102,7 @@ struct Seen {
 /// scripted; every answer closes its connection, so a receiver stopped is
 /// one the bot cannot reach.
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     address: SocketAddr,
     seen: Arc<Mutex<Seen>>,
     count: watch::Sender<usize>,
@@ -110,7 +110,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start(script: &[Answer]) -> Receiver {
+    pub(crate) async fn start(script: &[Answer]) -> Receiver {
         Receiver::start_on(free_address(), script).await
     }
 
@@ -151,7 +151,7 @@ impl Receiver {
         self.seen.lock().unwrap().otherwise = status;
     }
 
-    fn url(&self) -> url::Url {
+    pub(crate) fn url(&self) -> url::Url {
         format!("http://{}/hooks/icp", self.address)
             .parse()
             .expect("a URL")
@@ -162,7 +162,7 @@ impl Receiver {
     }
 
     /// Waits until the receiver has had `n` posts; returns them all.
-    async fn wait_for(&self, n: usize) -> Vec<Hit> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Hit> {
         self.count
             .subscribe()
             .wait_for(|count| *count >= n)
@@ -195,7 +195,7 @@ async fn take(
 }
 
 /// A staffed bot whose case events go to `url`.
-fn hooked(url: url::Url) -> Settings {
+pub(crate) fn hooked(url: url::Url) -> Settings {
     Settings {
         case_webhook: Some(CaseWebhook::new(url, SECRET.to_string())),
         ..staffed()

@@ -10,6 +10,7 @@ use icp_sms_doctor::tree::{UiButton, UiText};
 use serde_json::Value;
 
 use crate::bot::{ALICE, BOB, EVE, GROUP};
+use crate::case_webhook::{Receiver, hooked};
 use crate::cases::{
     ANN, STAFF, alert, ask_for_a_person, head, person_lang, press_on, sent_to, staffed,
 };
@@ -177,7 +178,9 @@ pub(crate) async fn case_from_open_to_rated(person: &Person) -> String {
     let ui = tree.ui();
     let lang = person_lang(person);
     let store = memory();
-    let scene = Scene::with(store.clone(), Clock::manual(MONDAY_10), staffed()).await;
+    let receiver = Receiver::start(&[]).await;
+    let settings = hooked(receiver.url());
+    let scene = Scene::with(store.clone(), Clock::manual(MONDAY_10), settings).await;
     let api = scene.api.clone();
     let me = person.id as i64;
     let chat = person.private_chat();
@@ -327,7 +330,33 @@ pub(crate) async fn case_from_open_to_rated(person: &Person) -> String {
     api.send_as(&EVE, &EVE.private_chat(), "/stats", None);
     let stats = sent_to(&api, EVE.id as i64, "Ann: 4.0 / 1").await;
     assert!(text_of(&stats).contains("(nr_not_submitted): 4.0 / 1"));
-    let transcript = log.render(&api, &people);
+    let mut transcript = log.render(&api, &people);
+
+    // The webhook got each event of the case, in order.
+    let events = receiver.wait_for(8).await;
+    let kinds: Vec<String> = events.iter().map(|e| e.kind()).collect();
+    let message = "case.message".to_string();
+    assert_eq!(
+        kinds,
+        [
+            "case.opened".to_string(),
+            "case.taken".to_string(),
+            message.clone(),
+            message.clone(),
+            message.clone(),
+            message,
+            "case.closed".to_string(),
+            "case.rated".to_string(),
+        ]
+    );
+    transcript.push_str("The case webhook:\n");
+    for event in &events {
+        let body = event.json();
+        let (kind, status) = (body["type"].as_str().unwrap(), &body["case"]["status"]);
+        let data = serde_json::to_string(&body["data"]).unwrap();
+        transcript.push_str(&format!("  {kind} (status {status}) {data}\n"));
+    }
+    assert_eq!(events[7].json()["data"]["stars"], 4);
     scene.stop().await;
     transcript
 }

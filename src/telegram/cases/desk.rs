@@ -280,8 +280,8 @@ pub(in crate::telegram) async fn send_step(
     };
     deliver(out, app, target, None, &replies, Priority::Person);
     log::info!("case {}: staff sent the step {node}", case.id);
-    super::relay::staff_answered(app, case, now).await;
-    let event = CaseEvent::new(Kind::Message, case).by_staff(by);
+    let case = super::relay::staff_answered(app, case, now).await;
+    let event = CaseEvent::new(Kind::Message, &case).by_staff(by);
     emit(app, event.text(&format!("/send {node}"))).await;
     say(
         UiText::StaffSent,

@@ -177,7 +177,7 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     let closable = super::close_keyboard(app, case.lang, case.id);
     if tell_person(out, app, &case, &html, Some(closable)).await {
         log::info!("case {}: a staff reply relayed", case.id);
-        staff_answered(app, &case, now).await;
+        let case = staff_answered(app, &case, now).await;
         let event = CaseEvent::new(Kind::Message, &case).by_staff(&staff_name(msg));
         emit(app, event.text(&said)).await;
     } else {
@@ -294,14 +294,15 @@ pub(in crate::telegram) async fn from_person(
     );
     if tell_staff(out, app, case, &html).await {
         log::info!("case {}: a message from the person relayed", case.id);
-        if let Err(e) = app.store.case_written(case.id, Side::Person, now).await {
-            log::error!("case {}: noting the person's message failed: {e}", case.id);
-        }
-        emit(
-            app,
-            CaseEvent::new(Kind::Message, case).by_person().text(text),
-        )
-        .await;
+        let after = match app.store.case_written(case.id, Side::Person, now).await {
+            Ok(after) => after,
+            Err(e) => {
+                log::error!("case {}: noting the person's message failed: {e}", case.id);
+                None
+            }
+        };
+        let event = CaseEvent::new(Kind::Message, after.as_ref().unwrap_or(case));
+        emit(app, event.by_person().text(text)).await;
     } else {
         log::warn!(
             "case {}: a message from the person could not be relayed",
@@ -317,11 +318,15 @@ pub(in crate::telegram) async fn from_person(
 
 /// Notes a staff answer: the case now waits for the person; the first
 /// answer also gives the wait for the figures (how long it took, and
-/// whether the case opened inside office hours).
-pub(super) async fn staff_answered(app: &App, case: &Case, now: Instant) {
-    if let Err(e) = app.store.case_written(case.id, Side::Staff, now).await {
-        log::error!("case {}: noting the staff answer failed: {e}", case.id);
-    }
+/// whether the case opened inside office hours). The case as it now is.
+pub(super) async fn staff_answered(app: &App, case: &Case, now: Instant) -> Case {
+    let after = match app.store.case_written(case.id, Side::Staff, now).await {
+        Ok(after) => after,
+        Err(e) => {
+            log::error!("case {}: noting the staff answer failed: {e}", case.id);
+            None
+        }
+    };
     match app.store.first_answer(case.id, now).await {
         Ok(Some(case)) => {
             let detail = Waits::detail(case.in_hours, now - case.opened_at);
@@ -334,6 +339,7 @@ pub(super) async fn staff_answered(app: &App, case: &Case, now: Instant) {
         Ok(None) => {}
         Err(e) => log::error!("case {}: noting the first answer failed: {e}", case.id),
     }
+    after.unwrap_or_else(|| case.clone())
 }
 
 #[cfg(test)]
