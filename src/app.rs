@@ -14,8 +14,50 @@ use crate::store::Store;
 use crate::tree::Tree;
 use crate::tree::report::LoadError;
 
-pub use crate::cases::nudge::Waits as NudgeWaits;
 pub use crate::store::DEFAULT_SESSION_IDLE_SECS;
+
+/// The default waits, in minutes: before the staff chat is pinged about
+/// a case nobody answered, before whoever took a case is pinged about its
+/// person waiting, and how long after closing the person's next message
+/// reopens it.
+pub(crate) const DEFAULT_NUDGE_MINUTES: u32 = 30;
+pub(crate) const DEFAULT_IDLE_MINUTES: u32 = 60;
+pub(crate) const DEFAULT_REOPEN_MINUTES: u32 = 120;
+
+/// The longest of those waits, in minutes: a week.
+pub(crate) const MAX_DESK_MINUTES: u32 = 7 * 24 * 60;
+
+/// A wait in minutes as seconds; 0 is never.
+pub(crate) fn minutes(value: u32) -> Option<i64> {
+    (value > 0).then_some(i64::from(value) * 60)
+}
+
+/// The waits before a ping, in seconds; `None` is never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NudgeWaits {
+    /// A case that nobody took and no staff answered.
+    pub unanswered: Option<i64>,
+    /// A taken case whose person wrote last.
+    pub idle: Option<i64>,
+}
+
+impl NudgeWaits {
+    /// The defaults.
+    pub fn default_waits() -> NudgeWaits {
+        NudgeWaits {
+            unanswered: minutes(DEFAULT_NUDGE_MINUTES),
+            idle: minutes(DEFAULT_IDLE_MINUTES),
+        }
+    }
+
+    /// The shortest wait there is.
+    pub(crate) fn shortest(self) -> Option<i64> {
+        match (self.unanswered, self.idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
 
 /// How the conversations behave, as configured.
 #[derive(Debug, Clone)]
@@ -100,8 +142,8 @@ impl Default for Settings {
             support_chat: None,
             admins: Vec::new(),
             asks_later: true,
-            nudges: crate::cases::nudge::Waits::default_waits(),
-            reopen_secs: crate::cases::minutes(crate::cases::DEFAULT_REOPEN_MINUTES),
+            nudges: NudgeWaits::default_waits(),
+            reopen_secs: minutes(DEFAULT_REOPEN_MINUTES),
             case_webhook: None,
         }
     }

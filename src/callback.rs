@@ -8,6 +8,9 @@ use crate::lang::Lang;
 /// Telegram refuses callback data longer than this many bytes.
 pub const MAX_DATA_BYTES: usize = 64;
 
+/// The lowest and highest rating of a case (`Action::CaseRate`).
+pub(crate) const RATINGS: std::ops::RangeInclusive<u8> = 1..=5;
+
 /// The action behind a button.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -183,7 +186,7 @@ impl Action {
                 let stars = u8::try_from(canonical_number(stars)?).ok()?;
                 Action::CaseRate {
                     case: canonical_number(case).filter(|c| *c > 0)?,
-                    stars: Some(stars).filter(|s| crate::cases::RATINGS.contains(s))?,
+                    stars: Some(stars).filter(|s| RATINGS.contains(s))?,
                 }
             }
             "ps" | "pd" => {

@@ -22,24 +22,8 @@ use crate::lang::Lang;
 use crate::stats::{categories_by_node, category_name};
 use crate::tree::Tree;
 
-/// The default waits, in minutes: before the staff chat is pinged about
-/// a case nobody answered, before whoever took a case is pinged about its
-/// person waiting, and how long after closing the person's next message
-/// reopens it.
-pub(crate) const DEFAULT_NUDGE_MINUTES: u32 = 30;
-pub(crate) const DEFAULT_IDLE_MINUTES: u32 = 60;
-pub(crate) const DEFAULT_REOPEN_MINUTES: u32 = 120;
-
 /// How many close node ids a `/send` of an unknown one is answered with.
 pub(crate) const NEAR_SHOWN: usize = 3;
-
-/// The longest of those waits, in minutes: a week.
-pub(crate) const MAX_DESK_MINUTES: u32 = 7 * 24 * 60;
-
-/// A wait in minutes as seconds; 0 is never.
-pub(crate) fn minutes(value: u32) -> Option<i64> {
-    (value > 0).then_some(i64::from(value) * 60)
-}
 
 /// How long a closed case (and the links of its messages) is kept.
 pub(crate) const CLOSED_RETENTION_SECS: i64 = 30 * 24 * 3600;
@@ -174,9 +158,6 @@ pub enum Side {
     Person,
     Staff,
 }
-
-/// The lowest and highest rating.
-pub(crate) const RATINGS: std::ops::RangeInclusive<u8> = 1..=5;
 
 fn inside() -> bool {
     true

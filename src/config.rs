@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::app::{CaseWebhook, DEFAULT_SESSION_IDLE_SECS, Settings};
-use crate::cases::{
+use crate::app::{
     DEFAULT_IDLE_MINUTES, DEFAULT_NUDGE_MINUTES, DEFAULT_REOPEN_MINUTES, MAX_DESK_MINUTES,
 };
 use crate::lang::Lang;
@@ -429,9 +429,9 @@ impl Config {
         let options = options(env, &mut problems);
         let mut desk = |key, default| {
             let value = number(env, key, default, (0, MAX_DESK_MINUTES), &mut problems);
-            crate::cases::minutes(value)
+            crate::app::minutes(value)
         };
-        let nudges = crate::cases::nudge::Waits {
+        let nudges = crate::app::NudgeWaits {
             unanswered: desk("CASE_NUDGE_MINUTES", DEFAULT_NUDGE_MINUTES),
             idle: desk("CASE_IDLE_MINUTES", DEFAULT_IDLE_MINUTES),
         };

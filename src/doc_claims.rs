@@ -1281,17 +1281,17 @@ fn desk_figures_are_the_codes() {
     let reopen = settings.reopen_secs;
     let mut c = Claims::new();
     claims! { c, README;
-        "(0 turns each off; at most {})" => cases::MAX_DESK_MINUTES;
+        "(0 turns each off; at most {})" => crate::app::MAX_DESK_MINUTES;
     }
     claims! { c, BEHAVIOUR;
         "within `CASE_REOPEN_MINUTES` (default\n  {})" => desk_minutes(reopen);
         "after `CASE_NUDGE_MINUTES` (default {})" => desk_minutes(nudge);
         "by mention, after `CASE_IDLE_MINUTES`\n  (default {})" => desk_minutes(idle);
-        "1 to {} buttons under the closing message" => cases::RATINGS.end();
+        "1 to {} buttons under the closing message" => crate::callback::RATINGS.end();
         "answered with the {} closest ones" => words(cases::NEAR_SHOWN as u64);
     }
     claims! { c, ENV_EXAMPLE;
-        "(0 turns each off, at most {}, a week)" => cases::MAX_DESK_MINUTES;
+        "(0 turns each off, at most {}, a week)" => crate::app::MAX_DESK_MINUTES;
         "CASE_NUDGE_MINUTES (default {})" => desk_minutes(nudge);
         "after CASE_IDLE_MINUTES (default {})" => desk_minutes(idle);
         "CASE_REOPEN_MINUTES (default {})" => desk_minutes(reopen);

@@ -248,7 +248,7 @@ impl Ratings {
         let Some(stars) = stars
             .parse::<u8>()
             .ok()
-            .filter(|s| crate::cases::RATINGS.contains(s))
+            .filter(|s| crate::callback::RATINGS.contains(s))
         else {
             return;
         };

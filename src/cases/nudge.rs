@@ -4,38 +4,16 @@
 //! began outside them counts from when they open. Each ping is marked on
 //! the case before it is sent, so of several instances one sends it.
 
-use super::open::Staff;
 use super::{Case, Status};
-use crate::app::App;
+use crate::app::{App, NudgeWaits as Waits};
 use crate::clock::Instant;
 use crate::store::StoreError;
 use crate::tree::hours::OfficeHours;
 
-/// The waits before a ping, in seconds; `None` is never.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Waits {
-    /// A case that nobody took and no staff answered.
-    pub unanswered: Option<i64>,
-    /// A taken case whose person wrote last.
-    pub idle: Option<i64>,
-}
-
-impl Waits {
-    /// The defaults.
-    pub fn default_waits() -> Waits {
-        Waits {
-            unanswered: super::minutes(super::DEFAULT_NUDGE_MINUTES),
-            idle: super::minutes(super::DEFAULT_IDLE_MINUTES),
-        }
-    }
-
-    /// The shortest wait there is.
-    fn shortest(self) -> Option<i64> {
-        match (self.unanswered, self.idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
+/// The staff chat as pings reach it, which the adapter provides.
+pub(crate) trait Pings {
+    /// Pings the staff chat about a case; whether it went out.
+    fn nudge(&self, case: &Case, nudge: Nudge) -> impl std::future::Future<Output = bool> + Send;
 }
 
 /// A ping about one case.
@@ -102,7 +80,7 @@ pub(crate) fn due(case: &Case, waits: Waits, hours: Option<&OfficeHours>, now: I
 /// Pings what is due among the open cases; when the next could be due
 /// (at most `sweep` from now, so a case opened meanwhile is not missed).
 pub(crate) async fn round(
-    staff: &impl Staff,
+    staff: &impl Pings,
     app: &App,
     now: Instant,
     sweep: i64,

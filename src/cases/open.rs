@@ -18,13 +18,6 @@ use crate::tree::{Provider, UiButton, UiText};
 pub(crate) trait Staff {
     /// Posts a new case to the staff chat; whether it went out.
     fn post_case(&self, case: &Case) -> impl std::future::Future<Output = bool> + Send;
-
-    /// Pings the staff chat about a case; whether it went out.
-    fn nudge(
-        &self,
-        case: &Case,
-        nudge: super::nudge::Nudge,
-    ) -> impl std::future::Future<Output = bool> + Send;
 }
 
 /// Who asks for a person, and where, as the adapter learnt it.

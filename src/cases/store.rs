@@ -11,7 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CLOSED_RETENTION_SECS, Case, NewCase, Opened, RATINGS, Side};
+use super::{CLOSED_RETENTION_SECS, Case, NewCase, Opened, Side};
+use crate::callback::RATINGS;
 use crate::clock::Instant;
 use crate::store::kernel::Span;
 use crate::store::{ANY_TIME, Batch, RETRIES, Store, StoreError, encode, kept_until};

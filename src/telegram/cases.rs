@@ -15,8 +15,10 @@ use teloxide::types::{
 };
 
 use super::pacer::Priority;
-use super::schedule::cannot_reach_person;
-use super::send::{Gone, Outbox, Outgoing, Shown, Target, answer, answer_soon, deliver, keyboard};
+use super::send::{
+    Gone, Outbox, Outgoing, Shown, Target, answer, answer_soon, cannot_reach_person, deliver,
+    keyboard,
+};
 
 mod desk;
 pub(super) mod photos;
@@ -24,13 +26,15 @@ mod relay;
 use crate::app::App;
 use crate::callback::Action;
 use crate::cases::events::{CaseEvent, Kind, emit};
+use crate::cases::nudge::{Nudge, Pings};
 use crate::cases::open::{Asker, Staff};
-use crate::cases::{self, Case};
+use crate::cases::{self, Case, Side};
+use crate::clock::Instant;
 use crate::conversation;
 use crate::engine::{Button, Reply};
 use crate::lang::Lang;
 use crate::markup;
-use crate::stats::{Fact, FactKind};
+use crate::stats::{Fact, FactKind, Waits};
 use crate::store::{Posted, SessionKey};
 use crate::tree::{UiButton, UiText};
 pub(super) use desk::{my_case, rate, staff_chat};
@@ -168,7 +172,7 @@ fn rating_ask(app: &App, case: &Case, lang: Lang) -> Option<Reply> {
     if case.desk.rating.is_some() {
         return None;
     }
-    let buttons = cases::RATINGS
+    let buttons = crate::callback::RATINGS
         .map(|stars| Button {
             label: format!("{stars} ★"),
             data: Action::CaseRate {
@@ -342,9 +346,11 @@ impl Staff for StaffChat {
             None => false,
         }
     }
+}
 
-    async fn nudge(&self, case: &Case, nudge: cases::nudge::Nudge) -> bool {
-        let html = desk::nudge_html(&self.app, case, nudge);
+impl Pings for StaffChat {
+    async fn nudge(&self, case: &Case, nudge: Nudge) -> bool {
+        let html = nudge_html(&self.app, case, nudge);
         tell_staff(&self.out, &self.app, case, &html).await
     }
 }
@@ -583,7 +589,10 @@ async fn changed(
 /// so the staff see at a glance which cases are done.
 async fn closed(out: &Outbox, app: &App, case: &Case, now: crate::clock::Instant) {
     log::info!("case {}: closed", case.id);
-    photos::case_closed(app, case.id).await;
+    // Screenshots still waiting for the person's answer go with it.
+    if let Err(e) = app.store.forget_case_photos(case.id).await {
+        log::error!("case {}: forgetting its screenshots failed: {e}", case.id);
+    }
     let fact = Fact::new(now, FactKind::HandoffClosed, 0, &case.node, case.lang);
     if let Err(e) = app.store.record(app.tree().version(), &[fact]).await {
         log::error!("case {}: recording the fact failed: {e}", case.id);
@@ -592,6 +601,62 @@ async fn closed(out: &Outbox, app: &App, case: &Case, now: crate::clock::Instant
         let topic = ThreadId(MessageId(topic));
         if let Err(e) = out.bot.close_forum_topic(ChatId(staff), topic).await {
             log::warn!("case {}: its topic could not be closed: {e}", case.id);
+        }
+    }
+}
+
+/// Notes a staff answer: the case now waits for the person; the first
+/// answer also gives the wait for the figures (how long it took, and
+/// whether the case opened inside office hours). The case as it now is.
+async fn staff_answered(app: &App, case: &Case, now: Instant) -> Case {
+    let after = match app.store.case_written(case.id, Side::Staff, now).await {
+        Ok(after) => after,
+        Err(e) => {
+            log::error!("case {}: noting the staff answer failed: {e}", case.id);
+            None
+        }
+    };
+    match app.store.first_answer(case.id, now).await {
+        Ok(Some(case)) => {
+            let detail = Waits::detail(case.in_hours, now - case.opened_at);
+            let fact = Fact::new(now, FactKind::StaffAnswered, 0, &case.node, case.lang)
+                .with_detail(&detail);
+            if let Err(e) = app.store.record(app.tree().version(), &[fact]).await {
+                log::error!("case {}: recording the fact failed: {e}", case.id);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => log::error!("case {}: noting the first answer failed: {e}", case.id),
+    }
+    after.unwrap_or_else(|| case.clone())
+}
+
+/// The ping's text for the staff chat.
+fn nudge_html(app: &App, case: &Case, nudge: Nudge) -> String {
+    let tree = app.tree();
+    let ui = tree.ui();
+    let lang = app.settings.default_lang;
+    let wait = |secs: i64| {
+        let minutes = u32::try_from((secs.max(0) + 59) / 60).unwrap_or(u32::MAX);
+        crate::tree::provider::minutes(minutes, lang)
+    };
+    let id = case.id.to_string();
+    match nudge {
+        Nudge::Unanswered { waited } => markup::fill(
+            &markup::to_html(ui.text(UiText::CaseNudge, lang)),
+            &[("case", &id), ("wait", &wait(waited))],
+        ),
+        Nudge::Idle { waited, .. } => {
+            let staff = match (case.desk.taken_by_id, &case.taken_by) {
+                (Some(id), Some(name)) => {
+                    format!("<a href=\"tg://user?id={id}\">{}</a>", markup::escape(name))
+                }
+                (_, name) => markup::escape(name.as_deref().unwrap_or_default()),
+            };
+            markup::fill(
+                &markup::to_html(ui.text(UiText::CaseNudgeIdle, lang)),
+                &[("case", &id), ("wait", &wait(waited)), ("staff", &staff)],
+            )
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::pacer::Priority;
-use super::send::{Gone, Outbox, Outgoing, Shown, keyboard};
+use super::send::{Gone, Outbox, Outgoing, Shown, cannot_reach_person, keyboard};
 use crate::app::{App, Delivery, Reach, Recipient};
 use crate::cases::nudge;
 use crate::clock::Instant;
@@ -283,18 +283,6 @@ impl Telegram {
         };
         self.out.put(&self.app, ticket, message).await
     }
-}
-
-pub(super) fn cannot_reach_person(e: &RequestError) -> bool {
-    matches!(
-        e,
-        RequestError::Api(
-            ApiError::BotBlocked
-                | ApiError::ChatNotFound
-                | ApiError::UserDeactivated
-                | ApiError::CantInitiateConversation
-        )
-    )
 }
 
 fn delivery(result: Result<Shown, RequestError>) -> Delivery {

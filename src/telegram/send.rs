@@ -697,3 +697,17 @@ async fn answer_id(out: &Outbox, id: &CallbackQueryId, alert: Option<&str>) {
         log::warn!("answering a button press failed: {e}");
     }
 }
+
+/// Whether a send failed because the person can never be reached in that
+/// chat: they blocked the bot, left, or never started it.
+pub(super) fn cannot_reach_person(e: &RequestError) -> bool {
+    matches!(
+        e,
+        RequestError::Api(
+            ApiError::BotBlocked
+                | ApiError::ChatNotFound
+                | ApiError::UserDeactivated
+                | ApiError::CantInitiateConversation
+        )
+    )
+}

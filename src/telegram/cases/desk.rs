@@ -9,7 +9,6 @@ use super::{StaffChat, close_button, edit, header_html, staff_keyboard, tell_sta
 use crate::app::App;
 use crate::callback::Action;
 use crate::cases::events::{CaseEvent, Kind, emit};
-use crate::cases::nudge::Nudge;
 use crate::cases::store::Rated;
 use crate::cases::{Case, NEAR_SHOWN, Status};
 use crate::clock::Instant;
@@ -280,41 +279,11 @@ pub(in crate::telegram) async fn send_step(
     };
     deliver(out, app, target, None, &replies, Priority::Person);
     log::info!("case {}: staff sent the step {node}", case.id);
-    let case = super::relay::staff_answered(app, case, now).await;
+    let case = super::staff_answered(app, case, now).await;
     let event = CaseEvent::new(Kind::Message, &case).by_staff(by);
     emit(app, event.text(&format!("/send {node}"))).await;
     say(
         UiText::StaffSent,
         &[("node", node), ("lang", case.lang.code())],
     )
-}
-
-/// The ping's text for the staff chat.
-pub(in crate::telegram) fn nudge_html(app: &App, case: &Case, nudge: Nudge) -> String {
-    let tree = app.tree();
-    let ui = tree.ui();
-    let lang = app.settings.default_lang;
-    let wait = |secs: i64| {
-        let minutes = u32::try_from((secs.max(0) + 59) / 60).unwrap_or(u32::MAX);
-        crate::tree::provider::minutes(minutes, lang)
-    };
-    let id = case.id.to_string();
-    match nudge {
-        Nudge::Unanswered { waited } => markup::fill(
-            &markup::to_html(ui.text(UiText::CaseNudge, lang)),
-            &[("case", &id), ("wait", &wait(waited))],
-        ),
-        Nudge::Idle { waited, .. } => {
-            let staff = match (case.desk.taken_by_id, &case.taken_by) {
-                (Some(id), Some(name)) => {
-                    format!("<a href=\"tg://user?id={id}\">{}</a>", markup::escape(name))
-                }
-                (_, name) => markup::escape(name.as_deref().unwrap_or_default()),
-            };
-            markup::fill(
-                &markup::to_html(ui.text(UiText::CaseNudgeIdle, lang)),
-                &[("case", &id), ("wait", &wait(waited)), ("staff", &staff)],
-            )
-        }
-    }
 }

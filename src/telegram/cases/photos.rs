@@ -28,8 +28,9 @@ use crate::engine::Reply;
 use crate::markup;
 use crate::store::Posted;
 use crate::telegram::pacer::Priority;
-use crate::telegram::schedule::cannot_reach_person;
-use crate::telegram::send::{Body, Outbox, Outgoing, Shown, Target, answer, answer_soon, deliver};
+use crate::telegram::send::{
+    Body, Outbox, Outgoing, Shown, Target, answer, answer_soon, cannot_reach_person, deliver,
+};
 use crate::tree::{UiButton, UiText};
 
 /// The longest caption passed on, in UTF-16 units as Telegram counts:
@@ -359,7 +360,7 @@ where
     );
     if to_person(out, app, case, &largest.file.id.0, &caption).await {
         log::info!("case {}: a staff photo relayed", case.id);
-        super::relay::staff_answered(app, case, now).await;
+        super::staff_answered(app, case, now).await;
     } else {
         log::warn!("case {}: a staff photo could not be delivered", case.id);
         note(UiText::RelayFailed).await;
@@ -448,13 +449,6 @@ pub(in crate::telegram) async fn no_case(
     match replies.next() {
         Some(first) => std::iter::once(first.below(&note)).chain(replies).collect(),
         None => vec![Reply::plain(note)],
-    }
-}
-
-/// Forgets the screenshots of a closed case that still wait for an answer.
-pub(super) async fn case_closed(app: &App, case: i64) {
-    if let Err(e) = app.store.forget_case_photos(case).await {
-        log::error!("case {case}: forgetting its screenshots failed: {e}");
     }
 }
 

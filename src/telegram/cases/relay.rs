@@ -5,14 +5,12 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, MessageKind, User};
 
-use super::{desk, post, tell_person, tell_staff};
+use super::{desk, post, staff_answered, tell_person, tell_staff};
 use crate::app::App;
 use crate::cases::events::{CaseEvent, Kind, emit};
 use crate::cases::{Case, Side};
-use crate::clock::Instant;
 use crate::engine::Reply;
 use crate::markup;
-use crate::stats::{Fact, FactKind, Waits};
 use crate::telegram::pacer::Priority;
 use crate::telegram::send::{Outbox, Target, deliver};
 use crate::tree::UiText;
@@ -314,32 +312,6 @@ pub(in crate::telegram) async fn from_person(
         notes.push(note(UiText::RelayTextOnly));
     }
     deliver(out, app, target, None, &notes, Priority::Person);
-}
-
-/// Notes a staff answer: the case now waits for the person; the first
-/// answer also gives the wait for the figures (how long it took, and
-/// whether the case opened inside office hours). The case as it now is.
-pub(super) async fn staff_answered(app: &App, case: &Case, now: Instant) -> Case {
-    let after = match app.store.case_written(case.id, Side::Staff, now).await {
-        Ok(after) => after,
-        Err(e) => {
-            log::error!("case {}: noting the staff answer failed: {e}", case.id);
-            None
-        }
-    };
-    match app.store.first_answer(case.id, now).await {
-        Ok(Some(case)) => {
-            let detail = Waits::detail(case.in_hours, now - case.opened_at);
-            let fact = Fact::new(now, FactKind::StaffAnswered, 0, &case.node, case.lang)
-                .with_detail(&detail);
-            if let Err(e) = app.store.record(app.tree().version(), &[fact]).await {
-                log::error!("case {}: recording the fact failed: {e}", case.id);
-            }
-        }
-        Ok(None) => {}
-        Err(e) => log::error!("case {}: noting the first answer failed: {e}", case.id),
-    }
-    after.unwrap_or_else(|| case.clone())
 }
 
 #[cfg(test)]
