@@ -295,6 +295,22 @@ fn webhook(
 /// The case webhook, when `CASE_WEBHOOK_URL` is set: an http(s) address,
 /// with `CASE_WEBHOOK_SECRET` of at least `MIN_CASE_WEBHOOK_SECRET` bytes.
 /// A secret without an address is left unused, as `WEBHOOK_SECRET` is.
+/// An address as a problem quotes it: its scheme and host, never its path
+/// or query, which may hold a token.
+fn without_path(raw: &str) -> String {
+    let (scheme, rest) = match raw.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), raw),
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let more = match &rest[host.len()..] {
+        "" => "",
+        "/" => "/",
+        _ => "/…",
+    };
+    format!("{scheme}{host}{more}")
+}
+
 fn case_webhook(
     env: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<ConfigError>,
@@ -303,7 +319,7 @@ fn case_webhook(
     let url = match url::Url::parse(&raw) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
         _ => {
-            problems.push(ConfigError::CaseWebhookUrl(raw));
+            problems.push(ConfigError::CaseWebhookUrl(without_path(&raw)));
             None
         }
     };
@@ -795,7 +811,7 @@ mod tests {
             (
                 vec![("CASE_WEBHOOK_URL", "desk.example.com/hook")],
                 vec![
-                    ConfigError::CaseWebhookUrl("desk.example.com/hook".into()),
+                    ConfigError::CaseWebhookUrl("desk.example.com/…".into()),
                     ConfigError::CaseWebhookSecret,
                 ],
             ),

@@ -1284,7 +1284,7 @@ fn desk_figures_are_the_codes() {
         "(0 turns each off; at most {})" => crate::app::MAX_DESK_MINUTES;
     }
     claims! { c, BEHAVIOUR;
-        "within `CASE_REOPEN_MINUTES` (default\n  {})" => desk_minutes(reopen);
+        "`CASE_REOPEN_MINUTES` (default {}) reopen the same case" => desk_minutes(reopen);
         "after `CASE_NUDGE_MINUTES` (default {})" => desk_minutes(nudge);
         "by mention, after `CASE_IDLE_MINUTES`\n  (default {})" => desk_minutes(idle);
         "1 to {} buttons under the closing message" => crate::callback::RATINGS.end();

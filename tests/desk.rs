@@ -111,7 +111,15 @@ impl Transcript {
                         out.push_str(&format!("  bot: {}{}\n", plain(text), buttons(&call.body)));
                     }
                     ("editmessagetext", Some(text)) if here => {
-                        let (text, keys) = (plain(text), buttons(&call.body));
+                        // A long message changed: its first line and the
+                        // last, where the change is.
+                        let text = plain(text);
+                        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+                        let text = match lines.as_slice() {
+                            [first, .., last] if lines.len() > 3 => format!("{first} … {last}"),
+                            _ => text.clone(),
+                        };
+                        let keys = buttons(&call.body);
                         out.push_str(&format!("  bot (changes its message): {text}{keys}\n"));
                     }
                     ("answercallbackquery", Some(text)) if n == 0 => {
@@ -555,6 +563,25 @@ async fn staff_commands_and_scores_in_the_wrong_place_get_a_clear_answer() {
             &head(ui.text(UiText::StaffSendUsage, Lang::Zh), 8),
         )
         .await;
+        // Words replying to one of the bot's notes stay with the staff; a
+        // mistyped command replying to the case's message is not relayed.
+        api.send_as(&ANN, &staff, "/canned", Some(topic));
+        let list = sent_to(&api, STAFF, "need_newest_code").await;
+        api.reply_as(&ANN, &list, "这个列表该更新了");
+        api.reply_as(&ANN, &header, "/clsoe");
+        sent_to(&api, STAFF, ui.text(UiText::StaffCommandUnknown, Lang::Zh)).await;
+        api.reply_as(&ANN, &header, "好的，我看一下");
+        sent_to(&api, alice, "好的，我看一下").await;
+        assert_eq!(
+            count_in(&api, alice, "列表"),
+            0,
+            "a reply to a note reached her"
+        );
+        assert_eq!(
+            count_in(&api, alice, "clsoe"),
+            0,
+            "a mistyped command reached her"
+        );
         // A forged score for a case still open, and made-up score data:
         // refused, and nothing reaches the staff.
         api.send_as(&ALICE, &ALICE.private_chat(), "/case", None);
@@ -567,7 +594,7 @@ async fn staff_commands_and_scores_in_the_wrong_place_get_a_clear_answer() {
         );
         assert_eq!(
             alert(&api, 1).await,
-            ui.text(UiText::MenuOutdated, Lang::Zh)
+            ui.text(UiText::CaseRateRefused, Lang::Zh)
         );
         let answered = api.calls_of("answerCallbackQuery").len();
         api.press(&ALICE, &status, "e:1:9");

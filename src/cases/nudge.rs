@@ -50,7 +50,7 @@ pub(crate) fn due(case: &Case, waits: Waits, hours: Option<&OfficeHours>, now: I
     let desk = &case.desk;
     let (start, wait, nudge): (Instant, i64, fn(Instant, i64) -> Nudge) = match case.status() {
         Status::Open if desk.staff_at.is_none() && !desk.nudged => match waits.unanswered {
-            Some(wait) => (case.opened_at, wait, |_, waited| Nudge::Unanswered {
+            Some(wait) => (case.person_last(), wait, |_, waited| Nudge::Unanswered {
                 waited,
             }),
             None => return Due::Never,

@@ -23,10 +23,39 @@ struct Filed {
     case: Case,
     #[serde(default)]
     closed_at: Option<Instant>,
-    /// The messages linked to it, (chat, message).
+    /// The messages linked to it, (chat, message), whose replies reach
+    /// the person: the case's message, the person's words, screenshots.
     #[serde(default)]
     links: Vec<(i64, i32)>,
+    /// The bot's notes about it in the staff chat (pings, what happened):
+    /// a command replying to one is about the case, words are not relayed.
+    #[serde(default)]
+    notes: Vec<(i64, i32)>,
 }
+
+/// Messages linked to a case, (chat, message).
+pub(crate) type Links = Vec<(i64, i32)>;
+
+/// What a message in the staff chat is to a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    /// A reply to it reaches the person.
+    Reaches(i64),
+    /// One of the bot's notes about the case: a reply to it stays with
+    /// the staff.
+    Note(i64),
+}
+
+impl Linked {
+    pub fn case(self) -> i64 {
+        match self {
+            Linked::Reaches(case) | Linked::Note(case) => case,
+        }
+    }
+}
+
+/// How a note's link is stored: the case's id and this mark.
+const NOTE_MARK: &str = " note";
 
 impl Filed {
     /// When it is forgotten: 30 days after it was closed.
@@ -43,6 +72,10 @@ impl Filed {
         for (chat, message) in &self.links {
             batch.put_until(message_key(*chat, *message), &id, expires);
         }
+        let note = format!("{id}{NOTE_MARK}");
+        for (chat, message) in &self.notes {
+            batch.put_until(message_key(*chat, *message), &note, expires);
+        }
         if let Some(topic) = self.case.topic {
             batch.put_until(topic_key(topic), &id, expires);
         }
@@ -55,7 +88,7 @@ pub(crate) fn case_into(
     batch: &mut Batch,
     case: Case,
     closed_at: Option<Instant>,
-    links: Vec<(i64, i32)>,
+    (links, notes): (Links, Links),
 ) {
     if !case.closed {
         batch.put(open_key(case.user), case.id.to_string());
@@ -68,6 +101,7 @@ pub(crate) fn case_into(
         case,
         closed_at,
         links,
+        notes,
     }
     .file_into(batch);
 }
@@ -121,7 +155,10 @@ impl Store {
     /// A case id a record holds.
     async fn case_id(&self, key: String) -> Result<Option<i64>, StoreError> {
         let got = self.kernel().get(&[key], ANY_TIME).await?;
-        Ok(got[0].as_ref().and_then(|r| r.value.parse().ok()))
+        Ok(got[0].as_ref().and_then(|r| {
+            let id = r.value.strip_suffix(NOTE_MARK).unwrap_or(&r.value);
+            id.parse().ok()
+        }))
     }
 
     /// Reads a case, lets `change` alter it (or say `None`: nothing to
@@ -185,6 +222,7 @@ impl Store {
                 },
                 closed_at: None,
                 links: Vec::new(),
+                notes: Vec::new(),
             };
             let mut batch = Batch::new(ANY_TIME);
             batch.check(&open, version).put(&open, id.to_string());
@@ -246,6 +284,25 @@ impl Store {
         .map(drop)
     }
 
+    /// Links one of the bot's notes in the staff chat to a case: a command
+    /// replying to it is about the case, words replying to it stay with
+    /// the staff.
+    pub async fn link_case_note(
+        &self,
+        chat: i64,
+        message: i32,
+        case: i64,
+    ) -> Result<(), StoreError> {
+        self.change_case(case, ANY_TIME, |filed, _| {
+            if !filed.notes.contains(&(chat, message)) {
+                filed.notes.push((chat, message));
+            }
+            Some(())
+        })
+        .await
+        .map(drop)
+    }
+
     /// The case a message belongs to.
     pub async fn case_of_message(
         &self,
@@ -253,6 +310,21 @@ impl Store {
         message: i32,
     ) -> Result<Option<i64>, StoreError> {
         self.case_id(message_key(chat, message)).await
+    }
+
+    /// The case a message belongs to, and whether a reply to it reaches
+    /// the person.
+    pub async fn case_link(&self, chat: i64, message: i32) -> Result<Option<Linked>, StoreError> {
+        let got = self
+            .kernel()
+            .get(&[message_key(chat, message)], ANY_TIME)
+            .await?;
+        Ok(got[0]
+            .as_ref()
+            .and_then(|r| match r.value.strip_suffix(NOTE_MARK) {
+                Some(id) => id.parse().ok().map(Linked::Note),
+                None => r.value.parse().ok().map(Linked::Reaches),
+            }))
     }
 
     /// The latest case whose forum topic `topic` is, open or closed.
@@ -365,8 +437,10 @@ impl Store {
             let mut batch = Batch::new(ANY_TIME);
             batch.check(&open, 0).check(case_key(id), version);
             batch.delete(last_key(filed.case.user));
-            let Filed { case, links, .. } = filed;
-            case_into(&mut batch, case.clone(), None, links);
+            let Filed {
+                case, links, notes, ..
+            } = filed;
+            case_into(&mut batch, case.clone(), None, (links, notes));
             match self.kernel().commit(batch).await {
                 Ok(_) => return Ok(Some(case)),
                 Err(StoreError::Conflict) => continue,
@@ -440,9 +514,14 @@ impl Store {
                 if filed.case.closed {
                     return None;
                 }
+                // Still due as it was read: nobody answered or took it
+                // meanwhile, or the person still waits on whoever took it.
+                let taken = filed.case.taken_by.is_some();
                 match idle {
-                    Some(at) if desk.idle_nudged != Some(at) => desk.idle_nudged = Some(at),
-                    None if !desk.nudged => desk.nudged = true,
+                    Some(at) if desk.idle_nudged != Some(at) && taken && !desk.awaiting_person => {
+                        desk.idle_nudged = Some(at);
+                    }
+                    None if !desk.nudged && !taken && desk.staff_at.is_none() => desk.nudged = true,
                     _ => return None,
                 }
                 Some(())

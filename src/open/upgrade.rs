@@ -290,7 +290,7 @@ fn cases(old: &Connection, batch: &mut Batch) -> Result<usize, StoreError> {
         let linked = links
             .query_map([case.id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<Vec<_>, _>>()?;
-        crate::cases::store::case_into(batch, case, closed_at, linked);
+        crate::cases::store::case_into(batch, case, closed_at, (linked, Vec::new()));
         n += 1;
     }
     Ok(n)

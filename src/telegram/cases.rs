@@ -172,6 +172,15 @@ fn rating_ask(app: &App, case: &Case, lang: Lang) -> Option<Reply> {
     if case.desk.rating.is_some() {
         return None;
     }
+    let tree = app.tree();
+    let ui = tree.ui();
+    let mut text = String::new();
+    // Whether writing back reopens it.
+    if app.settings.reopen_secs.is_some() {
+        text.push_str(ui.text(UiText::CaseReopenHint, lang));
+        text.push_str("\n\n");
+    }
+    text.push_str(ui.text(UiText::CaseRateAsk, lang));
     let buttons = crate::callback::RATINGS
         .map(|stars| Button {
             label: format!("{stars} ★"),
@@ -184,7 +193,7 @@ fn rating_ask(app: &App, case: &Case, lang: Lang) -> Option<Reply> {
         .collect();
     Some(Reply {
         node: None,
-        text: app.tree().ui().text(UiText::CaseRateAsk, lang).to_string(),
+        text,
         buttons: vec![buttons],
     })
 }
@@ -268,10 +277,20 @@ async fn tell_person(
     delivered
 }
 
+/// What the bot posts about a case in the staff chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Posting {
+    /// The person's own words: a reply to them reaches the person.
+    Words,
+    /// The bot's note (a ping, what happened): a reply to it stays with
+    /// the staff.
+    Note,
+}
+
 /// Tells the staff chat about the case `case`, under its message (in its
-/// topic); the message is linked to the case, so replying to it reaches
-/// the person. Whether it went out.
-async fn tell_staff(out: &Outbox, app: &App, case: &Case, html: &str) -> bool {
+/// topic); the message is linked to the case as `posting` says. Whether
+/// it went out.
+async fn tell_staff(out: &Outbox, app: &App, case: &Case, html: &str, posting: Posting) -> bool {
     let Some(staff) = app.settings.support_chat.map(ChatId) else {
         return false;
     };
@@ -280,11 +299,12 @@ async fn tell_staff(out: &Outbox, app: &App, case: &Case, html: &str) -> bool {
     let Some(sent) = post(out, app, staff, thread, reply_to, html, None).await else {
         return false;
     };
-    if let Err(e) = app
-        .store
-        .link_case_message(staff.0, sent.id.0, case.id)
-        .await
-    {
+    let store = &app.store;
+    let linked = match posting {
+        Posting::Words => store.link_case_message(staff.0, sent.id.0, case.id).await,
+        Posting::Note => store.link_case_note(staff.0, sent.id.0, case.id).await,
+    };
+    if let Err(e) = linked {
         log::error!("case {}: linking a message failed: {e}", case.id);
     }
     true
@@ -351,7 +371,7 @@ impl Staff for StaffChat {
 impl Pings for StaffChat {
     async fn nudge(&self, case: &Case, nudge: Nudge) -> bool {
         let html = nudge_html(&self.app, case, nudge);
-        tell_staff(&self.out, &self.app, case, &html).await
+        tell_staff(&self.out, &self.app, case, &html, Posting::Note).await
     }
 }
 
@@ -546,7 +566,7 @@ pub(super) async fn person_closes(
         )
         .await;
     }
-    tell_staff(out, app, &case, &markup::to_html(note)).await;
+    tell_staff(out, app, &case, &markup::to_html(note), Posting::Note).await;
     let mut done = Reply::plain(ui.text(UiText::CaseClosedDone, lang));
     if let Some(ask) = rating_ask(app, &case, lang) {
         done.text.push_str("\n\n");

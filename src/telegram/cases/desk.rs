@@ -5,7 +5,7 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, MessageId, ThreadId, UserId};
 
-use super::{StaffChat, close_button, edit, header_html, staff_keyboard, tell_staff};
+use super::{Posting, StaffChat, close_button, edit, header_html, staff_keyboard, tell_staff};
 use crate::app::App;
 use crate::callback::Action;
 use crate::cases::events::{CaseEvent, Kind, emit};
@@ -51,6 +51,8 @@ pub(in crate::telegram) async fn my_case(
         Ok(Some(case)) => {
             let staff = case.taken_by.clone().unwrap_or_default();
             let which = match case.status() {
+                // Answered by someone who did not take the case.
+                Status::Waiting if staff.is_empty() => UiText::CaseStatusAnswered,
                 Status::Waiting => UiText::CaseStatusWaiting,
                 Status::Taken => UiText::CaseStatusTaken,
                 Status::Open | Status::Closed => UiText::CaseStatusOpen,
@@ -95,7 +97,7 @@ pub(in crate::telegram) async fn rate(
             return;
         }
         Ok(Rated::Refused) => {
-            answer(out, query, Some(ui.text(UiText::MenuOutdated, lang))).await;
+            answer(out, query, Some(ui.text(UiText::CaseRateRefused, lang))).await;
             return;
         }
         Err(e) => {
@@ -132,7 +134,7 @@ pub(in crate::telegram) async fn rate(
         &markup::to_html(ui.text(UiText::CaseRatedStaff, app.settings.default_lang)),
         &[("case", &case.id.to_string()), ("stars", &stars)],
     );
-    tell_staff(out, app, &case, &told).await;
+    tell_staff(out, app, &case, &told, Posting::Note).await;
 }
 
 /// A rating fact's detail: the stars, and who took the case (`-` for
@@ -182,7 +184,7 @@ pub(in crate::telegram) async fn reopen(
         let keyboard = staff_keyboard(app, &case);
         edit(out, app, staff, MessageId(post), &html, Some(keyboard)).await;
     }
-    tell_staff(out, app, &case, &status).await;
+    tell_staff(out, app, &case, &status, Posting::Note).await;
     Some(case)
 }
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, MessageKind, User};
 
-use super::{desk, post, staff_answered, tell_person, tell_staff};
+use super::{Posting, desk, post, staff_answered, tell_person, tell_staff};
 use crate::app::App;
 use crate::cases::events::{CaseEvent, Kind, emit};
+use crate::cases::store::Linked;
 use crate::cases::{Case, Side};
 use crate::engine::Reply;
 use crate::markup;
@@ -78,16 +79,21 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
         return;
     }
     let command = msg.text().and_then(staff_command);
-    let mut case_id = None;
+    let slash = msg.text().is_some_and(|t| t.trim_start().starts_with('/'));
+    let mut link = None;
     if let Some(replied) = msg.reply_to_message().map(|m| m.id.0) {
-        case_id = store
-            .case_of_message(staff.0, replied)
-            .await
-            .unwrap_or_else(|e| {
-                log::error!("chat {staff}: finding a case failed: {e}");
-                None
-            });
+        link = store.case_link(staff.0, replied).await.unwrap_or_else(|e| {
+            log::error!("chat {staff}: finding a case failed: {e}");
+            None
+        });
     }
+    // Words replying to one of the bot's notes (a ping, "reopened") are
+    // the team's own, like a note in the topic.
+    if command.is_none() && !slash && matches!(link, Some(Linked::Note(_))) {
+        log::debug!("chat {staff}: a reply to a note about a case, kept among the staff");
+        return;
+    }
+    let mut case_id = link.map(Linked::case);
     if case_id.is_none()
         && command.is_some()
         && msg.is_topic_message
@@ -101,13 +107,12 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     let tree = app.tree();
     let staff_lang = app.settings.default_lang;
     let thread = msg.thread_id.filter(|_| msg.is_topic_message);
-    // A note to the staff under their message, linked to the case like
-    // everything the bot posts about it, so a reply to the note reaches
-    // the case too.
+    // A note to the staff under their message, linked to the case as a
+    // note: a command replying to it is about the case, words stay.
     let note = |html: String, case: Option<i64>| async move {
         if let Some(sent) = post(out, app, staff, thread, Some(msg.id), &html, None).await
             && let Some(case) = case
-            && let Err(e) = app.store.link_case_message(staff.0, sent.id.0, case).await
+            && let Err(e) = app.store.link_case_note(staff.0, sent.id.0, case).await
         {
             log::error!("case {case}: linking a message failed: {e}");
         }
@@ -132,6 +137,12 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     };
     if case.closed {
         note(say(UiText::CaseAlreadyClosed), Some(case.id)).await;
+        return;
+    }
+    // Another bot's command, or a mistyped one, is never the person's to
+    // read.
+    if slash && command.is_none() {
+        note(say(UiText::StaffCommandUnknown), Some(case.id)).await;
         return;
     }
     if super::photos::from_staff(out, app, &case, msg, now, &|which| {
@@ -206,9 +217,12 @@ pub(in crate::telegram) async fn open_case_for(
     let store = &app.store;
     let found = match store.open_case_of(user.id.0).await {
         Ok(None) => match app.settings.reopen_secs {
+            // Only a case the staff saw: one never posted was closed at once.
             Some(window) => store.last_closed_case(user.id.0).await.map(|last| {
-                last.filter(|(_, closed_at)| app.clock.now() < closed_at.saturating_add(window))
-                    .map(|(case, _)| case)
+                last.filter(|(case, closed_at)| {
+                    case.post.is_some() && app.clock.now() < closed_at.saturating_add(window)
+                })
+                .map(|(case, _)| case)
             }),
             None => Ok(None),
         },
@@ -290,7 +304,7 @@ pub(in crate::telegram) async fn from_person(
         &markup::to_html(ui.text(UiText::PersonMessage, app.settings.default_lang)),
         &[("case", &case.id.to_string()), ("text", &relayed(text))],
     );
-    if tell_staff(out, app, case, &html).await {
+    if tell_staff(out, app, case, &html, Posting::Words).await {
         log::info!("case {}: a message from the person relayed", case.id);
         let after = match app.store.case_written(case.id, Side::Person, now).await {
             Ok(after) => after,
