@@ -274,14 +274,7 @@ impl Store {
         message: i32,
         case: i64,
     ) -> Result<(), StoreError> {
-        self.change_case(case, ANY_TIME, |filed, _| {
-            if !filed.links.contains(&(chat, message)) {
-                filed.links.push((chat, message));
-            }
-            Some(())
-        })
-        .await
-        .map(drop)
+        self.link_case(chat, message, case, false).await
     }
 
     /// Links one of the bot's notes in the staff chat to a case: a command
@@ -293,9 +286,24 @@ impl Store {
         message: i32,
         case: i64,
     ) -> Result<(), StoreError> {
+        self.link_case(chat, message, case, true).await
+    }
+
+    async fn link_case(
+        &self,
+        chat: i64,
+        message: i32,
+        case: i64,
+        note: bool,
+    ) -> Result<(), StoreError> {
         self.change_case(case, ANY_TIME, |filed, _| {
-            if !filed.notes.contains(&(chat, message)) {
-                filed.notes.push((chat, message));
+            let links = if note {
+                &mut filed.notes
+            } else {
+                &mut filed.links
+            };
+            if !links.contains(&(chat, message)) {
+                links.push((chat, message));
             }
             Some(())
         })
