@@ -285,17 +285,19 @@ pub(in crate::telegram) async fn from_person(
                 reopened = case;
                 &reopened
             }
-            None => {
-                deliver(
-                    out,
-                    app,
-                    target,
-                    None,
-                    &[note(UiText::StoreError)],
-                    Priority::Person,
-                );
-                return;
-            }
+            // Not reopened: another instance did, or the person opened
+            // another case meanwhile; their words go to the open one.
+            None => match app.store.open_case_of(case.user).await {
+                Ok(Some(open)) => {
+                    reopened = open;
+                    &reopened
+                }
+                _ => {
+                    let failed = [note(UiText::StoreError)];
+                    deliver(out, app, target, None, &failed, Priority::Person);
+                    return;
+                }
+            },
         }
     } else {
         case
