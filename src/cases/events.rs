@@ -237,13 +237,20 @@ pub(crate) fn rfc3339(at: Instant) -> String {
 
 /// A new event id: 32 hex digits, unique across processes and stores (a
 /// receiver dedupes by it, so ids must not start again with a new store).
-/// It begins with the microseconds of the system clock, so ids sort in
-/// the order they were made, which is the queue's order within a second.
+/// It begins with the microseconds of the system clock, kept rising
+/// within this process (two ids made in one microsecond take the next), so
+/// ids sort in the order they were made, which is the queue's order within
+/// a second.
 pub(crate) fn new_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let micros = std::time::SystemTime::now()
+    static LAST_MICROS: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
+    let rising = |last: u64| Some(now.max(last + 1));
+    let micros = match LAST_MICROS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, rising) {
+        Ok(last) | Err(last) => now.max(last + 1),
+    };
     let mut random = [0u8; 8];
     let tail = match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random) {
         Ok(()) => u64::from_be_bytes(random),
@@ -391,8 +398,9 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(sorted.len(), ids.len());
-        assert!(ids.windows(2).all(|w| w[0][..16] <= w[1][..16]));
+        // Unique, and already in order: made in one microsecond or not.
+        assert_eq!(sorted, ids);
+        assert!(ids.windows(2).all(|w| w[0][..16] < w[1][..16]));
     }
 
     #[test]
