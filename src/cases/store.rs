@@ -15,7 +15,7 @@ use super::{CLOSED_RETENTION_SECS, Case, NewCase, Opened, Side};
 use crate::callback::RATINGS;
 use crate::clock::Instant;
 use crate::store::kernel::Span;
-use crate::store::{ANY_TIME, Batch, RETRIES, Store, StoreError, encode, kept_until};
+use crate::store::{ANY_TIME, Batch, RETRIES, Store, StoreError, decode, encode, kept_until};
 
 /// A case as stored.
 #[derive(Serialize, Deserialize)]
@@ -114,6 +114,15 @@ const ACTIVE: &str = "cases_active";
 
 /// At most this many open cases are looked at for nudges in one pass.
 pub(crate) const ACTIVE_SHOWN: usize = 500;
+
+/// A person's case, as their words find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonCase {
+    Open(Case),
+    /// Their latest case, closed at that time.
+    Closed(Case, Instant),
+    None,
+}
 
 /// What rating a case found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,16 +409,28 @@ impl Store {
         .await
     }
 
-    /// The person's latest closed case, with when it was closed, while it
-    /// is kept.
-    pub async fn last_closed_case(&self, user: u64) -> Result<Option<(Case, Instant)>, StoreError> {
-        let Some(id) = self.case_id(last_key(user)).await? else {
-            return Ok(None);
+    /// The person's open case, or else their latest closed one with when
+    /// it closed (while it is kept): both pointers read in one round trip,
+    /// so a person with neither costs one read.
+    pub async fn person_case(&self, user: u64) -> Result<PersonCase, StoreError> {
+        let keys = [open_key(user), last_key(user)];
+        let got = self.kernel().get(&keys, ANY_TIME).await?;
+        let id = |at: usize| got[at].as_ref().and_then(|r| r.value.parse::<i64>().ok());
+        if let Some(id) = id(0)
+            && let Some(case) = self.case(id).await?.filter(|case| !case.closed)
+        {
+            return Ok(PersonCase::Open(case));
+        }
+        let Some(id) = id(1) else {
+            return Ok(PersonCase::None);
         };
-        Ok(self.filed(id).await?.and_then(|(filed, _)| {
-            let closed_at = filed.closed_at?;
-            filed.case.closed.then_some((filed.case, closed_at))
-        }))
+        Ok(match self.filed(id).await? {
+            Some((filed, _)) if filed.case.closed => match filed.closed_at {
+                Some(at) => PersonCase::Closed(filed.case, at),
+                None => PersonCase::None,
+            },
+            _ => PersonCase::None,
+        })
     }
 
     /// Opens a closed case again for its person, who wrote at `now`,
@@ -538,16 +559,28 @@ impl Store {
         Ok(marked.is_some())
     }
 
-    /// The open cases, oldest first, at most `ACTIVE_SHOWN`.
+    /// The open cases, oldest first, at most `ACTIVE_SHOWN`: the index,
+    /// then every case in one read.
     pub async fn active_cases(&self) -> Result<Vec<Case>, StoreError> {
         let ids = self.kernel().range(ACTIVE, Span::all(ACTIVE_SHOWN)).await?;
-        let mut cases = Vec::with_capacity(ids.len());
-        for (id, _) in ids {
-            if let Ok(id) = id.parse()
-                && let Some(case) = self.case(id).await?
-                && !case.closed
-            {
-                cases.push(case);
+        let keys: Vec<String> = ids
+            .iter()
+            .filter_map(|(id, _)| id.parse().ok().map(case_key))
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cases = Vec::with_capacity(keys.len());
+        for record in self
+            .kernel()
+            .get(&keys, ANY_TIME)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            let (filed, _): (Filed, u64) = decode(record)?;
+            if !filed.case.closed {
+                cases.push(filed.case);
             }
         }
         Ok(cases)

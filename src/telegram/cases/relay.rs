@@ -8,7 +8,7 @@ use teloxide::types::{ChatId, MessageKind, User};
 use super::{Posting, desk, post, staff_answered, tell_person, tell_staff};
 use crate::app::App;
 use crate::cases::events::{CaseEvent, Kind, emit};
-use crate::cases::store::Linked;
+use crate::cases::store::{Linked, PersonCase};
 use crate::cases::{Case, Side};
 use crate::engine::Reply;
 use crate::markup;
@@ -214,24 +214,20 @@ pub(in crate::telegram) async fn open_case_for(
     user: &User,
 ) -> Option<Case> {
     app.settings.support_chat?;
-    let store = &app.store;
-    let found = match store.open_case_of(user.id.0).await {
-        Ok(None) => match app.settings.reopen_secs {
-            // Only a case the staff saw: one never posted was closed at once.
-            Some(window) => store.last_closed_case(user.id.0).await.map(|last| {
-                last.filter(|(case, closed_at)| {
-                    case.post.is_some() && app.clock.now() < closed_at.saturating_add(window)
-                })
-                .map(|(case, _)| case)
-            }),
-            None => Ok(None),
-        },
-        found => found,
-    };
-    let case = found.unwrap_or_else(|e| {
+    let found = app.store.person_case(user.id.0).await.unwrap_or_else(|e| {
         log::error!("user {}: reading the open case failed: {e}", user.id);
-        None
-    })?;
+        PersonCase::None
+    });
+    let case = match (found, app.settings.reopen_secs) {
+        (PersonCase::Open(case), _) => case,
+        // Only a case the staff saw: one never posted was closed at once.
+        (PersonCase::Closed(case, closed_at), Some(window))
+            if case.post.is_some() && app.clock.now() < closed_at.saturating_add(window) =>
+        {
+            case
+        }
+        _ => return None,
+    };
     (chat.is_user() || case.chat == chat.0).then_some(case)
 }
 
