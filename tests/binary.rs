@@ -36,7 +36,26 @@ pub(crate) fn binary() -> std::process::Command {
         .env("CASE_WEBHOOK_URL", "")
         .env("CASE_WEBHOOK_SECRET", "")
         .stdin(std::process::Stdio::null());
+    die_with_the_test(&mut command);
     command
+}
+
+/// Makes the process `command` starts get SIGKILL when the thread that
+/// started it ends: a test that fails (panics) midway would otherwise
+/// leave its bot running, holding its data folder's lock and failing the
+/// next run of the test.
+pub(crate) fn die_with_the_test(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes one async-signal-safe system call.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Runs the binary with `env` set besides, to its end, collecting what it
