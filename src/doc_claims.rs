@@ -444,6 +444,14 @@ fn unit_setting(claims: &Claims, name: &str) -> String {
 }
 
 /// The labelled lines of an evaluation set, read as `eval` reads them.
+/// The router measured on the held-out set, as `eval` measures it.
+fn held_out_3(claims: &Claims, tree: &Tree) -> crate::eval::Evaluation {
+    let file = "tests/data/routing-heldout-3.tsv";
+    let text = std::fs::read_to_string(claims.root.join(file)).expect("the held-out set");
+    let samples = crate::eval::parse(tree, &text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    crate::eval::evaluate(tree, &samples)
+}
+
 fn samples(claims: &Claims, tree: &Tree, file: &str) -> usize {
     let text = std::fs::read_to_string(claims.root.join(file)).expect("an evaluation set");
     crate::eval::parse(tree, &text)
@@ -820,10 +828,14 @@ fn contributing_figures_are_the_codes() {
             => samples(&c, &tree, "tests/data/routing-eval.tsv");
         "`tests/data/routing-heldout.tsv` ({} harder lines"
             => samples(&c, &tree, "tests/data/routing-heldout.tsv");
-        "`tests/data/routing-heldout-2.tsv` ({} lines"
-            => samples(&c, &tree, "tests/data/routing-heldout-2.tsv");
-        "`tests/data/routing-tune.tsv` ({} lines"
+        "`tests/data/routing-heldout-3.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-heldout-3.tsv");
+        "`tests/data/routing-tune.tsv` ({} lines)"
             => samples(&c, &tree, "tests/data/routing-tune.tsv");
+        "`tests/data/routing-tune-b.tsv` ({} lines)"
+            => samples(&c, &tree, "tests/data/routing-tune-b.tsv");
+        "`tests/data/routing-tune-2.tsv` ({} lines)"
+            => samples(&c, &tree, "tests/data/routing-tune-2.tsv");
     }
     c.finish();
 }
@@ -834,7 +846,29 @@ fn dialogs_readme_figures_are_the_codes() {
     let tree = tree();
     let reminders = tree.ui().reminders();
     let (config, _) = parsed();
+    let held_out = held_out_3(&c, &tree);
+    let labels = held_out.per_label.len();
+    let reset = held_out
+        .per_label
+        .iter()
+        .position(|(label, _, _)| label == "reset")
+        .expect("a reset category");
+    let timeout = held_out
+        .per_label
+        .iter()
+        .position(|(label, _, _)| label == "timeout")
+        .expect("a timeout category");
+    let off_topic = held_out.per_label[labels - 1].1;
     claims! { c, DIALOGS;
+        "was measured once more: it reaches **{}%**"
+            => format!("{:.1}", 100.0 * held_out.accuracy());
+        "({} of {}) and routes **{}** of its {} off-topic lines ({} more are"
+            => held_out.correct, held_out.total, held_out.off_topic_routed, off_topic,
+               held_out.answered_near_misses;
+        "timeout ({} of the {} reset lines)"
+            => held_out.confusion[reset][timeout], held_out.per_label[reset].1;
+        "is the held-out set: {} lines ({} per"
+            => held_out.total, held_out.total / labels;
         "(`{}`, the default)" => config.default_lang;
         "a few words (at most {} characters)" => crate::tree::load::MAX_BRIEF_CHARS;
         "a `brief`, if present, is at most {} characters" => crate::tree::load::MAX_BRIEF_CHARS;

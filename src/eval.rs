@@ -22,12 +22,24 @@ pub struct Sample {
     pub line: usize,
     pub label: String,
     pub text: String,
+    /// For a near miss (`none|vf_done`): the nodes whose text answers it,
+    /// so that being routed there is as right as being left alone.
+    pub fits: Vec<String>,
 }
 
 /// Reads `label<TAB>text` lines; `#` starts a comment line, blank lines
-/// are skipped. Labels are the tree's category ids and `none`.
+/// are skipped. Labels are the tree's category ids and `none`; a `none`
+/// line may name, after `|`, routed nodes that answer it (a question
+/// about the anti-fraud texts, answered by the node that tells them from
+/// the verification text).
 pub fn parse(tree: &Tree, input: &str) -> Result<Vec<Sample>, String> {
     let categories = category_ids(tree);
+    let routed: Vec<&str> = tree
+        .router()
+        .routes()
+        .iter()
+        .map(|r| tree.node(r.node).id.as_str())
+        .collect();
     let mut samples = Vec::new();
     for (i, raw) in input.lines().enumerate() {
         let line = i + 1;
@@ -37,17 +49,30 @@ pub fn parse(tree: &Tree, input: &str) -> Result<Vec<Sample>, String> {
         let Some((label, text)) = raw.split_once('\t') else {
             return Err(format!("line {line}: expected label<TAB>text"));
         };
-        let label = label.trim();
+        let mut parts = label.trim().split('|').map(str::trim);
+        let label = parts.next().unwrap_or_default();
+        let fits: Vec<String> = parts.map(str::to_string).collect();
         if label != NONE && !categories.contains(&label) {
             return Err(format!(
                 "line {line}: unknown label {label:?} (expected one of {}, {NONE})",
                 categories.join(", ")
             ));
         }
+        if !fits.is_empty() && label != NONE {
+            return Err(format!(
+                "line {line}: only a {NONE} line names nodes that answer it"
+            ));
+        }
+        if let Some(unknown) = fits.iter().find(|f| !routed.contains(&f.as_str())) {
+            return Err(format!(
+                "line {line}: {unknown:?} is not a node any route leads to"
+            ));
+        }
         samples.push(Sample {
             line,
             label: label.to_string(),
             text: text.to_string(),
+            fits,
         });
     }
     Ok(samples)
@@ -71,8 +96,12 @@ pub struct Evaluation {
     pub per_label: Vec<(String, usize, usize)>,
     pub total: usize,
     pub correct: usize,
-    /// Off-topic lines that were routed, directly or as candidates.
+    /// Off-topic lines that were routed, directly or as candidates, to a
+    /// node that does not answer them.
     pub off_topic_routed: usize,
+    /// Near misses routed to a node that answers them: right, and counted
+    /// in the `none` column.
+    pub answered_near_misses: usize,
     /// Lines offered a choice of candidates rather than routed directly.
     pub offered_choice: usize,
     /// Rows: the expected label; columns: the label got; both in the order
@@ -96,7 +125,8 @@ impl Evaluation {
 
 /// Routes every sample: a category line is right when its best route
 /// lies in that category (routed directly, or first of the candidates);
-/// an off-topic line is right when nothing is offered at all.
+/// an off-topic line is right when nothing is offered at all, or when its
+/// best route is a node named as answering it.
 pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
     let router = tree.router();
     let labels: Vec<String> = category_ids(tree)
@@ -119,14 +149,18 @@ pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
     };
     for sample in samples {
         let routing = router.route(&sample.text);
-        let (got, choice) = match &routing {
-            Routing::Confident(node) => (category_of(*node), false),
-            Routing::Candidates(nodes) => match nodes.first() {
-                Some(node) => (category_of(*node), true),
-                None => (NONE.to_string(), false),
-            },
-            Routing::Nothing => (NONE.to_string(), false),
+        let (best, choice) = match &routing {
+            Routing::Confident(node) => (Some(*node), false),
+            Routing::Candidates(nodes) => (nodes.first().copied(), true),
+            Routing::Nothing => (None, false),
         };
+        let answered = best.is_some_and(|node| sample.fits.contains(&tree.node(node).id));
+        let (got, choice) = match best {
+            Some(_) if answered => (NONE.to_string(), false),
+            Some(node) => (category_of(node), choice),
+            None => (NONE.to_string(), false),
+        };
+        eval.answered_near_misses += usize::from(answered);
         let routed = got != NONE;
         if sample.label == NONE && routed {
             eval.off_topic_routed += 1;
@@ -184,11 +218,12 @@ impl Evaluation {
     /// One line: accuracy, off-topic lines routed, choices offered.
     pub fn summary(&self) -> String {
         format!(
-            "{:.1}% ({}/{}), off-topic routed {}, offered a choice {}",
+            "{:.1}% ({}/{}), off-topic routed {}, near misses answered {}, offered a choice {}",
             100.0 * self.accuracy(),
             self.correct,
             self.total,
             self.off_topic_routed,
+            self.answered_near_misses,
             self.offered_choice
         )
     }
@@ -242,6 +277,11 @@ impl fmt::Display for Evaluation {
             f,
             "off-topic lines routed into a category: {}",
             self.off_topic_routed
+        )?;
+        writeln!(
+            f,
+            "near misses answered by a node that fits them: {}",
+            self.answered_near_misses
         )?;
         writeln!(f, "lines offered a choice: {}", self.offered_choice)?;
         write!(

@@ -44,36 +44,37 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
     assert_eq!(result.off_topic_routed, 0, "\n{result}");
 }
 
-/// Held out from every choice made for the router: written from the domain
-/// facts alone by someone who never saw `dialogs/routes.toml`, split at
-/// random from `routing-tune.tsv` before any router output existed, and
-/// never tuned on. On failure only the summary is shown, never the lines.
+/// Held out from every choice made for the router: 450 lines written from
+/// the domain facts alone by someone who never saw `dialogs/routes.toml` or
+/// any other set, its near misses marked beforehand, by someone else, with
+/// the nodes that answer them; measured twice (see dialogs/README.md). On
+/// failure only the summary is shown, never the lines.
 #[test]
 fn the_independent_held_out_set_holds_the_figure_reached() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-2.tsv")).expect("the set parses");
-    assert!(samples.len() >= 300);
-    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 60);
+        eval::parse(&tree, include_str!("data/routing-heldout-3.tsv")).expect("the set parses");
+    assert!(samples.len() >= 450);
+    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 90);
     let result = eval::evaluate(&tree, &samples);
     assert!(
-        result.accuracy() >= HELD_OUT_2_FLOOR,
+        result.accuracy() >= HELD_OUT_3_FLOOR,
         "{}",
         result.summary()
     );
     assert!(
-        result.off_topic_routed <= HELD_OUT_2_OFF_TOPIC,
+        result.off_topic_routed <= HELD_OUT_3_OFF_TOPIC,
         "{}",
         result.summary()
     );
 }
 
-/// What the router reached on `routing-heldout-2.tsv` (89.7%, 286 of 319),
-/// rounded down, and the off-topic lines it routed there (9 of 66): short
+/// What the router reached on `routing-heldout-3.tsv` (91.8%, 413 of 450),
+/// rounded down, and the off-topic lines it routed there (5 of 90): short
 /// of the goal of 95% and none, held here so that it gets no worse (see
 /// dialogs/README.md).
-const HELD_OUT_2_FLOOR: f64 = 0.89;
-const HELD_OUT_2_OFF_TOPIC: usize = 9;
+const HELD_OUT_3_FLOOR: f64 = 0.91;
+const HELD_OUT_3_OFF_TOPIC: usize = 5;
 
 #[test]
 fn the_tuning_sets_stay_learnt() {
@@ -83,6 +84,8 @@ fn the_tuning_sets_stay_learnt() {
     for (name, text) in [
         ("dev", include_str!("data/routing-dev.tsv")),
         ("tune", include_str!("data/routing-tune.tsv")),
+        ("tune-b", include_str!("data/routing-tune-b.tsv")),
+        ("tune-2", include_str!("data/routing-tune-2.tsv")),
     ] {
         let samples = eval::parse(&tree, text).expect("the set parses");
         let result = eval::evaluate(&tree, &samples);
@@ -197,7 +200,7 @@ fn editing_the_training_lines_and_reloading_retrains() {
     // a copy's [training], the reloaded router sends it to that category.
     // (Its character pairs must be known to the routes' examples too: a
     // message sharing fewer than two with them is left alone.)
-    let phrase = "手机壳颜色变了";
+    let phrase = "号码的颜色变了";
     let before = real_tree();
     assert_eq!(before.router().route(phrase), Routing::Nothing);
     let dir = crate::support::copy_of_dialogs("retrain");
@@ -205,10 +208,10 @@ fn editing_the_training_lines_and_reloading_retrains() {
     let line = "\ntimeout = [\n";
     let at = routes.rfind(line).expect("the training's timeout lines") + line.len();
     let extra: String = [
-        "手机壳颜色变了",
-        "手机壳的颜色又变了",
-        "颜色变了的手机壳",
-        "手机壳变颜色",
+        "号码的颜色变了",
+        "号码的颜色又变了",
+        "颜色变了的号码",
+        "号码变颜色",
     ]
     .iter()
     .map(|t| format!("  \"{t}\",\n"))
@@ -409,4 +412,43 @@ fn the_json_console_shows_where_free_text_went() {
     let line: serde_json::Value =
         serde_json::from_slice(out.split(|b| *b == b'\n').next().unwrap()).expect("json");
     assert_eq!(line["node"], "mm_norecord");
+}
+
+/// A near miss may name the nodes that answer it (`none|vf_done`): routed
+/// there it is right, and not an off-topic line routed; routed anywhere
+/// else, or labelled plain `none`, it is. Only `none` lines name nodes,
+/// and only nodes a route leads to.
+#[test]
+fn a_near_miss_routed_to_a_node_that_answers_it_counts_as_right() {
+    let tree = real_tree();
+    let text = "页面显示核验完成了，这样就算成功了吗";
+    let node = match tree.router().route(text) {
+        Routing::Confident(node) => tree.node(node).id.clone(),
+        Routing::Candidates(nodes) => tree.node(nodes[0]).id.clone(),
+        Routing::Nothing => panic!("the question is routed"),
+    };
+    assert_eq!(node, "vf_done");
+    // (right, off-topic routed, near misses answered) for `text` labelled so.
+    let measured = |label: &str| {
+        let samples = eval::parse(&tree, &format!("{label}\t{text}\n")).expect("parses");
+        let result = eval::evaluate(&tree, &samples);
+        (
+            result.correct,
+            result.off_topic_routed,
+            result.answered_near_misses,
+        )
+    };
+    let answered = eval::parse(&tree, &format!("none|vf_done\t{text}\n")).expect("parses");
+    assert_eq!(answered[0].fits, ["vf_done"]);
+    assert_eq!(measured("none|vf_done"), (1, 0, 1));
+    assert_eq!(measured("none|nr_antifraud"), (0, 1, 0));
+    assert_eq!(measured("none"), (0, 1, 0));
+    for bad in [
+        format!("mismatch|vf_done\t{text}\n"),
+        format!("none|no_such_node\t{text}\n"),
+        format!("none|menu\t{text}\n"),
+    ] {
+        let refused = eval::parse(&tree, &bad).expect_err("refused");
+        assert!(refused.starts_with("line 1: "), "{refused}");
+    }
 }
