@@ -443,7 +443,6 @@ fn unit_setting(claims: &Claims, name: &str) -> String {
         .to_string()
 }
 
-/// The labelled lines of an evaluation set, read as `eval` reads them.
 /// The router measured on the held-out set, as `eval` measures it.
 fn held_out_3(claims: &Claims, tree: &Tree) -> crate::eval::Evaluation {
     let file = "tests/data/routing-heldout-3.tsv";
@@ -452,6 +451,7 @@ fn held_out_3(claims: &Claims, tree: &Tree) -> crate::eval::Evaluation {
     crate::eval::evaluate(tree, &samples)
 }
 
+/// The labelled lines of an evaluation set, read as `eval` reads them.
 fn samples(claims: &Claims, tree: &Tree, file: &str) -> usize {
     let text = std::fs::read_to_string(claims.root.join(file)).expect("an evaluation set");
     crate::eval::parse(tree, &text)
@@ -830,6 +830,8 @@ fn contributing_figures_are_the_codes() {
             => samples(&c, &tree, "tests/data/routing-heldout.tsv");
         "`tests/data/routing-heldout-3.tsv` ({} lines"
             => samples(&c, &tree, "tests/data/routing-heldout-3.tsv");
+        "at least {}% top-1 accuracy and at most {} of its"
+            => (crate::eval::HELD_OUT_FLOOR * 100.0).round(), crate::eval::HELD_OUT_OFF_TOPIC;
         "`tests/data/routing-tune.tsv` ({} lines)"
             => samples(&c, &tree, "tests/data/routing-tune.tsv");
         "`tests/data/routing-tune-b.tsv` ({} lines)"
@@ -848,6 +850,13 @@ fn dialogs_readme_figures_are_the_codes() {
     let (config, _) = parsed();
     let held_out = held_out_3(&c, &tree);
     let labels = held_out.per_label.len();
+    for (label, lines, _) in &held_out.per_label {
+        assert_eq!(
+            *lines * labels,
+            held_out.total,
+            "{label}: not its share of the set"
+        );
+    }
     let reset = held_out
         .per_label
         .iter()
@@ -858,7 +867,11 @@ fn dialogs_readme_figures_are_the_codes() {
         .iter()
         .position(|(label, _, _)| label == "timeout")
         .expect("a timeout category");
-    let off_topic = held_out.per_label[labels - 1].1;
+    let off_topic = held_out
+        .per_label
+        .iter()
+        .find(|(label, _, _)| label == crate::eval::NONE)
+        .map_or(0, |row| row.1);
     claims! { c, DIALOGS;
         "was measured once more: it reaches **{}%**"
             => format!("{:.1}", 100.0 * held_out.accuracy());
@@ -869,6 +882,8 @@ fn dialogs_readme_figures_are_the_codes() {
             => held_out.confusion[reset][timeout], held_out.per_label[reset].1;
         "is the held-out set: {} lines ({} per"
             => held_out.total, held_out.total / labels;
+        "the tests hold it to {}% and at most {}."
+            => (crate::eval::HELD_OUT_FLOOR * 100.0).round(), crate::eval::HELD_OUT_OFF_TOPIC;
         "(`{}`, the default)" => config.default_lang;
         "a few words (at most {} characters)" => crate::tree::load::MAX_BRIEF_CHARS;
         "a `brief`, if present, is at most {} characters" => crate::tree::load::MAX_BRIEF_CHARS;

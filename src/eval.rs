@@ -8,6 +8,13 @@ use crate::tree::router::Routing;
 /// The label of lines that belong to no category.
 pub const NONE: &str = "none";
 
+/// What the router must keep on the held-out set,
+/// `tests/data/routing-heldout-3.tsv`: the top-1 accuracy it reached there
+/// (91.8%), rounded down, and the off-topic lines it routed (5 of 90).
+/// Short of the goal of 95% and none; held so that it gets no worse.
+pub const HELD_OUT_FLOOR: f64 = 0.91;
+pub const HELD_OUT_OFF_TOPIC: usize = 5;
+
 /// The categories' ids, the labels a line may carry besides `none`.
 fn category_ids(tree: &Tree) -> Vec<&str> {
     tree.categories()
@@ -62,6 +69,9 @@ pub fn parse(tree: &Tree, input: &str) -> Result<Vec<Sample>, String> {
             return Err(format!(
                 "line {line}: only a {NONE} line names nodes that answer it"
             ));
+        }
+        if fits.iter().any(String::is_empty) {
+            return Err(format!("line {line}: an empty node name after |"));
         }
         if let Some(unknown) = fits.iter().find(|f| !routed.contains(&f.as_str())) {
             return Err(format!(
@@ -126,7 +136,8 @@ impl Evaluation {
 /// Routes every sample: a category line is right when its best route
 /// lies in that category (routed directly, or first of the candidates);
 /// an off-topic line is right when nothing is offered at all, or when its
-/// best route is a node named as answering it.
+/// best route (the first candidate: only the first is judged) is a node
+/// named as answering it.
 pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
     let router = tree.router();
     let labels: Vec<String> = category_ids(tree)
@@ -156,7 +167,7 @@ pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
         };
         let answered = best.is_some_and(|node| sample.fits.contains(&tree.node(node).id));
         let (got, choice) = match best {
-            Some(_) if answered => (NONE.to_string(), false),
+            Some(_) if answered => (NONE.to_string(), choice),
             Some(node) => (category_of(node), choice),
             None => (NONE.to_string(), false),
         };
@@ -215,7 +226,8 @@ pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
 }
 
 impl Evaluation {
-    /// One line: accuracy, off-topic lines routed, choices offered.
+    /// One line: accuracy, off-topic lines routed, near misses answered by
+    /// a node that fits them, choices offered.
     pub fn summary(&self) -> String {
         format!(
             "{:.1}% ({}/{}), off-topic routed {}, near misses answered {}, offered a choice {}",

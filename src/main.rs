@@ -51,7 +51,7 @@ enum Command {
     /// confusion matrix and every miss; then one summary line per file.
     Eval {
         /// The labelled files, e.g. tests/data/routing-tune.tsv
-        /// tests/data/routing-heldout-3.tsv.
+        /// tests/data/routing-tune-2.tsv.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },

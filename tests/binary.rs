@@ -43,14 +43,16 @@ pub(crate) fn binary() -> std::process::Command {
 /// Makes the process `command` starts get SIGKILL when the thread that
 /// started it ends: a test that fails (panics) midway would otherwise
 /// leave its bot running, holding its data folder's lock and failing the
-/// next run of the test.
+/// next run of the test. The signal is tied to the starting *thread*: a
+/// bot started from `spawn_blocking` would die when that pool thread
+/// idles out, so tests start them from their own thread.
 pub(crate) fn die_with_the_test(command: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the child between fork and exec and only
     // makes one async-signal-safe system call.
     unsafe {
         command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -29,6 +29,8 @@ fn limited(files: u32) -> Command {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // bash execs the bot: the parent-death signal set here stays with it.
+    crate::binary::die_with_the_test(&mut command);
     command
 }
 

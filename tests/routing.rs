@@ -58,23 +58,16 @@ fn the_independent_held_out_set_holds_the_figure_reached() {
     assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 90);
     let result = eval::evaluate(&tree, &samples);
     assert!(
-        result.accuracy() >= HELD_OUT_3_FLOOR,
+        result.accuracy() >= eval::HELD_OUT_FLOOR,
         "{}",
         result.summary()
     );
     assert!(
-        result.off_topic_routed <= HELD_OUT_3_OFF_TOPIC,
+        result.off_topic_routed <= eval::HELD_OUT_OFF_TOPIC,
         "{}",
         result.summary()
     );
 }
-
-/// What the router reached on `routing-heldout-3.tsv` (91.8%, 413 of 450),
-/// rounded down, and the off-topic lines it routed there (5 of 90): short
-/// of the goal of 95% and none, held here so that it gets no worse (see
-/// dialogs/README.md).
-const HELD_OUT_3_FLOOR: f64 = 0.91;
-const HELD_OUT_3_OFF_TOPIC: usize = 5;
 
 #[test]
 fn the_tuning_sets_stay_learnt() {
@@ -163,6 +156,19 @@ fn waiting_for_the_review_after_a_successful_verification_is_left_alone() {
     left_alone(&[
         "短信核验做完了，现在审核中，要等几天",
         "verified it fine yesterday, the console still says reviewing",
+    ]);
+}
+
+#[test]
+fn chatter_about_the_phone_itself_is_left_alone() {
+    // "手机" is in many lines about texts that never came; the phone's
+    // ringtone or wallpaper is not one of them (none of these is among the
+    // off-topic examples).
+    left_alone(&[
+        "手机铃声变了",
+        "手机壁纸变了",
+        "短信的颜色变了",
+        "手机卡顿怎么办",
     ]);
 }
 
@@ -416,8 +422,8 @@ fn the_json_console_shows_where_free_text_went() {
 
 /// A near miss may name the nodes that answer it (`none|vf_done`): routed
 /// there it is right, and not an off-topic line routed; routed anywhere
-/// else, or labelled plain `none`, it is. Only `none` lines name nodes,
-/// and only nodes a route leads to.
+/// else, or labelled plain `none`, it counts as an off-topic line routed.
+/// Only `none` lines name nodes, and only nodes a route leads to.
 #[test]
 fn a_near_miss_routed_to_a_node_that_answers_it_counts_as_right() {
     let tree = real_tree();
@@ -443,12 +449,21 @@ fn a_near_miss_routed_to_a_node_that_answers_it_counts_as_right() {
     assert_eq!(measured("none|vf_done"), (1, 0, 1));
     assert_eq!(measured("none|nr_antifraud"), (0, 1, 0));
     assert_eq!(measured("none"), (0, 1, 0));
-    for bad in [
-        format!("mismatch|vf_done\t{text}\n"),
-        format!("none|no_such_node\t{text}\n"),
-        format!("none|menu\t{text}\n"),
+    for (label, why) in [
+        ("mismatch|vf_done", "only a none line names nodes"),
+        (
+            "none|no_such_node",
+            "\"no_such_node\" is not a node any route leads to",
+        ),
+        ("none|menu", "\"menu\" is not a node any route leads to"),
+        ("none|", "an empty node name after |"),
+        ("none||vf_done", "an empty node name after |"),
+        ("none|vf_done|", "an empty node name after |"),
     ] {
-        let refused = eval::parse(&tree, &bad).expect_err("refused");
-        assert!(refused.starts_with("line 1: "), "{refused}");
+        let refused = eval::parse(&tree, &format!("{label}\t{text}\n")).expect_err(label);
+        assert!(
+            refused.starts_with(&format!("line 1: {why}")),
+            "{label}: {refused}"
+        );
     }
 }

@@ -35,9 +35,14 @@ pub struct Thresholds {
     /// A category scoring at least this, and `margin` ahead of any other,
     /// is taken directly.
     pub confident: f32,
-    /// Categories scoring at least this are offered as candidates; below
-    /// it, the message is left alone.
+    /// The best category must score at least this to be offered at all
+    /// (below it, the message is left alone); when none is taken directly,
+    /// every category scoring at least this is offered.
     pub candidates: f32,
+    /// How far the best category must lead the next to be taken directly.
+    /// When it scores `confident` but leads by less, the doubt is the next
+    /// ones: every category less than this behind it is offered with it,
+    /// however low (a bare "sent back" offers the timeout and the reset).
     pub margin: f32,
     /// How far the best category must lead "none" to be routed or offered
     /// at all.
@@ -544,13 +549,16 @@ impl Router {
         if p >= t.confident && p - runner_up >= t.margin {
             return Routing::Confident(self.node_in(&scores, top));
         }
-        // Not sure: the best node of each category likely enough, or close
-        // enough to the best to be the reason for doubt, best first,
-        // stopping at "none".
+        // Not sure: the best node of each category likely enough, best
+        // first, stopping at "none"; when the best was likely enough to be
+        // taken but for the next ones, those close behind it as well.
+        let doubt_is_the_next = p >= t.confident;
         let offered: Vec<NodeId> = scores
             .classes
             .iter()
-            .take_while(|(c, q)| c.is_some() && (*q >= t.candidates || p - *q < t.margin))
+            .take_while(|(c, q)| {
+                c.is_some() && (*q >= t.candidates || (doubt_is_the_next && p - *q < t.margin))
+            })
             .filter_map(|(c, _)| *c)
             .take(MOST_OFFERED)
             .map(|c| self.node_in(&scores, c))
