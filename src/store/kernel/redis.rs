@@ -139,10 +139,11 @@ impl Keys {
 }
 
 /// A script's call, as a command to fill: its SHA, then how many keys
-/// follow; the keys and the arguments are the caller's to add.
-fn evalsha(script: &redis::Script, keys: usize) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.get_hash()).arg(keys);
+/// follow; the keys and the arguments, about `size` of them (a count and
+/// bytes), are the caller's to add.
+fn evalsha(script: &redis::Script, keys: usize, size: (usize, usize)) -> redis::Cmd {
+    let mut cmd = redis::Cmd::with_capacity(3 + size.0, 64 + size.1);
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(keys);
     cmd
 }
 

@@ -49,6 +49,10 @@ const LONGEST: i64 = 100 * 365 * 24 * 3600;
 /// again while it finds a full page.
 const SWEEP_PAGE: usize = 500;
 
+/// How many steps a batch has before they are found by a map rather than
+/// by looking through them.
+const FEW: usize = 16;
+
 /// What the commit script returns when a check fails.
 const CONFLICT: i64 = -1;
 
@@ -310,8 +314,10 @@ enum Step<'a> {
 /// to other keys do not touch it, so the outcome is the same.
 fn steps<'a>(keys: &'a Keys, writes: &'a [Write]) -> Vec<(Key<'a>, Step<'a>)> {
     let mut steps: Vec<(Key<'a>, Step<'a>)> = Vec::with_capacity(writes.len());
-    // The last step on each key, where a write may join it.
-    let mut latest: HashMap<Key<'a>, usize> = HashMap::with_capacity(writes.len());
+    // The last step on each key, where a write may join it: looked for
+    // among the steps themselves while they are few, in a map once they
+    // are many.
+    let mut latest: HashMap<Key<'a>, usize> = HashMap::new();
     for write in writes {
         let (key, step) = match write {
             Write::Put {
@@ -344,7 +350,15 @@ fn steps<'a>(keys: &'a Keys, writes: &'a [Write]) -> Vec<(Key<'a>, Step<'a>)> {
             }
             Write::Cut { log, before } => (keys.log(log), Step::Cut(*before)),
         };
-        let joined = match latest.get(&key).map(|&at| &mut steps[at].1) {
+        let at = if steps.len() <= FEW {
+            steps.iter().rposition(|(k, _)| *k == key)
+        } else {
+            if latest.is_empty() {
+                latest.extend(steps.iter().enumerate().map(|(at, (k, _))| (*k, at)));
+            }
+            latest.get(&key).copied()
+        };
+        let joined = match at.map(|at| &mut steps[at].1) {
             Some(Step::Index(pairs)) => match step {
                 Step::Index(more) => {
                     pairs.extend(more);
@@ -375,18 +389,46 @@ fn steps<'a>(keys: &'a Keys, writes: &'a [Write]) -> Vec<(Key<'a>, Step<'a>)> {
             _ => Some(step),
         };
         if let Some(step) = joined {
-            latest.insert(key, steps.len());
+            if steps.len() > FEW {
+                latest.insert(key, steps.len());
+            }
             steps.push((key, step));
         }
     }
     steps
 }
 
+/// About how many arguments and bytes `batch`'s call holds, so that its
+/// command is made the right size at once rather than grown while it is
+/// filled.
+fn size(keys: &Keys, batch: &Batch) -> (usize, usize) {
+    // A key's prefix and letter, a number, a code: a few bytes each.
+    let key = keys.prefix.len() + 12;
+    let mut size = (8 + 2 * batch.checks.len(), 64 + 32 * batch.checks.len());
+    for write in &batch.writes {
+        let (args, bytes) = match write {
+            Write::Put { key: k, value, .. } => (5, k.len() + value.len() + 40),
+            Write::Delete { key: k } => (2, k.len()),
+            Write::Index { index, member, .. } => (3, index.len() + member.len() + 20),
+            Write::Unindex { index, member } => (2, index.len() + member.len()),
+            Write::Trim { index, .. } | Write::Cut { log: index, .. } => (2, index.len() + 20),
+            Write::Append { log, value, .. } => (3, log.len() + value.len() + 20),
+        };
+        size.0 += args;
+        size.1 += bytes + key;
+    }
+    size
+}
+
 /// The commit script's call for `batch`: the keys of its checks and
 /// steps, then their arguments.
 fn encode(keys: &Keys, batch: &Batch) -> redis::Cmd {
     let steps = steps(keys, &batch.writes);
-    let mut cmd = evalsha(&COMMIT, 3 + batch.checks.len() + steps.len());
+    let mut cmd = evalsha(
+        &COMMIT,
+        3 + batch.checks.len() + steps.len(),
+        size(keys, batch),
+    );
     cmd.arg(keys.versions())
         .arg(keys.appended())
         .arg(keys.expiring());
@@ -489,7 +531,7 @@ impl super::RedisKernel {
     pub(super) async fn sweep_expired(&self, now: Instant) -> Result<usize, StoreError> {
         let mut removed = 0;
         loop {
-            let mut cmd = evalsha(&SWEEP, 1);
+            let mut cmd = evalsha(&SWEEP, 1, (3, 128));
             cmd.arg(self.keys.expiring()).arg(now).arg(SWEEP_PAGE);
             let (gone, seen): (usize, usize) = self.shared.eval(&SWEEP, &cmd).await?;
             removed += gone;

@@ -341,6 +341,64 @@ async fn writes_to_one_index_keep_their_order_around_others() {
 }
 
 #[tokio::test]
+async fn a_record_written_twice_in_a_batch_is_indexed_as_the_second_left_it() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    within(async {
+        let kernel = open(&server);
+        let expiring = || async {
+            let members: Vec<String> = raw(
+                &kernel,
+                redis::cmd("ZRANGE").arg("test:expiring").arg(0).arg(-1),
+            )
+            .await;
+            members
+        };
+        // In a small batch and in one of more steps than are looked
+        // through one by one: put then deleted, deleted then put, put
+        // for good then to expire, put to expire then for good.
+        for filler in [0, 40] {
+            let mut batch = Batch::new(0);
+            for n in 0..filler {
+                batch.put(format!("filler{n}"), "x");
+            }
+            batch
+                .put_until("a", "1", Some(50))
+                .delete("a")
+                .delete("b")
+                .put_until("b", "2", Some(50))
+                .put("c", "3")
+                .put_until("c", "4", Some(50))
+                .put_until("d", "5", Some(50))
+                .put("d", "6");
+            kernel.commit(batch).await.unwrap();
+            assert_eq!(expiring().await, ["test:r:b", "test:r:c"], "{filler}");
+            let keys = ["a", "b", "c", "d"].map(String::from);
+            let values: Vec<Option<String>> = kernel
+                .get(&keys, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.map(|r| r.value))
+                .collect();
+            assert_eq!(
+                values,
+                [None, Some("2".into()), Some("4".into()), Some("6".into())]
+            );
+            // Back to nothing for the next round.
+            let mut batch = Batch::new(0);
+            for key in ["a", "b", "c", "d"] {
+                batch.delete(key);
+            }
+            kernel.commit(batch).await.unwrap();
+            assert!(expiring().await.is_empty());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn two_kernels_racing_on_one_record_each_round_have_one_winner() {
     let Some(server) = RedisServer::start() else {
         return;

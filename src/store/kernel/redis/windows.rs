@@ -60,7 +60,11 @@ impl super::RedisKernel {
         if windows.is_empty() {
             return Ok(None);
         }
-        let mut cmd = evalsha(&TAKE, 1 + windows.len());
+        let mut cmd = evalsha(
+            &TAKE,
+            1 + windows.len(),
+            (3 * windows.len() + 1, 64 * windows.len() + 32),
+        );
         cmd.arg(self.keys.taken());
         for window in windows {
             cmd.arg(self.keys.window(&window.name));
