@@ -212,7 +212,7 @@ type Fields = (Option<String>, Option<String>, Option<String>);
 /// its value (none for a key that is not there). Fields of other names
 /// are not the kernel's and are passed over.
 fn fields(key: &str, all: Vec<String>) -> Result<Fields, StoreError> {
-    if all.len() % 2 != 0 {
+    if !all.len().is_multiple_of(2) {
         return Err(StoreError::Redis(format!(
             "the record {key:?} is malformed"
         )));
