@@ -230,6 +230,20 @@ fn fields(key: &str, all: Vec<String>) -> Result<Fields, StoreError> {
     Ok(fields)
 }
 
+/// Several records' fields as `HGETALL` gives them, read by a script: for
+/// when Redis will not take the same reads as a transaction.
+static GET: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local out = {}
+        for i, key in ipairs(KEYS) do
+            out[i] = redis.call('HGETALL', key)
+        end
+        return out
+        ",
+    )
+});
+
 /// The record `fields` hold, if it is there and alive at `now`.
 fn record(key: &str, fields: Fields, now: Instant) -> Result<Option<Record>, StoreError> {
     let malformed = || StoreError::Redis(format!("the record {key:?} is malformed"));
@@ -252,10 +266,14 @@ fn record(key: &str, fields: Fields, now: Instant) -> Result<Option<Record>, Sto
 #[async_trait]
 impl Kernel for RedisKernel {
     /// One round trip: a pipeline of one `HGETALL` a key, in a transaction
-    /// when there are several, so that they are read at one moment as a
-    /// script would read them. Redis takes a transaction of plain reads
-    /// for a third of the work of a script making the same reads, and
-    /// `HGETALL`, with no field names to read, for less than `HMGET`.
+    /// when there are several, so that they are read at one moment (an
+    /// entry and its replies, say, never one from before a write and the
+    /// other from after it). Redis takes a transaction of plain reads for
+    /// a third of the work of a script making the same reads, and
+    /// `HGETALL`, with no field names to read, for less than `HMGET`. But
+    /// Redis at its memory limit refuses to queue any command in a
+    /// transaction, reads too: then the reads are made by a script, which
+    /// it still runs, so that the store reads while it refuses writes.
     async fn get(&self, keys: &[String], now: Instant) -> Result<Vec<Option<Record>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -267,7 +285,16 @@ impl Kernel for RedisKernel {
         for key in keys {
             pipe.cmd("HGETALL").arg(self.keys.record(key));
         }
-        let rows: Vec<Vec<String>> = self.shared.pipeline(&pipe).await?;
+        let rows: Vec<Vec<String>> = match self.shared.pipeline(&pipe).await {
+            Err(StoreError::Redis(_)) if keys.len() > 1 => {
+                let mut cmd = evalsha(&GET, keys.len(), (keys.len(), 32 * keys.len()));
+                for key in keys {
+                    cmd.arg(self.keys.record(key));
+                }
+                self.shared.eval(&GET, &cmd).await?
+            }
+            done => done?,
+        };
         if rows.len() != keys.len() {
             return Err(StoreError::Redis(format!(
                 "{} records asked for, {} given",

@@ -399,6 +399,49 @@ async fn a_record_written_twice_in_a_batch_is_indexed_as_the_second_left_it() {
 }
 
 #[tokio::test]
+async fn records_are_read_while_redis_refuses_writes_at_its_memory_limit() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    within(async {
+        let kernel = open(&server);
+        let mut batch = Batch::new(0);
+        batch.put("a", "1").put("b", "2");
+        kernel.commit(batch).await.unwrap();
+        let set = |key: &'static str, value: &'static str| {
+            let kernel = kernel.clone();
+            async move {
+                let _: () = raw(&kernel, redis::cmd("CONFIG").arg("SET").arg(key).arg(value)).await;
+            }
+        };
+        set("maxmemory-policy", "noeviction").await;
+        set("maxmemory", "1").await;
+        // Redis queues no command in a transaction now, reads included.
+        let keys = ["a", "b", "c"].map(String::from);
+        let got = kernel.get(&keys, 0).await.unwrap();
+        let values: Vec<Option<String>> = got.into_iter().map(|r| r.map(|r| r.value)).collect();
+        assert_eq!(values, [Some("1".into()), Some("2".into()), None]);
+        assert_eq!(
+            kernel.get(&keys[1..2], 0).await.unwrap()[0]
+                .as_ref()
+                .unwrap()
+                .value,
+            "2"
+        );
+        let mut batch = Batch::new(0);
+        batch.put("c", "3");
+        let refused = kernel.commit(batch).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Redis(e)) if e.contains("OOM")),
+            "{refused:?}"
+        );
+        set("maxmemory", "0").await;
+        assert_eq!(kernel.get(&keys, 0).await.unwrap().len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn two_kernels_racing_on_one_record_each_round_have_one_winner() {
     let Some(server) = RedisServer::start() else {
         return;
