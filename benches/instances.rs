@@ -1,10 +1,19 @@
-//! The bot binary in webhook mode, as deployed: one instance on SQLite, one on Redis, and two on Redis behind a round-robin forwarder, each against a fresh fake Bot API in the same run. Prints updates a second, the median and 99th-percentile time from an update's post to its reply, and for Redis the store calls and Redis commands per update.
+//! The bot binary in webhook mode, as deployed: one instance on SQLite, one on Redis, and two on Redis behind a round-robin forwarder, each against a fresh fake Bot API in the same run. Prints updates a second, the median and 99th-percentile time from an update's post to its reply, the CPU time an update cost the bot, Redis and the bench itself, and for Redis the store calls and Redis commands per update.
 //!
 //! Run with `cargo bench --bench instances` (needs `redis-server`).
-//! `BENCH_PEOPLE` sets how many people walk the path at once (default 60).
-//! `BENCH_BEFORE=<path>` runs another build of the binary (an earlier
-//! commit's, say) beside this one in every round, for a before and after
-//! measured side by side.
+//! `BENCH_PEOPLE` sets how many people walk the path at once (default 60),
+//! and `BENCH_WALKS` how many walks each of those places makes, one new
+//! person after another (default 20): a configuration then handles 9,600
+//! updates, a few seconds' work, long enough for its figure to stand
+//! above the noise of a shared machine. `BENCH_ROUNDS` sets how many
+//! times each configuration runs (default 3; the medians are printed,
+//! and 0 runs none of them). `BENCH_BEFORE=<path>` runs another build of
+//! the binary (an earlier commit's, say) beside this one in every round,
+//! for a before and after measured side by side, and prints the ratio of
+//! their medians. Last, a walk of 10 people on Redis is watched with
+//! MONITOR for the round trips an update costs, and with `INFO
+//! commandstats` for the commands Redis ran, by name (a script's own
+//! included), for each build.
 
 #[allow(dead_code)]
 #[path = "../tests/fake_api.rs"]
@@ -43,8 +52,18 @@ struct Figures {
     latencies: Vec<Duration>,
     store_calls: Option<f64>,
     redis_commands: Option<u64>,
+    /// CPU time the bot's processes spent during the walks.
+    bot_cpu: Duration,
+    /// CPU time Redis spent during the walks, when on Redis.
+    redis_cpu: Option<Duration>,
+    /// CPU time this process (the fake API, the forwarder, the people)
+    /// spent during the walks: the same work for any build, unless a
+    /// build makes more requests.
+    bench_cpu: Duration,
     /// Commands the instances sent Redis (each a round trip), when counted.
     round_trips: Option<u64>,
+    /// Commands Redis ran, by name, most first, when counted.
+    by_command: Vec<(String, u64)>,
 }
 
 fn main() {
@@ -52,6 +71,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
+    let walks: u64 = std::env::var("BENCH_WALKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&w| w > 0)
+        .unwrap_or(20);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,57 +103,82 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     println!(
-        "{people} people at once, each /diagnose and 7 presses, webhook mode, release build; {rounds} rounds, the three side by side in each"
+        "{people} people at once, {walks} in turn in each place, each /diagnose and 7 presses, webhook mode, release build; {rounds} rounds, the configurations side by side in each"
     );
-    let run = |people, instances, redis, binary, monitor| {
+    let run = |people, walks, instances, redis, binary, monitor| {
         runtime.block_on(async {
             tokio::time::timeout(
-                Duration::from_secs(300),
-                measure(people, instances, redis, &sqlite, binary, monitor),
+                Duration::from_secs(600),
+                measure(people, walks, instances, redis, &sqlite, binary, monitor),
             )
             .await
-            .expect("a configuration finishes within 300 s")
+            .expect("a configuration finishes within 600 s")
         })
     };
     let mut all: Vec<Vec<Figures>> = configs.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
         for (i, (name, instances, redis, binary)) in configs.iter().enumerate() {
-            let figures = run(people, *instances, *redis, binary, false);
+            let figures = run(people, walks, *instances, *redis, binary, false);
             print!("round {}: ", round + 1);
             report(name, &figures);
             all[i].push(figures);
         }
     }
-    println!("medians over the rounds:");
-    for ((name, _, _, _), runs) in configs.iter().zip(&all) {
-        let mut rates: Vec<f64> = runs
-            .iter()
-            .map(|f| f.updates as f64 / f.elapsed.as_secs_f64())
-            .collect();
-        rates.sort_by(f64::total_cmp);
-        let mut p50: Vec<f64> = runs.iter().map(|f| quantile(&f.latencies, 0.5)).collect();
-        let mut p99: Vec<f64> = runs.iter().map(|f| quantile(&f.latencies, 0.99)).collect();
-        p50.sort_by(f64::total_cmp);
-        p99.sort_by(f64::total_cmp);
-        println!(
-            "  {name}: {:.0} updates/s; post to reply median {:.1} ms, p99 {:.1} ms",
-            rates[rates.len() / 2],
-            p50[p50.len() / 2],
-            p99[p99.len() / 2]
-        );
+    // `BENCH_ROUNDS=0` measures nothing but the counted run below.
+    if rounds > 0 {
+        println!("medians over the rounds:");
+        let mut medians = Vec::new();
+        for ((name, _, _, _), runs) in configs.iter().zip(&all) {
+            let mut rates: Vec<f64> = runs
+                .iter()
+                .map(|f| f.updates as f64 / f.elapsed.as_secs_f64())
+                .collect();
+            rates.sort_by(f64::total_cmp);
+            let mut p50: Vec<f64> = runs.iter().map(|f| quantile(&f.latencies, 0.5)).collect();
+            let mut p99: Vec<f64> = runs.iter().map(|f| quantile(&f.latencies, 0.99)).collect();
+            p50.sort_by(f64::total_cmp);
+            p99.sort_by(f64::total_cmp);
+            let rate = rates[rates.len() / 2];
+            println!(
+                "  {name}: {rate:.0} updates/s; post to reply median {:.1} ms, p99 {:.1} ms",
+                p50[p50.len() / 2],
+                p99[p99.len() / 2]
+            );
+            medians.push(rate);
+        }
+        // With a build beside this one, each configuration's two medians
+        // are next to each other: this one's, then the other's.
+        if before.is_some() {
+            println!("this build's median over the other's:");
+            for (pair, config) in medians.chunks(2).zip(configs.chunks(2)) {
+                if let [now, then] = pair {
+                    println!("  {}: {:.2}x", config[0].0, now / then);
+                }
+            }
+        }
     }
     // Round trips, counted apart: MONITOR slows Redis down.
     let binaries =
         std::iter::once(("", this.as_path())).chain(before.as_deref().map(|b| (" (before)", b)));
     for (label, binary) in binaries {
-        let counted = run(10, 1, Some(&redis), binary, true);
+        let counted = run(10, 1, 1, Some(&redis), binary, true);
         if let Some(trips) = counted.round_trips {
             println!(
-                "Redis round trips{label}: {trips} commands sent by the instance for {} updates = {:.2} per update (MONITOR, 10 people, 1 instance; heartbeats and scheduler passes included)",
+                "Redis round trips{label}: {trips} made by the instance for {} updates = {:.2} per update (MONITOR, 10 people, 1 instance; a transaction counted once; heartbeats and scheduler passes included)",
                 counted.updates,
                 trips as f64 / counted.updates as f64
             );
         }
+        let per_update = |n: u64| n as f64 / counted.updates as f64;
+        let commands: Vec<String> = counted
+            .by_command
+            .iter()
+            .map(|(name, n)| format!("{name} {:.2}", per_update(*n)))
+            .collect();
+        println!(
+            "Redis commands per update by name{label}: {} (the same run; a script's own commands included)",
+            commands.join(", ")
+        );
     }
     for suffix in ["", "-wal", "-shm", ".poller"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite.display()));
@@ -162,6 +211,15 @@ fn report(name: &str, f: &Figures) {
                 c as f64 / f.updates as f64
             ))
             .unwrap_or_default(),
+    );
+    let per_update = |cpu: Duration| cpu.as_secs_f64() * 1e6 / f.updates as f64;
+    println!(
+        "    CPU per update: bot {:.0} µs{}, the bench's fake API and people {:.0} µs",
+        per_update(f.bot_cpu),
+        f.redis_cpu
+            .map(|c| format!(", Redis {:.0} µs", per_update(c)))
+            .unwrap_or_default(),
+        per_update(f.bench_cpu)
     );
 }
 
@@ -234,6 +292,37 @@ async fn redis_commands(redis: &RedisServer) -> u64 {
         .unwrap_or(0)
 }
 
+/// Redis's process id, as it tells it.
+async fn redis_pid(redis: &RedisServer) -> Option<u32> {
+    let info: String = redis_query(redis, redis::cmd("INFO").arg("server")).await;
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// The CPU time a process has spent so far, all its threads (user and
+/// system, from `/proc/<pid>/stat`, in ticks of 10 ms); zero when it
+/// cannot be read.
+fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // The fields after the command's name, which is in brackets and may
+    // hold spaces: the state is the third field, utime the 14th.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are the 14th and 15th fields, the 12th and 13th here.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 /// The sum of the store call counts an instance's /metrics shows.
 async fn store_calls(listen: SocketAddr) -> f64 {
     let (_, metrics) = http::get(listen, "/metrics").await.expect("metrics");
@@ -246,6 +335,7 @@ async fn store_calls(listen: SocketAddr) -> f64 {
 
 async fn measure(
     people: u64,
+    walks: u64,
     instances: usize,
     redis: Option<&RedisServer>,
     sqlite: &std::path::Path,
@@ -300,52 +390,80 @@ async fn measure(
         Some(redis) => Some(redis_commands(redis).await),
         None => None,
     };
+    let redis_pid = match redis {
+        Some(redis) => redis_pid(redis).await,
+        None => None,
+    };
+    let redis_cpu_before = redis_pid.map(cpu_time);
+    let bot_cpu_before: Duration = children.iter().map(|child| cpu_time(child.id())).sum();
 
     let monitoring = match (redis, monitor) {
-        (Some(redis), true) => Some(tokio::spawn(count_commands(redis.url()))),
+        (Some(redis), true) => {
+            let _: () = redis_query(redis, redis::cmd("CONFIG").arg("RESETSTAT")).await;
+            Some(tokio::spawn(count_commands(redis.url())))
+        }
         _ => None,
     };
+    let bench_cpu_before = cpu_time(std::process::id());
     let started = Instant::now();
-    let mut walks = tokio::task::JoinSet::new();
-    for n in 0..people {
+    let mut places = tokio::task::JoinSet::new();
+    for place in 0..people {
         let api = api.clone();
-        walks.spawn(async move {
-            let person = Person {
-                id: 10_000 + n,
-                name: "Person",
-                language_code: "zh",
-            };
-            let chat = person.id as i64;
-            let mut latencies = Vec::with_capacity(PATH.len() + 1);
-            let sent = Instant::now();
-            api.send_as(&person, &person.private_chat(), "/diagnose", None);
-            wait_replies(&api, chat, 1).await;
-            latencies.push(sent.elapsed());
-            for (step, data) in PATH.iter().enumerate() {
-                let menu: Value = api.last_bot_message(chat);
+        places.spawn(async move {
+            let mut latencies = Vec::with_capacity(walks as usize * (PATH.len() + 1));
+            for walk in 0..walks {
+                // A new person each walk, so every walk is a first one.
+                let person = Person {
+                    id: 10_000 + walk * people + place,
+                    name: "Person",
+                    language_code: "zh",
+                };
+                let chat = person.id as i64;
                 let sent = Instant::now();
-                api.press(&person, &menu, data);
-                wait_replies(&api, chat, step + 2).await;
+                api.send_as(&person, &person.private_chat(), "/diagnose", None);
+                wait_replies(&api, chat, 1).await;
                 latencies.push(sent.elapsed());
+                for (step, data) in PATH.iter().enumerate() {
+                    let menu: Value = api.last_bot_message(chat);
+                    let sent = Instant::now();
+                    api.press(&person, &menu, data);
+                    wait_replies(&api, chat, step + 2).await;
+                    latencies.push(sent.elapsed());
+                }
             }
             latencies
         });
     }
     let mut latencies = Vec::new();
-    while let Some(walk) = walks.join_next().await {
+    while let Some(walk) = places.join_next().await {
         latencies.extend(walk.expect("a walk"));
     }
     let elapsed = started.elapsed();
+    // CPU read as the last reply lands, before the figures below are asked
+    // for.
+    let bench_cpu = cpu_time(std::process::id()).saturating_sub(bench_cpu_before);
+    let redis_cpu = redis_pid
+        .zip(redis_cpu_before)
+        .map(|(pid, before)| cpu_time(pid).saturating_sub(before));
+    let bot_cpu = children
+        .iter()
+        .map(|child| cpu_time(child.id()))
+        .sum::<Duration>()
+        .saturating_sub(bot_cpu_before);
     let updates = latencies.len();
-    let round_trips = match monitoring {
-        Some(task) => {
+    let (round_trips, by_command) = match (monitoring, redis) {
+        (Some(task), Some(redis)) => {
             // What is still in flight (done marks) lands first.
             tokio::time::sleep(Duration::from_millis(500)).await;
             task.abort();
             let _ = task.await;
-            Some(COUNTED.load(std::sync::atomic::Ordering::Relaxed))
+            let stats: String = redis_query(redis, redis::cmd("INFO").arg("commandstats")).await;
+            (
+                Some(COUNTED.load(std::sync::atomic::Ordering::Relaxed)),
+                command_counts(&stats),
+            )
         }
-        None => None,
+        _ => (None, Vec::new()),
     };
 
     let store_calls = if redis.is_some() {
@@ -376,15 +494,58 @@ async fn measure(
         latencies,
         store_calls,
         redis_commands,
+        bot_cpu,
+        redis_cpu,
+        bench_cpu,
         round_trips,
+        by_command,
     }
 }
 
-/// Commands clients sent while MONITOR watched (those a script runs are
-/// shown as from `lua` and left out).
+/// One command's answer from the bench's Redis.
+async fn redis_query<T: redis::FromRedisValue>(redis: &RedisServer, cmd: &redis::Cmd) -> T {
+    let client = redis::Client::open(redis.url()).expect("a URL");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    cmd.query_async(&mut connection)
+        .await
+        .expect("Redis answers")
+}
+
+/// The calls of each command in `INFO commandstats`, most first, leaving
+/// out the bench's own (`info`, `config`, `monitor`, `flushall`).
+fn command_counts(stats: &str) -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = stats
+        .lines()
+        .filter_map(|line| {
+            // `cmdstat_hmget:calls=12,usec=…`
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .filter(|(name, _)| {
+            let command = name.split('|').next().unwrap_or_default();
+            !["info", "config", "monitor", "flushall"].contains(&command)
+        })
+        .collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}
+
+/// Round trips clients made while MONITOR watched: the commands they sent,
+/// a transaction counted once (those a script runs are shown as from
+/// `lua` and left out).
 static COUNTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Counts, in `COUNTED`, the commands clients send Redis from now on.
+/// Counts, in `COUNTED`, the round trips clients make to Redis from now
+/// on.
 async fn count_commands(url: String) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     COUNTED.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -399,11 +560,33 @@ async fn count_commands(url: String) {
         .expect("Redis");
     stream.write_all(b"MONITOR\r\n").await.expect("MONITOR");
     let mut lines = tokio::io::BufReader::new(stream).lines();
+    let mut in_transaction = std::collections::HashSet::new();
     while let Ok(Some(line)) = lines.next_line().await {
         // `+<time> [<db> <client>] "<command>" …`
-        if line.starts_with('+') && !line.contains(" lua]") && line.contains('[') {
-            COUNTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some((client, command)) = line
+            .strip_prefix('+')
+            .and_then(|rest| rest.split_once('['))
+            .and_then(|(_, rest)| rest.split_once("] "))
+        else {
+            continue;
+        };
+        if client.ends_with(" lua") {
+            continue;
         }
+        // A transaction's commands are shown one by one between its
+        // MULTI and EXEC, but travel together: one round trip.
+        let command = command.split(' ').next().unwrap_or_default();
+        if command.eq_ignore_ascii_case("\"exec\"") {
+            in_transaction.remove(client);
+            continue;
+        }
+        if in_transaction.contains(client) {
+            continue;
+        }
+        if command.eq_ignore_ascii_case("\"multi\"") {
+            in_transaction.insert(client.to_string());
+        }
+        COUNTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

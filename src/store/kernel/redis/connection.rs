@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, ScriptInvocation};
+use redis::{ErrorKind, FromRedisValue, Script, ServerErrorKind};
 
 use super::Shared;
 use crate::store::StoreError;
@@ -22,6 +22,9 @@ impl Shared {
     /// The connection, made the first time it is asked for. It is lazy: it
     /// connects on first use, so the bot starts while Redis is down.
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(made) = self.connection.get() {
+            return Ok(made.clone());
+        }
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
@@ -54,14 +57,24 @@ impl Shared {
         }
     }
 
-    /// Runs a script: its SHA first, its text only when the server does
-    /// not have it yet.
+    /// Runs a script's call (`evalsha`'s command, filled): by its SHA,
+    /// and only when the server does not have the script yet, its text
+    /// first.
     pub(super) async fn eval<T: FromRedisValue>(
         &self,
-        invocation: &ScriptInvocation<'_>,
+        script: &Script,
+        cmd: &redis::Cmd,
     ) -> Result<T, StoreError> {
-        self.run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await
+        self.run(|mut c| async move {
+            match cmd.query_async(&mut c).await {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    script.load_async(&mut c).await?;
+                    cmd.query_async(&mut c).await
+                }
+                done => done,
+            }
+        })
+        .await
     }
 
     /// Runs one command.

@@ -173,10 +173,15 @@ async fn a_commit_and_a_get_are_one_round_trip_each() {
         let (trips, before) = (counter.trips(), commands(&watcher).await);
         let got = kernel.get(&keys, 0).await.unwrap();
         assert_eq!(counter.trips() - trips, 1, "a get of three keys");
-        // One command sent, a script; the server counts its reads too.
+        // One read a key, in a transaction: read at one moment, as a
+        // script would, for less of Redis's time.
         assert_eq!(
             ran(&before, &commands(&watcher).await),
-            [("evalsha".to_string(), 1), ("hmget".to_string(), 3)]
+            [
+                ("exec".to_string(), 1),
+                ("hgetall".to_string(), 3),
+                ("multi".to_string(), 1)
+            ]
         );
         let values: Vec<_> = got.into_iter().map(|r| r.unwrap().value).collect();
         assert_eq!(values, ["2", "3", "4"]);
@@ -190,6 +195,248 @@ async fn a_commit_and_a_get_are_one_round_trip_each() {
             Err(StoreError::Conflict)
         ));
         assert_eq!(counter.trips() - trips, 1, "a conflicting commit");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_runs_one_command_for_what_its_writes_share() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    within(async {
+        let kernel = open(&server);
+        // A first batch loads the script, so that only the second is
+        // counted.
+        let mut batch = Batch::new(1_000);
+        batch.put_until("x", "old", Some(5_000));
+        kernel.commit(batch).await.unwrap();
+        let before = commands(&kernel).await;
+        // Three updates marked done, as the inbox does: a record put and
+        // one deleted, an index member removed and a log value added
+        // for each, interleaved.
+        let mut batch = Batch::new(1_000);
+        for n in 0..3 {
+            batch
+                .put_until(format!("in:{n}"), "done", Some(2_000))
+                .delete(format!("ans:{n}"))
+                .unindex("open", n.to_string())
+                .append("facts", 1_000, format!("fact {n}"));
+        }
+        batch.index("open", "7", 7).index("open", "8", 8);
+        assert_eq!(kernel.commit(batch).await.unwrap(), 0);
+        let ran = ran(&before, &commands(&kernel).await);
+        let count = |name: &str| {
+            ran.iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, calls)| *calls)
+        };
+        // Each record is written and deleted on its own; the rest is
+        // one command each: the versions, the log's numbers, the index's
+        // removals and additions, the log's values, and the expiry
+        // index's additions and removals.
+        assert_eq!(count("hset"), 3, "{ran:?}");
+        assert_eq!(count("del"), 3, "{ran:?}");
+        assert_eq!(count("incr") + count("incrby"), 2, "{ran:?}");
+        assert_eq!(count("zrem"), 2, "{ran:?}");
+        assert_eq!(count("zadd"), 3, "{ran:?}");
+
+        // And it wrote what the writes say, in their order.
+        let open: Vec<(String, i64)> = kernel.range("open", Span::all(10)).await.unwrap();
+        assert_eq!(open, [("7".to_string(), 7), ("8".to_string(), 8)]);
+        assert_eq!(
+            kernel.read_log("facts", 0).await.unwrap(),
+            ["fact 0", "fact 1", "fact 2"]
+        );
+        let keys: Vec<String> = ["in:0", "in:1", "in:2", "x"].map(String::from).to_vec();
+        let got = kernel.get(&keys, 1_000).await.unwrap();
+        let versions: Vec<u64> = got.iter().map(|r| r.as_ref().unwrap().version).collect();
+        let mut distinct = versions.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4, "every put has a version of its own");
+        assert!(
+            versions[..3].iter().all(|v| *v > versions[3]),
+            "{versions:?}"
+        );
+        let expiring: Vec<String> = raw(
+            &kernel,
+            redis::cmd("ZRANGE").arg("test:expiring").arg(0).arg(-1),
+        )
+        .await;
+        assert_eq!(
+            expiring,
+            ["test:r:in:0", "test:r:in:1", "test:r:in:2", "test:r:x"]
+        );
+    })
+    .await;
+}
+
+/// A batch of index writes at `now`: each `(member, score)` added to `i`.
+fn batch_of(now: i64, members: &[(&str, i64)]) -> Batch {
+    let mut batch = Batch::new(now);
+    for (member, score) in members {
+        batch.index("i", *member, *score);
+    }
+    batch
+}
+
+#[tokio::test]
+async fn writes_to_one_index_keep_their_order_around_others() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    within(async {
+        let kernel = open(&server);
+        // Added, removed, added again, trimmed, added: each write sees
+        // what the ones before it on the same index left, whatever was
+        // written elsewhere between them.
+        let mut batch = batch_of(0, &[("a", 1), ("b", 2)]);
+        batch
+            .put("r", "1")
+            .unindex("i", "a")
+            .index("other", "z", 9)
+            .index("i", "a", 3)
+            .index("i", "b", 4)
+            .trim("i", 3)
+            .index("i", "c", 1)
+            .unindex("other", "z")
+            .delete("r");
+        assert_eq!(
+            kernel.commit(batch).await.unwrap(),
+            1 + 1,
+            "the trim removed a; the delete, r"
+        );
+        let left = kernel.range("i", Span::all(10)).await.unwrap();
+        assert_eq!(left, [("c".to_string(), 1), ("b".to_string(), 4)]);
+        assert_eq!(kernel.count("other").await.unwrap(), 0);
+        assert_eq!(kernel.get(&["r".to_string()], 0).await.unwrap(), [None]);
+
+        // More members than one command takes at once.
+        let many: Vec<(String, i64)> = (0..2_500).map(|n| (format!("m{n:04}"), n)).collect();
+        let pairs: Vec<(&str, i64)> = many.iter().map(|(m, s)| (m.as_str(), *s)).collect();
+        let mut batch = batch_of(0, &pairs);
+        for (n, (member, _)) in many.iter().enumerate() {
+            batch.append("log", 5, member.as_str());
+            if n % 2 == 0 {
+                batch.put_until(format!("k{n}"), "v", Some(10));
+            }
+        }
+        kernel.commit(batch).await.unwrap();
+        assert_eq!(kernel.count("i").await.unwrap(), 2 + 2_500);
+        let log = kernel.read_log("log", 0).await.unwrap();
+        assert_eq!(log.len(), 2_500);
+        assert!(log.iter().zip(&many).all(|(got, (m, _))| got == m));
+        let expiring: usize = raw(&kernel, redis::cmd("ZCARD").arg("test:expiring")).await;
+        assert_eq!(expiring, 1_250);
+        let mut batch = Batch::new(0);
+        for (member, _) in &many {
+            batch.unindex("i", member.as_str());
+        }
+        kernel.commit(batch).await.unwrap();
+        assert_eq!(kernel.count("i").await.unwrap(), 2);
+        assert_eq!(kernel.sweep(10).await.unwrap(), 1_250);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_record_written_twice_in_a_batch_is_indexed_as_the_second_left_it() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    within(async {
+        let kernel = open(&server);
+        let expiring = || async {
+            let members: Vec<String> = raw(
+                &kernel,
+                redis::cmd("ZRANGE").arg("test:expiring").arg(0).arg(-1),
+            )
+            .await;
+            members
+        };
+        // In a small batch and in one of more steps than are looked
+        // through one by one: put then deleted, deleted then put, put
+        // for good then to expire, put to expire then for good.
+        for filler in [0, 40] {
+            let mut batch = Batch::new(0);
+            for n in 0..filler {
+                batch.put(format!("filler{n}"), "x");
+            }
+            batch
+                .put_until("a", "1", Some(50))
+                .delete("a")
+                .delete("b")
+                .put_until("b", "2", Some(50))
+                .put("c", "3")
+                .put_until("c", "4", Some(50))
+                .put_until("d", "5", Some(50))
+                .put("d", "6");
+            kernel.commit(batch).await.unwrap();
+            assert_eq!(expiring().await, ["test:r:b", "test:r:c"], "{filler}");
+            let keys = ["a", "b", "c", "d"].map(String::from);
+            let values: Vec<Option<String>> = kernel
+                .get(&keys, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.map(|r| r.value))
+                .collect();
+            assert_eq!(
+                values,
+                [None, Some("2".into()), Some("4".into()), Some("6".into())]
+            );
+            // Back to nothing for the next round.
+            let mut batch = Batch::new(0);
+            for key in ["a", "b", "c", "d"] {
+                batch.delete(key);
+            }
+            kernel.commit(batch).await.unwrap();
+            assert!(expiring().await.is_empty());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn records_are_read_while_redis_refuses_writes_at_its_memory_limit() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    within(async {
+        let kernel = open(&server);
+        let mut batch = Batch::new(0);
+        batch.put("a", "1").put("b", "2");
+        kernel.commit(batch).await.unwrap();
+        let set = |key: &'static str, value: &'static str| {
+            let kernel = kernel.clone();
+            async move {
+                let _: () = raw(&kernel, redis::cmd("CONFIG").arg("SET").arg(key).arg(value)).await;
+            }
+        };
+        set("maxmemory-policy", "noeviction").await;
+        set("maxmemory", "1").await;
+        // Redis queues no command in a transaction now, reads included.
+        let keys = ["a", "b", "c"].map(String::from);
+        let got = kernel.get(&keys, 0).await.unwrap();
+        let values: Vec<Option<String>> = got.into_iter().map(|r| r.map(|r| r.value)).collect();
+        assert_eq!(values, [Some("1".into()), Some("2".into()), None]);
+        assert_eq!(
+            kernel.get(&keys[1..2], 0).await.unwrap()[0]
+                .as_ref()
+                .unwrap()
+                .value,
+            "2"
+        );
+        let mut batch = Batch::new(0);
+        batch.put("c", "3");
+        let refused = kernel.commit(batch).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Redis(e)) if e.contains("OOM")),
+            "{refused:?}"
+        );
+        set("maxmemory", "0").await;
+        assert_eq!(kernel.get(&keys, 0).await.unwrap().len(), 3);
     })
     .await;
 }

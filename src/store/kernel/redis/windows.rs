@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use redis::Script;
 
+use super::evalsha;
 use crate::store::StoreError;
 use crate::store::kernel::Window;
 
@@ -29,10 +30,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local wait = 0
 for i = 2, #KEYS do
   local key = KEYS[i]
-  local limit = tonumber(ARGV[2 * i - 3])
   local span = tonumber(ARGV[2 * i - 2])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now - span))
-  if redis.call('ZCARD', key) >= limit then
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 * i - 3]) then
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     local left = span
     if oldest[2] then left = tonumber(oldest[2]) + span - now end
@@ -40,9 +40,10 @@ for i = 2, #KEYS do
   end
 end
 if wait > 0 then return wait end
+local at = string.format('%d', now)
 local member = string.format('%d-%d', now, redis.call('INCR', KEYS[1]))
 for i = 2, #KEYS do
-  redis.call('ZADD', KEYS[i], string.format('%d', now), member)
+  redis.call('ZADD', KEYS[i], at, member)
   redis.call('PEXPIRE', KEYS[i], ARGV[2 * i - 2])
 end
 return 0
@@ -59,17 +60,21 @@ impl super::RedisKernel {
         if windows.is_empty() {
             return Ok(None);
         }
-        let mut invocation = TAKE.prepare_invoke();
-        invocation.key(self.keys.taken());
+        let mut cmd = evalsha(
+            &TAKE,
+            1 + windows.len(),
+            (3 * windows.len() + 1, 64 * windows.len() + 32),
+        );
+        cmd.arg(self.keys.taken());
+        for window in windows {
+            cmd.arg(self.keys.window(&window.name));
+        }
         for window in windows {
             let span =
                 u64::try_from(window.span.as_millis()).map_or(LONGEST_MS, |ms| ms.min(LONGEST_MS));
-            invocation
-                .key(self.keys.window(&window.name))
-                .arg(window.limit)
-                .arg(span);
+            cmd.arg(window.limit).arg(span);
         }
-        let wait: u64 = self.shared.eval(&invocation).await?;
+        let wait: u64 = self.shared.eval(&TAKE, &cmd).await?;
         Ok((wait > 0).then(|| Duration::from_millis(wait)))
     }
 }
