@@ -10,14 +10,18 @@
 //! range bound is given as Redis reads one (`+inf`, `(` for an open end),
 //! so nothing is rounded on its way but what a sorted set's doubles round.
 //!
-//! What costs Redis time is the commands a script runs, so a batch runs
-//! as few as its writes allow. The writes to one index or log that follow
-//! each other with nothing else done to it between become one step, one
-//! `ZADD` or `ZREM` for all their members (writes to different keys do
-//! not touch each other, so the order between them is free); the versions
-//! of all the batch's puts are drawn from the counter at once, as are the
-//! numbers of its log values; and the expiry index is written once at the
-//! end, with the last word each record of the batch had.
+//! What costs Redis time is the commands a script runs and the arguments
+//! it is handed (each is read off the wire, then made a Lua string), so a
+//! batch runs as few commands as its writes allow and carries no argument
+//! it can leave out. The writes to one index or log that follow each
+//! other with nothing else done to it between become one step, one `ZADD`
+//! or `ZREM` for all their members (writes to different keys do not touch
+//! each other, so the order between them is free); the versions of all
+//! the batch's puts are drawn from the counter at once, as are the numbers
+//! of its log values; the expiry index is written once at the end, with
+//! the last word each record of the batch had; a step of one member says
+//! so by its code rather than by a count; and a put with the expiry of the
+//! put before it leaves the expiry out.
 //!
 //! A record is a hash: `v` its value, `n` its version, `x` its expiry by
 //! the bot's clock, when it has one. Such a record is also in the expiry
