@@ -19,7 +19,7 @@ pub(crate) mod webhook;
 use crate::clock::Instant;
 use crate::engine::{Session, path_lines};
 use crate::lang::Lang;
-use crate::stats::{categories_by_node, category_name};
+use crate::stats::category_name;
 use crate::tree::Tree;
 
 /// How many close node ids a `/send` of an unknown one is answered with.
@@ -175,7 +175,6 @@ pub enum Opened {
 /// where they stand, and each answer chosen, in the staff's language.
 pub(crate) fn summary(tree: &Tree, session: &Session, at: &str, staff: Lang) -> String {
     let ui = tree.ui();
-    let categories = categories_by_node(tree);
     let title = |id: &str| -> String {
         let brief = tree
             .get(id)
@@ -186,9 +185,9 @@ pub(crate) fn summary(tree: &Tree, session: &Session, at: &str, staff: Lang) -> 
             None => id.to_string(),
         }
     };
-    let category = tree.get(at).and_then(|n| categories.get(&n)).map_or_else(
+    let category = tree.get(at).and_then(|n| tree.category(n)).map_or_else(
         || "-".to_string(),
-        |c| format!("{} ({})", category_name(tree, *c, staff), tree.node(*c).id),
+        |c| format!("{} ({})", category_name(tree, c, staff), tree.node(c).id),
     );
     let mut staff_view = session.clone();
     staff_view.lang = staff;

@@ -165,22 +165,9 @@ pub fn new_conversation() -> u64 {
     (hasher.finish() >> 1).max(1)
 }
 
-/// The category of each node, by node: see `Tree::category_indices`.
-pub fn categories_by_node(tree: &Tree) -> HashMap<NodeId, NodeId> {
-    tree.nodes()
-        .zip(tree.category_indices())
-        .filter_map(|((id, _), c)| c.map(|c| (id, tree.categories()[c])))
-        .collect()
-}
-
 /// The category of a node, by id, if it has one.
-pub fn category_of(
-    tree: &Tree,
-    categories: &HashMap<NodeId, NodeId>,
-    node: &str,
-) -> Option<String> {
-    let id = tree.get(node)?;
-    categories.get(&id).map(|c| tree.node(*c).id.clone())
+pub fn category_of(tree: &Tree, node: &str) -> Option<String> {
+    tree.category_id(node).map(str::to_string)
 }
 
 /// What a category is called: the entry menu's answer that leads to it,
@@ -365,7 +352,6 @@ const LEFT_SHOWN: usize = 5;
 impl Figures {
     /// The figures of `facts` (those of the period), in `tree`'s terms.
     pub fn of(tree: &Tree, facts: &[Fact], days: u32) -> Figures {
-        let categories = categories_by_node(tree);
         let mut figures = Figures {
             days,
             ..Figures::default()
@@ -402,7 +388,7 @@ impl Figures {
                     conv.entry = Some(fact.detail.clone());
                 }
                 if conv.category.is_none() {
-                    conv.category = category_of(tree, &categories, &fact.node);
+                    conv.category = category_of(tree, &fact.node);
                 }
                 if !fact.node.is_empty() && !conv.visited.contains(&fact.node) {
                     conv.visited.push(fact.node.clone());

@@ -108,6 +108,9 @@ pub struct Tree {
     root: NodeId,
     /// The entries of the symptom categories, in the entry menu's order.
     categories: Vec<NodeId>,
+    /// Each node's category entry, by position (see `category_indices`),
+    /// worked out once at load: every step's figures ask for it.
+    category_of: Vec<Option<NodeId>>,
     /// Where a verification window that has closed leads: the category for
     /// a timed-out SMS.
     after_window: NodeId,
@@ -172,6 +175,18 @@ impl Tree {
         &self.router
     }
 
+    /// The entry of the category `node` belongs to, if any (see
+    /// `category_indices`).
+    pub fn category(&self, node: NodeId) -> Option<NodeId> {
+        self.category_of.get(node.0).copied().flatten()
+    }
+
+    /// The id of the category entry the node named `node` belongs to.
+    pub fn category_id(&self, node: &str) -> Option<&str> {
+        let entry = self.category(self.get(node)?)?;
+        Some(&self.node(entry).id)
+    }
+
     pub fn get(&self, id: &str) -> Option<NodeId> {
         self.by_id.get(id).copied()
     }
@@ -199,28 +214,7 @@ impl Tree {
     /// to: otherwise the triage behind the menu would take the category
     /// that leads back soonest. The menu and the triage belong to none.
     pub fn category_indices(&self) -> Vec<Option<usize>> {
-        let mut owner = vec![None; self.len()];
-        let mut queue = std::collections::VecDeque::new();
-        for (i, entry) in self.categories.iter().enumerate() {
-            if owner[entry.0].is_none() {
-                owner[entry.0] = Some(i);
-                queue.push_back(*entry);
-            }
-        }
-        while let Some(at) = queue.pop_front() {
-            let category = owner[at.0];
-            let next: Vec<NodeId> = match &self.node(at).kind {
-                NodeKind::Question(choices) => choices.iter().map(|c| c.target).collect(),
-                NodeKind::End { not_solved } => not_solved.iter().copied().collect(),
-            };
-            for to in next {
-                if to != self.root && owner[to.0].is_none() {
-                    owner[to.0] = category;
-                    queue.push_back(to);
-                }
-            }
-        }
-        owner
+        category_indices(&self.nodes, self.root, &self.categories)
     }
 
     pub fn end_count(&self) -> usize {
@@ -370,4 +364,30 @@ impl Tree {
         }
         rows
     }
+}
+
+/// See `Tree::category_indices`.
+fn category_indices(nodes: &[Node], root: NodeId, categories: &[NodeId]) -> Vec<Option<usize>> {
+    let mut owner = vec![None; nodes.len()];
+    let mut queue = std::collections::VecDeque::new();
+    for (i, entry) in categories.iter().enumerate() {
+        if owner[entry.0].is_none() {
+            owner[entry.0] = Some(i);
+            queue.push_back(*entry);
+        }
+    }
+    while let Some(at) = queue.pop_front() {
+        let category = owner[at.0];
+        let next: Vec<NodeId> = match &nodes[at.0].kind {
+            NodeKind::Question(choices) => choices.iter().map(|c| c.target).collect(),
+            NodeKind::End { not_solved } => not_solved.iter().copied().collect(),
+        };
+        for to in next {
+            if to != root && owner[to.0].is_none() {
+                owner[to.0] = category;
+                queue.push_back(to);
+            }
+        }
+    }
+    owner
 }

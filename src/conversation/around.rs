@@ -5,7 +5,7 @@ use crate::callback::Action;
 use crate::clock::Instant;
 use crate::engine::{Button, Command, Event, Reply, Session, button};
 use crate::metrics::Stage;
-use crate::stats::{Fact, FactKind, categories_by_node, category_of, new_conversation};
+use crate::stats::{Fact, FactKind, category_of, new_conversation};
 use crate::tree::{Tree, UiButton};
 
 /// Adds to an end's menu what the bot offers beyond the dialogue: a
@@ -141,8 +141,7 @@ pub(super) fn funnel_of(
     if !facts.iter().any(counted) {
         return Vec::new();
     }
-    let categories = categories_by_node(tree);
-    let category = |node: &str| category_of(tree, &categories, node);
+    let category = |node: &str| category_of(tree, node);
     let path = |s: &Session| {
         let mut nodes: Vec<String> = s.history.clone();
         nodes.extend(s.node.clone());
@@ -188,8 +187,7 @@ mod tests {
     #[test]
     fn the_funnel_counts_each_stage_in_the_conversations_category() {
         let tree = crate::load_tree(None).expect("the built-in dialogue");
-        let categories = categories_by_node(&tree);
-        let owner = |node: &str| category_of(&tree, &categories, node);
+        let owner = |node: &str| category_of(&tree, node);
         let fact = |kind, node: &str, detail: &str| {
             Fact::new(0, kind, 1, node, Lang::Zh).with_detail(detail)
         };

@@ -355,11 +355,16 @@ pub fn load(sources: &[Source]) -> Result<Tree, LoadError> {
     let Some(provider) = provider else {
         return Err(report.finish());
     };
+    let category_of = super::category_indices(&nodes, root, &categories)
+        .into_iter()
+        .map(|c| c.map(|i| categories[i]))
+        .collect();
     let tree = Tree {
         nodes,
         by_id,
         root,
         categories,
+        category_of,
         after_window,
         ui,
         router: Router::build(router),
