@@ -19,6 +19,25 @@ where
     P: Payload + serde::Serialize,
     P::Output: DeserializeOwned,
 {
+    read(post(bot, payload).await?)
+}
+
+/// Makes the request `payload` as `call` does, for its outcome alone: the
+/// result is checked to be there and not read (an edit's answer is the
+/// whole edited message, which nobody needs, and reading it into teloxide's
+/// `Message` was a tenth of the cost of an edit).
+pub(super) async fn call_for_outcome<P>(bot: &Bot, payload: P) -> Result<(), RequestError>
+where
+    P: Payload + serde::Serialize,
+{
+    read::<serde::de::IgnoredAny>(post(bot, payload).await?).map(|_| ())
+}
+
+/// Posts `payload` and returns the answer's text.
+async fn post<P>(bot: &Bot, payload: P) -> Result<String, RequestError>
+where
+    P: Payload + serde::Serialize,
+{
     let mut url = bot.api_url();
     url.path_segments_mut()
         .map_err(|()| unusable("the Bot API address cannot take a path"))?
@@ -34,8 +53,7 @@ where
         .send()
         .await
         .map_err(network)?;
-    let text = answer.text().await.map_err(network)?;
-    read(text)
+    answer.text().await.map_err(network)
 }
 
 /// A request that could not be put together: nothing was sent.
@@ -117,6 +135,11 @@ mod tests {
         assert!(
             matches!(&failed, Err(RequestError::Api(ApiError::Unknown(d))) if d == "Internal Server Error")
         );
+        // An outcome alone: any result is enough, and its absence is not.
+        let edited = read::<serde::de::IgnoredAny>(
+            r#"{"ok":true,"result":{"message_id":5,"date":0,"chat":{"id":1,"type":"private"},"text":"x"}}"#.into(),
+        );
+        assert!(edited.is_ok(), "{edited:?}");
         for junk in [
             "<html><body>502 Bad Gateway</body></html>",
             "",
@@ -126,6 +149,11 @@ mod tests {
             assert!(
                 matches!(page, Err(RequestError::InvalidJson { .. })),
                 "{junk}: {page:?}"
+            );
+            let outcome = read::<serde::de::IgnoredAny>(junk.into());
+            assert!(
+                matches!(outcome, Err(RequestError::InvalidJson { .. })),
+                "{junk}: {outcome:?}"
             );
         }
     }

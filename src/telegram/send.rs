@@ -14,7 +14,7 @@ use teloxide::{ApiError, RequestError};
 
 use tokio::time::Instant;
 
-use super::call::call;
+use super::call::{call, call_for_outcome};
 use super::inbox::Receipt;
 use super::pacer::{Pacer, Priority, Ticket, Turn};
 use super::retry::{
@@ -565,7 +565,7 @@ impl Outbox {
             if let Some(keyboard) = &message.keyboard {
                 request = request.reply_markup(keyboard.clone());
             }
-            call(&self.bot, request)
+            call_for_outcome(&self.bot, request)
         })
         .await?;
         Ok(match edited {
