@@ -44,18 +44,18 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
     assert_eq!(result.off_topic_routed, 0, "\n{result}");
 }
 
-/// Held out from every choice made for the router: 450 lines written from
+/// Held out from every choice made for the router: 438 lines written from
 /// the domain facts alone by someone who never saw `dialogs/routes.toml` or
-/// any other set, its near misses marked beforehand, by someone else, with
-/// the nodes that answer them; measured twice (see dialogs/README.md). On
+/// any other set, its near misses marked with the nodes that answer them
+/// before it was measured; measured once (see dialogs/README.md). On
 /// failure only the summary is shown, never the lines.
 #[test]
 fn the_independent_held_out_set_holds_the_figure_reached() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-3.tsv")).expect("the set parses");
-    assert!(samples.len() >= 450);
-    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 90);
+        eval::parse(&tree, include_str!("data/routing-heldout-4.tsv")).expect("the set parses");
+    assert!(samples.len() >= 438);
+    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 78);
     let result = eval::evaluate(&tree, &samples);
     assert!(
         result.accuracy() >= eval::HELD_OUT_FLOOR,
@@ -74,15 +74,19 @@ fn the_tuning_sets_stay_learnt() {
     // The classifier is trained on these lines: a drop means a change
     // broke the training or the data, not a harder set.
     let tree = real_tree();
-    for (name, text) in [
-        ("dev", include_str!("data/routing-dev.tsv")),
-        ("tune", include_str!("data/routing-tune.tsv")),
-        ("tune-b", include_str!("data/routing-tune-b.tsv")),
-        ("tune-2", include_str!("data/routing-tune-2.tsv")),
+    // The last set was a held-out one: written apart from the others, its
+    // lines are learnt a little less well.
+    for (name, text, floor) in [
+        ("dev", include_str!("data/routing-dev.tsv"), 0.98),
+        ("tune", include_str!("data/routing-tune.tsv"), 0.98),
+        ("tune-b", include_str!("data/routing-tune-b.tsv"), 0.98),
+        ("tune-2", include_str!("data/routing-tune-2.tsv"), 0.98),
+        ("tune-3", include_str!("data/routing-tune-3.tsv"), 0.98),
+        ("tune-c", include_str!("data/routing-tune-c.tsv"), 0.97),
     ] {
         let samples = eval::parse(&tree, text).expect("the set parses");
         let result = eval::evaluate(&tree, &samples);
-        assert!(result.accuracy() >= 0.98, "{name}: {}", result.summary());
+        assert!(result.accuracy() >= floor, "{name}: {}", result.summary());
     }
 }
 
