@@ -9,10 +9,10 @@ use crate::tree::router::Routing;
 pub const NONE: &str = "none";
 
 /// What the router must keep on the held-out set,
-/// `tests/data/routing-heldout-3.tsv`: the top-1 accuracy it reached there
-/// (91.8%), rounded down, and the off-topic lines it routed (5 of 90).
-/// Short of the goal of 95% and none; held so that it gets no worse.
-pub const HELD_OUT_FLOOR: f64 = 0.91;
+/// `tests/data/routing-heldout-4.tsv`: the top-1 accuracy it reached there
+/// (96.3%), rounded down, and the off-topic lines it routed (5 of 78).
+/// The second is short of the goal of none; held so that it gets no worse.
+pub const HELD_OUT_FLOOR: f64 = 0.96;
 pub const HELD_OUT_OFF_TOPIC: usize = 5;
 
 /// The categories' ids, the labels a line may carry besides `none`.

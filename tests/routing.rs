@@ -47,7 +47,7 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
 /// Held out from every choice made for the router: 438 lines written from
 /// the domain facts alone by someone who never saw `dialogs/routes.toml` or
 /// any other set, its near misses marked with the nodes that answer them
-/// before it was measured; measured once (see dialogs/README.md). On
+/// before it was measured; measured twice (see dialogs/README.md). On
 /// failure only the summary is shown, never the lines.
 #[test]
 fn the_independent_held_out_set_holds_the_figure_reached() {
