@@ -896,6 +896,8 @@ fn dialogs_readme_figures_are_the_codes() {
         "is the held-out set: {} lines ({} per failure category and {} off-topic"
             => held_out.total, failures[0], held_out.per_label[off_topic].1;
         "checked the same way on all five ({} lines)" => thousands(tuning);
+        "`tests/data/routing-heldout-5.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-heldout-5.tsv");
         "the tests hold it to {}% and at most {}."
             => (crate::eval::HELD_OUT_FLOOR * 100.0).round(), crate::eval::HELD_OUT_OFF_TOPIC;
         "(`{}`, the default)" => config.default_lang;

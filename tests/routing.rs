@@ -69,6 +69,21 @@ fn the_independent_held_out_set_holds_the_figure_reached() {
     );
 }
 
+/// The next held-out set, kept for the next change to the router: it is
+/// only parsed here (its labels and near-miss marks are valid), never
+/// routed, so that its first measurement is still to come.
+#[test]
+fn the_reserved_held_out_set_is_well_formed_and_unmeasured() {
+    let tree = real_tree();
+    let samples =
+        eval::parse(&tree, include_str!("data/routing-heldout-5.tsv")).expect("the set parses");
+    assert_eq!(samples.len(), 448);
+    for label in ["timeout", "not_received", "mismatch", "reset", eval::NONE] {
+        let n = samples.iter().filter(|s| s.label == label).count();
+        assert!(n >= 89, "{label}: {n} lines");
+    }
+}
+
 #[test]
 fn the_tuning_sets_stay_learnt() {
     // The classifier is trained on these lines: a drop means a change
