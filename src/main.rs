@@ -276,8 +276,8 @@ fn read_facts(days: u32) -> Result<Vec<icp_sms_doctor::stats::Fact>, String> {
 /// `EXIT_CONFIG`.
 /// Returns to the system the memory the dialogue's load used and freed
 /// (the classifier's training, the files' text): glibc keeps freed memory
-/// in the middle of its heap mapped, and nothing on the main thread's heap
-/// would reuse it once the bot runs.
+/// in the middle of its heap mapped, and the bot's work, on tokio's threads,
+/// allocates mostly from arenas of their own, so it would stay resident.
 fn give_back_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointer and touches no memory in use; it
