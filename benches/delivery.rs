@@ -18,6 +18,8 @@ mod fake_api;
 #[allow(dead_code)]
 #[path = "../tests/http.rs"]
 mod http;
+#[path = "../tests/process.rs"]
+mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -322,35 +324,7 @@ fn spawn(bot: Bot, api: &FakeApi, lifted: bool, db: &Path) -> Child {
 
 /// (CPU time so far, peak resident kB) of a process, from /proc.
 fn usage(pid: u32) -> (Duration, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13
-    // after the name; clock ticks are 100 a second on Linux, too coarse
-    // for a run of a second or two. Each thread's schedstat has its time
-    // on a CPU in nanoseconds: their sum is used where it can be read.
-    let ticked = Duration::from_millis((ticks(11) + ticks(12)) * 10);
-    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten();
-    let ran: u64 = threads
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    let cpu = if ran > 0 {
-        Duration::from_nanos(ran)
-    } else {
-        ticked
-    };
+    let cpu = process::cpu_time(pid);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss = status
         .lines()

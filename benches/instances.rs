@@ -27,6 +27,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_api::{FakeApi, Person};
+#[path = "../tests/process.rs"]
+mod process;
 #[path = "../tests/redis_server.rs"]
 mod redis_server;
 use redis_server::RedisServer;
@@ -300,29 +302,6 @@ async fn redis_pid(redis: &RedisServer) -> Option<u32> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// The CPU time a process has spent so far, all its threads (user and
-/// system, from `/proc/<pid>/stat`, in ticks of 10 ms); zero when it
-/// cannot be read.
-fn cpu_time(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // The fields after the command's name, which is in brackets and may
-    // hold spaces: the state is the third field, utime the 14th.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are the 14th and 15th fields, the 12th and 13th here.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
 /// The sum of the store call counts an instance's /metrics shows.
 async fn store_calls(listen: SocketAddr) -> f64 {
     let (_, metrics) = http::get(listen, "/metrics").await.expect("metrics");
@@ -394,8 +373,11 @@ async fn measure(
         Some(redis) => redis_pid(redis).await,
         None => None,
     };
-    let redis_cpu_before = redis_pid.map(cpu_time);
-    let bot_cpu_before: Duration = children.iter().map(|child| cpu_time(child.id())).sum();
+    let redis_cpu_before = redis_pid.map(process::cpu_time);
+    let bot_cpu_before: Duration = children
+        .iter()
+        .map(|child| process::cpu_time(child.id()))
+        .sum();
 
     let monitoring = match (redis, monitor) {
         (Some(redis), true) => {
@@ -404,7 +386,7 @@ async fn measure(
         }
         _ => None,
     };
-    let bench_cpu_before = cpu_time(std::process::id());
+    let bench_cpu_before = process::cpu_time(std::process::id());
     let started = Instant::now();
     let mut places = tokio::task::JoinSet::new();
     for place in 0..people {
@@ -441,13 +423,13 @@ async fn measure(
     let elapsed = started.elapsed();
     // CPU read as the last reply lands, before the figures below are asked
     // for.
-    let bench_cpu = cpu_time(std::process::id()).saturating_sub(bench_cpu_before);
+    let bench_cpu = process::cpu_time(std::process::id()).saturating_sub(bench_cpu_before);
     let redis_cpu = redis_pid
         .zip(redis_cpu_before)
-        .map(|(pid, before)| cpu_time(pid).saturating_sub(before));
+        .map(|(pid, before)| process::cpu_time(pid).saturating_sub(before));
     let bot_cpu = children
         .iter()
-        .map(|child| cpu_time(child.id()))
+        .map(|child| process::cpu_time(child.id()))
         .sum::<Duration>()
         .saturating_sub(bot_cpu_before);
     let updates = latencies.len();

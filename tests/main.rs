@@ -3,6 +3,7 @@
 mod fake_api;
 mod faulty;
 mod http;
+mod process;
 mod redis_server;
 mod scene;
 mod support;
