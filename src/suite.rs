@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cases::{CLOSED_RETENTION_SECS, NewCase, Opened};
+use crate::cases::{CLOSED_RETENTION_SECS, NewCase, Opened, Side};
 use crate::clock::Instant;
 use crate::conversation::KEEPS_OPEN;
 use crate::engine::Session;
@@ -323,6 +323,98 @@ async fn cases(store: &Store) {
         store.case(other.id).await.unwrap().is_some(),
         "open cases stay"
     );
+}
+
+/// The desk's marks on a case: a rating once, by its person, of a closed
+/// case, 1 to 5; a closed case reopened in its topic unless its person
+/// opened another meanwhile; each kind of ping marked once per silence.
+async fn case_desk(store: &Store) {
+    use crate::cases::store::Rated;
+    let Opened::New(case) = store.open_case(&new_case(7, 7), 100).await.unwrap() else {
+        panic!("a new case");
+    };
+    store.set_case_post(case.id, 55, Some(501)).await.unwrap();
+    // Nobody answered: one ping marks it, the next finds it marked.
+    assert!(store.mark_nudged(case.id, None).await.unwrap());
+    assert!(!store.mark_nudged(case.id, None).await.unwrap());
+    // An idle ping is for a taken case waiting on staff.
+    assert!(!store.mark_nudged(case.id, Some(150)).await.unwrap());
+    store
+        .take_case(case.id, "Ann", 8, 160)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .case_written(case.id, Side::Person, 170)
+        .await
+        .unwrap();
+    assert!(store.mark_nudged(case.id, Some(170)).await.unwrap());
+    assert!(!store.mark_nudged(case.id, Some(170)).await.unwrap());
+    // The person writes again: a new silence, pinged once more.
+    store
+        .case_written(case.id, Side::Person, 180)
+        .await
+        .unwrap();
+    assert!(store.mark_nudged(case.id, Some(180)).await.unwrap());
+    // A staff answer leaves it waiting for the person: no idle ping.
+    store.case_written(case.id, Side::Staff, 190).await.unwrap();
+    assert!(!store.mark_nudged(case.id, Some(190)).await.unwrap());
+
+    // Not rated while open, nor by another person, nor out of range.
+    assert!(matches!(
+        store.rate_case(case.id, 7, 4).await.unwrap(),
+        Rated::Refused
+    ));
+    store.close_case(case.id, 200).await.unwrap().unwrap();
+    assert!(!store.mark_nudged(case.id, None).await.unwrap(), "closed");
+    assert!(matches!(
+        store.rate_case(case.id, 8, 4).await.unwrap(),
+        Rated::Refused
+    ));
+    for stars in [0, 6] {
+        assert!(matches!(
+            store.rate_case(case.id, 7, stars).await.unwrap(),
+            Rated::Refused
+        ));
+    }
+    assert!(matches!(
+        store.rate_case(case.id + 100, 7, 4).await.unwrap(),
+        Rated::Refused
+    ));
+    let Rated::Now(rated) = store.rate_case(case.id, 7, 4).await.unwrap() else {
+        panic!("rated");
+    };
+    assert_eq!(rated.desk.rating, Some(4));
+    assert!(matches!(
+        store.rate_case(case.id, 7, 5).await.unwrap(),
+        Rated::Already
+    ));
+    assert_eq!(
+        store.case(case.id).await.unwrap().unwrap().desk.rating,
+        Some(4)
+    );
+
+    // Reopened: open again for its person, in the same topic, among the
+    // open cases, with its pings to come again; once.
+    let reopened = store.reopen_case(case.id, 300).await.unwrap().unwrap();
+    assert!(!reopened.closed);
+    assert_eq!((reopened.post, reopened.topic), (Some(55), Some(501)));
+    assert_eq!(reopened.desk.reopened, 1);
+    assert_eq!(store.open_case_of(7).await.unwrap(), Some(reopened.clone()));
+    let active = store.active_cases().await.unwrap();
+    assert_eq!(active.iter().map(|c| c.id).collect::<Vec<_>>(), [case.id]);
+    assert_eq!(store.reopen_case(case.id, 301).await.unwrap(), None);
+    // Closed again, and a new case opened meanwhile: not reopened.
+    store.close_case(case.id, 400).await.unwrap().unwrap();
+    let Opened::New(newer) = store.open_case(&new_case(7, 7), 410).await.unwrap() else {
+        panic!("a new case");
+    };
+    assert_eq!(store.reopen_case(case.id, 420).await.unwrap(), None);
+    assert_eq!(
+        store.open_case_of(7).await.unwrap().map(|c| c.id),
+        Some(newer.id)
+    );
+    assert_eq!(store.reopen_case(case.id + 100, 420).await.unwrap(), None);
 }
 
 /// A case's screenshots wait for the person's answer: each taken once
@@ -980,6 +1072,7 @@ every_backend!(
     expiry,
     cases,
     case_photos,
+    case_desk,
     waiting,
     facts,
     later,

@@ -678,3 +678,19 @@ fn a_folder_from_before_profiles_gets_the_neutral_one() {
         tree.node(id).text.get(Lang::En)
     );
 }
+
+#[test]
+fn canned_replies_with_a_bad_name_a_missing_language_an_unknown_field_or_too_long_are_refused() {
+    let fields = "{provider.name}, {provider.console}, {provider.ticket}, {provider.hotline}, {provider.escalation}, {provider.hours}, {provider.reply_within}";
+    assert_eq!(
+        problems_of("canned_problems"),
+        [
+            format!("{DIR}/canned_problems/canned.toml:7: canned.Need-Code: a name may hold only a-z, 0-9, _ and -, at most 32 characters"),
+            format!("{DIR}/canned_problems/canned.toml:11: canned.no_english is missing its en translation"),
+            format!("{DIR}/canned_problems/canned.toml:14: canned.too_long (zh) is 3600 characters, over 3500"),
+            format!("{DIR}/canned_problems/canned.toml:19: canned.fax (zh) has {{provider.fax}}, which names nothing; the profile gives {fields}"),
+            format!("{DIR}/canned_problems/canned.toml:20: canned.fax (en) has {{provider.fax}}, which names nothing; the profile gives {fields}"),
+        ]
+        .join("\n")
+    );
+}

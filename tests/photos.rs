@@ -7,7 +7,7 @@ use icp_sms_doctor::tree::{UiButton, UiText};
 use serde_json::{Value, json};
 
 use crate::bot::{ALICE, EVE};
-use crate::cases::{ANN, STAFF, alert, press_on, sent_to, staffed, walk};
+use crate::cases::{ANN, STAFF, alert, person_lang, press_on, sent_to, staffed, walk};
 use crate::fake_api::{FakeApi, Person};
 use crate::scene::{Scene, data_of, memory, text_of, within};
 use crate::support::real_tree;
@@ -141,6 +141,24 @@ async fn a_screenshot_reaches_the_case_once_and_only_after_the_person_confirms_i
             .expect("the screenshot in the staff chat");
         api.reply_as(&ANN, &posted, "看到了，是证件号码和登记的不一致");
         sent_to(&api, alice, "看到了，是证件号码和登记的不一致").await;
+
+        // A photo of the staff's in the case's topic that replies to no
+        // message of the case stays with the staff, as words there do.
+        let mut fields = photo("staff-note", Some("内部截图"));
+        fields["message_thread_id"] = json!(topic);
+        fields["is_topic_message"] = json!(true);
+        fields["reply_to_message"] = json!({
+            "message_id": topic, "date": 1_700_000_000, "chat": header["chat"],
+            "message_thread_id": topic, "is_topic_message": true,
+            "forum_topic_created": { "name": "topic", "icon_color": 7_322_096 },
+        });
+        api.message_as(&ANN, &header["chat"], fields);
+        api.reply_as(&ANN, &header, "再确认一下手机号");
+        sent_to(&api, alice, "再确认一下手机号").await;
+        assert!(
+            photos_to(&api, alice).is_empty(),
+            "an internal photo reached her"
+        );
         scene.stop().await;
     })
     .await;
@@ -355,4 +373,58 @@ async fn a_screenshot_the_staff_chat_refused_waits_for_another_press() {
         scene.stop().await;
     })
     .await;
+}
+
+/// A captioned photo soon after the case closed reopens it, as words do,
+/// and waits for the person's yes like any other; sent, it reaches the
+/// case's own topic.
+async fn a_caption_after_closing(person: &Person) {
+    let tree = real_tree();
+    let ui = tree.ui();
+    let lang = person_lang(person);
+    let store = memory();
+    let scene = Scene::with(store.clone(), Clock::System, staffed()).await;
+    let api = scene.api.clone();
+    api.set_member(STAFF, ANN.id, "member");
+    api.make_forum(STAFF);
+    let header = open_case(&api, person, lang, 1).await;
+    let topic = header["message_thread_id"].as_i64().expect("a topic");
+    let me = person.id as i64;
+    press_on(
+        &api,
+        &ANN,
+        &header,
+        ui.button(UiButton::CaseClose, Lang::Zh),
+    );
+    sent_to(&api, me, ui.text(UiText::CaseRateAsk, lang)).await;
+
+    let chat = person.private_chat();
+    api.message_as(
+        person,
+        &chat,
+        photo("after-close", Some("还是这个报错 / still this error")),
+    );
+    let reopened = ui.text(UiText::CaseReopened, lang).replace("{case}", "1");
+    sent_to(&api, me, &reopened).await;
+    let prompt = sent_to(&api, me, ui.text(UiText::PhotoConfirm, lang)).await;
+    assert!(!store.case(1).await.unwrap().unwrap().closed, "reopened");
+    assert!(photos_to(&api, STAFF).is_empty(), "nothing before the yes");
+    press_on(&api, person, &prompt, ui.button(UiButton::PhotoSend, lang));
+    sent_to(&api, me, ui.text(UiText::PhotoSent, lang)).await;
+    let sent = photos_to(&api, STAFF);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["photo"], "after-close");
+    assert_eq!(sent[0]["message_thread_id"].as_i64(), Some(topic));
+    assert_eq!(api.calls_of("createForumTopic").len(), 1);
+    scene.stop().await;
+}
+
+#[tokio::test]
+async fn a_captioned_photo_soon_after_closing_reopens_the_case_and_asks_first_in_chinese() {
+    within(a_caption_after_closing(&ALICE)).await;
+}
+
+#[tokio::test]
+async fn a_captioned_photo_soon_after_closing_reopens_the_case_and_asks_first_in_english() {
+    within(a_caption_after_closing(&EVE)).await;
 }

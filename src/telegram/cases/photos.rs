@@ -16,6 +16,7 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ThreadId};
 
+use super::relay::open_again;
 use super::{close_keyboard, person_html};
 use crate::app::App;
 use crate::callback::Action;
@@ -87,6 +88,20 @@ pub(in crate::telegram) async fn from_person(
     let Some(picture) = picture_of(msg) else {
         return false;
     };
+    let now = app.clock.now();
+    // A caption soon after the case closed reopens it, as words do.
+    let reopened;
+    let case = if case.closed {
+        let Some((open, note)) = open_again(out, app, case, target, now).await else {
+            return true;
+        };
+        let notes: Vec<Reply> = note.into_iter().collect();
+        deliver(out, app, target, None, &notes, Priority::Person);
+        reopened = open;
+        &reopened
+    } else {
+        case
+    };
     let tree = app.tree();
     let ui = tree.ui();
     let lang = case.lang;
@@ -107,7 +122,6 @@ pub(in crate::telegram) async fn from_person(
         }
     };
     let caption = redacted(msg.caption());
-    let now = app.clock.now();
     let kept = app
         .store
         .keep_photo(case.id, case.user, file_id, caption.as_deref(), now)

@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::cases::events::{CaseEvent, Kind, emit};
 use crate::cases::store::{Linked, PersonCase};
 use crate::cases::{Case, Side};
+use crate::clock::Instant;
 use crate::engine::Reply;
 use crate::markup;
 use crate::telegram::pacer::Priority;
@@ -231,6 +232,33 @@ pub(in crate::telegram) async fn open_case_for(
     (chat.is_user() || case.chat == chat.0).then_some(case)
 }
 
+/// The case a closed one's person now writes to: reopened, with the note
+/// that tells them so; or, when it was not reopened (another instance did,
+/// or they opened another case meanwhile), the one open now. `None` when
+/// neither could be read, the person told so.
+pub(super) async fn open_again(
+    out: &Outbox,
+    app: &Arc<App>,
+    case: &Case,
+    target: Target,
+    now: Instant,
+) -> Option<(Case, Option<Reply>)> {
+    let tree = app.tree();
+    if let Some(case) = desk::reopen(out, app, case, now).await {
+        let text = tree.ui().text(UiText::CaseReopened, case.lang);
+        let note = Reply::plain(markup::fill(text, &[("case", &case.id.to_string())]));
+        return Some((case, Some(note)));
+    }
+    match app.store.open_case_of(case.user).await {
+        Ok(Some(open)) => Some((open, None)),
+        _ => {
+            let failed = [Reply::plain(tree.ui().text(UiText::StoreError, case.lang))];
+            deliver(out, app, target, None, &failed, Priority::Person);
+            None
+        }
+    }
+}
+
 /// The person's text (or anything else) while their case is open: text
 /// goes to the staff, without codes, phone or ID numbers; the rest (a
 /// photo, with its caption passed on) is answered with what does reach
@@ -272,29 +300,12 @@ pub(in crate::telegram) async fn from_person(
     let mut notes = Vec::new();
     let reopened;
     let case = if case.closed {
-        match desk::reopen(out, app, case, now).await {
-            Some(case) => {
-                notes.push(Reply::plain(markup::fill(
-                    ui.text(UiText::CaseReopened, case.lang),
-                    &[("case", &case.id.to_string())],
-                )));
-                reopened = case;
-                &reopened
-            }
-            // Not reopened: another instance did, or the person opened
-            // another case meanwhile; their words go to the open one.
-            None => match app.store.open_case_of(case.user).await {
-                Ok(Some(open)) => {
-                    reopened = open;
-                    &reopened
-                }
-                _ => {
-                    let failed = [note(UiText::StoreError)];
-                    deliver(out, app, target, None, &failed, Priority::Person);
-                    return;
-                }
-            },
-        }
+        let Some((open, note)) = open_again(out, app, case, target, now).await else {
+            return;
+        };
+        notes.extend(note);
+        reopened = open;
+        &reopened
     } else {
         case
     };
