@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{LazyLock, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -62,8 +62,13 @@ pub fn base_tree() -> Tree {
     load_case("base").unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The dialogue built into the binary. Loaded once per test binary and
+/// handed out as copies, which share its router's classifier: learnt once
+/// (about a second unoptimized), the first time any of them routes.
 pub fn real_tree() -> Tree {
-    load(&embedded()).unwrap_or_else(|e| panic!("{e}"))
+    static REAL: LazyLock<Tree> =
+        LazyLock::new(|| load(&embedded()).unwrap_or_else(|e| panic!("{e}")));
+    REAL.clone()
 }
 
 /// A person talking to the engine, keeping the session between steps.

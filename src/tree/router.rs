@@ -4,8 +4,8 @@
 //! two or three characters rather than words; English into words and, for
 //! typo tolerance, character trigrams. Two measures meet:
 //!
-//! - a classifier (`model.rs`, multinomial logistic regression, learnt at
-//!   load) gives each category, and "none", a probability, from every
+//! - a classifier (`model.rs`, multinomial logistic regression, learnt
+//!   when the first message is routed) gives each category, and "none", a probability, from every
 //!   route's examples and keywords, the off-topic examples and the extra
 //!   labelled lines of `[training]`;
 //! - the similarity of the message to each route — TF-IDF cosine to its
@@ -21,6 +21,7 @@
 //! knows comes from the dialogs folder; this file holds only the method.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use super::id::NodeId;
 use crate::lang::Localized;
@@ -197,7 +198,19 @@ pub struct Router {
     /// "none".
     categories: Vec<NodeId>,
     route_categories: Vec<NodeId>,
-    model: Model,
+    /// The lines the classifier learns from beside the routes' own.
+    lessons: Arc<Lessons>,
+    /// The classifier, learnt the first time a message is routed (see
+    /// `model`); shared by the router's copies, whose data it is.
+    model: Arc<OnceLock<Model>>,
+}
+
+/// The labelled lines of `routes.toml` beside the routes' examples: the
+/// off-topic examples and `[training]`.
+#[derive(Debug, Default)]
+struct Lessons {
+    off_topic: Vec<String>,
+    training: Vec<(Option<NodeId>, String)>,
 }
 
 impl Router {
@@ -215,7 +228,8 @@ impl Router {
             off_topic_keywords: Vec::new(),
             categories: data.categories.clone(),
             route_categories: data.routes.iter().map(|r| r.category).collect(),
-            model: Model::train(&[], 0),
+            lessons: Arc::default(),
+            model: Arc::default(),
         };
         // Synonym keys are normalized like messages, so "核驗碼" and "核验码"
         // are one key; the canonical value then applies to both.
@@ -287,15 +301,27 @@ impl Router {
                 router.off_topic_keywords.push(grams);
             }
         }
-        router.model = router.train(&data);
+        router.lessons = Arc::new(Lessons {
+            off_topic: data.off_topic,
+            training: data.training,
+        });
         router.routes = data.routes;
         router
     }
 
-    /// The classifier, learnt from every route's examples and keywords
+    /// The classifier. It is learnt when first asked for, not at load:
+    /// a dialogue loaded to be checked, drawn or reloaded, or a bot that is
+    /// only ever pressed, never pays for the learning; the first message
+    /// routed after a start or a reload does, once (see dialogs/README.md).
+    fn model(&self) -> &Model {
+        self.model.get_or_init(|| self.train())
+    }
+
+    /// Learns the classifier from every route's examples and keywords
     /// (labelled with the route's category), the off-topic examples
     /// ("none") and the extra labelled lines.
-    fn train(&self, data: &RouterData) -> Model {
+    fn train(&self) -> Model {
+        let data = &*self.lessons;
         let features = |text: &str| {
             let normalized = self.normalize(text);
             let mut present = keyword_grams(&normalized);
@@ -309,7 +335,7 @@ impl Router {
             None => Some(none),
         };
         let mut lines: Vec<(Vec<Gram>, usize)> = Vec::new();
-        for route in &data.routes {
+        for route in &self.routes {
             let Some(class) = class_of(Some(route.category)) else {
                 continue;
             };
@@ -495,7 +521,7 @@ impl Router {
                 .then(longest[b.route].cmp(&longest[a.route]))
         });
         let probabilities = self
-            .model
+            .model()
             .probabilities(self.model_features(&normalized, &present));
         let mut classes: Vec<(Option<NodeId>, f32)> = probabilities
             .iter()

@@ -1,6 +1,6 @@
 //! The category classifier: multinomial logistic regression over a
 //! message's character n-grams, learnt from the dialogs' labelled lines
-//! each time they are loaded.
+//! the first time a message is routed after they are loaded.
 //!
 //! Each class is a category, plus one for "none" (off topic). A line's
 //! features are its distinct grams, weighted `1 + ln(count)` and scaled to
