@@ -7,6 +7,7 @@ use icp_sms_doctor::tree::{UiButton, UiText};
 use serde_json::{Value, json};
 
 use crate::bot::{ALICE, EVE};
+use crate::case_webhook::{Receiver, hooked};
 use crate::cases::{ANN, STAFF, alert, person_lang, press_on, sent_to, staffed, walk};
 use crate::fake_api::{FakeApi, Person};
 use crate::scene::{Scene, data_of, memory, text_of, within};
@@ -383,7 +384,8 @@ async fn a_caption_after_closing(person: &Person) {
     let ui = tree.ui();
     let lang = person_lang(person);
     let store = memory();
-    let scene = Scene::with(store.clone(), Clock::System, staffed()).await;
+    let receiver = Receiver::start(&[]).await;
+    let scene = Scene::with(store.clone(), Clock::System, hooked(receiver.url())).await;
     let api = scene.api.clone();
     api.set_member(STAFF, ANN.id, "member");
     api.make_forum(STAFF);
@@ -416,6 +418,76 @@ async fn a_caption_after_closing(person: &Person) {
     assert_eq!(sent[0]["photo"], "after-close");
     assert_eq!(sent[0]["message_thread_id"].as_i64(), Some(topic));
     assert_eq!(api.calls_of("createForumTopic").len(), 1);
+
+    // Ann answers with a photo of her own, replying to the screenshot.
+    let posted = api
+        .bot_messages(STAFF)
+        .into_iter()
+        .find(|m| m["photo"].is_array())
+        .expect("the screenshot in the staff chat");
+    let mut fields = photo("from-ann", None);
+    fields["reply_to_message"] = posted;
+    api.message_as(&ANN, &header["chat"], fields);
+    let answered = receiver.wait_for(5).await;
+    assert_eq!(answered[4].json()["case"]["status"], "waiting");
+
+    // Their next screenshot, once sent, leaves the case waiting for the
+    // staff again, as their words would.
+    api.message_as(person, &chat, photo("second", None));
+    let confirm = markup::to_html(ui.text(UiText::PhotoConfirm, lang));
+    let asked = |calls: &[crate::fake_api::Call]| {
+        calls
+            .iter()
+            .filter(|c| c.ok && c.method == "sendmessage")
+            .filter(|c| c.body["chat_id"].as_i64() == Some(me))
+            .filter(|c| {
+                c.body["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(&confirm))
+            })
+            .count()
+    };
+    api.watch_until(|calls| asked(calls) == 2).await;
+    let second = api
+        .bot_messages(me)
+        .into_iter()
+        .rfind(|m| text_of(m).contains(&confirm))
+        .expect("the second question");
+    press_on(&api, person, &second, ui.button(UiButton::PhotoSend, lang));
+
+    // The webhook hears the screenshots as messages, never the pictures.
+    let events = receiver.wait_for(6).await;
+    let kinds: Vec<String> = events.iter().map(|e| e.kind()).collect();
+    let expected = [
+        "case.opened",
+        "case.closed",
+        "case.reopened",
+        "case.message",
+        "case.message",
+        "case.message",
+    ];
+    assert_eq!(kinds, expected);
+    assert_eq!(events[5].json()["case"]["status"], "open");
+    assert_eq!(
+        events[5].json()["data"],
+        json!({"side": "person", "by": "person", "photo": true})
+    );
+    let data = |i: usize| events[i].json()["data"].clone();
+    assert_eq!(
+        data(3),
+        json!({"side": "person", "by": "person", "text": "还是这个报错 / still this error", "photo": true})
+    );
+    assert_eq!(
+        data(4),
+        json!({"side": "staff", "by": "Ann", "photo": true})
+    );
+    assert_eq!(photos_to(&api, me).len(), 1);
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.json().to_string().contains("after-close")),
+        "a picture's file id in an event"
+    );
     scene.stop().await;
 }
 

@@ -115,6 +115,16 @@ impl CaseEvent {
         self
     }
 
+    /// A screenshot relayed, with its caption as `text` when it has one;
+    /// the picture itself never travels.
+    pub(crate) fn photo(mut self, caption: Option<&str>) -> CaseEvent {
+        self.data.photo = true;
+        match caption.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(caption) => self.text(caption),
+            None => self,
+        }
+    }
+
     /// The person's rating, from 1 to 5 stars.
     pub(crate) fn stars(mut self, stars: u8) -> CaseEvent {
         self.data.stars = Some(stars);
@@ -167,6 +177,9 @@ struct Data {
     text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stars: Option<u8>,
+    /// A screenshot was relayed (its caption, if any, is `text`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    photo: bool,
 }
 
 /// The case as the body gives it.
@@ -354,6 +367,22 @@ mod tests {
         assert_eq!(
             parsed(&from_person)["data"],
             json!({"side": "person", "by": "person", "text": "still no SMS"})
+        );
+
+        // A screenshot: marked, its caption as the text, or none.
+        let shot = CaseEvent::new(Kind::Message, &taken)
+            .by_person()
+            .photo(Some(" code 654321 "));
+        assert_eq!(
+            parsed(&shot)["data"],
+            json!({"side": "person", "by": "person", "text": "code <redacted>", "photo": true})
+        );
+        let bare = CaseEvent::new(Kind::Message, &taken)
+            .by_staff("Ann")
+            .photo(Some("  "));
+        assert_eq!(
+            parsed(&bare)["data"],
+            json!({"side": "staff", "by": "Ann", "photo": true})
         );
 
         let mut closed = taken.clone();

@@ -16,13 +16,14 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ThreadId};
 
-use super::relay::open_again;
+use super::relay::{open_again, staff_name};
 use super::{close_keyboard, person_html};
 use crate::app::App;
 use crate::callback::Action;
-use crate::cases::Case;
+use crate::cases::events::{CaseEvent, Kind, emit};
 use crate::cases::open::has_private_chat;
 use crate::cases::photos::{Kept, Pending};
+use crate::cases::{Case, Side};
 use crate::clock::Instant;
 use crate::conversation;
 use crate::engine::Reply;
@@ -274,6 +275,16 @@ pub(in crate::telegram) async fn on_press(
         UiText::PhotoDropped
     } else if to_staff(out, app, &case, &pending).await {
         log::info!("case {}: screenshot {photo} sent to the staff", case.id);
+        // Like their words, it leaves the case waiting for the staff.
+        let after = match app.store.case_written(case.id, Side::Person, now).await {
+            Ok(after) => after,
+            Err(e) => {
+                log::error!("case {}: noting the screenshot failed: {e}", case.id);
+                None
+            }
+        };
+        let event = CaseEvent::new(Kind::Message, after.as_ref().unwrap_or(&case)).by_person();
+        emit(app, event.photo(pending.caption.as_deref())).await;
         UiText::PhotoSent
     } else {
         // It waits again, for another press.
@@ -374,7 +385,9 @@ where
     );
     if to_person(out, app, case, &largest.file.id.0, &caption).await {
         log::info!("case {}: a staff photo relayed", case.id);
-        super::staff_answered(app, case, now).await;
+        let case = super::staff_answered(app, case, now).await;
+        let event = CaseEvent::new(Kind::Message, &case).by_staff(&staff_name(msg));
+        emit(app, event.photo(msg.caption())).await;
     } else {
         log::warn!("case {}: a staff photo could not be delivered", case.id);
         note(UiText::RelayFailed).await;
