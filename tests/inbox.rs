@@ -158,11 +158,12 @@ async fn a_fetched_batch_is_recorded_whole_before_it_is_confirmed() {
         let last = api.last_update_id();
         let bot = launch(&api, &path);
         api.wait_confirmed(last).await;
-        kill_9(bot).await;
+        let out = kill_9(bot).await;
         let store = Store::sqlite(&path).unwrap();
         let open = store.inbox_open("p", 2000).await.unwrap();
         let ids: Vec<i64> = open.iter().map(|e| e.id).collect();
-        assert_eq!(ids, [last - 2, last - 1, last]);
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(ids, [last - 2, last - 1, last], "the bot's log:\n{log}");
     })
     .await;
 }
