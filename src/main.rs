@@ -271,13 +271,11 @@ fn read_facts(days: u32) -> Result<Vec<icp_sms_doctor::stats::Fact>, String> {
         .map_err(|e| format!("reading the figures failed: {e}"))
 }
 
-/// Runs the bot. Every configuration problem — the environment's and the
-/// dialogue's — is reported at once, one line each, before exiting with
-/// `EXIT_CONFIG`.
 /// Returns to the system the memory the dialogue's load used and freed
-/// (the classifier's training, the files' text): glibc keeps freed memory
-/// in the middle of its heap mapped, and the bot's work, on tokio's threads,
-/// allocates mostly from arenas of their own, so it would stay resident.
+/// (the files' text, the similarity index's working): glibc keeps freed
+/// memory in the middle of its heap mapped, and the bot's work, on tokio's
+/// threads, allocates mostly from arenas of their own, so it would stay
+/// resident. (The classifier is learnt later, at the first message routed.)
 fn give_back_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointer and touches no memory in use; it
@@ -287,6 +285,9 @@ fn give_back_free_memory() {
     }
 }
 
+/// Runs the bot. Every configuration problem — the environment's and the
+/// dialogue's — is reported at once, one line each, before exiting with
+/// `EXIT_CONFIG`.
 fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode {
     let bot_config = config
         .bot(&config::process_env)
