@@ -271,20 +271,6 @@ fn read_facts(days: u32) -> Result<Vec<icp_sms_doctor::stats::Fact>, String> {
         .map_err(|e| format!("reading the figures failed: {e}"))
 }
 
-/// Returns to the system the memory the dialogue's load used and freed
-/// (the files' text, the similarity index's working): glibc keeps freed
-/// memory in the middle of its heap mapped, and the bot's work, on tokio's
-/// threads, allocates mostly from arenas of their own, so it would stay
-/// resident. (The classifier is learnt later, at the first message routed.)
-fn give_back_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointer and touches no memory in use; it
-    // only releases free pages.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Runs the bot. Every configuration problem — the environment's and the
 /// dialogue's — is reported at once, one line each, before exiting with
 /// `EXIT_CONFIG`.
@@ -300,7 +286,9 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     let (Ok(bot_config), Ok(tree)) = (bot_config, tree.map_err(|e| report_dialogs(&e))) else {
         return ExitCode::from(config::EXIT_CONFIG);
     };
-    give_back_free_memory();
+    // What the load used and freed (the files' text, the similarity
+    // index's working) goes back to the system.
+    icp_sms_doctor::give_back_free_memory();
     // An SQLite file is held from here on: a second bot on it, by any
     // path, is refused before it reads or writes anything of it.
     let store = match open::open_to_run(

@@ -314,7 +314,12 @@ impl Router {
     /// only ever pressed, never pays for the learning; the first message
     /// routed after a start or a reload does, once (see dialogs/README.md).
     fn model(&self) -> &Model {
-        self.model.get_or_init(|| self.train())
+        self.model.get_or_init(|| {
+            let model = self.train();
+            // The learning's lines and features are freed by now.
+            crate::give_back_free_memory();
+            model
+        })
     }
 
     /// Learns the classifier from every route's examples and keywords
