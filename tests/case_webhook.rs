@@ -213,6 +213,7 @@ async fn scene(store: Store, clock: Clock, url: url::Url) -> (Scene, SocketAddr)
     let tree = Arc::new(real_tree());
     let scene = Scene::with_options(tree, store, clock, hooked(url), options).await;
     scene.api.set_member(STAFF, ANN.id, "member");
+    let metrics = scene.metrics_listen().expect("a metrics address");
     (scene, metrics)
 }
 

@@ -471,6 +471,7 @@ async fn cases_waiting_and_the_inbox_backlog_are_read_from_the_store_at_each_scr
         };
         let scene =
             Scene::with_options(tree, store.clone(), clock.clone(), settings, options).await;
+        let listen = scene.metrics_listen().expect("a metrics address");
         let api = scene.api.clone();
         let alice = ALICE.id as i64;
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);

@@ -356,6 +356,7 @@ async fn healthz_says_503_while_only_writes_fail() {
             ..options()
         };
         let scene = Scene::paced(faulty.store(), options).await;
+        let listen = scene.metrics_listen().expect("a metrics address");
         let (body, _) = until_healthz(listen, 200).await;
         assert_eq!(body.trim(), "ok");
         faulty.set_rule(|op| {

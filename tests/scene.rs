@@ -133,18 +133,39 @@ impl Scene {
 
     /// Starts the bot again on `store`, after `shut_down` or `crash`, as a
     /// new process would.
+    ///
+    /// A `/metrics` address from `free_address` was free when it was
+    /// picked, not necessarily now (another socket of the machine's may
+    /// have taken it since): taken, the bot starts on another one, which
+    /// `metrics_listen` gives.
     pub async fn relaunch(&mut self, store: Store) {
         assert!(self.bot.is_none(), "the bot is already running");
-        let app = App::new(
+        let app = Arc::new(App::new(
             self.tree.clone(),
             store,
             self.clock.clone(),
             self.settings.clone(),
-        );
-        let running = telegram::start(self.api.bot(), Arc::new(app), self.options.clone())
-            .await
-            .expect("the bot starts against the fake API");
+        ));
+        let mut tries = 0;
+        let running = loop {
+            match telegram::start(self.api.bot(), app.clone(), self.options.clone()).await {
+                Err(telegram::StartError::Listen(at, e))
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && self.options.metrics_listen == Some(at)
+                        && tries < 5 =>
+                {
+                    tries += 1;
+                    self.options.metrics_listen = Some(crate::webhook::free_address());
+                }
+                started => break started.expect("the bot starts against the fake API"),
+            }
+        };
         self.bot = Some(running);
+    }
+
+    /// Where the bot serves `/metrics` and `/healthz`, if it does.
+    pub fn metrics_listen(&self) -> Option<std::net::SocketAddr> {
+        self.options.metrics_listen
     }
 
     pub fn bot(&self) -> &Running {

@@ -200,6 +200,7 @@ async fn polling_serves_health_and_metrics_on_metrics_listen() {
             ..options()
         };
         let scene = Scene::paced(memory(), options).await;
+        let listen = scene.metrics_listen().expect("a metrics address");
         let api = scene.api.clone();
         api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
         api.wait_for("sendMessage", 1).await;
@@ -215,6 +216,29 @@ async fn polling_serves_health_and_metrics_on_metrics_listen() {
         assert_eq!(post(listen, "/", Some("x"), "{}").await.unwrap(), 404);
         assert!(api.calls_of("setWebhook").is_empty());
         scene.stop().await;
+    })
+    .await;
+}
+
+/// The scene's own guard: a `/metrics` address some other socket holds by
+/// the time the bot starts is traded for a free one, and the bot serves
+/// there.
+#[tokio::test]
+async fn a_metrics_address_taken_meanwhile_is_traded_for_a_free_one() {
+    within(async {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let busy = taken.local_addr().expect("bound");
+        let options = Options {
+            metrics_listen: Some(busy),
+            ..options()
+        };
+        let scene = Scene::paced(memory(), options).await;
+        let listen = scene.metrics_listen().expect("a metrics address");
+        assert_ne!(listen, busy);
+        let (status, body) = get(listen, "/healthz").await.unwrap();
+        assert_eq!((status, body.trim()), (200, "ok"));
+        scene.stop().await;
+        drop(taken);
     })
     .await;
 }
