@@ -17,6 +17,7 @@ pub mod engine;
 pub mod eval;
 pub mod lang;
 pub mod markup;
+pub mod memory;
 pub(crate) mod metrics;
 pub mod open;
 pub mod redact;
@@ -40,20 +41,6 @@ pub use engine::{Event, Reply, Session, step};
 pub use lang::Lang;
 pub use tree::Tree;
 pub use tree::report::LoadError;
-
-/// Returns to the system the memory freed after a one-off piece of work
-/// (the dialogue's load, the classifier's learning): glibc keeps freed
-/// memory in the middle of its heaps mapped, and the bot's work, on tokio's
-/// threads, allocates mostly from arenas of their own, so it would stay
-/// resident. Nothing elsewhere.
-pub fn give_back_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointer and touches no memory in use; it
-    // only releases free pages.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
 
 /// Loads the dialogue from `dir`, or the copy compiled into the binary.
 pub fn load_tree(dir: Option<&Path>) -> Result<Tree, LoadError> {

@@ -288,7 +288,7 @@ fn run_bot(config: &Config, mut problems: Vec<config::ConfigError>) -> ExitCode 
     };
     // What the load used and freed (the files' text, the similarity
     // index's working) goes back to the system.
-    icp_sms_doctor::give_back_free_memory();
+    icp_sms_doctor::memory::give_back_free_memory();
     // An SQLite file is held from here on: a second bot on it, by any
     // path, is refused before it reads or writes anything of it.
     let store = match open::open_to_run(

@@ -60,6 +60,15 @@ async fn post(
     }
 }
 
+/// Who wrote a staff message, as events name them: the member, or the
+/// staff chat's title for an anonymous admin.
+fn staff_name(msg: &Message) -> String {
+    msg.from.as_ref().filter(|u| !u.is_bot).map_or_else(
+        || msg.chat.title().unwrap_or_default().to_string(),
+        User::full_name,
+    )
+}
+
 /// Sends one HTML message; Telegram's refusal, or nothing when the bot
 /// stopped first.
 async fn send(

@@ -317,7 +317,7 @@ impl Router {
         self.model.get_or_init(|| {
             let model = self.train();
             // The learning's lines and features are freed by now.
-            crate::give_back_free_memory();
+            crate::memory::give_back_free_memory();
             model
         })
     }

@@ -188,6 +188,33 @@ pub(in crate::telegram) async fn reopen(
     Some(case)
 }
 
+/// The case a closed one's person now writes to: reopened, with the note
+/// that tells them so; or, when it was not reopened (another instance did,
+/// or they opened another case meanwhile), the one open now. `None` when
+/// neither could be read, the person told so.
+pub(super) async fn open_again(
+    out: &Outbox,
+    app: &Arc<App>,
+    case: &Case,
+    target: Target,
+    now: Instant,
+) -> Option<(Case, Option<Reply>)> {
+    let tree = app.tree();
+    if let Some(case) = reopen(out, app, case, now).await {
+        let text = tree.ui().text(UiText::CaseReopened, case.lang);
+        let note = Reply::plain(markup::fill(text, &[("case", &case.id.to_string())]));
+        return Some((case, Some(note)));
+    }
+    match app.store.open_case_of(case.user).await {
+        Ok(Some(open)) => Some((open, None)),
+        _ => {
+            let failed = [Reply::plain(tree.ui().text(UiText::StoreError, case.lang))];
+            deliver(out, app, target, None, &failed, Priority::Person);
+            None
+        }
+    }
+}
+
 /// `/canned [name]`: the reply to send, in the person's language (as
 /// `dialogs/` writes texts); or, for no name or an unknown one, what to
 /// tell the staff, as HTML.

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ThreadId};
 
-use super::relay::{open_again, staff_name};
-use super::{close_keyboard, person_html};
+use super::desk::open_again;
+use super::{close_keyboard, person_html, staff_name};
 use crate::app::App;
 use crate::callback::Action;
 use crate::cases::events::{CaseEvent, Kind, emit};

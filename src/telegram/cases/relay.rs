@@ -5,12 +5,12 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, MessageKind, User};
 
-use super::{Posting, desk, post, staff_answered, tell_person, tell_staff};
+use super::desk::open_again;
+use super::{Posting, desk, post, staff_answered, staff_name, tell_person, tell_staff};
 use crate::app::App;
 use crate::cases::events::{CaseEvent, Kind, emit};
 use crate::cases::store::{Linked, PersonCase};
 use crate::cases::{Case, Side};
-use crate::clock::Instant;
 use crate::engine::Reply;
 use crate::markup;
 use crate::telegram::pacer::Priority;
@@ -196,15 +196,6 @@ pub(in crate::telegram) async fn from_staff(out: &Outbox, app: &Arc<App>, msg: &
     }
 }
 
-/// Who wrote a staff message, as events name them: the member, or the
-/// staff chat's title for an anonymous admin.
-pub(super) fn staff_name(msg: &Message) -> String {
-    msg.from.as_ref().filter(|u| !u.is_bot).map_or_else(
-        || msg.chat.title().unwrap_or_default().to_string(),
-        User::full_name,
-    )
-}
-
 /// The person's case that text of theirs in `chat` goes to: their open
 /// case (any in their private chat, in a group the one they opened
 /// there), or else the one they closed within `CASE_REOPEN_MINUTES`,
@@ -230,33 +221,6 @@ pub(in crate::telegram) async fn open_case_for(
         _ => return None,
     };
     (chat.is_user() || case.chat == chat.0).then_some(case)
-}
-
-/// The case a closed one's person now writes to: reopened, with the note
-/// that tells them so; or, when it was not reopened (another instance did,
-/// or they opened another case meanwhile), the one open now. `None` when
-/// neither could be read, the person told so.
-pub(super) async fn open_again(
-    out: &Outbox,
-    app: &Arc<App>,
-    case: &Case,
-    target: Target,
-    now: Instant,
-) -> Option<(Case, Option<Reply>)> {
-    let tree = app.tree();
-    if let Some(case) = desk::reopen(out, app, case, now).await {
-        let text = tree.ui().text(UiText::CaseReopened, case.lang);
-        let note = Reply::plain(markup::fill(text, &[("case", &case.id.to_string())]));
-        return Some((case, Some(note)));
-    }
-    match app.store.open_case_of(case.user).await {
-        Ok(Some(open)) => Some((open, None)),
-        _ => {
-            let failed = [Reply::plain(tree.ui().text(UiText::StoreError, case.lang))];
-            deliver(out, app, target, None, &failed, Priority::Person);
-            None
-        }
-    }
 }
 
 /// The person's text (or anything else) while their case is open: text
