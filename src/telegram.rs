@@ -355,6 +355,9 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         }
     }
     let inbox = Inbox::start(app.clone());
+    // What a crash left open is read before anything is served: /healthz
+    // says 200 only once the start's own reads are done.
+    let reopened = inbox.reopen().await;
     let queued = {
         let pacer = pacer.clone();
         Arc::new(move || pacer.depth()) as Arc<dyn Fn() -> usize + Send + Sync>
@@ -409,7 +412,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
         out: out.clone(),
         app: app.clone(),
         inbox: inbox.clone(),
-        reopened: inbox.reopen().await,
+        reopened,
     }
     .listener();
     let keeper = shared.then(|| {
