@@ -32,7 +32,6 @@ use teloxide::dispatching::{ShutdownToken, UpdateHandler};
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, Me};
-use teloxide::update_listeners::Polling;
 use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -365,11 +364,7 @@ pub async fn start(bot: Bot, app: Arc<App>, options: Options) -> Result<Running,
     let health = health::routes(Arc::clone(&app), queued);
     let (source, http, stopping) = match &options.webhook {
         None => {
-            let polling = Polling::builder(bot.clone())
-                .timeout(options.polling_timeout)
-                .delete_webhook()
-                .await
-                .build();
+            let polling = door::Fetch::start(bot.clone(), options.polling_timeout).await;
             let http = match options.metrics_listen {
                 Some(address) => {
                     let routes = Routes {

@@ -1,5 +1,7 @@
 //! The door for updates: polling only while this process holds the poller's lease, each polled batch recorded in the inbox whole before it is confirmed, repeats and unreadable kinds skipped, and updates beyond a member's pace dropped before the dispatcher sees them.
 
+mod fetch;
+pub(super) use fetch::Fetch;
 mod gate;
 
 use std::sync::Arc;
@@ -7,7 +9,7 @@ use std::sync::Arc;
 use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, ThreadId};
-use teloxide::update_listeners::{AsUpdateStream, Polling, StatefulListener, UpdateListener};
+use teloxide::update_listeners::{StatefulListener, UpdateListener};
 
 use super::inbox::{Inbox, Recorded};
 use super::intake::{self, Admit, Intake, Said};
@@ -25,7 +27,7 @@ pub(super) enum Source {
     /// Long polling, with the poller's lease where the store is shared:
     /// getUpdates only while it is held.
     Polling {
-        polling: Polling<Bot>,
+        polling: fetch::Fetch,
         lease: Option<PollerLease>,
         stop: teloxide::stop::StopToken,
         flag: teloxide::stop::StopFlag,
@@ -39,7 +41,7 @@ pub(super) enum Source {
 }
 
 impl Source {
-    pub(super) fn polling(polling: Polling<Bot>, lease: Option<PollerLease>) -> Source {
+    pub(super) fn polling(polling: fetch::Fetch, lease: Option<PollerLease>) -> Source {
         let (stop, flag) = teloxide::stop::mk_stop_token();
         Source::Polling {
             polling,
@@ -110,11 +112,10 @@ fn door_stream<'a>(
         std::mem::take(reopened).into_iter().map(Ok).collect();
     let reopened = (!reopened.is_empty()).then_some((reopened, Origin::Recorded));
     let arriving = match source {
-        // The stream hands out a fetched batch item by item, at once, and
-        // makes the next request (which confirms the batch) only when it
-        // is polled after the batch's last item: what is ready together
-        // is one batch, recorded whole before the stream is polled again.
-        // The gate passes the dispatcher's stop on to the teloxide stream.
+        // Each fetched batch is one item, and the request that confirms it
+        // is made only when the stream is polled again: after `then` below
+        // has recorded the batch whole. The gate passes the dispatcher's
+        // stop on to the fetching.
         Source::Polling {
             polling,
             lease,
@@ -122,10 +123,12 @@ fn door_stream<'a>(
             ..
         } => {
             let inner_stop = polling.stop_token();
-            let inner = Box::pin(polling.as_stream());
+            let inner = Box::pin(polling.batches());
             gate::gated(inner, lease.clone(), flag.clone(), inner_stop)
-                .ready_chunks(BATCH_MOST)
-                .map(|items| (items, Origin::Polled))
+                .map(|batch| match batch {
+                    Ok(updates) => (updates.into_iter().map(Ok).collect(), Origin::Polled),
+                    Err(e) => (vec![Err(e)], Origin::Polled),
+                })
                 .boxed()
         }
         Source::Webhook { updates, flag, .. } => {
@@ -170,9 +173,6 @@ fn door_stream<'a>(
         })
         .flatten()
 }
-
-/// The most updates one getUpdates call returns (Telegram's cap).
-const BATCH_MOST: usize = 100;
 
 /// One update at the door, recorded already if it is to be: whether it
 /// goes on to the dispatcher.

@@ -4,7 +4,7 @@
 //! with 409 ("terminated by other getUpdates request"), and the ended one
 //! returns no updates. So two processes that both think they poll see a
 //! stream of 409s, and the updates go to whichever asked last. The gate
-//! lets the teloxide stream go on (which makes the next request) only
+//! lets the fetching stream go on (which makes the next request) only
 //! while the lease is held; a 409 makes it wait for a check of the lease
 //! that began after it. A request in flight when polling stops is left
 //! as it is: Telegram ends it at its timeout, or with a 409 when the
@@ -17,9 +17,9 @@ use teloxide::{ApiError, RequestError};
 
 use crate::store::PollerLease;
 
-type Item = Result<Update, RequestError>;
+type Item = Result<Vec<Update>, RequestError>;
 
-/// The teloxide stream `inner`, gated by `lease` (none: always open), and
+/// The fetching stream `inner`, gated by `lease` (none: always open), and
 /// stopped by `flag`: while the lease is held, through the inner stream's
 /// own `inner_stop`, so its last request confirms what was received; while
 /// it is not, at once.
