@@ -77,6 +77,35 @@ pub struct Faulty {
     /// A session another process writes just before the next session
     /// write, as a step taken at the same moment elsewhere would.
     racing: Mutex<Option<Session>>,
+    /// Writes that wait, as on a slow disk, until let go.
+    hold: Mutex<Option<Hold>>,
+}
+
+/// Writes held back: those whose batch `matches`, from the moment the
+/// hold is set until it is let go.
+struct Hold {
+    matches: Box<dyn Fn(&Batch) -> bool + Send + Sync>,
+    /// Told when a matching write begins to wait.
+    waiting: Arc<Notify>,
+    go: Arc<tokio::sync::Semaphore>,
+}
+
+/// A hold on writes, from `Faulty::hold`.
+pub struct Held {
+    waiting: Arc<Notify>,
+    go: Arc<tokio::sync::Semaphore>,
+}
+
+impl Held {
+    /// Returns once a matching write waits.
+    pub async fn waiting(&self) {
+        self.waiting.notified().await;
+    }
+
+    /// Lets every held write go on, and those to come.
+    pub fn release(&self) {
+        self.go.close();
+    }
 }
 
 impl Faulty {
@@ -87,7 +116,21 @@ impl Faulty {
             failures: AtomicUsize::new(0),
             failed: Notify::new(),
             racing: Mutex::new(None),
+            hold: Mutex::new(None),
         })
+    }
+
+    /// Holds back every write whose batch `matches` until the hold is let
+    /// go.
+    pub fn hold(&self, matches: impl Fn(&Batch) -> bool + Send + Sync + 'static) -> Held {
+        let waiting = Arc::new(Notify::new());
+        let go = Arc::new(tokio::sync::Semaphore::new(0));
+        *self.hold.lock().expect("hold lock") = Some(Hold {
+            matches: Box::new(matches),
+            waiting: waiting.clone(),
+            go: go.clone(),
+        });
+        Held { waiting, go }
     }
 
     /// The store on this kernel, as the bot uses it.
@@ -178,6 +221,19 @@ impl Kernel for Faulty {
             },
         };
         self.check(op)?;
+        let held = self
+            .hold
+            .lock()
+            .expect("hold lock")
+            .as_ref()
+            .and_then(|hold| {
+                (hold.matches)(&batch).then(|| (hold.waiting.clone(), hold.go.clone()))
+            });
+        if let Some((waiting, go)) = held {
+            waiting.notify_one();
+            // Closed when let go: the wait ends then.
+            let _ = go.acquire().await;
+        }
         if let Some(user) = session {
             let racing = self.racing.lock().expect("racing lock").take();
             if let Some(theirs) = racing {

@@ -1,13 +1,17 @@
 //! The update inbox end to end: a crash between recording an update and answering it, or between saving a step and showing it, loses nothing and takes no step twice; an update Telegram sends again is answered once.
 
 use icp_sms_doctor::lang::Lang;
+use std::time::Duration;
+
+use icp_sms_doctor::store::kernel::Write;
 use icp_sms_doctor::store::{SessionKey, Store};
 use serde_json::json;
 
 use crate::binary::{kill_9, launch, terminate};
 use crate::bot::{ALICE, GROUP};
 use crate::fake_api::{FakeApi, supergroup};
-use crate::scene::{Scene, data_to, db_path, shows, within};
+use crate::faulty::Faulty;
+use crate::scene::{Scene, data_to, db_path, memory, shows, within};
 use crate::support::real_tree;
 
 fn alice() -> SessionKey {
@@ -164,6 +168,39 @@ async fn a_fetched_batch_is_recorded_whole_before_it_is_confirmed() {
         let ids: Vec<i64> = open.iter().map(|e| e.id).collect();
         let log = String::from_utf8_lossy(&out.stderr);
         assert_eq!(ids, [last - 2, last - 1, last], "the bot's log:\n{log}");
+    })
+    .await;
+}
+
+/// The getUpdates that confirms a batch waits for the batch's record:
+/// while the write that records it is held back, as on a slow disk,
+/// Telegram is not told to forget it.
+#[tokio::test]
+async fn the_request_that_confirms_a_batch_waits_until_the_batch_is_written() {
+    within(async {
+        let faulty = Faulty::new(memory(), |_| false);
+        let held = faulty.hold(|batch| {
+            batch
+                .writes
+                .iter()
+                .any(|w| matches!(w, Write::Put { key, .. } if key.starts_with("in:")))
+        });
+        let scene = Scene::start(faulty.store()).await;
+        let api = scene.api.clone();
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        let id = api.last_update_id();
+        held.waiting().await;
+        // Nothing to wait for but an absence: a confirming request made
+        // before the record would be here within milliseconds.
+        let early = tokio::time::timeout(Duration::from_millis(500), api.wait_confirmed(id)).await;
+        assert!(
+            early.is_err(),
+            "update {id} confirmed before it was recorded"
+        );
+        held.release();
+        api.wait_confirmed(id).await;
+        api.wait_for("sendMessage", 1).await;
+        scene.stop().await;
     })
     .await;
 }
