@@ -215,6 +215,8 @@ struct Shared {
     recorded: watch::Sender<usize>,
     /// Counts getUpdates calls (not recorded as calls).
     polls: watch::Sender<usize>,
+    /// When each getUpdates answered with a failure set for it came.
+    failed_polls: watch::Sender<Vec<Instant>>,
     /// The highest offset a getUpdates call has confirmed.
     confirmed: watch::Sender<i64>,
 }
@@ -239,6 +241,7 @@ impl FakeApi {
             arrived: Notify::new(),
             recorded: watch::channel(0).0,
             polls: watch::channel(0).0,
+            failed_polls: watch::channel(Vec::new()).0,
             confirmed: watch::channel(0).0,
         });
         // A path before the token tells processes apart.
@@ -705,6 +708,11 @@ impl FakeApi {
         self.lock().polled.clone()
     }
 
+    /// When each getUpdates answered with a failure (`fail_next`) came.
+    pub fn failed_polls(&self) -> Vec<Instant> {
+        self.shared.failed_polls.borrow().clone()
+    }
+
     /// How many getUpdates calls have come so far.
     pub fn poll_count(&self) -> usize {
         *self.shared.polls.borrow()
@@ -860,6 +868,19 @@ async fn answer_call(
     };
     if method == "getupdates" {
         shared.polls.send_modify(|n| *n += 1);
+        // A failure set for getUpdates answers instead; the offset it
+        // carries is not taken as confirmed.
+        let failure = shared
+            .inner
+            .lock()
+            .expect("fake API state")
+            .failures
+            .get_mut(&method)
+            .and_then(VecDeque::pop_front);
+        if let Some((status, answer)) = failure {
+            shared.failed_polls.send_modify(|n| n.push(Instant::now()));
+            return (status, axum::Json(answer)).into_response();
+        }
         if let Some(offset) = body["offset"].as_i64() {
             shared.confirmed.send_if_modified(|at| {
                 let higher = offset > *at;

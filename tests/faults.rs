@@ -291,3 +291,59 @@ async fn an_edit_whose_fate_is_unknown_is_made_again_and_shown_once() {
     })
     .await;
 }
+
+/// getUpdates failing, as Telegram's front does under load (a 502) or
+/// when asked too soon (a 429 with `retry_after`), is asked again after
+/// its pause: after a 502, teloxide's own 10 s wait on any 5xx and then
+/// the back-off's first second; after the 429, as long as it says.
+/// Nothing is confirmed by a failed request, and the update that was
+/// waiting is answered once.
+#[tokio::test(start_paused = true)]
+async fn a_failing_get_updates_is_asked_again_after_its_pause_and_nothing_is_lost() {
+    within(async {
+        let scene = Scene::start(memory()).await;
+        let api = scene.api.clone();
+        api.fail_next(
+            "getUpdates",
+            StatusCode::BAD_GATEWAY,
+            json!({ "ok": false, "error_code": 502, "description": "Bad Gateway" }),
+        );
+        api.fail_next(
+            "getUpdates",
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({
+                "ok": false,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 3",
+                "parameters": { "retry_after": 3 },
+            }),
+        );
+        api.send_as(&ALICE, &ALICE.private_chat(), "/diagnose", None);
+        let id = api.last_update_id();
+        api.wait_confirmed(id).await;
+        let confirmed = tokio::time::Instant::now();
+        let failed = api.failed_polls();
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        assert!(
+            failed[1] - failed[0] >= Duration::from_secs(11),
+            "{failed:?}"
+        );
+        assert!(
+            confirmed - failed[1] >= Duration::from_secs(3),
+            "{failed:?}"
+        );
+        api.wait_for("sendMessage", 1).await;
+        api.send_as(&BOB, &BOB.private_chat(), "/diagnose", None);
+        api.wait_for("sendMessage", 2).await;
+        for person in [&ALICE, &BOB] {
+            assert_eq!(
+                api.bot_messages(person.id as i64).len(),
+                1,
+                "{}",
+                person.name
+            );
+        }
+        scene.stop().await;
+    })
+    .await;
+}
