@@ -54,6 +54,8 @@ pub struct Polled {
     pub conflict: bool,
     /// The ids of the updates it returned.
     pub updates: Vec<i64>,
+    /// What it asked for: its offset, limit, timeout, allowed updates.
+    pub asked: Value,
 }
 
 /// Telegram's limits as the fake enforces them, when asked to: messages
@@ -215,8 +217,9 @@ struct Shared {
     recorded: watch::Sender<usize>,
     /// Counts getUpdates calls (not recorded as calls).
     polls: watch::Sender<usize>,
-    /// When each getUpdates answered with a failure set for it came.
-    failed_polls: watch::Sender<Vec<Instant>>,
+    /// Each getUpdates answered with a failure set for it: when it came,
+    /// and what it asked for.
+    failed_polls: watch::Sender<Vec<(Instant, Value)>>,
     /// The highest offset a getUpdates call has confirmed.
     confirmed: watch::Sender<i64>,
 }
@@ -708,8 +711,9 @@ impl FakeApi {
         self.lock().polled.clone()
     }
 
-    /// When each getUpdates answered with a failure (`fail_next`) came.
-    pub fn failed_polls(&self) -> Vec<Instant> {
+    /// Each getUpdates answered with a failure (`fail_next`): when it
+    /// came, and what it asked for.
+    pub fn failed_polls(&self) -> Vec<(Instant, Value)> {
         self.shared.failed_polls.borrow().clone()
     }
 
@@ -878,7 +882,10 @@ async fn answer_call(
             .get_mut(&method)
             .and_then(VecDeque::pop_front);
         if let Some((status, answer)) = failure {
-            shared.failed_polls.send_modify(|n| n.push(Instant::now()));
+            let asked = body.clone();
+            shared
+                .failed_polls
+                .send_modify(|n| n.push((Instant::now(), asked)));
             return (status, axum::Json(answer)).into_response();
         }
         if let Some(offset) = body["offset"].as_i64() {
@@ -1234,6 +1241,7 @@ async fn get_updates(shared: &Shared, body: &Value, token: String, by: String) -
             ended: None,
             conflict: false,
             updates: Vec::new(),
+            asked: body.clone(),
         });
         (me, ended)
     };

@@ -323,15 +323,10 @@ async fn a_failing_get_updates_is_asked_again_after_its_pause_and_nothing_is_los
         api.wait_confirmed(id).await;
         let confirmed = tokio::time::Instant::now();
         let failed = api.failed_polls();
-        assert_eq!(failed.len(), 2, "{failed:?}");
-        assert!(
-            failed[1] - failed[0] >= Duration::from_secs(11),
-            "{failed:?}"
-        );
-        assert!(
-            confirmed - failed[1] >= Duration::from_secs(3),
-            "{failed:?}"
-        );
+        let at: Vec<_> = failed.iter().map(|(at, _)| *at).collect();
+        assert_eq!(at.len(), 2, "{at:?}");
+        assert!(at[1] - at[0] >= Duration::from_secs(11), "{at:?}");
+        assert!(confirmed - at[1] >= Duration::from_secs(3), "{at:?}");
         api.wait_for("sendMessage", 1).await;
         api.send_as(&BOB, &BOB.private_chat(), "/diagnose", None);
         api.wait_for("sendMessage", 2).await;
@@ -343,7 +338,23 @@ async fn a_failing_get_updates_is_asked_again_after_its_pause_and_nothing_is_los
                 person.name
             );
         }
+        let last = api.last_update_id();
         scene.stop().await;
+        // The kinds of update the bot handles are asked for until a
+        // request is answered, failed ones included, and not after.
+        let answered = api.polled();
+        let first = answered.first().expect("an answered getUpdates");
+        let kinds = |asked: &serde_json::Value| asked["allowed_updates"].is_array();
+        let before = failed.iter().filter(|(at, _)| *at <= first.began);
+        assert!(before.clone().all(|(_, asked)| kinds(asked)), "{failed:?}");
+        assert!(kinds(&first.asked), "{:?}", first.asked);
+        let after = failed.iter().filter(|(at, _)| *at > first.began);
+        assert!(after.clone().all(|(_, asked)| !kinds(asked)), "{failed:?}");
+        assert!(answered[1..].iter().all(|p| !kinds(&p.asked)));
+        // Stopping confirms what was taken, with one short request.
+        let stop = &answered.last().expect("a getUpdates").asked;
+        assert_eq!(stop["offset"], json!(last + 1), "{stop}");
+        assert_eq!((&stop["limit"], &stop["timeout"]), (&json!(1), &json!(0)));
     })
     .await;
 }

@@ -11,11 +11,14 @@
 //! the batch is recorded.
 //!
 //! Otherwise it polls as teloxide does: the allowed updates the dispatcher
-//! hints go with the first request; an error is handed on, and the next
-//! request waits for as long as Telegram asks (`retry_after`) or for the
-//! same doubling back-off (1 s, 2 s, … up to 64 s); a stop ends the
-//! request in flight and confirms, with one short request, every batch
-//! already taken.
+//! hints go with each request until one is answered; an error is handed
+//! on, and the next request waits, counted from the error, for as long as
+//! Telegram asks (`retry_after`) or for the same doubling back-off (1 s,
+//! 2 s, … up to 64 s); a stop ends the request in flight (or the wait)
+//! and confirms, with one short request, every batch already taken. A
+//! stop that comes while the gate holds polling back (the poller's lease
+//! is another process's) never reaches this stream, and nothing is
+//! confirmed: that would end the holder's request.
 
 use std::time::Duration;
 
@@ -59,7 +62,8 @@ impl Fetch {
     }
 
     /// Stops the stream: the request in flight is dropped, what was taken
-    /// is confirmed, and the stream ends.
+    /// is confirmed, and the stream ends (after the confirm's error, if it
+    /// fails).
     pub(super) fn stop_token(&self) -> StopToken {
         self.stop.clone()
     }
@@ -76,7 +80,7 @@ impl Fetch {
             flag: self.flag.clone(),
             offset: 0,
             errors: 0,
-            pause: None,
+            resume: None,
             ended: false,
         };
         futures::stream::unfold(state, |mut state| async move {
@@ -96,8 +100,9 @@ struct Polling {
     offset: i32,
     /// Requests failed in a row: the back-off grows with them.
     errors: u32,
-    /// How long to wait before the next request, after an error.
-    pause: Option<Duration>,
+    /// When the next request may go, after an error: counted from the
+    /// error, so a wait downstream (the gate's, after a 409) overlaps it.
+    resume: Option<tokio::time::Instant>,
     ended: bool,
 }
 
@@ -106,11 +111,11 @@ impl Polling {
         if self.ended {
             return None;
         }
-        if let Some(pause) = self.pause.take() {
+        if let Some(resume) = self.resume.take() {
             tokio::select! {
                 biased;
                 () = &mut self.flag => {}
-                () = tokio::time::sleep(pause) => {}
+                () = tokio::time::sleep_until(resume) => {}
             }
         }
         while !self.flag.is_stopped() {
@@ -119,26 +124,20 @@ impl Polling {
                 .get_updates()
                 .offset(self.offset)
                 .timeout(self.timeout);
-            if let Some(allowed) = self.allowed.take() {
-                request = request.allowed_updates(allowed);
+            // Until a request is answered: one that fails may not have
+            // reached Telegram.
+            if let Some(allowed) = &self.allowed {
+                request = request.allowed_updates(allowed.clone());
             }
             let answer = tokio::select! {
                 biased;
                 () = &mut self.flag => break,
                 answer = request.send() => answer,
             };
-            match answer {
-                // The long poll ran out with nothing: ask again.
-                Ok(updates) if updates.is_empty() => self.errors = 0,
-                Ok(updates) => {
-                    self.errors = 0;
-                    if let Some(last) = updates.last() {
-                        self.offset = last.id.as_offset();
-                    }
-                    return Some(Ok(updates));
-                }
+            let updates = match answer {
+                Ok(updates) => updates,
                 Err(e) => {
-                    self.pause = Some(match e.retry_after() {
+                    let pause = match e.retry_after() {
                         Some(seconds) => {
                             self.errors = 0;
                             seconds.duration()
@@ -148,9 +147,24 @@ impl Polling {
                             self.errors = self.errors.saturating_add(1);
                             pause
                         }
-                    });
+                    };
+                    // The outage itself is logged once, by the dispatcher's
+                    // listener error handler (`retry::failing`).
+                    log::debug!(
+                        "getUpdates failed ({}); asked again in {} s",
+                        super::super::retry::kind_of(&e),
+                        pause.as_secs()
+                    );
+                    self.resume = Some(tokio::time::Instant::now() + pause);
                     return Some(Err(e));
                 }
+            };
+            self.errors = 0;
+            self.allowed = None;
+            // An empty answer: the long poll ran out with nothing; ask again.
+            if let Some(last) = updates.last() {
+                self.offset = last.id.as_offset();
+                return Some(Ok(updates));
             }
         }
         // Stopping: the batches taken are confirmed, and nothing more is
@@ -175,10 +189,14 @@ async fn delete_webhook_if_set(bot: &Bot) {
     match bot.get_webhook_info().await {
         Ok(info) if info.url.is_some() => {
             if let Err(e) = bot.delete_webhook().await {
-                log::error!("the webhook could not be deleted: {e}");
+                let why = super::super::retry::kind_of(&e);
+                log::error!("the webhook could not be deleted ({why})");
             }
         }
         Ok(_) => {}
-        Err(e) => log::error!("the webhook could not be looked up: {e}"),
+        Err(e) => {
+            let why = super::super::retry::kind_of(&e);
+            log::error!("the webhook could not be looked up ({why})");
+        }
     }
 }

@@ -92,9 +92,9 @@ impl<S: Stream<Item = Item> + Unpin> Gate<S> {
                     item = self.inner.next() => item,
                 },
                 Some(lease) => {
-                    // Before each request (and each update of a fetched
-                    // batch): only while the lease is held, and after a
-                    // 409 only on a newer proof.
+                    // Before each batch (or error) is taken, which lets
+                    // the next request go: only while the lease is held,
+                    // and after a 409 only on a newer proof.
                     let after = self.proof_after;
                     let held = tokio::select! {
                         biased;
