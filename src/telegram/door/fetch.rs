@@ -30,6 +30,8 @@ use teloxide::prelude::*;
 use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
 use teloxide::types::{AllowedUpdate, Update};
 
+use crate::telegram::retry;
+
 /// Long polling of one bot, before it is started.
 pub(in crate::telegram) struct Fetch {
     bot: Bot,
@@ -152,7 +154,7 @@ impl Polling {
                     // listener error handler (`retry::failing`).
                     log::debug!(
                         "getUpdates failed ({}); asked again in {} s",
-                        super::super::retry::kind_of(&e),
+                        retry::kind_of(&e),
                         pause.as_secs()
                     );
                     self.resume = Some(tokio::time::Instant::now() + pause);
@@ -189,13 +191,13 @@ async fn delete_webhook_if_set(bot: &Bot) {
     match bot.get_webhook_info().await {
         Ok(info) if info.url.is_some() => {
             if let Err(e) = bot.delete_webhook().await {
-                let why = super::super::retry::kind_of(&e);
+                let why = retry::kind_of(&e);
                 log::error!("the webhook could not be deleted ({why})");
             }
         }
         Ok(_) => {}
         Err(e) => {
-            let why = super::super::retry::kind_of(&e);
+            let why = retry::kind_of(&e);
             log::error!("the webhook could not be looked up ({why})");
         }
     }
