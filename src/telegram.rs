@@ -19,6 +19,7 @@ pub mod pacer;
 pub(crate) mod retry;
 pub(crate) mod schedule;
 pub(crate) mod send;
+mod shared;
 pub(crate) mod team;
 pub(crate) mod webhook;
 
@@ -49,6 +50,7 @@ pub use listener::HttpLimits;
 use listener::Routes;
 use pacer::{Limits, Pacer};
 use send::Outbox;
+use shared::{Msg, Query, Shared};
 pub use webhook::Webhook;
 
 /// How the bot talks to the Bot API.
@@ -543,18 +545,18 @@ fn when(route: Route) -> UpdateHandler<HandlerError> {
 }
 
 pub fn schema() -> UpdateHandler<HandlerError> {
-    dptree::entry()
+    shared::share()
         // A worker took the update up: its place in the queue is free.
-        .inspect(|out: Outbox, update: Update| {
+        .inspect(|out: Outbox, update: Shared| {
             if let (Some(chat), Some(user)) = (update.chat(), update.from()) {
                 out.backlog
                     .leave(usize::from(lane_of(chat.id, Some(user.id))));
             }
         })
         // The update is done once whatever it causes has been delivered.
-        .map(|update: Update, inbox: Arc<Inbox>| inbox.receipt(i64::from(update.id.0)))
+        .map(|update: Shared, inbox: Arc<Inbox>| inbox.receipt(i64::from(update.id.0)))
         .branch(
-            Update::filter_message()
+            dptree::filter_map(Msg::of)
                 .map(handlers::route)
                 .branch(when(Route::Staff).endpoint(handlers::on_staff))
                 .branch(when(Route::AnonymousAdmin).endpoint(handlers::on_anonymous_admin))
@@ -584,7 +586,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
                 .endpoint(|| async { Ok(()) }),
         )
         .branch(
-            Update::filter_callback_query()
+            dptree::filter_map(Query::of)
                 .map(handlers::pressed)
                 .branch(
                     dptree::filter_map(handlers::staff_press).endpoint(handlers::on_staff_press),

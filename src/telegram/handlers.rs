@@ -9,6 +9,7 @@ use super::classify::{Incoming, classify};
 use super::inbox::Receipt;
 use super::pacer::Priority;
 use super::send::{Addressee, Gather, Outbox, Target, answer, answer_soon, deliver, deliver_link};
+use super::shared::{Msg, Query};
 use super::{cases, team};
 use crate::app::App;
 use crate::callback::Action;
@@ -92,7 +93,7 @@ fn event_of<'a>(incoming: &'a Incoming<'a>) -> Option<Event<'a>> {
 }
 
 /// Where `msg` goes.
-pub(super) fn route(msg: Message, me: Me, app: Arc<App>) -> Route {
+pub(super) fn route(msg: Msg, me: Me, app: Arc<App>) -> Route {
     let incoming = classify(&msg, &me.user);
     let event = incoming.as_ref().and_then(event_of);
     let team = match event {
@@ -138,7 +139,7 @@ fn target_of(msg: &Message) -> Target {
 /// A message in the staff chat.
 pub(super) async fn on_staff(
     out: Outbox,
-    msg: Message,
+    msg: Msg,
     app: Arc<App>,
     receipt: Receipt,
 ) -> HandlerResult {
@@ -149,7 +150,7 @@ pub(super) async fn on_staff(
 /// An anonymous admin is told how to get a conversation of their own.
 pub(super) async fn on_anonymous_admin(
     out: Outbox,
-    msg: Message,
+    msg: Msg,
     app: Arc<App>,
     receipt: Receipt,
 ) -> HandlerResult {
@@ -166,7 +167,7 @@ pub(super) async fn on_anonymous_admin(
 /// /stats or /graph.
 pub(super) async fn on_team(
     out: Outbox,
-    msg: Message,
+    msg: Msg,
     app: Arc<App>,
     receipt: Receipt,
     ask: TeamAsk,
@@ -200,7 +201,7 @@ pub(super) async fn on_team(
 
 /// The open case of whoever wrote `msg`, if they have one; or the case
 /// they closed a moment ago, which text of theirs reopens.
-pub(super) async fn open_case(msg: Message, app: Arc<App>) -> Option<Case> {
+pub(super) async fn open_case(msg: Msg, app: Arc<App>) -> Option<Case> {
     let case = cases::open_case_for(&app, msg.chat.id, msg.from.as_ref()?).await?;
     let words = msg
         .text()
@@ -212,7 +213,7 @@ pub(super) async fn open_case(msg: Message, app: Arc<App>) -> Option<Case> {
 /// `/case`, or a staff command where it does not belong.
 pub(super) async fn on_desk(
     out: Outbox,
-    msg: Message,
+    msg: Msg,
     app: Arc<App>,
     receipt: Receipt,
     route: Route,
@@ -235,7 +236,7 @@ pub(super) async fn on_desk(
 /// While a case is open, what the person writes goes to the team.
 pub(super) async fn on_case_words(
     out: Outbox,
-    msg: Message,
+    msg: Msg,
     me: Me,
     app: Arc<App>,
     receipt: Receipt,
@@ -260,7 +261,7 @@ pub(super) async fn on_case_words(
 /// A person's message to the conversation.
 pub(super) async fn on_message(
     out: Outbox,
-    msg: Message,
+    msg: Msg,
     me: Me,
     app: Arc<App>,
     receipt: Receipt,
@@ -307,12 +308,12 @@ pub(super) async fn on_message(
 #[derive(Debug, Clone)]
 pub(super) struct Pressed(pub(super) Option<Action>);
 
-pub(super) fn pressed(query: CallbackQuery) -> Pressed {
+pub(super) fn pressed(query: Query) -> Pressed {
     Pressed(query.data.as_deref().and_then(Action::parse))
 }
 
 /// The staff's buttons on a case, pressed in the staff chat.
-pub(super) fn staff_press(query: CallbackQuery, app: Arc<App>, pressed: Pressed) -> Option<Action> {
+pub(super) fn staff_press(query: Query, app: Arc<App>, pressed: Pressed) -> Option<Action> {
     let chat = query.message.as_ref()?.chat().id;
     match pressed.0? {
         action @ (Action::CaseTake { .. } | Action::CaseClose { .. })
@@ -327,7 +328,7 @@ pub(super) fn staff_press(query: CallbackQuery, app: Arc<App>, pressed: Pressed)
 /// A press on a case's button in the staff chat.
 pub(super) async fn on_staff_press(
     out: Outbox,
-    query: CallbackQuery,
+    query: Query,
     app: Arc<App>,
     receipt: Receipt,
     action: Action,
@@ -340,7 +341,7 @@ pub(super) async fn on_staff_press(
 /// buttons).
 pub(super) async fn on_press(
     out: Outbox,
-    query: CallbackQuery,
+    query: Query,
     me: Me,
     app: Arc<App>,
     receipt: Receipt,
