@@ -445,7 +445,7 @@ fn unit_setting(claims: &Claims, name: &str) -> String {
 
 /// The router measured on the held-out set, as `eval` measures it.
 fn held_out(claims: &Claims, tree: &Tree) -> crate::eval::Evaluation {
-    let file = "tests/data/routing-heldout-4.tsv";
+    let file = "tests/data/routing-heldout-5.tsv";
     let text = std::fs::read_to_string(claims.root.join(file)).expect("the held-out set");
     let samples = crate::eval::parse(tree, &text).unwrap_or_else(|e| panic!("{file}: {e}"));
     crate::eval::evaluate(tree, &samples)
@@ -836,8 +836,8 @@ fn contributing_figures_are_the_codes() {
             => samples(&c, &tree, "tests/data/routing-eval.tsv");
         "`tests/data/routing-heldout.tsv` ({} harder lines"
             => samples(&c, &tree, "tests/data/routing-heldout.tsv");
-        "`tests/data/routing-heldout-4.tsv` ({} lines"
-            => samples(&c, &tree, "tests/data/routing-heldout-4.tsv");
+        "`tests/data/routing-heldout-5.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-heldout-5.tsv");
         "at least {}% top-1 accuracy and at most {} of its"
             => (crate::eval::HELD_OUT_FLOOR * 100.0).round(), crate::eval::HELD_OUT_OFF_TOPIC;
         "`tests/data/routing-tune.tsv` ({} lines)"
@@ -873,9 +873,9 @@ fn dialogs_readme_figures_are_the_codes() {
         .filter(|&i| i != off_topic)
         .map(|i| held_out.per_label[i].1)
         .collect();
-    assert!(
-        failures.iter().all(|&n| n == failures[0]),
-        "the failure categories differ in size: {failures:?}"
+    let (fewest, most) = (
+        failures.iter().copied().min().unwrap_or(0),
+        failures.iter().copied().max().unwrap_or(0),
     );
     let tuning: usize = [
         "routing-tune.tsv",
@@ -893,11 +893,11 @@ fn dialogs_readme_figures_are_the_codes() {
         "({} of {}) and routes **{}** of its {} off-topic lines into a category ({} more are"
             => held_out.correct, held_out.total, held_out.off_topic_routed,
                held_out.per_label[off_topic].1, held_out.answered_near_misses;
-        "is the held-out set: {} lines ({} per failure category and {} off-topic"
-            => held_out.total, failures[0], held_out.per_label[off_topic].1;
+        "is the held-out set: {} lines ({} to {} per failure category and {} off-topic"
+            => held_out.total, fewest, most, held_out.per_label[off_topic].1;
         "checked the same way on all five ({} lines)" => thousands(tuning);
-        "`tests/data/routing-heldout-5.tsv` ({} lines"
-            => samples(&c, &tree, "tests/data/routing-heldout-5.tsv");
+        "`tests/data/routing-heldout-6.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-heldout-6.tsv");
         "the tests hold it to {}% and at most {}."
             => (crate::eval::HELD_OUT_FLOOR * 100.0).round(), crate::eval::HELD_OUT_OFF_TOPIC;
         "(`{}`, the default)" => config.default_lang;

@@ -9,11 +9,11 @@ use crate::tree::router::Routing;
 pub const NONE: &str = "none";
 
 /// What the router must keep on the held-out set,
-/// `tests/data/routing-heldout-4.tsv`: the top-1 accuracy it reached there
-/// (96.3%), rounded down, and the off-topic lines it routed (5 of 78).
+/// `tests/data/routing-heldout-5.tsv`: the top-1 accuracy it reached there
+/// (95.3%), rounded down, and the off-topic lines it routed (4 of 89).
 /// The second is short of the goal of none; held so that it gets no worse.
-pub const HELD_OUT_FLOOR: f64 = 0.96;
-pub const HELD_OUT_OFF_TOPIC: usize = 5;
+pub const HELD_OUT_FLOOR: f64 = 0.95;
+pub const HELD_OUT_OFF_TOPIC: usize = 4;
 
 /// The categories' ids, the labels a line may carry besides `none`.
 fn category_ids(tree: &Tree) -> Vec<&str> {

@@ -44,7 +44,7 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
     assert_eq!(result.off_topic_routed, 0, "\n{result}");
 }
 
-/// Held out from every choice made for the router: 438 lines written from
+/// Held out from every choice made for the router: 448 lines written from
 /// the domain facts alone by someone who never saw `dialogs/routes.toml` or
 /// any other set, its near misses marked with the nodes that answer them
 /// before it was measured; measured twice (see dialogs/README.md). On
@@ -53,9 +53,9 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
 fn the_independent_held_out_set_holds_the_figure_reached() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-4.tsv")).expect("the set parses");
-    assert!(samples.len() >= 438);
-    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 78);
+        eval::parse(&tree, include_str!("data/routing-heldout-5.tsv")).expect("the set parses");
+    assert!(samples.len() >= 448);
+    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 89);
     let result = eval::evaluate(&tree, &samples);
     assert!(
         result.accuracy() >= eval::HELD_OUT_FLOOR,
@@ -76,11 +76,11 @@ fn the_independent_held_out_set_holds_the_figure_reached() {
 fn the_reserved_held_out_set_is_well_formed_and_unmeasured() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-5.tsv")).expect("the set parses");
-    assert_eq!(samples.len(), 448);
+        eval::parse(&tree, include_str!("data/routing-heldout-6.tsv")).expect("the set parses");
+    assert_eq!(samples.len(), 440);
     for label in ["timeout", "not_received", "mismatch", "reset", eval::NONE] {
         let n = samples.iter().filter(|s| s.label == label).count();
-        assert!(n >= 89, "{label}: {n} lines");
+        assert!(n >= 84, "{label}: {n} lines");
     }
 }
 
@@ -89,8 +89,8 @@ fn the_tuning_sets_stay_learnt() {
     // The classifier is trained on these lines: a drop means a change
     // broke the training or the data, not a harder set.
     let tree = real_tree();
-    // The last set was a held-out one: written apart from the others, its
-    // lines are learnt a little less well.
+    // The last two sets were held-out ones: written apart from the others,
+    // their lines are learnt a little less well.
     for (name, text, floor) in [
         ("dev", include_str!("data/routing-dev.tsv"), 0.98),
         ("tune", include_str!("data/routing-tune.tsv"), 0.98),
@@ -98,6 +98,7 @@ fn the_tuning_sets_stay_learnt() {
         ("tune-2", include_str!("data/routing-tune-2.tsv"), 0.98),
         ("tune-3", include_str!("data/routing-tune-3.tsv"), 0.98),
         ("tune-c", include_str!("data/routing-tune-c.tsv"), 0.97),
+        ("tune-d", include_str!("data/routing-tune-d.tsv"), 0.97),
     ] {
         let samples = eval::parse(&tree, text).expect("the set parses");
         let result = eval::evaluate(&tree, &samples);
