@@ -167,38 +167,40 @@ impl Store {
     }
 
     /// `inbox_put` of several updates in one write: whether each was new.
-    /// An id given twice is new the first time only. Should another
-    /// process record one of them meanwhile, each is recorded on its own.
+    /// An id given twice is new the first time only. They are written
+    /// together on the condition that none was recorded before, with no
+    /// read first: Telegram sends an update again only after a failure, so
+    /// a repeat is rare. When one is there (or another process records one
+    /// meanwhile), the write fails whole and each is recorded on its own.
     pub async fn inbox_put_many(
         &self,
         entries: &[(i64, &str)],
         owner: &str,
         now: Instant,
     ) -> Result<Vec<bool>, StoreError> {
-        if let [(id, body)] = entries {
-            return Ok(vec![self.inbox_put(*id, body, owner, now).await?]);
+        match entries {
+            [] => return Ok(Vec::new()),
+            [(id, body)] => return Ok(vec![self.inbox_put(*id, body, owner, now).await?]),
+            _ => {}
         }
-        let keys: Vec<String> = entries.iter().map(|(id, _)| entry_key(*id)).collect();
-        let found = self.kernel.get(&keys, now).await?;
-        let mut new = Vec::with_capacity(entries.len());
         let mut seen = std::collections::HashSet::new();
         let mut batch = Batch::new(now);
-        for ((id, body), record) in entries.iter().zip(&found) {
-            let is_new = record.is_none() && seen.insert(*id);
-            new.push(is_new);
-            if is_new {
-                recorded_into(&mut batch, *id, body, owner, now);
-            }
-        }
-        if batch.is_empty() {
-            return Ok(new);
-        }
+        let new: Vec<bool> = entries
+            .iter()
+            .map(|(id, body)| {
+                let is_new = seen.insert(*id);
+                if is_new {
+                    recorded_into(&mut batch, *id, body, owner, now);
+                }
+                is_new
+            })
+            .collect();
         match self.kernel.commit(batch).await {
             Ok(_) => Ok(new),
             Err(StoreError::Conflict) => {
                 let mut each = Vec::with_capacity(entries.len());
-                for ((id, body), was_new) in entries.iter().zip(new) {
-                    each.push(was_new && self.inbox_put(*id, body, owner, now).await?);
+                for ((id, body), first) in entries.iter().zip(new) {
+                    each.push(first && self.inbox_put(*id, body, owner, now).await?);
                 }
                 Ok(each)
             }
