@@ -170,8 +170,11 @@ impl Store {
     /// An id given twice is new the first time only. They are written
     /// together on the condition that none was recorded before, with no
     /// read first: Telegram sends an update again only after a failure, so
-    /// a repeat is rare. When one is there (or another process records one
-    /// meanwhile), the write fails whole and each is recorded on its own.
+    /// a repeat is rare. When one is there, the write fails whole; then
+    /// which ones were recorded is read, and the others written together
+    /// (a batch sent again whole, after a crash or a handover, costs one
+    /// read and no write). Should another process record one of them
+    /// meanwhile, each is recorded on its own.
     pub async fn inbox_put_many(
         &self,
         entries: &[(i64, &str)],
@@ -197,10 +200,40 @@ impl Store {
             .collect();
         match self.kernel.commit(batch).await {
             Ok(_) => Ok(new),
+            Err(StoreError::Conflict) => self.inbox_put_unseen(entries, owner, now).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `inbox_put_many` of a batch with a repeat in it: the entries read
+    /// first, and those not recorded written together.
+    async fn inbox_put_unseen(
+        &self,
+        entries: &[(i64, &str)],
+        owner: &str,
+        now: Instant,
+    ) -> Result<Vec<bool>, StoreError> {
+        let keys: Vec<String> = entries.iter().map(|(id, _)| entry_key(*id)).collect();
+        let found = self.kernel.get(&keys, now).await?;
+        let mut new = Vec::with_capacity(entries.len());
+        let mut seen = std::collections::HashSet::new();
+        let mut batch = Batch::new(now);
+        for ((id, body), record) in entries.iter().zip(&found) {
+            let is_new = record.is_none() && seen.insert(*id);
+            new.push(is_new);
+            if is_new {
+                recorded_into(&mut batch, *id, body, owner, now);
+            }
+        }
+        if batch.is_empty() {
+            return Ok(new);
+        }
+        match self.kernel.commit(batch).await {
+            Ok(_) => Ok(new),
             Err(StoreError::Conflict) => {
                 let mut each = Vec::with_capacity(entries.len());
-                for ((id, body), first) in entries.iter().zip(new) {
-                    each.push(first && self.inbox_put(*id, body, owner, now).await?);
+                for ((id, body), was_new) in entries.iter().zip(new) {
+                    each.push(was_new && self.inbox_put(*id, body, owner, now).await?);
                 }
                 Ok(each)
             }
@@ -336,7 +369,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::Stored;
+    use crate::store::Store;
 
     /// An entry's update is kept as it came, whatever it holds, beside
     /// an owner with spaces in it.
@@ -358,5 +394,36 @@ mod tests {
         assert_eq!(Stored::decode(&done.encode()), Some(done));
         assert_eq!(Stored::decode("not an entry"), None);
         assert_eq!(Stored::decode("1 - 99 short"), None);
+    }
+
+    /// The store's calls (`get`, `commit` …) a piece of work made.
+    fn counted() -> (Store, Arc<Mutex<Vec<&'static str>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&calls);
+        let store = Store::memory().timed(Arc::new(move |call, _, _| {
+            seen.lock().unwrap().push(call);
+        }));
+        (store, calls)
+    }
+
+    #[tokio::test]
+    async fn a_new_batch_is_one_write_and_a_batch_sent_again_one_read() {
+        let (store, calls) = counted();
+        let batch = [(1, "{}"), (2, "{}"), (3, "{}")];
+        let new = store.inbox_put_many(&batch, "p", 1000).await.unwrap();
+        assert_eq!(new, [true, true, true]);
+        assert_eq!(*calls.lock().unwrap(), ["commit"]);
+        // Sent again whole (after a crash before it was confirmed): the
+        // refused write, one read, and nothing written one by one.
+        calls.lock().unwrap().clear();
+        let again = store.inbox_put_many(&batch, "p", 1001).await.unwrap();
+        assert_eq!(again, [false, false, false]);
+        assert_eq!(*calls.lock().unwrap(), ["commit", "get"]);
+        // One repeat among new ones: the others are written together.
+        calls.lock().unwrap().clear();
+        let mixed = [(3, "{}"), (4, "{}"), (5, "{}")];
+        let new = store.inbox_put_many(&mixed, "p", 1002).await.unwrap();
+        assert_eq!(new, [false, true, true]);
+        assert_eq!(*calls.lock().unwrap(), ["commit", "get", "commit"]);
     }
 }

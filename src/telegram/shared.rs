@@ -32,6 +32,7 @@ impl Deref for Shared {
 
 /// The first step of the schema: the update the dispatcher inserted, put
 /// in again as `Shared`, without a copy.
+#[track_caller]
 pub(super) fn share<E: Send + Sync + 'static>() -> UpdateHandler<E> {
     let signature = HandlerSignature::Other {
         obligations: BTreeMap::from([(Type::of::<Update>(), Location::caller())]),
