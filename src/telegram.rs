@@ -32,7 +32,7 @@ use dptree::di::DependencyMap;
 use teloxide::dispatching::{ShutdownToken, UpdateHandler};
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
-use teloxide::types::{BotCommand, Me};
+use teloxide::types::{AllowedUpdate, BotCommand, Me};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -52,6 +52,11 @@ use pacer::{Limits, Pacer};
 use send::Outbox;
 use shared::{Msg, Query, Shared};
 pub use webhook::Webhook;
+
+/// The kinds of update the bot asks Telegram for, by polling and by
+/// webhook alike: those `schema()` answers. Any other kind (an edit, a
+/// reaction, a member joining) would only be recorded and left alone.
+const WANTED_UPDATES: [AllowedUpdate; 2] = [AllowedUpdate::Message, AllowedUpdate::CallbackQuery];
 
 /// How the bot talks to the Bot API.
 #[derive(Debug, Clone)]

@@ -340,10 +340,13 @@ async fn a_failing_get_updates_is_asked_again_after_its_pause_and_nothing_is_los
         }
         let last = api.last_update_id();
         scene.stop().await;
-        // The kinds of update the bot handles are asked for until a
-        // request is answered, failed ones included, and not after.
+        // The kinds of update the bot handles (messages and presses, as
+        // the webhook asks for) are asked for until a request is answered,
+        // failed ones included, and not after.
         let answered = api.polled();
         let first = answered.first().expect("an answered getUpdates");
+        let wanted = json!(["message", "callback_query"]);
+        assert_eq!(first.asked["allowed_updates"], wanted, "{:?}", first.asked);
         let kinds = |asked: &serde_json::Value| asked["allowed_updates"].is_array();
         let before = failed.iter().filter(|(at, _)| *at <= first.began);
         assert!(before.clone().all(|(_, asked)| kinds(asked)), "{failed:?}");

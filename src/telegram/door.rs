@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use teloxide::RequestError;
 use teloxide::prelude::*;
-use teloxide::types::{AllowedUpdate, ThreadId};
+use teloxide::types::ThreadId;
 use teloxide::update_listeners::{StatefulListener, UpdateListener};
 
 use super::inbox::{Inbox, Recorded};
@@ -77,20 +77,11 @@ pub(super) struct Door {
 
 impl Door {
     pub(super) fn listener(self) -> impl UpdateListener<Err = RequestError> {
-        StatefulListener::new_with_hints(
-            self,
-            door_stream,
-            |door: &mut Door| match &mut door.source {
+        StatefulListener::new(self, door_stream, |door: &mut Door| {
+            match &mut door.source {
                 Source::Polling { stop, .. } | Source::Webhook { stop, .. } => stop.clone(),
-            },
-            Some(
-                |door: &mut Door, hint: &mut dyn Iterator<Item = AllowedUpdate>| {
-                    if let Source::Polling { polling, .. } = &mut door.source {
-                        polling.hint_allowed_updates(hint)
-                    }
-                },
-            ),
-        )
+            }
+        })
     }
 }
 

@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use teloxide::prelude::*;
-use teloxide::types::{AllowedUpdate, Update, UpdateKind};
+use teloxide::types::{Update, UpdateKind};
 use tokio::sync::mpsc;
 
 use super::inbox::{Inbox, Recorded};
@@ -187,7 +187,7 @@ async fn admit(hook: &Hook, update: Update) -> StatusCode {
 pub(super) async fn register(bot: &Bot, hook: &Webhook) -> Result<(), teloxide::RequestError> {
     bot.set_webhook(hook.url.clone())
         .secret_token(hook.secret.clone())
-        .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+        .allowed_updates(super::WANTED_UPDATES.to_vec())
         .await?;
     Ok(())
 }

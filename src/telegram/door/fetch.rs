@@ -10,8 +10,9 @@
 //! the next request is made by the next poll, which the door makes once
 //! the batch is recorded.
 //!
-//! Otherwise it polls as teloxide does: the allowed updates the dispatcher
-//! hints go with each request until one is answered; an error is handed
+//! Otherwise it polls as teloxide does: the kinds of update the bot answers
+//! (`WANTED_UPDATES`, as the webhook asks for) go with each request until
+//! one is answered; an error is handed
 //! on, and the next request waits, counted from the error, for as long as
 //! Telegram asks (`retry_after`) or for the same doubling back-off (1 s,
 //! 2 s, … up to 64 s); a stop ends the request in flight (or the wait)
@@ -30,7 +31,7 @@ use teloxide::prelude::*;
 use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
 use teloxide::types::{AllowedUpdate, Update};
 
-use crate::telegram::retry;
+use crate::telegram::{WANTED_UPDATES, retry};
 
 /// Long polling of one bot, before it is started.
 pub(in crate::telegram) struct Fetch {
@@ -52,15 +53,10 @@ impl Fetch {
         Fetch {
             bot,
             timeout: u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX),
-            allowed: None,
+            allowed: Some(WANTED_UPDATES.to_vec()),
             stop,
             flag,
         }
-    }
-
-    /// Asks for only the kinds of update the dispatcher handles.
-    pub(super) fn hint_allowed_updates(&mut self, hint: &mut dyn Iterator<Item = AllowedUpdate>) {
-        self.allowed = Some(hint.collect());
     }
 
     /// Stops the stream: the request in flight is dropped, what was taken
