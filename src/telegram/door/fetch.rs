@@ -10,12 +10,12 @@
 //! the next request is made by the next poll, which the door makes once
 //! the batch is recorded.
 //!
-//! Otherwise it polls as teloxide does: the kinds of update the bot answers
-//! (`WANTED_UPDATES`, as the webhook asks for) go with each request until
-//! one is answered; an error is handed
-//! on, and the next request waits, counted from the error, for as long as
-//! Telegram asks (`retry_after`) or for the same doubling back-off (1 s,
-//! 2 s, … up to 64 s); a stop ends the request in flight (or the wait)
+//! Otherwise it polls as teloxide does: the kinds of update the bot
+//! answers (`WANTED_UPDATES`, the webhook's list too) go with each request
+//! until one is answered; an error is handed on, and the next request
+//! waits, counted from the error, for as long as Telegram asks
+//! (`retry_after`) or for the same doubling back-off (1 s, 2 s, … up to
+//! 64 s); a stop ends the request in flight (or the wait)
 //! and confirms, with one short request, every batch already taken. A
 //! stop that comes while the gate holds polling back (the poller's lease
 //! is another process's) never reaches this stream, and nothing is
