@@ -146,6 +146,30 @@ fn recorded_into(batch: &mut Batch, id: i64, body: &str, owner: &str, now: Insta
         .index(OPEN, id.to_string(), id);
 }
 
+/// One batch of the entries not `recorded` (by their place in `entries`),
+/// each id once, and whether each entry is in it.
+fn unrecorded_into_batch(
+    entries: &[(i64, &str)],
+    recorded: impl Fn(usize) -> bool,
+    owner: &str,
+    now: Instant,
+) -> (Vec<bool>, Batch) {
+    let mut seen = std::collections::HashSet::new();
+    let mut batch = Batch::new(now);
+    let new = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (id, body))| {
+            let is_new = !recorded(i) && seen.insert(*id);
+            if is_new {
+                recorded_into(&mut batch, *id, body, owner, now);
+            }
+            is_new
+        })
+        .collect();
+    (new, batch)
+}
+
 impl Store {
     /// Records an update in the inbox before it is handled, as being
     /// handled by `owner` (this process); false if its id was recorded
@@ -186,18 +210,7 @@ impl Store {
             [(id, body)] => return Ok(vec![self.inbox_put(*id, body, owner, now).await?]),
             _ => {}
         }
-        let mut seen = std::collections::HashSet::new();
-        let mut batch = Batch::new(now);
-        let new: Vec<bool> = entries
-            .iter()
-            .map(|(id, body)| {
-                let is_new = seen.insert(*id);
-                if is_new {
-                    recorded_into(&mut batch, *id, body, owner, now);
-                }
-                is_new
-            })
-            .collect();
+        let (new, batch) = unrecorded_into_batch(entries, |_| false, owner, now);
         match self.kernel.commit(batch).await {
             Ok(_) => Ok(new),
             Err(StoreError::Conflict) => self.inbox_put_unseen(entries, owner, now).await,
@@ -215,16 +228,7 @@ impl Store {
     ) -> Result<Vec<bool>, StoreError> {
         let keys: Vec<String> = entries.iter().map(|(id, _)| entry_key(*id)).collect();
         let found = self.kernel.get(&keys, now).await?;
-        let mut new = Vec::with_capacity(entries.len());
-        let mut seen = std::collections::HashSet::new();
-        let mut batch = Batch::new(now);
-        for ((id, body), record) in entries.iter().zip(&found) {
-            let is_new = record.is_none() && seen.insert(*id);
-            new.push(is_new);
-            if is_new {
-                recorded_into(&mut batch, *id, body, owner, now);
-            }
-        }
+        let (new, batch) = unrecorded_into_batch(entries, |i| found[i].is_some(), owner, now);
         if batch.is_empty() {
             return Ok(new);
         }
@@ -408,22 +412,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_batch_is_one_write_and_a_batch_sent_again_one_read() {
-        let (store, calls) = counted();
-        let batch = [(1, "{}"), (2, "{}"), (3, "{}")];
-        let new = store.inbox_put_many(&batch, "p", 1000).await.unwrap();
-        assert_eq!(new, [true, true, true]);
-        assert_eq!(*calls.lock().unwrap(), ["commit"]);
-        // Sent again whole (after a crash before it was confirmed): the
-        // refused write, one read, and nothing written one by one.
-        calls.lock().unwrap().clear();
-        let again = store.inbox_put_many(&batch, "p", 1001).await.unwrap();
-        assert_eq!(again, [false, false, false]);
-        assert_eq!(*calls.lock().unwrap(), ["commit", "get"]);
-        // One repeat among new ones: the others are written together.
-        calls.lock().unwrap().clear();
-        let mixed = [(3, "{}"), (4, "{}"), (5, "{}")];
-        let new = store.inbox_put_many(&mixed, "p", 1002).await.unwrap();
-        assert_eq!(new, [false, true, true]);
-        assert_eq!(*calls.lock().unwrap(), ["commit", "get", "commit"]);
+        crate::suite::within(async {
+            let (store, calls) = counted();
+            let batch = [(1, "{}"), (2, "{}"), (3, "{}")];
+            let new = store.inbox_put_many(&batch, "p", 1000).await.unwrap();
+            assert_eq!(new, [true, true, true]);
+            assert_eq!(*calls.lock().unwrap(), ["commit"]);
+            // Sent again whole (after a crash before it was confirmed): the
+            // refused write, one read, and nothing written one by one.
+            calls.lock().unwrap().clear();
+            let again = store.inbox_put_many(&batch, "p", 1001).await.unwrap();
+            assert_eq!(again, [false, false, false]);
+            assert_eq!(*calls.lock().unwrap(), ["commit", "get"]);
+            // One repeat among new ones: the others are written together.
+            calls.lock().unwrap().clear();
+            let mixed = [(3, "{}"), (4, "{}"), (5, "{}")];
+            let new = store.inbox_put_many(&mixed, "p", 1002).await.unwrap();
+            assert_eq!(new, [false, true, true]);
+            assert_eq!(*calls.lock().unwrap(), ["commit", "get", "commit"]);
+        })
+        .await;
     }
 }
