@@ -54,6 +54,10 @@ enum Command {
         /// tests/data/routing-tune-2.tsv.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Route each file by a router that learnt from every [training]
+        /// line but the file's own: a tuning set measured as if it were new.
+        #[arg(long)]
+        leave_out: bool,
     },
     /// Validate a dialogs folder, print every problem, exit 2 on any.
     Check {
@@ -158,12 +162,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Eval { files } => {
+        Command::Eval { files, leave_out } => {
             let Some(tree) = load_or_report(dialogs_dir) else {
                 return ExitCode::from(config::EXIT_CONFIG);
             };
             let mut report = String::new();
             let mut summary = String::new();
+            let left = if leave_out { " (left out)" } else { "" };
             for file in &files {
                 let samples = std::fs::read_to_string(file)
                     .map_err(|e| e.to_string())
@@ -175,12 +180,16 @@ fn main() -> ExitCode {
                         return ExitCode::from(config::EXIT_CONFIG);
                     }
                 };
-                let result = eval::evaluate(&tree, &samples);
+                let result = if leave_out {
+                    eval::evaluate_left_out(&tree, &samples)
+                } else {
+                    eval::evaluate(&tree, &samples)
+                };
                 if files.len() > 1 {
-                    report.push_str(&format!("== {} ==\n", file.display()));
+                    report.push_str(&format!("== {}{left} ==\n", file.display()));
                 }
                 report.push_str(&format!("{result}\n"));
-                summary.push_str(&format!("{}: {}\n", file.display(), result.summary()));
+                summary.push_str(&format!("{}{left}: {}\n", file.display(), result.summary()));
             }
             emit(&format!("{report}summary:\n{summary}"))
         }

@@ -44,18 +44,18 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
     assert_eq!(result.off_topic_routed, 0, "\n{result}");
 }
 
-/// Held out from every choice made for the router: 448 lines written from
+/// Held out from every choice made for the router: 440 lines written from
 /// the domain facts alone by someone who never saw `dialogs/routes.toml` or
 /// any other set, its near misses marked with the nodes that answer them
-/// before it was measured; measured twice (see dialogs/README.md). On
+/// before it was measured; measured once (see dialogs/README.md). On
 /// failure only the summary is shown, never the lines.
 #[test]
 fn the_independent_held_out_set_holds_the_figure_reached() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-5.tsv")).expect("the set parses");
-    assert!(samples.len() >= 448);
-    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 89);
+        eval::parse(&tree, include_str!("data/routing-heldout-6.tsv")).expect("the set parses");
+    assert!(samples.len() >= 440);
+    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 84);
     let result = eval::evaluate(&tree, &samples);
     assert!(
         result.accuracy() >= eval::HELD_OUT_FLOOR,
@@ -76,11 +76,11 @@ fn the_independent_held_out_set_holds_the_figure_reached() {
 fn the_reserved_held_out_set_is_well_formed_and_unmeasured() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-6.tsv")).expect("the set parses");
-    assert_eq!(samples.len(), 440);
+        eval::parse(&tree, include_str!("data/routing-heldout-7.tsv")).expect("the set parses");
+    assert_eq!(samples.len(), 446);
     for label in ["timeout", "not_received", "mismatch", "reset", eval::NONE] {
         let n = samples.iter().filter(|s| s.label == label).count();
-        assert!(n >= 84, "{label}: {n} lines");
+        assert!(n >= 86, "{label}: {n} lines");
     }
 }
 
@@ -89,8 +89,8 @@ fn the_tuning_sets_stay_learnt() {
     // The classifier is trained on these lines: a drop means a change
     // broke the training or the data, not a harder set.
     let tree = real_tree();
-    // The last two sets were held-out ones: written apart from the others,
-    // their lines are learnt a little less well.
+    // The last four sets were written apart from the others (three of them
+    // were held-out sets): their lines are learnt a little less well.
     for (name, text, floor) in [
         ("dev", include_str!("data/routing-dev.tsv"), 0.98),
         ("tune", include_str!("data/routing-tune.tsv"), 0.98),
@@ -99,11 +99,45 @@ fn the_tuning_sets_stay_learnt() {
         ("tune-3", include_str!("data/routing-tune-3.tsv"), 0.98),
         ("tune-c", include_str!("data/routing-tune-c.tsv"), 0.97),
         ("tune-d", include_str!("data/routing-tune-d.tsv"), 0.97),
+        ("tune-e", include_str!("data/routing-tune-e.tsv"), 0.97),
+        ("tune-f", include_str!("data/routing-tune-f.tsv"), 0.97),
     ] {
         let samples = eval::parse(&tree, text).expect("the set parses");
         let result = eval::evaluate(&tree, &samples);
         assert!(result.accuracy() >= floor, "{name}: {}", result.summary());
     }
+}
+
+/// `eval --leave-out`: a set is routed by a router built without its
+/// lines. One the router never learnt is routed exactly as before; a tuning
+/// set routes worse than when learnt, as a new set would.
+#[test]
+fn a_set_left_out_is_routed_as_if_it_were_new() {
+    let tree = real_tree();
+    let never = eval::parse(&tree, include_str!("data/routing-eval.tsv")).expect("parses");
+    let (with, without) = (
+        eval::evaluate(&tree, &never),
+        eval::evaluate_left_out(&tree, &never),
+    );
+    assert_eq!(
+        (with.correct, with.off_topic_routed, &with.confusion),
+        (
+            without.correct,
+            without.off_topic_routed,
+            &without.confusion
+        )
+    );
+    let learnt = eval::parse(&tree, include_str!("data/routing-tune-f.tsv")).expect("parses");
+    let (with, without) = (
+        eval::evaluate(&tree, &learnt),
+        eval::evaluate_left_out(&tree, &learnt),
+    );
+    assert!(
+        without.correct < with.correct && without.off_topic_routed > with.off_topic_routed,
+        "learnt: {}\nleft out: {}",
+        with.summary(),
+        without.summary()
+    );
 }
 
 fn first_categories(tree: &icp_sms_doctor::Tree, routing: &Routing) -> Vec<String> {

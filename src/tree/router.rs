@@ -20,7 +20,7 @@
 //! keyword contained whole leaves the message alone. Every word the router
 //! knows comes from the dialogs folder; this file holds only the method.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use super::id::NodeId;
@@ -117,6 +117,9 @@ pub struct Scores {
     pub classes: Vec<(Option<NodeId>, f32)>,
     /// Whether an off-topic keyword is contained whole.
     pub off_topic_keyword: bool,
+    /// Whether the classifier alone finds "none" likelier than every
+    /// category.
+    pub classifier_says_none: bool,
 }
 
 /// A message must share at least this many words or character pairs with
@@ -198,19 +201,12 @@ pub struct Router {
     /// "none".
     categories: Vec<NodeId>,
     route_categories: Vec<NodeId>,
-    /// The lines the classifier learns from beside the routes' own.
-    lessons: Arc<Lessons>,
+    /// What the router was built from: the classifier learns from its
+    /// labelled lines, and `leaving_out` builds a router again from it.
+    source: Arc<RouterData>,
     /// The classifier, learnt the first time a message is routed (see
     /// `model`); shared by the router's copies, whose data it is.
     model: Arc<OnceLock<Model>>,
-}
-
-/// The labelled lines of `routes.toml` beside the routes' examples: the
-/// off-topic examples and `[training]`.
-#[derive(Debug, Default)]
-struct Lessons {
-    off_topic: Vec<String>,
-    training: Vec<(Option<NodeId>, String)>,
 }
 
 impl Router {
@@ -228,7 +224,7 @@ impl Router {
             off_topic_keywords: Vec::new(),
             categories: data.categories.clone(),
             route_categories: data.routes.iter().map(|r| r.category).collect(),
-            lessons: Arc::default(),
+            source: Arc::new(data.clone()),
             model: Arc::default(),
         };
         // Synonym keys are normalized like messages, so "核驗碼" and "核验码"
@@ -301,10 +297,6 @@ impl Router {
                 router.off_topic_keywords.push(grams);
             }
         }
-        router.lessons = Arc::new(Lessons {
-            off_topic: data.off_topic,
-            training: data.training,
-        });
         router.routes = data.routes;
         router
     }
@@ -326,7 +318,7 @@ impl Router {
     /// (labelled with the route's category), the off-topic examples
     /// ("none") and the extra labelled lines.
     fn train(&self) -> Model {
-        let data = &*self.lessons;
+        let data = &*self.source;
         let features = |text: &str| {
             let normalized = self.normalize(text);
             let mut present = keyword_grams(&normalized);
@@ -361,6 +353,16 @@ impl Router {
 
     pub fn routes(&self) -> &[RouteData] {
         &self.routes
+    }
+
+    /// The same router built without the `[training]` lines in `texts`:
+    /// a set already learnt, measured as if it were new (`eval
+    /// --leave-out`).
+    pub fn leaving_out(&self, texts: &HashSet<&str>) -> Router {
+        let mut data = (*self.source).clone();
+        data.training
+            .retain(|(_, text)| !texts.contains(text.as_str()));
+        Router::build(data)
     }
 
     /// Full-width to half-width, lowercase, traditional to simplified, and
@@ -528,6 +530,11 @@ impl Router {
         let probabilities = self
             .model()
             .probabilities(self.model_features(&normalized, &present));
+        let (by_category, by_none) =
+            probabilities.split_at(self.categories.len().min(probabilities.len()));
+        let classifier_says_none = by_none
+            .first()
+            .is_some_and(|none| by_category.iter().all(|p| p < none));
         let mut classes: Vec<(Option<NodeId>, f32)> = probabilities
             .iter()
             .enumerate()
@@ -554,6 +561,7 @@ impl Router {
             keyword_hit,
             classes,
             off_topic_keyword,
+            classifier_says_none,
         }
     }
 
@@ -572,8 +580,16 @@ impl Router {
             .find(|c| c.0.is_none())
             .map_or(0.0, |c| c.1);
         // Off topic unless a category is likely enough and clearly ahead of
-        // "none": a near miss is left alone rather than offered.
-        if !evident || scores.off_topic_keyword || p < t.candidates || p - none < t.none_margin {
+        // "none": a near miss is left alone rather than offered. Ahead for
+        // the classifier alone, too: a keyword contained whole (收不到 in
+        // another service's login code) must not outvote a classifier that
+        // finds the message off topic.
+        if !evident
+            || scores.off_topic_keyword
+            || scores.classifier_says_none
+            || p < t.candidates
+            || p - none < t.none_margin
+        {
             return Routing::Nothing;
         }
         let runner_up = scores.classes.get(1).map_or(0.0, |c| c.1);
