@@ -187,7 +187,6 @@ pub struct Router {
     /// Synonym keys by their first character, longest first.
     synonyms: CharMap<Vec<(Vec<char>, String)>>,
     traditional: CharMap<char>,
-    routes: Vec<RouteData>,
     idf: GramMap<f32>,
     /// The weight of a gram no example has.
     unseen_idf: f32,
@@ -201,8 +200,8 @@ pub struct Router {
     /// "none".
     categories: Vec<NodeId>,
     route_categories: Vec<NodeId>,
-    /// What the router was built from: the classifier learns from its
-    /// labelled lines, and `leaving_out` builds a router again from it.
+    /// What the router was built from: its routes, the lines the
+    /// classifier learns from, and all `leaving_out` builds again from.
     source: Arc<RouterData>,
     /// The classifier, learnt the first time a message is routed (see
     /// `model`); shared by the router's copies, whose data it is.
@@ -211,11 +210,11 @@ pub struct Router {
 
 impl Router {
     pub fn build(data: RouterData) -> Router {
+        let data = Arc::new(data);
         let mut router = Router {
             thresholds: data.thresholds,
             synonyms: CharMap::default(),
             traditional: data.traditional.iter().copied().collect(),
-            routes: Vec::new(),
             idf: GramMap::default(),
             unseen_idf: 0.0,
             owners: Vec::new(),
@@ -224,7 +223,7 @@ impl Router {
             off_topic_keywords: Vec::new(),
             categories: data.categories.clone(),
             route_categories: data.routes.iter().map(|r| r.category).collect(),
-            source: Arc::new(data.clone()),
+            source: Arc::clone(&data),
             model: Arc::default(),
         };
         // Synonym keys are normalized like messages, so "核驗碼" and "核验码"
@@ -297,7 +296,6 @@ impl Router {
                 router.off_topic_keywords.push(grams);
             }
         }
-        router.routes = data.routes;
         router
     }
 
@@ -332,7 +330,7 @@ impl Router {
             None => Some(none),
         };
         let mut lines: Vec<(Vec<Gram>, usize)> = Vec::new();
-        for route in &self.routes {
+        for route in &self.source.routes {
             let Some(class) = class_of(Some(route.category)) else {
                 continue;
             };
@@ -352,7 +350,7 @@ impl Router {
     }
 
     pub fn routes(&self) -> &[RouteData] {
-        &self.routes
+        &self.source.routes
     }
 
     /// The same router built without the `[training]` lines in `texts`:
@@ -464,7 +462,7 @@ impl Router {
         let normalized = self.normalize(text);
         let grams = grams(&normalized);
         let query = self.vector(grams);
-        let mut best = vec![0f32; self.routes.len()];
+        let mut best = vec![0f32; self.source.routes.len()];
         let mut off_topic = 0f32;
         let mut dot = vec![0f32; self.owners.len()];
         for (g, w) in &query {
@@ -490,7 +488,7 @@ impl Router {
         let mut keyword_hit = false;
         // The longest keyword each route contains whole: between equal
         // scores, the more specific phrase wins.
-        let mut longest = vec![0usize; self.routes.len()];
+        let mut longest = vec![0usize; self.source.routes.len()];
         {
             for keyword in &self.keywords {
                 // Every part of a keyword counts alike: a keyword is only
@@ -619,7 +617,7 @@ impl Router {
         scores
             .routes
             .iter()
-            .map(|s| &self.routes[s.route])
+            .map(|s| &self.source.routes[s.route])
             .find(|r| r.category == category)
             .map_or(category, |r| r.node)
     }
@@ -636,7 +634,8 @@ impl Router {
     }
 
     fn category_of(&self, node: NodeId) -> Option<NodeId> {
-        self.routes
+        self.source
+            .routes
             .iter()
             .find(|r| r.node == node)
             .map(|r| r.category)
@@ -644,7 +643,8 @@ impl Router {
 
     /// The title of the route that leads to `node`.
     pub fn title(&self, node: NodeId) -> Option<&Localized> {
-        self.routes
+        self.source
+            .routes
             .iter()
             .find(|r| r.node == node)
             .map(|r| &r.title)
