@@ -463,6 +463,9 @@ fn left_out(claims: &Claims, tree: &Tree) -> (usize, usize, usize) {
         let text = std::fs::read_to_string(claims.root.join(&file)).expect("a tuning set");
         let samples = crate::eval::parse(tree, &text).unwrap_or_else(|e| panic!("{file}: {e}"));
         let result = crate::eval::evaluate_left_out(tree, &samples);
+        // Every line of a tuning set is in `[training]`, word for word:
+        // one edited there would no longer be left out.
+        assert_eq!(result.left_out, Some(samples.len()), "{file}");
         routed += result.off_topic_routed;
         lines += samples
             .iter()
@@ -892,6 +895,15 @@ fn dialogs_readme_figures_are_the_codes() {
     let (config, _) = parsed();
     let held_out = held_out(&c, &tree);
     let left_out = left_out(&c, &tree);
+    let tune_f = crate::eval::parse(
+        &tree,
+        &std::fs::read_to_string(c.root.join("tests/data/routing-tune-f.tsv")).expect("tune-f"),
+    )
+    .expect("tune-f parses");
+    let tune_f_off_topic = tune_f
+        .iter()
+        .filter(|s| s.label == crate::eval::NONE)
+        .count();
     let row = |label: &str| {
         held_out
             .per_label
@@ -929,6 +941,10 @@ fn dialogs_readme_figures_are_the_codes() {
         "checked the same way on all five ({} lines)" => thousands(tuning);
         "the router routes {} of their {} off-topic lines into a category, {} of"
             => left_out.0, left_out.1, left_out.2;
+        "off-topic lines into a category ({} more are answered by the node that fits them), with {} lines offered a choice"
+            => held_out.answered_near_misses, held_out.offered_choice;
+        "heavy on near misses ({} of its {} lines off topic"
+            => tune_f_off_topic, tune_f.len();
         "`tests/data/routing-heldout-7.tsv` ({} lines"
             => samples(&c, &tree, "tests/data/routing-heldout-7.tsv");
         "the tests hold it to {}% and at most {}."

@@ -120,6 +120,9 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<usize>>,
     /// For each expected label, how many of its lines got candidates.
     pub choices: Vec<usize>,
+    /// Measured left out (`evaluate_left_out`): how many of the lines'
+    /// texts were in the router's data, and so left out of it.
+    pub left_out: Option<usize>,
     pub misses: Vec<Miss>,
 }
 
@@ -143,14 +146,18 @@ pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
     evaluate_with(tree, tree.router(), samples)
 }
 
-/// As `evaluate`, by a router that learnt from every `[training]` line
-/// except the samples' own: how a tuning set, copied into `[training]`,
-/// would score had it never been seen. Leaving each tuning set out in turn
+/// As `evaluate`, by a router built without the samples' lines (in
+/// `[training]` and among the off-topic examples): how a tuning set,
+/// copied into `[training]`, would score had it never been seen. Leaving each tuning set out in turn
 /// measures a change to the router's method or data on phrasings it was not
 /// tuned on, without spending a held-out set.
 pub fn evaluate_left_out(tree: &Tree, samples: &[Sample]) -> Evaluation {
     let texts: HashSet<&str> = samples.iter().map(|s| s.text.as_str()).collect();
-    evaluate_with(tree, &tree.router().leaving_out(&texts), samples)
+    let (router, found) = tree.router().leaving_out(&texts);
+    Evaluation {
+        left_out: Some(found),
+        ..evaluate_with(tree, &router, samples)
+    }
 }
 
 fn evaluate_with(tree: &Tree, router: &Router, samples: &[Sample]) -> Evaluation {
@@ -218,6 +225,9 @@ fn evaluate_with(tree: &Tree, router: &Router, samples: &[Sample]) -> Evaluation
             }));
             if scores.off_topic_keyword {
                 detail.push("off-topic keyword".to_string());
+            }
+            if scores.classifier_says_none {
+                detail.push("classifier: none".to_string());
             }
             eval.misses.push(Miss {
                 line: sample.line,
@@ -299,6 +309,13 @@ impl fmt::Display for Evaluation {
             self.correct,
             100.0 * self.accuracy()
         )?;
+        if let Some(found) = self.left_out {
+            writeln!(
+                f,
+                "left out of the router's data: {found} of these {} lines (the others were not in it)",
+                self.total
+            )?;
+        }
         writeln!(
             f,
             "off-topic lines routed into a category: {}",

@@ -54,8 +54,9 @@ enum Command {
         /// tests/data/routing-tune-2.tsv.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Route each file by a router that learnt from every [training]
-        /// line but the file's own: a tuning set measured as if it were new.
+        /// Route each file by a router built without the file's lines (in
+        /// [training] and the off-topic examples): a tuning set measured as
+        /// if it were new.
         #[arg(long)]
         leave_out: bool,
     },

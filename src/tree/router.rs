@@ -16,9 +16,11 @@
 //! similarity ("none": of its probability and the off-topic similarity).
 //! The best category, when it is likely enough and clearly ahead of "none",
 //! is taken, and within it the route most similar to the message; when two
-//! categories are close, the best route of each is offered. An off-topic
-//! keyword contained whole leaves the message alone. Every word the router
-//! knows comes from the dialogs folder; this file holds only the method.
+//! categories are close, the best route of each is offered. A message the
+//! classifier alone finds likelier off topic than in any category is left
+//! alone, and so is one containing an off-topic keyword whole. Every word
+//! the router knows comes from the dialogs folder; this file holds only the
+//! method.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -353,14 +355,23 @@ impl Router {
         &self.source.routes
     }
 
-    /// The same router built without the `[training]` lines in `texts`:
-    /// a set already learnt, measured as if it were new (`eval
-    /// --leave-out`).
-    pub fn leaving_out(&self, texts: &HashSet<&str>) -> Router {
+    /// The same router built without the labelled lines in `texts`, in
+    /// `[training]` and among the off-topic examples alike: a set already
+    /// learnt, measured as if it were new (`eval --leave-out`). Also how
+    /// many of `texts` it found there to leave out.
+    pub fn leaving_out(&self, texts: &HashSet<&str>) -> (Router, usize) {
         let mut data = (*self.source).clone();
-        data.training
-            .retain(|(_, text)| !texts.contains(text.as_str()));
-        Router::build(data)
+        let mut found: HashSet<&str> = HashSet::new();
+        let mut keep = |text: &String| match texts.get(text.as_str()) {
+            Some(t) => {
+                found.insert(t);
+                false
+            }
+            None => true,
+        };
+        data.training.retain(|(_, text)| keep(text));
+        data.off_topic.retain(|text| keep(text));
+        (Router::build(data), found.len())
     }
 
     /// Full-width to half-width, lowercase, traditional to simplified, and
@@ -563,8 +574,9 @@ impl Router {
         }
     }
 
-    /// Where a message should go. The classifier picks the category (or
-    /// none); the similarity scores pick the node within it.
+    /// Where a message should go. The classifier and the similarity pick
+    /// the category (or none), the classifier alone able to say none; the
+    /// similarity scores pick the node within it.
     pub fn route(&self, text: &str) -> Routing {
         let scores = self.score(text);
         let t = self.thresholds;
