@@ -7,7 +7,9 @@
 //! `cargo bench --bench delivery -- private group flood lean people`, and
 //! `doctor` or `echo` for one of the two bots. `BENCH_BEFORE=<path>` adds
 //! another build of the bot (an earlier commit's, say) as a third, taking
-//! turns with the other two.
+//! turns with the other two; `memory` adds the built bot on the memory
+//! store (`DATABASE_URL=memory`), which keeps nothing across a restart:
+//! beside the bot on SQLite, what the durable store costs.
 //! For each run it prints updates sent and answered, replies lost, requests
 //! answered 429 and their share, wall time against the floor the limits
 //! allow, p50/p99 latency, CPU per update and peak RSS of the bot process.
@@ -46,7 +48,7 @@ fn main() {
     let wanted = |name: &str| {
         let named: Vec<&String> = args
             .iter()
-            .filter(|a| !a.starts_with('-') && *a != "doctor" && *a != "echo")
+            .filter(|a| !a.starts_with('-') && !["doctor", "echo", "memory"].contains(&a.as_str()))
             .collect();
         named.is_empty() || named.iter().any(|a| a.as_str() == name)
     };
@@ -73,7 +75,8 @@ fn main() {
         let before = std::env::var_os("BENCH_BEFORE")
             .is_some()
             .then_some(Bot::Before);
-        let bots: Vec<Bot> = [Some(Bot::Doctor), before, Some(Bot::Echo)]
+        let memory = args.iter().any(|a| a == "memory").then_some(Bot::Memory);
+        let bots: Vec<Bot> = [Some(Bot::Doctor), memory, before, Some(Bot::Echo)]
             .into_iter()
             .flatten()
             .filter(|b| {
@@ -81,7 +84,8 @@ fn main() {
                     .iter()
                     .filter(|a| *a == "doctor" || *a == "echo")
                     .collect();
-                only.is_empty()
+                *b == Bot::Memory
+                    || only.is_empty()
                     || only
                         .iter()
                         .any(|a| a.as_str() == format!("{b:?}").to_lowercase())
@@ -170,7 +174,7 @@ async fn lean(bots: &[Bot]) {
     let (ec, er, ep) = line(Bot::Echo);
     println!("lean, medians of {rounds}: CPU µs/update, peak RSS MB, p50 ms of 500 at once");
     println!("  echo    {ec:>6.0} {er:>7.1} {ep:>7.0}");
-    for bot in [Bot::Doctor, Bot::Before] {
+    for bot in [Bot::Doctor, Bot::Memory, Bot::Before] {
         if !bots.contains(&bot) {
             continue;
         }
@@ -199,6 +203,8 @@ fn percentile(latencies: &[Duration], p: f64) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bot {
     Doctor,
+    /// The built bot on the memory store.
+    Memory,
     /// Another build of the bot, named by `BENCH_BEFORE`.
     Before,
     Echo,
@@ -279,7 +285,7 @@ fn person(id: u64) -> Person {
 /// The bot as a child process against `api`.
 fn spawn(bot: Bot, api: &FakeApi, lifted: bool, db: &Path) -> Child {
     let mut command = match bot {
-        Bot::Doctor => {
+        Bot::Doctor | Bot::Memory => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_icp-sms-doctor"));
             c.arg("run");
             c
@@ -305,6 +311,9 @@ fn spawn(bot: Bot, api: &FakeApi, lifted: bool, db: &Path) -> Child {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    if bot == Bot::Memory {
+        command.env("DATABASE_URL", "memory");
+    }
     if lifted {
         // The private burst stays: it is also the span, in seconds, of a
         // private chat's window, and a chat is forgotten once its window is
