@@ -455,7 +455,7 @@ fn held_out(claims: &Claims, tree: &Tree) -> crate::eval::Evaluation {
 /// --leave-out` routes them: (off-topic lines routed, off-topic lines) in
 /// all of them, and the off-topic lines routed in `routing-tune-f.tsv`.
 fn left_out(claims: &Claims, tree: &Tree) -> (usize, usize, usize) {
-    let (mut routed, mut lines, mut near) = (0, 0, 0);
+    let (mut routed, mut lines, mut in_tune_f) = (0, 0, 0);
     for set in [
         "dev", "tune", "tune-b", "tune-2", "tune-3", "tune-c", "tune-d", "tune-e", "tune-f",
     ] {
@@ -472,10 +472,10 @@ fn left_out(claims: &Claims, tree: &Tree) -> (usize, usize, usize) {
             .filter(|s| s.label == crate::eval::NONE)
             .count();
         if set == "tune-f" {
-            near = result.off_topic_routed;
+            in_tune_f = result.off_topic_routed;
         }
     }
-    (routed, lines, near)
+    (routed, lines, in_tune_f)
 }
 
 /// A count as the docs write it: 2,271.

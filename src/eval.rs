@@ -148,9 +148,9 @@ pub fn evaluate(tree: &Tree, samples: &[Sample]) -> Evaluation {
 
 /// As `evaluate`, by a router built without the samples' lines (in
 /// `[training]` and among the off-topic examples): how a tuning set,
-/// copied into `[training]`, would score had it never been seen. Leaving each tuning set out in turn
-/// measures a change to the router's method or data on phrasings it was not
-/// tuned on, without spending a held-out set.
+/// copied into `[training]`, would score had it never been seen. Leaving
+/// each tuning set out in turn measures a change to the router's method or
+/// data on phrasings it was not tuned on, without spending a held-out set.
 pub fn evaluate_left_out(tree: &Tree, samples: &[Sample]) -> Evaluation {
     let texts: HashSet<&str> = samples.iter().map(|s| s.text.as_str()).collect();
     let (router, found) = tree.router().leaving_out(&texts);
