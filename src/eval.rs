@@ -226,6 +226,9 @@ fn evaluate_with(tree: &Tree, router: &Router, samples: &[Sample]) -> Evaluation
             if scores.off_topic_keyword {
                 detail.push("off-topic keyword".to_string());
             }
+            if scores.elsewhere {
+                detail.push("another subject".to_string());
+            }
             if scores.classifier_says_none {
                 detail.push("classifier: none".to_string());
             }

@@ -426,8 +426,19 @@ fn router_data_is_checked_against_the_tree() {
             format!("{DIR}/route_problems/routes.toml:14: node \"nowhere\": route names no node"),
             format!("{DIR}/route_problems/routes.toml:20: node \"menu\": a route must lead into one of the categories"),
             format!("{DIR}/route_problems/routes.toml:22: node \"menu\": keywords needs at least one en entry"),
+            format!("{DIR}/route_problems/routes.toml:33: filing_anchors: \"核验码\" is read as \"验证码\" (normalize.synonyms), which names more than the filing"),
         ]
         .join("\n")
+    );
+}
+
+#[test]
+fn other_subjects_without_filing_anchors_are_reported() {
+    assert_eq!(
+        problems_of("subjects_without_anchors"),
+        format!(
+            "{DIR}/subjects_without_anchors/routes.toml:41: other_subjects needs filing_anchors: without them a message that names another service beside the filing would be left alone"
+        )
     );
 }
 

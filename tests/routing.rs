@@ -375,6 +375,33 @@ fn another_services_code_or_the_police_filing_is_never_routed() {
 }
 
 #[test]
+fn another_accounts_code_or_a_servers_timeout_is_left_alone_unless_the_filing_is_named() {
+    // Another subject named (an app's login, a game, a server's own
+    // timeouts) and the filing not: left alone, though 收不到 or 过期
+    // alone would route it.
+    left_alone(&[
+        "QQ登录的验证码一直收不到",
+        "抖音换绑手机 验证码过期了",
+        "steam guard code expired before I could type it",
+        "nginx 504 gateway timeout again",
+        "my github two-factor code is not arriving",
+    ]);
+    // The filing named as well: the other subject is only a comparison.
+    let tree = real_tree();
+    for text in [
+        "备案的核验短信收不到，QQ验证码倒是都能收到",
+        "the ICP filing SMS never came, though my QQ login codes arrive fine",
+    ] {
+        let got = tree.router().route(text);
+        assert_eq!(
+            first_categories(&tree, &got),
+            ["not_received"],
+            "{text}: {got:?}"
+        );
+    }
+}
+
+#[test]
 fn pasted_page_messages_go_to_their_exact_explanation() {
     let tree = real_tree();
     let router = tree.router();

@@ -82,6 +82,12 @@ pub(super) struct RawRoutes {
     pub(super) off_topic: Spanned<RawLists>,
     /// Phrases that mark a message as off topic whenever contained whole.
     pub(super) off_topic_keywords: Option<Spanned<RawLists>>,
+    /// Other things a message can be about (another service's login or
+    /// code, a server's own timeouts): off topic unless the message also
+    /// names the filing itself, by one of `filing_anchors`.
+    pub(super) other_subjects: Option<Spanned<RawLists>>,
+    /// Words that name the filing itself (备案, ICP, 管局 …).
+    pub(super) filing_anchors: Option<Spanned<RawLists>>,
     #[serde(default)]
     pub(super) route: Vec<Spanned<RawRoute>>,
     /// Further labelled lines for the classifier, by category id or `none`.

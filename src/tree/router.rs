@@ -80,6 +80,12 @@ pub struct RouterData {
     /// (another service's code, the police filing …), however much it
     /// otherwise sounds like a failure.
     pub off_topic_keywords: Vec<String>,
+    /// Other things a message can be about (another service's login or
+    /// code, a server's timeouts): a message naming one is off topic
+    /// unless it also contains one of `filing_anchors`.
+    pub other_subjects: Vec<String>,
+    /// Words that name the filing itself.
+    pub filing_anchors: Vec<String>,
     pub routes: Vec<RouteData>,
     /// The category entries, in the tree's order: the classifier's classes
     /// (and "none" after them).
@@ -125,6 +131,9 @@ pub struct Scores {
     pub classes: Vec<(Option<NodeId>, f32)>,
     /// Whether an off-topic keyword is contained whole.
     pub off_topic_keyword: bool,
+    /// Whether another subject is named whole, and nothing that names the
+    /// filing itself.
+    pub elsewhere: bool,
     /// Whether the classifier alone finds "none" likelier than every
     /// category.
     pub classifier_says_none: bool,
@@ -204,6 +213,9 @@ pub struct Router {
     keywords: Vec<Keyword>,
     /// The grams of each off-topic keyword, sorted and unique.
     off_topic_keywords: Vec<Vec<Gram>>,
+    /// The grams of each other subject and of each filing anchor, alike.
+    other_subjects: Vec<Vec<Gram>>,
+    filing_anchors: Vec<Vec<Gram>>,
     /// The category of each class of `model`; the class after them is
     /// "none".
     categories: Vec<NodeId>,
@@ -229,6 +241,8 @@ impl Router {
             postings: GramMap::default(),
             keywords: Vec::new(),
             off_topic_keywords: Vec::new(),
+            other_subjects: Vec::new(),
+            filing_anchors: Vec::new(),
             categories: data.categories.clone(),
             route_categories: data.routes.iter().map(|r| r.category).collect(),
             source: Arc::clone(&data),
@@ -296,15 +310,24 @@ impl Router {
                 }
             }
         }
-        for keyword in &data.off_topic_keywords {
-            let mut grams = keyword_grams(&router.normalize(keyword));
-            grams.sort_unstable();
-            grams.dedup();
-            if !grams.is_empty() {
-                router.off_topic_keywords.push(grams);
-            }
-        }
+        router.off_topic_keywords = router.phrases(&data.off_topic_keywords);
+        router.other_subjects = router.phrases(&data.other_subjects);
+        router.filing_anchors = router.phrases(&data.filing_anchors);
         router
+    }
+
+    /// Each phrase's keyword grams, sorted and unique, for "contained
+    /// whole" tests; a phrase with none is dropped.
+    fn phrases(&self, phrases: &[String]) -> Vec<Vec<Gram>> {
+        phrases
+            .iter()
+            .filter_map(|phrase| {
+                let mut grams = keyword_grams(&self.normalize(phrase));
+                grams.sort_unstable();
+                grams.dedup();
+                (!grams.is_empty()).then_some(grams)
+            })
+            .collect()
     }
 
     /// The classifier. It is learnt when first asked for, not at load:
@@ -524,10 +547,15 @@ impl Router {
             }
         }
         // An off-topic phrase contained whole outweighs any route.
-        let off_topic_keyword = self
-            .off_topic_keywords
-            .iter()
-            .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()));
+        let contains = |phrases: &[Vec<Gram>]| {
+            phrases
+                .iter()
+                .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()))
+        };
+        let off_topic_keyword = contains(&self.off_topic_keywords);
+        // Another subject named, and the filing not: "QQ验证码收不到" is
+        // about QQ, "备案短信收不到，QQ的倒是能收到" about the filing.
+        let elsewhere = contains(&self.other_subjects) && !contains(&self.filing_anchors);
         if off_topic_keyword {
             off_topic = off_topic.max(1.0);
         }
@@ -576,6 +604,7 @@ impl Router {
             keyword_hit,
             classes,
             off_topic_keyword,
+            elsewhere,
             classifier_says_none,
         }
     }
@@ -602,6 +631,7 @@ impl Router {
         // finds the message off topic.
         if !evident
             || scores.off_topic_keyword
+            || scores.elsewhere
             || scores.classifier_says_none
             || p < t.candidates
             || p - none < t.none_margin

@@ -141,6 +141,44 @@ pub(super) fn check_routes(
         Some(keywords) => lists(report, Some(keywords), 0, "off_topic_keywords", None),
         None => Vec::new(),
     };
+    let other_subjects = match &raw.other_subjects {
+        Some(words) => lists(report, Some(words), 0, "other_subjects", None),
+        None => Vec::new(),
+    };
+    let filing_anchors = match &raw.filing_anchors {
+        Some(words) => lists(report, Some(words), 0, "filing_anchors", None),
+        None => Vec::new(),
+    };
+    // An anchor rewritten by a synonym anchors whatever it becomes:
+    // "核验码" read as "验证码" would anchor every other service's code.
+    // Becoming another anchor ("beian" read as "备案") is no harm.
+    let anchors_lower: Vec<String> = filing_anchors.iter().map(|a| a.to_lowercase()).collect();
+    for anchor in &anchors_lower {
+        let read_as = synonyms.iter().find_map(|(key, value)| {
+            let key = key.to_lowercase();
+            (key != *value && anchor.contains(&key)).then(|| anchor.replace(&key, value))
+        });
+        if let Some(read_as) = read_as
+            && !anchors_lower.iter().any(|a| read_as.contains(a.as_str()))
+        {
+            report.add(
+                file,
+                raw.filing_anchors.as_ref().map_or(0, |a| a.span().start),
+                None,
+                format!(
+                    "filing_anchors: {anchor:?} is read as {read_as:?} (normalize.synonyms), which names more than the filing"
+                ),
+            );
+        }
+    }
+    if !other_subjects.is_empty() && filing_anchors.is_empty() {
+        report.add(
+            file,
+            raw.other_subjects.as_ref().map_or(0, |s| s.span().start),
+            None,
+            "other_subjects needs filing_anchors: without them a message that names another service beside the filing would be left alone".to_string(),
+        );
+    }
     let category = category_of_nodes(nodes, categories, root);
     let mut routes: Vec<RouteData> = Vec::new();
     for route in &raw.route {
@@ -226,6 +264,8 @@ pub(super) fn check_routes(
         traditional,
         off_topic,
         off_topic_keywords,
+        other_subjects,
+        filing_anchors,
         routes,
         categories: categories.to_vec(),
         training,
