@@ -293,7 +293,7 @@ pub(crate) fn kept_until(at: Instant, secs: i64) -> Instant {
     at.saturating_add(secs).saturating_add(1)
 }
 
-pub use inbox::{Answer, Entry, INBOX_RETENTION_SECS};
+pub use inbox::{Answer, Entry, INBOX_RETENTION_SECS, PutFailed};
 pub use menus::{MENU_RETENTION_SECS, Posted};
 pub(crate) use missed::missed_key;
 

@@ -170,6 +170,38 @@ fn unrecorded_into_batch(
     (new, batch)
 }
 
+/// A group of updates the store failed to record: how the first ones
+/// went (recorded one by one before the failure: new, or a repeat), and
+/// the error that left the rest unrecorded. Each of the first is as
+/// recorded as if the group had been written whole, so it is handled,
+/// or skipped as a repeat, like any other.
+#[derive(Debug)]
+pub struct PutFailed {
+    pub recorded: Vec<bool>,
+    pub error: StoreError,
+}
+
+impl From<StoreError> for PutFailed {
+    /// Nothing recorded.
+    fn from(error: StoreError) -> Self {
+        PutFailed {
+            recorded: Vec::new(),
+            error,
+        }
+    }
+}
+
+impl PutFailed {
+    /// How entry `i` of the group went: recorded (new or not), or the
+    /// error that kept it out.
+    pub fn outcome(&self, i: usize) -> Result<bool, String> {
+        self.recorded
+            .get(i)
+            .copied()
+            .ok_or_else(|| self.error.to_string())
+    }
+}
+
 impl Store {
     /// Records an update in the inbox before it is handled, as being
     /// handled by `owner` (this process); false if its id was recorded
@@ -198,13 +230,14 @@ impl Store {
     /// which ones were recorded is read, and the others written together
     /// (a batch sent again whole, after a crash or a handover, costs one
     /// read and no write). Should another process record one of them
-    /// meanwhile, each is recorded on its own.
+    /// meanwhile, each is recorded on its own; a failure then says which
+    /// of them were recorded before it (`PutFailed`).
     pub async fn inbox_put_many(
         &self,
         entries: &[(i64, &str)],
         owner: &str,
         now: Instant,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<bool>, PutFailed> {
         match entries {
             [] => return Ok(Vec::new()),
             [(id, body)] => return Ok(vec![self.inbox_put(*id, body, owner, now).await?]),
@@ -214,7 +247,7 @@ impl Store {
         match self.kernel.commit(batch).await {
             Ok(_) => Ok(new),
             Err(StoreError::Conflict) => self.inbox_put_unseen(entries, owner, now).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -225,7 +258,7 @@ impl Store {
         entries: &[(i64, &str)],
         owner: &str,
         now: Instant,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<bool>, PutFailed> {
         let keys: Vec<String> = entries.iter().map(|(id, _)| entry_key(*id)).collect();
         let found = self.kernel.get(&keys, now).await?;
         let (new, batch) = unrecorded_into_batch(entries, |i| found[i].is_some(), owner, now);
@@ -237,11 +270,27 @@ impl Store {
             Err(StoreError::Conflict) => {
                 let mut each = Vec::with_capacity(entries.len());
                 for ((id, body), was_new) in entries.iter().zip(new) {
-                    each.push(was_new && self.inbox_put(*id, body, owner, now).await?);
+                    let recorded = if was_new {
+                        match self.inbox_put(*id, body, owner, now).await {
+                            Ok(recorded) => recorded,
+                            // Those recorded so far stay recorded: said,
+                            // so that they are handled rather than found
+                            // as repeats when Telegram sends them again.
+                            Err(error) => {
+                                return Err(PutFailed {
+                                    recorded: each,
+                                    error,
+                                });
+                            }
+                        }
+                    } else {
+                        false
+                    };
+                    each.push(recorded);
                 }
                 Ok(each)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -376,7 +425,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::Stored;
-    use crate::store::Store;
+    use crate::store::kernel::flaky::Flaky;
+    use crate::store::{Store, StoreError};
 
     /// An entry's update is kept as it came, whatever it holds, beside
     /// an owner with spaces in it.
@@ -430,6 +480,39 @@ mod tests {
             let new = store.inbox_put_many(&mixed, "p", 1002).await.unwrap();
             assert_eq!(new, [false, true, true]);
             assert_eq!(*calls.lock().unwrap(), ["commit", "get", "commit"]);
+        })
+        .await;
+    }
+
+    /// The last way to record a group, one update at a time (two writes of
+    /// it refused), failing midway: the ones recorded before the failure
+    /// are said to be, so they are handled and not later skipped as
+    /// repeats; the rest are said to have failed, and are not recorded.
+    #[tokio::test]
+    async fn a_failure_while_recording_one_by_one_keeps_what_was_recorded() {
+        crate::suite::within(async {
+            let conflict = || Some(StoreError::Conflict);
+            let down = Some(StoreError::Unavailable("the disk is gone".into()));
+            let kernel = Flaky::scripted([conflict(), conflict(), None, down]);
+            let store = Store::new(Arc::new(kernel), 3600);
+            let group = [(1, "{}"), (2, "{}"), (3, "{}")];
+            let failed = store.inbox_put_many(&group, "p", 1000).await.unwrap_err();
+            assert_eq!(failed.recorded, [true]);
+            assert_eq!(failed.outcome(0), Ok(true));
+            assert!(failed.outcome(1).unwrap_err().contains("the disk is gone"));
+            assert!(failed.outcome(2).is_err());
+            let open: Vec<i64> = store
+                .inbox_open("q", 2000)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect();
+            assert_eq!(open, [1]);
+            // Sent again (a webhook refused them): the one recorded is a
+            // repeat, the others are new.
+            let again = store.inbox_put_many(&group, "p", 1001).await.unwrap();
+            assert_eq!(again, [false, true, true]);
         })
         .await;
     }

@@ -28,6 +28,8 @@ pub(crate) mod timed;
 
 #[cfg(test)]
 pub(crate) mod contract;
+#[cfg(test)]
+pub(crate) mod flaky;
 
 use std::time::Duration;
 

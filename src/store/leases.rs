@@ -472,81 +472,10 @@ impl Budget for Shared {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
 
     use super::*;
-    use crate::store::kernel::memory::MemoryKernel;
-    use crate::store::kernel::{Record, Span};
-
-    /// A kernel in memory that says it is shared, as Redis does, and
-    /// fails (or hangs) every call while told to.
-    #[derive(Default)]
-    struct Flaky {
-        inner: MemoryKernel,
-        failing: AtomicBool,
-        hanging: AtomicBool,
-    }
-
-    impl Flaky {
-        async fn call(&self) -> Result<(), StoreError> {
-            if self.hanging.load(Ordering::SeqCst) {
-                std::future::pending::<()>().await;
-            }
-            if self.failing.load(Ordering::SeqCst) {
-                return Err(StoreError::Unavailable("connection refused".into()));
-            }
-            Ok(())
-        }
-    }
-
-    #[async_trait]
-    impl Kernel for Flaky {
-        async fn get(
-            &self,
-            keys: &[String],
-            now: Instant,
-        ) -> Result<Vec<Option<Record>>, StoreError> {
-            self.call().await?;
-            self.inner.get(keys, now).await
-        }
-
-        async fn commit(&self, batch: Batch) -> Result<usize, StoreError> {
-            self.call().await?;
-            self.inner.commit(batch).await
-        }
-
-        async fn range(&self, index: &str, span: Span) -> Result<Vec<(String, i64)>, StoreError> {
-            self.inner.range(index, span).await
-        }
-
-        async fn count(&self, index: &str) -> Result<usize, StoreError> {
-            self.inner.count(index).await
-        }
-
-        async fn read_log(&self, log: &str, since: Instant) -> Result<Vec<String>, StoreError> {
-            self.inner.read_log(log, since).await
-        }
-
-        async fn next_id(&self, seq: &str) -> Result<i64, StoreError> {
-            self.inner.next_id(seq).await
-        }
-
-        async fn sweep(&self, now: Instant) -> Result<usize, StoreError> {
-            self.inner.sweep(now).await
-        }
-
-        async fn take(&self, windows: &[Window]) -> Result<Option<Duration>, StoreError> {
-            self.inner.take(windows).await
-        }
-
-        fn is_shared(&self) -> bool {
-            true
-        }
-
-        fn describe(&self) -> String {
-            "flaky memory".into()
-        }
-    }
+    use crate::store::kernel::flaky::Flaky;
 
     const PERIOD: Duration = Duration::from_secs(30);
 

@@ -161,15 +161,14 @@ impl Inbox {
             Ok(Vec::new())
         } else {
             let (app, now) = (&self.app, self.app.clock.now());
-            let put = app.store.inbox_put_many(&entries, &app.instance, now);
-            put.await.map_err(|e| e.to_string())
+            app.store.inbox_put_many(&entries, &app.instance, now).await
         };
         let mut each = entries.iter().enumerate().map(|(i, _)| match &written {
             Ok(new) => new
                 .get(i)
                 .copied()
                 .ok_or_else(|| "the store gave no answer for it".to_string()),
-            Err(e) => Err(e.clone()),
+            Err(failed) => failed.outcome(i),
         });
         bodies
             .iter()
@@ -355,10 +354,9 @@ async fn write_puts(app: Arc<App>, mut receiver: mpsc::UnboundedReceiver<Put>) {
                     let _ = put.reply.send(Ok(new));
                 }
             }
-            Err(e) => {
-                let e = e.to_string();
-                for put in group {
-                    let _ = put.reply.send(Err(e.clone()));
+            Err(failed) => {
+                for (i, put) in group.into_iter().enumerate() {
+                    let _ = put.reply.send(failed.outcome(i));
                 }
             }
         }
