@@ -245,8 +245,13 @@ pub fn step(tree: &Tree, mut session: Session, event: Event<'_>) -> (Session, Ve
 
 /// The hint that the bot works with menus, above the current menu.
 fn pointer_to_menu(tree: &Tree, session: &mut Session) -> Reply {
+    menu_below(tree, session, UiText::FreeText)
+}
+
+/// Where the session stands (or the entry menu), below `hint`.
+fn menu_below(tree: &Tree, session: &mut Session, hint: UiText) -> Reply {
     let at = position_or_root(tree, session);
-    render(tree, session, at).below(tree.ui().text(UiText::FreeText, session.lang))
+    render(tree, session, at).below(tree.ui().text(hint, session.lang))
 }
 
 /// Free text: straight to the branch it is clearly about, a choice of the
@@ -293,6 +298,11 @@ fn route_text(tree: &Tree, session: &mut Session, text: &str) -> Reply {
                 text: ui.text(UiText::RouteCandidates, lang).to_string(),
                 buttons,
             }
+        }
+        // Another app's code or a server's timeout: said to be outside
+        // what the bot does, rather than left to the menu's hint alone.
+        Routing::Nothing if router.score(text).elsewhere => {
+            menu_below(tree, session, UiText::OtherSubject)
         }
         Routing::Nothing => pointer_to_menu(tree, session),
     }

@@ -473,6 +473,35 @@ fn off_topic_free_text_gets_the_hint_and_the_menu() {
 }
 
 #[test]
+fn another_services_problem_is_told_so_with_the_menu() {
+    // The filing's SMS is from 12381: a person asking about another app's
+    // code is told this is not it, and still has the menu.
+    let tree = real_tree();
+    for (lang, text) in [
+        (Lang::Zh, "QQ登录的验证码一直收不到"),
+        (Lang::En, "nginx 504 gateway timeout again"),
+    ] {
+        let mut chat = Chat::new(&tree, lang);
+        chat.say(text);
+        assert!(
+            chat.text()
+                .starts_with(tree.ui().text(UiText::OtherSubject, lang)),
+            "{text}: {}",
+            chat.text()
+        );
+        assert_eq!(chat.at(), Some("menu"), "{text}");
+    }
+    // Off topic with no other subject named: the menu's own hint.
+    let mut chat = Chat::new(&tree, Lang::En);
+    chat.say("thanks a lot!");
+    assert!(
+        !chat
+            .text()
+            .starts_with(tree.ui().text(UiText::OtherSubject, Lang::En))
+    );
+}
+
+#[test]
 fn personal_data_gets_a_warning_first_and_is_still_routed() {
     let tree = real_tree();
     let ui = tree.ui();

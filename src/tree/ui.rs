@@ -68,6 +68,7 @@ catalogue! {
     ResetDone = "reset_done",
     MenuOutdated = "menu_outdated",
     FreeText = "free_text",
+    OtherSubject = "other_subject",
     UnknownCommand = "unknown_command" ["command"],
     EmptyInput = "empty_input",
     TooLong = "too_long" ["max"],
