@@ -299,9 +299,11 @@ fn route_text(tree: &Tree, session: &mut Session, text: &str) -> Reply {
                 buttons,
             }
         }
-        // Another app's code or a server's timeout: said to be outside
-        // what the bot does, rather than left to the menu's hint alone.
-        Routing::Nothing if router.score(text).elsewhere => {
+        // Another app's code or a server's timeout, from someone not yet
+        // in a branch: said to be outside what the bot does, rather than
+        // left to the menu's hint alone. Within a branch, the same words
+        // are more likely about the filing ("QQ codes arrive fine").
+        Routing::Nothing if !in_a_branch(tree, session) && router.score(text).elsewhere => {
             menu_below(tree, session, UiText::OtherSubject)
         }
         Routing::Nothing => pointer_to_menu(tree, session),
@@ -527,6 +529,15 @@ fn out_of_date(tree: &Tree, session: &mut Session) -> Reply {
 
 /// The session's node, or the entry menu when it has none (or names a node
 /// an edited tree no longer has).
+/// Whether the session stands somewhere past the entry menu.
+fn in_a_branch(tree: &Tree, session: &Session) -> bool {
+    session
+        .node
+        .as_deref()
+        .and_then(|id| tree.get(id))
+        .is_some_and(|node| node != tree.root())
+}
+
 fn position_or_root(tree: &Tree, session: &mut Session) -> NodeId {
     match session.node.as_deref().and_then(|id| tree.get(id)) {
         Some(node) => node,

@@ -216,6 +216,10 @@ pub struct Router {
     /// The grams of each other subject and of each filing anchor, alike.
     other_subjects: Vec<Vec<Gram>>,
     filing_anchors: Vec<Vec<Gram>>,
+    /// The anchors as written (folded, no synonym applied), looked for in
+    /// the message as written: a synonym may swallow an anchor in a
+    /// message ("短信核验码" is read as "短信验证码").
+    filing_anchors_written: Vec<Vec<Gram>>,
     /// The category of each class of `model`; the class after them is
     /// "none".
     categories: Vec<NodeId>,
@@ -243,6 +247,7 @@ impl Router {
             off_topic_keywords: Vec::new(),
             other_subjects: Vec::new(),
             filing_anchors: Vec::new(),
+            filing_anchors_written: Vec::new(),
             categories: data.categories.clone(),
             route_categories: data.routes.iter().map(|r| r.category).collect(),
             source: Arc::clone(&data),
@@ -313,21 +318,81 @@ impl Router {
         router.off_topic_keywords = router.phrases(&data.off_topic_keywords);
         router.other_subjects = router.phrases(&data.other_subjects);
         router.filing_anchors = router.phrases(&data.filing_anchors);
+        router.filing_anchors_written = data
+            .filing_anchors
+            .iter()
+            .filter_map(|anchor| sorted_grams(&router.fold(anchor)))
+            .collect();
         router
     }
 
     /// Each phrase's keyword grams, sorted and unique, for "contained
-    /// whole" tests; a phrase with none is dropped.
+    /// whole" tests; a phrase with none is dropped (`phrase_problems`
+    /// reports it).
     fn phrases(&self, phrases: &[String]) -> Vec<Vec<Gram>> {
         phrases
             .iter()
-            .filter_map(|phrase| {
-                let mut grams = keyword_grams(&self.normalize(phrase));
-                grams.sort_unstable();
-                grams.dedup();
-                (!grams.is_empty()).then_some(grams)
-            })
+            .filter_map(|phrase| sorted_grams(&self.normalize(phrase)))
             .collect()
+    }
+
+    /// What the router would make of the phrases that decide where a
+    /// message belongs, as problems for the loader (the list, and what is
+    /// wrong): a phrase left with nothing to match once normalized; an
+    /// other subject that `normalize.synonyms` rewrites (连接超时 read as
+    /// 连接失败: the list would hold a word it does not say); and an
+    /// anchor rewritten into a word that is no anchor (核验码 read as
+    /// 验证码 would anchor every other service's code).
+    pub(crate) fn phrase_problems(data: &RouterData) -> Vec<(&'static str, String)> {
+        let reader = Router::build(RouterData {
+            thresholds: data.thresholds,
+            synonyms: data.synonyms.clone(),
+            traditional: data.traditional.clone(),
+            off_topic: Vec::new(),
+            off_topic_keywords: Vec::new(),
+            other_subjects: Vec::new(),
+            filing_anchors: Vec::new(),
+            routes: Vec::new(),
+            categories: Vec::new(),
+            training: Vec::new(),
+        });
+        let mut problems = Vec::new();
+        for (list, phrases) in [
+            ("off_topic_keywords", &data.off_topic_keywords),
+            ("other_subjects", &data.other_subjects),
+            ("filing_anchors", &data.filing_anchors),
+        ] {
+            for phrase in phrases {
+                if sorted_grams(&reader.normalize(phrase)).is_none() {
+                    problems.push((
+                        list,
+                        format!("{list}: {phrase:?} leaves nothing to match once normalized"),
+                    ));
+                }
+            }
+        }
+        let written: Vec<String> = data.filing_anchors.iter().map(|a| reader.fold(a)).collect();
+        for (list, phrases) in [
+            ("other_subjects", &data.other_subjects),
+            ("filing_anchors", &data.filing_anchors),
+        ] {
+            for phrase in phrases {
+                let read_as = reader.normalize(phrase);
+                let anchored = written.iter().any(|a| read_as.contains(a.as_str()));
+                if read_as.trim() != reader.fold(phrase).trim()
+                    && (list == "other_subjects" || !anchored)
+                {
+                    problems.push((
+                        list,
+                        format!(
+                            "{list}: {phrase:?} is read as {:?} (normalize.synonyms)",
+                            read_as.trim()
+                        ),
+                    ));
+                }
+            }
+        }
+        problems
     }
 
     /// The classifier. It is learnt when first asked for, not at load:
@@ -554,8 +619,16 @@ impl Router {
         };
         let off_topic_keyword = contains(&self.off_topic_keywords);
         // Another subject named, and the filing not: "QQ验证码收不到" is
-        // about QQ, "备案短信收不到，QQ的倒是能收到" about the filing.
-        let elsewhere = contains(&self.other_subjects) && !contains(&self.filing_anchors);
+        // about QQ, "备案短信收不到，QQ的倒是能收到" about the filing. An
+        // anchor counts read (和验 is 核验) or as written (短信核验码).
+        let elsewhere = contains(&self.other_subjects)
+            && !contains(&self.filing_anchors)
+            && sorted_grams(&self.fold(&without_links(text))).is_none_or(|written| {
+                !self
+                    .filing_anchors_written
+                    .iter()
+                    .any(|k| k.iter().all(|g| written.binary_search(g).is_ok()))
+            });
         if off_topic_keyword {
             off_topic = off_topic.max(1.0);
         }
@@ -697,6 +770,14 @@ impl Router {
             .find(|r| r.node == node)
             .map(|r| &r.title)
     }
+}
+
+/// A text's keyword grams, sorted and unique; `None` when it has none.
+fn sorted_grams(text: &str) -> Option<Vec<Gram>> {
+    let mut grams = keyword_grams(text);
+    grams.sort_unstable();
+    grams.dedup();
+    (!grams.is_empty()).then_some(grams)
 }
 
 /// The most routes offered when none is clear enough to take directly.

@@ -6,7 +6,7 @@ use toml::Spanned;
 
 use super::raw::{RawLists, RawRoutes};
 use super::report::{Report, check_text};
-use super::router::{RouteData, RouterData, Thresholds};
+use super::router::{RouteData, Router, RouterData, Thresholds};
 use super::{Node, NodeId, NodeKind};
 use crate::lang::Lang;
 
@@ -149,28 +149,6 @@ pub(super) fn check_routes(
         Some(words) => lists(report, Some(words), 0, "filing_anchors", None),
         None => Vec::new(),
     };
-    // An anchor rewritten by a synonym anchors whatever it becomes:
-    // "核验码" read as "验证码" would anchor every other service's code.
-    // Becoming another anchor ("beian" read as "备案") is no harm.
-    let anchors_lower: Vec<String> = filing_anchors.iter().map(|a| a.to_lowercase()).collect();
-    for anchor in &anchors_lower {
-        let read_as = synonyms.iter().find_map(|(key, value)| {
-            let key = key.to_lowercase();
-            (key != *value && anchor.contains(&key)).then(|| anchor.replace(&key, value))
-        });
-        if let Some(read_as) = read_as
-            && !anchors_lower.iter().any(|a| read_as.contains(a.as_str()))
-        {
-            report.add(
-                file,
-                raw.filing_anchors.as_ref().map_or(0, |a| a.span().start),
-                None,
-                format!(
-                    "filing_anchors: {anchor:?} is read as {read_as:?} (normalize.synonyms), which names more than the filing"
-                ),
-            );
-        }
-    }
     if !other_subjects.is_empty() && filing_anchors.is_empty() {
         report.add(
             file,
@@ -253,7 +231,7 @@ pub(super) fn check_routes(
             training.extend(texts.iter().map(|t| (category, t.clone())));
         }
     }
-    (report.problems.len() == before).then_some(RouterData {
+    let data = RouterData {
         thresholds: Thresholds {
             confident: t.confident,
             candidates: t.candidates,
@@ -269,5 +247,14 @@ pub(super) fn check_routes(
         routes,
         categories: categories.to_vec(),
         training,
-    })
+    };
+    for (list, problem) in Router::phrase_problems(&data) {
+        let at = match list {
+            "other_subjects" => raw.other_subjects.as_ref(),
+            "filing_anchors" => raw.filing_anchors.as_ref(),
+            _ => raw.off_topic_keywords.as_ref(),
+        };
+        report.add(file, at.map_or(0, |a| a.span().start), None, problem);
+    }
+    (report.problems.len() == before).then_some(data)
 }
