@@ -266,7 +266,8 @@ fn route_text(tree: &Tree, session: &mut Session, text: &str) -> Reply {
             .map_or(tree.node(node).id.as_str(), |t| t.get(lang))
     };
     let not_this = || vec![button(ui.button(UiButton::NotThis, lang), Action::Restart)];
-    match router.route(text) {
+    let (routing, scores) = router.route_scored(text);
+    match routing {
         Routing::Confident(node) => {
             session.clear_steps();
             session.set(tree, node);
@@ -303,7 +304,7 @@ fn route_text(tree: &Tree, session: &mut Session, text: &str) -> Reply {
         // in a branch: said to be outside what the bot does, rather than
         // left to the menu's hint alone. Within a branch, the same words
         // are more likely about the filing ("QQ codes arrive fine").
-        Routing::Nothing if !in_a_branch(tree, session) && router.score(text).elsewhere => {
+        Routing::Nothing if scores.elsewhere && !in_a_branch(tree, session) => {
             menu_below(tree, session, UiText::OtherSubject)
         }
         Routing::Nothing => pointer_to_menu(tree, session),

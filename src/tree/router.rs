@@ -686,7 +686,17 @@ impl Router {
     /// the category (or none), the classifier alone able to say none; the
     /// similarity scores pick the node within it.
     pub fn route(&self, text: &str) -> Routing {
+        self.route_scored(text).0
+    }
+
+    /// `route`, with the scores it went by (why a message was left alone,
+    /// say), so that nobody scores a message twice.
+    pub fn route_scored(&self, text: &str) -> (Routing, Scores) {
         let scores = self.score(text);
+        (self.decide(&scores), scores)
+    }
+
+    fn decide(&self, scores: &Scores) -> Routing {
         let t = self.thresholds;
         let evident = scores.keyword_hit || scores.evidence >= MIN_EVIDENCE;
         let Some(&(Some(top), p)) = scores.classes.first() else {
@@ -713,7 +723,7 @@ impl Router {
         }
         let runner_up = scores.classes.get(1).map_or(0.0, |c| c.1);
         if p >= t.confident && p - runner_up >= t.margin {
-            return Routing::Confident(self.node_in(&scores, top));
+            return Routing::Confident(self.node_in(scores, top));
         }
         // Not sure: the best node of each category likely enough, best
         // first, stopping at "none"; when the best was likely enough to be
@@ -727,7 +737,7 @@ impl Router {
             })
             .filter_map(|(c, _)| *c)
             .take(MOST_OFFERED)
-            .map(|c| self.node_in(&scores, c))
+            .map(|c| self.node_in(scores, c))
             .collect();
         Routing::Candidates(offered)
     }
