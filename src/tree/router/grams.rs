@@ -71,17 +71,22 @@ pub(super) fn grams(text: &str) -> Vec<Gram> {
         } else {
             out.push(hash(3, run.iter().copied()));
             if run.len() >= 4 {
-                let padded: Vec<char> = std::iter::once('^')
-                    .chain(run.iter().copied())
-                    .chain(std::iter::once('$'))
-                    .collect();
-                for w in padded.windows(3) {
-                    out.push(hash(4, w.iter().copied()));
-                }
+                push_trigrams(&mut out, &run);
             }
         }
     }
     out
+}
+
+/// A word's character trigrams, its start and end marked (`^wo`, `rd$`).
+fn push_trigrams(out: &mut Vec<Gram>, word: &[char]) {
+    let padded: Vec<char> = std::iter::once('^')
+        .chain(word.iter().copied())
+        .chain(std::iter::once('$'))
+        .collect();
+    for w in padded.windows(3) {
+        out.push(hash(4, w.iter().copied()));
+    }
 }
 
 /// The grams the classifier reads: CJK characters, pairs and triples;
@@ -114,13 +119,7 @@ pub(super) fn model_grams(text: &str) -> Vec<Gram> {
                 ));
             }
             if run.len() >= 3 {
-                let padded: Vec<char> = std::iter::once('^')
-                    .chain(run.iter().copied())
-                    .chain(std::iter::once('$'))
-                    .collect();
-                for w in padded.windows(3) {
-                    out.push(hash(4, w.iter().copied()));
-                }
+                push_trigrams(&mut out, &run);
             }
             previous_word = Some(run);
         }
