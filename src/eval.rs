@@ -10,12 +10,13 @@ use crate::tree::router::{Router, Routing};
 pub const NONE: &str = "none";
 
 /// What the router must keep on the held-out set,
-/// `tests/data/routing-heldout-7.tsv`: the top-1 accuracy it reached there
-/// (96.4%), rounded down, and the off-topic lines it routes (7 of 86: 6
-/// when first measured, one more once the set before it was learnt).
-/// The second is short of the goal of none; held so that it gets no worse.
-pub const HELD_OUT_FLOOR: f64 = 0.96;
-pub const HELD_OUT_OFF_TOPIC: usize = 7;
+/// `tests/data/routing-heldout-8.tsv`: the top-1 accuracy it reached there
+/// (94.9% when first measured, and again once the set before it was
+/// learnt), rounded down, and the off-topic lines it routes (8 of 87, both
+/// times). Both are short of the goals (95%, none); held so that they get
+/// no worse.
+pub const HELD_OUT_FLOOR: f64 = 0.94;
+pub const HELD_OUT_OFF_TOPIC: usize = 8;
 
 /// The categories' ids, the labels a line may carry besides `none`.
 fn category_ids(tree: &Tree) -> Vec<&str> {

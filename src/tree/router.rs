@@ -137,6 +137,11 @@ pub struct Scores {
     /// Whether the classifier alone finds "none" likelier than every
     /// category.
     pub classifier_says_none: bool,
+    /// Whether another subject is named beside the filing itself: a
+    /// comparison ("the filing's SMS never came, QQ's codes do"), whose
+    /// other subject the classifier reads as off topic; the classifier
+    /// alone does not leave it alone.
+    pub compared: bool,
 }
 
 /// A message must share at least this many words or character pairs with
@@ -621,14 +626,16 @@ impl Router {
         // Another subject named, and the filing not: "QQ验证码收不到" is
         // about QQ, "备案短信收不到，QQ的倒是能收到" about the filing. An
         // anchor counts read (和验 is 核验) or as written (短信核验码).
-        let elsewhere = contains(&self.other_subjects)
-            && !contains(&self.filing_anchors)
-            && sorted_grams(&self.fold(&without_links(text))).is_none_or(|written| {
-                !self
-                    .filing_anchors_written
-                    .iter()
-                    .any(|k| k.iter().all(|g| written.binary_search(g).is_ok()))
-            });
+        let subject = contains(&self.other_subjects);
+        let anchored = subject
+            && (contains(&self.filing_anchors)
+                || sorted_grams(&self.fold(&without_links(text))).is_some_and(|written| {
+                    self.filing_anchors_written
+                        .iter()
+                        .any(|k| k.iter().all(|g| written.binary_search(g).is_ok()))
+                }));
+        let elsewhere = subject && !anchored;
+        let compared = subject && anchored;
         if off_topic_keyword {
             off_topic = off_topic.max(1.0);
         }
@@ -679,6 +686,7 @@ impl Router {
             off_topic_keyword,
             elsewhere,
             classifier_says_none,
+            compared,
         }
     }
 
@@ -711,11 +719,12 @@ impl Router {
         // "none": a near miss is left alone rather than offered. Ahead for
         // the classifier alone, too: a keyword contained whole (收不到 in
         // another service's login code) must not outvote a classifier that
-        // finds the message off topic.
+        // finds the message off topic, unless the other service is only
+        // compared with the filing.
         if !evident
             || scores.off_topic_keyword
             || scores.elsewhere
-            || scores.classifier_says_none
+            || (scores.classifier_says_none && !scores.compared)
             || p < t.candidates
             || p - none < t.none_margin
         {
