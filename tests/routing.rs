@@ -368,16 +368,40 @@ fn the_new_branches_are_reached_from_free_text() {
     ]);
 }
 
-/// Questions asked before the SMS comes (when it is sent, who gets it)
-/// go to the nodes that answer them, not to a failure's first question.
+/// Questions asked before the SMS comes go to the nodes that answer them:
+/// still under the provider's review, who gets the SMS; when it will come
+/// opens the branch's first question, where the application stands.
 #[test]
 fn questions_before_the_sms_go_to_the_nodes_that_answer_them() {
     first_nodes_are(&[
         ("备案还在接入商初审，核验短信要等到什么时候", "nr_in_review"),
-        ("下个月才提交备案，提交后多久会来核验短信", "nr_in_review"),
+        ("下个月才提交备案，提交后多久会来核验短信", "not_received"),
         ("我们两个负责人手机号不一样，核验短信发给谁", "nr_who"),
         ("who gets the sms, me or the website lead?", "nr_who"),
     ]);
+    // Passed on, timed out, verified, or which code to enter: not those.
+    let tree = real_tree();
+    for text in [
+        "已经报送管局两小时了 短信什么时候来",
+        "控制台显示待短信核验 短信什么时候发",
+        "点了重发 短信什么时候来",
+        "status says passed on to MIIT, how long until the sms arrives",
+        "I passed the verification on monday, the status has not updated yet",
+        "how long until the sms code expires?",
+        "核验提交后多久出结果",
+        "主体负责人和网站负责人各收一条验证码 输哪个",
+    ] {
+        let got = tree.router().route(text);
+        let offered = match &got {
+            Routing::Confident(n) => vec![*n],
+            Routing::Candidates(nodes) => nodes.clone(),
+            Routing::Nothing => Vec::new(),
+        };
+        for node in ["nr_in_review", "nr_who"] {
+            let node = tree.get(node).expect("the node exists");
+            assert_ne!(offered.first(), Some(&node), "{text}: {got:?}");
+        }
+    }
 }
 
 #[test]

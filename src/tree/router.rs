@@ -18,7 +18,8 @@
 //! is taken, and within it the route most similar to the message; when two
 //! categories are close, the best route of each is offered. A message the
 //! classifier alone finds likelier off topic than in any category is left
-//! alone, and so is one containing an off-topic keyword whole. Every word
+//! alone (unless it compares another subject with the filing it names),
+//! and so is one containing an off-topic keyword whole. Every word
 //! the router knows comes from the dialogs folder; this file holds only the
 //! method.
 
@@ -691,8 +692,9 @@ impl Router {
     }
 
     /// Where a message should go. The classifier and the similarity pick
-    /// the category (or none), the classifier alone able to say none; the
-    /// similarity scores pick the node within it.
+    /// the category (or none), the classifier alone able to say none but
+    /// for a comparison with another subject; the similarity scores pick
+    /// the node within it.
     pub fn route(&self, text: &str) -> Routing {
         self.route_scored(text).0
     }
