@@ -10,10 +10,12 @@
 //!   labelled lines of `[training]`;
 //! - the similarity of the message to each route — TF-IDF cosine to its
 //!   examples, or how completely one of its keywords is contained, the
-//!   better of the two — and to the off-topic examples.
+//!   better of the two — to the off-topic examples, and to the labelled
+//!   lines of `[training]`, each speaking for its category or for none.
 //!
-//! A category's score is the mean of its probability and its best route's
-//! similarity ("none": of its probability and the off-topic similarity).
+//! A category's score is the mean of its probability and its best
+//! similarity, a route's or a labelled line's ("none": of its probability
+//! and the off-topic examples' or lines' similarity).
 //! The best category, when it is likely enough and clearly ahead of "none",
 //! is taken, and within it the route most similar to the message; when two
 //! categories are close, the best route of each is offered. A message the
@@ -195,6 +197,8 @@ type GramMap<V> = HashMap<Gram, V, std::hash::BuildHasherDefault<GramHasher>>;
 enum Owner {
     Route(usize),
     OffTopic,
+    /// A labelled line of `[training]`: its category's index, or none.
+    Line(Option<usize>),
 }
 
 #[derive(Debug, Clone)]
@@ -290,6 +294,19 @@ impl Router {
         }
         for example in &data.off_topic {
             documents.push((Owner::OffTopic, grams(&router.normalize(example))));
+        }
+        // The labelled lines speak for their category (or for none) as a
+        // route's examples speak for the route: a message close to one of
+        // them is close to its category, whichever route it would take.
+        for (category, text) in &data.training {
+            let class = match category {
+                Some(c) => match data.categories.iter().position(|x| x == c) {
+                    Some(i) => Some(i),
+                    None => continue,
+                },
+                None => None,
+            };
+            documents.push((Owner::Line(class), grams(&router.normalize(text))));
         }
         let mut df: GramMap<u32> = GramMap::default();
         for (_, doc) in &documents {
@@ -517,6 +534,7 @@ impl Router {
         let query = self.vector(grams);
         let mut best = vec![0f32; self.source.routes.len()];
         let mut off_topic = 0f32;
+        let mut lines = vec![0f32; self.categories.len() + 1];
         let mut dot = vec![0f32; self.owners.len()];
         for (g, w) in &query {
             if let Some(postings) = self.postings.get(g) {
@@ -532,6 +550,10 @@ impl Router {
             match self.owners[doc] {
                 Owner::Route(r) => best[r] = best[r].max(similarity),
                 Owner::OffTopic => off_topic = off_topic.max(similarity),
+                Owner::Line(c) => {
+                    let i = c.unwrap_or(self.categories.len());
+                    lines[i] = lines[i].max(similarity);
+                }
             }
         }
         let mut present: Vec<Gram> = keyword_grams(&normalized);
@@ -613,6 +635,7 @@ impl Router {
                         .map_or(0.0, |s| s.score),
                     None => off_topic,
                 };
+                let similarity = similarity.max(lines.get(i).copied().unwrap_or(0.0));
                 (
                     category,
                     (p + SIMILARITY_WEIGHT * similarity) / (1.0 + SIMILARITY_WEIGHT),
