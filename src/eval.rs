@@ -10,13 +10,13 @@ use crate::tree::router::{Router, Routing};
 pub const NONE: &str = "none";
 
 /// What the router must keep on the held-out set,
-/// `tests/data/routing-heldout-8.tsv`: the top-1 accuracy it reached there
-/// (94.9% when first measured, and again after the routes it was
-/// measured after were narrowed on review), rounded down, and the
-/// off-topic lines it routes (8 of 87, both times). Both are short of the
-/// goals (95%, and none routed); held so that they get no worse.
-pub const HELD_OUT_FLOOR: f64 = 0.94;
-pub const HELD_OUT_OFF_TOPIC: usize = 8;
+/// `tests/data/routing-heldout-10.tsv`: the top-1 accuracy it reached there
+/// (97.4% when first measured, 96.8% once the set measured with it was
+/// learnt), rounded down, and the off-topic lines it routes (1 of 81, both
+/// times): above the goal of 95%, one short of the goal of none routed;
+/// held so that they get no worse.
+pub const HELD_OUT_FLOOR: f64 = 0.96;
+pub const HELD_OUT_OFF_TOPIC: usize = 1;
 
 /// The categories' ids, the labels a line may carry besides `none`.
 fn category_ids(tree: &Tree) -> Vec<&str> {

@@ -46,7 +46,7 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
     assert_eq!(result.off_topic_routed, 0, "\n{result}");
 }
 
-/// Held out from every choice made for the router: 446 lines written from
+/// Held out from every choice made for the router: 469 lines written from
 /// the domain facts alone by someone who never saw `dialogs/routes.toml` or
 /// any other set, its near misses marked with the nodes that answer them
 /// before it was measured; first measured once, then again with every
@@ -56,9 +56,9 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
 fn the_independent_held_out_set_holds_the_figure_reached() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-8.tsv")).expect("the set parses");
-    assert!(samples.len() >= 447);
-    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 87);
+        eval::parse(&tree, include_str!("data/routing-heldout-10.tsv")).expect("the set parses");
+    assert!(samples.len() >= 469);
+    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 81);
     let result = eval::evaluate(&tree, &samples);
     assert!(
         result.accuracy() >= eval::HELD_OUT_FLOOR,
@@ -79,11 +79,11 @@ fn the_independent_held_out_set_holds_the_figure_reached() {
 fn the_reserved_held_out_set_is_well_formed_and_unmeasured() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-9.tsv")).expect("the set parses");
-    assert_eq!(samples.len(), 466);
+        eval::parse(&tree, include_str!("data/routing-heldout-11.tsv")).expect("the set parses");
+    assert_eq!(samples.len(), 450);
     for label in ["timeout", "not_received", "mismatch", "reset", eval::NONE] {
         let n = samples.iter().filter(|s| s.label == label).count();
-        assert!(n >= 89, "{label}: {n} lines");
+        assert!(n >= 72, "{label}: {n} lines");
     }
 }
 
@@ -106,6 +106,9 @@ fn the_tuning_sets_stay_learnt() {
         ("tune-f", include_str!("data/routing-tune-f.tsv"), 0.97),
         ("tune-g", include_str!("data/routing-tune-g.tsv"), 0.97),
         ("tune-h", include_str!("data/routing-tune-h.tsv"), 0.97),
+        ("tune-i", include_str!("data/routing-tune-i.tsv"), 0.97),
+        ("tune-j", include_str!("data/routing-tune-j.tsv"), 0.97),
+        ("tune-k", include_str!("data/routing-tune-k.tsv"), 0.97),
     ] {
         let samples = eval::parse(&tree, text).expect("the set parses");
         let result = eval::evaluate(&tree, &samples);
