@@ -286,6 +286,14 @@ impl Router {
                 .push((key, value));
         }
 
+        router.off_topic_keywords = router.phrases(&data.off_topic_keywords);
+        router.other_subjects = router.phrases(&data.other_subjects);
+        router.filing_anchors = router.phrases(&data.filing_anchors);
+        router.filing_anchors_written = data
+            .filing_anchors
+            .iter()
+            .filter_map(|anchor| sorted_grams(&router.fold(anchor)))
+            .collect();
         let mut documents: Vec<(Owner, Vec<Gram>)> = Vec::new();
         for (i, route) in data.routes.iter().enumerate() {
             for example in route.examples.iter().chain(&route.keywords) {
@@ -298,7 +306,7 @@ impl Router {
         // The labelled lines speak for their category (or for none) as a
         // route's examples speak for the route: a message close to one of
         // them is close to its category, whichever route it would take.
-        for (category, text) in &data.training {
+        for (category, text) in data.training.iter().filter(|l| router.learns(l)) {
             let class = match category {
                 Some(c) => match data.categories.iter().position(|x| x == c) {
                     Some(i) => Some(i),
@@ -339,14 +347,6 @@ impl Router {
                 }
             }
         }
-        router.off_topic_keywords = router.phrases(&data.off_topic_keywords);
-        router.other_subjects = router.phrases(&data.other_subjects);
-        router.filing_anchors = router.phrases(&data.filing_anchors);
-        router.filing_anchors_written = data
-            .filing_anchors
-            .iter()
-            .filter_map(|anchor| sorted_grams(&router.fold(anchor)))
-            .collect();
         router
     }
 
@@ -402,12 +402,51 @@ impl Router {
         for text in &data.off_topic {
             lines.push((features(text), none));
         }
-        for (category, text) in &data.training {
+        for (category, text) in data.training.iter().filter(|l| self.learns(l)) {
             if let Some(class) = class_of(*category) {
                 lines.push((features(text), class));
             }
         }
         Model::train(&lines, none + 1)
+    }
+
+    /// Whether a labelled line is learnt, by the classifier and as an
+    /// example for the similarity. An off-topic line that names another
+    /// subject and not the filing ("QQ验证码收不到") is left alone by that
+    /// rule whatever the scores say; learnt, it would only teach that the
+    /// failures' own words ("验证码一直收不到怎么办") are off topic.
+    fn learns(&self, (category, text): &(Option<NodeId>, String)) -> bool {
+        category.is_some() || !self.names_elsewhere(text).0
+    }
+
+    /// Whether a text names another subject, and whether it names the
+    /// filing too: (another subject and no anchor, another subject beside
+    /// an anchor).
+    fn names_elsewhere(&self, text: &str) -> (bool, bool) {
+        let normalized = self.normalize(text);
+        let present = sorted_grams(&normalized).unwrap_or_default();
+        self.elsewhere_in(text, &present)
+    }
+
+    /// `names_elsewhere`, given the text's keyword grams (sorted, unique).
+    fn elsewhere_in(&self, text: &str, present: &[Gram]) -> (bool, bool) {
+        let contains = |phrases: &[Vec<Gram>]| {
+            phrases
+                .iter()
+                .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()))
+        };
+        // Another subject named, and the filing not: "QQ验证码收不到" is
+        // about QQ, "备案短信收不到，QQ的倒是能收到" about the filing. An
+        // anchor counts read (和验 is 核验) or as written (短信核验码).
+        let subject = contains(&self.other_subjects);
+        let anchored = subject
+            && (contains(&self.filing_anchors)
+                || sorted_grams(&self.fold(&without_links(text))).is_some_and(|written| {
+                    self.filing_anchors_written
+                        .iter()
+                        .any(|k| k.iter().all(|g| written.binary_search(g).is_ok()))
+                }));
+        (subject && !anchored, subject && anchored)
     }
 
     pub fn routes(&self) -> &[RouteData] {
@@ -588,19 +627,7 @@ impl Router {
                 .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()))
         };
         let off_topic_keyword = contains(&self.off_topic_keywords);
-        // Another subject named, and the filing not: "QQ验证码收不到" is
-        // about QQ, "备案短信收不到，QQ的倒是能收到" about the filing. An
-        // anchor counts read (和验 is 核验) or as written (短信核验码).
-        let subject = contains(&self.other_subjects);
-        let anchored = subject
-            && (contains(&self.filing_anchors)
-                || sorted_grams(&self.fold(&without_links(text))).is_some_and(|written| {
-                    self.filing_anchors_written
-                        .iter()
-                        .any(|k| k.iter().all(|g| written.binary_search(g).is_ok()))
-                }));
-        let elsewhere = subject && !anchored;
-        let compared = subject && anchored;
+        let (elsewhere, compared) = self.elsewhere_in(text, &present);
         if off_topic_keyword {
             off_topic = off_topic.max(1.0);
         }
