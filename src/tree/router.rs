@@ -130,8 +130,8 @@ pub struct Scores {
     /// Whether some keyword is contained whole.
     pub keyword_hit: bool,
     /// Each category's score (`None`: off topic), best first: the
-    /// classifier's probability and the best similarity within the
-    /// category, averaged.
+    /// classifier's probability and the best similarity to the
+    /// category's examples and labelled lines (not its keywords), averaged.
     pub classes: Vec<(Option<NodeId>, f32)>,
     /// Whether an off-topic keyword is contained whole.
     pub off_topic_keyword: bool,
@@ -571,6 +571,11 @@ impl Router {
         let normalized = self.normalize(text);
         let grams = grams(&normalized);
         let query = self.vector(grams);
+        // Each route's best similarity to its own examples weighs its
+        // category; raised by its keywords' containment (`contained`), it
+        // picks the node within the category. A keyword lifting the
+        // category too let a shared phrase (收不到 in another service's
+        // login code) route off-topic text whatever the classifier said.
         let mut best = vec![0f32; self.source.routes.len()];
         let mut off_topic = 0f32;
         let mut lines = vec![0f32; self.categories.len() + 1];
@@ -601,8 +606,9 @@ impl Router {
         let evidence = present.iter().filter(|g| self.idf.contains_key(g)).count();
         let mut keyword_hit = false;
         // The longest keyword each route contains whole: between equal
-        // scores, the more specific phrase wins.
+        // scores and examples as close, the more specific phrase wins.
         let mut longest = vec![0usize; self.source.routes.len()];
+        let mut contained = best.clone();
         {
             for keyword in &self.keywords {
                 // Every part of a keyword counts alike: a keyword is only
@@ -617,7 +623,7 @@ impl Router {
                     keyword_hit = true;
                     longest[keyword.route] = longest[keyword.route].max(found);
                 }
-                best[keyword.route] = best[keyword.route].max(containment * containment);
+                contained[keyword.route] = contained[keyword.route].max(containment * containment);
             }
         }
         // An off-topic phrase contained whole outweighs any route.
@@ -631,7 +637,7 @@ impl Router {
         if off_topic_keyword {
             off_topic = off_topic.max(1.0);
         }
-        let mut routes: Vec<Score> = best
+        let mut routes: Vec<Score> = contained
             .into_iter()
             .enumerate()
             .filter(|(_, s)| *s > 0.0)
@@ -640,6 +646,7 @@ impl Router {
         routes.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
+                .then(best[b.route].total_cmp(&best[a.route]))
                 .then(longest[b.route].cmp(&longest[a.route]))
         });
         let probabilities = self
@@ -656,10 +663,12 @@ impl Router {
             .map(|(i, p)| {
                 let category = self.categories.get(i).copied();
                 let similarity = match category {
-                    Some(c) => routes
+                    Some(c) => best
                         .iter()
-                        .find(|s| self.routes_category(s.route) == Some(c))
-                        .map_or(0.0, |s| s.score),
+                        .enumerate()
+                        .filter(|(r, _)| self.routes_category(*r) == Some(c))
+                        .map(|(_, s)| *s)
+                        .fold(0.0, f32::max),
                     None => off_topic,
                 };
                 let similarity = similarity.max(lines.get(i).copied().unwrap_or(0.0));
