@@ -445,7 +445,7 @@ fn unit_setting(claims: &Claims, name: &str) -> String {
 
 /// The router measured on the held-out set, as `eval` measures it.
 fn held_out(claims: &Claims, tree: &Tree) -> crate::eval::Evaluation {
-    let file = "tests/data/routing-heldout-10.tsv";
+    let file = "tests/data/routing-heldout-12.tsv";
     let text = std::fs::read_to_string(claims.root.join(file)).expect("the held-out set");
     let samples = crate::eval::parse(tree, &text).unwrap_or_else(|e| panic!("{file}: {e}"));
     crate::eval::evaluate(tree, &samples)
@@ -472,7 +472,7 @@ fn left_out(claims: &Claims, tree: &Tree) -> LeftOut {
     };
     for set in [
         "dev", "tune", "tune-b", "tune-2", "tune-3", "tune-c", "tune-d", "tune-e", "tune-f",
-        "tune-g", "tune-h", "tune-i", "tune-j", "tune-k",
+        "tune-g", "tune-h", "tune-i", "tune-j", "tune-k", "tune-l", "tune-m",
     ] {
         let file = format!("tests/data/routing-{set}.tsv");
         let text = std::fs::read_to_string(claims.root.join(&file)).expect("a tuning set");
@@ -881,8 +881,8 @@ fn contributing_figures_are_the_codes() {
             => samples(&c, &tree, "tests/data/routing-eval.tsv");
         "`tests/data/routing-heldout.tsv` ({} harder lines"
             => samples(&c, &tree, "tests/data/routing-heldout.tsv");
-        "`tests/data/routing-heldout-10.tsv` ({} lines"
-            => samples(&c, &tree, "tests/data/routing-heldout-10.tsv");
+        "`tests/data/routing-heldout-12.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-heldout-12.tsv");
         "at least {}% top-1 accuracy and at most {} of its"
             => (crate::eval::HELD_OUT_FLOOR * 100.0).round(), crate::eval::HELD_OUT_OFF_TOPIC;
         "`tests/data/routing-tune.tsv` ({} lines)"
@@ -911,6 +911,10 @@ fn contributing_figures_are_the_codes() {
             => samples(&c, &tree, "tests/data/routing-tune-j.tsv");
         "`tests/data/routing-tune-k.tsv` ({} lines"
             => samples(&c, &tree, "tests/data/routing-tune-k.tsv");
+        "`tests/data/routing-tune-l.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-tune-l.tsv");
+        "`tests/data/routing-tune-m.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-tune-m.tsv");
     }
     c.finish();
 }
@@ -966,8 +970,8 @@ fn dialogs_readme_figures_are_the_codes() {
             => held_out.answered_near_misses, held_out.offered_choice;
         "heavy on near misses ({} of its {} lines off topic"
             => left_out.tune_f_off_topic, left_out.tune_f_lines;
-        "`tests/data/routing-heldout-11.tsv` ({} lines"
-            => samples(&c, &tree, "tests/data/routing-heldout-11.tsv");
+        "`tests/data/routing-heldout-13.tsv` ({} lines"
+            => samples(&c, &tree, "tests/data/routing-heldout-13.tsv");
         "the tests hold it to {}% and at most {}."
             => (crate::eval::HELD_OUT_FLOOR * 100.0).round(), crate::eval::HELD_OUT_OFF_TOPIC;
         "(`{}`, the default)" => config.default_lang;

@@ -56,9 +56,9 @@ fn the_second_held_out_set_gets_at_least_95_percent_and_routes_no_near_miss() {
 fn the_independent_held_out_set_holds_the_figure_reached() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-10.tsv")).expect("the set parses");
-    assert!(samples.len() >= 469);
-    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 81);
+        eval::parse(&tree, include_str!("data/routing-heldout-12.tsv")).expect("the set parses");
+    assert!(samples.len() >= 444);
+    assert!(samples.iter().filter(|s| s.label == eval::NONE).count() >= 74);
     let result = eval::evaluate(&tree, &samples);
     assert!(
         result.accuracy() >= eval::HELD_OUT_FLOOR,
@@ -79,11 +79,11 @@ fn the_independent_held_out_set_holds_the_figure_reached() {
 fn the_reserved_held_out_set_is_well_formed_and_unmeasured() {
     let tree = real_tree();
     let samples =
-        eval::parse(&tree, include_str!("data/routing-heldout-11.tsv")).expect("the set parses");
-    assert_eq!(samples.len(), 450);
+        eval::parse(&tree, include_str!("data/routing-heldout-13.tsv")).expect("the set parses");
+    assert_eq!(samples.len(), 441);
     for label in ["timeout", "not_received", "mismatch", "reset", eval::NONE] {
         let n = samples.iter().filter(|s| s.label == label).count();
-        assert!(n >= 72, "{label}: {n} lines");
+        assert!(n >= 70, "{label}: {n} lines");
     }
 }
 
@@ -109,6 +109,8 @@ fn the_tuning_sets_stay_learnt() {
         ("tune-i", include_str!("data/routing-tune-i.tsv"), 0.97),
         ("tune-j", include_str!("data/routing-tune-j.tsv"), 0.97),
         ("tune-k", include_str!("data/routing-tune-k.tsv"), 0.97),
+        ("tune-l", include_str!("data/routing-tune-l.tsv"), 0.97),
+        ("tune-m", include_str!("data/routing-tune-m.tsv"), 0.97),
     ] {
         let samples = eval::parse(&tree, text).expect("the set parses");
         let result = eval::evaluate(&tree, &samples);
