@@ -956,7 +956,7 @@ fn dialogs_readme_figures_are_the_codes() {
     claims! { c, DIALOGS;
         "the router reaches **{}%**"
             => format!("{:.1}", 100.0 * held_out.accuracy());
-        "({} of {}) and routes **{}** of its {} off-topic lines into a category ({} more are"
+        "({} of {}) and routes **{}** of its {} off-topic lines into a category ({} more"
             => held_out.correct, held_out.total, held_out.off_topic_routed,
                held_out.per_label[off_topic].1, held_out.answered_near_misses;
         "is the held-out set: {} lines ({} per failure category and {} off-topic"
@@ -966,7 +966,7 @@ fn dialogs_readme_figures_are_the_codes() {
         "checked the same way on all five ({} lines)" => thousands(tuning);
         "the router routes {} of their {} off-topic lines into a category, {} of"
             => left_out.routed, left_out.off_topic, left_out.tune_f_routed;
-        "off-topic lines into a category ({} more are answered by the node that fits them), with {} lines offered a choice"
+        "off-topic lines into a category ({} more answered by the node that fits them), with {} lines offered a choice"
             => held_out.answered_near_misses, held_out.offered_choice;
         "heavy on near misses ({} of its {} lines off topic"
             => left_out.tune_f_off_topic, left_out.tune_f_lines;

@@ -10,14 +10,12 @@ use crate::tree::router::{Router, Routing};
 pub const NONE: &str = "none";
 
 /// What the router must keep on the held-out set,
-/// `tests/data/routing-heldout-10.tsv`: the top-1 accuracy it reached there
-/// (97.4% when first measured, 96.8% once the set measured with it was
-/// learnt, 97.0% once the off-topic lines that name another subject were
-/// no longer learnt), rounded down, and the off-topic lines it routes (1
-/// of 81, then 1, then 2): above the goal of 95%, short of the goal of
-/// none routed; held so that they get no worse.
-pub const HELD_OUT_FLOOR: f64 = 0.97;
-pub const HELD_OUT_OFF_TOPIC: usize = 2;
+/// `tests/data/routing-heldout-12.tsv`: the top-1 accuracy it reached there
+/// when first measured (96.8%), rounded down, and the off-topic lines it
+/// routed (1 of 74): above the goal of 95%, short of the goal of none
+/// routed; held so that they get no worse.
+pub const HELD_OUT_FLOOR: f64 = 0.96;
+pub const HELD_OUT_OFF_TOPIC: usize = 1;
 
 /// The categories' ids, the labels a line may carry besides `none`.
 fn category_ids(tree: &Tree) -> Vec<&str> {
