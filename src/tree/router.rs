@@ -215,12 +215,12 @@ pub struct Router {
     /// Synonym keys by their first character, longest first.
     synonyms: CharMap<Vec<(Vec<char>, String)>>,
     traditional: CharMap<char>,
-    idf: GramMap<f32>,
+    /// Every gram some example has: its weight and its postings, in one
+    /// entry, so that a message's gram is looked up once.
+    index: GramMap<Indexed>,
     /// The weight of a gram no example has.
     unseen_idf: f32,
     owners: Vec<Owner>,
-    /// Gram → (example, weight in that example's unit vector).
-    postings: GramMap<Vec<(u32, f32)>>,
     keywords: Vec<Keyword>,
     /// The grams of each off-topic keyword, sorted and unique.
     off_topic_keywords: Vec<Vec<Gram>>,
@@ -243,6 +243,14 @@ pub struct Router {
     model: Arc<OnceLock<Model>>,
 }
 
+/// A gram some example has: its inverse document frequency, and each
+/// example having it with its weight in that example's unit vector.
+#[derive(Debug, Clone)]
+struct Indexed {
+    idf: f32,
+    postings: Vec<(u32, f32)>,
+}
+
 impl Router {
     pub fn build(data: RouterData) -> Router {
         let data = Arc::new(data);
@@ -250,10 +258,9 @@ impl Router {
             thresholds: data.thresholds,
             synonyms: CharMap::default(),
             traditional: data.traditional.iter().copied().collect(),
-            idf: GramMap::default(),
+            index: GramMap::default(),
             unseen_idf: 0.0,
             owners: Vec::new(),
-            postings: GramMap::default(),
             keywords: Vec::new(),
             off_topic_keywords: Vec::new(),
             other_subjects: Vec::new(),
@@ -326,15 +333,31 @@ impl Router {
             }
         }
         let n = documents.len() as f32;
-        router.idf = df
+        router.index = df
             .into_iter()
-            .map(|(g, d)| (g, ((n + 1.0) / (d as f32 + 1.0)).ln() + 1.0))
+            .map(|(g, d)| {
+                let idf = ((n + 1.0) / (d as f32 + 1.0)).ln() + 1.0;
+                (
+                    g,
+                    Indexed {
+                        idf,
+                        postings: Vec::new(),
+                    },
+                )
+            })
             .collect();
         router.unseen_idf = (n + 1.0).ln() + 1.0;
         for (i, (owner, doc)) in documents.iter().enumerate() {
             router.owners.push(*owner);
-            for (g, w) in router.vector(doc.clone()) {
-                router.postings.entry(g).or_default().push((i as u32, w));
+            let weighted: Vec<(Gram, f32)> = router
+                .weigh(doc.clone())
+                .into_iter()
+                .map(|(g, w, _)| (g, w))
+                .collect();
+            for (g, w) in weighted {
+                if let Some(entry) = router.index.get_mut(&g) {
+                    entry.postings.push((i as u32, w));
+                }
             }
         }
         for (i, route) in data.routes.iter().enumerate() {
@@ -527,18 +550,20 @@ impl Router {
         out
     }
 
-    /// A unit TF-IDF vector of the grams.
-    fn vector(&self, mut sorted: Vec<Gram>) -> Vec<(Gram, f32)> {
+    /// A unit TF-IDF vector of the grams, each with its entry in the
+    /// index (none for a gram no example has).
+    fn weigh(&self, mut sorted: Vec<Gram>) -> Vec<(Gram, f32, Option<&Indexed>)> {
         sorted.sort_unstable();
-        let mut v: Vec<(Gram, f32)> = Vec::new();
+        let mut v: Vec<(Gram, f32, Option<&Indexed>)> = Vec::new();
         for run in sorted.chunk_by(|a, b| a == b) {
             let g = run[0];
-            let idf = self.idf.get(&g).copied().unwrap_or(self.unseen_idf);
-            v.push((g, (1.0 + (run.len() as f32).ln()) * idf));
+            let entry = self.index.get(&g);
+            let idf = entry.map_or(self.unseen_idf, |e| e.idf);
+            v.push((g, (1.0 + (run.len() as f32).ln()) * idf, entry));
         }
-        let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+        let norm = v.iter().map(|(_, w, _)| w * w).sum::<f32>().sqrt();
         if norm > 0.0 {
-            for (_, w) in &mut v {
+            for (_, w, _) in &mut v {
                 *w /= norm;
             }
         }
@@ -570,7 +595,7 @@ impl Router {
     pub fn score(&self, text: &str) -> Scores {
         let normalized = self.normalize(text);
         let grams = grams(&normalized);
-        let query = self.vector(grams);
+        let query = self.weigh(grams);
         // Each route's best similarity to its own examples weighs its
         // category; raised by its keywords' containment (`contained`), it
         // picks the node within the category. A keyword lifting the
@@ -580,9 +605,9 @@ impl Router {
         let mut off_topic = 0f32;
         let mut lines = vec![0f32; self.categories.len() + 1];
         let mut dot = vec![0f32; self.owners.len()];
-        for (g, w) in &query {
-            if let Some(postings) = self.postings.get(g) {
-                for (doc, dw) in postings {
+        for (_, w, entry) in &query {
+            if let Some(entry) = entry {
+                for (doc, dw) in &entry.postings {
                     dot[*doc as usize] += w * dw;
                 }
             }
@@ -603,7 +628,10 @@ impl Router {
         let mut present: Vec<Gram> = keyword_grams(&normalized);
         present.sort_unstable();
         present.dedup();
-        let evidence = present.iter().filter(|g| self.idf.contains_key(g)).count();
+        let evidence = present
+            .iter()
+            .filter(|g| self.index.contains_key(g))
+            .count();
         let mut keyword_hit = false;
         // The longest keyword each route contains whole: between equal
         // scores and examples as close, the more specific phrase wins.
