@@ -8,16 +8,17 @@
 //!   when the first message is routed) gives each category, and "none", a probability, from every
 //!   route's examples and keywords, the off-topic examples and the extra
 //!   labelled lines of `[training]`;
-//! - the similarity of the message to each route — TF-IDF cosine to its
-//!   examples, or how completely one of its keywords is contained, the
-//!   better of the two — to the off-topic examples, and to the labelled
-//!   lines of `[training]`, each speaking for its category or for none.
+//! - the similarity of the message — TF-IDF cosine — to each route's
+//!   examples, to the off-topic examples, and to the labelled lines of
+//!   `[training]`, each speaking for its category or for none.
 //!
 //! A category's score is the mean of its probability and its best
-//! similarity, a route's or a labelled line's ("none": of its probability
-//! and the off-topic examples' or lines' similarity).
+//! similarity, a route's examples' or a labelled line's ("none": of its
+//! probability and the off-topic examples' or lines' similarity).
 //! The best category, when it is likely enough and clearly ahead of "none",
-//! is taken, and within it the route most similar to the message; when two
+//! is taken, and within it the best route: the better of its examples'
+//! similarity and how completely one of its keywords is contained (a
+//! keyword picks the node, never the category); when two
 //! categories are close, the best route of each is offered. A message the
 //! classifier alone finds likelier off topic than in any category is left
 //! alone (unless it compares another subject with the filing it names),
@@ -35,7 +36,9 @@ mod grams;
 mod model;
 mod personal;
 mod phrases;
-use grams::{grams, hash, is_cjk, keyword_grams, model_grams, without_links};
+use grams::{
+    contains_whole, grams, hash, is_cjk, keyword_grams, model_grams, sorted_grams, without_links,
+};
 use model::Model;
 #[cfg(test)]
 pub(crate) use personal::CODE_DIGITS;
@@ -221,6 +224,10 @@ pub struct Router {
     /// The weight of a gram no example has.
     unseen_idf: f32,
     owners: Vec<Owner>,
+    /// The labelled lines `learns` keeps: each one's class (a category's
+    /// index, or none) and its place in `[training]`, for the similarity
+    /// and the classifier alike.
+    learnt: Vec<(Option<usize>, usize)>,
     keywords: Vec<Keyword>,
     /// The grams of each off-topic keyword, sorted and unique.
     off_topic_keywords: Vec<Vec<Gram>>,
@@ -261,6 +268,7 @@ impl Router {
             index: GramMap::default(),
             unseen_idf: 0.0,
             owners: Vec::new(),
+            learnt: Vec::new(),
             keywords: Vec::new(),
             off_topic_keywords: Vec::new(),
             other_subjects: Vec::new(),
@@ -313,15 +321,18 @@ impl Router {
         // The labelled lines speak for their category (or for none) as a
         // route's examples speak for the route: a message close to one of
         // them is close to its category, whichever route it would take.
-        for (category, text) in data.training.iter().filter(|l| router.learns(l)) {
-            let class = match category {
-                Some(c) => match data.categories.iter().position(|x| x == c) {
-                    Some(i) => Some(i),
+        for (i, line) in data.training.iter().enumerate() {
+            let class = match line.0 {
+                Some(c) => match data.categories.iter().position(|x| *x == c) {
+                    Some(class) => Some(class),
                     None => continue,
                 },
                 None => None,
             };
-            documents.push((Owner::Line(class), grams(&router.normalize(text))));
+            if router.learns(line) {
+                router.learnt.push((class, i));
+                documents.push((Owner::Line(class), grams(&router.normalize(&line.1))));
+            }
         }
         let mut df: GramMap<u32> = GramMap::default();
         for (_, doc) in &documents {
@@ -403,9 +414,7 @@ impl Router {
         let data = &*self.source;
         let features = |text: &str| {
             let normalized = self.normalize(text);
-            let mut present = keyword_grams(&normalized);
-            present.sort_unstable();
-            present.dedup();
+            let present = sorted_grams(&normalized).unwrap_or_default();
             self.model_features(&normalized, &present)
         };
         let none = self.categories.len();
@@ -425,51 +434,10 @@ impl Router {
         for text in &data.off_topic {
             lines.push((features(text), none));
         }
-        for (category, text) in data.training.iter().filter(|l| self.learns(l)) {
-            if let Some(class) = class_of(*category) {
-                lines.push((features(text), class));
-            }
+        for &(class, i) in &self.learnt {
+            lines.push((features(&data.training[i].1), class.unwrap_or(none)));
         }
         Model::train(&lines, none + 1)
-    }
-
-    /// Whether a labelled line is learnt, by the classifier and as an
-    /// example for the similarity. An off-topic line that names another
-    /// subject and not the filing ("QQ验证码收不到") is left alone by that
-    /// rule whatever the scores say; learnt, it would only teach that the
-    /// failures' own words ("验证码一直收不到怎么办") are off topic.
-    fn learns(&self, (category, text): &(Option<NodeId>, String)) -> bool {
-        category.is_some() || !self.names_elsewhere(text).0
-    }
-
-    /// Whether a text names another subject, and whether it names the
-    /// filing too: (another subject and no anchor, another subject beside
-    /// an anchor).
-    fn names_elsewhere(&self, text: &str) -> (bool, bool) {
-        let normalized = self.normalize(text);
-        let present = sorted_grams(&normalized).unwrap_or_default();
-        self.elsewhere_in(text, &present)
-    }
-
-    /// `names_elsewhere`, given the text's keyword grams (sorted, unique).
-    fn elsewhere_in(&self, text: &str, present: &[Gram]) -> (bool, bool) {
-        let contains = |phrases: &[Vec<Gram>]| {
-            phrases
-                .iter()
-                .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()))
-        };
-        // Another subject named, and the filing not: "QQ验证码收不到" is
-        // about QQ, "备案短信收不到，QQ的倒是能收到" about the filing. An
-        // anchor counts read (和验 is 核验) or as written (短信核验码).
-        let subject = contains(&self.other_subjects);
-        let anchored = subject
-            && (contains(&self.filing_anchors)
-                || sorted_grams(&self.fold(&without_links(text))).is_some_and(|written| {
-                    self.filing_anchors_written
-                        .iter()
-                        .any(|k| k.iter().all(|g| written.binary_search(g).is_ok()))
-                }));
-        (subject && !anchored, subject && anchored)
     }
 
     pub fn routes(&self) -> &[RouteData] {
@@ -625,9 +593,7 @@ impl Router {
                 }
             }
         }
-        let mut present: Vec<Gram> = keyword_grams(&normalized);
-        present.sort_unstable();
-        present.dedup();
+        let present = sorted_grams(&normalized).unwrap_or_default();
         let evidence = present
             .iter()
             .filter(|g| self.index.contains_key(g))
@@ -655,12 +621,7 @@ impl Router {
             }
         }
         // An off-topic phrase contained whole outweighs any route.
-        let contains = |phrases: &[Vec<Gram>]| {
-            phrases
-                .iter()
-                .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()))
-        };
-        let off_topic_keyword = contains(&self.off_topic_keywords);
+        let off_topic_keyword = contains_whole(&self.off_topic_keywords, &present);
         let (elsewhere, compared) = self.elsewhere_in(text, &present);
         if off_topic_keyword {
             off_topic = off_topic.max(1.0);
@@ -823,12 +784,5 @@ impl Router {
 }
 
 /// A text's keyword grams, sorted and unique; `None` when it has none.
-fn sorted_grams(text: &str) -> Option<Vec<Gram>> {
-    let mut grams = keyword_grams(text);
-    grams.sort_unstable();
-    grams.dedup();
-    (!grams.is_empty()).then_some(grams)
-}
-
 /// The most routes offered when none is clear enough to take directly.
 pub(crate) const MOST_OFFERED: usize = 3;

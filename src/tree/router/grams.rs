@@ -146,6 +146,21 @@ pub(super) fn keyword_grams(text: &str) -> Vec<Gram> {
     out
 }
 
+/// A text's keyword grams, sorted and unique; none for a text without any.
+pub(super) fn sorted_grams(text: &str) -> Option<Vec<Gram>> {
+    let mut grams = keyword_grams(text);
+    grams.sort_unstable();
+    grams.dedup();
+    (!grams.is_empty()).then_some(grams)
+}
+
+/// Whether one of `phrases` has all its grams in `present` (sorted).
+pub(super) fn contains_whole(phrases: &[Vec<Gram>], present: &[Gram]) -> bool {
+    phrases
+        .iter()
+        .any(|k| k.iter().all(|g| present.binary_search(g).is_ok()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
