@@ -10,12 +10,19 @@ use crate::tree::router::{Router, Routing};
 pub const NONE: &str = "none";
 
 /// What the router must keep on the held-out set,
-/// `tests/data/routing-heldout-12.tsv`: the top-1 accuracy it reached there
-/// when first measured (96.8%), rounded down, and the off-topic lines it
-/// routed (1 of 74): above the goal of 95%, short of the goal of none
-/// routed; held so that they get no worse.
+/// `tests/data/routing-heldout-13.tsv`: the top-1 accuracy it reached there
+/// when first measured (97.1%), with a point to spare so that one line
+/// does not fail the build, and the off-topic lines it routed (0 of 70):
+/// the goals are 95% and none routed; held so that they get no worse.
 pub const HELD_OUT_FLOOR: f64 = 0.96;
-pub const HELD_OUT_OFF_TOPIC: usize = 1;
+pub const HELD_OUT_OFF_TOPIC: usize = 0;
+
+/// The same for the held-out set before it,
+/// `tests/data/routing-heldout-12.tsv`: 96.8% and 1 of 74 routed when
+/// first measured (97.1% and 1 since the nodes for the questions asked
+/// before filing and after verifying).
+pub const EARLIER_HELD_OUT_FLOOR: f64 = 0.96;
+pub const EARLIER_HELD_OUT_OFF_TOPIC: usize = 1;
 
 /// The categories' ids, the labels a line may carry besides `none`.
 fn category_ids(tree: &Tree) -> Vec<&str> {
