@@ -444,7 +444,7 @@ fn unit_setting(claims: &Claims, name: &str) -> String {
 }
 
 /// The router measured on a held-out set, as `eval` measures it.
-fn held_out(claims: &Claims, tree: &Tree, file: &str) -> crate::eval::Evaluation {
+fn measured(claims: &Claims, tree: &Tree, file: &str) -> crate::eval::Evaluation {
     let text = std::fs::read_to_string(claims.root.join(file)).expect("the held-out set");
     let samples = crate::eval::parse(tree, &text).unwrap_or_else(|e| panic!("{file}: {e}"));
     crate::eval::evaluate(tree, &samples)
@@ -927,8 +927,8 @@ fn dialogs_readme_figures_are_the_codes() {
     let tree = tree();
     let reminders = tree.ui().reminders();
     let (config, _) = parsed();
-    let earlier = held_out(&c, &tree, "tests/data/routing-heldout-12.tsv");
-    let held_out = held_out(&c, &tree, "tests/data/routing-heldout-13.tsv");
+    let earlier = measured(&c, &tree, "tests/data/routing-heldout-12.tsv");
+    let held_out = measured(&c, &tree, "tests/data/routing-heldout-13.tsv");
     let left_out = left_out(&c, &tree);
     let row = |label: &str| {
         held_out
